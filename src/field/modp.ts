@@ -1,0 +1,87 @@
+/**
+ * Arithmetic in Z_p on integer-valued doubles (DESIGN.md §2). Residues are canonical in [0, p);
+ * signed quantities are centered in [−(p−1)/2, (p−1)/2]. Every function here takes integers of
+ * magnitude below 2^53 (see prime.ts for when a kernel's sums satisfy that) and is exact.
+ */
+import { HALF_P, P } from './prime.js';
+
+/** The canonical residue of an integer |v| < 2^53. */
+export function mod(v: number): number {
+  const r = v % P;
+  return r < 0 ? r + P : r;
+}
+
+/** The centered representative of a residue in [0, p). */
+export function centered(r: number): number {
+  return r > HALF_P ? r - P : r;
+}
+
+/** (a + b) mod p for residues a, b ∈ [0, p). */
+export function addResidues(a: number, b: number): number {
+  const s = a + b;
+  return s >= P ? s - P : s;
+}
+
+/** (a − b) mod p for residues a, b ∈ [0, p). */
+export function subResidues(a: number, b: number): number {
+  const d = a - b;
+  return d < 0 ? d + P : d;
+}
+
+/** (a·b) mod p for residues a, b ∈ [0, p): the product is < 2^48, so exact in a double. */
+export function mulResidues(a: number, b: number): number {
+  return (a * b) % P;
+}
+
+/** Reduces every integer of `values` (|v| < 2^53) to its canonical residue, in place. */
+export function reduceInPlace(values: Float64Array): Float64Array {
+  for (let i = 0; i < values.length; i++) {
+    const r = values[i]! % P;
+    values[i] = r < 0 ? r + P : r;
+  }
+  return values;
+}
+
+/** Maps residues to centered representatives, in place. */
+export function centerInPlace(values: Float64Array): Float64Array {
+  for (let i = 0; i < values.length; i++) {
+    const r = values[i]!;
+    if (r > HALF_P) values[i] = r - P;
+  }
+  return values;
+}
+
+/** out[i] = (a[i] + b[i]) mod p for residue arrays of one length. */
+export function addMod(a: Float64Array, b: Float64Array, out = new Float64Array(a.length)): Float64Array {
+  for (let i = 0; i < a.length; i++) {
+    const s = a[i]! + b[i]!;
+    out[i] = s >= P ? s - P : s;
+  }
+  return out;
+}
+
+/** out[i] = (a[i] − b[i]) mod p for residue arrays of one length. */
+export function subMod(a: Float64Array, b: Float64Array, out = new Float64Array(a.length)): Float64Array {
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i]! - b[i]!;
+    out[i] = d < 0 ? d + P : d;
+  }
+  return out;
+}
+
+/**
+ * Σ a[i]·b[i] mod p for residue arrays. Each product is < 2^48; the running sum is reduced every
+ * 31 terms so it stays below 32·2^48 = 2^53.
+ */
+export function dotMod(a: Float64Array, b: Float64Array, aOffset = 0, bOffset = 0, length = a.length - aOffset): number {
+  let acc = 0;
+  let pending = 0;
+  for (let i = 0; i < length; i++) {
+    acc += a[aOffset + i]! * b[bOffset + i]!;
+    if (++pending === 31) {
+      acc %= P;
+      pending = 0;
+    }
+  }
+  return acc % P;
+}
