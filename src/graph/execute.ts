@@ -1,0 +1,59 @@
+/**
+ * Walks a Graph in order. Non-linear and layout nodes run their float semantics here; linear nodes
+ * go to a caller-supplied hook (the float reference computes them directly; the trusted runtime
+ * quantizes, outsources, verifies and unblinds them). Values are freed after their last use, so
+ * peak memory is the live set, not the whole network.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { formatDims, sameDims, type Tensor } from '../tensor/tensor.js';
+import type { Graph, Node } from './ir.js';
+import { OPS } from './ops/registry.js';
+
+export interface ExecuteHooks {
+  /** Computes a linear node (Conv or Gemm) on its activation input. Default: float semantics. */
+  linear?(node: Node, x: Tensor, weights: readonly Tensor[]): Tensor | Promise<Tensor>;
+  /** Sees every value as it is produced (for calibration and drift reports). */
+  onValue?(name: string, value: Tensor, node: Node): void;
+  /** Accumulates time spent in non-linear and layout nodes. */
+  onNonlinearMs?(ms: number, node: Node): void;
+}
+
+export async function execute(graph: Graph, inputs: readonly Tensor[], hooks: ExecuteHooks = {}): Promise<Tensor[]> {
+  if (inputs.length !== graph.inputs.length) {
+    throw new InvalidArgumentError(`the model takes ${graph.inputs.length} input(s), got ${inputs.length}`);
+  }
+  const values = new Map<string, Tensor>();
+  graph.inputs.forEach((decl, i) => {
+    const t = inputs[i]!;
+    if (!sameDims(t.dims, decl.dims)) {
+      throw new InvalidArgumentError(`input '${decl.name}' has shape ${formatDims(t.dims)}, the model expects ${formatDims(decl.dims)}`);
+    }
+    values.set(decl.name, t);
+  });
+  const lastUse = lastUses(graph);
+  const keep = new Set(graph.outputs);
+  const fetch = (name: string): Tensor => values.get(name) ?? graph.constants.get(name)!;
+
+  for (let i = 0; i < graph.nodes.length; i++) {
+    const node = graph.nodes[i]!;
+    const def = OPS[node.op]!;
+    let out: Tensor;
+    if (def.kind === 'linear' && hooks.linear !== undefined) {
+      out = await hooks.linear(node, fetch(node.inputs[0]!), node.inputs.slice(1).map(fetch));
+    } else {
+      const start = performance.now();
+      out = def.evalFloat(node.inputs.map(fetch), node.attrs)[0]!;
+      if (def.kind !== 'linear') hooks.onNonlinearMs?.(performance.now() - start, node);
+    }
+    values.set(node.outputs[0]!, out);
+    hooks.onValue?.(node.outputs[0]!, out, node);
+    for (const name of node.inputs) if (lastUse.get(name) === i && !keep.has(name)) values.delete(name);
+  }
+  return graph.outputs.map((name) => values.get(name)!);
+}
+
+function lastUses(graph: Graph): Map<string, number> {
+  const last = new Map<string, number>();
+  graph.nodes.forEach((n, i) => n.inputs.forEach((name) => last.set(name, i)));
+  return last;
+}

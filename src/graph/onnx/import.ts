@@ -1,0 +1,188 @@
+/**
+ * ONNX → Graph (DESIGN.md §2). Resolves every node's attributes, gives every value a concrete shape
+ * (symbolic sizes come from `inputDims`), folds constant sub-graphs (the Shape → Gather → Concat →
+ * Reshape chains exporters emit, Constant nodes, Cast), turns Identity/Dropout into aliases, drops
+ * dead nodes and folds BatchNormalization into the preceding Conv or Gemm. Any problem is an error
+ * naming the node, its op and the reason.
+ */
+import { InvalidArgumentError, MalformedModelError, SlalomError, UnsupportedModelError } from '../../errors.js';
+import { formatDims, tensor, type Tensor } from '../../tensor/tensor.js';
+import type { AttrValue, Graph, Node, RawModel, RawNode } from '../ir.js';
+import type { ResolveContext } from '../ops/op.js';
+import { OPS } from '../ops/registry.js';
+import { foldBatchNorm } from '../passes/fold-batchnorm.js';
+import { parseOnnx } from './parse.js';
+
+export interface ImportOptions {
+  /** Concrete shape of the (first) model input; needed when it has symbolic sizes other than the batch. */
+  readonly inputDims?: readonly number[];
+}
+
+const ALIAS_OPS = new Set(['Identity', 'Dropout']);
+
+export function importOnnx(bytes: Uint8Array, options: ImportOptions = {}): Graph {
+  return buildGraph(parseOnnx(bytes), options);
+}
+
+export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
+  const constants = new Map<string, Tensor>(raw.initializers);
+  const dims = new Map<string, readonly number[]>();
+  const alias = new Map<string, string>();
+  const nodes: Node[] = [];
+  const resolveName = (name: string): string => alias.get(name) ?? name;
+
+  const inputs = raw.inputs.map((input, i) => {
+    const concrete = concreteInputDims(input.name, input.dims, i === 0 ? options.inputDims : undefined);
+    dims.set(input.name, concrete);
+    return { name: input.name, dims: concrete };
+  });
+
+  for (const rawNode of raw.nodes) {
+    const node: RawNode = { ...rawNode, inputs: rawNode.inputs.map((n) => (n === '' ? '' : resolveName(n))) };
+    const where = `node '${node.name}' (${node.op})`;
+    if (node.domain !== '' && node.domain !== 'ai.onnx') {
+      throw new UnsupportedModelError(`${where}: operator domain '${node.domain}' is not supported`, { layer: node.name });
+    }
+    for (const name of node.inputs) {
+      if (name !== '' && !constants.has(name) && !dims.has(name)) {
+        throw new MalformedModelError(`${where}: input '${name}' is not produced by any earlier node`, { layer: node.name });
+      }
+    }
+    if (ALIAS_OPS.has(node.op)) {
+      alias.set(node.outputs[0]!, node.inputs[0]!);
+      continue;
+    }
+    if (node.op === 'Constant') {
+      constants.set(node.outputs[0]!, constantNodeValue(node, where));
+      continue;
+    }
+    if (node.op === 'Shape' && !constants.has(node.inputs[0]!)) {
+      constants.set(node.outputs[0]!, shapeOf(dims.get(node.inputs[0]!)!, node));
+      continue;
+    }
+    const def = OPS[node.op];
+    if (def === undefined) throw new UnsupportedModelError(`${where}: op '${node.op}' is not supported`, { layer: node.name });
+    const ctx = resolveContext(node, raw.opset, constants, dims, where);
+    const resolved = def.resolve(ctx);
+    const outputName = node.outputs[0]!;
+    const allConstant = node.inputs.every((n) => n === '' || constants.has(n));
+    if (allConstant) {
+      const values = resolved.inputs.map((n) => constants.get(n) ?? resolved.constants?.[n]);
+      const [out] = guarded(where, node.name, () => def.evalFloat(values as Tensor[], resolved.attrs));
+      constants.set(outputName, out!);
+      continue;
+    }
+    for (const [name, t] of Object.entries(resolved.constants ?? {})) constants.set(name, t);
+    const inputDims = resolved.inputs.map((n) => dims.get(n) ?? constants.get(n)!.dims);
+    const [outDims] = guarded(where, node.name, () => (OPS[resolved.op ?? node.op] ?? def).inferDims(inputDims, resolved.attrs));
+    if (outDims!.some((d) => !Number.isInteger(d) || d <= 0)) {
+      throw new MalformedModelError(`${where}: output shape ${formatDims(outDims!)} is impossible`, { layer: node.name });
+    }
+    dims.set(outputName, outDims!);
+    nodes.push({ name: node.name, op: resolved.op ?? node.op, inputs: resolved.inputs, outputs: [outputName], attrs: resolved.attrs });
+  }
+
+  const outputs = raw.outputs.map((name) => {
+    const resolved = resolveName(name);
+    if (!dims.has(resolved)) throw new UnsupportedModelError(`model output '${name}' is a constant or is never produced`);
+    return resolved;
+  });
+  const graph: Graph = { name: raw.name, inputs, outputs, nodes: liveNodes(nodes, outputs), constants, dims };
+  return foldBatchNorm(graph);
+}
+
+function concreteInputDims(name: string, declared: readonly (number | string)[], given?: readonly number[]): number[] {
+  if (given !== undefined) {
+    if (given.length !== declared.length) {
+      throw new InvalidArgumentError(`input shape ${formatDims(given)} has rank ${given.length}, model input '${name}' has rank ${declared.length} ${formatDims(declared as number[])}`);
+    }
+    declared.forEach((d, i) => {
+      if (typeof d === 'number' && d > 0 && d !== given[i]) {
+        throw new InvalidArgumentError(`input shape ${formatDims(given)} does not match model input '${name}' ${formatDims(declared as number[])}`);
+      }
+    });
+    return [...given];
+  }
+  return declared.map((d, i) => {
+    if (typeof d === 'number' && d > 0) return d;
+    if (i === 0) return 1;
+    throw new InvalidArgumentError(`model input '${name}' has symbolic dimension '${d}' at axis ${i}: give a concrete shape (--input-shape)`);
+  });
+}
+
+function resolveContext(
+  node: RawNode,
+  opset: number,
+  constants: ReadonlyMap<string, Tensor>,
+  dims: ReadonlyMap<string, readonly number[]>,
+  where: string,
+): ResolveContext {
+  const fail = (reason: string, unsupported = false): never => {
+    const Err = unsupported ? UnsupportedModelError : MalformedModelError;
+    throw new Err(`${where}: ${reason}`, { layer: node.name });
+  };
+  const has = (i: number): boolean => node.inputs[i] !== undefined && node.inputs[i] !== '';
+  return {
+    node,
+    opset,
+    has,
+    fail,
+    constant: (i) => (has(i) ? constants.get(node.inputs[i]!) : undefined),
+    dims: (i) => {
+      if (!has(i)) fail(`input ${i} is missing`);
+      const name = node.inputs[i]!;
+      return dims.get(name) ?? constants.get(name)!.dims;
+    },
+    attr: <T extends AttrValue>(name: string, fallback: T): T => {
+      const v = node.attrs[name];
+      if (v === undefined) return fallback;
+      if (typeof v !== typeof fallback || Array.isArray(v) !== Array.isArray(fallback)) {
+        fail(`attribute '${name}' has the wrong type`);
+      }
+      return v as T;
+    },
+  };
+}
+
+function guarded<T>(where: string, layer: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof SlalomError && e.layer !== undefined) throw e;
+    throw new MalformedModelError(`${where}: ${(e as Error).message}`, { layer, cause: e });
+  }
+}
+
+function constantNodeValue(node: RawNode, where: string): Tensor {
+  const a = node.attrs;
+  const v = a['value'];
+  if (v !== undefined && typeof v === 'object' && !Array.isArray(v)) return v;
+  const scalar = a['value_float'] ?? a['value_int'];
+  if (typeof scalar === 'number') return tensor([], [scalar]);
+  const list = a['value_floats'] ?? a['value_ints'];
+  if (Array.isArray(list)) return tensor([list.length], list as number[]);
+  throw new UnsupportedModelError(`${where}: only tensor, float(s) and int(s) constants are supported`, { layer: node.name });
+}
+
+function shapeOf(inDims: readonly number[], node: RawNode): Tensor {
+  const rank = inDims.length;
+  const clampAxis = (a: number): number => Math.min(Math.max(a < 0 ? a + rank : a, 0), rank);
+  const start = clampAxis(typeof node.attrs['start'] === 'number' ? node.attrs['start'] : 0);
+  const end = clampAxis(typeof node.attrs['end'] === 'number' ? node.attrs['end'] : rank);
+  const values = inDims.slice(start, Math.max(start, end));
+  return tensor([values.length], values);
+}
+
+/** Keeps the nodes the outputs depend on. */
+function liveNodes(nodes: readonly Node[], outputs: readonly string[]): Node[] {
+  const needed = new Set(outputs);
+  const live: Node[] = [];
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i]!;
+    if (!n.outputs.some((o) => needed.has(o))) continue;
+    live.push(n);
+    for (const input of n.inputs) needed.add(input);
+  }
+  return live.reverse();
+}
+
