@@ -246,8 +246,12 @@ export function resizedSize(width: number, height: number, shorter: number): { w
   return { width: Math.floor((shorter * width) / height), height: shorter };
 }
 
-/** torchvision CenterCrop's top-left corner; negative when the image is smaller (zero padding). */
+/**
+ * torchvision CenterCrop's top-left corner: `round((in − out) / 2)`, or, when the image is smaller,
+ * minus the zero padding torchvision puts before it, `⌊(out − in) / 2⌋`.
+ */
 export function centerCropOffset(inSize: number, outSize: number): number {
+  if (inSize < outSize) return 0 - Math.floor((outSize - inSize) / 2);
   return pyRound((inSize - outSize) / 2);
 }
 
@@ -323,15 +327,22 @@ function dimsText(dims: readonly number[]): string {
 }
 
 /**
- * Checks `t` against the model's input dims, prepending a batch dimension of 1 when `t` lacks only
- * that. A mismatch is an {@link InvalidArgumentError}.
+ * The dims an input of `dims` takes for a model expecting `expectDims`: unchanged, or with a batch
+ * dimension of 1 prepended when only that is missing. A mismatch is an {@link InvalidArgumentError}
+ * "input shape [..] does not match the model's [..]".
  */
+export function fitInputDims(dims: readonly number[], expectDims: readonly number[] | undefined): readonly number[] {
+  if (expectDims === undefined) return dims;
+  let fitted = dims;
+  if (dims.length === expectDims.length - 1 && (expectDims[0]! === 1 || expectDims[0]! < 0)) fitted = [1, ...dims];
+  const ok = fitted.length === expectDims.length && fitted.every((d, i) => expectDims[i]! < 0 || d === expectDims[i]);
+  if (!ok) throw new InvalidArgumentError(`input shape ${dimsText(dims)} does not match the model's ${dimsText(expectDims)}`);
+  return fitted;
+}
+
+/** {@link fitInputDims} applied to a tensor (sharing its data). */
 export function fitToInputDims(t: Tensor, expectDims: readonly number[] | undefined): Tensor {
-  if (expectDims === undefined) return t;
-  let dims = t.dims;
-  if (dims.length === expectDims.length - 1 && (expectDims[0]! === 1 || expectDims[0]! < 0)) dims = [1, ...dims];
-  const ok = dims.length === expectDims.length && dims.every((d, i) => expectDims[i]! < 0 || d === expectDims[i]);
-  if (!ok) throw new InvalidArgumentError(`input shape ${dimsText(t.dims)} does not match the model's ${dimsText(expectDims)}`);
+  const dims = fitInputDims(t.dims, expectDims);
   return dims === t.dims ? t : { dims, data: t.data };
 }
 

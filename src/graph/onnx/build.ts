@@ -9,7 +9,7 @@
  * decodes like any other ModelProto.
  */
 
-import { create, toBinary } from '@bufbuild/protobuf';
+import { create, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import {
   AttributeProtoSchema,
   AttributeProto_AttributeType,
@@ -136,7 +136,7 @@ function isTensorData(v: unknown): v is OnnxTensorData {
 
 function attribute(name: string, v: OnnxAttrValue): AttributeProto {
   const T = AttributeProto_AttributeType;
-  const make = (fields: Partial<AttributeProto>): AttributeProto => create(AttributeProtoSchema, { name, ...fields });
+  const make = (fields: MessageInitShape<typeof AttributeProtoSchema>): AttributeProto => create(AttributeProtoSchema, { name, ...fields });
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) throw new InvalidArgumentError(`attribute ${name}: ${v} is not finite`);
     return Number.isInteger(v) ? make({ type: T.INT, i: BigInt(v) }) : make({ type: T.FLOAT, f: v });

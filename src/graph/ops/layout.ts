@@ -38,7 +38,7 @@ function axesOf(ctx: ResolveContext): number[] | undefined {
 
 export const Reshape: OpDef<ReshapeAttrs> = {
   kind: 'layout',
-  resolve(ctx) {
+  resolve(ctx: ResolveContext) {
     const shape = ctx.opset >= 5 ? ctx.constant(1) : undefined;
     const target = shape !== undefined ? Array.from(shape.data) : ctx.attr<number[]>('shape', []);
     if (shape === undefined && ctx.opset >= 5) ctx.fail('the target shape must be constant (or computable from constant shapes)', true);
@@ -50,17 +50,17 @@ export const Reshape: OpDef<ReshapeAttrs> = {
 
 export const Flatten: OpDef<ReshapeAttrs> = {
   ...Reshape,
-  resolve: (ctx) => reshapeTo(ctx, guard(ctx, () => flattenDims(ctx.dims(0), ctx.attr('axis', 1)))),
+  resolve: (ctx: ResolveContext) => reshapeTo(ctx, guard(ctx, () => flattenDims(ctx.dims(0), ctx.attr('axis', 1)))),
 };
 
 export const Squeeze: OpDef<ReshapeAttrs> = {
   ...Reshape,
-  resolve: (ctx) => reshapeTo(ctx, guard(ctx, () => squeezeDims(ctx.dims(0), axesOf(ctx)))),
+  resolve: (ctx: ResolveContext) => reshapeTo(ctx, guard(ctx, () => squeezeDims(ctx.dims(0), axesOf(ctx)))),
 };
 
 export const Unsqueeze: OpDef<ReshapeAttrs> = {
   ...Reshape,
-  resolve(ctx) {
+  resolve(ctx: ResolveContext) {
     const axes = axesOf(ctx);
     if (axes === undefined) ctx.fail('axes are required');
     return reshapeTo(ctx, guard(ctx, () => unsqueezeDims(ctx.dims(0), axes)));
@@ -69,7 +69,7 @@ export const Unsqueeze: OpDef<ReshapeAttrs> = {
 
 export const Transpose: OpDef<{ readonly perm: readonly number[] }> = {
   kind: 'layout',
-  resolve(ctx) {
+  resolve(ctx: ResolveContext) {
     const rank = ctx.dims(0).length;
     const perm = ctx.attr<number[]>('perm', [...Array(rank).keys()].reverse());
     if (perm.length !== rank || new Set(perm).size !== rank || perm.some((p) => p < 0 || p >= rank)) ctx.fail(`perm [${perm}] is not a permutation of ${rank} axes`);
@@ -81,7 +81,7 @@ export const Transpose: OpDef<{ readonly perm: readonly number[] }> = {
 
 export const Concat: OpDef<{ readonly axis: number }> = {
   kind: 'layout',
-  resolve(ctx) {
+  resolve(ctx: ResolveContext) {
     const rank = ctx.dims(0).length;
     let axis = ctx.attr('axis', 0);
     if (axis < 0) axis += rank;
@@ -109,7 +109,7 @@ export interface PadAttrs {
 
 export const Pad: OpDef<PadAttrs> = {
   kind: 'layout',
-  resolve(ctx) {
+  resolve(ctx: ResolveContext) {
     const rank = ctx.dims(0).length;
     let pads: number[];
     let value = 0;
@@ -158,7 +158,7 @@ export interface SliceAttrs {
 
 export const Slice: OpDef<SliceAttrs> = {
   kind: 'layout',
-  resolve(ctx) {
+  resolve(ctx: ResolveContext) {
     const constantList = (i: number): number[] | undefined => {
       if (!ctx.has(i)) return undefined;
       const c = ctx.constant(i);
@@ -177,7 +177,7 @@ export const Slice: OpDef<SliceAttrs> = {
 
 export const Gather: OpDef<{ readonly axis: number; readonly indices: Tensor }> = {
   kind: 'layout',
-  resolve(ctx) {
+  resolve(ctx: ResolveContext) {
     const indices = ctx.constant(1);
     if (indices === undefined) ctx.fail('indices must be a constant', true);
     return { attrs: { axis: ctx.attr('axis', 0), indices }, inputs: [ctx.node.inputs[0]!] };
@@ -190,7 +190,7 @@ export const Gather: OpDef<{ readonly axis: number; readonly indices: Tensor }> 
 const FLOAT_TYPES = new Set([1, 10, 11, 16]);
 export const Cast: OpDef<{ readonly to: number }> = {
   kind: 'layout',
-  resolve(ctx) {
+  resolve(ctx: ResolveContext) {
     const to = ctx.attr('to', 1);
     if (!FLOAT_TYPES.has(to) && ctx.constant(0) === undefined) ctx.fail(`casting an activation to type ${to} is not supported`, true);
     return { attrs: { to }, inputs: [ctx.node.inputs[0]!] };
@@ -205,7 +205,7 @@ export const Cast: OpDef<{ readonly to: number }> = {
 
 export const ConstantOfShape: OpDef<{ readonly value: number }> = {
   kind: 'layout',
-  resolve(ctx) {
+  resolve(ctx: ResolveContext) {
     const v = ctx.node.attrs['value'];
     return { attrs: { value: v !== undefined && typeof v === 'object' && 'data' in v ? v.data[0] ?? 0 : 0 }, inputs: [ctx.node.inputs[0]!] };
   },

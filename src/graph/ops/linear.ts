@@ -17,7 +17,7 @@ export type GemmNodeAttrs = Record<string, never>;
 
 export const Conv: OpDef<ConvNodeAttrs> = {
   kind: 'linear',
-  resolve(ctx) {
+  resolve(ctx: ResolveContext) {
     const xDims = ctx.dims(0);
     if (xDims.length !== 4) ctx.fail(`only 2-D convolutions (4-D input) are supported, input has rank ${xDims.length}`, true);
     const w = ctx.constant(1);
@@ -48,7 +48,7 @@ export const Conv: OpDef<ConvNodeAttrs> = {
 
 export const Gemm: OpDef<GemmNodeAttrs> = {
   kind: 'linear',
-  resolve(ctx) {
+  resolve(ctx: ResolveContext) {
     const aDims = ctx.dims(0);
     if (aDims.length !== 2) ctx.fail(`input A must be 2-D, got rank ${aDims.length}`, true);
     if (ctx.attr('transA', 0) !== 0) ctx.fail('transA = 1 on an activation input is not supported', true);
@@ -81,7 +81,7 @@ export const Gemm: OpDef<GemmNodeAttrs> = {
 /** MatMul by a constant 2-D matrix on a 2-D activation: a Gemm without bias. */
 export const MatMul: OpDef<GemmNodeAttrs> = {
   kind: 'linear',
-  resolve(ctx) {
+  resolve(ctx: ResolveContext) {
     const aDims = ctx.dims(0);
     const w = ctx.constant(1);
     if (ctx.constant(0) !== undefined && w === undefined) ctx.fail('only X·W with a constant right-hand W is supported', true);

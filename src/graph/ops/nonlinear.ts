@@ -19,7 +19,7 @@ import type { OpDef, ResolveContext } from './op.js';
 function unary<A>(resolveAttrs: (ctx: ResolveContext) => A, f: (x: Tensor, a: A) => Tensor): OpDef<A> {
   return {
     kind: 'nonlinear',
-    resolve: (ctx) => ({ attrs: resolveAttrs(ctx), inputs: [ctx.node.inputs[0]!] }),
+    resolve: (ctx: ResolveContext) => ({ attrs: resolveAttrs(ctx), inputs: [ctx.node.inputs[0]!] }),
     inferDims: ([x]) => [[...x!]],
     evalFloat: ([x], a) => [f(x!, a)],
   };
@@ -30,14 +30,14 @@ const none = (): Record<string, never> => ({});
 export const Relu = unary(none, (x) => act.relu(x));
 export const Sigmoid = unary(none, (x) => act.sigmoid(x));
 export const HardSwish = unary(none, (x) => act.hardSwish(x));
-export const LeakyRelu = unary((ctx) => ({ alpha: ctx.attr('alpha', 0.01) }), (x, a) => act.leakyRelu(x, a.alpha));
+export const LeakyRelu = unary((ctx: ResolveContext) => ({ alpha: ctx.attr('alpha', 0.01) }), (x, a) => act.leakyRelu(x, a.alpha));
 export const HardSigmoid = unary(
   (ctx) => ({ alpha: ctx.attr('alpha', 0.2), beta: ctx.attr('beta', 0.5) }),
   (x, a) => act.hardSigmoid(x, a.alpha, a.beta),
 );
 
 export const Clip = unary(
-  (ctx) => {
+  (ctx: ResolveContext) => {
     if (ctx.opset < 11) return { min: ctx.attr('min', -Infinity), max: ctx.attr('max', Infinity) };
     const bound = (i: number, fallback: number): number => {
       if (!ctx.has(i)) return fallback;
@@ -51,7 +51,7 @@ export const Clip = unary(
 );
 
 export const Softmax = unary(
-  (ctx) => {
+  (ctx: ResolveContext) => {
     const axis = ctx.attr('axis', ctx.opset >= 13 ? -1 : 1);
     const rank = ctx.dims(0).length;
     if (ctx.opset < 13 && axis !== rank - 1 && !ctx.dims(0).slice(axis + 1).every((d) => d === 1)) {
@@ -70,7 +70,7 @@ export interface BatchNormAttrs {
 
 export const BatchNormalization: OpDef<BatchNormAttrs> = {
   kind: 'nonlinear',
-  resolve(ctx) {
+  resolve(ctx: ResolveContext) {
     const params = [1, 2, 3, 4].map((i) => ctx.constant(i));
     if (params.some((t) => t === undefined)) ctx.fail('scale, bias, mean and variance must be constants', true);
     const [gamma, beta, mean, variance] = params as Tensor[];
@@ -122,7 +122,7 @@ function poolAttrs(ctx: ResolveContext): PoolAttrs {
 
 export const MaxPool: OpDef<PoolAttrs> = {
   kind: 'nonlinear',
-  resolve: (ctx) => ({ attrs: poolAttrs(ctx), inputs: [ctx.node.inputs[0]!] }),
+  resolve: (ctx: ResolveContext) => ({ attrs: poolAttrs(ctx), inputs: [ctx.node.inputs[0]!] }),
   inferDims: ([x], a) => [poolOutputDims(x!, a)],
   evalFloat: ([x], a) => [maxPool2d(x!, a)],
 };
@@ -131,7 +131,7 @@ export type AveragePoolAttrs = PoolAttrs & { readonly countIncludePad: boolean }
 
 export const AveragePool: OpDef<AveragePoolAttrs> = {
   kind: 'nonlinear',
-  resolve: (ctx) => ({
+  resolve: (ctx: ResolveContext) => ({
     attrs: { ...poolAttrs(ctx), countIncludePad: ctx.attr('count_include_pad', 0) !== 0 },
     inputs: [ctx.node.inputs[0]!],
   }),
@@ -142,7 +142,7 @@ export const AveragePool: OpDef<AveragePoolAttrs> = {
 function globalPool(f: (x: Tensor) => Tensor): OpDef<Record<string, never>> {
   return {
     kind: 'nonlinear',
-    resolve: (ctx) => {
+    resolve: (ctx: ResolveContext) => {
       if (ctx.dims(0).length < 3) ctx.fail('input must have spatial dimensions');
       return { attrs: {}, inputs: [ctx.node.inputs[0]!] };
     },
@@ -157,7 +157,7 @@ export const GlobalMaxPool = globalPool(globalMaxPool);
 function elementwise(op: 'Add' | 'Sub' | 'Mul' | 'Div'): OpDef<Record<string, never>> {
   return {
     kind: 'nonlinear',
-    resolve(ctx) {
+    resolve(ctx: ResolveContext) {
       try {
         broadcastDims(ctx.dims(0), ctx.dims(1));
       } catch (e) {

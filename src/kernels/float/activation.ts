@@ -14,10 +14,7 @@ function map(x: Tensor, out: Float64Array): Tensor {
 export function relu(x: Tensor): Tensor {
   const src = x.data;
   const out = new Float64Array(src.length);
-  for (let i = 0; i < src.length; i++) {
-    const v = src[i]!;
-    out[i] = v < 0 ? 0 : v;
-  }
+  for (let i = 0; i < src.length; i++) out[i] = Math.max(src[i]!, 0); // branch-free; NaN stays NaN
   return map(x, out);
 }
 

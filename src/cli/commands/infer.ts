@@ -1,0 +1,58 @@
+/** `slalom infer --model m.onnx --input <image|.npy> [--mode …] [--json]`: top-k predictions and timings. */
+import type { Command } from 'commander';
+import { topK } from '../../api/predictions.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { loadInputTensor } from '../../io/image.js';
+import { isMode, MODES, type Mode } from '../../runtime/modes.js';
+import { openProtocol } from '../../runtime/session.js';
+import { formatMs } from '../format.js';
+import { addModelFlags, loadModelFromFlags, parsePositive, type ModelFlags } from '../options.js';
+
+interface InferFlags extends ModelFlags {
+  model: string;
+  input: string;
+  mode: string;
+  json?: boolean;
+  top: string;
+}
+
+export function registerInfer(program: Command): void {
+  addModelFlags(
+    program
+      .command('infer')
+      .description('run one inference and print the top predictions and per-phase timings')
+      .requiredOption('--model <file>', 'ONNX model file')
+      .requiredOption('--input <file>', 'a PNG/JPEG image (resized, cropped, normalized) or a .npy tensor')
+      .option('--mode <mode>', `one of ${MODES.join(', ')}`, 'baseline')
+      .option('--top <k>', 'how many predictions to print', '5')
+      .option('--json', 'print one JSON object'),
+  ).action(async (flags: InferFlags) => {
+    if (!isMode(flags.mode)) throw new InvalidArgumentError(`--mode must be one of ${MODES.join(', ')}, got '${flags.mode}'`);
+    const mode: Mode = flags.mode;
+    const k = parsePositive(flags.top, '--top', true);
+    const loadStart = performance.now();
+    const model = await loadModelFromFlags(flags.model, flags);
+    const loadMs = performance.now() - loadStart;
+    const input = loadInputTensor(flags.input, { preprocess: model.info.preprocess, expectDims: model.inputDims });
+    const protocol = await openProtocol(model, mode);
+    let result;
+    const start = performance.now();
+    try {
+      result = await model.infer(input, { mode, protocol });
+    } finally {
+      await protocol.close?.();
+    }
+    const totalMs = performance.now() - start;
+    const top = topK(result.logits, Math.min(k, result.logits.length), model.info.labels);
+    const timings = { load: loadMs, ...result.timings, total: totalMs };
+    if (flags.json) {
+      const out = { model: model.name, mode, ...(result.insecure ? { insecure: true } : {}), logits: Array.from(result.logits), top, timings, layers: result.layers };
+      process.stdout.write(`${JSON.stringify(out)}\n`);
+      return;
+    }
+    const lines = [`${model.name}  mode ${mode}${result.insecure ? '  (INSECURE: no checks, accelerator sees plaintext — for measurement only)' : ''}`];
+    for (const p of top) lines.push(`  ${String(p.index).padStart(4)}  ${(p.score * 100).toFixed(2).padStart(6)} %  ${p.label ?? ''}`);
+    lines.push(`timings: ${Object.entries(timings).map(([phase, ms]) => `${phase} ${formatMs(ms)}`).join(', ')}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  });
+}

@@ -1,0 +1,41 @@
+/** Flags shared by the commands that load a model, and their parsing into LoadOptions. */
+import type { Command } from 'commander';
+import { InvalidArgumentError } from '../errors.js';
+import { SlalomModel } from '../runtime/model.js';
+
+export interface ModelFlags {
+  inputShape?: string;
+  calibration?: string;
+  margin?: string;
+}
+
+export function addModelFlags(cmd: Command): Command {
+  return cmd
+    .option('--input-shape <dims>', 'concrete input shape for models with symbolic sizes, e.g. 1,3,224,224')
+    .option('--calibration <source>', 'calibration inputs: a directory, a .npy, or fashion-mnist:train:<n> (default: the dataset named by <model>.json, else seeded normal inputs)')
+    .option('--margin <factor>', 'headroom between calibrated maxima and p/2', '4');
+}
+
+export function parseDims(text: string): number[] {
+  const dims = text.split(/[,x×]/).map((s) => Number(s.trim()));
+  if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d <= 0)) {
+    throw new InvalidArgumentError(`--input-shape must be positive integers separated by commas, got '${text}'`);
+  }
+  return dims;
+}
+
+export function parsePositive(text: string, flag: string, integer = false): number {
+  const v = Number(text);
+  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
+    throw new InvalidArgumentError(`${flag} must be a positive ${integer ? 'integer' : 'number'}, got '${text}'`);
+  }
+  return v;
+}
+
+export async function loadModelFromFlags(path: string, flags: ModelFlags): Promise<SlalomModel> {
+  return SlalomModel.load(path, {
+    inputDims: flags.inputShape === undefined ? undefined : parseDims(flags.inputShape),
+    margin: flags.margin === undefined ? undefined : parsePositive(flags.margin, '--margin'),
+    calibration: flags.calibration,
+  });
+}

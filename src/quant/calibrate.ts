@@ -1,0 +1,47 @@
+/**
+ * Calibration (DESIGN.md §2): runs the float reference (onnxruntime fp32) on calibration inputs and
+ * records, for every linear layer, the largest |input| and |output| it saw. quantize-graph.ts
+ * turns these into per-layer scales with a safety margin.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { Graph } from '../graph/ir.js';
+import { isLinear } from '../graph/ops/registry.js';
+import { createReferenceSession } from '../reference/ort-session.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+export interface LayerStats {
+  readonly maxAbsIn: number;
+  readonly maxAbsOut: number;
+}
+
+export type CalibrationStats = ReadonlyMap<string, LayerStats>;
+
+export async function calibrate(onnxBytes: Uint8Array, graph: Graph, samples: readonly Tensor[]): Promise<CalibrationStats> {
+  if (samples.length === 0) throw new InvalidArgumentError('calibration needs at least one input');
+  const linear = graph.nodes.filter((n) => isLinear(n.op));
+  const inputNames = new Set(graph.inputs.map((i) => i.name));
+  const wanted = [...new Set(linear.flatMap((n) => [n.inputs[0]!, n.outputs[0]!]))].filter((n) => !inputNames.has(n));
+  const session = await createReferenceSession(onnxBytes, { extraOutputs: wanted });
+  const maxAbs = new Map<string, number>();
+  const record = (name: string, t: Tensor): void => {
+    let m = maxAbs.get(name) ?? 0;
+    for (let i = 0; i < t.data.length; i++) {
+      const v = Math.abs(t.data[i]!);
+      if (v > m) m = v;
+    }
+    maxAbs.set(name, m);
+  };
+  try {
+    for (const sample of samples) {
+      const values = await session.run([sample]);
+      record(graph.inputs[0]!.name, sample);
+      for (const name of wanted) record(name, values.get(name)!);
+    }
+  } finally {
+    await session.close();
+  }
+  for (const [name, m] of maxAbs) {
+    if (!Number.isFinite(m)) throw new InvalidArgumentError(`calibration produced a non-finite value at '${name}'`);
+  }
+  return new Map(linear.map((n) => [n.name, { maxAbsIn: maxAbs.get(n.inputs[0]!)!, maxAbsOut: maxAbs.get(n.outputs[0]!)! }]));
+}

@@ -1,0 +1,64 @@
+/**
+ * The trusted runtime's conversions around a linear layer (DESIGN.md §2):
+ * - into the field: x̃ = round(x·2^lx), |x̃| ≤ (p−1)/2, as canonical residues;
+ * - out of it: z = f(x̃) + b̃ mod p, centered, checked for wrap-around, and dequantized to
+ *   z·2^−(lx+lw). Rounding to the next layer's grid happens when that layer quantizes its input, so
+ *   the rounding division the paper applies after each layer is folded into the next quantization.
+ *
+ * Overflow detection: when max|x̃|·Σ|w̃| + max|b̃| ≤ (p−1)/2 no wrap-around is possible (sound
+ * bound). Otherwise a centered output beyond (p−1)/4 — twice past the calibrated headroom of the
+ * default margin — is reported as an OverflowError rather than trusted.
+ */
+import { OverflowError } from '../errors.js';
+import { HALF_P, P } from '../field/prime.js';
+import type { QuantizedLayer } from './quantize-graph.js';
+
+export interface QuantizedInput {
+  /** Canonical residues of x̃. */
+  readonly residues: Float64Array;
+  readonly maxAbs: number;
+}
+
+export function quantizeInput(layer: QuantizedLayer, x: Float64Array): QuantizedInput {
+  const scale = 2 ** layer.lx;
+  const residues = new Float64Array(x.length);
+  let maxAbs = 0;
+  for (let i = 0; i < x.length; i++) {
+    const v = Math.round(x[i]! * scale);
+    const a = Math.abs(v);
+    if (!(a <= maxAbs)) maxAbs = a; // also catches NaN
+    residues[i] = v < 0 ? v + P : v;
+  }
+  if (!(maxAbs <= HALF_P)) {
+    throw new OverflowError(`quantized input magnitude ${maxAbs} (scale 2^${layer.lx}) leaves (−p/2, p/2)`, { layer: layer.name });
+  }
+  return { residues, maxAbs };
+}
+
+/** Adds the bias, centers, checks for wrap-around and dequantizes f(x̃) (canonical residues). */
+export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number): Float64Array {
+  const out = new Float64Array(fx.length);
+  const inv = 2 ** -(layer.lx + layer.lw);
+  const channels = layer.op === 'Conv' ? layer.outDims[1]! : layer.outDims[layer.outDims.length - 1]!;
+  const inner = layer.op === 'Conv' ? fx.length / (layer.outDims[0]! * channels) : 1;
+  const bias = layer.bias;
+  const cannotWrap = inputMaxAbs * layer.weightRowL1 + layer.maxAbsBias <= HALF_P;
+  const limit = cannotWrap ? HALF_P : HALF_P / 2;
+  let worst = 0;
+  for (let i = 0; i < fx.length; i++) {
+    let z = fx[i]! + (bias === undefined ? 0 : bias[Math.floor(i / inner) % channels]!);
+    z %= P;
+    if (z > HALF_P) z -= P;
+    else if (z < -HALF_P) z += P;
+    const a = Math.abs(z);
+    if (a > worst) worst = a;
+    out[i] = z * inv;
+  }
+  if (worst > limit) {
+    throw new OverflowError(
+      `output magnitude ${worst} exceeds ${limit} at scale 2^${layer.lx + layer.lw}: the value may have wrapped mod p (input beyond the calibrated range?)`,
+      { layer: layer.name },
+    );
+  }
+  return out;
+}

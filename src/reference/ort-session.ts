@@ -1,0 +1,67 @@
+/**
+ * The float reference: the original ONNX file run by onnxruntime-node in fp32 — what a user would
+ * otherwise run inside the TEE, and the yardstick for `compare` and calibration. Intermediate values
+ * (by their ONNX names, which the importer keeps) can be fetched by adding them as graph outputs.
+ */
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema } from 'onnx-buf';
+import ort from 'onnxruntime-node';
+import { tensor, type Tensor } from '../tensor/tensor.js';
+
+export interface ReferenceSession {
+  readonly inputNames: readonly string[];
+  /** Runs the model on float inputs; returns the requested values (model outputs first, then extras). */
+  run(inputs: readonly Tensor[]): Promise<Map<string, Tensor>>;
+  close(): Promise<void>;
+}
+
+export interface ReferenceOptions {
+  /** Intermediate values to return besides the model outputs. */
+  readonly extraOutputs?: readonly string[];
+  /** onnxruntime intra-op threads (default 1: the TEE's core). */
+  readonly threads?: number;
+}
+
+export async function createReferenceSession(onnxBytes: Uint8Array, options: ReferenceOptions = {}): Promise<ReferenceSession> {
+  const bytes = options.extraOutputs?.length ? withExtraOutputs(onnxBytes, options.extraOutputs) : onnxBytes;
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: options.threads ?? 1,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+  return {
+    inputNames: session.inputNames,
+    async run(inputs) {
+      const feeds: Record<string, ort.Tensor> = {};
+      session.inputNames.forEach((name, i) => {
+        const t = inputs[i]!;
+        feeds[name] = new ort.Tensor('float32', Float32Array.from(t.data), [...t.dims]);
+      });
+      const results = await session.run(feeds);
+      const out = new Map<string, Tensor>();
+      for (const name of session.outputNames) {
+        const r = results[name]!;
+        out.set(name, tensor(r.dims.map(Number), Float64Array.from(r.data as Float32Array)));
+      }
+      return out;
+    },
+    close: () => session.release(),
+  };
+}
+
+function withExtraOutputs(bytes: Uint8Array, names: readonly string[]): Uint8Array {
+  const model = fromBinary(ModelProtoSchema, bytes);
+  const graph = model.graph!;
+  const existing = new Set(graph.output.map((o) => o.name));
+  for (const name of names) {
+    if (existing.has(name)) continue;
+    existing.add(name);
+    graph.output.push(
+      create(ValueInfoProtoSchema, {
+        name,
+        type: create(TypeProtoSchema, { value: { case: 'tensorType', value: create(TypeProto_TensorSchema, { elemType: 1 }) } }),
+      }),
+    );
+  }
+  return toBinary(ModelProtoSchema, model);
+}

@@ -1,0 +1,48 @@
+/**
+ * The trusted runtime's inference loop: the graph executor with every linear layer replaced by
+ * quantize → LinearProtocol (mode-specific: local, outsourced, verified, blinded) → bias, overflow
+ * check, dequantize. Non-linear layers run here in float on exactly dequantized values.
+ */
+import { execute } from '../graph/execute.js';
+import { finishLinear, quantizeInput } from '../quant/fixed-point.js';
+import type { QuantizedGraph } from '../quant/quantize-graph.js';
+import { tensor, type Tensor } from '../tensor/tensor.js';
+import type { LinearProtocol } from './linear-protocol.js';
+import { PhaseTimer } from './timings.js';
+
+export interface LayerTiming {
+  readonly name: string;
+  readonly ms: number;
+}
+
+export interface QuantizedRun {
+  readonly outputs: Tensor[];
+  /** Milliseconds by phase (quantize, linear/accelerator/verify…, requantize, nonlinear). */
+  readonly timings: Record<string, number>;
+  /** Wall-clock milliseconds each linear layer took, in order. */
+  readonly layers: LayerTiming[];
+}
+
+export async function runQuantized(
+  qg: QuantizedGraph,
+  inputs: readonly Tensor[],
+  protocol: LinearProtocol,
+  onValue?: (name: string, value: Tensor) => void,
+): Promise<QuantizedRun> {
+  const timer = new PhaseTimer();
+  const layers: LayerTiming[] = [];
+  const outputs = await execute(qg.graph, inputs, {
+    onValue,
+    onNonlinearMs: (ms) => timer.add('nonlinear', ms),
+    async linear(node, x) {
+      const start = performance.now();
+      const layer = qg.byNode.get(node.name)!;
+      const xq = timer.time('quantize', () => quantizeInput(layer, x.data));
+      const fx = await protocol.compute(layer, xq.residues, timer);
+      const y = timer.time('requantize', () => finishLinear(layer, fx, xq.maxAbs));
+      layers.push({ name: layer.name, ms: performance.now() - start });
+      return tensor(layer.outDims, y);
+    },
+  });
+  return { outputs, timings: timer.ms, layers };
+}

@@ -1,0 +1,17 @@
+/**
+ * How the trusted runtime obtains f(x̃) mod p for one quantized linear layer. The mode decides:
+ * `baseline` computes it in the trusted runtime; outsourcing modes ask an accelerator and check,
+ * blind and unblind (DESIGN.md §5). The executor around it is the same for every mode, which is
+ * what makes the modes' logits bit-identical.
+ */
+import type { QuantizedLayer } from '../quant/quantize-graph.js';
+import type { PhaseTimer } from './timings.js';
+
+export interface LinearProtocol {
+  /**
+   * @param x canonical residues of the quantized input x̃ (shape layer.inDims)
+   * @returns canonical residues of f(x̃) without bias (shape layer.outDims)
+   */
+  compute(layer: QuantizedLayer, x: Float64Array, timer: PhaseTimer): Promise<Float64Array>;
+  close?(): Promise<void>;
+}

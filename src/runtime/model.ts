@@ -1,0 +1,158 @@
+/**
+ * A loaded slalom model: the imported graph, its quantization (from calibration) and the means to
+ * run it in a mode. This is the trusted runtime's view of a model; api/ re-exports it.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { InvalidArgumentError, UnsupportedModelError } from '../errors.js';
+import { execute } from '../graph/execute.js';
+import type { Graph } from '../graph/ir.js';
+import { importOnnx } from '../graph/onnx/import.js';
+import { loadFashionMnist } from '../io/idx.js';
+import { IMAGENET_PREPROCESS, type Preprocess } from '../io/image.js';
+import { resolveInputs } from '../io/sources.js';
+import { calibrate } from '../quant/calibrate.js';
+import { DEFAULT_MARGIN, quantizeGraph, type QuantizedGraph } from '../quant/quantize-graph.js';
+import { sizeOf, tensor, type Tensor } from '../tensor/tensor.js';
+import { Rng } from '../zoo/rng.js';
+import { runQuantized, type LayerTiming } from './executor.js';
+import type { LinearProtocol } from './linear-protocol.js';
+import { INSECURE_MODES, type Mode } from './modes.js';
+import { trustedProtocol } from './protocols/trusted.js';
+
+/** What a `<model>.json` beside the ONNX file may say about it. */
+export interface ModelInfo {
+  readonly labels?: readonly string[];
+  readonly preprocess: Preprocess;
+  readonly calibration?: { readonly dataset: 'fashion-mnist'; readonly split?: 'train' | 'test'; readonly count?: number };
+}
+
+export interface LoadOptions {
+  /** Concrete input shape for models with symbolic sizes. */
+  readonly inputDims?: readonly number[];
+  /**
+   * Calibration inputs, or where to read them (a directory, a .npy, `fashion-mnist:train:<n>`);
+   * default: the dataset the sidecar names, else seeded standard-normal inputs.
+   */
+  readonly calibration?: readonly Tensor[] | string;
+  /** Headroom factor between the calibrated maximum and p/2 (default 4). */
+  readonly margin?: number;
+  /** Overrides the sidecar `<model>.json`. */
+  readonly info?: Partial<ModelInfo>;
+}
+
+export interface InferenceResult {
+  readonly mode: Mode;
+  readonly insecure: boolean;
+  readonly outputs: Tensor[];
+  /** The first output, dequantized. */
+  readonly logits: Float64Array;
+  readonly timings: Record<string, number>;
+  readonly layers: LayerTiming[];
+}
+
+const SYNTHETIC_CALIBRATION_SAMPLES = 4;
+
+export class SlalomModel {
+  private constructor(
+    readonly name: string,
+    readonly onnxBytes: Uint8Array,
+    /** SHA-256 of the ONNX bytes: binds pads and caches to this exact model. */
+    readonly modelHash: string,
+    readonly quantized: QuantizedGraph,
+    readonly info: ModelInfo,
+  ) {}
+
+  static async load(source: string | Uint8Array, options: LoadOptions = {}): Promise<SlalomModel> {
+    const path = typeof source === 'string' ? source : undefined;
+    const bytes = path === undefined ? (source as Uint8Array) : readModelFile(path);
+    const graph = importOnnx(bytes, { inputDims: options.inputDims });
+    if (graph.inputs.length !== 1) throw new UnsupportedModelError(`models with ${graph.inputs.length} inputs are not supported (one input expected)`);
+    const info = { ...readSidecar(path), ...options.info } as ModelInfo;
+    const samples =
+      typeof options.calibration === 'string'
+        ? resolveInputs(options.calibration, { preprocess: info.preprocess, expectDims: graph.inputs[0]!.dims }).map((i) => i.load())
+        : options.calibration ?? defaultCalibration(graph, info);
+    const stats = await calibrate(bytes, graph, samples);
+    const quantized = quantizeGraph(graph, stats, options.margin ?? DEFAULT_MARGIN);
+    const name = path === undefined ? graph.name : path.replace(/^.*\//, '').replace(/\.onnx$/, '');
+    return new SlalomModel(name, bytes, createHash('sha256').update(bytes).digest('hex'), quantized, info);
+  }
+
+  get graph(): Graph {
+    return this.quantized.graph;
+  }
+
+  get inputDims(): readonly number[] {
+    return this.graph.inputs[0]!.dims;
+  }
+
+  /** Runs one quantized inference; `protocol` supplies the linear layers (default: the trusted kernels, i.e. baseline). */
+  async infer(input: Tensor, options: { mode?: Mode; protocol?: LinearProtocol; onValue?: (name: string, t: Tensor) => void } = {}): Promise<InferenceResult> {
+    const mode = options.mode ?? 'baseline';
+    if (mode !== 'baseline' && options.protocol === undefined) throw new InvalidArgumentError(`mode '${mode}' needs an accelerator protocol`);
+    const run = await runQuantized(this.quantized, [input], options.protocol ?? trustedProtocol(), options.onValue);
+    return { mode, insecure: INSECURE_MODES.has(mode), outputs: run.outputs, logits: run.outputs[0]!.data, timings: run.timings, layers: run.layers };
+  }
+
+  /** The float semantics of the imported graph (float64, no quantization): a second reference. */
+  async inferFloat(input: Tensor): Promise<Tensor[]> {
+    return execute(this.graph, [input]);
+  }
+}
+
+function readModelFile(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new InvalidArgumentError(`cannot read model ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Reads `<model>.json` beside the ONNX file, if any. */
+function readSidecar(path: string | undefined): Partial<ModelInfo> {
+  const jsonPath = path?.replace(/\.onnx$/, '.json');
+  if (jsonPath === undefined || jsonPath === path || !existsSync(jsonPath)) return { preprocess: IMAGENET_PREPROCESS };
+  let raw: any;
+  try {
+    raw = JSON.parse(readFileSync(jsonPath, 'utf8'));
+  } catch (e) {
+    throw new InvalidArgumentError(`cannot parse ${jsonPath}: ${(e as Error).message}`, { cause: e });
+  }
+  const dims: number[] | undefined = raw?.input?.dims;
+  const norm = raw?.normalize;
+  const preprocess: Preprocess =
+    norm !== undefined && Array.isArray(dims) && dims.length === 4
+      ? {
+          size: [dims[2], dims[3]],
+          resize: 0,
+          crop: 'none',
+          mean: [norm.mean].flat(),
+          std: [norm.std].flat(),
+          scale: 255,
+          channels: dims[1] === 1 ? 1 : 3,
+          layout: 'NCHW',
+        }
+      : IMAGENET_PREPROCESS;
+  return { labels: raw?.labels, preprocess, calibration: raw?.calibration };
+}
+
+function defaultCalibration(graph: Graph, info: ModelInfo): Tensor[] {
+  const dims = graph.inputs[0]!.dims;
+  if (info.calibration?.dataset === 'fashion-mnist') {
+    const count = info.calibration.count ?? 256;
+    const data = loadFashionMnist(info.calibration.split ?? 'train', { limit: count });
+    const per = data.rows * data.cols;
+    const { mean, std } = { mean: info.preprocess.mean[0]!, std: info.preprocess.std[0]! };
+    return Array.from({ length: data.count }, (_, i) => {
+      const pixels = data.images.subarray(i * per, (i + 1) * per);
+      return tensor(dims, Float64Array.from(pixels, (v) => (v / 255 - mean) / std));
+    });
+  }
+  const rng = new Rng(0x5a1a);
+  return Array.from({ length: SYNTHETIC_CALIBRATION_SAMPLES }, () => {
+    const data = new Float64Array(sizeOf(dims));
+    for (let i = 0; i < data.length; i++) data[i] = rng.normal();
+    return tensor(dims, data);
+  });
+}

@@ -1,0 +1,44 @@
+/**
+ * The model zoo: seeded, architecture-faithful ONNX builds of VGG-16, MobileNetV1/V2 and ResNet-18/50
+ * (input "input" [1, 3, 224, 224] float, output "logits" [1, 1000]). BatchNorms are left unfolded, as a
+ * PyTorch export has them. Weights are random but scaled so that a standard-normal input keeps every
+ * activation near unit magnitude (see layers.ts), which slalom's fixed-point quantization relies on.
+ * The same name and seed always give byte-identical model bytes.
+ */
+
+import { InvalidArgumentError } from '../errors.js';
+import { buildMobileNetV1 } from './mobilenet-v1.js';
+import { buildMobileNetV2 } from './mobilenet-v2.js';
+import { buildResNet } from './resnet.js';
+import { buildVgg16 } from './vgg16.js';
+
+export { ZOO_CLASSES, ZOO_INPUT, ZOO_INPUT_DIMS, ZOO_OUTPUT } from './layers.js';
+
+export const ZOO_MODELS = ['vgg16', 'mobilenet-v1', 'mobilenet-v2', 'resnet18', 'resnet50'] as const;
+export type ZooModelName = (typeof ZOO_MODELS)[number];
+
+export interface ZooBuildOptions {
+  /** Weight seed (default 0). */
+  seed?: number;
+}
+
+const BUILDERS: Record<ZooModelName, (seed: number) => Uint8Array> = {
+  vgg16: buildVgg16,
+  'mobilenet-v1': buildMobileNetV1,
+  'mobilenet-v2': buildMobileNetV2,
+  resnet18: (seed) => buildResNet(18, seed),
+  resnet50: (seed) => buildResNet(50, seed),
+};
+
+/** True when `name` is one of `ZOO_MODELS`. */
+export function isZooModelName(name: string): name is ZooModelName {
+  return (ZOO_MODELS as readonly string[]).includes(name);
+}
+
+/** The ONNX ModelProto bytes of zoo model `name` with weights drawn from `opts.seed`. */
+export function buildZooModel(name: ZooModelName, opts: ZooBuildOptions = {}): Uint8Array {
+  if (!isZooModelName(name)) throw new InvalidArgumentError(`unknown zoo model "${String(name)}"; one of ${ZOO_MODELS.join(', ')}`);
+  const seed = opts.seed ?? 0;
+  if (!Number.isSafeInteger(seed)) throw new InvalidArgumentError(`seed must be an integer, got ${seed}`);
+  return BUILDERS[name](seed);
+}
