@@ -2,22 +2,23 @@
  * Exact linear layers over Z_p on onnxruntime-node's CPU kernels (DESIGN.md §2, §6, §7): the same
  * results as field.ts (`convField`, `gemmField`: canonical residues in [0, p)), faster.
  *
- * Float64 path (always available). A convolution becomes a JS im2col (column form, col [K, R]) and one
- * batched ORT `MatMul` in double: w [group, M/group, K] · col [group, K, R] → [group, M/group, R], which
- * for R = OH·OW is already the NCHW output of one image; a 1×1 stride-1 unpadded convolution needs no
- * im2col at all. A dense layer is one `MatMul` x [B, K] · w [K, N]. Exactness: the integers involved
- * satisfy the bound of field.ts ((p − 1)·Σ|w_row| + |b| < 2^53, checked by `assertExact`), so every
+ * Byte-plane path (convolutions whose weights are all integers in [−128, 127] and whose fan-in
+ * K = C/group·kH·kW is at most 33 025). x is reduced to canonical residues r < 2^24 and split into
+ * three byte planes r = r0 + 2^8·r1 + 2^16·r2, stacked along the batch axis; one ORT `ConvInteger`
+ * (uint8 × uint8 → int32, weights stored as w + 128 with w_zero_point 128, im2col in native code)
+ * convolves all three. Each int32 accumulator is bounded by 255·255·K < 2^31, so the plane results
+ * y_q = Σ r_q·w are exact; z = y0 + 2^8·y1 + 2^16·y2 + b has |z| < 2^48 and is recombined exactly in
+ * doubles, then reduced. (uint8 × int8 is not used: on AVX2 without VNNI, MLAS's u8s8 kernel
+ * saturates pairwise int16 sums.) Because the exactness of an integer kernel depends on the CPU's
+ * MLAS code path, `create` runs a worst-case probe and disables the byte-plane path if it is not exact.
+ *
+ * Float64 path (every other convolution, and dense layers). A JS im2col (column form, col [K, R]) and
+ * one batched ORT `MatMul` in double: w [group, M/group, K] · col [group, K, R] → [group, M/group, R],
+ * which for R = OH·OW is already the NCHW output of one image; a 1×1 stride-1 unpadded convolution needs
+ * no im2col. A dense layer is one `MatMul` x [B, K] · w [K, N]. Exactness: the integers involved
+ * satisfy the bound of field.ts ((p − 1)·Σ|w_row| + |b| ≤ 2^53 − 1, checked by `assertExact`), so every
  * partial sum ORT may form, in any order or blocking, is an integer below 2^53 and exact; a fused
  * multiply-add rounds once and is exact as well.
- *
- * Byte-plane path (convolutions, when every weight lies in [−128, 127] and K ≤ 33 025). x is reduced
- * to canonical residues r < 2^24 and split into three byte planes r = r0 + 2^8·r1 + 2^16·r2; one
- * `MatMulInteger` (uint8 × uint8 → int32, weights stored as w + 128 with a_zero_point 128) computes the
- * three plane products. Every int32 accumulator is bounded by 255·255·K < 2^31, so the products are
- * exact; y0 + 2^8·y1 + 2^16·y2 + b < 2^48 is recombined exactly in doubles and reduced. (uint8 × int8
- * is not used: on AVX2 without VNNI, MLAS's u8s8 kernel saturates pairwise int16 sums.) Because the
- * exactness of an integer kernel depends on the CPU's MLAS code path, `create` runs a worst-case
- * probe and disables the byte-plane path if the probe is not exact.
  *
  * Depthwise convolutions (C/group = 1) are memory-bound with a few taps per output, so they run on the
  * direct JS kernel of conv.ts.
@@ -40,7 +41,6 @@ import {
 import * as ort from 'onnxruntime-node';
 import { InvalidArgumentError } from '../errors.js';
 import { P } from '../field/prime.js';
-import { reduceInPlace } from '../field/modp.js';
 import { formatDims, type Tensor } from '../tensor/tensor.js';
 import { conv2d, convGeometry, isPointwise, type ConvGeometry } from './conv.js';
 import { gemmOutputDims } from './gemm.js';
@@ -48,7 +48,9 @@ import type { ConvAttrs } from './names.js';
 
 /** Upper bound on the elements of one im2col chunk (16 MiB of doubles). */
 const CHUNK_ELEMS = 1 << 21;
-/** Largest K for the byte-plane path: 255·255·K < 2^31. */
+/** Largest scratch buffer kept between calls. */
+const MAX_SCRATCH_BYTES = 64 << 20;
+/** Largest fan-in K for the byte-plane path: 255·255·K < 2^31. */
 export const MAX_BYTE_PLANE_K = Math.floor((2 ** 31 - 1) / (255 * 255));
 
 /** One graph input or output: name, ONNX element type, dims (strings are symbolic dim_params). */
@@ -113,15 +115,17 @@ export interface OrtExactOptions {
   /** ORT intra-op threads (default 1). */
   readonly threads?: number;
   /**
-   * Byte-plane MatMulInteger for convolutions: 'auto' (default) uses it when the weights allow and
-   * the startup probe was exact; 'never' always uses float64.
+   * Byte-plane ConvInteger for convolutions, whenever the weights allow and the startup probe was
+   * exact: 'auto' (default) for convolutions that need an im2col (1×1 stride-1 unpadded ones are
+   * faster as one float64 MatMul with no im2col), 'always' for those too, 'never' not at all.
    */
-  readonly bytePlanes?: 'auto' | 'never';
+  readonly bytePlanes?: 'auto' | 'always' | 'never';
 }
 
 const DOUBLE = TensorProto_DataType.DOUBLE;
 const UINT8 = TensorProto_DataType.UINT8;
 const INT32 = TensorProto_DataType.INT32;
+const INV_P = 1 / P;
 
 function matmulF64Model(): Uint8Array {
   return singleNodeModel(
@@ -134,16 +138,46 @@ function matmulF64Model(): Uint8Array {
   );
 }
 
-function matmulU8Model(): Uint8Array {
+function convIntegerModel(attrs: ConvAttrs): Uint8Array {
   return singleNodeModel(
-    'MatMulInteger',
+    'ConvInteger',
     [
-      { name: 'A', elemType: UINT8, dims: ['g', 'm', 'k'] },
-      { name: 'B', elemType: UINT8, dims: ['g', 'k', 'n'] },
-      { name: 'a_zero_point', elemType: UINT8, dims: [] },
+      { name: 'x', elemType: UINT8, dims: ['n', 'c', 'h', 'w'] },
+      { name: 'w', elemType: UINT8, dims: ['m', 'cg', 'kh', 'kw'] },
+      { name: 'x_zero_point', elemType: UINT8, dims: [] },
+      { name: 'w_zero_point', elemType: UINT8, dims: [] },
     ],
-    [{ name: 'Y', elemType: INT32, dims: ['g', 'm', 'n'] }],
+    [{ name: 'y', elemType: INT32, dims: ['n', 'm', 'oh', 'ow'] }],
+    { strides: attrs.strides, pads: attrs.pads, dilations: attrs.dilations, group: attrs.group },
   );
+}
+
+/** A·p = 2^53 − 288 is the largest multiple of p below 2^53 (2^53 ≡ 288 mod p). */
+const TOP_MULTIPLE = (2 ** 53 - 288) / P;
+/** Below this, floor(v/p)·p could pass 2^53 in magnitude; such v take the fmod path. */
+const FLOOR_SAFE_MIN = -(TOP_MULTIPLE - 1) * P;
+
+/**
+ * The canonical residue of an integer |v| ≤ 2^53 − 1, mostly without a (slow) fmod and without
+ * data-dependent branches. q = floor(v·(1/p)) is within one of floor(v/p) (the product's relative
+ * error is below 2^−52, so its absolute error is below 2^−23); for FLOOR_SAFE_MIN ≤ v ≤ 2^53 − 1 the
+ * multiple q·p then lies in [−(2^53 − 288), 2^53 − 288], so q·p and r = v − q·p ∈ [−p, 2p) are exact,
+ * and one correction lands r in [0, p). The p + 287 most negative integers take the exact fmod path.
+ */
+function modFast(v: number): number {
+  if (v < FLOOR_SAFE_MIN) {
+    const r = v % P;
+    return r < 0 ? r + P : r;
+  }
+  let r = v - Math.floor(v * INV_P) * P;
+  if (r < 0) r += P;
+  else if (r >= P) r -= P;
+  return r;
+}
+
+function reduceFastInPlace(values: Float64Array): Float64Array {
+  for (let i = 0; i < values.length; i++) values[i] = modFast(values[i]!);
+  return values;
 }
 
 /** ORT refuses typed arrays on a SharedArrayBuffer: copy those. */
@@ -161,17 +195,7 @@ function checkLength(t: Tensor, what: string, op: string): void {
  * Column-form im2col for output rows [oy0, oy1) of image n, group grp: col[k, r] at
  * dst[dstOff + k·ld + r], k over (c, ky, kx) in w's layout, r = (oy − oy0)·OW + ox; padding taps are 0.
  */
-function im2colCols<A extends Float64Array | Uint8Array>(
-  g: ConvGeometry,
-  src: A,
-  n: number,
-  grp: number,
-  oy0: number,
-  oy1: number,
-  dst: A,
-  dstOff: number,
-  ld: number,
-): void {
+function im2colCols(g: ConvGeometry, src: Float64Array, n: number, grp: number, oy0: number, oy1: number, dst: Float64Array, dstOff: number, ld: number): void {
   const { h, w, cg, kH, kW, ow, sH, sW, dH, dW, padTop, padLeft } = g;
   const plane = h * w;
   const xBase = (n * g.c + grp * cg) * plane;
@@ -182,14 +206,14 @@ function im2colCols<A extends Float64Array | Uint8Array>(
       const dy = ky * dH - padTop;
       for (let kx = 0; kx < kW; kx++, row += ld) {
         const dx = kx * dW - padLeft;
+        // output columns ox with 0 ≤ ox·sW + dx < w, as the half-open range [oxLo, oxHi)
         const oxLo = Math.min(ow, Math.max(0, Math.ceil(-dx / sW)));
         const oxHi = Math.max(oxLo, Math.min(ow, Math.floor((w - 1 - dx) / sW) + 1));
         let d = row;
-        for (let oy = oy0; oy < oy1; oy++) {
+        for (let oy = oy0; oy < oy1; oy++, d += ow) {
           const iy = oy * sH + dy;
           if (iy < 0 || iy >= h) {
             dst.fill(0, d, d + ow);
-            d += ow;
             continue;
           }
           if (oxLo > 0) dst.fill(0, d, d + oxLo);
@@ -200,7 +224,6 @@ function im2colCols<A extends Float64Array | Uint8Array>(
             for (let ox = oxLo, xi = xr + oxLo * sW; ox < oxHi; ox++, xi += sW) dst[d + ox] = src[xi]!;
           }
           if (oxHi < ow) dst.fill(0, d + oxHi, d + ow);
-          d += ow;
         }
       }
     }
@@ -216,42 +239,61 @@ function fitsInt8(w: Float64Array): boolean {
   return true;
 }
 
-/** Exact linear kernels on onnxruntime-node; results equal field.ts's. */
+function attrsKey(a: ConvAttrs): string {
+  return `${a.strides.join(',')}|${a.pads.join(',')}|${a.dilations.join(',')}|${a.group}`;
+}
+
+const POINTWISE: ConvAttrs = { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 };
+
+/** Exact linear kernels on onnxruntime-node; results equal field.ts's. Not for use after `close()`. */
 export class OrtExactKernels {
   readonly threads: number;
-  /** Whether convolutions may use the byte-plane MatMulInteger path (set at create from the probe). */
+  /** Whether convolutions may take the byte-plane ConvInteger path (decided at create by the probe). */
   readonly bytePlanes: boolean;
+  readonly #options: ort.InferenceSession.SessionOptions;
+  readonly #pointwiseBytes: boolean;
   readonly #f64: ort.InferenceSession;
-  readonly #u8: ort.InferenceSession | undefined;
+  /** ConvInteger sessions by attributes (attributes are fixed in the graph; shapes are symbolic). */
+  readonly #convInt = new Map<string, Promise<ort.InferenceSession>>();
+  readonly #zp0 = new ort.Tensor('uint8', Uint8Array.of(0), []);
   readonly #zp128 = new ort.Tensor('uint8', Uint8Array.of(128), []);
+  /** A reusable buffer for im2col and byte planes (fresh pages are costly to fault in); one holder at a time. */
+  #scratch: ArrayBuffer | undefined;
   #closed = false;
 
-  private constructor(threads: number, f64: ort.InferenceSession, u8: ort.InferenceSession | undefined) {
+  private constructor(threads: number, options: ort.InferenceSession.SessionOptions, f64: ort.InferenceSession, bytePlanes: boolean, pointwiseBytes: boolean) {
     this.threads = threads;
+    this.#pointwiseBytes = pointwiseBytes;
+    this.#options = options;
     this.#f64 = f64;
-    this.#u8 = u8;
-    this.bytePlanes = u8 !== undefined;
+    this.bytePlanes = bytePlanes;
   }
 
   static async create(opts: OrtExactOptions = {}): Promise<OrtExactKernels> {
     const threads = opts.threads ?? 1;
     if (!Number.isInteger(threads) || threads < 1) throw new InvalidArgumentError(`threads must be a positive integer, got ${threads}`);
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
+    const mode = opts.bytePlanes ?? 'auto';
+    if (mode !== 'auto' && mode !== 'always' && mode !== 'never') {
+      throw new InvalidArgumentError(`bytePlanes must be 'auto', 'always' or 'never', got ${String(mode)}`);
+    }
+    const options: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
     };
-    const f64 = await ort.InferenceSession.create(matmulF64Model(), sessionOptions);
-    let u8: ort.InferenceSession | undefined;
-    if ((opts.bytePlanes ?? 'auto') === 'auto') {
-      u8 = await ort.InferenceSession.create(matmulU8Model(), sessionOptions);
-      if (!(await probeBytePlanes(u8))) {
-        await u8.release();
-        u8 = undefined;
+    const f64 = await ort.InferenceSession.create(matmulF64Model(), options);
+    let probe: ort.InferenceSession | undefined;
+    if (mode !== 'never') {
+      probe = await ort.InferenceSession.create(convIntegerModel(POINTWISE), options);
+      if (!(await probeConvInteger(probe))) {
+        await probe.release();
+        probe = undefined;
       }
     }
-    return new OrtExactKernels(threads, f64, u8);
+    const kernels = new OrtExactKernels(threads, options, f64, probe !== undefined, mode === 'always');
+    if (probe !== undefined) kernels.#convInt.set(attrsKey(POINTWISE), Promise.resolve(probe));
+    return kernels;
   }
 
   /** (x ∗ w + b) mod p in [0, p): integer x with |x| < p, integer w and b within `assertExact`'s bound. */
@@ -265,13 +307,11 @@ export class OrtExactKernels {
     if (g.n * g.m * g.oh * g.ow === 0) return { dims, data: new Float64Array(0) };
     if (g.cg === 1) {
       const z = conv2d(x, w, attrs, bias);
-      reduceInPlace(z.data);
-      return z;
+      return { dims, data: reduceFastInPlace(z.data) };
     }
-    const out = new Float64Array(g.n * g.m * g.oh * g.ow);
-    if (this.#u8 !== undefined && g.k <= MAX_BYTE_PLANE_K && fitsInt8(w.data)) await this.#convBytes(g, x.data, w.data, bias, out);
-    else await this.#convF64(g, x.data, w.data, bias, out);
-    return { dims, data: out };
+    const bytes = this.bytePlanes && g.k <= MAX_BYTE_PLANE_K && (this.#pointwiseBytes || !isPointwise(g)) && fitsInt8(w.data);
+    if (bytes) return { dims, data: await this.#convBytes(g, attrs, x.data, w.data, bias) };
+    return { dims, data: await this.#convF64(g, x.data, w.data, bias) };
   }
 
   /** (x·w + b) mod p in [0, p) for x [B, K], w [K, N], b [N]: integers within `assertExact`'s bound. */
@@ -283,23 +323,35 @@ export class OrtExactKernels {
     checkLength(w, 'w', 'Gemm');
     if (bias !== undefined && bias.length !== n) throw new InvalidArgumentError(`Gemm: bias has ${bias.length} values, expected ${n}`);
     if (b * n === 0) return { dims: [b, n], data: new Float64Array(0) };
-    if (k === 0) {
-      const z = new Float64Array(b * n);
-      if (bias !== undefined) for (let r = 0; r < b; r++) z.set(bias, r * n);
-      return { dims: [b, n], data: reduceInPlace(z) };
-    }
-    const y = await this.#matmulF64(ortSafe(x.data), [1, b, k], ortSafe(w.data), [1, k, n]);
+    const y = k === 0 ? new Float64Array(b * n) : await this.#matmulF64(ortSafe(x.data), [1, b, k], ortSafe(w.data), [1, k, n]);
     if (bias !== undefined) {
       for (let r = 0; r < b; r++) for (let j = 0, o = r * n; j < n; j++) y[o + j] += bias[j]!;
     }
-    return { dims: [b, n], data: reduceInPlace(y) };
+    return { dims: [b, n], data: reduceFastInPlace(y) };
   }
 
+  /** Releases every ORT session. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#f64.release();
-    if (this.#u8 !== undefined) await this.#u8.release();
+    const sessions = await Promise.all([Promise.resolve(this.#f64), ...this.#convInt.values()]);
+    this.#convInt.clear();
+    this.#scratch = undefined;
+    await Promise.all(sessions.map((s) => s.release()));
+  }
+
+  #takeScratch(bytes: number): ArrayBuffer {
+    const s = this.#scratch;
+    if (s !== undefined && s.byteLength >= bytes) {
+      this.#scratch = undefined;
+      return s;
+    }
+    return new ArrayBuffer(bytes);
+  }
+
+  #giveScratch(buf: ArrayBuffer): void {
+    if (buf.byteLength > MAX_SCRATCH_BYTES || this.#closed) return;
+    if (this.#scratch === undefined || this.#scratch.byteLength < buf.byteLength) this.#scratch = buf;
   }
 
   #open(): void {
@@ -313,132 +365,157 @@ export class OrtExactKernels {
     return y;
   }
 
-  /** Output rows per chunk so that one chunk's im2col holds at most CHUNK_ELEMS elements. */
-  #chunkRows(g: ConvGeometry): number {
-    return Math.max(1, Math.min(g.oh, Math.floor(CHUNK_ELEMS / (g.group * g.k * g.ow))));
+  #convIntSession(attrs: ConvAttrs): Promise<ort.InferenceSession> {
+    const key = attrsKey(attrs);
+    let s = this.#convInt.get(key);
+    if (s === undefined) {
+      s = ort.InferenceSession.create(convIntegerModel(attrs), this.#options);
+      this.#convInt.set(key, s);
+      s.catch(() => this.#convInt.delete(key));
+    }
+    return s;
   }
 
-  async #convF64(g: ConvGeometry, x: Float64Array, w: Float64Array, bias: Float64Array | undefined, out: Float64Array): Promise<void> {
+  async #convBytes(g: ConvGeometry, attrs: ConvAttrs, x: Float64Array, w: Float64Array, bias: Float64Array | undefined): Promise<Float64Array> {
+    const session = await this.#convIntSession(attrs);
+    // Three byte planes of the canonical residues of x, stacked as batch [plane·N + n].
+    const size = x.length;
+    const scratch = this.#takeScratch(3 * size);
+    const planes = new Uint8Array(scratch, 0, 3 * size);
+    for (let i = 0; i < size; i++) {
+      let v = x[i]!;
+      if (!(v >= 0 && v < P)) v = modFast(v);
+      const r = v | 0;
+      planes[i] = r & 255;
+      planes[size + i] = (r >>> 8) & 255;
+      planes[2 * size + i] = r >>> 16;
+    }
+    const wu = new Uint8Array(w.length);
+    for (let i = 0; i < w.length; i++) wu[i] = w[i]! + 128;
+    let res: ort.InferenceSession.ReturnType;
+    try {
+      res = await session.run({
+        x: new ort.Tensor('uint8', planes, [3 * g.n, g.c, g.h, g.w]),
+        w: new ort.Tensor('uint8', wu, [g.m, g.cg, g.kH, g.kW]),
+        x_zero_point: this.#zp0,
+        w_zero_point: this.#zp128,
+      });
+    } finally {
+      this.#giveScratch(scratch);
+    }
+    const y = res.y!.data;
+    const outSize = g.n * g.m * g.oh * g.ow;
+    if (!(y instanceof Int32Array) || y.length !== 3 * outSize) throw new TypeError('ConvInteger returned an unexpected tensor');
+    const out = new Float64Array(outSize);
+    const t = g.oh * g.ow;
+    for (let n = 0; n < g.n; n++) {
+      for (let ch = 0; ch < g.m; ch++) {
+        const o = (n * g.m + ch) * t;
+        const b = bias === undefined ? 0 : bias[ch]!;
+        for (let i = o, end = o + t; i < end; i++) out[i] = modFast(y[i]! + 256 * y[outSize + i]! + 65536 * y[2 * outSize + i]! + b);
+      }
+    }
+    return out;
+  }
+
+  async #convF64(g: ConvGeometry, x: Float64Array, w: Float64Array, bias: Float64Array | undefined): Promise<Float64Array> {
     const t = g.oh * g.ow;
     const wa = ortSafe(w);
     const aDims = [g.group, g.mg, g.k];
     if (isPointwise(g)) {
       const xs = ortSafe(x);
+      // The MatMul result [group, mg, t] of one image is that image's NCHW output.
+      if (g.n === 1) return storeWhole(g, await this.#matmulF64(wa, aDims, xs, [g.group, g.k, t]), bias);
+      const out = new Float64Array(g.n * g.m * t);
       for (let n = 0; n < g.n; n++) {
-        const xn = xs.subarray(n * g.c * t, (n + 1) * g.c * t);
-        const y = await this.#matmulF64(wa, aDims, xn, [g.group, g.k, t]);
+        const y = await this.#matmulF64(wa, aDims, xs.subarray(n * g.c * t, (n + 1) * g.c * t), [g.group, g.k, t]);
         storeChunk(g, y, n, 0, t, bias, out);
       }
-      return;
+      return out;
     }
-    const rows = this.#chunkRows(g);
-    const col = new Float64Array(g.group * g.k * rows * g.ow);
-    for (let n = 0; n < g.n; n++) {
-      for (let oy0 = 0; oy0 < g.oh; oy0 += rows) {
-        const oy1 = Math.min(g.oh, oy0 + rows);
-        const r = (oy1 - oy0) * g.ow;
-        for (let grp = 0; grp < g.group; grp++) im2colCols(g, x, n, grp, oy0, oy1, col, grp * g.k * r, r);
-        const y = await this.#matmulF64(wa, aDims, col.subarray(0, g.group * g.k * r), [g.group, g.k, r]);
-        storeChunk(g, y, n, oy0 * g.ow, r, bias, out);
+    // Output rows per chunk, so that one chunk's im2col holds at most CHUNK_ELEMS doubles.
+    const rows = Math.max(1, Math.min(g.oh, Math.floor(CHUNK_ELEMS / (g.group * g.k * g.ow))));
+    const colElems = g.group * g.k * rows * g.ow;
+    const scratch = this.#takeScratch(colElems * 8);
+    const col = new Float64Array(scratch, 0, colElems);
+    try {
+      if (g.n === 1 && rows === g.oh) {
+        for (let grp = 0; grp < g.group; grp++) im2colCols(g, x, 0, grp, 0, g.oh, col, grp * g.k * t, t);
+        return storeWhole(g, await this.#matmulF64(wa, aDims, col, [g.group, g.k, t]), bias);
       }
-    }
-  }
-
-  async #convBytes(g: ConvGeometry, x: Float64Array, w: Float64Array, bias: Float64Array | undefined, out: Float64Array): Promise<void> {
-    const u8 = this.#u8!;
-    // Byte planes of the canonical residues of x.
-    const planes = [new Uint8Array(x.length), new Uint8Array(x.length), new Uint8Array(x.length)] as const;
-    for (let i = 0; i < x.length; i++) {
-      let r = x[i]! % P;
-      if (r < 0) r += P;
-      planes[0][i] = r & 255;
-      planes[1][i] = (r >>> 8) & 255;
-      planes[2][i] = r >>> 16;
-    }
-    const wu = new Uint8Array(w.length);
-    for (let i = 0; i < w.length; i++) wu[i] = w[i]! + 128;
-    const aTensor = new ort.Tensor('uint8', wu, [g.group, g.mg, g.k]);
-    const rows = this.#chunkRows(g);
-    const col = new Uint8Array(g.group * g.k * 3 * rows * g.ow);
-    for (let n = 0; n < g.n; n++) {
-      for (let oy0 = 0; oy0 < g.oh; oy0 += rows) {
-        const oy1 = Math.min(g.oh, oy0 + rows);
-        const r = (oy1 - oy0) * g.ow;
-        for (let grp = 0; grp < g.group; grp++) {
-          for (let q = 0; q < 3; q++) im2colCols(g, planes[q], n, grp, oy0, oy1, col, grp * g.k * 3 * r + q * r, 3 * r);
+      const out = new Float64Array(g.n * g.m * t);
+      for (let n = 0; n < g.n; n++) {
+        for (let oy0 = 0; oy0 < g.oh; oy0 += rows) {
+          const oy1 = Math.min(g.oh, oy0 + rows);
+          const r = (oy1 - oy0) * g.ow;
+          for (let grp = 0; grp < g.group; grp++) im2colCols(g, x, n, grp, oy0, oy1, col, grp * g.k * r, r);
+          const y = await this.#matmulF64(wa, aDims, col.subarray(0, g.group * g.k * r), [g.group, g.k, r]);
+          storeChunk(g, y, n, oy0 * g.ow, r, bias, out);
         }
-        const res = await u8.run({
-          A: aTensor,
-          B: new ort.Tensor('uint8', col.subarray(0, g.group * g.k * 3 * r), [g.group, g.k, 3 * r]),
-          a_zero_point: this.#zp128,
-        });
-        const y = res.Y!.data;
-        if (!(y instanceof Int32Array)) throw new TypeError('MatMulInteger returned a non-int32 tensor');
-        storePlanes(g, y, n, oy0 * g.ow, r, bias, out);
       }
+      return out;
+    } finally {
+      this.#giveScratch(scratch);
     }
   }
 }
 
-/** out[n, grp·mg + m, j0 + r] = (y[grp, m, r] + b) mod p for a float64 chunk y [group, mg, rows]. */
+/** The output of a single image computed in one MatMul ([M, OH·OW]): adds the bias and reduces in place. */
+function storeWhole(g: ConvGeometry, y: Float64Array, bias: Float64Array | undefined): Float64Array {
+  const t = g.oh * g.ow;
+  for (let ch = 0; ch < g.m; ch++) {
+    const b = bias === undefined ? 0 : bias[ch]!;
+    for (let i = ch * t, end = i + t; i < end; i++) y[i] = modFast(y[i]! + b);
+  }
+  return y;
+}
+
+/** out[n, ch, j0 + r] = (y[ch, r] + b[ch]) mod p for a chunk y [group·mg = M, rows]. */
 function storeChunk(g: ConvGeometry, y: Float64Array, n: number, j0: number, rows: number, bias: Float64Array | undefined, out: Float64Array): void {
   const t = g.oh * g.ow;
   for (let ch = 0; ch < g.m; ch++) {
     const src = ch * rows;
     const dst = (n * g.m + ch) * t + j0;
     const b = bias === undefined ? 0 : bias[ch]!;
-    for (let r = 0; r < rows; r++) {
-      const v = (y[src + r]! + b) % P;
-      out[dst + r] = v < 0 ? v + P : v;
-    }
-  }
-}
-
-/** Like storeChunk for a byte-plane chunk y [group, mg, 3·rows]: z = y0 + 2^8·y1 + 2^16·y2 + b. */
-function storePlanes(g: ConvGeometry, y: Int32Array, n: number, j0: number, rows: number, bias: Float64Array | undefined, out: Float64Array): void {
-  const t = g.oh * g.ow;
-  for (let ch = 0; ch < g.m; ch++) {
-    const src = ch * 3 * rows;
-    const dst = (n * g.m + ch) * t + j0;
-    const b = bias === undefined ? 0 : bias[ch]!;
-    for (let r = 0; r < rows; r++) {
-      const z = y[src + r]! + 256 * y[src + rows + r]! + 65536 * y[src + 2 * rows + r]! + b;
-      const v = z % P;
-      out[dst + r] = v < 0 ? v + P : v;
-    }
+    for (let r = 0; r < rows; r++) out[dst + r] = modFast(y[src + r]! + b);
   }
 }
 
 /**
- * Worst-case check of the uint8 MatMulInteger kernel on this CPU: B all 255, A mixing 0 and 255 (w at
- * −128 and 127) over K = MAX_BYTE_PLANE_K and alternating patterns; true when every output is exact.
+ * Worst-case check of ConvInteger (uint8 × uint8, w_zero_point 128) on this CPU's kernels: a 1×1
+ * convolution over K = MAX_BYTE_PLANE_K channels with x at 255 or alternating, weights at −128, 127
+ * and mixed patterns; true when every output is exact.
  */
-async function probeBytePlanes(session: ort.InferenceSession): Promise<boolean> {
+async function probeConvInteger(session: ort.InferenceSession): Promise<boolean> {
   const k = MAX_BYTE_PLANE_K;
   const m = 4;
-  const n = 8;
-  const a = new Uint8Array(m * k);
-  const b = new Uint8Array(k * n);
-  for (let i = 0; i < k; i++) {
-    a[i] = 0; // w = −128 everywhere
-    a[k + i] = 255; // w = 127 everywhere
-    a[2 * k + i] = i % 2 === 0 ? 0 : 255;
-    a[3 * k + i] = (i * 37) % 256;
-    for (let j = 0; j < n; j++) b[i * n + j] = j === 0 ? 255 : j === 1 ? (i % 2 === 0 ? 255 : 0) : (i * 11 + j * 101) % 256;
+  const pos = 4;
+  const x = new Uint8Array(k * pos); // [1, k, 1, pos]
+  const w = new Uint8Array(m * k); // [m, k, 1, 1], stored as w + 128
+  for (let c = 0; c < k; c++) {
+    x[c * pos] = 255;
+    x[c * pos + 1] = c % 2 === 0 ? 255 : 0;
+    x[c * pos + 2] = (c * 11) % 256;
+    x[c * pos + 3] = 255 - (c % 7);
+    w[c] = 0; // w = −128
+    w[k + c] = 255; // w = 127
+    w[2 * k + c] = c % 2 === 0 ? 0 : 255;
+    w[3 * k + c] = (c * 37) % 256;
   }
   try {
     const res = await session.run({
-      A: new ort.Tensor('uint8', a, [1, m, k]),
-      B: new ort.Tensor('uint8', b, [1, k, n]),
-      a_zero_point: new ort.Tensor('uint8', Uint8Array.of(128), []),
+      x: new ort.Tensor('uint8', x, [1, k, 1, pos]),
+      w: new ort.Tensor('uint8', w, [m, k, 1, 1]),
+      x_zero_point: new ort.Tensor('uint8', Uint8Array.of(0), []),
+      w_zero_point: new ort.Tensor('uint8', Uint8Array.of(128), []),
     });
-    const y = res.Y!.data;
-    if (!(y instanceof Int32Array) || y.length !== m * n) return false;
-    for (let r = 0; r < m; r++) {
-      for (let j = 0; j < n; j++) {
+    const y = res.y!.data;
+    if (!(y instanceof Int32Array) || y.length !== m * pos) return false;
+    for (let o = 0; o < m; o++) {
+      for (let j = 0; j < pos; j++) {
         let s = 0;
-        for (let i = 0; i < k; i++) s += (a[r * k + i]! - 128) * b[i * n + j]!;
-        if (y[r * n + j] !== s) return false;
+        for (let c = 0; c < k; c++) s += x[c * pos + j]! * (w[o * k + c]! - 128);
+        if (y[o * pos + j] !== s) return false;
       }
     }
     return true;

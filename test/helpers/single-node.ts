@@ -1,7 +1,8 @@
 /**
  * Test helper: builds a one-node ONNX model in memory (ir_version 8, default opset 13), runs it
  * with onnxruntime-node on the CPU and returns its outputs as float64 Tensors. ORT computes in
- * float32, so compare with a relative tolerance around 1e-5.
+ * float32, so compare with a relative tolerance around 1e-5. Also exports a seeded PRNG,
+ * float32-rounded random tensors and a tolerance assertion for comparing against ORT.
  */
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
@@ -49,14 +50,12 @@ function attribute(name: string, value: AttrValue): AttributeProto {
       ? create(AttributeProtoSchema, { name, type: T.INT, i: BigInt(value) })
       : create(AttributeProtoSchema, { name, type: T.FLOAT, f: value });
   }
-  if (Array.isArray(value)) {
-    const list = value as readonly number[];
-    return list.every(Number.isInteger)
-      ? create(AttributeProtoSchema, { name, type: T.INTS, ints: list.map((v) => BigInt(v)) })
-      : create(AttributeProtoSchema, { name, type: T.FLOATS, floats: [...list] });
-  }
   if ('f' in value) return create(AttributeProtoSchema, { name, type: T.FLOAT, f: value.f });
-  return create(AttributeProtoSchema, { name, type: T.FLOATS, floats: [...value.floats] });
+  if ('floats' in value) return create(AttributeProtoSchema, { name, type: T.FLOATS, floats: [...value.floats] });
+  const list: readonly number[] = value;
+  return list.every((v) => Number.isInteger(v))
+    ? create(AttributeProtoSchema, { name, type: T.INTS, ints: list.map((v) => BigInt(v)) })
+    : create(AttributeProtoSchema, { name, type: T.FLOATS, floats: [...list] });
 }
 
 function valueInfo(name: string, elemType: TensorProto_DataType, dims?: readonly number[]): ValueInfoProto {
@@ -68,6 +67,13 @@ function valueInfo(name: string, elemType: TensorProto_DataType, dims?: readonly
     name,
     type: create(TypeProtoSchema, { value: { case: 'tensorType', value: tensorType } }),
   });
+}
+
+/** Node input names: '' for an omitted optional input, trailing omitted ones dropped altogether. */
+function nodeInputNames(inputs: readonly NodeInput[]): string[] {
+  const names = inputs.map((i) => (i.tensor === null ? '' : i.name));
+  while (names.length > 0 && names[names.length - 1] === '') names.pop();
+  return names;
 }
 
 /** Serializes a single-node model; exported for tests that want to inspect or reuse it. */
@@ -83,7 +89,7 @@ export function singleNodeModel(
   const node = create(NodeProtoSchema, {
     opType: op,
     name: `${op}_0`,
-    input: inputs.map((i) => (i.tensor === null ? '' : i.name)),
+    input: nodeInputNames(inputs),
     output: outputs,
     attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
   });
@@ -105,10 +111,21 @@ export function singleNodeModel(
   return toBinary(ModelProtoSchema, model);
 }
 
+const INT64_MAX = 9223372036854775807n;
+const INT64_MIN = -9223372036854775808n;
+
+/** An integral double as int64, saturating so that ±2^63 stand for INT64 max/min sentinels. */
+function toInt64(v: number): bigint {
+  if (!Number.isInteger(v)) throw new Error(`int64 input value ${v} is not an integer`);
+  if (v >= 2 ** 63) return INT64_MAX;
+  if (v <= -(2 ** 63)) return INT64_MIN;
+  return BigInt(v);
+}
+
 function toOrt(input: NodeInput): ort.Tensor {
   const t = input.tensor!;
   const dims = [...t.dims];
-  if (input.dtype === 'int64') return new ort.Tensor('int64', BigInt64Array.from(t.data, (v) => BigInt(v)), dims);
+  if (input.dtype === 'int64') return new ort.Tensor('int64', BigInt64Array.from(t.data, toInt64), dims);
   return new ort.Tensor('float32', Float32Array.from(t.data), dims);
 }
 
@@ -129,7 +146,12 @@ export async function runSingleNode(
   opset = 13,
 ): Promise<Tensor[]> {
   const bytes = singleNodeModel(op, inputs, attrs, outputCount, opset);
-  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled', intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const session = await ort.InferenceSession.create(bytes, {
+    graphOptimizationLevel: 'disabled',
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    logSeverityLevel: 4, // expected failures and shape-inference warnings stay quiet
+  });
   try {
     const feeds: Record<string, ort.Tensor> = {};
     for (const i of inputs) if (i.tensor !== null) feeds[i.name] = toOrt(i);
@@ -144,5 +166,45 @@ export async function runSingleNode(
     });
   } finally {
     await session.release();
+  }
+}
+
+/** A small deterministic PRNG (mulberry32) so failures reproduce. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A tensor of uniform values in [lo, hi), already rounded to float32 so that the float64 kernel and
+ * ORT see the same inputs.
+ */
+export function randomTensor(dims: readonly number[], random: () => number, lo = -3, hi = 3): Tensor {
+  const n = dims.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = lo + (hi - lo) * random();
+  return tensor(dims, Float64Array.from(data));
+}
+
+/** Asserts equal dims and |actual − expected| ≤ atol + rtol·|expected| element-wise. */
+export function assertClose(actual: Tensor, expected: Tensor, rtol = 1e-5, atol = 1e-6, label = ''): void {
+  const where = label === '' ? '' : `${label}: `;
+  if (actual.dims.length !== expected.dims.length || actual.dims.some((d, i) => d !== expected.dims[i])) {
+    throw new Error(`${where}dims [${actual.dims.join(', ')}] ≠ expected [${expected.dims.join(', ')}]`);
+  }
+  for (let i = 0; i < expected.data.length; i++) {
+    const a = actual.data[i]!;
+    const e = expected.data[i]!;
+    if (Number.isNaN(e) && Number.isNaN(a)) continue;
+    if (a === e) continue;
+    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) {
+      throw new Error(`${where}element ${i}: got ${a}, expected ${e} (dims [${expected.dims.join(', ')}])`);
+    }
   }
 }

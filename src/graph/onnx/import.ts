@@ -49,6 +49,7 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
       }
     }
     if (ALIAS_OPS.has(node.op)) {
+      if (node.op === 'Dropout') checkInferenceDropout(node, constants, where);
       alias.set(node.outputs[0]!, node.inputs[0]!);
       continue;
     }
@@ -75,6 +76,9 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
     for (const [name, t] of Object.entries(resolved.constants ?? {})) constants.set(name, t);
     const inputDims = resolved.inputs.map((n) => dims.get(n) ?? constants.get(n)!.dims);
     const [outDims] = guarded(where, node.name, () => (OPS[resolved.op ?? node.op] ?? def).inferDims(inputDims, resolved.attrs));
+    if (outDims!.includes(0)) {
+      throw new UnsupportedModelError(`${where}: output shape ${formatDims(outDims!)} is empty (zero-size tensors are not supported)`, { layer: node.name });
+    }
     if (outDims!.some((d) => !Number.isInteger(d) || d <= 0)) {
       throw new MalformedModelError(`${where}: output shape ${formatDims(outDims!)} is impossible`, { layer: node.name });
     }
@@ -151,6 +155,20 @@ function guarded<T>(where: string, layer: string, f: () => T): T {
     if (e instanceof SlalomError && e.layer !== undefined) throw e;
     throw new MalformedModelError(`${where}: ${(e as Error).message}`, { layer, cause: e });
   }
+}
+
+/**
+ * Dropout is the identity at inference. With training_mode (opset 12+ input 2) set it drops values
+ * at random, which slalom cannot reproduce: refuse it unless the ratio is 0.
+ */
+function checkInferenceDropout(node: RawNode, constants: ReadonlyMap<string, Tensor>, where: string): void {
+  const trainingName = node.inputs[2];
+  if (trainingName === undefined || trainingName === '') return;
+  const training = constants.get(trainingName);
+  const ratioName = node.inputs[1];
+  const ratio = ratioName === undefined || ratioName === '' ? 0.5 : constants.get(ratioName)?.data[0];
+  if (ratio === 0 || (training !== undefined && training.data[0] === 0)) return;
+  throw new UnsupportedModelError(`${where}: training-mode Dropout (random; training_mode not a constant false and ratio not 0) is not supported`, { layer: node.name });
 }
 
 function constantNodeValue(node: RawNode, where: string): Tensor {

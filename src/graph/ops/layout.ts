@@ -3,7 +3,19 @@
  * Unsqueeze; Transpose; Concat; Pad; Slice; Gather) plus the ops that only appear in the shape
  * sub-graphs exporters emit (Cast, ConstantOfShape, Range), which the importer folds.
  */
-import { concat, flattenDims, gather, pad, reshapeDims, slice, squeezeDims, transpose, unsqueezeDims } from '../../kernels/float/layout.js';
+import {
+  concat,
+  flattenDims,
+  gather,
+  gatherDims,
+  pad,
+  reshapeDims,
+  slice,
+  sliceDims,
+  squeezeDims,
+  transpose,
+  unsqueezeDims,
+} from '../../kernels/float/layout.js';
 import { sizeOf, tensor, type Tensor } from '../../tensor/tensor.js';
 import type { OpDef, ResolveContext } from './op.js';
 
@@ -171,7 +183,7 @@ export const Slice: OpDef<SliceAttrs> = {
         : { starts: ctx.attr<number[]>('starts', []), ends: ctx.attr<number[]>('ends', []), axes: ctx.attr<number[]>('axes', []).length ? ctx.attr<number[]>('axes', []) : undefined };
     return { attrs, inputs: [ctx.node.inputs[0]!] };
   },
-  inferDims: ([x], a) => [slice(tensor(x!), a.starts, a.ends, a.axes, a.steps).dims as number[]],
+  inferDims: ([x], a) => [sliceDims(x!, a.starts, a.ends, a.axes, a.steps)],
   evalFloat: ([x], a) => [slice(x!, a.starts, a.ends, a.axes, a.steps)],
 };
 
@@ -182,7 +194,7 @@ export const Gather: OpDef<{ readonly axis: number; readonly indices: Tensor }> 
     if (indices === undefined) ctx.fail('indices must be a constant', true);
     return { attrs: { axis: ctx.attr('axis', 0), indices }, inputs: [ctx.node.inputs[0]!] };
   },
-  inferDims: ([x], a) => [gather(tensor(x!), a.indices, a.axis).dims as number[]],
+  inferDims: ([x], a) => [gatherDims(x!, a.indices.dims, a.axis)],
   evalFloat: ([x], a) => [gather(x!, a.indices, a.axis)],
 };
 

@@ -1,0 +1,138 @@
+/**
+ * Micro-benchmark of the linear kernels (DESIGN.md §6): the JS double conv (src/kernels/conv.ts),
+ * the exact ORT backend (src/kernels/ort-exact.ts: float64 MatMul, and byte-plane MatMulInteger when
+ * the weights fit int8; 'auto' picks per layer) and onnxruntime's own float32 Conv as the inexact speed reference, on a
+ * VGG-like 3×3 layer and a 1×1 layer; plus the dense layer. Inputs are residues < p and 8-bit weights,
+ * as the exact path sees them. Prints median and best milliseconds and GMAC/s (on the best time).
+ *
+ * Run: npx tsx bench/kernels.ts [--threads N] [--reps N]
+ */
+import * as ort from 'onnxruntime-node';
+import { TensorProto_DataType } from 'onnx-buf';
+import { P } from '../src/field/prime.js';
+import { conv2d, convOutputDims } from '../src/kernels/conv.js';
+import { gemm } from '../src/kernels/gemm.js';
+import type { ConvAttrs } from '../src/kernels/names.js';
+import { OrtExactKernels, singleNodeModel } from '../src/kernels/ort-exact.js';
+import type { Tensor } from '../src/tensor/tensor.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const threads = arg('--threads', 1);
+const reps = arg('--reps', 5);
+
+let seed = 12345;
+function rand(): number {
+  seed = (seed * 1103515245 + 12345) >>> 0;
+  return seed / 2 ** 32;
+}
+function randomTensor(dims: number[], lo: number, hi: number): Tensor {
+  let n = 1;
+  for (const d of dims) n *= d;
+  const data = new Float64Array(n);
+  for (let i = 0; i < n; i++) data[i] = lo + Math.floor(rand() * (hi - lo + 1));
+  return { dims, data };
+}
+
+async function time(f: () => unknown): Promise<{ median: number; best: number }> {
+  await f();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await f();
+    ts.push(performance.now() - t0);
+  }
+  ts.sort((a, b) => a - b);
+  return { median: ts[Math.floor(ts.length / 2)]!, best: ts[0]! };
+}
+
+function report(label: string, macs: number, t: { median: number; best: number }): void {
+  const gmacs = macs / (t.best * 1e6);
+  console.log(`  ${label.padEnd(34)} ${t.median.toFixed(2).padStart(9)} ms median ${t.best.toFixed(2).padStart(9)} ms best ${gmacs.toFixed(2).padStart(7)} GMAC/s`);
+}
+
+const FLOAT = TensorProto_DataType.FLOAT;
+const convF32Session = await ort.InferenceSession.create(
+  singleNodeModel(
+    'Conv',
+    [
+      { name: 'X', elemType: FLOAT, dims: ['n', 'c', 'h', 'w'] },
+      { name: 'W', elemType: FLOAT, dims: ['m', 'cg', 'kh', 'kw'] },
+    ],
+    [{ name: 'Y', elemType: FLOAT, dims: ['n', 'm', 'oh', 'ow'] }],
+    { pads: [1, 1, 1, 1], strides: [1, 1] },
+  ),
+  { intraOpNumThreads: threads, graphOptimizationLevel: 'all' },
+);
+const convF32Session1x1 = await ort.InferenceSession.create(
+  singleNodeModel(
+    'Conv',
+    [
+      { name: 'X', elemType: FLOAT, dims: ['n', 'c', 'h', 'w'] },
+      { name: 'W', elemType: FLOAT, dims: ['m', 'cg', 'kh', 'kw'] },
+    ],
+    [{ name: 'Y', elemType: FLOAT, dims: ['n', 'm', 'oh', 'ow'] }],
+  ),
+  { intraOpNumThreads: threads, graphOptimizationLevel: 'all' },
+);
+const exactF64 = await OrtExactKernels.create({ threads, bytePlanes: 'never' });
+const exactAuto = await OrtExactKernels.create({ threads });
+const exactBytes = await OrtExactKernels.create({ threads, bytePlanes: 'always' });
+
+interface ConvCase {
+  name: string;
+  x: number[];
+  w: number[];
+  attrs: ConvAttrs;
+  f32: ort.InferenceSession;
+}
+const cases: ConvCase[] = [
+  {
+    name: 'VGG-like 3×3: 1×64×56×56 → 64',
+    x: [1, 64, 56, 56],
+    w: [64, 64, 3, 3],
+    attrs: { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group: 1 },
+    f32: convF32Session,
+  },
+  {
+    name: '1×1: 1×256×56×56 → 64',
+    x: [1, 256, 56, 56],
+    w: [64, 256, 1, 1],
+    attrs: { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 },
+    f32: convF32Session1x1,
+  },
+];
+
+console.log(`threads ${threads}, reps ${reps}, onnxruntime-node ${ort.env.versions.node ?? ''}, byte planes available: ${exactBytes.bytePlanes}`);
+for (const c of cases) {
+  const x = randomTensor(c.x, 0, P - 1);
+  const w = randomTensor(c.w, -128, 127);
+  const od = convOutputDims(c.x, c.w, c.attrs);
+  const macs = od[0]! * od[1]! * od[2]! * od[3]! * c.w[1]! * c.w[2]! * c.w[3]!;
+  console.log(`${c.name} (${(macs / 1e6).toFixed(1)} M MAC)`);
+  report('JS conv2d (double, exact)', macs, await time(() => conv2d(x, w, c.attrs)));
+  report('OrtExact float64 MatMul (exact)', macs, await time(() => exactF64.convField(x, w, c.attrs)));
+  report('OrtExact byte planes (exact)', macs, await time(() => exactBytes.convField(x, w, c.attrs)));
+  report('OrtExact auto (exact)', macs, await time(() => exactAuto.convField(x, w, c.attrs)));
+  const xf = new ort.Tensor('float32', Float32Array.from(x.data, (v) => v / P), c.x);
+  const wf = new ort.Tensor('float32', Float32Array.from(w.data, (v) => v / 128), c.w);
+  report('ORT fp32 Conv (inexact reference)', macs, await time(() => c.f32.run({ X: xf, W: wf })));
+}
+
+{
+  const [b, k, n] = [1, 4096, 4096];
+  const x = randomTensor([b, k], 0, P - 1);
+  const w = randomTensor([k, n], -128, 127);
+  const macs = b * k * n;
+  console.log(`Gemm ${b}×${k} · ${k}×${n} (${(macs / 1e6).toFixed(1)} M MAC)`);
+  report('JS gemm (double, exact)', macs, await time(() => gemm(x, w)));
+  report('OrtExact float64 MatMul (exact)', macs, await time(() => exactF64.gemmField(x, w)));
+}
+
+await exactF64.close();
+await exactAuto.close();
+await exactBytes.close();
+await convF32Session.release();
+await convF32Session1x1.release();

@@ -1,0 +1,43 @@
+/**
+ * The accelerator's side of the work, whatever transport carries it (worker thread, HTTP): holds the
+ * registered layers and computes f(x) mod p with an exact kernel. Untrusted code — it never sees a
+ * secret, and nothing here is relied on for correctness (the trusted runtime checks the results).
+ * It still refuses, at registration, a layer its kernels cannot compute exactly, so an honest
+ * accelerator never returns a wrong answer.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { P } from '../field/prime.js';
+import { assertExact, convField, gemmField } from '../kernels/field.js';
+import { formatDims, sizeOf, tensor } from '../tensor/tensor.js';
+import type { PublicLayer } from './backend.js';
+
+export interface HostResult {
+  readonly dims: number[];
+  readonly data: Float64Array;
+  readonly computeMs: number;
+}
+
+export class AcceleratorHost {
+  private readonly layers = new Map<number, PublicLayer>();
+
+  load(layers: readonly PublicLayer[]): void {
+    for (const layer of layers) {
+      assertExact(layer.w, layer.op === 'Conv' ? 'conv' : 'gemm', 0, layer.name);
+      this.layers.set(layer.id, layer);
+    }
+  }
+
+  linear(layerId: number, dims: readonly number[], x: Float64Array): HostResult {
+    const layer = this.layers.get(layerId);
+    if (layer === undefined) throw new InvalidArgumentError(`unknown layer id ${layerId}`);
+    if (sizeOf(dims) !== x.length) throw new InvalidArgumentError(`input of ${x.length} values does not fill shape ${formatDims(dims)}`);
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]!;
+      if (!(v >= 0 && v < P && Math.floor(v) === v)) throw new InvalidArgumentError(`input value ${v} at ${i} is not a residue`);
+    }
+    const start = performance.now();
+    const input = tensor(dims, x);
+    const out = layer.op === 'Conv' ? convField(input, layer.w, layer.conv!) : gemmField(input, layer.w);
+    return { dims: [...out.dims], data: out.data, computeMs: performance.now() - start };
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The embedded accelerator (the default): a worker thread running accel/host.ts. Requests carry ids;
+ * each has a timeout; a worker that dies fails every pending request with a TransportError. Replies
+ * are handed back branded Untrusted — the worker is outside the trust boundary like any GPU server.
+ */
+import { Worker } from 'node:worker_threads';
+import { untrusted, type Untrusted } from '../../boundary/untrusted.js';
+import { TransportError } from '../../errors.js';
+import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../backend.js';
+import type { FromWorker, ToWorker } from './messages.js';
+
+export interface WorkerBackendOptions {
+  /** Per-request timeout (default 10 minutes: a large layer on the plain-JS kernels is slow). */
+  readonly timeoutMs?: number;
+}
+
+interface Pending {
+  resolve(reply: FromWorker): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class WorkerBackend implements AcceleratorBackend {
+  readonly name = 'worker';
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private readonly timeoutMs: number;
+  /** Ids of load messages: negative, apart from the callers' request ids. */
+  private nextLoad = -1;
+  private dead: Error | undefined;
+
+  constructor(options: WorkerBackendOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 600_000;
+    this.worker = new Worker(new URL('./bootstrap.mjs', import.meta.url));
+    this.worker.on('message', (msg: FromWorker) => {
+      const id = typeof msg === 'object' && msg !== null ? msg.requestId : undefined;
+      const p = typeof id === 'number' ? this.pending.get(id) : undefined;
+      if (p === undefined) return; // an unsolicited or late message: ignored
+      this.pending.delete(id!);
+      clearTimeout(p.timer);
+      p.resolve(msg);
+    });
+    const die = (err: Error): void => {
+      this.dead ??= new TransportError(`the accelerator worker died: ${err.message}`, { cause: err });
+      for (const p of this.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(this.dead);
+      }
+      this.pending.clear();
+    };
+    this.worker.on('error', die);
+    this.worker.on('exit', (code) => die(new Error(`exit code ${code}`)));
+  }
+
+  private send(msg: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
+    if (this.dead !== undefined) return Promise.reject(this.dead);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(msg.requestId);
+        reject(new TransportError(`the accelerator did not answer within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.pending.set(msg.requestId, { resolve, reject, timer });
+      this.worker.postMessage(msg, transfer);
+    });
+  }
+
+  async loadWeights(layers: readonly PublicLayer[]): Promise<void> {
+    const reply = await this.send({ type: 'load', requestId: this.nextLoad--, layers });
+    if (reply.type !== 'loaded') throw new TransportError(`the accelerator refused the model: ${reply.type === 'error' ? String(reply.message) : 'unexpected reply'}`);
+  }
+
+  async linear({ requestId, layerId, dims, x }: LinearRequest): Promise<Untrusted<LinearReply>> {
+    // The caller keeps x (to verify against it): send a copy, transferred without a second copy.
+    const copy = x.slice();
+    const reply = await this.send({ type: 'linear', requestId, layerId, dims, x: copy }, [copy.buffer]);
+    if (reply.type === 'error') throw new TransportError(`the accelerator failed: ${String(reply.message)}`);
+    return untrusted(reply as unknown as LinearReply);
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}

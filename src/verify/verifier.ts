@@ -1,0 +1,83 @@
+/**
+ * The trusted runtime's integrity gate (DESIGN.md §3): checks every outsourced linear result with k
+ * repetitions of the configured Freivalds variant and throws IntegrityError (naming the layer) on
+ * the first failed repetition. Preprocessed secrets are drawn from the CSPRNG when the verifier is
+ * prepared, never leave this object, and are re-drawn for a layer whose check failed (a failure tells
+ * the accelerator something about them).
+ */
+import { IntegrityError, InvalidArgumentError } from '../errors.js';
+import { FIELD_SET, sampleSetSize, type SampleSet } from '../field/random.js';
+import type { QuantizedLayer } from '../quant/quantize-graph.js';
+import { checkBatched, checkFresh, checkPreprocessed, drawPreprocessedSecret, type PreprocessedSecret } from './freivalds.js';
+import { linearMap, type LinearMap } from './linear-map.js';
+import { log2ErrorPerInference, repetitionsFor, type CheckVariant, DEFAULT_SOUNDNESS_BITS } from './soundness.js';
+
+export interface VerifyOptions {
+  readonly variant?: CheckVariant;
+  /** Repetitions per check; default: the fewest that reach `soundnessBits` per inference. */
+  readonly repetitions?: number;
+  readonly soundnessBits?: number;
+  /** Where random entries come from; default all of Z_p. Small sets are for soundness tests only. */
+  readonly sampleSet?: SampleSet;
+}
+
+interface LayerState {
+  readonly map: LinearMap;
+  secrets?: PreprocessedSecret[];
+}
+
+export class Verifier {
+  readonly variant: CheckVariant;
+  readonly repetitions: number;
+  readonly sampleSet: SampleSet;
+  /** log2 of the probability that a wrong result anywhere in one inference goes undetected. */
+  readonly soundnessLog2PerInference: number;
+  private readonly layers = new Map<string, LayerState>();
+
+  constructor(layers: readonly QuantizedLayer[], options: VerifyOptions = {}) {
+    this.variant = options.variant ?? 'preprocessed';
+    this.sampleSet = options.sampleSet ?? FIELD_SET;
+    const size = sampleSetSize(this.sampleSet);
+    const k = options.repetitions ?? repetitionsFor(this.variant, size, layers.length, options.soundnessBits ?? DEFAULT_SOUNDNESS_BITS);
+    if (!Number.isInteger(k) || k < 1) throw new InvalidArgumentError(`repetitions must be a positive integer, got ${k}`);
+    this.repetitions = k;
+    this.soundnessLog2PerInference = log2ErrorPerInference(this.variant, size, layers.length, k);
+    for (const layer of layers) this.layers.set(layer.name, { map: linearMap(layer) });
+  }
+
+  /** Draws every layer's preprocessed secrets now, so no inference pays for it. Returns the milliseconds spent. */
+  prepare(): number {
+    const start = performance.now();
+    if (this.variant === 'preprocessed') for (const state of this.layers.values()) this.secretsOf(state);
+    return performance.now() - start;
+  }
+
+  /** Accepts y as f(x) or throws IntegrityError. x and y are canonical residues of the whole batch. */
+  check(layer: QuantizedLayer, x: Float64Array, y: Float64Array): void {
+    const state = this.layers.get(layer.name);
+    if (state === undefined) throw new InvalidArgumentError(`layer '${layer.name}' is not registered with the verifier`);
+    for (let rep = 0; rep < this.repetitions; rep++) {
+      if (this.passes(state, rep, x, y)) continue;
+      if (this.variant === 'preprocessed') state.secrets = undefined;
+      throw new IntegrityError(`the accelerator's result failed Freivalds' check (${this.variant}, repetition ${rep + 1} of ${this.repetitions})`, {
+        layer: layer.name,
+      });
+    }
+  }
+
+  private passes(state: LayerState, rep: number, x: Float64Array, y: Float64Array): boolean {
+    switch (this.variant) {
+      case 'fresh':
+        return checkFresh(state.map, x, y, this.sampleSet);
+      case 'batched':
+        return checkBatched(state.map, x, y, this.sampleSet);
+      case 'preprocessed':
+        return checkPreprocessed(state.map, x, y, this.secretsOf(state)[rep]!);
+    }
+  }
+
+  private secretsOf(state: LayerState): PreprocessedSecret[] {
+    state.secrets ??= Array.from({ length: this.repetitions }, () => drawPreprocessedSecret(state.map, this.sampleSet));
+    return state.secrets;
+  }
+}
