@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../errors.js';
 import { SlalomModel } from '../runtime/model.js';
+import type { SessionOptions } from '../runtime/session.js';
+import { CHECK_VARIANTS, DEFAULT_SOUNDNESS_BITS, type CheckVariant } from '../verify/soundness.js';
 
 export interface ModelFlags {
   inputShape?: string;
@@ -38,4 +40,34 @@ export async function loadModelFromFlags(path: string, flags: ModelFlags): Promi
     margin: flags.margin === undefined ? undefined : parsePositive(flags.margin, '--margin'),
     calibration: flags.calibration,
   });
+}
+
+export interface VerifyFlags {
+  check: string;
+  repetitions?: string;
+  soundnessBits: string;
+  onFailure: string;
+}
+
+export function addVerifyFlags(cmd: Command): Command {
+  return cmd
+    .option('--check <variant>', `Freivalds variant: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed')
+    .option('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)')
+    .option('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS))
+    .option('--on-failure <policy>', 'after a failed check: abort, or recompute (the layer in the trusted runtime, distrusting the accelerator)', 'abort');
+}
+
+export function sessionOptionsFromFlags(flags: VerifyFlags): SessionOptions {
+  if (!(CHECK_VARIANTS as readonly string[]).includes(flags.check)) {
+    throw new InvalidArgumentError(`--check must be one of ${CHECK_VARIANTS.join(', ')}, got '${flags.check}'`);
+  }
+  if (flags.onFailure !== 'abort' && flags.onFailure !== 'recompute') throw new InvalidArgumentError(`--on-failure must be abort or recompute, got '${flags.onFailure}'`);
+  return {
+    verify: {
+      variant: flags.check as CheckVariant,
+      repetitions: flags.repetitions === undefined ? undefined : parsePositive(flags.repetitions, '--repetitions', true),
+      soundnessBits: parsePositive(flags.soundnessBits, '--soundness-bits'),
+    },
+    onFailure: flags.onFailure,
+  };
 }

@@ -167,7 +167,7 @@ const FLOOR_SAFE_MIN = -(TOP_MULTIPLE - 1) * P;
 function modFast(v: number): number {
   if (v < FLOOR_SAFE_MIN) {
     const r = v % P;
-    return r < 0 ? r + P : r;
+    return r < 0 ? r + P : r + 0; // + 0 turns a −0 into +0
   }
   let r = v - Math.floor(v * INV_P) * P;
   if (r < 0) r += P;

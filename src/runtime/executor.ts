@@ -12,7 +12,10 @@ import { PhaseTimer } from './timings.js';
 
 export interface LayerTiming {
   readonly name: string;
+  /** Wall-clock milliseconds for the whole layer. */
   readonly ms: number;
+  /** Milliseconds by phase within this layer (quantize, accelerator, validate, verify, requantize…). */
+  readonly phases: Record<string, number>;
 }
 
 export interface QuantizedRun {
@@ -36,11 +39,14 @@ export async function runQuantized(
     onNonlinearMs: (ms) => timer.add('nonlinear', ms),
     async linear(node, x) {
       const start = performance.now();
+      const before = { ...timer.ms };
       const layer = qg.byNode.get(node.name)!;
       const xq = timer.time('quantize', () => quantizeInput(layer, x.data));
       const fx = await protocol.compute(layer, xq.residues, timer);
       const y = timer.time('requantize', () => finishLinear(layer, fx, xq.maxAbs));
-      layers.push({ name: layer.name, ms: performance.now() - start });
+      const phases: Record<string, number> = {};
+      for (const [phase, ms] of Object.entries(timer.ms)) if (ms !== (before[phase] ?? 0)) phases[phase] = ms - (before[phase] ?? 0);
+      layers.push({ name: layer.name, ms: performance.now() - start, phases });
       return tensor(layer.outDims, y);
     },
   });

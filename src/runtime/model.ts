@@ -48,6 +48,10 @@ export interface InferenceResult {
   /** The first output, dequantized. */
   readonly logits: Float64Array;
   readonly timings: Record<string, number>;
+  /** Milliseconds the trusted runtime worked: every phase but waiting for the accelerator. */
+  readonly trustedMs: number;
+  /** Milliseconds spent waiting on the accelerator (transfer included). */
+  readonly acceleratorMs: number;
   readonly layers: LayerTiming[];
 }
 
@@ -92,7 +96,18 @@ export class SlalomModel {
     const mode = options.mode ?? 'baseline';
     if (mode !== 'baseline' && options.protocol === undefined) throw new InvalidArgumentError(`mode '${mode}' needs an accelerator protocol`);
     const run = await runQuantized(this.quantized, [input], options.protocol ?? trustedProtocol(), options.onValue);
-    return { mode, insecure: INSECURE_MODES.has(mode), outputs: run.outputs, logits: run.outputs[0]!.data, timings: run.timings, layers: run.layers };
+    const acceleratorMs = run.timings['accelerator'] ?? 0;
+    const trustedMs = Object.values(run.timings).reduce((a, b) => a + b, 0) - acceleratorMs;
+    return {
+      mode,
+      insecure: INSECURE_MODES.has(mode),
+      outputs: run.outputs,
+      logits: run.outputs[0]!.data,
+      timings: run.timings,
+      trustedMs,
+      acceleratorMs,
+      layers: run.layers,
+    };
   }
 
   /** The float semantics of the imported graph (float64, no quantization): a second reference. */

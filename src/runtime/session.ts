@@ -11,7 +11,7 @@ import { Verifier, type VerifyOptions } from '../verify/verifier.js';
 import type { LinearProtocol } from './linear-protocol.js';
 import type { SlalomModel } from './model.js';
 import type { Mode } from './modes.js';
-import { acceleratedProtocol, type FailurePolicy } from './protocols/accelerated.js';
+import { acceleratedProtocol, type FailurePolicy, type Incident } from './protocols/accelerated.js';
 import { trustedProtocol } from './protocols/trusted.js';
 
 export interface SessionOptions {
@@ -23,6 +23,8 @@ export interface SessionOptions {
 
 export interface OpenedProtocol extends LinearProtocol {
   readonly verifier?: Verifier;
+  /** Failures recovered from under the 'recompute' policy. */
+  readonly incidents?: readonly Incident[];
 }
 
 /** The public part of each linear layer: what an accelerator is given. */

@@ -40,8 +40,8 @@ import { isLinear, OPS } from '../../src/graph/ops/registry.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { formatDims, sameDims, type Tensor } from '../../src/tensor/tensor.js';
 
-/** Where Debian's libonnx-testdata puts the backend node tests. */
-export const NODE_TEST_ROOT = '/usr/share/libonnx-testdata/data/node';
+/** Where Debian's libonnx-testdata puts the backend node tests (SLALOM_ONNX_NODE_TESTS overrides it). */
+export const NODE_TEST_ROOT = process.env['SLALOM_ONNX_NODE_TESTS'] ?? '/usr/share/libonnx-testdata/data/node';
 
 /** Float path tolerance: |Δ| ≤ FLOAT_ATOL + FLOAT_RTOL·|expected| (expected values are float32). */
 export const FLOAT_ATOL = 1e-4;

@@ -6,9 +6,9 @@ import { loadInputTensor } from '../../io/image.js';
 import { isMode, MODES, type Mode } from '../../runtime/modes.js';
 import { openProtocol } from '../../runtime/session.js';
 import { formatMs } from '../format.js';
-import { addModelFlags, loadModelFromFlags, parsePositive, type ModelFlags } from '../options.js';
+import { addModelFlags, addVerifyFlags, loadModelFromFlags, parsePositive, sessionOptionsFromFlags, type ModelFlags, type VerifyFlags } from '../options.js';
 
-interface InferFlags extends ModelFlags {
+interface InferFlags extends ModelFlags, VerifyFlags {
   model: string;
   input: string;
   mode: string;
@@ -17,7 +17,7 @@ interface InferFlags extends ModelFlags {
 }
 
 export function registerInfer(program: Command): void {
-  addModelFlags(
+  const cmd = addModelFlags(
     program
       .command('infer')
       .description('run one inference and print the top predictions and per-phase timings')
@@ -26,7 +26,8 @@ export function registerInfer(program: Command): void {
       .option('--mode <mode>', `one of ${MODES.join(', ')}`, 'baseline')
       .option('--top <k>', 'how many predictions to print', '5')
       .option('--json', 'print one JSON object'),
-  ).action(async (flags: InferFlags) => {
+  );
+  addVerifyFlags(cmd).action(async (flags: InferFlags) => {
     if (!isMode(flags.mode)) throw new InvalidArgumentError(`--mode must be one of ${MODES.join(', ')}, got '${flags.mode}'`);
     const mode: Mode = flags.mode;
     const k = parsePositive(flags.top, '--top', true);
@@ -34,7 +35,7 @@ export function registerInfer(program: Command): void {
     const model = await loadModelFromFlags(flags.model, flags);
     const loadMs = performance.now() - loadStart;
     const input = loadInputTensor(flags.input, { preprocess: model.info.preprocess, expectDims: model.inputDims });
-    const protocol = await openProtocol(model, mode);
+    const protocol = await openProtocol(model, mode, sessionOptionsFromFlags(flags));
     let result;
     const start = performance.now();
     try {
@@ -45,14 +46,34 @@ export function registerInfer(program: Command): void {
     const totalMs = performance.now() - start;
     const top = topK(result.logits, Math.min(k, result.logits.length), model.info.labels);
     const timings = { load: loadMs, ...result.timings, total: totalMs };
+    const incidents = protocol.incidents ?? [];
+    const soundness = protocol.verifier?.soundnessLog2PerInference;
     if (flags.json) {
-      const out = { model: model.name, mode, ...(result.insecure ? { insecure: true } : {}), logits: Array.from(result.logits), top, timings, layers: result.layers };
+      const out = {
+        model: model.name,
+        mode,
+        ...(result.insecure ? { insecure: true } : {}),
+        logits: Array.from(result.logits),
+        top,
+        timings,
+        trustedMs: result.trustedMs,
+        acceleratorMs: result.acceleratorMs,
+        ...(protocol.verifier ? { verification: { variant: protocol.verifier.variant, repetitions: protocol.verifier.repetitions, soundnessLog2PerInference: soundness } } : {}),
+        ...(incidents.length ? { incidents } : {}),
+        layers: result.layers,
+      };
       process.stdout.write(`${JSON.stringify(out)}\n`);
       return;
     }
     const lines = [`${model.name}  mode ${mode}${result.insecure ? '  (INSECURE: no checks, accelerator sees plaintext — for measurement only)' : ''}`];
     for (const p of top) lines.push(`  ${String(p.index).padStart(4)}  ${(p.score * 100).toFixed(2).padStart(6)} %  ${p.label ?? ''}`);
     lines.push(`timings: ${Object.entries(timings).map(([phase, ms]) => `${phase} ${formatMs(ms)}`).join(', ')}`);
+    lines.push(`trusted runtime ${formatMs(result.trustedMs)}, accelerator ${formatMs(result.acceleratorMs)}`);
+    if (protocol.verifier) {
+      const v = protocol.verifier;
+      lines.push(`verified: ${v.variant} Freivalds, k = ${v.repetitions}, a wrong result goes undetected with probability ≤ 2^${soundness!.toFixed(1)} per inference`);
+    }
+    for (const i of incidents) lines.push(`WARNING ${i.layer}: ${i.message} — recomputed in the trusted runtime; accelerator distrusted for the rest of the run`);
     process.stdout.write(`${lines.join('\n')}\n`);
   });
 }
