@@ -13,6 +13,7 @@ export type SlalomErrorCode =
   | 'SLALOM_ERR_INTEGRITY'
   | 'SLALOM_ERR_PAD_AUTH'
   | 'SLALOM_ERR_PAD_REUSED'
+  | 'SLALOM_ERR_PADS_EXHAUSTED'
   | 'SLALOM_ERR_TRANSPORT';
 
 export interface SlalomErrorOptions {
@@ -88,6 +89,13 @@ export class PadReuseError extends SlalomError {
   }
 }
 
+/** No precomputed pad is left to consume. */
+export class PadsExhaustedError extends SlalomError {
+  constructor(message: string, options?: SlalomErrorOptions) {
+    super('SLALOM_ERR_PADS_EXHAUSTED', message, options);
+  }
+}
+
 /** A timeout, a dead worker, an HTTP failure. */
 export class TransportError extends SlalomError {
   constructor(message: string, options?: SlalomErrorOptions) {
@@ -105,6 +113,7 @@ export const EXIT_CODES: Readonly<Record<SlalomErrorCode, number>> = Object.free
   SLALOM_ERR_INTEGRITY: 4,
   SLALOM_ERR_PAD_AUTH: 5,
   SLALOM_ERR_PAD_REUSED: 5,
+  SLALOM_ERR_PADS_EXHAUSTED: 5,
   SLALOM_ERR_TRANSPORT: 6,
 });
 

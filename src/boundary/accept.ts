@@ -1,11 +1,16 @@
 /**
- * The one way in (DESIGN.md §1): validates what an accelerator returned before the trusted runtime
- * uses it — the reply answers this request for this layer, has the expected shape and length, is a
- * Float64Array, and every value is an integer residue in [0, p). Anything else is a
- * MalformedResponseError naming the layer; nothing partially valid is returned.
+ * The one way in (DESIGN.md §1) for everything from outside the trusted runtime:
+ * - accelerator replies: the reply answers this request for this layer, has the expected shape and
+ *   length, is a Float64Array, and every value is an integer residue in [0, p); anything else is a
+ *   MalformedResponseError naming the layer; nothing partially valid is returned;
+ * - pads from the pad store: well-formed, one record per layer with the right size, and each record
+ *   authenticated by AES-GCM against its binding (model, layer, index, epoch) before use; anything
+ *   else is a PadAuthError.
  */
 import type { LinearReply } from '../accel/backend.js';
-import { MalformedResponseError } from '../errors.js';
+import { decodePad, type PadRecord } from '../blind/pad-format.js';
+import { openResidues, type PadBinding } from '../blind/seal.js';
+import { MalformedResponseError, PadAuthError } from '../errors.js';
 import { P } from '../field/prime.js';
 import { formatDims, sameDims, sizeOf } from '../tensor/tensor.js';
 import { revealForValidation, type Untrusted } from './untrusted.js';
@@ -38,4 +43,57 @@ export function acceptLinearOutput(reply: Untrusted<LinearReply>, expected: Expe
     if (!(v >= 0 && v < P && Math.floor(v) === v)) fail(`value ${v} at index ${i} is not a residue in [0, p)`);
   }
   return values;
+}
+
+/** What a pad must hold: one record per linear layer, with these element counts. */
+export interface ExpectedPad {
+  readonly index: number;
+  readonly layers: readonly { readonly layer: number; readonly count: number }[];
+}
+
+/**
+ * Parses a pad file from the untrusted store into its records, one per expected layer. A missing,
+ * malformed, incomplete or surplus pad is a PadAuthError; authenticity is checked per record by
+ * acceptPadRecord when the record is used.
+ */
+export function acceptPadFile(bytes: Untrusted<Uint8Array> | undefined, expected: ExpectedPad): Map<number, PadRecord> {
+  const raw = bytes === undefined ? undefined : revealForValidation(bytes);
+  if (!(raw instanceof Uint8Array)) throw new PadAuthError(`pad ${expected.index} is missing from the pad store`);
+  const records = decodePad(raw, expected.index);
+  const byLayer = new Map(records.map((r) => [r.layer, r]));
+  if (byLayer.size !== records.length || records.length !== expected.layers.length) {
+    throw new PadAuthError(`pad ${expected.index} holds ${records.length} records, expected one for each of ${expected.layers.length} layers`);
+  }
+  for (const { layer, count } of expected.layers) {
+    const r = byLayer.get(layer);
+    if (r === undefined || r.count !== count) throw new PadAuthError(`pad ${expected.index} lacks a record of ${count} values for layer ${layer}`);
+  }
+  return byLayer;
+}
+
+/** Authenticates and opens one record: the unblinding factor u as residues, or PadAuthError. */
+export function acceptPadRecord(record: PadRecord, key: Uint8Array, binding: PadBinding, layerName: string): Float64Array {
+  try {
+    return openResidues(key, binding, record);
+  } catch (e) {
+    if (e instanceof PadAuthError) throw new PadAuthError(e.message, { layer: layerName, cause: e });
+    throw e;
+  }
+}
+
+export interface AcceptedManifest {
+  readonly model?: string;
+  readonly modelHash: string;
+  readonly bytesPerInference?: number;
+}
+
+/** The store's manifest, for display only: its model hash must look like one; other fields are optional. */
+export function readManifest(manifest: Untrusted<unknown> | undefined): AcceptedManifest | undefined {
+  const raw = manifest === undefined ? undefined : (revealForValidation(manifest) as Record<string, unknown> | undefined);
+  if (raw === null || typeof raw !== 'object' || typeof raw.modelHash !== 'string' || !/^[0-9a-f]{64}$/.test(raw.modelHash)) return undefined;
+  return {
+    modelHash: raw.modelHash,
+    ...(typeof raw.model === 'string' ? { model: raw.model } : {}),
+    ...(Number.isSafeInteger(raw.bytesPerInference) ? { bytesPerInference: raw.bytesPerInference as number } : {}),
+  };
 }

@@ -8,6 +8,8 @@ import { EXIT_CODES, isSlalomError } from '../errors.js';
 import { registerCompare } from './commands/compare.js';
 import { registerInfer } from './commands/infer.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerPads } from './commands/pads.js';
+import { registerPrecompute } from './commands/precompute.js';
 import { registerZoo } from './commands/zoo.js';
 
 export function buildProgram(): Command {
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerInfer(program);
   registerCompare(program);
+  registerPrecompute(program);
+  registerPads(program);
   return program;
 }
 

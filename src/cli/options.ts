@@ -42,27 +42,50 @@ export async function loadModelFromFlags(path: string, flags: ModelFlags): Promi
   });
 }
 
-export interface VerifyFlags {
+export interface SessionFlags {
   check: string;
   repetitions?: string;
   soundnessBits: string;
   onFailure: string;
+  store?: string;
+  state?: string;
+  onExhausted: string;
+  lowWater: string;
 }
 
-export function addVerifyFlags(cmd: Command): Command {
+/** Flags of the outsourcing modes: checks, failure policy, pads. */
+export function addSessionFlags(cmd: Command): Command {
   return cmd
+    .option('--store <dir>', 'pad store for the private modes (filled by `slalom precompute`)')
+    .option('--state <dir>', 'trusted state directory (keys, pad ledger); default $SLALOM_STATE_DIR or ~/.slalom/state')
+    .option('--on-exhausted <policy>', 'when no pad is left: fail, or local (run that inference in the trusted runtime)', 'fail')
+    .option('--low-water <n>', 'warn when fewer pads remain', '10')
     .option('--check <variant>', `Freivalds variant: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed')
     .option('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)')
     .option('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS))
     .option('--on-failure <policy>', 'after a failed check: abort, or recompute (the layer in the trusted runtime, distrusting the accelerator)', 'abort');
 }
 
-export function sessionOptionsFromFlags(flags: VerifyFlags): SessionOptions {
+export function sessionOptionsFromFlags(flags: SessionFlags): SessionOptions {
   if (!(CHECK_VARIANTS as readonly string[]).includes(flags.check)) {
     throw new InvalidArgumentError(`--check must be one of ${CHECK_VARIANTS.join(', ')}, got '${flags.check}'`);
   }
   if (flags.onFailure !== 'abort' && flags.onFailure !== 'recompute') throw new InvalidArgumentError(`--on-failure must be abort or recompute, got '${flags.onFailure}'`);
+  if (flags.onExhausted !== 'fail' && flags.onExhausted !== 'local') throw new InvalidArgumentError(`--on-exhausted must be fail or local, got '${flags.onExhausted}'`);
+  const lowWater = Number(flags.lowWater);
+  if (!Number.isInteger(lowWater) || lowWater < 0) throw new InvalidArgumentError(`--low-water must be a non-negative integer, got '${flags.lowWater}'`);
   return {
+    ...(flags.store !== undefined
+      ? {
+          pads: {
+            store: flags.store,
+            stateDir: flags.state,
+            onExhausted: flags.onExhausted,
+            lowWater,
+            onLowPads: (remaining: number) => process.stderr.write(`warning: only ${remaining} pads left (low-water mark ${lowWater}); run \`slalom precompute\`\n`),
+          },
+        }
+      : {}),
     verify: {
       variant: flags.check as CheckVariant,
       repetitions: flags.repetitions === undefined ? undefined : parsePositive(flags.repetitions, '--repetitions', true),

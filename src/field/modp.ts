@@ -8,7 +8,7 @@ import { HALF_P, P } from './prime.js';
 /** The canonical residue of an integer |v| < 2^53. */
 export function mod(v: number): number {
   const r = v % P;
-  return r < 0 ? r + P : r;
+  return r < 0 ? r + P : r + 0; // + 0 turns the −0 of (−k·p) % p into +0
 }
 
 /** The centered representative of a residue in [0, p). */
@@ -37,7 +37,7 @@ export function mulResidues(a: number, b: number): number {
 export function reduceInPlace(values: Float64Array): Float64Array {
   for (let i = 0; i < values.length; i++) {
     const r = values[i]! % P;
-    values[i] = r < 0 ? r + P : r;
+    values[i] = r < 0 ? r + P : r + 0;
   }
   return values;
 }
@@ -52,7 +52,7 @@ export function centerInPlace(values: Float64Array): Float64Array {
 }
 
 /** out[i] = (a[i] + b[i]) mod p for residue arrays of one length. */
-export function addMod(a: Float64Array, b: Float64Array, out = new Float64Array(a.length)): Float64Array {
+export function addMod(a: Float64Array, b: Float64Array, out: Float64Array = new Float64Array(a.length)): Float64Array {
   for (let i = 0; i < a.length; i++) {
     const s = a[i]! + b[i]!;
     out[i] = s >= P ? s - P : s;
@@ -61,7 +61,7 @@ export function addMod(a: Float64Array, b: Float64Array, out = new Float64Array(
 }
 
 /** out[i] = (a[i] − b[i]) mod p for residue arrays of one length. */
-export function subMod(a: Float64Array, b: Float64Array, out = new Float64Array(a.length)): Float64Array {
+export function subMod(a: Float64Array, b: Float64Array, out: Float64Array = new Float64Array(a.length)): Float64Array {
   for (let i = 0; i < a.length; i++) {
     const d = a[i]! - b[i]!;
     out[i] = d < 0 ? d + P : d;

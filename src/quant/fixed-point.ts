@@ -26,7 +26,7 @@ export function quantizeInput(layer: QuantizedLayer, x: Float64Array): Quantized
   for (let i = 0; i < x.length; i++) {
     const v = Math.round(x[i]! * scale);
     const a = Math.abs(v);
-    if (!(a <= maxAbs)) maxAbs = a; // also catches NaN
+    if (a > maxAbs || Number.isNaN(a)) maxAbs = a; // a NaN sticks: later values must not overwrite it
     residues[i] = v < 0 ? v + P : v;
   }
   if (!(maxAbs <= HALF_P)) {

@@ -34,6 +34,7 @@ export async function runQuantized(
 ): Promise<QuantizedRun> {
   const timer = new PhaseTimer();
   const layers: LayerTiming[] = [];
+  if (protocol.begin) await timer.timeAsync('pad', () => protocol.begin!());
   const outputs = await execute(qg.graph, inputs, {
     onValue,
     onNonlinearMs: (ms) => timer.add('nonlinear', ms),

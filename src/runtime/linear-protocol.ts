@@ -8,6 +8,8 @@ import type { QuantizedLayer } from '../quant/quantize-graph.js';
 import type { PhaseTimer } from './timings.js';
 
 export interface LinearProtocol {
+  /** Called once before each inference (e.g. to consume a pad). */
+  begin?(): Promise<void>;
   /**
    * @param x canonical residues of the quantized input x̃ (shape layer.inDims)
    * @returns canonical residues of f(x̃) without bias (shape layer.outDims)

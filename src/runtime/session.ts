@@ -1,24 +1,40 @@
 /**
  * Opens the LinearProtocol a mode needs (DESIGN.md §5): `baseline` computes every layer in the
- * trusted runtime; `outsourced` and `verified` attach an accelerator (by default the embedded
- * worker) after registering the model's public weights with it.
+ * trusted runtime; the other modes attach an accelerator (by default the embedded worker) after
+ * registering the model's public weights with it, plus a verifier (verified modes) and the pad
+ * store with the trusted state (private modes).
  */
 import type { AcceleratorBackend, PublicLayer } from '../accel/backend.js';
 import { WorkerBackend } from '../accel/worker/client.js';
+import { OnlinePads } from '../blind/online.js';
+import { PadStore } from '../blind/pad-store.js';
+import { TrustedState } from '../blind/trusted-state.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { QuantizedGraph } from '../quant/quantize-graph.js';
 import { Verifier, type VerifyOptions } from '../verify/verifier.js';
 import type { LinearProtocol } from './linear-protocol.js';
 import type { SlalomModel } from './model.js';
 import type { Mode } from './modes.js';
-import { acceleratedProtocol, type FailurePolicy, type Incident } from './protocols/accelerated.js';
+import { acceleratedProtocol, type ExhaustedPolicy, type FailurePolicy, type Incident } from './protocols/accelerated.js';
 import { trustedProtocol } from './protocols/trusted.js';
+
+export interface PadOptions {
+  /** The untrusted pad store directory (filled by `slalom precompute`). */
+  readonly store: string;
+  /** The trusted state directory (keys, ledger); default $SLALOM_STATE_DIR or ~/.slalom/state. */
+  readonly stateDir?: string;
+  readonly onExhausted?: ExhaustedPolicy;
+  readonly lowWater?: number;
+  readonly onLowPads?: (remaining: number) => void;
+}
 
 export interface SessionOptions {
   /** The accelerator to use; default a new embedded worker-thread accelerator. */
   readonly accelerator?: AcceleratorBackend;
   readonly verify?: VerifyOptions;
   readonly onFailure?: FailurePolicy;
+  /** Required by the private modes. */
+  readonly pads?: PadOptions;
 }
 
 export interface OpenedProtocol extends LinearProtocol {
@@ -34,15 +50,24 @@ export function publicLayers(q: QuantizedGraph): PublicLayer[] {
 
 export async function openProtocol(model: SlalomModel, mode: Mode, options: SessionOptions = {}): Promise<OpenedProtocol> {
   if (mode === 'baseline') return trustedProtocol();
-  if (mode !== 'outsourced' && mode !== 'verified') throw new InvalidArgumentError(`mode '${mode}' is not available in this build`);
+  const isPrivate = mode === 'private' || mode === 'private+verified';
+  if (isPrivate && options.pads === undefined) {
+    throw new InvalidArgumentError(`mode '${mode}' needs a pad store (--store <dir>, filled by \`slalom precompute\`)`);
+  }
+  const pads = isPrivate ? openPads(model, options.pads!) : undefined;
   const accelerator = options.accelerator ?? new WorkerBackend();
   try {
     await accelerator.loadWeights(publicLayers(model.quantized));
-    const verifier = mode === 'verified' ? new Verifier(model.quantized.layers, options.verify) : undefined;
+    const verifier = mode === 'verified' || mode === 'private+verified' ? new Verifier(model.quantized.layers, options.verify) : undefined;
     verifier?.prepare();
-    return acceleratedProtocol({ accelerator, verifier, onFailure: options.onFailure });
+    const p = options.pads;
+    return acceleratedProtocol({ accelerator, verifier, pads, onFailure: options.onFailure, onExhausted: p?.onExhausted, lowWater: p?.lowWater, onLowPads: p?.onLowPads });
   } catch (e) {
     await accelerator.close();
     throw e;
   }
+}
+
+export function openPads(model: SlalomModel, options: PadOptions): OnlinePads {
+  return new OnlinePads(model.quantized, model.modelHash, TrustedState.open(options.stateDir), new PadStore(options.store));
 }

@@ -147,7 +147,7 @@ test('dotMod matches BigInt on random residues, with offsets', () => {
   }
 });
 
-test('mod and reduceInPlace return +0, never −0, for negative multiples of p', { todo: 'modp.ts: −p % p is −0; `r < 0 ? r + P : r + 0` fixes it' }, () => {
+test('mod and reduceInPlace return +0, never −0, for negative multiples of p', () => {
   for (const v of [-P, -2 * P, -(Math.floor(MAX_EXACT / P) * P), -0]) {
     assert.ok(Object.is(mod(v), 0), `mod(${v}) is ${Object.is(mod(v), -0) ? '−0' : mod(v)}`);
     assert.ok(Object.is(reduceInPlace(Float64Array.of(v))[0], 0), `reduceInPlace(${v})`);

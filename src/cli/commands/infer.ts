@@ -6,9 +6,9 @@ import { loadInputTensor } from '../../io/image.js';
 import { isMode, MODES, type Mode } from '../../runtime/modes.js';
 import { openProtocol } from '../../runtime/session.js';
 import { formatMs } from '../format.js';
-import { addModelFlags, addVerifyFlags, loadModelFromFlags, parsePositive, sessionOptionsFromFlags, type ModelFlags, type VerifyFlags } from '../options.js';
+import { addModelFlags, addSessionFlags, loadModelFromFlags, parsePositive, sessionOptionsFromFlags, type ModelFlags, type SessionFlags } from '../options.js';
 
-interface InferFlags extends ModelFlags, VerifyFlags {
+interface InferFlags extends ModelFlags, SessionFlags {
   model: string;
   input: string;
   mode: string;
@@ -27,7 +27,7 @@ export function registerInfer(program: Command): void {
       .option('--top <k>', 'how many predictions to print', '5')
       .option('--json', 'print one JSON object'),
   );
-  addVerifyFlags(cmd).action(async (flags: InferFlags) => {
+  addSessionFlags(cmd).action(async (flags: InferFlags) => {
     if (!isMode(flags.mode)) throw new InvalidArgumentError(`--mode must be one of ${MODES.join(', ')}, got '${flags.mode}'`);
     const mode: Mode = flags.mode;
     const k = parsePositive(flags.top, '--top', true);

@@ -1,20 +1,27 @@
 /**
- * Modes `outsourced` and `verified` (DESIGN.md §5): every linear layer goes to the accelerator; its
- * reply passes the boundary (accept.ts), then — when a verifier is given — Freivalds' check. A
- * failed check or an invalid reply ends the inference with a typed error (policy 'abort'), or is
+ * The outsourcing modes (DESIGN.md §5): every linear layer goes to the accelerator.
+ * - blinding (modes private, private+verified): x + r leaves, never x; u = f(r) is unsealed from the
+ *   pad store and z − u taken; one pad per inference, consumed durably before anything leaves;
+ * - the reply always passes the boundary (accept.ts); with a verifier (modes verified,
+ *   private+verified) Freivalds' check runs on the pair the accelerator saw (x or x + r).
+ * A failed check or an invalid reply ends the inference with a typed error (policy 'abort'), or is
  * recorded and the layer recomputed in the trusted runtime, which then distrusts the accelerator for
  * the rest of the run (policy 'recompute'). Either way no unverified value is ever used.
  */
 import type { AcceleratorBackend } from '../../accel/backend.js';
+import type { OnlinePads } from '../../blind/online.js';
 import { acceptLinearOutput } from '../../boundary/accept.js';
-import { IntegrityError, MalformedResponseError, type SlalomError } from '../../errors.js';
+import { IntegrityError, MalformedResponseError, PadsExhaustedError, type SlalomError } from '../../errors.js';
+import { subMod } from '../../field/modp.js';
+import { computeLayerExactly } from '../../quant/exact-layer.js';
 import type { QuantizedLayer } from '../../quant/quantize-graph.js';
 import type { Verifier } from '../../verify/verifier.js';
 import type { LinearProtocol } from '../linear-protocol.js';
 import type { PhaseTimer } from '../timings.js';
-import { computeLayerExactly } from './trusted.js';
 
 export type FailurePolicy = 'abort' | 'recompute';
+/** What to do when no pad is left: fail, or run that inference entirely in the trusted runtime. */
+export type ExhaustedPolicy = 'fail' | 'local';
 
 export interface Incident {
   readonly layer: string;
@@ -23,46 +30,73 @@ export interface Incident {
 }
 
 export interface AcceleratedProtocol extends LinearProtocol {
-  /** Failures met under the 'recompute' policy, in order. */
+  /** Failures met under the 'recompute' policy and pad fallbacks, in order. */
   readonly incidents: readonly Incident[];
   /** True once the accelerator failed a check or sent an invalid reply (policy 'recompute'). */
   readonly distrusted: boolean;
   readonly verifier?: Verifier;
+  readonly pads?: OnlinePads;
 }
 
 export interface AcceleratedOptions {
   readonly accelerator: AcceleratorBackend;
-  /** Without one, results are used unchecked: mode `outsourced`, for measurement only. */
+  /** Without one, results are used unchecked: mode `outsourced` or `private`. */
   readonly verifier?: Verifier;
+  /** With them, the accelerator only ever sees blinded inputs. */
+  readonly pads?: OnlinePads;
   readonly onFailure?: FailurePolicy;
+  readonly onExhausted?: ExhaustedPolicy;
+  /** Called when fewer than `lowWater` pads remain after an inference took one. */
+  readonly onLowPads?: (remaining: number) => void;
+  readonly lowWater?: number;
 }
 
 let requestCounter = 0;
 
 export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedProtocol {
-  const { accelerator, verifier } = options;
+  const { accelerator, verifier, pads } = options;
   const policy = options.onFailure ?? 'abort';
   const incidents: Incident[] = [];
   let distrusted = false;
+  /** This inference runs in the trusted runtime only (no pad was left, policy 'local'). */
+  let localOnly = false;
 
   async function fromAccelerator(layer: QuantizedLayer, x: Float64Array, timer: PhaseTimer): Promise<Float64Array> {
+    const sent = pads === undefined ? x : timer.time('blind', () => pads.blind(layer, x));
     const requestId = ++requestCounter;
-    const reply = await timer.timeAsync('accelerator', () => accelerator.linear({ requestId, layerId: layer.index, dims: layer.inDims, x }));
-    const y = timer.time('validate', () => acceptLinearOutput(reply, { requestId, layerId: layer.index, layerName: layer.name, dims: layer.outDims }));
-    if (verifier !== undefined) timer.time('verify', () => verifier.check(layer, x, y));
-    return y;
+    const reply = await timer.timeAsync('accelerator', () => accelerator.linear({ requestId, layerId: layer.index, dims: layer.inDims, x: sent }));
+    const z = timer.time('validate', () => acceptLinearOutput(reply, { requestId, layerId: layer.index, layerName: layer.name, dims: layer.outDims }));
+    if (verifier !== undefined) timer.time('verify', () => verifier.check(layer, sent, z));
+    if (pads === undefined) return z;
+    const u = timer.time('unseal', () => pads.unseal(layer));
+    return timer.time('unblind', () => subMod(z, u, z));
   }
 
   return {
     verifier,
+    pads,
     get incidents() {
       return incidents;
     },
     get distrusted() {
       return distrusted;
     },
+    async begin() {
+      localOnly = false;
+      if (pads === undefined) return;
+      try {
+        pads.begin();
+      } catch (e) {
+        if (!(e instanceof PadsExhaustedError) || options.onExhausted !== 'local') throw e;
+        incidents.push({ layer: '(all)', code: e.code, message: `${e.message}; this inference ran in the trusted runtime` });
+        localOnly = true;
+        return;
+      }
+      const remaining = pads.inventory().remaining;
+      if (remaining < (options.lowWater ?? 10)) options.onLowPads?.(remaining);
+    },
     async compute(layer, x, timer) {
-      if (!distrusted) {
+      if (!distrusted && !localOnly) {
         try {
           return await fromAccelerator(layer, x, timer);
         } catch (e) {

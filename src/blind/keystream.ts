@@ -1,0 +1,40 @@
+/**
+ * One-time pads r_{i,l} uniform over Z_p (DESIGN.md §4), regenerable from (key, pad index i,
+ * layer l) so r itself is never stored: AES-256-CTR keystream from node:crypto, read in 64 KiB
+ * chunks (one huge update() is slow), cut into 24-bit words, rejecting the 3 values ≥ p so every
+ * residue is exactly equally likely.
+ *
+ * The CTR initial block is i (64 bits) ‖ l (32 bits) ‖ 0 (32 bits): distinct (i, l) get disjoint
+ * counter ranges for pads below 2^32 blocks (64 GiB) of keystream, far beyond any layer.
+ */
+import { createCipheriv } from 'node:crypto';
+import { InvalidArgumentError } from '../errors.js';
+import { P } from '../field/prime.js';
+
+const CHUNK_BYTES = 65_536 - (65_536 % 3);
+const ZEROS = new Uint8Array(CHUNK_BYTES);
+
+export function padIv(index: number, layer: number): Buffer {
+  if (!Number.isSafeInteger(index) || index < 0) throw new InvalidArgumentError(`pad index must be a non-negative integer, got ${index}`);
+  if (!Number.isInteger(layer) || layer < 0 || layer > 0xffff_ffff) throw new InvalidArgumentError(`layer must be a 32-bit index, got ${layer}`);
+  const iv = Buffer.alloc(16);
+  iv.writeBigUInt64BE(BigInt(index), 0);
+  iv.writeUInt32BE(layer, 8);
+  return iv;
+}
+
+/** r_{i,l}: `count` uniform residues of Z_p from AES-256-CTR(key, iv(i, l)). */
+export function padVector(key: Uint8Array, index: number, layer: number, count: number): Float64Array {
+  if (key.length !== 32) throw new InvalidArgumentError(`pad key must be 32 bytes, got ${key.length}`);
+  const cipher = createCipheriv('aes-256-ctr', key, padIv(index, layer));
+  const out = new Float64Array(count);
+  let filled = 0;
+  while (filled < count) {
+    const block = cipher.update(ZEROS);
+    for (let j = 0; j + 2 < block.length && filled < count; j += 3) {
+      const v = block[j]! | (block[j + 1]! << 8) | (block[j + 2]! << 16);
+      if (v < P) out[filled++] = v;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,73 @@
+/**
+ * The online half of blinding (DESIGN.md §4) for one model: per inference, take the next pad
+ * (durably consumed first), then per linear layer send x + r mod p, and after the accelerator
+ * answers z, authenticate u = f(r) from the store so the caller can take z − u = f(x) mod p.
+ */
+import { acceptPadFile, acceptPadRecord } from '../boundary/accept.js';
+import { InvalidArgumentError } from '../errors.js';
+import { addMod } from '../field/modp.js';
+import type { QuantizedGraph, QuantizedLayer } from '../quant/quantize-graph.js';
+import { sizeOf } from '../tensor/tensor.js';
+import { padVector } from './keystream.js';
+import type { PadRecord } from './pad-format.js';
+import type { PadStore } from './pad-store.js';
+import type { PadLedger, TrustedState } from './trusted-state.js';
+
+export interface PadInventory {
+  readonly remaining: number;
+  readonly consumed: number;
+  readonly nextIndex: number;
+  readonly generated: number;
+  readonly keyEpoch: number;
+}
+
+export class OnlinePads {
+  private readonly ledger: PadLedger;
+  private index = -1;
+  private records = new Map<number, PadRecord>();
+
+  constructor(
+    private readonly q: QuantizedGraph,
+    private readonly modelHash: string,
+    private readonly state: TrustedState,
+    private readonly store: PadStore,
+  ) {
+    this.ledger = state.ledger(modelHash);
+  }
+
+  inventory(): PadInventory {
+    const { generated, consumed } = this.ledger.read();
+    return { remaining: generated - consumed, consumed, nextIndex: consumed, generated, keyEpoch: this.state.keys.epoch };
+  }
+
+  /**
+   * Consumes the next pad for one inference. Its consumption is durable before this returns, so
+   * nothing blinded with it can exist before; the pad file is read and removed from the store.
+   * Throws PadsExhaustedError when no pad is left, PadAuthError when the store's copy is unusable.
+   */
+  begin(): number {
+    this.records.clear();
+    this.index = this.ledger.consumeNext();
+    const bytes = this.store.readPad(this.index);
+    this.store.deletePad(this.index);
+    const layers = this.q.layers.map((l) => ({ layer: l.index, count: sizeOf(l.outDims) }));
+    this.records = acceptPadFile(bytes, { index: this.index, layers });
+    return this.index;
+  }
+
+  /** x + r_{i,l} mod p. */
+  blind(layer: QuantizedLayer, x: Float64Array): Float64Array {
+    if (this.index < 0) throw new InvalidArgumentError('blind() before begin()');
+    return addMod(x, padVector(this.state.keys.padKey, this.index, layer.index, x.length));
+  }
+
+  /** u_{i,l} = f(r_{i,l}), authenticated. Each layer's factor is handed out once. */
+  unseal(layer: QuantizedLayer): Float64Array {
+    const record = this.records.get(layer.index);
+    if (record === undefined) throw new InvalidArgumentError(`no unblinding factor left for layer '${layer.name}' in pad ${this.index}`);
+    this.records.delete(layer.index);
+    const { sealKey, epoch } = this.state.keys;
+    const binding = { modelHash: this.modelHash, layer: layer.index, index: this.index, epoch, count: sizeOf(layer.outDims) };
+    return acceptPadRecord(record, sealKey, binding, layer.name);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The offline phase (DESIGN.md §4): for each future inference i and linear layer l, regenerate
+ * r_{i,l} from the trusted key, compute u_{i,l} = f_l(r_{i,l}) (no bias) with the trusted runtime's
+ * own exact kernels — the accelerator never sees r — seal u and store it. Resumable: it continues
+ * from the ledger's `generated` counter; a pad half-written when a crash hit is simply written again
+ * (r is regenerated, so the content is the same factors). The ledger advances only after the pad is
+ * durably stored.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { computeLayerExactly } from '../quant/exact-layer.js';
+import type { QuantizedGraph } from '../quant/quantize-graph.js';
+import { sizeOf } from '../tensor/tensor.js';
+import { padVector } from './keystream.js';
+import { encodePad } from './pad-format.js';
+import type { PadStore } from './pad-store.js';
+import { sealResidues } from './seal.js';
+import type { TrustedState } from './trusted-state.js';
+
+export interface PrecomputeProgress {
+  readonly done: number;
+  readonly total: number;
+  readonly index: number;
+}
+
+export interface PrecomputeResult {
+  readonly from: number;
+  readonly to: number;
+  readonly ms: number;
+  readonly bytesPerInference: number;
+}
+
+/** Bytes one pad occupies in the store: 3 per output element, plus framing and GCM overhead. */
+export function padBytes(q: QuantizedGraph): number {
+  return 12 + q.layers.reduce((s, l) => s + 40 + 3 * sizeOf(l.outDims), 0);
+}
+
+/** Seals the unblinding factors of pad `index` for every linear layer. */
+export function buildPad(q: QuantizedGraph, modelHash: string, state: TrustedState, index: number): Uint8Array {
+  const { padKey, sealKey, epoch } = state.keys;
+  return encodePad(
+    q.layers.map((layer) => {
+      const r = padVector(padKey, index, layer.index, sizeOf(layer.inDims));
+      const u = computeLayerExactly(layer, r);
+      return { layer: layer.index, count: u.length, ...sealResidues(sealKey, { modelHash, layer: layer.index, index, epoch, count: u.length }, u) };
+    }),
+  );
+}
+
+export async function precomputePads(
+  q: QuantizedGraph,
+  model: { readonly name: string; readonly modelHash: string },
+  state: TrustedState,
+  store: PadStore,
+  count: number,
+  onProgress?: (p: PrecomputeProgress) => void,
+): Promise<PrecomputeResult> {
+  if (!Number.isInteger(count) || count < 1) throw new InvalidArgumentError(`--count must be a positive integer, got ${count}`);
+  const ledger = state.ledger(model.modelHash);
+  store.writeManifest({ model: model.name, modelHash: model.modelHash, bytesPerInference: padBytes(q) });
+  const from = ledger.read().generated;
+  const start = performance.now();
+  for (let k = 0; k < count; k++) {
+    const index = from + k;
+    store.writePad(index, buildPad(q, model.modelHash, state, index));
+    ledger.markGenerated(index + 1);
+    onProgress?.({ done: k + 1, total: count, index });
+    // Let signal handlers and progress output run between pads.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { from, to: from + count, ms: performance.now() - start, bytesPerInference: padBytes(q) };
+}

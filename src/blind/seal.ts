@@ -1,0 +1,73 @@
+/**
+ * Sealing precomputed unblinding factors u = f(r) for untrusted storage (DESIGN.md §4): AES-256-GCM
+ * with associated data binding the model hash, layer, pad index, key epoch and element count, so a
+ * record moved to another model, layer or index, or kept across a key change, fails authentication.
+ * Residues (< 2^24) are packed in 3 bytes each. Plaintext is only used after the tag verified.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { InvalidArgumentError, PadAuthError } from '../errors.js';
+import { P } from '../field/prime.js';
+
+export interface PadBinding {
+  /** SHA-256 of the model, hex. */
+  readonly modelHash: string;
+  readonly layer: number;
+  readonly index: number;
+  readonly epoch: number;
+  readonly count: number;
+}
+
+export interface SealedRecord {
+  readonly nonce: Uint8Array;
+  readonly tag: Uint8Array;
+  readonly ciphertext: Uint8Array;
+}
+
+const AAD_LABEL = Buffer.from('slalom-pad-v1\0', 'latin1');
+
+export function associatedData(b: PadBinding): Buffer {
+  if (!/^[0-9a-f]{64}$/.test(b.modelHash)) throw new InvalidArgumentError('model hash must be 64 hex digits');
+  const fields = Buffer.alloc(32 + 4 + 8 + 4 + 4);
+  Buffer.from(b.modelHash, 'hex').copy(fields, 0);
+  fields.writeUInt32BE(b.layer, 32);
+  fields.writeBigUInt64BE(BigInt(b.index), 36);
+  fields.writeUInt32BE(b.epoch, 44);
+  fields.writeUInt32BE(b.count, 48);
+  return Buffer.concat([AAD_LABEL, fields]);
+}
+
+export function sealResidues(key: Uint8Array, binding: PadBinding, values: Float64Array): SealedRecord {
+  if (values.length !== binding.count) throw new InvalidArgumentError(`sealing ${values.length} values under a binding for ${binding.count}`);
+  const plain = Buffer.alloc(values.length * 3);
+  for (let i = 0; i < values.length; i++) plain.writeUIntLE(values[i]!, i * 3, 3);
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(associatedData(binding));
+  const ciphertext = Buffer.concat([cipher.update(plain), cipher.final()]);
+  return { nonce, tag: cipher.getAuthTag(), ciphertext };
+}
+
+/** The residues of a record, or PadAuthError when the tag, the binding or the length is wrong. */
+export function openResidues(key: Uint8Array, binding: PadBinding, record: SealedRecord): Float64Array {
+  const fail = (why: string, cause?: unknown): never => {
+    throw new PadAuthError(`pad ${binding.index} failed authentication: ${why}`, { layer: `layer ${binding.layer}`, cause });
+  };
+  if (record.ciphertext.length !== binding.count * 3) fail(`${record.ciphertext.length} bytes, expected ${binding.count * 3}`);
+  let plain: Buffer;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, record.nonce);
+    decipher.setAAD(associatedData(binding));
+    decipher.setAuthTag(record.tag);
+    const body = decipher.update(record.ciphertext);
+    plain = Buffer.concat([body, decipher.final()]); // final() throws on a bad tag: body is never returned then
+  } catch (cause) {
+    return fail('the tag does not match (tampered, truncated, reordered, or sealed for another model, layer, index or key)', cause);
+  }
+  const out = new Float64Array(binding.count);
+  for (let i = 0; i < out.length; i++) {
+    const v = plain.readUIntLE(i * 3, 3);
+    if (v >= P) fail(`authenticated value ${v} is not a residue`);
+    out[i] = v;
+  }
+  return out;
+}
