@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Train slalom's small Fashion-MNIST CNN and export it to ONNX.
 
-Writes models/fashion-mnist.onnx and models/fashion-mnist.json (input, normalisation, labels and the
+Writes models/fashion-mnist.onnx, models/fashion-mnist.calibration.npy (256 training images for
+slalom's calibration) and models/fashion-mnist.slalom.json (input, normalisation, labels and the
 float test accuracy measured here with torch). The network exercises every op family the importer must
 handle: Conv + BatchNormalization + Relu, MaxPool, a residual Add, AveragePool, a Flatten written as
 x.view(x.size(0), -1) (exported as Shape/Gather/Unsqueeze/Concat -> Reshape because the batch axis is
@@ -227,6 +228,10 @@ def main():
         "normalize": {"mean": mean, "std": std},
         "labels": LABELS,
         "floatTestAccuracy": round(acc, 4),
+        "calibration": {
+            "images": "fashion-mnist.calibration.npy",
+            "comment": "the first 256 Fashion-MNIST training images, uint8 pixels, preprocessed like inputs",
+        },
         "params": params,
         "macs": macs,
         "trainedWith": (
@@ -236,7 +241,8 @@ def main():
             f"{train_seconds:.0f}s; exported opset 13, do_constant_folding=False"
         ),
     }
-    with open(os.path.join(args.out, "fashion-mnist.json"), "w") as f:
+    np.save(os.path.join(args.out, "fashion-mnist.calibration.npy"), train_x[:256].reshape(256, 1, 28, 28).astype(np.uint8))
+    with open(os.path.join(args.out, "fashion-mnist.slalom.json"), "w") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")
     print(json.dumps(meta, indent=2))

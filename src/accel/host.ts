@@ -7,8 +7,10 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { P } from '../field/prime.js';
-import { assertExact, convField, gemmField } from '../kernels/field.js';
-import { formatDims, sizeOf, tensor } from '../tensor/tensor.js';
+import { convOutputDims } from '../kernels/conv.js';
+import type { ExactKernels } from '../kernels/exact-linear.js';
+import { assertExact } from '../kernels/field.js';
+import { formatDims, sizeOf } from '../tensor/tensor.js';
 import type { PublicLayer } from './backend.js';
 
 export interface HostResult {
@@ -20,6 +22,8 @@ export interface HostResult {
 export class AcceleratorHost {
   private readonly layers = new Map<number, PublicLayer>();
 
+  constructor(private readonly kernels: ExactKernels) {}
+
   load(layers: readonly PublicLayer[]): void {
     for (const layer of layers) {
       assertExact(layer.w, layer.op === 'Conv' ? 'conv' : 'gemm', 0, layer.name);
@@ -27,7 +31,7 @@ export class AcceleratorHost {
     }
   }
 
-  linear(layerId: number, dims: readonly number[], x: Float64Array): HostResult {
+  async linear(layerId: number, dims: readonly number[], x: Float64Array): Promise<HostResult> {
     const layer = this.layers.get(layerId);
     if (layer === undefined) throw new InvalidArgumentError(`unknown layer id ${layerId}`);
     if (sizeOf(dims) !== x.length) throw new InvalidArgumentError(`input of ${x.length} values does not fill shape ${formatDims(dims)}`);
@@ -36,8 +40,11 @@ export class AcceleratorHost {
       if (!(v >= 0 && v < P && Math.floor(v) === v)) throw new InvalidArgumentError(`input value ${v} at ${i} is not a residue`);
     }
     const start = performance.now();
-    const input = tensor(dims, x);
-    const out = layer.op === 'Conv' ? convField(input, layer.w, layer.conv!) : gemmField(input, layer.w);
-    return { dims: [...out.dims], data: out.data, computeMs: performance.now() - start };
+    const data = await this.kernels.apply(layer, dims, x);
+    return { dims: outputDims(layer, dims), data, computeMs: performance.now() - start };
   }
+}
+
+function outputDims(layer: PublicLayer, dims: readonly number[]): number[] {
+  return layer.op === 'Conv' ? convOutputDims(dims, layer.w.dims, layer.conv!) : [dims[0]!, layer.w.dims[1]!];
 }

@@ -7,7 +7,7 @@
  * durably stored.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { computeLayerExactly } from '../quant/exact-layer.js';
+import type { ExactKernels } from '../kernels/exact-linear.js';
 import type { QuantizedGraph } from '../quant/quantize-graph.js';
 import { sizeOf } from '../tensor/tensor.js';
 import { padVector } from './keystream.js';
@@ -35,15 +35,15 @@ export function padBytes(q: QuantizedGraph): number {
 }
 
 /** Seals the unblinding factors of pad `index` for every linear layer. */
-export function buildPad(q: QuantizedGraph, modelHash: string, state: TrustedState, index: number): Uint8Array {
+export async function buildPad(q: QuantizedGraph, modelHash: string, state: TrustedState, index: number, kernels: ExactKernels): Promise<Uint8Array> {
   const { padKey, sealKey, epoch } = state.keys;
-  return encodePad(
-    q.layers.map((layer) => {
-      const r = padVector(padKey, index, layer.index, sizeOf(layer.inDims));
-      const u = computeLayerExactly(layer, r);
-      return { layer: layer.index, count: u.length, ...sealResidues(sealKey, { modelHash, layer: layer.index, index, epoch, count: u.length }, u) };
-    }),
-  );
+  const records = [];
+  for (const layer of q.layers) {
+    const r = padVector(padKey, index, layer.index, sizeOf(layer.inDims));
+    const u = await kernels.apply(layer, layer.inDims, r);
+    records.push({ layer: layer.index, count: u.length, ...sealResidues(sealKey, { modelHash, layer: layer.index, index, epoch, count: u.length }, u) });
+  }
+  return encodePad(records);
 }
 
 export async function precomputePads(
@@ -52,6 +52,7 @@ export async function precomputePads(
   state: TrustedState,
   store: PadStore,
   count: number,
+  kernels: ExactKernels,
   onProgress?: (p: PrecomputeProgress) => void,
 ): Promise<PrecomputeResult> {
   if (!Number.isInteger(count) || count < 1) throw new InvalidArgumentError(`--count must be a positive integer, got ${count}`);
@@ -61,11 +62,9 @@ export async function precomputePads(
   const start = performance.now();
   for (let k = 0; k < count; k++) {
     const index = from + k;
-    store.writePad(index, buildPad(q, model.modelHash, state, index));
+    store.writePad(index, await buildPad(q, model.modelHash, state, index, kernels));
     ledger.markGenerated(index + 1);
     onProgress?.({ done: k + 1, total: count, index });
-    // Let signal handlers and progress output run between pads.
-    await new Promise((resolve) => setImmediate(resolve));
   }
   return { from, to: from + count, ms: performance.now() - start, bytesPerInference: padBytes(q) };
 }

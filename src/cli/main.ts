@@ -16,7 +16,6 @@ export function buildProgram(): Command {
   const program = new Command('slalom')
     .description('fast, verifiable and private neural-network inference: a trusted runtime over Z_p that outsources linear layers to an untrusted accelerator')
     .version('0.1.0')
-    .showHelpAfterError()
     .exitOverride();
   registerZoo(program);
   registerInspect(program);

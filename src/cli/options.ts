@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../errors.js';
 import { SlalomModel } from '../runtime/model.js';
+import { EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
 import type { SessionOptions } from '../runtime/session.js';
 import { CHECK_VARIANTS, DEFAULT_SOUNDNESS_BITS, type CheckVariant } from '../verify/soundness.js';
 
@@ -14,7 +15,7 @@ export interface ModelFlags {
 export function addModelFlags(cmd: Command): Command {
   return cmd
     .option('--input-shape <dims>', 'concrete input shape for models with symbolic sizes, e.g. 1,3,224,224')
-    .option('--calibration <source>', 'calibration inputs: a directory, a .npy, or fashion-mnist:train:<n> (default: the dataset named by <model>.json, else seeded normal inputs)')
+    .option('--calibration <source>', 'calibration inputs: a directory, a .npy, or fashion-mnist:train:<n> (default: the images named by <model>.slalom.json, else seeded normal inputs)')
     .option('--margin <factor>', 'headroom between calibrated maxima and p/2', '4');
 }
 
@@ -51,6 +52,12 @@ export interface SessionFlags {
   state?: string;
   onExhausted: string;
   lowWater: string;
+  kernels: string;
+}
+
+export function parseKernels(name: string): ExactKernelsName {
+  if (!(EXACT_KERNELS as readonly string[]).includes(name)) throw new InvalidArgumentError(`--kernels must be one of ${EXACT_KERNELS.join(', ')}, got '${name}'`);
+  return name as ExactKernelsName;
 }
 
 /** Flags of the outsourcing modes: checks, failure policy, pads. */
@@ -60,6 +67,7 @@ export function addSessionFlags(cmd: Command): Command {
     .option('--state <dir>', 'trusted state directory (keys, pad ledger); default $SLALOM_STATE_DIR or ~/.slalom/state')
     .option('--on-exhausted <policy>', 'when no pad is left: fail, or local (run that inference in the trusted runtime)', 'fail')
     .option('--low-water <n>', 'warn when fewer pads remain', '10')
+    .option('--kernels <impl>', `exact kernels of the trusted runtime and the embedded accelerator: ${EXACT_KERNELS.join(', ')}`, 'ort')
     .option('--check <variant>', `Freivalds variant: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed')
     .option('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)')
     .option('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS))
@@ -75,6 +83,7 @@ export function sessionOptionsFromFlags(flags: SessionFlags): SessionOptions {
   const lowWater = Number(flags.lowWater);
   if (!Number.isInteger(lowWater) || lowWater < 0) throw new InvalidArgumentError(`--low-water must be a non-negative integer, got '${flags.lowWater}'`);
   return {
+    kernels: parseKernels(flags.kernels),
     ...(flags.store !== undefined
       ? {
           pads: {

@@ -4,11 +4,12 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { InvalidArgumentError, UnsupportedModelError } from '../errors.js';
 import { execute } from '../graph/execute.js';
 import type { Graph } from '../graph/ir.js';
 import { importOnnx } from '../graph/onnx/import.js';
-import { loadFashionMnist } from '../io/idx.js';
+import { readNpyFile } from '../io/npy.js';
 import { IMAGENET_PREPROCESS, type Preprocess } from '../io/image.js';
 import { resolveInputs } from '../io/sources.js';
 import { calibrate } from '../quant/calibrate.js';
@@ -20,11 +21,12 @@ import type { LinearProtocol } from './linear-protocol.js';
 import { INSECURE_MODES, type Mode } from './modes.js';
 import { trustedProtocol } from './protocols/trusted.js';
 
-/** What a `<model>.json` beside the ONNX file may say about it. */
+/** What a `<model>.slalom.json` beside the ONNX file may say about it. */
 export interface ModelInfo {
   readonly labels?: readonly string[];
   readonly preprocess: Preprocess;
-  readonly calibration?: { readonly dataset: 'fashion-mnist'; readonly split?: 'train' | 'test'; readonly count?: number };
+  /** Calibration images shipped beside the model: a .npy of raw pixels [N, C, H, W], preprocessed like inputs. */
+  readonly calibration?: { readonly images: string };
 }
 
 export interface LoadOptions {
@@ -37,7 +39,7 @@ export interface LoadOptions {
   readonly calibration?: readonly Tensor[] | string;
   /** Headroom factor between the calibrated maximum and p/2 (default 4). */
   readonly margin?: number;
-  /** Overrides the sidecar `<model>.json`. */
+  /** Overrides the sidecar `<model>.slalom.json`. */
   readonly info?: Partial<ModelInfo>;
 }
 
@@ -124,9 +126,9 @@ function readModelFile(path: string): Uint8Array {
   }
 }
 
-/** Reads `<model>.json` beside the ONNX file, if any. */
+/** Reads `<model>.slalom.json` beside the ONNX file, if any. */
 function readSidecar(path: string | undefined): Partial<ModelInfo> {
-  const jsonPath = path?.replace(/\.onnx$/, '.json');
+  const jsonPath = path?.replace(/\.onnx$/, '.slalom.json');
   if (jsonPath === undefined || jsonPath === path || !existsSync(jsonPath)) return { preprocess: IMAGENET_PREPROCESS };
   let raw: any;
   try {
@@ -149,20 +151,30 @@ function readSidecar(path: string | undefined): Partial<ModelInfo> {
           layout: 'NCHW',
         }
       : IMAGENET_PREPROCESS;
-  return { labels: raw?.labels, preprocess, calibration: raw?.calibration };
+  const images = raw?.calibration?.images;
+  return {
+    labels: raw?.labels,
+    preprocess,
+    ...(typeof images === 'string' ? { calibration: { images: join(dirname(jsonPath), images) } } : {}),
+  };
 }
 
 function defaultCalibration(graph: Graph, info: ModelInfo): Tensor[] {
   const dims = graph.inputs[0]!.dims;
-  if (info.calibration?.dataset === 'fashion-mnist') {
-    const count = info.calibration.count ?? 256;
-    const data = loadFashionMnist(info.calibration.split ?? 'train', { limit: count });
-    const per = data.rows * data.cols;
-    const { mean, std } = { mean: info.preprocess.mean[0]!, std: info.preprocess.std[0]! };
-    return Array.from({ length: data.count }, (_, i) => {
-      const pixels = data.images.subarray(i * per, (i + 1) * per);
-      return tensor(dims, Float64Array.from(pixels, (v) => (v / 255 - mean) / std));
-    });
+  if (info.calibration?.images !== undefined) {
+    const images = readNpyFile(info.calibration.images);
+    const per = sizeOf(dims);
+    const { mean, std, scale } = info.preprocess;
+    const channelSize = per / dims[1]!;
+    return Array.from({ length: images.data.length / per }, (_, i) =>
+      tensor(
+        dims,
+        Float64Array.from(images.data.subarray(i * per, (i + 1) * per), (v, k) => {
+          const c = Math.floor(k / channelSize);
+          return (v / scale - mean[c % mean.length]!) / std[c % std.length]!;
+        }),
+      ),
+    );
   }
   const rng = new Rng(0x5a1a);
   return Array.from({ length: SYNTHETIC_CALIBRATION_SAMPLES }, () => {

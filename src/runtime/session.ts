@@ -10,6 +10,7 @@ import { OnlinePads } from '../blind/online.js';
 import { PadStore } from '../blind/pad-store.js';
 import { TrustedState } from '../blind/trusted-state.js';
 import { InvalidArgumentError } from '../errors.js';
+import { createExactKernels, type ExactKernelsName } from '../kernels/exact-linear.js';
 import type { QuantizedGraph } from '../quant/quantize-graph.js';
 import { Verifier, type VerifyOptions } from '../verify/verifier.js';
 import type { LinearProtocol } from './linear-protocol.js';
@@ -35,6 +36,8 @@ export interface SessionOptions {
   readonly onFailure?: FailurePolicy;
   /** Required by the private modes. */
   readonly pads?: PadOptions;
+  /** Exact kernels of the trusted runtime and of the default embedded accelerator (default 'ort'). */
+  readonly kernels?: ExactKernelsName;
 }
 
 export interface OpenedProtocol extends LinearProtocol {
@@ -49,19 +52,21 @@ export function publicLayers(q: QuantizedGraph): PublicLayer[] {
 }
 
 export async function openProtocol(model: SlalomModel, mode: Mode, options: SessionOptions = {}): Promise<OpenedProtocol> {
-  if (mode === 'baseline') return trustedProtocol();
+  const kernelsName = options.kernels ?? 'ort';
+  if (mode === 'baseline') return trustedProtocol(await createExactKernels(kernelsName));
   const isPrivate = mode === 'private' || mode === 'private+verified';
   if (isPrivate && options.pads === undefined) {
     throw new InvalidArgumentError(`mode '${mode}' needs a pad store (--store <dir>, filled by \`slalom precompute\`)`);
   }
   const pads = isPrivate ? openPads(model, options.pads!) : undefined;
-  const accelerator = options.accelerator ?? new WorkerBackend();
+  const accelerator = options.accelerator ?? new WorkerBackend({ kernels: kernelsName });
   try {
     await accelerator.loadWeights(publicLayers(model.quantized));
     const verifier = mode === 'verified' || mode === 'private+verified' ? new Verifier(model.quantized.layers, options.verify) : undefined;
     verifier?.prepare();
     const p = options.pads;
-    return acceleratedProtocol({ accelerator, verifier, pads, onFailure: options.onFailure, onExhausted: p?.onExhausted, lowWater: p?.lowWater, onLowPads: p?.onLowPads });
+    const local = await createExactKernels(kernelsName);
+    return acceleratedProtocol({ accelerator, verifier, pads, local, onFailure: options.onFailure, onExhausted: p?.onExhausted, lowWater: p?.lowWater, onLowPads: p?.onLowPads });
   } catch (e) {
     await accelerator.close();
     throw e;

@@ -116,7 +116,9 @@ describe('quantizeGraph on a small residual net', () => {
 
   it('calibration records the max |input| and |output| of every linear layer', async () => {
     const expected = new Map<string, number>();
-    const record = (name: string, t: Tensor): void => expected.set(name, Math.max(expected.get(name) ?? 0, maxAbs(t.data)));
+    const record = (name: string, t: Tensor): void => {
+      expected.set(name, Math.max(expected.get(name) ?? 0, maxAbs(t.data)));
+    };
     for (const x of calibration) {
       record('input', x);
       await execute(model.graph, [x], { onValue: (name, t) => record(name, t) });
@@ -157,7 +159,11 @@ describe('quantizeGraph on a small residual net', () => {
   it('the baseline Gemm layer equals a BigInt evaluation mod p', async () => {
     const fc = model.quantized.byNode.get('fc')!;
     let flat: Tensor | undefined;
-    await model.infer(calibration[0]!, { onValue: (name, t) => (name === fc.node.inputs[0] ? (flat = t) : undefined) });
+    await model.infer(calibration[0]!, {
+      onValue: (name, t) => {
+        if (name === fc.node.inputs[0]) flat = t;
+      },
+    });
     const xq = quantizeInput(fc, flat!.data);
     const fx = gemmField(tensor(fc.inDims, xq.residues), fc.w).data;
     const [k, n] = [fc.w.dims[0]!, fc.w.dims[1]!];

@@ -6,12 +6,17 @@
 import { Worker } from 'node:worker_threads';
 import { untrusted, type Untrusted } from '../../boundary/untrusted.js';
 import { TransportError } from '../../errors.js';
+import type { ExactKernelsName } from '../../kernels/exact-linear.js';
 import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../backend.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
 export interface WorkerBackendOptions {
   /** Per-request timeout (default 10 minutes: a large layer on the plain-JS kernels is slow). */
   readonly timeoutMs?: number;
+  /** The worker's exact kernels (default 'ort'). */
+  readonly kernels?: ExactKernelsName;
+  /** Threads its onnxruntime kernels may use (default 1). */
+  readonly threads?: number;
 }
 
 interface Pending {
@@ -31,7 +36,9 @@ export class WorkerBackend implements AcceleratorBackend {
 
   constructor(options: WorkerBackendOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 600_000;
-    this.worker = new Worker(new URL('./bootstrap.mjs', import.meta.url));
+    this.worker = new Worker(new URL('./bootstrap.mjs', import.meta.url), {
+      workerData: { kernels: options.kernels ?? 'ort', threads: options.threads ?? 1 },
+    });
     this.worker.on('message', (msg: FromWorker) => {
       const id = typeof msg === 'object' && msg !== null ? msg.requestId : undefined;
       const p = typeof id === 'number' ? this.pending.get(id) : undefined;

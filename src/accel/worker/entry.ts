@@ -1,28 +1,34 @@
 /**
  * The embedded accelerator's thread: its own isolate, so it cannot read the trusted runtime's
- * memory (keys, pads, Freivalds secrets). Decodes requests, runs the host, posts results.
+ * memory (keys, pads, Freivalds secrets). Decodes requests, runs the host one request at a time (the
+ * kernels reuse scratch memory), posts results.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import { createExactKernels, type ExactKernelsName } from '../../kernels/exact-linear.js';
 import { AcceleratorHost } from '../host.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
-const host = new AcceleratorHost();
+const { kernels, threads } = workerData as { kernels: ExactKernelsName; threads: number };
 const port = parentPort!;
+const host = createExactKernels(kernels, threads).then((k) => new AcceleratorHost(k));
+let queue: Promise<void> = Promise.resolve();
 
-port.on('message', (msg: ToWorker) => {
-  let reply: FromWorker;
+async function handle(msg: ToWorker): Promise<void> {
   try {
+    const h = await host;
     if (msg.type === 'load') {
-      host.load(msg.layers);
-      reply = { type: 'loaded', requestId: msg.requestId };
+      h.load(msg.layers);
+      port.postMessage({ type: 'loaded', requestId: msg.requestId } satisfies FromWorker);
     } else {
-      const out = host.linear(msg.layerId, msg.dims, msg.x);
-      reply = { type: 'result', requestId: msg.requestId, layerId: msg.layerId, ...out };
+      const out = await h.linear(msg.layerId, msg.dims, msg.x);
+      const reply: FromWorker = { type: 'result', requestId: msg.requestId, layerId: msg.layerId, ...out };
       port.postMessage(reply, [out.data.buffer as ArrayBuffer]);
-      return;
     }
   } catch (e) {
-    reply = { type: 'error', requestId: msg.requestId, message: (e as Error).message ?? String(e) };
+    port.postMessage({ type: 'error', requestId: msg.requestId, message: (e as Error)?.message ?? String(e) } satisfies FromWorker);
   }
-  port.postMessage(reply);
+}
+
+port.on('message', (msg: ToWorker) => {
+  queue = queue.then(() => handle(msg));
 });

@@ -4,14 +4,16 @@ import type { Command } from 'commander';
 import { PadStore } from '../../blind/pad-store.js';
 import { precomputePads } from '../../blind/precompute.js';
 import { TrustedState } from '../../blind/trusted-state.js';
+import { createExactKernels, EXACT_KERNELS } from '../../kernels/exact-linear.js';
 import { formatMs } from '../format.js';
-import { addModelFlags, loadModelFromFlags, parsePositive, type ModelFlags } from '../options.js';
+import { addModelFlags, loadModelFromFlags, parseKernels, parsePositive, type ModelFlags } from '../options.js';
 
 interface PrecomputeFlags extends ModelFlags {
   model: string;
   count: string;
   store: string;
   state?: string;
+  kernels: string;
   json?: boolean;
 }
 
@@ -24,11 +26,13 @@ export function registerPrecompute(program: Command): void {
       .requiredOption('--count <n>', 'how many inferences to prepare pads for')
       .requiredOption('--store <dir>', 'the untrusted pad store directory')
       .option('--state <dir>', 'trusted state directory (keys, pad ledger); default $SLALOM_STATE_DIR or ~/.slalom/state')
+      .option('--kernels <impl>', `exact kernels of the trusted runtime: ${EXACT_KERNELS.join(', ')}`, 'ort')
       .option('--json', 'print one JSON object'),
   ).action(async (flags: PrecomputeFlags) => {
     const count = parsePositive(flags.count, '--count', true);
     const model = await loadModelFromFlags(flags.model, flags);
     const state = TrustedState.open(flags.state);
+    const kernels = await createExactKernels(parseKernels(flags.kernels));
     const bar = new cliProgress.SingleBar(
       { stream: process.stderr, format: 'precompute [{bar}] {value}/{total} pads  {rate} pads/s  ETA {eta_formatted}', hideCursor: true },
       cliProgress.Presets.shades_classic,
@@ -37,11 +41,12 @@ export function registerPrecompute(program: Command): void {
     const start = performance.now();
     let result;
     try {
-      result = await precomputePads(model.quantized, model, state, new PadStore(flags.store), count, ({ done }) =>
+      result = await precomputePads(model.quantized, model, state, new PadStore(flags.store), count, kernels, ({ done }) =>
         bar.update(done, { rate: (done / ((performance.now() - start) / 1000)).toFixed(2) }),
       );
     } finally {
       bar.stop();
+      await kernels.close();
     }
     const perPadMs = result.ms / count;
     const report = { model: model.name, from: result.from, to: result.to, pads: count, ms: result.ms, padsPerSecond: 1000 / perPadMs, bytesPerInference: result.bytesPerInference };

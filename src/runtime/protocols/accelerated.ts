@@ -13,7 +13,7 @@ import type { OnlinePads } from '../../blind/online.js';
 import { acceptLinearOutput } from '../../boundary/accept.js';
 import { IntegrityError, MalformedResponseError, PadsExhaustedError, type SlalomError } from '../../errors.js';
 import { subMod } from '../../field/modp.js';
-import { computeLayerExactly } from '../../quant/exact-layer.js';
+import { jsKernels, type ExactKernels } from '../../kernels/exact-linear.js';
 import type { QuantizedLayer } from '../../quant/quantize-graph.js';
 import type { Verifier } from '../../verify/verifier.js';
 import type { LinearProtocol } from '../linear-protocol.js';
@@ -49,12 +49,15 @@ export interface AcceleratedOptions {
   /** Called when fewer than `lowWater` pads remain after an inference took one. */
   readonly onLowPads?: (remaining: number) => void;
   readonly lowWater?: number;
+  /** The trusted runtime's kernels for recomputed layers and the 'local' fallback (default: plain JS). */
+  readonly local?: ExactKernels;
 }
 
 let requestCounter = 0;
 
 export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedProtocol {
   const { accelerator, verifier, pads } = options;
+  const local = options.local ?? jsKernels();
   const policy = options.onFailure ?? 'abort';
   const incidents: Incident[] = [];
   let distrusted = false;
@@ -107,8 +110,11 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
           distrusted = true;
         }
       }
-      return timer.time('linear', () => computeLayerExactly(layer, x));
+      return timer.timeAsync('linear', () => local.apply(layer, layer.inDims, x));
     },
-    close: () => accelerator.close(),
+    async close() {
+      await accelerator.close();
+      await local.close();
+    },
   };
 }

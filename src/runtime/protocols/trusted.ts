@@ -1,14 +1,13 @@
 /**
- * Mode `baseline`: the trusted runtime computes every linear layer itself with the exact field
- * kernels (the TEE-only reference of DESIGN.md §5). Exact by the bound checked at quantization.
+ * Mode `baseline`: the trusted runtime computes every linear layer itself with exact kernels (the
+ * TEE-only reference of DESIGN.md §5). Exact by the bound checked at quantization.
  */
-import { computeLayerExactly } from '../../quant/exact-layer.js';
+import { jsKernels, type ExactKernels } from '../../kernels/exact-linear.js';
 import type { LinearProtocol } from '../linear-protocol.js';
 
-export function trustedProtocol(): LinearProtocol {
+export function trustedProtocol(kernels: ExactKernels = jsKernels()): LinearProtocol {
   return {
-    async compute(layer, x, timer) {
-      return timer.time('linear', () => computeLayerExactly(layer, x));
-    },
+    compute: (layer, x, timer) => timer.timeAsync('linear', () => kernels.apply(layer, layer.inDims, x)),
+    close: () => kernels.close(),
   };
 }

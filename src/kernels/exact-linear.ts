@@ -1,0 +1,61 @@
+/**
+ * One exact linear layer, f(x) mod p without bias, behind one interface with two implementations:
+ * `js` (plain TypeScript kernels of conv.ts/gemm.ts) and `ort` (onnxruntime-node: im2col + float64
+ * MatMul or byte-plane ConvInteger, several times faster; ort-exact.ts). Both are exact under the
+ * bound of field/prime.ts, which callers check when a layer is registered (assertExact).
+ * The trusted runtime (baseline, recompute, precompute) and the accelerator host both use it.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { convField, gemmField } from './field.js';
+import type { ConvAttrs } from './names.js';
+import { OrtExactKernels } from './ort-exact.js';
+
+export interface ExactLinearLayer {
+  readonly op: 'Conv' | 'Gemm';
+  readonly conv?: ConvAttrs;
+  /** Integer weights: Conv [M, C/g, kH, kW]; Gemm [K, N]. */
+  readonly w: Tensor;
+}
+
+export type ExactKernelsName = 'js' | 'ort';
+export const EXACT_KERNELS: readonly ExactKernelsName[] = ['ort', 'js'];
+
+export interface ExactKernels {
+  readonly name: ExactKernelsName;
+  /** f(x) mod p for x (integers, |x| < p) of shape `dims`; canonical residues. */
+  apply(layer: ExactLinearLayer, dims: readonly number[], x: Float64Array): Promise<Float64Array>;
+  close(): Promise<void>;
+}
+
+/** The plain-TypeScript kernels, synchronously. */
+export function applyExactSync(layer: ExactLinearLayer, dims: readonly number[], x: Float64Array): Float64Array {
+  const input = { dims, data: x };
+  return (layer.op === 'Conv' ? convField(input, layer.w, layer.conv!) : gemmField(input, layer.w)).data;
+}
+
+export function jsKernels(): ExactKernels {
+  return {
+    name: 'js',
+    apply: async (layer, dims, x) => applyExactSync(layer, dims, x),
+    async close() {},
+  };
+}
+
+export async function ortKernels(threads = 1): Promise<ExactKernels> {
+  const ort = await OrtExactKernels.create({ threads });
+  return {
+    name: 'ort',
+    async apply(layer, dims, x) {
+      const input = { dims, data: x };
+      return (layer.op === 'Conv' ? await ort.convField(input, layer.w, layer.conv!) : await ort.gemmField(input, layer.w)).data;
+    },
+    close: () => ort.close(),
+  };
+}
+
+export async function createExactKernels(name: ExactKernelsName = 'ort', threads = 1): Promise<ExactKernels> {
+  if (name === 'js') return jsKernels();
+  if (name === 'ort') return ortKernels(threads);
+  throw new InvalidArgumentError(`kernels must be one of ${EXACT_KERNELS.join(', ')}, got '${String(name)}'`);
+}

@@ -1,0 +1,220 @@
+/**
+ * The `slalom` command line, spawned as a user runs it (`node bin/slalom.js …` from the repository
+ * root): help lists the commands; `zoo resnet18` + `inspect --json` report ResNet-18's 21 linear
+ * layers and 1.81 G MACs; `infer --json` prints one JSON object; bad flags, missing files and
+ * unsupported models exit non-zero with a one-line message and no stack trace (exit 3 for an
+ * unsupported op, errors.ts EXIT_CODES).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { EXIT_CODES } from '../../src/errors.js';
+import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { writeNpy } from '../../src/io/npy.js';
+import { createReferenceSession } from '../../src/reference/ort-session.js';
+import { tensor, type Tensor } from '../../src/tensor/tensor.js';
+import { Rng } from '../../src/zoo/rng.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const CLASSES = 10;
+/** A V8 stack frame line, e.g. `    at main (/x/src/cli/main.ts:30:5)`. */
+const STACK_FRAME = /^\s+at .*:\d+:\d+\)?$/m;
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function slalom(...args: string[]): Run {
+  const r = spawnSync(process.execPath, ['bin/slalom.js', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, SLALOM_DEBUG: '' },
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A known error: non-zero status, one `slalom: …` line on stderr, no stack trace, nothing on stdout. */
+function assertOneLineError(r: Run, status: number, ...parts: string[]): void {
+  assert.equal(r.status, status, `status ${r.status}, stderr: ${r.stderr}`);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  assert.equal(lines.length, 1, `expected one stderr line, got:\n${r.stderr}`);
+  assert.match(lines[0]!, /^slalom: /);
+  for (const p of parts) assert.ok(lines[0]!.includes(p), `'${lines[0]}' lacks '${p}'`);
+  assert.doesNotMatch(r.stderr, STACK_FRAME);
+  assert.equal(r.stdout, '');
+}
+
+/** input[1,3,8,8] → Conv(3→4) → Relu → GlobalAveragePool → Flatten → Gemm(4→10). */
+function smallModel(): Uint8Array {
+  const rng = new Rng(3);
+  const normal = (n: number, std: number): Float32Array => rng.fillNormal(new Float32Array(n), std);
+  return new OnnxBuilder('small')
+    .input('input', [1, 3, 8, 8])
+    .initializer('conv.w', [4, 3, 3, 3], normal(108, 0.3))
+    .initializer('conv.b', [4], normal(4, 0.1))
+    .initializer('fc.w', [CLASSES, 4], normal(40, 0.7))
+    .initializer('fc.b', [CLASSES], normal(CLASSES, 0.1))
+    .node('Conv', ['input', 'conv.w', 'conv.b'], ['c'], { pads: [1, 1, 1, 1] }, 'conv')
+    .node('Relu', ['c'], ['r'], {}, 'relu')
+    .node('GlobalAveragePool', ['r'], ['g'], {}, 'gap')
+    .node('Flatten', ['g'], ['f'], {}, 'flatten')
+    .node('Gemm', ['f', 'fc.w', 'fc.b'], ['logits'], { transB: 1 }, 'fc')
+    .output('logits', [1, CLASSES])
+    .toBytes();
+}
+
+function unsupportedModel(): Uint8Array {
+  return new OnnxBuilder('unsupported')
+    .input('input', [1, 4])
+    .initializer('w', [4, 4], new Float32Array(16).fill(0.5))
+    .node('MatMul', ['input', 'w'], ['m'], {}, 'fc')
+    .node('Erf', ['m'], ['y'], {}, 'gelu_erf')
+    .output('y', [1, 4])
+    .toBytes();
+}
+
+describe('slalom CLI', () => {
+  let dir: string;
+  let model: string;
+  let input: string;
+  let x: Tensor;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'slalom-cli-'));
+    model = join(dir, 'small.onnx');
+    writeFileSync(model, smallModel());
+    writeFileSync(join(dir, 'unsupported.onnx'), unsupportedModel());
+    x = tensor([1, 3, 8, 8], Float64Array.from(new Rng(9).fillNormal(new Float32Array(192), 1)));
+    input = join(dir, 'x.npy');
+    writeFileSync(input, writeNpy(x, 'float32'));
+  });
+
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('--help lists zoo, inspect, infer and compare', () => {
+    const r = slalom('--help');
+    assert.equal(r.status, 0, r.stderr);
+    for (const cmd of ['zoo', 'inspect', 'infer', 'compare']) assert.match(r.stdout, new RegExp(`^\\s+${cmd}\\b`, 'm'), `${cmd} missing from help`);
+  });
+
+  it('zoo resnet18 then inspect --json: 21 linear layers, 1.81 G MACs, element totals and a layer table', () => {
+    const out = join(dir, 'resnet18.onnx');
+    const z = slalom('zoo', 'resnet18', '--out', out);
+    assert.equal(z.status, 0, z.stderr);
+    const r = slalom('inspect', out, '--json');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim().split('\n').length, 1, 'one JSON line');
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.linearLayers, 21);
+    assert.ok(Math.abs(report.macs - 1.81e9) <= 0.01 * 1.81e9, `macs ${report.macs}`);
+    assert.deepEqual(report.inputDims, [1, 3, 224, 224]);
+    assert.ok(Number.isInteger(report.linearInputElements) && report.linearInputElements > 0);
+    assert.ok(Number.isInteger(report.linearOutputElements) && report.linearOutputElements > 0);
+    assert.ok(Array.isArray(report.layers));
+    const outsourced = report.layers.filter((l: { placement: string }) => l.placement === 'outsourced');
+    assert.equal(outsourced.length, 21);
+    assert.equal(outsourced.reduce((s: number, l: { macs: number }) => s + l.macs, 0), report.macs);
+    for (const l of outsourced) {
+      assert.ok(l.op === 'Conv' || l.op === 'Gemm');
+      assert.ok(Number.isInteger(l.lx) && Number.isInteger(l.lw), `${l.name} scales`);
+      assert.ok(l.exactnessUse > 0 && l.exactnessUse <= 1, `${l.name} exactnessUse ${l.exactnessUse}`);
+    }
+    assert.ok(!report.layers.some((l: { op: string }) => l.op === 'BatchNormalization'), 'BN folded');
+    assert.match(report.modelHash, /^[0-9a-f]{64}$/);
+  });
+
+  it('infer --json prints one JSON object with mode, logits, top and timings, close to onnxruntime', async () => {
+    const r = slalom('infer', '--model', model, '--input', input, '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 1, `one line expected:\n${r.stdout}`);
+    const out = JSON.parse(lines[0]!);
+    assert.equal(out.mode, 'baseline');
+    assert.equal(out.insecure, undefined);
+    assert.ok(Array.isArray(out.logits) && out.logits.length === CLASSES);
+    assert.ok(out.logits.every((v: unknown) => typeof v === 'number' && Number.isFinite(v)));
+    assert.ok(Array.isArray(out.top) && out.top.length === 5);
+    for (const p of out.top) {
+      assert.ok(Number.isInteger(p.index) && p.index >= 0 && p.index < CLASSES);
+      assert.ok(typeof p.score === 'number' && p.score > 0 && p.score <= 1);
+    }
+    for (let i = 1; i < out.top.length; i++) assert.ok(out.top[i - 1].score >= out.top[i].score);
+    const best = out.logits.indexOf(Math.max(...out.logits));
+    assert.equal(out.top[0].index, best);
+    assert.ok(out.timings && typeof out.timings === 'object');
+    for (const key of ['load', 'total']) assert.ok(typeof out.timings[key] === 'number' && out.timings[key] >= 0, `timings.${key}`);
+    assert.ok(Object.values(out.timings).every((v) => typeof v === 'number'));
+
+    const session = await createReferenceSession(smallModel());
+    try {
+      const ref = (await session.run([x])).get('logits')!.data;
+      const range = Math.max(...ref) - Math.min(...ref);
+      for (let i = 0; i < CLASSES; i++) assert.ok(Math.abs(out.logits[i] - ref[i]!) < 0.02 * range, `logit ${i}: ${out.logits[i]} vs ${ref[i]}`);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('infer --top 3 without --json prints a readable summary', () => {
+    const r = slalom('infer', '--model', model, '--input', input, '--top', '3');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /mode baseline/);
+    assert.match(r.stdout, /timings: /);
+    assert.equal(r.stdout.split('\n').filter((l) => /^\s+\d+\s+[\d.]+ %/.test(l)).length, 3);
+  });
+
+  it('a bad --mode → exit 2 and a one-line message', () => {
+    assertOneLineError(slalom('infer', '--model', model, '--input', input, '--mode', 'turbo'), EXIT_CODES.SLALOM_ERR_INVALID_ARG, '--mode', 'turbo');
+  });
+
+  it('a bad --top or --input-shape → exit 2 and a one-line message', () => {
+    assertOneLineError(slalom('infer', '--model', model, '--input', input, '--top', 'zero'), 2, '--top');
+    assertOneLineError(slalom('inspect', model, '--input-shape', '1,3,x'), 2, '--input-shape');
+  });
+
+  it('an unknown option → non-zero exit with the error on the first stderr line and no stack trace', () => {
+    const r = slalom('infer', '--model', model, '--input', input, '--bogus');
+    assert.notEqual(r.status, 0);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr.split('\n')[0]!, /unknown option '--bogus'/);
+    assert.doesNotMatch(r.stderr, STACK_FRAME);
+    assert.equal(r.stdout, '');
+    const u = slalom('frobnicate');
+    assert.equal(u.status, 2);
+    assert.match(u.stderr.split('\n')[0]!, /unknown command 'frobnicate'/);
+  });
+
+  it('a missing model file → non-zero exit and a one-line message', () => {
+    const missing = join(dir, 'nope.onnx');
+    assertOneLineError(slalom('infer', '--model', missing, '--input', input), EXIT_CODES.SLALOM_ERR_INVALID_ARG, missing);
+    assertOneLineError(slalom('inspect', missing), EXIT_CODES.SLALOM_ERR_INVALID_ARG, missing);
+  });
+
+  it('a missing input file → non-zero exit and a one-line message', () => {
+    const missing = join(dir, 'nope.npy');
+    assertOneLineError(slalom('infer', '--model', model, '--input', missing), 2, missing);
+  });
+
+  it('a model with an unsupported op → exit 3 naming the op and node', () => {
+    const path = join(dir, 'unsupported.onnx');
+    assertOneLineError(slalom('inspect', path), 3, 'Erf', 'gelu_erf');
+    assertOneLineError(slalom('infer', '--model', path, '--input', input, '--json'), 3, 'Erf');
+  });
+
+  it('a file that is not ONNX → exit 3 (malformed model)', () => {
+    const path = join(dir, 'garbage.onnx');
+    writeFileSync(path, 'definitely not protobuf\n');
+    assertOneLineError(slalom('inspect', path), EXIT_CODES.SLALOM_ERR_MALFORMED_MODEL);
+  });
+});
