@@ -24,6 +24,8 @@ export interface SealedRecord {
 }
 
 const AAD_LABEL = Buffer.from('slalom-pad-v1\0', 'latin1');
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
 
 export function associatedData(b: PadBinding): Buffer {
   if (!/^[0-9a-f]{64}$/.test(b.modelHash)) throw new InvalidArgumentError('model hash must be 64 hex digits');
@@ -40,8 +42,8 @@ export function sealResidues(key: Uint8Array, binding: PadBinding, values: Float
   if (values.length !== binding.count) throw new InvalidArgumentError(`sealing ${values.length} values under a binding for ${binding.count}`);
   const plain = Buffer.alloc(values.length * 3);
   for (let i = 0; i < values.length; i++) plain.writeUIntLE(values[i]!, i * 3, 3);
-  const nonce = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   cipher.setAAD(associatedData(binding));
   const ciphertext = Buffer.concat([cipher.update(plain), cipher.final()]);
   return { nonce, tag: cipher.getAuthTag(), ciphertext };
@@ -53,9 +55,12 @@ export function openResidues(key: Uint8Array, binding: PadBinding, record: Seale
     throw new PadAuthError(`pad ${binding.index} failed authentication: ${why}`, { layer: `layer ${binding.layer}`, cause });
   };
   if (record.ciphertext.length !== binding.count * 3) fail(`${record.ciphertext.length} bytes, expected ${binding.count * 3}`);
+  // Full-length nonce and tag only: node:crypto would otherwise accept a GCM tag truncated to 4–15 bytes.
+  if (record.nonce.length !== NONCE_BYTES) fail(`nonce of ${record.nonce.length} bytes, expected ${NONCE_BYTES}`);
+  if (record.tag.length !== TAG_BYTES) fail(`tag of ${record.tag.length} bytes, expected ${TAG_BYTES}`);
   let plain: Buffer;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, record.nonce);
+    const decipher = createDecipheriv('aes-256-gcm', key, record.nonce, { authTagLength: TAG_BYTES });
     decipher.setAAD(associatedData(binding));
     decipher.setAuthTag(record.tag);
     const body = decipher.update(record.ciphertext);

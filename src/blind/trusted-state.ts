@@ -11,7 +11,7 @@
  * Default location: $SLALOM_STATE_DIR, else ~/.slalom/state.
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError, PadsExhaustedError } from '../errors.js';
@@ -111,44 +111,91 @@ export class PadLedger {
     }
   }
 
-  /** An exclusive lock file holding the owner's pid; a lock left by a dead process is broken. */
+  /**
+   * An exclusive lock file holding the owner's pid, created whole (link(2) of a written file) so it
+   * is never seen empty. A lock whose owner died is broken by `breakIfStale`, which lets only one
+   * process at a time break a given owner's lock and re-checks it is still that same file: otherwise
+   * two waiters could both see the dead owner, one take the lock, and the other delete that fresh
+   * lock and take it too — both would then hand out the same pad.
+   */
   private lock(): () => void {
     const lockPath = `${this.path}.lock`;
     for (let attempt = 0; ; attempt++) {
-      try {
-        const fd = openSync(lockPath, 'wx', 0o600);
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        return () => rmSync(lockPath, { force: true });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        if (lockHolderDead(lockPath)) rmSync(lockPath, { force: true });
-        else if (attempt > 2000) throw new InvalidArgumentError(`pad ledger ${this.path} stays locked by another process`);
-        else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-      }
+      if (tryCreateLock(lockPath)) return () => rmSync(lockPath, { force: true });
+      breakIfStale(lockPath);
+      if (attempt > 2000) throw new InvalidArgumentError(`pad ledger ${this.path} stays locked by another process`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
     }
   }
 }
 
-function lockHolderDead(lockPath: string): boolean {
-  let pid: number;
+/** Creates `path` holding this process's pid if it does not exist; atomic, never partially written. */
+function tryCreateLock(path: string): boolean {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, String(process.pid), { mode: 0o600 });
   try {
-    pid = Number(readFileSync(lockPath, 'utf8'));
+    linkSync(tmp, path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return false;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+interface LockOwner {
+  /** 0 when the file holds no valid pid (left by an older version, or garbled). */
+  readonly pid: number;
+  /** Identifies this lock file, as opposed to a later one at the same path. */
+  readonly ino: number;
+  readonly mtimeMs: number;
+}
+
+function readOwner(path: string): LockOwner | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
   } catch {
-    return false; // vanished or being written: retry
-  }
-  if (!Number.isInteger(pid) || pid <= 0) {
-    // Empty: either its owner died between creating and writing it, or is writing it right now.
-    try {
-      return Date.now() - statSync(lockPath).mtimeMs > 2000;
-    } catch {
-      return false;
-    }
+    return undefined; // vanished: retry
   }
   try {
-    process.kill(pid, 0);
+    const { ino, mtimeMs } = fstatSync(fd);
+    const pid = Number(readFileSync(fd, 'utf8'));
+    return { pid: Number.isInteger(pid) && pid > 0 ? pid : 0, ino, mtimeMs };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function ownerDead(owner: LockOwner): boolean {
+  if (owner.pid === 0) return Date.now() - owner.mtimeMs > 2000;
+  try {
+    process.kill(owner.pid, 0);
     return false;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Removes the lock file at `path` if its owner is dead. Breakers of one owner's lock serialize on a
+ * guard lock named after that owner and remove `path` only if it is still the file they judged
+ * stale, so a lock is only ever removed by its live owner or by the one breaker holding the guard.
+ * A breaker that dies holding the guard leaves a stale guard, broken the same way one level down.
+ */
+function breakIfStale(path: string, depth = 0): void {
+  const owner = readOwner(path);
+  if (owner === undefined || depth > 8 || !ownerDead(owner)) return;
+  const guard = `${path}.break-${owner.pid}`;
+  if (!tryCreateLock(guard)) {
+    breakIfStale(guard, depth + 1);
+    return;
+  }
+  try {
+    const now = readOwner(path);
+    if (now !== undefined && now.pid === owner.pid && now.ino === owner.ino) rmSync(path, { force: true });
+  } finally {
+    rmSync(guard, { force: true });
   }
 }

@@ -74,16 +74,25 @@ export function addSessionFlags(cmd: Command): Command {
     .option('--on-failure <policy>', 'after a failed check: abort, or recompute (the layer in the trusted runtime, distrusting the accelerator)', 'abort');
 }
 
-export function sessionOptionsFromFlags(flags: SessionFlags): SessionOptions {
+export function parseVerifyFlags(flags: { check: string; repetitions?: string; soundnessBits: string }): { variant: CheckVariant; repetitions?: number; soundnessBits: number } {
   if (!(CHECK_VARIANTS as readonly string[]).includes(flags.check)) {
     throw new InvalidArgumentError(`--check must be one of ${CHECK_VARIANTS.join(', ')}, got '${flags.check}'`);
   }
+  return {
+    variant: flags.check as CheckVariant,
+    repetitions: flags.repetitions === undefined ? undefined : parsePositive(flags.repetitions, '--repetitions', true),
+    soundnessBits: parsePositive(flags.soundnessBits, '--soundness-bits'),
+  };
+}
+
+export function sessionOptionsFromFlags(flags: SessionFlags): SessionOptions {
   if (flags.onFailure !== 'abort' && flags.onFailure !== 'recompute') throw new InvalidArgumentError(`--on-failure must be abort or recompute, got '${flags.onFailure}'`);
   if (flags.onExhausted !== 'fail' && flags.onExhausted !== 'local') throw new InvalidArgumentError(`--on-exhausted must be fail or local, got '${flags.onExhausted}'`);
   const lowWater = Number(flags.lowWater);
   if (!Number.isInteger(lowWater) || lowWater < 0) throw new InvalidArgumentError(`--low-water must be a non-negative integer, got '${flags.lowWater}'`);
   return {
     kernels: parseKernels(flags.kernels),
+    verify: parseVerifyFlags(flags),
     ...(flags.store !== undefined
       ? {
           pads: {
@@ -95,11 +104,6 @@ export function sessionOptionsFromFlags(flags: SessionFlags): SessionOptions {
           },
         }
       : {}),
-    verify: {
-      variant: flags.check as CheckVariant,
-      repetitions: flags.repetitions === undefined ? undefined : parsePositive(flags.repetitions, '--repetitions', true),
-      soundnessBits: parsePositive(flags.soundnessBits, '--soundness-bits'),
-    },
     onFailure: flags.onFailure,
   };
 }

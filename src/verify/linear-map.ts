@@ -52,9 +52,12 @@ export function collapse(map: LinearMap, r: Float64Array): Float64Array {
   const { g, w } = map;
   const taps = g.kH * g.kW;
   const v = new Float64Array(g.c * taps);
-  // A reduced accumulator (< p) plus `every` terms of at most max|w|·(p − 1) stays below 2^53.
-  const every = Math.max(1, Math.floor(Number.MAX_SAFE_INTEGER / 2 / ((P - 1) * Math.max(1, map.maxAbsW))));
-  const wd = w.data;
+  // A reduced accumulator (|acc| < p) plus `every` terms of at most max|w|·(p − 1) stays below 2^53.
+  // Weights so large that even one term breaks that (|w| > 2^52/(p − 1) ≈ 2^28: allowed by the
+  // exactness bound of prime.ts, never produced by the quantizer) are reduced mod p first.
+  const huge = (P - 1) * map.maxAbsW > Number.MAX_SAFE_INTEGER / 2;
+  const wd = huge ? w.data.map((x) => ((x % P) + P) % P) : w.data;
+  const every = Math.max(1, Math.floor(Number.MAX_SAFE_INTEGER / 2 / ((P - 1) * Math.max(1, huge ? P - 1 : map.maxAbsW))));
   if (map.op === 'Gemm') {
     const n = g.m;
     for (let k = 0; k < g.c; k++) {

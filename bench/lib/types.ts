@@ -1,0 +1,102 @@
+/** The benchmark's vocabulary: which models and modes it runs, and what it records for each. */
+import type { Bandwidth } from './membw.js';
+
+export const BENCH_MODELS = ['vgg16', 'resnet50', 'resnet18', 'mobilenet-v2', 'fashion-mnist'] as const;
+export type BenchModel = (typeof BENCH_MODELS)[number];
+
+/** `ort-fp32` is the whole network in onnxruntime fp32 on one thread; the rest are slalom's modes (DESIGN.md §5). */
+export const BENCH_MODES = ['ort-fp32', 'baseline', 'outsourced', 'verified', 'private', 'private+verified'] as const;
+export type BenchMode = (typeof BENCH_MODES)[number];
+
+export const PRIVATE_MODES: ReadonlySet<BenchMode> = new Set(['private', 'private+verified']);
+/** Modes whose linear layers cross the trust boundary to the accelerator. */
+export const OUTSOURCING_MODES: ReadonlySet<BenchMode> = new Set(['outsourced', 'verified', 'private', 'private+verified']);
+
+/** Phases in display order (runtime/timings.ts names); 'accelerator' is waiting, not trusted work. */
+export const PHASE_ORDER = ['pad', 'quantize', 'linear', 'blind', 'validate', 'verify', 'unseal', 'unblind', 'requantize', 'nonlinear'] as const;
+
+/** One model × mode measurement; results.json is an array of these. */
+export interface BenchRecord {
+  readonly model: string;
+  readonly mode: BenchMode;
+  readonly warmup: number;
+  readonly runs: number;
+  /** Median trusted-runtime milliseconds per image (ort-fp32, baseline: the whole inference). */
+  readonly trustedMsPerImage: number;
+  /** Fastest run's trusted milliseconds (less sensitive to other load on the machine). */
+  readonly trustedMsBest: number;
+  /** The model's ort-fp32 median (the same number on every row of a model). */
+  readonly ortFp32MsPerImage: number;
+  /** ortFp32MsPerImage / trustedMsPerImage: > 1 means slalom's trusted side is faster than onnxruntime fp32. */
+  readonly ratioVsOrt: number;
+  /** baseline / trusted (the paper's methodology); null when baseline was not run. */
+  readonly ratioVsBaseline: number | null;
+  /** Median wall-clock milliseconds per image, end to end, with the embedded (CPU worker) accelerator. */
+  readonly wallMsPerImage: number;
+  /** Images per second, 1000 / wallMsPerImage (one image at a time). */
+  readonly throughput: number;
+  /** Median milliseconds waiting on the accelerator (its compute plus transfers). */
+  readonly acceleratorMsPerImage: number;
+  /** Bytes crossing the trust boundary per image as the embedded worker sends them: 8 · (Σ linear inputs + Σ linear outputs) (Float64 residues); 0 for ort-fp32 and baseline. */
+  readonly bytesPerImage: number;
+  /** The same traffic packed at 3 bytes per residue (p < 2^24). */
+  readonly packedBytesPerImage: number;
+  /** Median milliseconds per phase (each phase's own median; they need not sum to trustedMsPerImage). */
+  readonly phasesMs: Record<string, number>;
+  /** Largest process RSS sampled while this mode ran (bytes; the accelerator worker shares the process). */
+  readonly peakRssBytes: number;
+  /** Setup before the first inference: session creation, weight upload, verifier secrets (ms). */
+  readonly setupMs: number;
+  /** Private modes: offline precompute milliseconds per image (one pad) and sealed pad bytes per image. */
+  readonly precomputeMsPerImage?: number;
+  readonly padBytesPerImage?: number;
+  /** Verified modes: log2 of the probability that a wrong result goes undetected, per inference. */
+  readonly soundnessLog2PerInference?: number;
+  /** The bandwidth floor of the model's trusted traffic (ms), and trusted time / floor. */
+  readonly floorMs: number;
+  readonly vsFloor: number;
+  /** Quantized modes: logits bit-identical to baseline's; all modes: top-1 equal to onnxruntime fp32's. */
+  readonly logitsMatchBaseline?: boolean;
+  readonly top1MatchesOrt: boolean;
+  readonly trustedMsSamples: readonly number[];
+  readonly wallMsSamples: readonly number[];
+}
+
+/** Per-model facts shared by its records. */
+export interface ModelSummary {
+  readonly model: string;
+  readonly inputDims: readonly number[];
+  readonly linearLayers: number;
+  readonly macs: number;
+  readonly linearInputElements: number;
+  readonly linearOutputElements: number;
+  /** Load: import, calibration (onnxruntime) and quantization (ms). */
+  readonly loadMs: number;
+  /** 8 · (Σ in + Σ out): the trusted runtime's unavoidable traffic (bytes). */
+  readonly floorTrafficBytes: number;
+  readonly floorMs: number;
+  readonly precompute?: { readonly pads: number; readonly ms: number; readonly msPerImage: number; readonly padBytesPerImage: number };
+}
+
+export interface BenchEnvironment {
+  readonly date: string;
+  readonly node: string;
+  readonly platform: string;
+  readonly cpus: string;
+  readonly cpuCount: number;
+  readonly loadAvgAtStart: readonly number[];
+  readonly loadAvgAtEnd?: readonly number[];
+  readonly totalMemBytes: number;
+  readonly bandwidth: Bandwidth;
+  readonly quick: boolean;
+  readonly warmup: number;
+  readonly runs: number;
+  readonly wallSeconds?: number;
+  readonly argv: readonly string[];
+}
+
+export interface BenchResults {
+  readonly environment: BenchEnvironment;
+  readonly models: readonly ModelSummary[];
+  readonly records: readonly BenchRecord[];
+}
