@@ -43,5 +43,11 @@ export interface AcceleratorBackend {
   loadWeights(layers: readonly PublicLayer[]): Promise<void>;
   /** f(x) mod p without bias for x (canonical residues, batch included in dims). */
   linear(request: LinearRequest): Promise<Untrusted<LinearReply>>;
+  /**
+   * The trusted runtime found the reply to `requestId` invalid or wrong (a failed check). A backend
+   * with several accelerators quarantines the one that answered; it returns true when another
+   * healthy accelerator can take the same request again.
+   */
+  reportFailure?(requestId: number, error: Error): boolean;
   close(): Promise<void>;
 }

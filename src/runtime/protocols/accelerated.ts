@@ -64,12 +64,26 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
   /** This inference runs in the trusted runtime only (no pad was left, policy 'local'). */
   let localOnly = false;
 
-  async function fromAccelerator(layer: QuantizedLayer, x: Float64Array, timer: PhaseTimer): Promise<Float64Array> {
-    const sent = pads === undefined ? x : timer.time('blind', () => pads.blind(layer, x));
+  /** One attempt: send, validate, check. */
+  async function attempt(layer: QuantizedLayer, sent: Float64Array, timer: PhaseTimer): Promise<Float64Array> {
     const requestId = ++requestCounter;
-    const reply = await timer.timeAsync('accelerator', () => accelerator.linear({ requestId, layerId: layer.index, dims: layer.inDims, x: sent }));
-    const z = timer.time('validate', () => acceptLinearOutput(reply, { requestId, layerId: layer.index, layerName: layer.name, dims: layer.outDims }));
-    if (verifier !== undefined) timer.time('verify', () => verifier.check(layer, sent, z));
+    try {
+      const reply = await timer.timeAsync('accelerator', () => accelerator.linear({ requestId, layerId: layer.index, dims: layer.inDims, x: sent }));
+      const z = timer.time('validate', () => acceptLinearOutput(reply, { requestId, layerId: layer.index, layerName: layer.name, dims: layer.outDims }));
+      if (verifier !== undefined) timer.time('verify', () => verifier.check(layer, sent, z));
+      return z;
+    } catch (e) {
+      const retry = (e instanceof IntegrityError || e instanceof MalformedResponseError) && accelerator.reportFailure?.(requestId, e) === true;
+      if (!retry) throw e;
+      incidents.push({ layer: layer.name, code: (e as SlalomError).code, message: `${(e as Error).message}; retried on another accelerator` });
+      return attempt(layer, sent, timer);
+    }
+  }
+
+  async function fromAccelerator(layer: QuantizedLayer, x: Float64Array, timer: PhaseTimer): Promise<Float64Array> {
+    // Blinded once: a retry sends the very same x + r, never a second blinding of x with another pad.
+    const sent = pads === undefined ? x : timer.time('blind', () => pads.blind(layer, x));
+    const z = await attempt(layer, sent, timer);
     if (pads === undefined) return z;
     const u = timer.time('unseal', () => pads.unseal(layer));
     return timer.time('unblind', () => subMod(z, u, z));

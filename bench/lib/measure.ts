@@ -1,0 +1,256 @@
+/**
+ * Measures one model in every requested mode, in one process, one after the other: load once,
+ * onnxruntime fp32 reference, baseline, the offline precompute (private modes), then each
+ * outsourcing mode with its own protocol (closed before the next). Pads and trusted state live in
+ * a fresh temporary directory that is removed afterwards (never ~/.slalom).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  buildZooModel,
+  createExactKernels,
+  inspect,
+  openProtocol,
+  PadStore,
+  precomputePads,
+  readNpy,
+  SlalomModel,
+  tensor,
+  TrustedState,
+  type Mode,
+  type Tensor,
+} from '../../src/index.js';
+import { createReferenceSession } from '../../src/reference/ort-session.js';
+import { Rng } from '../../src/zoo/rng.js';
+import type { Bandwidth } from './membw.js';
+import { RssSampler } from './rss.js';
+import { median } from './stats.js';
+import { BENCH_MODES, OUTSOURCING_MODES, PRIVATE_MODES, type BenchMode, type BenchRecord, type ModelSummary } from './types.js';
+
+export interface MeasureOptions {
+  readonly modes: readonly BenchMode[];
+  readonly warmup: number;
+  readonly runs: number;
+  readonly bandwidth: Bandwidth;
+  readonly log: (msg: string) => void;
+  /** Called between modes so the previous mode's garbage does not count against the next. */
+  readonly collect: () => void;
+  readonly rss: RssSampler;
+}
+
+interface Sample {
+  readonly trustedMs: number;
+  readonly wallMs: number;
+  readonly acceleratorMs: number;
+  readonly timings: Record<string, number>;
+  readonly logits: Float64Array;
+}
+
+interface ModeRun {
+  readonly samples: Sample[];
+  readonly setupMs: number;
+  readonly peakRssBytes: number;
+  readonly soundnessLog2PerInference?: number;
+}
+
+const FASHION_MNIST_PATH = new URL('../../models/fashion-mnist.onnx', import.meta.url).pathname;
+
+export async function loadBenchModel(name: string): Promise<SlalomModel> {
+  if (name === 'fashion-mnist') return SlalomModel.load(FASHION_MNIST_PATH);
+  return SlalomModel.load(buildZooModel(name as Parameters<typeof buildZooModel>[0], { seed: 1 }));
+}
+
+/** A realistic input: the first shipped calibration image for models that have them, else seeded N(0, 1) (what the zoo is calibrated on). */
+export function benchInput(model: SlalomModel): Tensor {
+  const dims = model.inputDims;
+  let n = 1;
+  for (const d of dims) n *= d;
+  const images = model.info.calibration?.images;
+  if (images !== undefined) {
+    const all = readNpy(new Uint8Array(readFileSync(images)));
+    const { mean, std, scale } = model.info.preprocess;
+    const channelSize = n / dims[1]!;
+    return tensor(
+      dims,
+      Float64Array.from(all.data.subarray(0, n), (v, k) => {
+        const c = Math.floor(k / channelSize);
+        return (v / scale - mean[c % mean.length]!) / std[c % std.length]!;
+      }),
+    );
+  }
+  const rng = new Rng(0xbe7c);
+  const data = new Float64Array(n);
+  for (let i = 0; i < n; i++) data[i] = rng.normal();
+  return tensor(dims, data);
+}
+
+function argmax(a: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < a.length; i++) if (a[i]! > a[best]!) best = i;
+  return best;
+}
+
+function sameLogits(a: Float64Array, b: Float64Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export async function measureModel(name: string, options: MeasureOptions): Promise<{ summary: ModelSummary; records: BenchRecord[] }> {
+  const { log, warmup, runs, bandwidth } = options;
+  const modes = BENCH_MODES.filter((m) => m === 'ort-fp32' || options.modes.includes(m)); // ort-fp32 always: it is the reference
+  log(`[${name}] loading (import, calibration, quantization)…`);
+  const loadStart = performance.now();
+  let model: SlalomModel | undefined = await loadBenchModel(name);
+  const loadMs = performance.now() - loadStart;
+  const report = inspect(model);
+  const floorTrafficBytes = 8 * (report.linearInputElements + report.linearOutputElements);
+  const floorMs = (floorTrafficBytes / bandwidth.bestBytesPerS) * 1000;
+  const boundaryBytes = floorTrafficBytes;
+  const packedBytes = 3 * (report.linearInputElements + report.linearOutputElements);
+  log(
+    `[${name}] loaded in ${(loadMs / 1000).toFixed(1)} s: ${report.linearLayers} linear layers, ${(report.macs / 1e9).toFixed(2)} GMACs, ` +
+      `${(report.linearInputElements / 1e6).toFixed(2)} M linear inputs + ${(report.linearOutputElements / 1e6).toFixed(2)} M outputs`,
+  );
+  const input = benchInput(model);
+  const scratch = mkdtempSync(join(tmpdir(), `slalom-bench-${name}-`));
+  const stateDir = join(scratch, 'state');
+  const storeDir = join(scratch, 'pads');
+  const results = new Map<BenchMode, ModeRun>();
+  let precompute: ModelSummary['precompute'];
+  try {
+    for (const mode of modes) {
+      options.collect();
+      if (PRIVATE_MODES.has(mode) && precompute === undefined) {
+        const pads = modes.filter((m) => PRIVATE_MODES.has(m)).length * (warmup + runs);
+        log(`[${name}] precompute: ${pads} pads (offline phase)…`);
+        const state = TrustedState.open(stateDir);
+        const kernels = await createExactKernels('ort');
+        try {
+          const r = await precomputePads(model.quantized, model, state, new PadStore(storeDir), pads, kernels, ({ done, total }) => {
+            if (total >= 4 && done < total) log(`[${name}] precompute: pad ${done}/${total}`);
+          });
+          precompute = { pads, ms: r.ms, msPerImage: r.ms / pads, padBytesPerImage: r.bytesPerInference };
+          log(`[${name}] precompute: ${(r.ms / pads).toFixed(1)} ms per image, ${(r.bytesPerInference / 2 ** 20).toFixed(2)} MiB per pad`);
+        } finally {
+          await kernels.close();
+        }
+        options.collect();
+      }
+      results.set(mode, await measureMode(model, name, mode, input, { ...options, stateDir, storeDir }));
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  model = undefined; // the caller collects garbage before the next model
+
+  const ort = results.get('ort-fp32')!;
+  const ortMs = median(ort.samples.map((s) => s.trustedMs));
+  const ortTop1 = argmax(ort.samples[0]!.logits);
+  const baselineRun = results.get('baseline');
+  const baselineMs = baselineRun ? median(baselineRun.samples.map((s) => s.trustedMs)) : undefined;
+  const referenceLogits = (baselineRun ?? [...results.entries()].find(([m]) => m !== 'ort-fp32')?.[1])?.samples[0]!.logits;
+  const records: BenchRecord[] = [];
+  for (const [mode, run] of results) {
+    const trusted = run.samples.map((s) => s.trustedMs);
+    const wall = run.samples.map((s) => s.wallMs);
+    const trustedMs = median(trusted);
+    const wallMs = median(wall);
+    const phases = new Set(run.samples.flatMap((s) => Object.keys(s.timings)));
+    const phasesMs: Record<string, number> = {};
+    for (const p of phases) phasesMs[p] = median(run.samples.map((s) => s.timings[p] ?? 0));
+    const outsourcing = OUTSOURCING_MODES.has(mode);
+    records.push({
+      model: name,
+      mode,
+      warmup,
+      runs,
+      trustedMsPerImage: trustedMs,
+      trustedMsBest: Math.min(...trusted),
+      ortFp32MsPerImage: ortMs,
+      ratioVsOrt: ortMs / trustedMs,
+      ratioVsBaseline: baselineMs === undefined ? null : baselineMs / trustedMs,
+      wallMsPerImage: wallMs,
+      throughput: 1000 / wallMs,
+      acceleratorMsPerImage: median(run.samples.map((s) => s.acceleratorMs)),
+      bytesPerImage: outsourcing ? boundaryBytes : 0,
+      packedBytesPerImage: outsourcing ? packedBytes : 0,
+      phasesMs,
+      peakRssBytes: run.peakRssBytes,
+      setupMs: run.setupMs,
+      ...(PRIVATE_MODES.has(mode) && precompute ? { precomputeMsPerImage: precompute.msPerImage, padBytesPerImage: precompute.padBytesPerImage } : {}),
+      ...(run.soundnessLog2PerInference !== undefined ? { soundnessLog2PerInference: run.soundnessLog2PerInference } : {}),
+      floorMs,
+      vsFloor: trustedMs / floorMs,
+      ...(mode !== 'ort-fp32' && referenceLogits ? { logitsMatchBaseline: run.samples.every((s) => sameLogits(s.logits, referenceLogits)) } : {}),
+      top1MatchesOrt: argmax(run.samples[0]!.logits) === ortTop1,
+      trustedMsSamples: trusted,
+      wallMsSamples: wall,
+    });
+  }
+  const summary: ModelSummary = {
+    model: name,
+    inputDims: report.inputDims,
+    linearLayers: report.linearLayers,
+    macs: report.macs,
+    linearInputElements: report.linearInputElements,
+    linearOutputElements: report.linearOutputElements,
+    loadMs,
+    floorTrafficBytes,
+    floorMs,
+    ...(precompute ? { precompute } : {}),
+  };
+  return { summary, records };
+}
+
+async function measureMode(
+  model: SlalomModel,
+  name: string,
+  mode: BenchMode,
+  input: Tensor,
+  options: MeasureOptions & { stateDir: string; storeDir: string },
+): Promise<ModeRun> {
+  const { warmup, runs, log, rss } = options;
+  const total = warmup + runs;
+  const samples: Sample[] = [];
+  rss.reset();
+  const setupStart = performance.now();
+  if (mode === 'ort-fp32') {
+    const session = await createReferenceSession(model.onnxBytes, { threads: 1 });
+    const setupMs = performance.now() - setupStart;
+    try {
+      for (let i = 0; i < total; i++) {
+        log(`[${name}] ${mode}: ${i < warmup ? `warm-up ${i + 1}/${warmup}` : `run ${i - warmup + 1}/${runs}`}`);
+        const t0 = performance.now();
+        const out = await session.run([input]);
+        const ms = performance.now() - t0;
+        rss.sample();
+        if (i >= warmup) samples.push({ trustedMs: ms, wallMs: ms, acceleratorMs: 0, timings: { onnxruntime: ms }, logits: [...out.values()][0]!.data });
+      }
+    } finally {
+      await session.close();
+    }
+    return { samples, setupMs, peakRssBytes: rss.peak() };
+  }
+  const slalomMode = mode as Mode;
+  const protocol = await openProtocol(model, slalomMode, {
+    kernels: 'ort',
+    ...(PRIVATE_MODES.has(mode) ? { pads: { store: options.storeDir, stateDir: options.stateDir } } : {}),
+  });
+  const setupMs = performance.now() - setupStart;
+  try {
+    for (let i = 0; i < total; i++) {
+      log(`[${name}] ${mode}: ${i < warmup ? `warm-up ${i + 1}/${warmup}` : `run ${i - warmup + 1}/${runs}`}`);
+      const t0 = performance.now();
+      const r = await model.infer(input, { mode: slalomMode, protocol });
+      const wallMs = performance.now() - t0;
+      rss.sample();
+      if (i >= warmup) samples.push({ trustedMs: r.trustedMs, wallMs, acceleratorMs: r.acceleratorMs, timings: { ...r.timings }, logits: r.logits });
+    }
+  } finally {
+    await protocol.close?.();
+  }
+  const soundness = protocol.verifier?.soundnessLog2PerInference;
+  return { samples, setupMs, peakRssBytes: rss.peak(), ...(soundness !== undefined ? { soundnessLog2PerInference: soundness } : {}) };
+}
