@@ -4,7 +4,7 @@
  * and as a dashed reference line across the panel. Each panel has its own linear axis; a bar far
  * beyond the others (usually baseline) is cut with a break mark and labelled with its value.
  */
-import { fmtMs, fmtRatio } from './stats.js';
+import { fmtCount, fmtMs, fmtRatio } from './stats.js';
 import { PHASE_ORDER, type BenchRecord, type BenchResults } from './types.js';
 
 export const PHASE_COLORS: Record<string, string> = {
@@ -56,6 +56,15 @@ function niceStep(range: number, targetTicks = 5): number {
   return step * mag;
 }
 
+/** Axis labels in one unit (s from 2 s up, else ms) with as many decimals as the step needs. */
+function tickLabel(t: number, step: number, axisMax: number): string {
+  const inSeconds = axisMax >= 2000;
+  const v = inSeconds ? t / 1000 : t;
+  const st = inSeconds ? step / 1000 : step;
+  const decimals = Math.max(0, Math.min(3, -Math.floor(Math.log10(st) + 1e-9)));
+  return `${v.toFixed(decimals)} ${inSeconds ? 's' : 'ms'}`;
+}
+
 /** Trusted milliseconds per phase, in display order, scaled to sum to the median trusted time. */
 function segments(r: BenchRecord): { phase: string; ms: number }[] {
   if (r.mode === 'ort-fp32') return [{ phase: 'ort', ms: r.trustedMsPerImage }];
@@ -91,9 +100,11 @@ export function renderChart(results: BenchResults): string {
   out.push(`<text x="${LABEL_X}" y="${y}" font-size="18" font-weight="bold">slalom — trusted-runtime time per image, by phase (median)</text>`);
   y += 20;
   const env = results.environment;
+  out.push(`<text x="${LABEL_X}" y="${y}" font-size="12" fill="#555">${esc(`${env.cpus} (${env.cpuCount} cores), Node ${env.node}, ${env.date.slice(0, 10)}; ≥ ${env.warmup} warm-up + ≥ ${env.runs} measured runs per bar.`)}</text>`);
+  y += 16;
   out.push(
     `<text x="${LABEL_X}" y="${y}" font-size="12" fill="#555">${esc(
-      `${env.cpus} (${env.cpuCount} cores), Node ${env.node}; ${env.warmup} warm-up + ${env.runs} runs; time waiting on the accelerator is excluded; ratio = onnxruntime fp32 / trusted time (> 1: slalom's trusted side is faster)`,
+      "Bars: the trusted runtime's work (waiting on the accelerator excluded). Ratio = onnxruntime fp32 time / trusted time; > 1 means slalom's trusted side is faster.",
     )}</text>`,
   );
   y += 26;
@@ -117,9 +128,9 @@ export function renderChart(results: BenchResults): string {
     const summary = results.models.find((m) => m.model === model);
     y += 14;
     const desc = summary
-      ? `  ${(summary.macs / 1e9).toFixed(2)} GMACs · ${((summary.linearInputElements + summary.linearOutputElements) / 1e6).toFixed(2)} M linear in+out values · bandwidth floor ${fmtMs(summary.floorMs)}`
+      ? `${fmtCount(summary.macs)} MACs · ${fmtCount(summary.linearInputElements + summary.linearOutputElements)} linear in+out values · memory-bandwidth floor ${fmtMs(summary.floorMs)}`
       : '';
-    out.push(`<text x="${LABEL_X}" y="${y}" font-size="15" font-weight="bold">${esc(model)}<tspan font-size="12" font-weight="normal" fill="#555">${esc(desc)}</tspan></text>`);
+    out.push(`<text x="${LABEL_X}" y="${y}" font-size="15" font-weight="bold">${esc(model)}<tspan dx="12" font-size="12" font-weight="normal" fill="#555">${esc(desc)}</tspan></text>`);
     y += 10;
     const totals = records.map((r) => r.trustedMsPerImage);
     const others = records.filter((r) => r.mode !== 'baseline').map((r) => r.trustedMsPerImage);
@@ -135,7 +146,7 @@ export function renderChart(results: BenchResults): string {
     for (let t = 0; t <= axisMax + 1e-9; t += step) {
       const x = xOf(t);
       out.push(`<line x1="${x.toFixed(1)}" y1="${top}" x2="${x.toFixed(1)}" y2="${bottom}" stroke="#e4e4e4"/>`);
-      out.push(`<text x="${x.toFixed(1)}" y="${bottom + 14}" font-size="11" fill="#555" text-anchor="middle">${esc(fmtMs(t).replace(/\.00 /, ' '))}</text>`);
+      out.push(`<text x="${x.toFixed(1)}" y="${bottom + 14}" font-size="11" fill="#555" text-anchor="middle">${esc(tickLabel(t, step, axisMax))}</text>`);
     }
     out.push(`<line x1="${BAR_X0}" y1="${top}" x2="${BAR_X0}" y2="${bottom}" stroke="#999"/>`);
     for (const [i, r] of records.entries()) {
@@ -163,7 +174,7 @@ export function renderChart(results: BenchResults): string {
       const color = r.mode === 'ort-fp32' ? '#333' : r.ratioVsOrt >= 1 ? '#1a7f37' : '#c62828';
       const textX = (clipped ? BAR_X1 : xOf(r.trustedMsPerImage)) + 6;
       out.push(
-        `<text x="${textX.toFixed(1)}" y="${by + BAR_H - 3}" font-size="12"><tspan font-weight="bold">${esc(`${clipped ? '→ ' : ''}${fmtMs(r.trustedMsPerImage)}`)}</tspan><tspan fill="${color}">${esc(`  ${ratio}`)}</tspan></text>`,
+        `<text x="${textX.toFixed(1)}" y="${by + BAR_H - 3}" font-size="12"><tspan font-weight="bold">${esc(`${clipped ? '→ ' : ''}${fmtMs(r.trustedMsPerImage)}`)}</tspan><tspan dx="8" fill="${color}">${esc(ratio)}</tspan></text>`,
       );
     }
     // The onnxruntime fp32 reference line, over the bars.

@@ -47,7 +47,35 @@ interface Sample {
   readonly logits: Float64Array;
 }
 
+/**
+ * How many iterations a mode gets: at least `warmup` warm-ups and `runs` measured runs, and for fast
+ * models more, until WARM_MIN_MS of warm-up (the JIT and onnxruntime's per-shape sessions settle)
+ * and RUN_MIN_MS of measurement have passed, up to the caps. Private modes consume one pad per
+ * inference, so their counts are fixed in advance (planned from the modes measured before them).
+ */
+const WARM_MIN_MS = 300;
+const RUN_MIN_MS = 1000;
+const WARM_CAP = 30;
+const RUN_CAP = 100;
+
+interface IterationPlan {
+  readonly warmup: number;
+  readonly runs: number;
+  /** Keep going past the minimums while time allows (not for private modes). */
+  readonly adaptive: boolean;
+}
+
+function planFixed(estimateMs: number | undefined, warmup: number, runs: number): IterationPlan {
+  if (estimateMs === undefined || !(estimateMs > 0)) return { warmup, runs, adaptive: false };
+  return {
+    warmup: Math.max(warmup, Math.min(WARM_CAP, Math.ceil(WARM_MIN_MS / estimateMs))),
+    runs: Math.max(runs, Math.min(RUN_CAP, Math.ceil(RUN_MIN_MS / estimateMs))),
+    adaptive: false,
+  };
+}
+
 interface ModeRun {
+  readonly warmup: number;
   readonly samples: Sample[];
   readonly setupMs: number;
   readonly peakRssBytes: number;
@@ -119,11 +147,17 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
   const storeDir = join(scratch, 'pads');
   const results = new Map<BenchMode, ModeRun>();
   let precompute: ModelSummary['precompute'];
+  let privatePlan: IterationPlan = { warmup, runs, adaptive: false };
   try {
     for (const mode of modes) {
       options.collect();
       if (PRIVATE_MODES.has(mode) && precompute === undefined) {
-        const pads = modes.filter((m) => PRIVATE_MODES.has(m)).length * (warmup + runs);
+        // Plan the private modes' iterations from the slowest outsourcing mode measured so far (else baseline).
+        const before = [...results.entries()].filter(([m]) => OUTSOURCING_MODES.has(m)).map(([, r]) => median(r.samples.map((x) => x.wallMs)));
+        const base = results.get('baseline');
+        const estimate = before.length > 0 ? Math.max(...before) : base ? median(base.samples.map((x) => x.wallMs)) : undefined;
+        privatePlan = planFixed(estimate, warmup, runs);
+        const pads = modes.filter((m) => PRIVATE_MODES.has(m)).length * (privatePlan.warmup + privatePlan.runs);
         log(`[${name}] precompute: ${pads} pads (offline phase)…`);
         const state = TrustedState.open(stateDir);
         const kernels = await createExactKernels('ort');
@@ -138,7 +172,8 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
         }
         options.collect();
       }
-      results.set(mode, await measureMode(model, name, mode, input, { ...options, stateDir, storeDir }));
+      const plan = PRIVATE_MODES.has(mode) ? privatePlan : { warmup, runs, adaptive: true };
+      results.set(mode, await measureMode(model, name, mode, input, plan, { ...options, stateDir, storeDir }));
     }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
@@ -164,8 +199,8 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
     records.push({
       model: name,
       mode,
-      warmup,
-      runs,
+      warmup: run.warmup,
+      runs: run.samples.length,
       trustedMsPerImage: trustedMs,
       trustedMsBest: Math.min(...trusted),
       ortFp32MsPerImage: ortMs,
@@ -209,48 +244,64 @@ async function measureMode(
   name: string,
   mode: BenchMode,
   input: Tensor,
+  plan: IterationPlan,
   options: MeasureOptions & { stateDir: string; storeDir: string },
 ): Promise<ModeRun> {
-  const { warmup, runs, log, rss } = options;
-  const total = warmup + runs;
+  const { log, rss } = options;
   const samples: Sample[] = [];
   rss.reset();
   const setupStart = performance.now();
+  let setupMs = 0;
+  let soundness: number | undefined;
+  let infer: () => Promise<Omit<Sample, 'wallMs'>>;
+  let close: () => Promise<void>;
   if (mode === 'ort-fp32') {
     const session = await createReferenceSession(model.onnxBytes, { threads: 1 });
-    const setupMs = performance.now() - setupStart;
-    try {
-      for (let i = 0; i < total; i++) {
-        log(`[${name}] ${mode}: ${i < warmup ? `warm-up ${i + 1}/${warmup}` : `run ${i - warmup + 1}/${runs}`}`);
-        const t0 = performance.now();
-        const out = await session.run([input]);
-        const ms = performance.now() - t0;
-        rss.sample();
-        if (i >= warmup) samples.push({ trustedMs: ms, wallMs: ms, acceleratorMs: 0, timings: { onnxruntime: ms }, logits: [...out.values()][0]!.data });
-      }
-    } finally {
-      await session.close();
-    }
-    return { samples, setupMs, peakRssBytes: rss.peak() };
-  }
-  const slalomMode = mode as Mode;
-  const protocol = await openProtocol(model, slalomMode, {
-    kernels: 'ort',
-    ...(PRIVATE_MODES.has(mode) ? { pads: { store: options.storeDir, stateDir: options.stateDir } } : {}),
-  });
-  const setupMs = performance.now() - setupStart;
-  try {
-    for (let i = 0; i < total; i++) {
-      log(`[${name}] ${mode}: ${i < warmup ? `warm-up ${i + 1}/${warmup}` : `run ${i - warmup + 1}/${runs}`}`);
+    infer = async () => {
       const t0 = performance.now();
+      const out = await session.run([input]);
+      const ms = performance.now() - t0;
+      return { trustedMs: ms, acceleratorMs: 0, timings: { onnxruntime: ms }, logits: [...out.values()][0]!.data };
+    };
+    close = () => session.close();
+  } else {
+    const slalomMode = mode as Mode;
+    const protocol = await openProtocol(model, slalomMode, {
+      kernels: 'ort',
+      ...(PRIVATE_MODES.has(mode) ? { pads: { store: options.storeDir, stateDir: options.stateDir } } : {}),
+    });
+    soundness = protocol.verifier?.soundnessLog2PerInference;
+    infer = async () => {
       const r = await model.infer(input, { mode: slalomMode, protocol });
+      return { trustedMs: r.trustedMs, acceleratorMs: r.acceleratorMs, timings: { ...r.timings }, logits: r.logits };
+    };
+    close = async () => {
+      await protocol.close?.();
+    };
+  }
+  setupMs = performance.now() - setupStart;
+  let warmups = 0;
+  try {
+    const warmStart = performance.now();
+    while (warmups < plan.warmup || (plan.adaptive && warmups < WARM_CAP && performance.now() - warmStart < WARM_MIN_MS)) {
+      if (warmups < plan.warmup) log(`[${name}] ${mode}: warm-up ${warmups + 1}/${plan.warmup}`);
+      await infer();
+      warmups++;
+      rss.sample();
+    }
+    if (warmups > plan.warmup) log(`[${name}] ${mode}: ${warmups} warm-ups in all`);
+    const runStart = performance.now();
+    while (samples.length < plan.runs || (plan.adaptive && samples.length < RUN_CAP && performance.now() - runStart < RUN_MIN_MS)) {
+      if (samples.length < plan.runs) log(`[${name}] ${mode}: run ${samples.length + 1}/${plan.runs}`);
+      const t0 = performance.now();
+      const r = await infer();
       const wallMs = performance.now() - t0;
       rss.sample();
-      if (i >= warmup) samples.push({ trustedMs: r.trustedMs, wallMs, acceleratorMs: r.acceleratorMs, timings: { ...r.timings }, logits: r.logits });
+      samples.push({ ...r, wallMs });
     }
+    if (samples.length > plan.runs) log(`[${name}] ${mode}: ${samples.length} runs in all`);
   } finally {
-    await protocol.close?.();
+    await close();
   }
-  const soundness = protocol.verifier?.soundnessLog2PerInference;
-  return { samples, setupMs, peakRssBytes: rss.peak(), ...(soundness !== undefined ? { soundnessLog2PerInference: soundness } : {}) };
+  return { warmup: warmups, samples, setupMs, peakRssBytes: rss.peak(), ...(soundness !== undefined ? { soundnessLog2PerInference: soundness } : {}) };
 }

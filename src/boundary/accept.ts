@@ -1,7 +1,8 @@
 /**
  * The one way in (DESIGN.md §1) for everything from outside the trusted runtime:
  * - accelerator replies: the reply answers this request for this layer, has the expected shape and
- *   length, is a Float64Array, and every value is an integer residue in [0, p); anything else is a
+ *   length, is a Float64Array on memory of its own (not a SharedArrayBuffer, which its sender could
+ *   still write), and every value is an integer residue in [0, p); anything else is a
  *   MalformedResponseError naming the layer; nothing partially valid is returned;
  * - pads from the pad store: well-formed, one record per layer with the right size, and each record
  *   authenticated by AES-GCM against its binding (model, layer, index, epoch) before use; anything
@@ -36,6 +37,9 @@ export function acceptLinearOutput(reply: Untrusted<LinearReply>, expected: Expe
   const data = raw!.data;
   if (!(data instanceof Float64Array)) fail(`data is ${Object.prototype.toString.call(data)}, expected a Float64Array`);
   const values = data as Float64Array;
+  // Memory its sender can still write to (a worker may post a SharedArrayBuffer and keep writing)
+  // could change after this validation and after Freivalds' check: refused, never copied silently.
+  if (values.buffer instanceof SharedArrayBuffer) fail('data lies in a SharedArrayBuffer, which its sender can still modify');
   if (values.length !== sizeOf(expected.dims)) fail(`${values.length} values, expected ${sizeOf(expected.dims)}`);
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;

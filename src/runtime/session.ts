@@ -6,7 +6,7 @@
  */
 import type { AcceleratorBackend, PublicLayer } from '../accel/backend.js';
 import { WorkerBackend } from '../accel/worker/client.js';
-import { OnlinePads } from '../blind/online.js';
+import { OnlinePads } from './online-pads.js';
 import { PadStore } from '../blind/pad-store.js';
 import { TrustedState } from '../blind/trusted-state.js';
 import { InvalidArgumentError } from '../errors.js';

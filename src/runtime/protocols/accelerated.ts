@@ -9,7 +9,7 @@
  * the rest of the run (policy 'recompute'). Either way no unverified value is ever used.
  */
 import type { AcceleratorBackend } from '../../accel/backend.js';
-import type { OnlinePads } from '../../blind/online.js';
+import type { OnlinePads } from '../online-pads.js';
 import { acceptLinearOutput } from '../../boundary/accept.js';
 import { IntegrityError, MalformedResponseError, PadsExhaustedError, type SlalomError } from '../../errors.js';
 import { subMod } from '../../field/modp.js';

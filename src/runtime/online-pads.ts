@@ -8,10 +8,10 @@ import { InvalidArgumentError } from '../errors.js';
 import { addMod } from '../field/modp.js';
 import type { QuantizedGraph, QuantizedLayer } from '../quant/quantize-graph.js';
 import { sizeOf } from '../tensor/tensor.js';
-import { padVector } from './keystream.js';
-import type { PadRecord } from './pad-format.js';
-import type { PadStore } from './pad-store.js';
-import type { PadLedger, TrustedState } from './trusted-state.js';
+import { padVector } from '../blind/keystream.js';
+import type { PadRecord } from '../blind/pad-format.js';
+import type { PadStore } from '../blind/pad-store.js';
+import type { PadLedger, TrustedState } from '../blind/trusted-state.js';
 
 export interface PadInventory {
   readonly remaining: number;

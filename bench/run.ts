@@ -1,0 +1,179 @@
+/**
+ * The slalom benchmark harness (DESIGN.md §6): every model × mode side by side in one process on one
+ * machine — onnxruntime fp32 on one thread (the reference), baseline (slalom's exact quantized
+ * evaluation in the trusted runtime), and the four outsourcing modes with the embedded accelerator —
+ * plus the machine's memory bandwidth and the resulting physical floor of the trusted side.
+ *
+ *   npx tsx bench/run.ts [--quick] [--models a,b] [--modes x,y] [--out dir] [--runs n] [--warmup n]
+ *
+ * Progress goes to stderr, the final table to stdout; results.json, REPORT.md and chart.svg are
+ * written to --out (default bench/) after every model, so an interrupted run keeps what it measured.
+ * See bench/README.md for what each number means.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { renderChart } from './lib/chart.js';
+import { measureBandwidth } from './lib/membw.js';
+import { measureModel } from './lib/measure.js';
+import { renderReport, stdoutTable } from './lib/report.js';
+import { lifetimeMaxRss, RssSampler } from './lib/rss.js';
+import { fmtBytes } from './lib/stats.js';
+import { BENCH_MODELS, BENCH_MODES, type BenchEnvironment, type BenchMode, type BenchRecord, type BenchResults, type ModelSummary } from './lib/types.js';
+
+const USAGE = `usage: npx tsx bench/run.ts [options]
+
+  --quick            resnet18 + fashion-mnist, 1 warm-up + 3 runs (a few minutes on 2 cores)
+  --models a,b       models to run (default: ${BENCH_MODELS.join(',')})
+  --modes x,y        modes to run (default: all: ${BENCH_MODES.join(',')}); ort-fp32 always runs (it is the reference)
+  --runs n           measured runs per model × mode (default 5; --quick 3); the median is reported
+  --warmup n         warm-up runs per model × mode (default 1)
+  --out dir          where results.json, REPORT.md and chart.svg go (default bench/)
+  -h, --help         this text
+`;
+
+interface Args {
+  quick: boolean;
+  models: string[];
+  modes: BenchMode[];
+  runs: number;
+  warmup: number;
+  out: string;
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  let quick = false;
+  let models: string[] | undefined;
+  let modes: string[] | undefined;
+  let runs: number | undefined;
+  let warmup: number | undefined;
+  let out = new URL('.', import.meta.url).pathname;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v.startsWith('--')) fail(`${flag} needs a value`);
+      return v;
+    };
+    const count = (min: number): number => {
+      const v = value();
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min) fail(`${flag} must be an integer ≥ ${min}, got '${v}'`);
+      return n;
+    };
+    switch (flag) {
+      case '--quick':
+        quick = true;
+        break;
+      case '--models':
+        models = value().split(',').map((s) => s.trim()).filter(Boolean);
+        break;
+      case '--modes':
+        modes = value().split(',').map((s) => s.trim()).filter(Boolean);
+        break;
+      case '--runs':
+        runs = count(1);
+        break;
+      case '--warmup':
+        warmup = count(0);
+        break;
+      case '--out':
+        out = value();
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE);
+        process.exit(0);
+      // falls through (unreachable: exit)
+      default:
+        fail(`unknown option '${a}'`);
+    }
+  }
+  models ??= quick ? ['resnet18', 'fashion-mnist'] : [...BENCH_MODELS];
+  for (const m of models) if (!(BENCH_MODELS as readonly string[]).includes(m)) fail(`unknown model '${m}' (one of ${BENCH_MODELS.join(', ')})`);
+  modes ??= [...BENCH_MODES];
+  for (const m of modes) if (!(BENCH_MODES as readonly string[]).includes(m)) fail(`unknown mode '${m}' (one of ${BENCH_MODES.join(', ')})`);
+  return { quick, models, modes: modes as BenchMode[], runs: runs ?? (quick ? 3 : 5), warmup: warmup ?? 1, out: resolve(out) };
+}
+
+/** A garbage collection on demand (the flag can be turned on at run time), so one mode's or model's garbage does not weigh on the next. */
+function gcFunction(): () => void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as (() => void) | undefined;
+  return typeof gc === 'function' ? () => gc() : () => {};
+}
+
+const args = parseArgs(process.argv.slice(2));
+const t0 = performance.now();
+const log = (msg: string): void => {
+  process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
+};
+const collect = gcFunction();
+const rss = new RssSampler();
+mkdirSync(args.out, { recursive: true });
+
+log(`bench: models ${args.models.join(', ')}; modes ${BENCH_MODES.filter((m) => m === 'ort-fp32' || args.modes.includes(m)).join(', ')}; ${args.warmup} warm-up + ${args.runs} runs; output ${args.out}`);
+log('measuring memory bandwidth (256 MiB Float64Array)…');
+const bandwidth = measureBandwidth();
+collect();
+log(`memory bandwidth: copy ${(bandwidth.copyBytesPerS / 1e9).toFixed(1)} GB/s, read ${(bandwidth.readBytesPerS / 1e9).toFixed(1)} GB/s`);
+
+const cpuList = cpus();
+const environment: BenchEnvironment = {
+  date: new Date().toISOString(),
+  node: process.versions.node,
+  platform: `${process.platform} ${process.arch}`,
+  cpus: cpuList[0]?.model.trim() ?? 'unknown CPU',
+  cpuCount: cpuList.length,
+  loadAvgAtStart: loadavg(),
+  totalMemBytes: totalmem(),
+  bandwidth,
+  quick: args.quick,
+  warmup: args.warmup,
+  runs: args.runs,
+  argv: ['bench/run.ts', ...process.argv.slice(2)],
+};
+
+const models: ModelSummary[] = [];
+const records: BenchRecord[] = [];
+let failed = 0;
+
+function write(final: boolean): BenchResults {
+  const results: BenchResults = {
+    environment: final ? { ...environment, loadAvgAtEnd: loadavg(), wallSeconds: (performance.now() - t0) / 1000 } : environment,
+    models,
+    records,
+  };
+  writeFileSync(join(args.out, 'results.json'), `${JSON.stringify(records, null, 2)}\n`);
+  writeFileSync(join(args.out, 'results-meta.json'), `${JSON.stringify({ environment: results.environment, models, lifetimeMaxRssBytes: lifetimeMaxRss() }, null, 2)}\n`);
+  writeFileSync(join(args.out, 'REPORT.md'), renderReport(results));
+  writeFileSync(join(args.out, 'chart.svg'), renderChart(results));
+  return results;
+}
+
+for (const name of args.models) {
+  try {
+    const { summary, records: rs } = await measureModel(name, { modes: args.modes, warmup: args.warmup, runs: args.runs, bandwidth, log, collect, rss });
+    models.push(summary);
+    records.push(...rs);
+    write(false);
+  } catch (e) {
+    failed++;
+    log(`[${name}] FAILED: ${(e as Error)?.stack ?? String(e)}`);
+  }
+  collect();
+  log(`[${name}] done; RSS now ${fmtBytes(process.memoryUsage.rss())}, free memory ${fmtBytes(freemem())}`);
+}
+rss.stop();
+const results = write(true);
+log(`wrote ${['results.json', 'results-meta.json', 'REPORT.md', 'chart.svg'].map((f) => join(args.out, f)).join(', ')} in ${(results.environment.wallSeconds ?? 0).toFixed(0)} s`);
+process.stdout.write(stdoutTable(results));
+process.exitCode = failed > 0 ? 1 : 0;

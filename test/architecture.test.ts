@@ -1,0 +1,57 @@
+/**
+ * The trust boundary is visible in the imports (STYLE.md): untrusted accelerator code never names a
+ * secret-holding module, and only boundary/accept.ts looks inside an Untrusted value.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { test } from 'node:test';
+
+const SRC = resolve('src');
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    return e.isDirectory() ? sources(p) : e.name.endsWith('.ts') ? [p] : [];
+  });
+}
+
+function imports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/from '(\.[^']+)'/g)].map((m) => relative(SRC, resolve(dirname(file), m[1]!)));
+}
+
+test('accelerator code never imports the trusted runtime, verification or blinding', () => {
+  const offenders: string[] = [];
+  for (const file of sources(join(SRC, 'accel'))) {
+    for (const target of imports(file)) {
+      if (/^(blind|verify|runtime|quant)\//.test(target)) offenders.push(`${relative(SRC, file)} → ${target}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
+});
+
+test('only boundary/accept.ts reveals untrusted values', () => {
+  const users = sources(SRC)
+    .filter((f) => readFileSync(f, 'utf8').includes('revealForValidation('))
+    .map((f) => relative(SRC, f))
+    .filter((f) => f !== 'boundary/untrusted.ts');
+  assert.deepEqual(users, ['boundary/accept.ts']);
+});
+
+test('lower layers do not import higher ones', () => {
+  const order = ['field', 'tensor', 'kernels', 'graph', 'quant', 'verify', 'blind', 'boundary', 'runtime', 'api', 'cli'];
+  const rank = (path: string): number => order.indexOf(path.split('/')[0]!);
+  const offenders: string[] = [];
+  for (const file of sources(SRC)) {
+    const from = rank(relative(SRC, file));
+    if (from < 0) continue;
+    for (const target of imports(file)) {
+      if (target === 'boundary/untrusted.js') continue; // the Untrusted brand is a type every layer may carry
+      const to = rank(target);
+      // verify and blind are siblings; boundary validates pads (blind) and replies (accel).
+      if (to > from && !(order[from] === 'verify' && order[to] === 'blind')) offenders.push(`${relative(SRC, file)} → ${target}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
+});

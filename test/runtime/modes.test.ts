@@ -1,0 +1,52 @@
+/**
+ * Every mode gives bit-identical logits to baseline (DESIGN.md §5): the Fashion-MNIST model on real
+ * test images, and the small zoo models on a synthetic input. The large zoo models run in
+ * modes.slow.ts (`npm run test:slow`).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { argmax } from '../../src/api/predictions.js';
+import { loadFashionMnist } from '../../src/io/idx.js';
+import { SlalomModel } from '../../src/runtime/model.js';
+import { createReferenceSession } from '../../src/reference/ort-session.js';
+import { tensor } from '../../src/tensor/tensor.js';
+import { buildZooModel } from '../../src/zoo/index.js';
+import { logitsInEveryMode, syntheticInput } from './modes-helpers.js';
+
+function assertAllEqual(logits: Map<string, Float64Array>): void {
+  const base = logits.get('baseline')!;
+  for (const [mode, l] of logits) assert.deepEqual(Array.from(l), Array.from(base), `mode ${mode} differs from baseline`);
+}
+
+test('Fashion-MNIST: every mode is bit-identical to baseline on real test images', async () => {
+  const model = await SlalomModel.load('models/fashion-mnist.onnx');
+  const data = loadFashionMnist('test', { limit: 3 });
+  for (let i = 0; i < data.count; i++) {
+    const pixels = data.images.subarray(i * 784, (i + 1) * 784);
+    const x = tensor([1, 1, 28, 28], Float64Array.from(pixels, (v) => (v / 255 - 0.286) / 0.353));
+    const logits = await logitsInEveryMode(model, x);
+    assertAllEqual(logits);
+    assert.equal(logits.size, 5);
+  }
+});
+
+test('Fashion-MNIST: baseline agrees with onnxruntime fp32 on ≥ 99.5 % of 500 test images', async () => {
+  const model = await SlalomModel.load('models/fashion-mnist.onnx');
+  const session = await createReferenceSession(model.onnxBytes);
+  const data = loadFashionMnist('test', { limit: 500 });
+  let agree = 0;
+  for (let i = 0; i < data.count; i++) {
+    const x = tensor([1, 1, 28, 28], Float64Array.from(data.images.subarray(i * 784, (i + 1) * 784), (v) => (v / 255 - 0.286) / 0.353));
+    const ref = (await session.run([x])).get('logits')!.data;
+    if (argmax(ref) === argmax((await model.infer(x)).logits)) agree++;
+  }
+  await session.close();
+  assert.ok(agree / data.count >= 0.995, `top-1 agreement ${agree}/${data.count}`);
+});
+
+for (const name of ['mobilenet-v2', 'resnet18'] as const) {
+  test(`${name}: every mode is bit-identical to baseline`, async () => {
+    const model = await SlalomModel.load(buildZooModel(name, { seed: 1 }));
+    assertAllEqual(await logitsInEveryMode(model, syntheticInput(model.inputDims)));
+  });
+}
