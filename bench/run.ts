@@ -4,13 +4,13 @@
  * evaluation in the trusted runtime), and the four outsourcing modes with the embedded accelerator —
  * plus the machine's memory bandwidth and the resulting physical floor of the trusted side.
  *
- *   npx tsx bench/run.ts [--quick] [--models a,b] [--modes x,y] [--out dir] [--runs n] [--warmup n]
+ *   npx tsx bench/run.ts [--quick] [--models a,b] [--modes x,y] [--out dir] [--runs n] [--warmup n] [--render]
  *
  * Progress goes to stderr, the final table to stdout; results.json, REPORT.md and chart.svg are
  * written to --out (default bench/) after every model, so an interrupted run keeps what it measured.
  * See bench/README.md for what each number means.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -31,11 +31,13 @@ const USAGE = `usage: npx tsx bench/run.ts [options]
   --runs n           measured runs per model × mode (default 5; --quick 3); the median is reported
   --warmup n         warm-up runs per model × mode (default 1)
   --out dir          where results.json, REPORT.md and chart.svg go (default bench/)
+  --render           measure nothing: rewrite REPORT.md and chart.svg from --out's results.json and results-meta.json
   -h, --help         this text
 `;
 
 interface Args {
   quick: boolean;
+  render: boolean;
   models: string[];
   modes: BenchMode[];
   runs: number;
@@ -50,6 +52,7 @@ function fail(msg: string): never {
 
 function parseArgs(argv: readonly string[]): Args {
   let quick = false;
+  let render = false;
   let models: string[] | undefined;
   let modes: string[] | undefined;
   let runs: number | undefined;
@@ -72,6 +75,9 @@ function parseArgs(argv: readonly string[]): Args {
     switch (flag) {
       case '--quick':
         quick = true;
+        break;
+      case '--render':
+        render = true;
         break;
       case '--models':
         models = value().split(',').map((s) => s.trim()).filter(Boolean);
@@ -101,7 +107,7 @@ function parseArgs(argv: readonly string[]): Args {
   for (const m of models) if (!(BENCH_MODELS as readonly string[]).includes(m)) fail(`unknown model '${m}' (one of ${BENCH_MODELS.join(', ')})`);
   modes ??= [...BENCH_MODES];
   for (const m of modes) if (!(BENCH_MODES as readonly string[]).includes(m)) fail(`unknown mode '${m}' (one of ${BENCH_MODES.join(', ')})`);
-  return { quick, models, modes: modes as BenchMode[], runs: runs ?? (quick ? 3 : 5), warmup: warmup ?? 1, out: resolve(out) };
+  return { quick, render, models, modes: modes as BenchMode[], runs: runs ?? (quick ? 3 : 5), warmup: warmup ?? 1, out: resolve(out) };
 }
 
 /** A garbage collection on demand (the flag can be turned on at run time), so one mode's or model's garbage does not weigh on the next. */
@@ -112,6 +118,16 @@ function gcFunction(): () => void {
 }
 
 const args = parseArgs(process.argv.slice(2));
+if (args.render) {
+  const records = JSON.parse(readFileSync(join(args.out, 'results.json'), 'utf8')) as BenchRecord[];
+  const meta = JSON.parse(readFileSync(join(args.out, 'results-meta.json'), 'utf8')) as Pick<BenchResults, 'environment' | 'models'>;
+  const results: BenchResults = { environment: meta.environment, models: meta.models, records };
+  writeFileSync(join(args.out, 'REPORT.md'), renderReport(results));
+  writeFileSync(join(args.out, 'chart.svg'), renderChart(results));
+  process.stderr.write(`bench: rewrote ${join(args.out, 'REPORT.md')} and ${join(args.out, 'chart.svg')}\n`);
+  process.stdout.write(stdoutTable(results));
+  process.exit(0);
+}
 const t0 = performance.now();
 const log = (msg: string): void => {
   process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);

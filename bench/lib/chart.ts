@@ -22,7 +22,7 @@ export const PHASE_COLORS: Record<string, string> = {
 };
 const ORT_COLOR = '#3b3b3b';
 const PHASE_LABELS: Record<string, string> = {
-  pad: 'pad (take pad)',
+  pad: 'pad (take a pad: durable ledger write, read)',
   quantize: 'quantize',
   linear: 'linear (trusted compute)',
   blind: 'blind',

@@ -25,7 +25,7 @@ import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { Rng } from '../../src/zoo/rng.js';
 import type { Bandwidth } from './membw.js';
 import { RssSampler } from './rss.js';
-import { median } from './stats.js';
+import { fmtCount, median } from './stats.js';
 import { BENCH_MODES, OUTSOURCING_MODES, PRIVATE_MODES, type BenchMode, type BenchRecord, type ModelSummary } from './types.js';
 
 export interface MeasureOptions {
@@ -138,8 +138,8 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
   const boundaryBytes = floorTrafficBytes;
   const packedBytes = 3 * (report.linearInputElements + report.linearOutputElements);
   log(
-    `[${name}] loaded in ${(loadMs / 1000).toFixed(1)} s: ${report.linearLayers} linear layers, ${(report.macs / 1e9).toFixed(2)} GMACs, ` +
-      `${(report.linearInputElements / 1e6).toFixed(2)} M linear inputs + ${(report.linearOutputElements / 1e6).toFixed(2)} M outputs`,
+    `[${name}] loaded in ${(loadMs / 1000).toFixed(1)} s: ${report.linearLayers} linear layers, ${fmtCount(report.macs)} MACs, ` +
+      `${fmtCount(report.linearInputElements)} linear inputs + ${fmtCount(report.linearOutputElements)} outputs`,
   );
   const input = benchInput(model);
   const scratch = mkdtempSync(join(tmpdir(), `slalom-bench-${name}-`));
@@ -162,8 +162,12 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
         const state = TrustedState.open(stateDir);
         const kernels = await createExactKernels('ort');
         try {
+          let lastLog = performance.now();
           const r = await precomputePads(model.quantized, model, state, new PadStore(storeDir), pads, kernels, ({ done, total }) => {
-            if (total >= 4 && done < total) log(`[${name}] precompute: pad ${done}/${total}`);
+            if (done < total && performance.now() - lastLog > 2000) {
+              lastLog = performance.now();
+              log(`[${name}] precompute: pad ${done}/${total}`);
+            }
           });
           precompute = { pads, ms: r.ms, msPerImage: r.ms / pads, padBytesPerImage: r.bytesPerInference };
           log(`[${name}] precompute: ${(r.ms / pads).toFixed(1)} ms per image, ${(r.bytesPerInference / 2 ** 20).toFixed(2)} MiB per pad`);
@@ -284,7 +288,7 @@ async function measureMode(
   try {
     const warmStart = performance.now();
     while (warmups < plan.warmup || (plan.adaptive && warmups < WARM_CAP && performance.now() - warmStart < WARM_MIN_MS)) {
-      if (warmups < plan.warmup) log(`[${name}] ${mode}: warm-up ${warmups + 1}/${plan.warmup}`);
+      if (warmups < plan.warmup && (plan.warmup <= 10 || warmups === 0)) log(`[${name}] ${mode}: warm-up ${warmups + 1}/${plan.warmup}`);
       await infer();
       warmups++;
       rss.sample();
@@ -292,7 +296,8 @@ async function measureMode(
     if (warmups > plan.warmup) log(`[${name}] ${mode}: ${warmups} warm-ups in all`);
     const runStart = performance.now();
     while (samples.length < plan.runs || (plan.adaptive && samples.length < RUN_CAP && performance.now() - runStart < RUN_MIN_MS)) {
-      if (samples.length < plan.runs) log(`[${name}] ${mode}: run ${samples.length + 1}/${plan.runs}`);
+      const k = samples.length + 1;
+      if (k <= plan.runs && (plan.runs <= 10 || k % 10 === 0 || k === plan.runs)) log(`[${name}] ${mode}: run ${k}/${plan.runs}`);
       const t0 = performance.now();
       const r = await infer();
       const wallMs = performance.now() - t0;

@@ -19,7 +19,7 @@ export interface Bandwidth {
   readonly reps: number;
 }
 
-export function measureBandwidth(bufferBytes = 256 * 2 ** 20, reps = 5): Bandwidth {
+export function measureBandwidth(bufferBytes = 256 * 2 ** 20, reps = 8): Bandwidth {
   const n = bufferBytes / 8;
   const src = new Float64Array(n);
   for (let i = 0; i < n; i++) src[i] = i & 1023;

@@ -25,7 +25,7 @@ export function fmtBytes(b: number): string {
 
 export function fmtRatio(r: number | null | undefined): string {
   if (r === null || r === undefined || !Number.isFinite(r)) return '—';
-  return `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}×`;
+  return `${r >= 10 ? r.toFixed(1) : r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}×`;
 }
 
 export function fmtCount(n: number): string {

@@ -5,7 +5,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, isSlalomError } from '../errors.js';
+import { registerAccelerator } from './commands/accelerator.js';
 import { registerCompare } from './commands/compare.js';
+import { registerExport } from './commands/export.js';
 import { registerInfer } from './commands/infer.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerPads } from './commands/pads.js';
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerCompare(program);
   registerPrecompute(program);
   registerPads(program);
+  registerExport(program);
+  registerAccelerator(program);
   return program;
 }
 

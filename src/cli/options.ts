@@ -2,8 +2,11 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../errors.js';
 import { SlalomModel } from '../runtime/model.js';
-import { EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
+import { createExactKernels, EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
 import type { SessionOptions } from '../runtime/session.js';
+import { HttpBackend } from '../accel/http/client.js';
+import { modelIdOf } from '../accel/http/protocol.js';
+import { LocalBackend } from '../accel/local.js';
 import { CHECK_VARIANTS, DEFAULT_SOUNDNESS_BITS, type CheckVariant } from '../verify/soundness.js';
 
 export interface ModelFlags {
@@ -53,6 +56,9 @@ export interface SessionFlags {
   onExhausted: string;
   lowWater: string;
   kernels: string;
+  accelerator?: string;
+  acceleratorTimeoutMs?: string;
+  acceleratorFallback: string;
 }
 
 export function parseKernels(name: string): ExactKernelsName {
@@ -71,7 +77,29 @@ export function addSessionFlags(cmd: Command): Command {
     .option('--check <variant>', `Freivalds variant: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed')
     .option('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)')
     .option('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS))
-    .option('--on-failure <policy>', 'after a failed check: abort, or recompute (the layer in the trusted runtime, distrusting the accelerator)', 'abort');
+    .option('--on-failure <policy>', 'after a failed check: abort, or recompute (the layer in the trusted runtime, distrusting the accelerator)', 'abort')
+    .option('--accelerator <urls>', 'accelerator services (Open Inference Protocol), comma-separated: http://host:port[,http://host2:port…] (default: the embedded worker)')
+    .option('--accelerator-timeout-ms <ms>', 'per-request timeout of --accelerator before failing over', '60000')
+    .option('--accelerator-fallback <policy>', 'when no --accelerator is healthy: fail, or local (compute in the trusted runtime)', 'fail');
+}
+
+/** `--accelerator`: the HTTP client for `model` (its layers are `${modelIdOf(name, hash)}.l<i>`), or nothing for the embedded worker. */
+export async function acceleratorFromFlags(flags: SessionFlags, model: { name: string; modelHash: string }): Promise<Pick<SessionOptions, 'accelerator'>> {
+  if (flags.accelerator === undefined) return {};
+  const urls = flags.accelerator.split(',').map((u) => u.trim()).filter((u) => u !== '');
+  if (urls.length === 0) throw new InvalidArgumentError(`--accelerator needs at least one http://host:port, got '${flags.accelerator}'`);
+  if (flags.acceleratorFallback !== 'fail' && flags.acceleratorFallback !== 'local') throw new InvalidArgumentError(`--accelerator-fallback must be fail or local, got '${flags.acceleratorFallback}'`);
+  const timeoutMs = parsePositive(flags.acceleratorTimeoutMs ?? '60000', '--accelerator-timeout-ms');
+  let fallback;
+  if (flags.acceleratorFallback === 'local') {
+    const kernels = await createExactKernels(parseKernels(flags.kernels));
+    const local = new LocalBackend(kernels);
+    fallback = { name: 'local', loadWeights: local.loadWeights.bind(local), linear: local.linear.bind(local), close: () => kernels.close() };
+  }
+  const onEvent = (e: { kind: string; url: string; message: string }): void => {
+    if (e.kind !== 'busy') process.stderr.write(`warning: accelerator ${e.url}: ${e.message}\n`);
+  };
+  return { accelerator: new HttpBackend({ urls, timeoutMs, clientId: `slalom-${process.pid}`, modelId: modelIdOf(model.name, model.modelHash), fallback, onEvent }) };
 }
 
 export function parseVerifyFlags(flags: { check: string; repetitions?: string; soundnessBits: string }): { variant: CheckVariant; repetitions?: number; soundnessBits: number } {

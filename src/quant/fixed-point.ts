@@ -10,6 +10,7 @@
  * default margin — is reported as an OverflowError rather than trusted.
  */
 import { OverflowError } from '../errors.js';
+import { mod } from '../field/modp.js';
 import { HALF_P, P } from '../field/prime.js';
 import type { QuantizedLayer } from './quantize-graph.js';
 
@@ -35,30 +36,37 @@ export function quantizeInput(layer: QuantizedLayer, x: Float64Array): Quantized
   return { residues, maxAbs };
 }
 
-/** Adds the bias, centers, checks for wrap-around and dequantizes f(x̃) (canonical residues). */
+/**
+ * Adds the bias, centers, checks for wrap-around and dequantizes f(x̃) (canonical residues), in
+ * place: `fx` is overwritten with the dequantized outputs and returned.
+ */
 export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number): Float64Array {
-  const out = new Float64Array(fx.length);
   const inv = 2 ** -(layer.lx + layer.lw);
   const channels = layer.op === 'Conv' ? layer.outDims[1]! : layer.outDims[layer.outDims.length - 1]!;
+  // Conv outputs are channel-major blocks of OH·OW values; Gemm outputs alternate channels.
   const inner = layer.op === 'Conv' ? fx.length / (layer.outDims[0]! * channels) : 1;
   const bias = layer.bias;
   const cannotWrap = inputMaxAbs * layer.weightRowL1 + layer.maxAbsBias <= HALF_P;
   const limit = cannotWrap ? HALF_P : HALF_P / 2;
   let worst = 0;
-  for (let i = 0; i < fx.length; i++) {
-    let z = fx[i]! + (bias === undefined ? 0 : bias[Math.floor(i / inner) % channels]!);
-    z %= P;
-    if (z > HALF_P) z -= P;
-    else if (z < -HALF_P) z += P;
-    const a = Math.abs(z);
-    if (a > worst) worst = a;
-    out[i] = z * inv;
+  for (let start = 0, block = 0; start < fx.length; start += inner, block++) {
+    // The bias as a residue, so fx + b < 2p and one subtraction reduces it.
+    const b = bias === undefined ? 0 : mod(bias[block % channels]!);
+    const end = start + inner;
+    for (let i = start; i < end; i++) {
+      let z = fx[i]! + b;
+      if (z >= P) z -= P;
+      if (z > HALF_P) z -= P;
+      const a = z < 0 ? -z : z;
+      if (a > worst) worst = a;
+      fx[i] = z * inv;
+    }
   }
-  if (worst > limit) {
+  if (!(worst <= limit)) {
     throw new OverflowError(
       `output magnitude ${worst} exceeds ${limit} at scale 2^${layer.lx + layer.lw}: the value may have wrapped mod p (input beyond the calibrated range?)`,
       { layer: layer.name },
     );
   }
-  return out;
+  return fx;
 }

@@ -4,7 +4,7 @@
  * answers z, authenticate u = f(r) from the store so the caller can take z − u = f(x) mod p.
  */
 import { acceptPadFile, acceptPadRecord } from '../boundary/accept.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, PadReuseError } from '../errors.js';
 import { addMod } from '../field/modp.js';
 import type { QuantizedGraph, QuantizedLayer } from '../quant/quantize-graph.js';
 import { sizeOf } from '../tensor/tensor.js';
@@ -25,6 +25,8 @@ export class OnlinePads {
   private readonly ledger: PadLedger;
   private index = -1;
   private records = new Map<number, PadRecord>();
+  /** Layers whose r of the current pad has been used. */
+  private readonly blinded = new Set<number>();
 
   constructor(
     private readonly q: QuantizedGraph,
@@ -47,6 +49,8 @@ export class OnlinePads {
    */
   begin(): number {
     this.records.clear();
+    this.blinded.clear();
+    this.index = -1; // if no pad is left, nothing may be blinded with the previous one
     this.index = this.ledger.consumeNext();
     const bytes = this.store.readPad(this.index);
     this.store.deletePad(this.index);
@@ -55,9 +59,12 @@ export class OnlinePads {
     return this.index;
   }
 
-  /** x + r_{i,l} mod p. */
+  /** x + r_{i,l} mod p; once per layer and pad (PadReuseError otherwise). */
   blind(layer: QuantizedLayer, x: Float64Array): Float64Array {
     if (this.index < 0) throw new InvalidArgumentError('blind() before begin()');
+    // r_{i,l} blinds one input only: two would hand the accelerator their difference.
+    if (this.blinded.has(layer.index)) throw new PadReuseError(`pad ${this.index} already blinded an input of layer '${layer.name}'`, { layer: layer.name });
+    this.blinded.add(layer.index);
     return addMod(x, padVector(this.state.keys.padKey, this.index, layer.index, x.length));
   }
 

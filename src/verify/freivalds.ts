@@ -10,7 +10,6 @@
  *                 precomputed; per item ⟨X_n, T⟩ = sᵀ·Y_n·r. Cost |X| + |Y|. Two-sided.
  * Bias is not part of f: the accelerator computes f(x) and the trusted runtime adds the bias.
  */
-import { dotMod } from '../field/modp.js';
 import { P } from '../field/prime.js';
 import { randomElements, type SampleSet } from '../field/random.js';
 import { applyCollapsed, collapse, combineOutputs, transposeCollapsed, type LinearMap } from './linear-map.js';
@@ -66,13 +65,69 @@ export function drawPreprocessedSecret(map: LinearMap, set: SampleSet): Preproce
 }
 
 export function checkPreprocessed(map: LinearMap, x: Float64Array, y: Float64Array, secret: PreprocessedSecret): boolean {
+  return firstFailingPreprocessed(map, x, y, [secret]) < 0;
+}
+
+/**
+ * Runs every repetition's preprocessed check in one pass over x and y (two repetitions share each
+ * read: memory traffic, not multiplications, bounds this check). Returns the index of the first
+ * failing repetition, or −1.
+ */
+export function firstFailingPreprocessed(map: LinearMap, x: Float64Array, y: Float64Array, secrets: readonly PreprocessedSecret[]): number {
+  for (let rep = 0; rep < secrets.length; rep += 2) {
+    const a = secrets[rep]!;
+    const b = secrets[rep + 1] ?? a;
+    const ok = checkPair(map, x, y, a, b);
+    if (ok !== 0) return ok === 1 ? rep : rep + 1;
+  }
+  return -1;
+}
+
+/** 0 when both secrets' identities hold for every item; 1 or 2 names the first that fails. */
+function checkPair(map: LinearMap, x: Float64Array, y: Float64Array, a: PreprocessedSecret, b: PreprocessedSecret): number {
   const items = x.length / map.inSize;
   const pixels = map.g.oh * map.g.ow;
-  const yr = combineOutputs(map, y, secret.r);
+  const channels = map.g.m;
+  const ta = a.t;
+  const tb = b.t;
   for (let n = 0; n < items; n++) {
-    const lhs = dotMod(x, secret.t, n * map.inSize, 0, map.inSize);
-    const rhs = dotMod(yr, secret.s, n * pixels, 0, pixels);
-    if (lhs !== rhs) return false;
+    // ⟨X_n, T⟩: products < 2^48, reduced every 31 terms.
+    let la = 0;
+    let lb = 0;
+    const xBase = n * map.inSize;
+    for (let i = 0; i < map.inSize; i += 31) {
+      const end = Math.min(map.inSize, i + 31);
+      for (let j = i; j < end; j++) {
+        const v = x[xBase + j]!;
+        la += v * ta[j]!;
+        lb += v * tb[j]!;
+      }
+      la %= P;
+      lb %= P;
+    }
+    // sᵀ·Y_n·r = Σ_m r_m·(Σ_o s_o·Y[n, m, o]).
+    let ra = 0;
+    let rb = 0;
+    const yBase = n * map.outSize;
+    for (let m = 0; m < channels; m++) {
+      const off = yBase + m * pixels;
+      let da = 0;
+      let db = 0;
+      for (let o = 0; o < pixels; o += 31) {
+        const end = Math.min(pixels, o + 31);
+        for (let q = o; q < end; q++) {
+          const v = y[off + q]!;
+          da += v * a.s[q]!;
+          db += v * b.s[q]!;
+        }
+        da %= P;
+        db %= P;
+      }
+      ra = (ra + da * a.r[m]!) % P;
+      rb = (rb + db * b.r[m]!) % P;
+    }
+    if (la !== ra) return 1;
+    if (lb !== rb) return 2;
   }
-  return true;
+  return 0;
 }

@@ -8,7 +8,7 @@
 import { IntegrityError, InvalidArgumentError } from '../errors.js';
 import { FIELD_SET, sampleSetSize, type SampleSet } from '../field/random.js';
 import type { QuantizedLayer } from '../quant/quantize-graph.js';
-import { checkBatched, checkFresh, checkPreprocessed, drawPreprocessedSecret, type PreprocessedSecret } from './freivalds.js';
+import { checkBatched, checkFresh, drawPreprocessedSecret, firstFailingPreprocessed, type PreprocessedSecret } from './freivalds.js';
 import { linearMap, type LinearMap } from './linear-map.js';
 import { log2ErrorPerInference, repetitionsFor, type CheckVariant, DEFAULT_SOUNDNESS_BITS } from './soundness.js';
 
@@ -56,24 +56,20 @@ export class Verifier {
   check(layer: QuantizedLayer, x: Float64Array, y: Float64Array): void {
     const state = this.layers.get(layer.name);
     if (state === undefined) throw new InvalidArgumentError(`layer '${layer.name}' is not registered with the verifier`);
-    for (let rep = 0; rep < this.repetitions; rep++) {
-      if (this.passes(state, rep, x, y)) continue;
-      if (this.variant === 'preprocessed') state.secrets = undefined;
-      throw new IntegrityError(`the accelerator's result failed Freivalds' check (${this.variant}, repetition ${rep + 1} of ${this.repetitions})`, {
-        layer: layer.name,
-      });
-    }
+    const failed = this.firstFailure(state, x, y);
+    if (failed < 0) return;
+    if (this.variant === 'preprocessed') state.secrets = undefined;
+    throw new IntegrityError(`the accelerator's result failed Freivalds' check (${this.variant}, repetition ${failed + 1} of ${this.repetitions})`, {
+      layer: layer.name,
+    });
   }
 
-  private passes(state: LayerState, rep: number, x: Float64Array, y: Float64Array): boolean {
-    switch (this.variant) {
-      case 'fresh':
-        return checkFresh(state.map, x, y, this.sampleSet);
-      case 'batched':
-        return checkBatched(state.map, x, y, this.sampleSet);
-      case 'preprocessed':
-        return checkPreprocessed(state.map, x, y, this.secretsOf(state)[rep]!);
-    }
+  /** The first repetition that fails, or −1. */
+  private firstFailure(state: LayerState, x: Float64Array, y: Float64Array): number {
+    if (this.variant === 'preprocessed') return firstFailingPreprocessed(state.map, x, y, this.secretsOf(state));
+    const check = this.variant === 'fresh' ? checkFresh : checkBatched;
+    for (let rep = 0; rep < this.repetitions; rep++) if (!check(state.map, x, y, this.sampleSet)) return rep;
+    return -1;
   }
 
   private secretsOf(state: LayerState): PreprocessedSecret[] {

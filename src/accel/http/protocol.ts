@@ -27,3 +27,85 @@ export function modelIdOf(name: string, modelHash: string): string {
 export function layerModelName(modelId: string, layerIndex: number): string {
   return `${modelId}.l${layerIndex}`;
 }
+
+// ---- Server-side details of the contract (issue 5; served by src/accel/http/server.ts) ----
+
+/** Request header naming the trusted client, for fair batching (default: the remote address). */
+export const CLIENT_HEADER = 'x-slalom-client';
+/** The only model version a slalom accelerator serves. */
+export const MODEL_VERSION = '1';
+/** OIP `platform` of every layer model. */
+export const PLATFORM = 'onnxruntime_onnx';
+/** Body parameter of a repository load carrying the ONNX graph, base64 (Triton's convention). */
+export const LOAD_FILE_PARAMETER = `file:${MODEL_VERSION}/model.onnx`;
+
+/** Every error response body: `{"error": "…"}` with a 4xx or 5xx status. */
+export interface ErrorBody {
+  readonly error: string;
+}
+
+/** An OIP tensor as JSON: `data` flat (or nested) row-major, or absent when `parameters.binary_data_size` says it follows in binary. */
+export interface InferTensorJson {
+  readonly name: string;
+  readonly datatype: string;
+  readonly shape: readonly number[];
+  readonly data?: readonly number[];
+  readonly parameters?: { readonly binary_data_size?: number; readonly binary_data?: boolean };
+}
+
+export interface InferRequestJson {
+  readonly id?: string;
+  readonly parameters?: { readonly binary_data_output?: boolean };
+  readonly inputs: readonly InferTensorJson[];
+  readonly outputs?: readonly { readonly name: string; readonly parameters?: { readonly binary_data?: boolean } }[];
+}
+
+export interface InferResponseJson {
+  readonly model_name: string;
+  readonly model_version: string;
+  readonly id?: string;
+  /** Informational, from an untrusted server: items and requests in the batch this one ran in, compute time. */
+  readonly parameters?: { readonly slalom_batch_items?: number; readonly slalom_batch_requests?: number; readonly slalom_compute_ms?: number };
+  readonly outputs: readonly InferTensorJson[];
+}
+
+/** Per-model part of `GET /v2/slalom/stats`. */
+export interface ModelStats {
+  readonly ready: boolean;
+  readonly queueDepth: number;
+  readonly queuedItems: number;
+  readonly maxQueue: number;
+  /** Requests answered with a result. */
+  readonly requests: number;
+  readonly items: number;
+  readonly batches: number;
+  /** Batch size in items (sum of the batch axes) → number of batches run at that size. */
+  readonly batchSizes: Readonly<Record<string, number>>;
+  /** Requests merged per batch → number of batches. */
+  readonly batchRequests: Readonly<Record<string, number>>;
+  /** Requests refused with 503 because this model's queue was full. */
+  readonly rejectedQueueFull: number;
+  /** Requests that failed validation (4xx) after naming this model. */
+  readonly rejectedInvalid: number;
+  readonly timedOut: number;
+  readonly failed: number;
+  readonly computeMs: number;
+  /** Requests answered per client id. */
+  readonly clients: Readonly<Record<string, number>>;
+}
+
+/** `GET /v2/slalom/stats`. */
+export interface ServerStats {
+  readonly uptimeMs: number;
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+  readonly inflightBytes: number;
+  readonly backend: string;
+  readonly totals: {
+    readonly requests: number;
+    readonly ok: number;
+    /** HTTP status → responses with it (4xx and 5xx). */
+    readonly rejected: Readonly<Record<string, number>>;
+  };
+  readonly models: Readonly<Record<string, ModelStats>>;
+}

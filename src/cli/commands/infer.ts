@@ -6,7 +6,7 @@ import { loadInputTensor } from '../../io/image.js';
 import { isMode, MODES, type Mode } from '../../runtime/modes.js';
 import { openProtocol } from '../../runtime/session.js';
 import { formatMs } from '../format.js';
-import { addModelFlags, addSessionFlags, loadModelFromFlags, parsePositive, sessionOptionsFromFlags, type ModelFlags, type SessionFlags } from '../options.js';
+import { acceleratorFromFlags, addModelFlags, addSessionFlags, loadModelFromFlags, parsePositive, sessionOptionsFromFlags, type ModelFlags, type SessionFlags } from '../options.js';
 
 interface InferFlags extends ModelFlags, SessionFlags {
   model: string;
@@ -35,7 +35,7 @@ export function registerInfer(program: Command): void {
     const model = await loadModelFromFlags(flags.model, flags);
     const loadMs = performance.now() - loadStart;
     const input = loadInputTensor(flags.input, { preprocess: model.info.preprocess, expectDims: model.inputDims });
-    const protocol = await openProtocol(model, mode, sessionOptionsFromFlags(flags));
+    const protocol = await openProtocol(model, mode, { ...sessionOptionsFromFlags(flags), ...(mode === 'baseline' ? {} : await acceleratorFromFlags(flags, model)) });
     let result;
     const start = performance.now();
     try {

@@ -1,0 +1,656 @@
+/**
+ * The trusted runtime's client for accelerator services that speak the Open Inference Protocol
+ * (KServe v2 REST; contract in protocol.ts; issue 5; DESIGN.md §1). It only carries bytes: it sends
+ * each linear request — already blinded in the private modes; it never sees plaintext there and never
+ * re-blinds — to one accelerator and hands back whatever that accelerator claims, branded Untrusted.
+ * boundary/accept.ts validates the reply and the trusted runtime checks it (Freivalds); this file is
+ * not a validation gate. It is robust on its own account, though: every read is bounded, every request
+ * has a timeout, nothing waits forever.
+ *
+ * - Transport: one keep-alive node:http Agent per accelerator (at most `maxSockets` connections);
+ *   requests and replies use the binary tensor data extension (JSON header + raw little-endian float64,
+ *   `Inference-Header-Content-Length`); JSON replies are accepted too. A reply may be at most the
+ *   expected output (8 bytes per value binary, 24 per value as JSON text) plus 64 KiB; a larger
+ *   Content-Length or body is cut off at that point, whatever its headers say.
+ * - Registration (loadWeights): for each layer `${modelId}.l${id}` on every accelerator, GET
+ *   /v2/models/{name}/ready; if not ready, POST /v2/repository/models/{name}/load without a body (the
+ *   server loads it from its model repository) and, if that fails, with the layer's exact ONNX graph
+ *   (export.ts) as Triton's `{"parameters": {"file:1/model.onnx": <base64>}}`; loads go one at a time
+ *   per accelerator and a 503 (another upload in progress) is waited out. An accelerator that answers
+ *   404 for a registered layer later (it restarted) is registered again, once per request. The name
+ *   binds the ONNX file, not its quantization: a repository exported with other calibration flags
+ *   serves other weights under the same name, which only the trusted runtime's checks would notice.
+ * - Failover: on a timeout, a connection error, a 5xx or a 4xx, the very same request bytes go to the
+ *   next healthy accelerator (round robin); the one that failed cools down (doubling from
+ *   `cooldownMs`). 503 is back-pressure: Retry-After is honoured within the request's budget
+ *   (`timeoutMs` per accelerator), the accelerator is not penalised. A reply that is not an OIP
+ *   response at all (unparseable header, inconsistent binary framing, oversized) and a reply the trusted
+ *   runtime refused (`reportFailure`: a failed check or an invalid reply) quarantine the accelerator for
+ *   the rest of the run. When no accelerator is healthy the request goes to `fallback` if one is
+ *   configured (e.g. a LocalBackend: the layer computed in the trusted process), else TransportError.
+ * - Ids: the request's `id` is the requestId; the reply's requestId is the `id` the server echoed and
+ *   its layerId is read from the `model_name` it names, so the gate sees what the server claimed.
+ */
+import { createHash } from 'node:crypto';
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { endianness } from 'node:os';
+import { untrusted, type Untrusted } from '../../boundary/untrusted.js';
+import { InvalidArgumentError, TransportError } from '../../errors.js';
+import { convOutputDims } from '../../kernels/conv.js';
+import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../backend.js';
+import { exportLayerOnnx } from './export.js';
+import { BINARY_HEADER, CLIENT_HEADER, DATATYPE, INPUT_TENSOR, layerModelName, LOAD_FILE_PARAMETER, modelIdOf, OUTPUT_TENSOR } from './protocol.js';
+
+export interface HttpBackendOptions {
+  /** Accelerator base URLs, e.g. `http://127.0.0.1:8000` (http only; a path prefix is kept). */
+  readonly urls: readonly string[];
+  /** Per-request timeout: connect, send, compute and read the whole reply (default 60 s). */
+  readonly timeoutMs?: number;
+  /** Sent with each request (`x-slalom-client` header, `client_id` parameter) for the server's fair share. */
+  readonly clientId?: string;
+  /**
+   * The OIP model id of the model (layer l is `${modelId}.l${l}`): `modelIdOf(model.name,
+   * model.modelHash)` to match a repository written by `slalom export`. Default: derived from the
+   * public layers themselves (their SHA-256), which only the ONNX-upload registration can serve.
+   */
+  readonly modelId?: string;
+  /** Where requests go when no accelerator is healthy (default none: TransportError). */
+  readonly fallback?: AcceleratorBackend;
+  /** Connections per accelerator (default 8). */
+  readonly maxSockets?: number;
+  /** First cool-down after a transport failure; doubles per consecutive failure up to 60 s (default 2 s). */
+  readonly cooldownMs?: number;
+  /** Timeout of each registration request, uploads included (default max(timeoutMs, 120 s)). */
+  readonly loadTimeoutMs?: number;
+  /** Quarantines, cool-downs, fallbacks and re-registrations, as they happen (for logs). */
+  readonly onEvent?: (event: HttpBackendEvent) => void;
+}
+
+export interface HttpBackendEvent {
+  readonly kind: 'cooldown' | 'quarantine' | 'busy' | 'fallback' | 'reregister';
+  readonly url: string;
+  readonly message: string;
+}
+
+export interface AcceleratorStats {
+  readonly url: string;
+  /** Replies handed to the trusted runtime. */
+  readonly replies: number;
+  /** Attempts that failed in transport (timeouts, connection errors, HTTP errors, invalid framing). */
+  readonly failures: number;
+  /** 503 answers (back-pressure). */
+  readonly busy: number;
+  readonly quarantined?: string;
+  readonly coolingDown: boolean;
+}
+
+export interface HttpBackendStats {
+  readonly accelerators: readonly AcceleratorStats[];
+  /** Requests answered by the fallback backend. */
+  readonly fallbackReplies: number;
+}
+
+/** Extra bytes allowed beyond the expected tensor in a reply: the JSON header. */
+const HEADER_SLACK = 64 * 1024;
+/** The most bytes a registration or readiness answer may have. */
+const SMALL_REPLY = 64 * 1024;
+/** A residue as JSON text: at most 8 digits, a comma and generous whitespace. */
+const JSON_BYTES_PER_VALUE = 24;
+const MAX_COOLDOWN_MS = 60_000;
+const MAX_RETRY_AFTER_MS = 10_000;
+/** Wait after a 503 without a usable Retry-After. */
+const DEFAULT_RETRY_AFTER_MS = 100;
+/** How many answered request ids are remembered for reportFailure. */
+const ANSWERED_MEMORY = 4096;
+/** Registration requests in flight per accelerator. */
+const REGISTRATION_CONCURRENCY = 4;
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+type FailureKind = 'timeout' | 'connection' | 'http' | 'busy' | 'invalid';
+
+/** One failed attempt on one accelerator (internal: linear() turns these into failover or a TransportError). */
+class AttemptFailure extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+    readonly retryAfterMs?: number,
+    /** The connection was a reused keep-alive one the server had closed: retry at once, no penalty. */
+    readonly stale = false,
+  ) {
+    super(message);
+  }
+}
+
+interface HttpResult {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+interface Accelerator {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly basePath: string;
+  readonly agent: Agent;
+  /** Why it is out for the rest of the run. */
+  quarantined?: string;
+  /** Transport failure: skipped until then. */
+  coolUntil: number;
+  /** 503: not asked again before then. */
+  busyUntil: number;
+  consecutiveFailures: number;
+  registration?: Promise<void>;
+  /** Repository loads, one after the other. */
+  loads: Promise<unknown>;
+  replies: number;
+  failures: number;
+  busy: number;
+}
+
+const FALLBACK = -1;
+
+function parseUrl(text: string): { url: string; host: string; port: number; basePath: string } {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new InvalidArgumentError(`accelerator URL '${text}' is not a URL (expected http://host:port)`);
+  }
+  if (u.protocol !== 'http:') throw new InvalidArgumentError(`accelerator URL '${text}': only http:// is supported`);
+  if (u.username || u.password || u.search || u.hash) throw new InvalidArgumentError(`accelerator URL '${text}' must be http://host:port[/prefix] only`);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  return { url: `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`, host, port: u.port === '' ? 80 : Number(u.port), basePath: u.pathname.replace(/\/+$/, '') };
+}
+
+/** Expected output dims of a layer for input dims (mirrors host.ts): only to bound the reply size. */
+function outputDims(layer: PublicLayer, dims: readonly number[]): number[] {
+  return layer.op === 'Conv' ? convOutputDims(dims, layer.w.dims, layer.conv!) : [dims[0]!, layer.w.dims[1]!];
+}
+
+/** Text a server sent, as data for a message: one line, bounded. */
+function quote(text: string, max = 200): string {
+  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return JSON.stringify(flat.length > max ? `${flat.slice(0, max)}…` : flat);
+}
+
+function errorText(body: Buffer): string {
+  const text = body.subarray(0, 1024).toString('utf8');
+  try {
+    const j = JSON.parse(text) as { error?: unknown };
+    if (typeof j?.error === 'string') return quote(j.error);
+  } catch {
+    /* not JSON: quoted as is */
+  }
+  return quote(text);
+}
+
+function retryAfterMs(value: string | string[] | undefined): number {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (v === undefined) return DEFAULT_RETRY_AFTER_MS;
+  const seconds = Number(v);
+  if (v.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return Math.min(MAX_RETRY_AFTER_MS, Math.max(10, seconds * 1000));
+  const date = Date.parse(v);
+  return Number.isFinite(date) ? Math.min(MAX_RETRY_AFTER_MS, Math.max(10, date - Date.now())) : DEFAULT_RETRY_AFTER_MS;
+}
+
+/** The request body: JSON header, then x as little-endian float64. Built once per request, re-sent as is. */
+function encodeRequest(requestId: number, dims: readonly number[], x: Float64Array, clientId: string | undefined): { body: Buffer; headerLength: number } {
+  const header = Buffer.from(
+    JSON.stringify({
+      id: String(requestId),
+      ...(clientId !== undefined ? { parameters: { client_id: clientId } } : {}),
+      inputs: [{ name: INPUT_TENSOR, datatype: DATATYPE, shape: [...dims], parameters: { binary_data_size: x.byteLength } }],
+      outputs: [{ name: OUTPUT_TENSOR, parameters: { binary_data: true } }],
+    }),
+    'utf8',
+  );
+  const body = Buffer.allocUnsafe(header.length + x.byteLength);
+  header.copy(body, 0);
+  if (LITTLE_ENDIAN) Buffer.from(x.buffer, x.byteOffset, x.byteLength).copy(body, header.length);
+  else for (let i = 0; i < x.length; i++) body.writeDoubleLE(x[i]!, header.length + 8 * i);
+  return { body, headerLength: header.length };
+}
+
+function float64FromLE(bytes: Buffer): Float64Array {
+  const out = new Float64Array(bytes.length / 8);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(bytes);
+  else for (let i = 0; i < out.length; i++) out[i] = bytes.readDoubleLE(8 * i);
+  return out;
+}
+
+/** The bytes of a binary tensor as an array of their declared type; anything else as raw bytes (for the gate to refuse). */
+function binaryTensor(datatype: unknown, bytes: Buffer): Float64Array | Float32Array | Uint8Array {
+  if (datatype === 'FP64' && bytes.length % 8 === 0) return float64FromLE(bytes);
+  if (datatype === 'FP32' && bytes.length % 4 === 0) {
+    const out = new Float32Array(bytes.length / 4);
+    for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(4 * i);
+    return out;
+  }
+  return Uint8Array.from(bytes);
+}
+
+/**
+ * An OIP infer response → the reply as the server claims it. Only what is needed to find the bytes is
+ * required here (a JSON object header, consistent binary sizes); ids, shape, dtype and values go to
+ * the trusted gate as they came. Throws AttemptFailure('invalid') for a body that is no OIP response.
+ */
+function decodeResponse(res: HttpResult, modelId: string): LinearReply {
+  const invalid = (why: string): never => {
+    throw new AttemptFailure('invalid', `not an OIP infer response: ${why}`);
+  };
+  const declared = res.headers[BINARY_HEADER];
+  let headerLength = res.body.length;
+  if (declared !== undefined) {
+    const n = Number(Array.isArray(declared) ? declared[0] : declared);
+    if (!Number.isSafeInteger(n) || n < 2 || n > res.body.length) invalid(`${BINARY_HEADER} ${quote(String(declared), 40)} does not fit a body of ${res.body.length} bytes`);
+    headerLength = n;
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(res.body.subarray(0, headerLength).toString('utf8'));
+  } catch {
+    invalid('the header is not JSON');
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) invalid('the header is not a JSON object');
+  const h = header as Record<string, unknown>;
+  const outputs = h['outputs'];
+  if (!Array.isArray(outputs)) invalid('no outputs array');
+  // Binary data of the outputs, in order, fills the rest of the body exactly.
+  const binaries = new Map<unknown, Buffer>();
+  let offset = headerLength;
+  for (const o of outputs as unknown[]) {
+    const size = (o as { parameters?: { binary_data_size?: unknown } } | null)?.parameters?.binary_data_size;
+    if (size === undefined) continue;
+    if (!Number.isSafeInteger(size) || (size as number) < 0 || offset + (size as number) > res.body.length) invalid('binary_data_size runs past the body');
+    binaries.set(o, res.body.subarray(offset, offset + (size as number)));
+    offset += size as number;
+  }
+  if (offset !== res.body.length) invalid(`${res.body.length - offset} bytes after the declared tensors`);
+
+  const y = (outputs as unknown[]).find((o) => (o as { name?: unknown } | null)?.name === OUTPUT_TENSOR) as Record<string, unknown> | undefined;
+  let data: unknown;
+  if (y !== undefined) {
+    const bytes = binaries.get(y);
+    if (bytes !== undefined) data = binaryTensor(y['datatype'], bytes);
+    else if (Array.isArray(y['data']) && y['datatype'] === DATATYPE && (y['data'] as unknown[]).every((v) => typeof v === 'number')) data = Float64Array.from(y['data'] as number[]);
+    else data = y['data'];
+  }
+  const id = h['id'];
+  const requestId = typeof id === 'string' && /^-?(0|[1-9]\d{0,15})$/.test(id) ? Number(id) : id;
+  const name = h['model_name'];
+  const prefix = `${modelId}.l`;
+  const layerId = typeof name === 'string' && name.startsWith(prefix) && /^(0|[1-9]\d{0,8})$/.test(name.slice(prefix.length)) ? Number(name.slice(prefix.length)) : name;
+  const params = h['parameters'] as Record<string, unknown> | undefined;
+  const reported = params?.['slalom_compute_ms'];
+  const computeMs = typeof reported === 'number' && Number.isFinite(reported) ? reported : undefined;
+  return { requestId, layerId, dims: y?.['shape'], data, ...(computeMs !== undefined ? { computeMs } : {}) } as unknown as LinearReply;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+export class HttpBackend implements AcceleratorBackend {
+  readonly name = 'http';
+  private readonly accelerators: Accelerator[];
+  private readonly timeoutMs: number;
+  private readonly loadTimeoutMs: number;
+  private readonly cooldownMs: number;
+  private readonly clientId: string | undefined;
+  private readonly fallback: AcceleratorBackend | undefined;
+  private readonly onEvent: ((event: HttpBackendEvent) => void) | undefined;
+  private modelId: string | undefined;
+  private readonly layers = new Map<number, PublicLayer>();
+  /** requestId → index of the accelerator that answered it (FALLBACK for the fallback); bounded. */
+  private readonly answeredBy = new Map<number, number>();
+  private next = 0;
+  private fallbackReplies = 0;
+  private closed = false;
+
+  constructor(options: HttpBackendOptions) {
+    if (!Array.isArray(options.urls) || options.urls.length === 0) throw new InvalidArgumentError('HttpBackend needs at least one accelerator URL');
+    const positive = (v: number | undefined, fallback: number, what: string): number => {
+      if (v === undefined) return fallback;
+      if (!Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`${what} must be a positive number, got ${String(v)}`);
+      return v;
+    };
+    this.timeoutMs = positive(options.timeoutMs, 60_000, 'timeoutMs');
+    this.loadTimeoutMs = positive(options.loadTimeoutMs, Math.max(this.timeoutMs, 120_000), 'loadTimeoutMs');
+    this.cooldownMs = positive(options.cooldownMs, 2_000, 'cooldownMs');
+    const maxSockets = Math.floor(positive(options.maxSockets, 8, 'maxSockets'));
+    this.clientId = options.clientId;
+    this.fallback = options.fallback;
+    this.onEvent = options.onEvent;
+    this.modelId = options.modelId;
+    const seen = new Set<string>();
+    this.accelerators = options.urls.map((text) => {
+      const u = parseUrl(text);
+      if (seen.has(u.url)) throw new InvalidArgumentError(`accelerator URL '${text}' is listed twice`);
+      seen.add(u.url);
+      // Idle keep-alive connections are dropped after 4 s, before a Node server's default 5 s.
+      const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: 4_000 });
+      return { ...u, agent, loads: Promise.resolve(), coolUntil: 0, busyUntil: 0, consecutiveFailures: 0, replies: 0, failures: 0, busy: 0 };
+    });
+  }
+
+  /** The OIP model name of a layer of the registered model. */
+  modelName(layerId: number): string {
+    if (this.modelId === undefined) throw new InvalidArgumentError('no model registered yet (loadWeights first)');
+    return layerModelName(this.modelId, layerId);
+  }
+
+  stats(): HttpBackendStats {
+    const now = Date.now();
+    return {
+      accelerators: this.accelerators.map((a) => ({
+        url: a.url,
+        replies: a.replies,
+        failures: a.failures,
+        busy: a.busy,
+        ...(a.quarantined !== undefined ? { quarantined: a.quarantined } : {}),
+        coolingDown: a.coolUntil > now,
+      })),
+      fallbackReplies: this.fallbackReplies,
+    };
+  }
+
+  async loadWeights(layers: readonly PublicLayer[]): Promise<void> {
+    this.layers.clear();
+    for (const l of layers) this.layers.set(l.id, l);
+    this.modelId ??= defaultModelId(layers);
+    for (const a of this.accelerators) a.registration = undefined;
+    const fallbackReady = this.fallback?.loadWeights(layers);
+    const results = await Promise.allSettled(this.accelerators.map((a) => this.ensureRegistered(a)));
+    await fallbackReady;
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${this.accelerators[i]!.url}: ${(r.reason as Error).message}`] : []));
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') this.penalize(this.accelerators[i]!, r.reason instanceof AttemptFailure ? r.reason : new AttemptFailure('connection', String((r.reason as Error)?.message ?? r.reason)));
+    });
+    if (failed.length === this.accelerators.length && this.fallback === undefined) {
+      throw new TransportError(`no accelerator could register the model: ${failed.join('; ')}`);
+    }
+  }
+
+  private ensureRegistered(a: Accelerator): Promise<void> {
+    a.registration ??= this.register(a).catch((e: unknown) => {
+      a.registration = undefined;
+      throw e;
+    });
+    return a.registration;
+  }
+
+  /** Makes every layer ready on one accelerator (see the module comment). */
+  private async register(a: Accelerator): Promise<void> {
+    const queue = [...this.layers.values()];
+    const worker = async (): Promise<void> => {
+      for (let layer = queue.shift(); layer !== undefined; layer = queue.shift()) await this.registerLayer(a, layer);
+    };
+    await Promise.all(Array.from({ length: Math.min(REGISTRATION_CONCURRENCY, queue.length) }, worker));
+  }
+
+  private async registerLayer(a: Accelerator, layer: PublicLayer): Promise<void> {
+    const name = encodeURIComponent(this.modelName(layer.id));
+    if (await this.isReady(a, name)) return;
+    const deadline = Date.now() + this.loadTimeoutMs;
+    const load = `/v2/repository/models/${name}/load`;
+    const plain = await this.postLoad(a, load, undefined, deadline);
+    if (plain.status === 200 && (await this.isReady(a, name))) return;
+    const onnx = Buffer.from(exportLayerOnnx(layer)).toString('base64');
+    const body = Buffer.from(JSON.stringify({ parameters: { [LOAD_FILE_PARAMETER]: onnx } }), 'utf8');
+    const upload = await this.postLoad(a, load, body, deadline);
+    if (upload.status !== 200) {
+      throw new AttemptFailure(upload.status >= 500 ? 'http' : 'invalid', `layer ${layer.name} (${this.modelName(layer.id)}) refused: HTTP ${upload.status} ${errorText(upload.body)}`);
+    }
+    if (!(await this.isReady(a, name))) throw new AttemptFailure('http', `layer ${layer.name} (${this.modelName(layer.id)}) is not ready after loading`);
+  }
+
+  /** A repository load; one at a time per accelerator, a 503 (another upload in progress) waited out until `deadline`. */
+  private postLoad(a: Accelerator, path: string, body: Buffer | undefined, deadline: number): Promise<HttpResult> {
+    const run = async (): Promise<HttpResult> => {
+      for (;;) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new AttemptFailure('timeout', `the model load did not complete within ${this.loadTimeoutMs} ms`);
+        const res = await this.send(a, 'POST', path, body, body === undefined ? {} : { 'content-type': 'application/json' }, SMALL_REPLY, left);
+        if (res.status !== 503) return res;
+        const wait = retryAfterMs(res.headers['retry-after']);
+        if (Date.now() + wait >= deadline) return res;
+        await sleep(wait);
+      }
+    };
+    const result = a.loads.then(run, run);
+    a.loads = result.catch(() => undefined);
+    return result;
+  }
+
+  private async isReady(a: Accelerator, name: string): Promise<boolean> {
+    const res = await this.send(a, 'GET', `/v2/models/${name}/ready`, undefined, {}, SMALL_REPLY, this.timeoutMs);
+    if (res.status !== 200) return false;
+    if (res.body.length === 0) return true;
+    try {
+      return (JSON.parse(res.body.toString('utf8')) as { ready?: unknown })?.ready !== false;
+    } catch {
+      return true;
+    }
+  }
+
+  async linear(req: LinearRequest): Promise<Untrusted<LinearReply>> {
+    if (this.closed) throw new TransportError('the HTTP accelerator client is closed');
+    const layer = this.layers.get(req.layerId);
+    if (layer === undefined) throw new InvalidArgumentError(`layer ${req.layerId} was not registered with the HTTP accelerators`);
+    let expected = 0;
+    try {
+      expected = outputDims(layer, req.dims).reduce((s, d) => s * d, 1);
+    } catch {
+      expected = 0; // dims the layer cannot take: the server will refuse them, with a small reply
+    }
+    const limit = HEADER_SLACK + expected * JSON_BYTES_PER_VALUE;
+    // The same bytes for every attempt on every accelerator (x is copied here: the caller keeps its array).
+    const { body, headerLength } = encodeRequest(req.requestId, req.dims, req.x, this.clientId);
+    const path = `/v2/models/${encodeURIComponent(this.modelName(layer.id))}/infer`;
+    const deadline = Date.now() + this.timeoutMs * this.accelerators.length;
+    const failed = new Set<Accelerator>();
+    const failures: string[] = [];
+    for (;;) {
+      const now = Date.now();
+      if (now >= deadline) break;
+      const a = this.pick(failed, now);
+      if (a === undefined) {
+        // Only busy (503) accelerators left: wait for the first Retry-After that ends within the budget.
+        const waits = this.accelerators.filter((x) => x.quarantined === undefined && x.coolUntil <= now && !failed.has(x)).map((x) => x.busyUntil);
+        const until = waits.length ? Math.min(...waits) : Infinity;
+        if (until >= deadline) break;
+        await sleep(until - now);
+        if (this.closed) break;
+        continue;
+      }
+      try {
+        const reply = await this.attempt(a, path, body, headerLength, limit, Math.min(this.timeoutMs, deadline - now));
+        a.consecutiveFailures = 0;
+        a.replies++;
+        this.remember(req.requestId, this.accelerators.indexOf(a));
+        return untrusted(reply);
+      } catch (e) {
+        if (!(e instanceof AttemptFailure)) throw e;
+        failures.push(`${a.url}: ${e.message}`);
+        this.penalize(a, e);
+        if (e.kind !== 'busy') failed.add(a);
+      }
+    }
+    if (this.fallback !== undefined && !this.closed) {
+      this.onEvent?.({ kind: 'fallback', url: '(fallback)', message: `layer ${layer.name}: no healthy accelerator; computed by the ${this.fallback.name} fallback` });
+      const reply = await this.fallback.linear(req);
+      this.fallbackReplies++;
+      this.remember(req.requestId, FALLBACK);
+      return reply;
+    }
+    const why = failures.length ? failures.slice(-2 * this.accelerators.length).join('; ') : this.accelerators.map((a) => `${a.url}: ${a.quarantined !== undefined ? `quarantined (${a.quarantined})` : 'cooling down after a failure'}`).join('; ');
+    throw new TransportError(`no healthy accelerator answered: ${why}`, { layer: layer.name });
+  }
+
+  /** One request on one accelerator; a stale keep-alive connection and a 404 (it lost the model) get one more try there. */
+  private async attempt(a: Accelerator, path: string, body: Buffer, headerLength: number, limit: number, timeoutMs: number): Promise<LinearReply> {
+    const headers = { 'content-type': 'application/octet-stream', [BINARY_HEADER]: String(headerLength), ...(this.clientId !== undefined ? { [CLIENT_HEADER]: this.clientId } : {}) };
+    let staleRetried = false;
+    let reregistered = false;
+    const start = Date.now();
+    for (;;) {
+      const left = timeoutMs - (Date.now() - start);
+      if (left <= 0) throw new AttemptFailure('timeout', `no answer within ${timeoutMs} ms`);
+      let res: HttpResult;
+      try {
+        res = await this.send(a, 'POST', path, body, headers, limit, left);
+      } catch (e) {
+        if (e instanceof AttemptFailure && e.stale && !staleRetried) {
+          staleRetried = true;
+          continue;
+        }
+        throw e;
+      }
+      if (res.status === 200) return decodeResponse(res, this.modelId!);
+      if (res.status === 404 && !reregistered) {
+        reregistered = true;
+        this.onEvent?.({ kind: 'reregister', url: a.url, message: `HTTP 404 ${errorText(res.body)}: registering the model again` });
+        a.registration = undefined;
+        try {
+          await this.ensureRegistered(a);
+        } catch (e) {
+          throw e instanceof AttemptFailure ? e : new AttemptFailure('http', `registering again failed: ${(e as Error).message}`);
+        }
+        continue;
+      }
+      if (res.status === 503) {
+        a.busy++;
+        throw new AttemptFailure('busy', `HTTP 503 ${errorText(res.body)}`, retryAfterMs(res.headers['retry-after']));
+      }
+      throw new AttemptFailure('http', `HTTP ${res.status} ${errorText(res.body)}`);
+    }
+  }
+
+  /** The next accelerator in round-robin order that is neither quarantined, cooling down, busy nor already failed for this request. */
+  private pick(exclude: ReadonlySet<Accelerator>, now: number): Accelerator | undefined {
+    const n = this.accelerators.length;
+    for (let k = 0; k < n; k++) {
+      const a = this.accelerators[(this.next + k) % n]!;
+      if (a.quarantined === undefined && a.coolUntil <= now && a.busyUntil <= now && !exclude.has(a)) {
+        this.next = (this.next + k + 1) % n;
+        return a;
+      }
+    }
+    return undefined;
+  }
+
+  private penalize(a: Accelerator, e: AttemptFailure): void {
+    if (e.kind === 'busy') {
+      a.busyUntil = Date.now() + (e.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS);
+      this.onEvent?.({ kind: 'busy', url: a.url, message: e.message });
+      return;
+    }
+    a.failures++;
+    if (e.kind === 'invalid') {
+      this.quarantine(a, e.message);
+      return;
+    }
+    a.consecutiveFailures++;
+    const ms = Math.min(MAX_COOLDOWN_MS, this.cooldownMs * 2 ** Math.min(20, a.consecutiveFailures - 1));
+    a.coolUntil = Date.now() + ms;
+    this.onEvent?.({ kind: 'cooldown', url: a.url, message: `${e.message}; not used for ${ms} ms` });
+  }
+
+  private quarantine(a: Accelerator, why: string): void {
+    if (a.quarantined !== undefined) return;
+    a.quarantined = why;
+    this.onEvent?.({ kind: 'quarantine', url: a.url, message: `${why}; not used again in this run` });
+  }
+
+  private remember(requestId: number, index: number): void {
+    this.answeredBy.delete(requestId);
+    this.answeredBy.set(requestId, index);
+    if (this.answeredBy.size > ANSWERED_MEMORY) this.answeredBy.delete(this.answeredBy.keys().next().value!);
+  }
+
+  reportFailure(requestId: number, error: Error): boolean {
+    const index = this.answeredBy.get(requestId);
+    this.answeredBy.delete(requestId);
+    if (index === undefined || index === FALLBACK) return false;
+    const code = (error as { code?: unknown }).code;
+    this.quarantine(this.accelerators[index]!, `its reply was refused (${typeof code === 'string' ? code : error.name}: ${error.message})`);
+    const now = Date.now();
+    return this.fallback !== undefined || this.accelerators.some((a) => a.quarantined === undefined && a.coolUntil <= now);
+  }
+
+  /**
+   * One HTTP exchange with a bounded reply: at most `limit` body bytes (a larger Content-Length is
+   * refused before reading), the whole exchange within `timeoutMs`. Failures are AttemptFailures.
+   */
+  private send(a: Accelerator, method: 'GET' | 'POST', path: string, body: Buffer | undefined, headers: Record<string, string>, limit: number, timeoutMs: number): Promise<HttpResult> {
+    if (this.closed) return Promise.reject(new AttemptFailure('connection', 'the client is closed'));
+    return new Promise<HttpResult>((resolve, reject) => {
+      let settled = false;
+      const finish = (err: AttemptFailure | undefined, result?: HttpResult): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err !== undefined) {
+          req.destroy();
+          reject(err);
+        } else resolve(result!);
+      };
+      const req = httpRequest({
+        host: a.host,
+        port: a.port,
+        method,
+        path: `${a.basePath}${path}`,
+        agent: a.agent,
+        headers: { ...headers, 'content-length': String(body?.length ?? 0) },
+      });
+      const timer = setTimeout(() => finish(new AttemptFailure('timeout', `no complete answer within ${Math.round(timeoutMs)} ms`)), timeoutMs);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        const stale = req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+        finish(new AttemptFailure('connection', `connection failed: ${err.code ?? err.message}`, undefined, stale));
+      });
+      req.on('response', (res) => {
+        const cl = res.headers['content-length'];
+        if (cl !== undefined && !(Number(cl) <= limit)) {
+          finish(new AttemptFailure('invalid', `a reply of ${quote(cl, 24)} bytes announced, at most ${limit} expected`));
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let total = 0;
+        res.on('data', (chunk: Buffer) => {
+          total += chunk.length;
+          if (total > limit) {
+            finish(new AttemptFailure('invalid', `the reply exceeds ${limit} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, total) }));
+        res.on('error', (err: NodeJS.ErrnoException) => finish(new AttemptFailure('connection', `the reply was cut short: ${err.code ?? err.message}`)));
+        res.on('close', () => {
+          if (!res.complete) finish(new AttemptFailure('connection', 'the reply was cut short'));
+        });
+      });
+      req.end(body);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const a of this.accelerators) a.agent.destroy();
+    await this.fallback?.close();
+  }
+}
+
+/** A model id bound to the public layers themselves (op, shapes, attributes, weights). */
+function defaultModelId(layers: readonly PublicLayer[]): string {
+  const h = createHash('sha256');
+  for (const l of layers) {
+    h.update(JSON.stringify({ id: l.id, op: l.op, conv: l.conv ?? null, dims: l.w.dims }));
+    const w = Float64Array.from(l.w.data);
+    h.update(new Uint8Array(w.buffer));
+  }
+  return modelIdOf('slalom', h.digest('hex'));
+}
+

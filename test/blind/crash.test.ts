@@ -1,0 +1,78 @@
+/**
+ * Crash safety of the pads (DESIGN.md §4: "a crash at any instant cannot lead to reuse"). Children
+ * of test/blind/crash-child.ts precompute or consume pads of a tiny synthetic graph on one trusted
+ * state and pad store and are SIGKILLed 5–150 ms after they start working — ≥ 200 kills, two
+ * children at a time (both precomputing; one precomputing while one consumes; both consuming) — and
+ * then, in a stampede, several consumers wait on the ledger lock of a holder that is killed. Audit:
+ * no pad index is used twice; every used index was recorded consumed first; consumed ≤ generated;
+ * every index of [consumed, generated) has a pad file that authenticates in full; no stored pad
+ * authenticates yet holds anything but f(r); the consumers never saw a wrong result or a refused
+ * pad; and the state is still usable (an in-process consumer drains pads afterwards).
+ * scripts/soak-pads.ts runs the same loop for longer.
+ */
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, describe, it } from 'node:test';
+
+import { PadStore } from '../../src/blind/pad-store.js';
+import { TrustedState } from '../../src/blind/trusted-state.js';
+import { subMod } from '../../src/field/modp.js';
+import { OnlinePads } from '../../src/runtime/online-pads.js';
+import { sizeOf } from '../../src/tensor/tensor.js';
+import { auditCrashState, crashLoop, crashPaths, CRASH_MODEL, exactLayer, lockStampede, syntheticGraph, violations, type AuditResult } from './crash-harness.js';
+import { tempDir } from './blind-helpers.js';
+
+const root = tempDir('crash');
+const paths = crashPaths(root);
+
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function summary(a: AuditResult): string {
+  return (
+    `generated ${a.generated}, consumed ${a.consumed}, used (audit log) ${a.used}, reused ${a.reused.length}, ` +
+    `intact pads in [consumed, generated) ${a.intact}, missing ${a.missing.length}, unauthentic ${a.unauthentic.length}, ` +
+    `authenticated-but-wrong ${a.authenticatedButWrong.length}, orphan files below consumed ${a.orphansBelow}, ` +
+    `files ahead of the ledger ${a.aheadOfLedger}, temp/lock leftovers ${a.leftovers}`
+  );
+}
+
+describe('crash test: SIGKILL at random instants', { timeout: 240_000 }, () => {
+  it('≥ 200 kills of precompute and consume children, two at a time: no pad reused, no pad lost from the live range', async (t) => {
+    const loop = await crashLoop(paths);
+    t.diagnostic(`kills ${loop.kills} (precompute ${loop.killsByMode.precompute}, consume ${loop.killsByMode.consume}) in ${(loop.ms / 1000).toFixed(1)} s`);
+    assert.deepEqual(loop.unexpected, [], 'a child exited on its own');
+    assert.ok(loop.kills >= 200, `only ${loop.kills} kills`);
+    const audit = auditCrashState(paths);
+    t.diagnostic(`audit: ${summary(audit)}`);
+    assert.deepEqual(violations(audit), []);
+    assert.ok(audit.used > 100, `the consumers used only ${audit.used} pads`);
+    assert.ok(audit.generated > audit.used, 'precompute made pads');
+  });
+
+  it('a lock left by a holder killed in the critical section, with five consumers waiting: no index handed out twice', async (t) => {
+    const before = auditCrashState(paths);
+    const stampede = await lockStampede(paths, 4, 5);
+    assert.deepEqual(stampede.unexpected, []);
+    const audit = auditCrashState(paths);
+    t.diagnostic(`${stampede.rounds} rounds × ${stampede.waiters} waiters, ${stampede.kills} kills; pads used in the stampede ${audit.used - before.used}; audit: ${summary(audit)}`);
+    assert.ok(audit.used > before.used, 'the waiters got through after the holder died');
+    assert.deepEqual(violations(audit), []);
+  });
+
+  it('the state is still usable: an in-process consumer drains pads and every factor is right', () => {
+    const q = syntheticGraph();
+    const state = TrustedState.open(paths.stateDir);
+    const pads = new OnlinePads(q, CRASH_MODEL.modelHash, state, new PadStore(paths.storeDir));
+    const { consumed, generated } = state.ledger(CRASH_MODEL.modelHash).read();
+    const n = Math.min(generated - consumed, 50);
+    for (let k = 0; k < n; k++) {
+      assert.equal(pads.begin(), consumed + k);
+      for (const layer of q.layers) {
+        const x = Float64Array.from({ length: sizeOf(layer.inDims) }, (_, j) => (j * 7919 + k) % 1000);
+        const z = exactLayer(layer, pads.blind(layer, x));
+        assert.deepEqual(subMod(z, pads.unseal(layer)), exactLayer(layer, x));
+      }
+    }
+    assert.equal(state.ledger(CRASH_MODEL.modelHash).read().consumed, consumed + n);
+  });
+});
