@@ -232,7 +232,7 @@ async function scenario(
   const backends: HttpBackend[] = [];
   try {
     for (const c of clients) {
-      const backend = new HttpBackend({ urls, timeoutMs: CLIENT_TIMEOUT_MS, clientId: `client-${c.index}`, modelId: modelIdOf(c.model.name, c.model.modelHash), maxSockets: 4 });
+      const backend = new HttpBackend({ urls, timeoutMs: CLIENT_TIMEOUT_MS, clientId: `client-${c.index}`, modelId: modelIdOf(c.model.name, c.model.weightsHash), maxSockets: 4 });
       backends.push(backend);
       protocols.push(await openProtocol(c.model, mode, { accelerator: backend, ...(mode === 'private+verified' ? { pads: { store: c.store, stateDir: c.stateDir, lowWater: 0 } } : {}) }));
     }
@@ -318,7 +318,7 @@ async function acceleratorOnly(model: SlalomModel, layerIndex: number, maxBatch:
   log(`accelerator only: ${layer.name}, --max-batch ${maxBatch}, ${ACCEL_LOOPS} concurrent loops for ${ACCEL_SECONDS} s`);
   const a = await startAccelerator('solo', maxBatch);
   const layers = publicLayers(model.quantized);
-  const backends = Array.from({ length: 4 }, (_, i) => new HttpBackend({ urls: [a.url], timeoutMs: CLIENT_TIMEOUT_MS, clientId: `raw-${i}`, modelId: modelIdOf(model.name, model.modelHash), maxSockets: ACCEL_LOOPS / 4 }));
+  const backends = Array.from({ length: 4 }, (_, i) => new HttpBackend({ urls: [a.url], timeoutMs: CLIENT_TIMEOUT_MS, clientId: `raw-${i}`, modelId: modelIdOf(model.name, model.weightsHash), maxSockets: ACCEL_LOOPS / 4 }));
   try {
     for (const b of backends) await b.loadWeights(layers);
     const n = layer.inDims.reduce((x, y) => x * y, 1);

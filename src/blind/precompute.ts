@@ -48,7 +48,8 @@ export async function buildPad(q: QuantizedGraph, modelHash: string, state: Trus
 
 export async function precomputePads(
   q: QuantizedGraph,
-  model: { readonly name: string; readonly modelHash: string },
+  /** weightsHash: the hash pads bind to (the model and its quantization). */
+  model: { readonly name: string; readonly weightsHash: string },
   state: TrustedState,
   store: PadStore,
   count: number,
@@ -56,13 +57,13 @@ export async function precomputePads(
   onProgress?: (p: PrecomputeProgress) => void,
 ): Promise<PrecomputeResult> {
   if (!Number.isInteger(count) || count < 1) throw new InvalidArgumentError(`--count must be a positive integer, got ${count}`);
-  const ledger = state.ledger(model.modelHash);
-  store.writeManifest({ model: model.name, modelHash: model.modelHash, bytesPerInference: padBytes(q) });
+  const ledger = state.ledger(model.weightsHash);
+  store.writeManifest({ model: model.name, modelHash: model.weightsHash, bytesPerInference: padBytes(q) });
   const from = ledger.read().generated;
   const start = performance.now();
   for (let k = 0; k < count; k++) {
     const index = from + k;
-    store.writePad(index, await buildPad(q, model.modelHash, state, index, kernels));
+    store.writePad(index, await buildPad(q, model.weightsHash, state, index, kernels));
     ledger.markGenerated(index + 1);
     onProgress?.({ done: k + 1, total: count, index });
   }

@@ -84,7 +84,7 @@ export function addSessionFlags(cmd: Command): Command {
 }
 
 /** `--accelerator`: the HTTP client for `model` (its layers are `${modelIdOf(name, hash)}.l<i>`), or nothing for the embedded worker. */
-export async function acceleratorFromFlags(flags: SessionFlags, model: { name: string; modelHash: string }): Promise<Pick<SessionOptions, 'accelerator'>> {
+export async function acceleratorFromFlags(flags: SessionFlags, model: { name: string; weightsHash: string }): Promise<Pick<SessionOptions, 'accelerator'>> {
   if (flags.accelerator === undefined) return {};
   const urls = flags.accelerator.split(',').map((u) => u.trim()).filter((u) => u !== '');
   if (urls.length === 0) throw new InvalidArgumentError(`--accelerator needs at least one http://host:port, got '${flags.accelerator}'`);
@@ -99,7 +99,7 @@ export async function acceleratorFromFlags(flags: SessionFlags, model: { name: s
   const onEvent = (e: { kind: string; url: string; message: string }): void => {
     if (e.kind !== 'busy') process.stderr.write(`warning: accelerator ${e.url}: ${e.message}\n`);
   };
-  return { accelerator: new HttpBackend({ urls, timeoutMs, clientId: `slalom-${process.pid}`, modelId: modelIdOf(model.name, model.modelHash), fallback, onEvent }) };
+  return { accelerator: new HttpBackend({ urls, timeoutMs, clientId: `slalom-${process.pid}`, modelId: modelIdOf(model.name, model.weightsHash), fallback, onEvent }) };
 }
 
 export function parseVerifyFlags(flags: { check: string; repetitions?: string; soundnessBits: string }): { variant: CheckVariant; repetitions?: number; soundnessBits: number } {

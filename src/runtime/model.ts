@@ -63,8 +63,14 @@ export class SlalomModel {
   private constructor(
     readonly name: string,
     readonly onnxBytes: Uint8Array,
-    /** SHA-256 of the ONNX bytes: binds pads and caches to this exact model. */
+    /** SHA-256 of the ONNX bytes. */
     readonly modelHash: string,
+    /**
+     * SHA-256 of the model file and its quantization (each layer's scales and shapes), which fix the
+     * integer weights: what pads (u = f(r) depends on them) and accelerator layer names bind to, so a
+     * pad precomputed under another calibration can never be used.
+     */
+    readonly weightsHash: string,
     readonly quantized: QuantizedGraph,
     readonly info: ModelInfo,
   ) {}
@@ -82,7 +88,10 @@ export class SlalomModel {
     const stats = await calibrate(bytes, graph, samples);
     const quantized = quantizeGraph(graph, stats, options.margin ?? DEFAULT_MARGIN);
     const name = path === undefined ? graph.name : path.replace(/^.*\//, '').replace(/\.onnx$/, '');
-    return new SlalomModel(name, bytes, createHash('sha256').update(bytes).digest('hex'), quantized, info);
+    const modelHash = createHash('sha256').update(bytes).digest('hex');
+    const quantization = quantized.layers.map((l) => [l.name, l.lx, l.lw, l.inDims, l.outDims]);
+    const weightsHash = createHash('sha256').update(modelHash).update(JSON.stringify(quantization)).digest('hex');
+    return new SlalomModel(name, bytes, modelHash, weightsHash, quantized, info);
   }
 
   get graph(): Graph {

@@ -245,7 +245,7 @@ function accept(reply: Awaited<ReturnType<HttpBackend['linear']>>, req: ReturnTy
 before(async () => {
   model = await SlalomModel.load('models/fashion-mnist.onnx');
   layers = publicLayers(model.quantized);
-  modelId = modelIdOf(model.name, model.modelHash);
+  modelId = modelIdOf(model.name, model.weightsHash);
   const data = loadFashionMnist('test', { limit: 2 });
   images = [0, 1].map((i) => tensor([1, 1, 28, 28], normalize(data.images.subarray(i * 784, (i + 1) * 784))));
   baselines = [];

@@ -49,7 +49,7 @@ process.stdout.write('ready\n');
 if (mode === 'precompute') {
   for (;;) await precomputePads(q, CRASH_MODEL, state, store, 1_000_000, plainKernels);
 } else {
-  const pads = new OnlinePads(q, CRASH_MODEL.modelHash, state, store);
+  const pads = new OnlinePads(q, CRASH_MODEL.weightsHash, state, store);
   for (;;) {
     let index: number;
     try {

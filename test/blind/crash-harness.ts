@@ -33,7 +33,7 @@ import type { ConvNodeAttrs } from '../../src/graph/ops/linear.js';
 import type { QuantizedGraph, QuantizedLayer } from '../../src/quant/quantize-graph.js';
 import { sizeOf, tensor } from '../../src/tensor/tensor.js';
 
-export const CRASH_MODEL = { name: 'crash-synthetic', modelHash: createHash('sha256').update('slalom crash test synthetic graph v1').digest('hex') };
+export const CRASH_MODEL = { name: 'crash-synthetic', weightsHash: createHash('sha256').update('slalom crash test synthetic graph v1').digest('hex') };
 
 export const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -174,8 +174,8 @@ export interface StampedeResult {
  */
 export async function lockStampede(paths: CrashPaths, rounds = 4, waiters = 5, stock = 30): Promise<StampedeResult> {
   const state = TrustedState.open(paths.stateDir);
-  const ledger = state.ledger(CRASH_MODEL.modelHash);
-  const lockPath = join(state.dir, 'ledger', `${CRASH_MODEL.modelHash}.json.lock`);
+  const ledger = state.ledger(CRASH_MODEL.weightsHash);
+  const lockPath = join(state.dir, 'ledger', `${CRASH_MODEL.weightsHash}.json.lock`);
   const q = syntheticGraph();
   const unexpected: string[] = [];
   let kills = 0;
@@ -243,7 +243,7 @@ export interface AuditResult {
 /** Checks the state and store after the children are gone. */
 export function auditCrashState(paths: CrashPaths, q: QuantizedGraph = syntheticGraph()): AuditResult {
   const state = TrustedState.open(paths.stateDir);
-  const { generated, consumed } = state.ledger(CRASH_MODEL.modelHash).read();
+  const { generated, consumed } = state.ledger(CRASH_MODEL.weightsHash).read();
   const log = existsSync(paths.auditLog) ? readFileSync(paths.auditLog, 'utf8').split('\n').filter((l) => l !== '') : [];
   const used = log.filter((l) => l.startsWith('used ')).map((l) => Number(l.slice(5)));
   const seen = new Set<number>();
@@ -264,7 +264,7 @@ export function auditCrashState(paths: CrashPaths, q: QuantizedGraph = synthetic
     try {
       const records = acceptPadFile(untrusted(new Uint8Array(bytes)), { index: i, layers });
       for (const layer of q.layers) {
-        const binding = { modelHash: CRASH_MODEL.modelHash, layer: layer.index, index: i, epoch: state.keys.epoch, count: sizeOf(layer.outDims) };
+        const binding = { modelHash: CRASH_MODEL.weightsHash, layer: layer.index, index: i, epoch: state.keys.epoch, count: sizeOf(layer.outDims) };
         const u = acceptPadRecord(records.get(layer.index)!, state.keys.sealKey, binding, layer.name);
         const expected = exactLayer(layer, padVector(state.keys.padKey, i, layer.index, sizeOf(layer.inDims)));
         if (!u.every((v, k) => v === expected[k])) {

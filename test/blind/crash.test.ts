@@ -62,8 +62,8 @@ describe('crash test: SIGKILL at random instants', { timeout: 240_000 }, () => {
   it('the state is still usable: an in-process consumer drains pads and every factor is right', () => {
     const q = syntheticGraph();
     const state = TrustedState.open(paths.stateDir);
-    const pads = new OnlinePads(q, CRASH_MODEL.modelHash, state, new PadStore(paths.storeDir));
-    const { consumed, generated } = state.ledger(CRASH_MODEL.modelHash).read();
+    const pads = new OnlinePads(q, CRASH_MODEL.weightsHash, state, new PadStore(paths.storeDir));
+    const { consumed, generated } = state.ledger(CRASH_MODEL.weightsHash).read();
     const n = Math.min(generated - consumed, 50);
     for (let k = 0; k < n; k++) {
       assert.equal(pads.begin(), consumed + k);
@@ -73,6 +73,6 @@ describe('crash test: SIGKILL at random instants', { timeout: 240_000 }, () => {
         assert.deepEqual(subMod(z, pads.unseal(layer)), exactLayer(layer, x));
       }
     }
-    assert.equal(state.ledger(CRASH_MODEL.modelHash).read().consumed, consumed + n);
+    assert.equal(state.ledger(CRASH_MODEL.weightsHash).read().consumed, consumed + n);
   });
 });

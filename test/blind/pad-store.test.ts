@@ -45,7 +45,7 @@ let baseline: Float64Array;
 
 const PADS = 420;
 const padPath = (store: string, i: number): string => join(store, 'pads', `${i}.pad`);
-const ledger = () => state.ledger(modelA.modelHash).read();
+const ledger = () => state.ledger(modelA.weightsHash).read();
 
 /** Outcome of one private inference. */
 interface Attempt {
@@ -124,7 +124,7 @@ before(async () => {
   const calibration = normalInputs(TINY_DIMS, 1, 6);
   modelA = await SlalomModel.load(tinyModelBytes(11), { calibration });
   modelB = await SlalomModel.load(tinyModelBytes(12), { calibration });
-  assert.notEqual(modelA.modelHash, modelB.modelHash);
+  assert.notEqual(modelA.weightsHash, modelB.weightsHash);
   await fillPads(modelA, stateDir, storeA, PADS);
   await fillPads(modelB, stateDir, storeB, 10);
   state = TrustedState.open(stateDir);
@@ -214,7 +214,7 @@ describe('pad store tampering (tiny model, mode private)', () => {
     // Same index: only the model hash in the binding tells them apart.
     const kernels = jsKernels();
     const i = ledger().consumed;
-    const sameIndex = await buildPad(modelB.quantized, modelB.modelHash, state, i, kernels);
+    const sameIndex = await buildPad(modelB.quantized, modelB.weightsHash, state, i, kernels);
     await kernels.close();
     await expectRejected("model B's pad of the same index", (n) => (assert.equal(n, i), writeFileSync(padPath(storeA, n), sameIndex)));
   });

@@ -164,11 +164,11 @@ describe('the accelerator view on Fashion-MNIST (mode private)', () => {
       await run(mode, Array.from({ length: perImage }, () => x), { accelerator: rec });
       return Float64Array.from(rec.seen.filter((s) => s.layerId === 0).flatMap((s) => [...s.x]));
     };
-    const before = TrustedState.open(stateDir).ledger(model.modelHash).read();
+    const before = TrustedState.open(stateDir).ledger(model.weightsHash).read();
     await fillPads(model, stateDir, store, 2 * perImage);
     const sa = await firstLayer('private', a.input);
     const sb = await firstLayer('private', b.input);
-    assert.equal(TrustedState.open(stateDir).ledger(model.modelHash).read().consumed, before.consumed + 2 * perImage, 'one fresh pad per inference');
+    assert.equal(TrustedState.open(stateDir).ledger(model.weightsHash).read().consumed, before.consumed + 2 * perImage, 'one fresh pad per inference');
     assert.equal(sa.length, perImage * 784);
     const buckets = 64;
     const blinded = chiSquareTwoSample(zpHistogram(sa, buckets), zpHistogram(sb, buckets));
@@ -204,7 +204,7 @@ describe('the accelerator view on Fashion-MNIST (mode private)', () => {
   });
 
   it('(e) pads run out: PadsExhaustedError, or with onExhausted "local" the baseline in the trusted runtime', async () => {
-    const ledger = TrustedState.open(stateDir).ledger(model.modelHash);
+    const ledger = TrustedState.open(stateDir).ledger(model.weightsHash);
     const x = images[20]!.input;
     const baseline = (await model.infer(x)).logits;
     // Use up what is left.

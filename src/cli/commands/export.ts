@@ -20,7 +20,7 @@ export function exportableModel(model: SlalomModel): ExportableModel {
   const dims = new Map(model.quantized.layers.map((l) => [l.index, l.inDims]));
   return {
     name: model.name,
-    modelHash: model.modelHash,
+    modelHash: model.weightsHash,
     layers: publicLayers(model.quantized).map((l) => ({ ...l, inDims: dims.get(l.id) })),
   };
 }

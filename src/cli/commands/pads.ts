@@ -28,7 +28,7 @@ export function registerPads(program: Command): void {
       const store = new PadStore(flags.store);
       const manifest = readManifest(store.readManifest());
       let modelHash = manifest?.modelHash;
-      if (flags.model !== undefined) modelHash = (await SlalomModel.load(flags.model)).modelHash;
+      if (flags.model !== undefined) modelHash = (await SlalomModel.load(flags.model)).weightsHash;
       if (modelHash === undefined) throw new InvalidArgumentError(`${flags.store} has no manifest: pass --model`);
       const state = TrustedState.open(flags.state);
       const { generated, consumed } = state.ledger(modelHash).read();
