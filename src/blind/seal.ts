@@ -41,7 +41,12 @@ export function associatedData(b: PadBinding): Buffer {
 export function sealResidues(key: Uint8Array, binding: PadBinding, values: Float64Array): SealedRecord {
   if (values.length !== binding.count) throw new InvalidArgumentError(`sealing ${values.length} values under a binding for ${binding.count}`);
   const plain = Buffer.alloc(values.length * 3);
-  for (let i = 0; i < values.length; i++) plain.writeUIntLE(values[i]!, i * 3, 3);
+  for (let i = 0, o = 0; i < values.length; i++, o += 3) {
+    const v = values[i]!;
+    plain[o] = v & 255;
+    plain[o + 1] = (v >>> 8) & 255;
+    plain[o + 2] = v >>> 16;
+  }
   const nonce = randomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   cipher.setAAD(associatedData(binding));
@@ -70,7 +75,8 @@ export function openResidues(key: Uint8Array, binding: PadBinding, record: Seale
   }
   const out = new Float64Array(binding.count);
   for (let i = 0; i < out.length; i++) {
-    const v = plain.readUIntLE(i * 3, 3);
+    const o = i * 3;
+    const v = plain[o]! | (plain[o + 1]! << 8) | (plain[o + 2]! << 16);
     if (v >= P) fail(`authenticated value ${v} is not a residue`);
     out[i] = v;
   }

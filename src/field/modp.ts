@@ -5,10 +5,28 @@
  */
 import { HALF_P, P } from './prime.js';
 
-/** The canonical residue of an integer |v| < 2^53. */
+/** 2^53 − 288 is the largest multiple of p below 2^53 (2^53 ≡ 288 mod p). */
+const TOP_MULTIPLE = (2 ** 53 - 288) / P;
+/** Below this, floor(v/p)·p could pass 2^53 in magnitude; such v take the fmod path. */
+const FLOOR_SAFE_MIN = -(TOP_MULTIPLE - 1) * P;
+const INV_P = 1 / P;
+
+/**
+ * The canonical residue of an integer |v| ≤ 2^53 − 1, mostly without a (slow: ~30 ns) fmod.
+ * q = floor(v·(1/p)) is within one of floor(v/p) (the product's relative error is below 2^−52, so its
+ * absolute error is below 2^−23); for FLOOR_SAFE_MIN ≤ v ≤ 2^53 − 1 the multiple q·p then lies in
+ * [−(2^53 − 288), 2^53 − 288], so q·p and r = v − q·p ∈ [−p, 2p) are exact, and one correction lands
+ * r in [0, p). The p + 287 most negative integers take the exact fmod path.
+ */
 export function mod(v: number): number {
-  const r = v % P;
-  return r < 0 ? r + P : r + 0; // + 0 turns the −0 of (−k·p) % p into +0
+  if (v < FLOOR_SAFE_MIN) {
+    const r = v % P;
+    return r < 0 ? r + P : r + 0; // + 0 turns the −0 of (−k·p) % p into +0
+  }
+  let r = v - Math.floor(v * INV_P) * P;
+  if (r < 0) r += P;
+  else if (r >= P) r -= P;
+  return r + 0;
 }
 
 /** The centered representative of a residue in [0, p). */
@@ -35,10 +53,7 @@ export function mulResidues(a: number, b: number): number {
 
 /** Reduces every integer of `values` (|v| < 2^53) to its canonical residue, in place. */
 export function reduceInPlace(values: Float64Array): Float64Array {
-  for (let i = 0; i < values.length; i++) {
-    const r = values[i]! % P;
-    values[i] = r < 0 ? r + P : r + 0;
-  }
+  for (let i = 0; i < values.length; i++) values[i] = mod(values[i]!);
   return values;
 }
 

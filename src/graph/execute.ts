@@ -2,9 +2,11 @@
  * Walks a Graph in order. Non-linear and layout nodes run their float semantics here; linear nodes
  * go to a caller-supplied hook (the float reference computes them directly; the trusted runtime
  * quantizes, outsources, verifies and unblinds them). Values are freed after their last use, so
- * peak memory is the live set, not the whole network.
+ * peak memory is the live set, not the whole network; a dead value's memory goes back to the
+ * tensor pool unless another live value (a Reshape's output, say) still shares it.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { giveF64 } from '../tensor/pool.js';
 import { formatDims, sameDims, type Tensor } from '../tensor/tensor.js';
 import type { Graph, Node } from './ir.js';
 import { OPS } from './ops/registry.js';
@@ -33,6 +35,23 @@ export async function execute(graph: Graph, inputs: readonly Tensor[], hooks: Ex
   const lastUse = lastUses(graph);
   const keep = new Set(graph.outputs);
   const fetch = (name: string): Tensor => values.get(name) ?? graph.constants.get(name)!;
+  // How many live values hold each buffer; inputs and constants are never recycled.
+  const holders = new Map<Float64Array, number>();
+  const caller = new Set([...inputs, ...graph.constants.values()].map((t) => t.data));
+  const hold = (t: Tensor): void => {
+    holders.set(t.data, (holders.get(t.data) ?? 0) + 1);
+  };
+  const drop = (name: string): void => {
+    const t = values.get(name)!;
+    values.delete(name);
+    const left = holders.get(t.data)! - 1;
+    if (left > 0) holders.set(t.data, left);
+    else {
+      holders.delete(t.data);
+      if (!caller.has(t.data)) giveF64(t.data);
+    }
+  };
+  inputs.forEach(hold);
 
   for (let i = 0; i < graph.nodes.length; i++) {
     const node = graph.nodes[i]!;
@@ -46,8 +65,9 @@ export async function execute(graph: Graph, inputs: readonly Tensor[], hooks: Ex
       if (def.kind !== 'linear') hooks.onNonlinearMs?.(performance.now() - start, node);
     }
     values.set(node.outputs[0]!, out);
+    hold(out);
     hooks.onValue?.(node.outputs[0]!, out, node);
-    for (const name of node.inputs) if (lastUse.get(name) === i && !keep.has(name)) values.delete(name);
+    for (const name of new Set(node.inputs)) if (lastUse.get(name) === i && !keep.has(name) && values.has(name)) drop(name);
   }
   return graph.outputs.map((name) => values.get(name)!);
 }

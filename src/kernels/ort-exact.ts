@@ -40,6 +40,7 @@ import {
 } from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
 import { InvalidArgumentError } from '../errors.js';
+import { mod, reduceInPlace } from '../field/modp.js';
 import { P } from '../field/prime.js';
 import { formatDims, type Tensor } from '../tensor/tensor.js';
 import { conv2d, convGeometry, isPointwise, type ConvGeometry } from './conv.js';
@@ -125,7 +126,6 @@ export interface OrtExactOptions {
 const DOUBLE = TensorProto_DataType.DOUBLE;
 const UINT8 = TensorProto_DataType.UINT8;
 const INT32 = TensorProto_DataType.INT32;
-const INV_P = 1 / P;
 
 function matmulF64Model(): Uint8Array {
   return singleNodeModel(
@@ -150,34 +150,6 @@ function convIntegerModel(attrs: ConvAttrs): Uint8Array {
     [{ name: 'y', elemType: INT32, dims: ['n', 'm', 'oh', 'ow'] }],
     { strides: attrs.strides, pads: attrs.pads, dilations: attrs.dilations, group: attrs.group },
   );
-}
-
-/** A·p = 2^53 − 288 is the largest multiple of p below 2^53 (2^53 ≡ 288 mod p). */
-const TOP_MULTIPLE = (2 ** 53 - 288) / P;
-/** Below this, floor(v/p)·p could pass 2^53 in magnitude; such v take the fmod path. */
-const FLOOR_SAFE_MIN = -(TOP_MULTIPLE - 1) * P;
-
-/**
- * The canonical residue of an integer |v| ≤ 2^53 − 1, mostly without a (slow) fmod and without
- * data-dependent branches. q = floor(v·(1/p)) is within one of floor(v/p) (the product's relative
- * error is below 2^−52, so its absolute error is below 2^−23); for FLOOR_SAFE_MIN ≤ v ≤ 2^53 − 1 the
- * multiple q·p then lies in [−(2^53 − 288), 2^53 − 288], so q·p and r = v − q·p ∈ [−p, 2p) are exact,
- * and one correction lands r in [0, p). The p + 287 most negative integers take the exact fmod path.
- */
-function modFast(v: number): number {
-  if (v < FLOOR_SAFE_MIN) {
-    const r = v % P;
-    return r < 0 ? r + P : r + 0; // + 0 turns a −0 into +0
-  }
-  let r = v - Math.floor(v * INV_P) * P;
-  if (r < 0) r += P;
-  else if (r >= P) r -= P;
-  return r;
-}
-
-function reduceFastInPlace(values: Float64Array): Float64Array {
-  for (let i = 0; i < values.length; i++) values[i] = modFast(values[i]!);
-  return values;
 }
 
 /** ORT refuses typed arrays on a SharedArrayBuffer: copy those. */
@@ -307,7 +279,7 @@ export class OrtExactKernels {
     if (g.n * g.m * g.oh * g.ow === 0) return { dims, data: new Float64Array(0) };
     if (g.cg === 1) {
       const z = conv2d(x, w, attrs, bias);
-      return { dims, data: reduceFastInPlace(z.data) };
+      return { dims, data: reduceInPlace(z.data) };
     }
     const bytes = this.bytePlanes && g.k <= MAX_BYTE_PLANE_K && (this.#pointwiseBytes || !isPointwise(g)) && fitsInt8(w.data);
     if (bytes) return { dims, data: await this.#convBytes(g, attrs, x.data, w.data, bias) };
@@ -327,7 +299,7 @@ export class OrtExactKernels {
     if (bias !== undefined) {
       for (let r = 0; r < b; r++) for (let j = 0, o = r * n; j < n; j++) y[o + j] += bias[j]!;
     }
-    return { dims: [b, n], data: reduceFastInPlace(y) };
+    return { dims: [b, n], data: reduceInPlace(y) };
   }
 
   /** Releases every ORT session. */
@@ -384,7 +356,7 @@ export class OrtExactKernels {
     const planes = new Uint8Array(scratch, 0, 3 * size);
     for (let i = 0; i < size; i++) {
       let v = x[i]!;
-      if (!(v >= 0 && v < P)) v = modFast(v);
+      if (!(v >= 0 && v < P)) v = mod(v);
       const r = v | 0;
       planes[i] = r & 255;
       planes[size + i] = (r >>> 8) & 255;
@@ -412,7 +384,7 @@ export class OrtExactKernels {
       for (let ch = 0; ch < g.m; ch++) {
         const o = (n * g.m + ch) * t;
         const b = bias === undefined ? 0 : bias[ch]!;
-        for (let i = o, end = o + t; i < end; i++) out[i] = modFast(y[i]! + 256 * y[outSize + i]! + 65536 * y[2 * outSize + i]! + b);
+        for (let i = o, end = o + t; i < end; i++) out[i] = mod(y[i]! + 256 * y[outSize + i]! + 65536 * y[2 * outSize + i]! + b);
       }
     }
     return out;
@@ -465,7 +437,7 @@ function storeWhole(g: ConvGeometry, y: Float64Array, bias: Float64Array | undef
   const t = g.oh * g.ow;
   for (let ch = 0; ch < g.m; ch++) {
     const b = bias === undefined ? 0 : bias[ch]!;
-    for (let i = ch * t, end = i + t; i < end; i++) y[i] = modFast(y[i]! + b);
+    for (let i = ch * t, end = i + t; i < end; i++) y[i] = mod(y[i]! + b);
   }
   return y;
 }
@@ -477,7 +449,7 @@ function storeChunk(g: ConvGeometry, y: Float64Array, n: number, j0: number, row
     const src = ch * rows;
     const dst = (n * g.m + ch) * t + j0;
     const b = bias === undefined ? 0 : bias[ch]!;
-    for (let r = 0; r < rows; r++) out[dst + r] = modFast(y[src + r]! + b);
+    for (let r = 0; r < rows; r++) out[dst + r] = mod(y[src + r]! + b);
   }
 }
 

@@ -11,6 +11,7 @@
  */
 import { OverflowError } from '../errors.js';
 import { mod } from '../field/modp.js';
+import { takeF64 } from '../tensor/pool.js';
 import { HALF_P, P } from '../field/prime.js';
 import type { QuantizedLayer } from './quantize-graph.js';
 
@@ -22,7 +23,7 @@ export interface QuantizedInput {
 
 export function quantizeInput(layer: QuantizedLayer, x: Float64Array): QuantizedInput {
   const scale = 2 ** layer.lx;
-  const residues = new Float64Array(x.length);
+  const residues = takeF64(x.length);
   let maxAbs = 0;
   for (let i = 0; i < x.length; i++) {
     const v = Math.round(x[i]! * scale);

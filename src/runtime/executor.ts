@@ -6,6 +6,7 @@
 import { execute } from '../graph/execute.js';
 import { finishLinear, quantizeInput } from '../quant/fixed-point.js';
 import type { QuantizedGraph } from '../quant/quantize-graph.js';
+import { giveF64 } from '../tensor/pool.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import type { LinearProtocol } from './linear-protocol.js';
 import { PhaseTimer } from './timings.js';
@@ -44,6 +45,7 @@ export async function runQuantized(
       const layer = qg.byNode.get(node.name)!;
       const xq = timer.time('quantize', () => quantizeInput(layer, x.data));
       const fx = await protocol.compute(layer, xq.residues, timer);
+      giveF64(xq.residues); // the protocol is done with it (backends send copies)
       const y = timer.time('requantize', () => finishLinear(layer, fx, xq.maxAbs));
       const phases: Record<string, number> = {};
       for (const [phase, ms] of Object.entries(timer.ms)) if (ms !== (before[phase] ?? 0)) phases[phase] = ms - (before[phase] ?? 0);

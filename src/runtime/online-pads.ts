@@ -65,7 +65,8 @@ export class OnlinePads {
     // r_{i,l} blinds one input only: two would hand the accelerator their difference.
     if (this.blinded.has(layer.index)) throw new PadReuseError(`pad ${this.index} already blinded an input of layer '${layer.name}'`, { layer: layer.name });
     this.blinded.add(layer.index);
-    return addMod(x, padVector(this.state.keys.padKey, this.index, layer.index, x.length));
+    const r = padVector(this.state.keys.padKey, this.index, layer.index, x.length);
+    return addMod(x, r, r); // x + r written over r: one array, and r does not outlive this call
   }
 
   /** u_{i,l} = f(r_{i,l}), authenticated. Each layer's factor is handed out once. */

@@ -12,6 +12,7 @@ import {
   poolOutputDims,
   type PoolAttrs,
 } from '../../kernels/float/pool.js';
+import { takeF64 } from '../../tensor/pool.js';
 import { tensor, type Tensor } from '../../tensor/tensor.js';
 import { resolvePads } from './linear.js';
 import type { OpDef, ResolveContext } from './op.js';
@@ -92,7 +93,7 @@ export const BatchNormalization: OpDef<BatchNormAttrs> = {
   evalFloat([x], { scale, shift }) {
     const [n, c] = [x!.dims[0]!, x!.dims[1]!];
     const inner = x!.data.length / (n * c);
-    const out = new Float64Array(x!.data.length);
+    const out = takeF64(x!.data.length);
     for (let i = 0, o = 0; i < n; i++) {
       for (let ch = 0; ch < c; ch++) {
         const s = scale[ch]!;

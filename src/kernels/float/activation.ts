@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from '../../errors.js';
 import { formatDims, type Tensor } from '../../tensor/tensor.js';
+import { takeF64 } from '../../tensor/pool.js';
 
 function map(x: Tensor, out: Float64Array): Tensor {
   return { dims: [...x.dims], data: out };
@@ -13,7 +14,7 @@ function map(x: Tensor, out: Float64Array): Tensor {
 /** max(0, x). */
 export function relu(x: Tensor): Tensor {
   const src = x.data;
-  const out = new Float64Array(src.length);
+  const out = takeF64(src.length);
   for (let i = 0; i < src.length; i++) out[i] = Math.max(src[i]!, 0); // branch-free; NaN stays NaN
   return map(x, out);
 }
@@ -21,7 +22,7 @@ export function relu(x: Tensor): Tensor {
 /** x for x ≥ 0, alpha·x otherwise (ONNX default alpha 0.01). */
 export function leakyRelu(x: Tensor, alpha = 0.01): Tensor {
   const src = x.data;
-  const out = new Float64Array(src.length);
+  const out = takeF64(src.length);
   for (let i = 0; i < src.length; i++) {
     const v = src[i]!;
     out[i] = v < 0 ? alpha * v : v;
@@ -32,7 +33,7 @@ export function leakyRelu(x: Tensor, alpha = 0.01): Tensor {
 /** 1 / (1 + e^−x), evaluated without overflow on either side. */
 export function sigmoid(x: Tensor): Tensor {
   const src = x.data;
-  const out = new Float64Array(src.length);
+  const out = takeF64(src.length);
   for (let i = 0; i < src.length; i++) {
     const v = src[i]!;
     if (v >= 0) {
@@ -48,7 +49,7 @@ export function sigmoid(x: Tensor): Tensor {
 /** max(0, min(1, alpha·x + beta)) (ONNX defaults alpha 0.2, beta 0.5). */
 export function hardSigmoid(x: Tensor, alpha = 0.2, beta = 0.5): Tensor {
   const src = x.data;
-  const out = new Float64Array(src.length);
+  const out = takeF64(src.length);
   for (let i = 0; i < src.length; i++) {
     const v = src[i]!;
     const t = alpha * v + beta;
@@ -60,7 +61,7 @@ export function hardSigmoid(x: Tensor, alpha = 0.2, beta = 0.5): Tensor {
 /** x · max(0, min(1, x/6 + 1/2)) (ONNX HardSwish, opset 14). */
 export function hardSwish(x: Tensor): Tensor {
   const src = x.data;
-  const out = new Float64Array(src.length);
+  const out = takeF64(src.length);
   for (let i = 0; i < src.length; i++) {
     const v = src[i]!;
     const t = v / 6 + 0.5;
@@ -76,7 +77,7 @@ export function hardSwish(x: Tensor): Tensor {
 export function clip(x: Tensor, min = -Infinity, max = Infinity): Tensor {
   if (Number.isNaN(min) || Number.isNaN(max)) throw new InvalidArgumentError(`Clip bounds must not be NaN (min ${min}, max ${max})`);
   const src = x.data;
-  const out = new Float64Array(src.length);
+  const out = takeF64(src.length);
   for (let i = 0; i < src.length; i++) {
     let v = src[i]!;
     if (v < min) v = min;
@@ -108,7 +109,7 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   let inner = 1;
   for (let i = a + 1; i < rank; i++) inner *= x.dims[i]!;
   const src = x.data;
-  const out = new Float64Array(src.length);
+  const out = takeF64(src.length);
   if (inner === 1) {
     for (let o = 0, base = 0; o < outer; o++, base += len) {
       let m = -Infinity;

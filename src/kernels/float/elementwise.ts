@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from '../../errors.js';
 import { formatDims, sizeOf, type Tensor } from '../../tensor/tensor.js';
+import { takeF64 } from '../../tensor/pool.js';
 
 export type BinaryOp = 'Add' | 'Sub' | 'Mul' | 'Div';
 
@@ -81,7 +82,7 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   if (op !== 'Add' && op !== 'Sub' && op !== 'Mul' && op !== 'Div') throw new InvalidArgumentError(`unknown binary op ${String(op)}`);
   const dims = broadcastDims(a.dims, b.dims);
   const total = sizeOf(dims);
-  const out = new Float64Array(total);
+  const out = takeF64(total); // every element is written below
   if (total === 0) return { dims, data: out };
   const A = a.data;
   const B = b.data;

@@ -11,6 +11,7 @@
  */
 import { InvalidArgumentError } from '../../errors.js';
 import { formatDims, sizeOf, type Tensor } from '../../tensor/tensor.js';
+import { takeF64 } from '../../tensor/pool.js';
 
 export interface PoolAttrs {
   /** [kH, kW] */
@@ -116,7 +117,7 @@ function pool2d(x: Tensor, attrs: PoolAttrs, kind: 'max' | 'avg', countIncludePa
   const rows = axisWindows(oh, h, attrs.kernel[0], attrs.strides[0], attrs.pads[0], attrs.pads[2], dh);
   const cols = axisWindows(ow, w, attrs.kernel[1], attrs.strides[1], attrs.pads[1], attrs.pads[3], dw);
   const src = x.data;
-  const out = new Float64Array(n * c * oh * ow);
+  const out = takeF64(n * c * oh * ow); // one write per output window below
   const planeIn = h * w;
   const rowFirst = rows.first;
   const rowCount = rows.count;
