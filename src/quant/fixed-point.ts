@@ -25,11 +25,11 @@ export function quantizeInput(layer: QuantizedLayer, x: Float64Array): Quantized
   const scale = 2 ** layer.lx;
   const residues = takeF64(x.length);
   let maxAbs = 0;
+  // Branch-free (signs are random: branches would mispredict); Math.max keeps a NaN once seen.
   for (let i = 0; i < x.length; i++) {
     const v = Math.round(x[i]! * scale);
-    const a = Math.abs(v);
-    if (a > maxAbs || Number.isNaN(a)) maxAbs = a; // a NaN sticks: later values must not overwrite it
-    residues[i] = v < 0 ? v + P : v;
+    maxAbs = Math.max(maxAbs, Math.abs(v));
+    residues[i] = v + P * +(v < 0);
   }
   if (!(maxAbs <= HALF_P)) {
     throw new OverflowError(`quantized input magnitude ${maxAbs} (scale 2^${layer.lx}) leaves (−p/2, p/2)`, { layer: layer.name });
@@ -56,10 +56,9 @@ export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAb
     const end = start + inner;
     for (let i = start; i < end; i++) {
       let z = fx[i]! + b;
-      if (z >= P) z -= P;
-      if (z > HALF_P) z -= P;
-      const a = z < 0 ? -z : z;
-      if (a > worst) worst = a;
+      z -= P * +(z >= P);
+      z -= P * +(z > HALF_P);
+      worst = Math.max(worst, Math.abs(z));
       fx[i] = z * inv;
     }
   }
