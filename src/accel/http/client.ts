@@ -91,6 +91,8 @@ export interface HttpBackendStats {
 }
 
 /** Extra bytes allowed beyond the expected tensor in a reply: the JSON header. */
+/** Layers whose ONNX exceeds this are uploaded as raw application/octet-stream. */
+const RAW_UPLOAD_BYTES = 32 * 2 ** 20;
 const HEADER_SLACK = 64 * 1024;
 /** The most bytes a registration or readiness answer may have. */
 const SMALL_REPLY = 64 * 1024;
@@ -396,9 +398,12 @@ export class HttpBackend implements AcceleratorBackend {
     const load = `/v2/repository/models/${name}/load`;
     const plain = await this.postLoad(a, load, undefined, deadline);
     if (plain.status === 200 && (await this.isReady(a, name))) return;
-    const onnx = Buffer.from(exportLayerOnnx(layer)).toString('base64');
-    const body = Buffer.from(JSON.stringify({ parameters: { [LOAD_FILE_PARAMETER]: onnx } }), 'utf8');
-    const upload = await this.postLoad(a, load, body, deadline);
+    const onnx = Buffer.from(exportLayerOnnx(layer));
+    // Triton's JSON form for ordinary layers; raw bytes for huge ones (base64 of VGG16's fc6 would
+    // pass V8's string limit).
+    const raw = onnx.length > RAW_UPLOAD_BYTES;
+    const body = raw ? onnx : Buffer.from(JSON.stringify({ parameters: { [LOAD_FILE_PARAMETER]: onnx.toString('base64') } }), 'utf8');
+    const upload = await this.postLoad(a, load, body, deadline, raw ? 'application/octet-stream' : 'application/json');
     if (upload.status !== 200) {
       throw new AttemptFailure(upload.status >= 500 ? 'http' : 'invalid', `layer ${layer.name} (${this.modelName(layer.id)}) refused: HTTP ${upload.status} ${errorText(upload.body)}`);
     }
@@ -406,12 +411,12 @@ export class HttpBackend implements AcceleratorBackend {
   }
 
   /** A repository load; one at a time per accelerator, a 503 (another upload in progress) waited out until `deadline`. */
-  private postLoad(a: Accelerator, path: string, body: Buffer | undefined, deadline: number): Promise<HttpResult> {
+  private postLoad(a: Accelerator, path: string, body: Buffer | undefined, deadline: number, contentType = 'application/json'): Promise<HttpResult> {
     const run = async (): Promise<HttpResult> => {
       for (;;) {
         const left = deadline - Date.now();
         if (left <= 0) throw new AttemptFailure('timeout', `the model load did not complete within ${this.loadTimeoutMs} ms`);
-        const res = await this.send(a, 'POST', path, body, body === undefined ? {} : { 'content-type': 'application/json' }, SMALL_REPLY, left);
+        const res = await this.send(a, 'POST', path, body, body === undefined ? {} : { 'content-type': contentType }, SMALL_REPLY, left);
         if (res.status !== 503) return res;
         const wait = retryAfterMs(res.headers['retry-after']);
         if (Date.now() + wait >= deadline) return res;
