@@ -19,19 +19,10 @@ import {
   subResidues,
 } from '../../src/field/modp.js';
 import { modBig } from '../reference/bigint.js';
+import { rng } from '../helpers/random.js';
 
 const BP = BigInt(P);
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** A uniform integer in [lo, hi] (|lo|, |hi| ≤ 2^53 − 1), using two draws for 53 bits. */
 function randInt(r: () => number, lo: number, hi: number): number {

@@ -15,19 +15,8 @@ import type { ConvAttrs } from '../../src/kernels/names.js';
 import { singleNodeModel } from '../../src/kernels/ort-exact.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { convRef } from '../reference/bigint.js';
+import { rng, int, size } from '../helpers/random.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-const int = (r: () => number, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
-const size = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
 interface ConvCase {
   x: number[];

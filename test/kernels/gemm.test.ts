@@ -10,18 +10,8 @@ import { gemm } from '../../src/kernels/gemm.js';
 import { assertExact, gemmField, weightRowL1 } from '../../src/kernels/field.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { gemmRef } from '../reference/bigint.js';
+import { rng, int } from '../helpers/random.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-const int = (r: () => number, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
 
 function fill(r: () => number, dims: number[], lo: number, hi: number): Tensor {
   const data = new Float64Array(dims[0]! * dims[1]!);
