@@ -56,6 +56,8 @@ export class WorkerBackend implements AcceleratorBackend {
       this.pending.clear();
     };
     this.worker.on('error', die);
+    // A reply that cannot be deserialized cannot be matched to its request: fail them all rather than hang.
+    this.worker.on('messageerror', die);
     this.worker.on('exit', (code) => die(new Error(`exit code ${code}`)));
   }
 
