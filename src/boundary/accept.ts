@@ -44,7 +44,8 @@ export function acceptLinearOutput(reply: Untrusted<LinearReply>, expected: Expe
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     // Rejects NaN, ±Infinity, −0 is fine (it equals 0), fractions and anything outside [0, p).
-    if (!(v >= 0 && v < P && Math.floor(v) === v)) fail(`value ${v} at index ${i} is not a residue in [0, p)`);
+    // (v | 0) === v: an integer (p < 2^31, so the int32 conversion is exact in range; NaN fails).
+    if (!(v >= 0 && v < P && (v | 0) === v)) fail(`value ${v} at index ${i} is not a residue in [0, p)`);
   }
   return values;
 }
