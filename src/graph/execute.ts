@@ -18,6 +18,8 @@ export interface ExecuteHooks {
   onValue?(name: string, value: Tensor, node: Node): void;
   /** Accumulates time spent in non-linear and layout nodes. */
   onNonlinearMs?(ms: number, node: Node): void;
+  /** Nodes whose effect the linear hook already applied (a fused activation): they pass their input through. */
+  readonly passThrough?: ReadonlySet<string>;
 }
 
 export async function execute(graph: Graph, inputs: readonly Tensor[], hooks: ExecuteHooks = {}): Promise<Tensor[]> {
@@ -57,7 +59,9 @@ export async function execute(graph: Graph, inputs: readonly Tensor[], hooks: Ex
     const node = graph.nodes[i]!;
     const def = OPS[node.op]!;
     let out: Tensor;
-    if (def.kind === 'linear' && hooks.linear !== undefined) {
+    if (hooks.passThrough?.has(node.name)) {
+      out = fetch(node.inputs[0]!);
+    } else if (def.kind === 'linear' && hooks.linear !== undefined) {
       out = await hooks.linear(node, fetch(node.inputs[0]!), node.inputs.slice(1).map(fetch));
     } else {
       const start = performance.now();

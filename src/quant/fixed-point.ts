@@ -40,9 +40,13 @@ export function quantizeInput(layer: QuantizedLayer, x: Float64Array): Quantized
 
 /**
  * Adds the bias, centers, checks for wrap-around and dequantizes f(x̃) (canonical residues), in
- * place: `fx` is overwritten with the dequantized outputs and returned.
+ * place: `fx` is overwritten with the dequantized outputs and returned. With `relu`, a ReLU that
+ * follows the layer is applied in the same pass (after the wrap-around check, which needs the
+ * pre-activation).
  */
-export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number): Float64Array {
+export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, relu = false): Float64Array {
+  // A fused ReLU clamps at 0 from below; −Infinity leaves every value as it is.
+  const floor = relu ? 0 : -Infinity;
   const inv = 2 ** -(layer.lx + layer.lw);
   const channels = layer.op === 'Conv' ? layer.outDims[1]! : layer.outDims[layer.outDims.length - 1]!;
   // Conv outputs are channel-major blocks of OH·OW values; Gemm outputs alternate channels.
@@ -60,7 +64,7 @@ export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAb
       z -= P * +(z >= P);
       z -= P * +(z > HALF_P);
       worst = Math.max(worst, Math.abs(z));
-      fx[i] = z * inv;
+      fx[i] = Math.max(floor, z * inv);
     }
   }
   if (!(worst <= limit)) {

@@ -50,3 +50,14 @@ for (const name of ['mobilenet-v2', 'resnet18'] as const) {
     assertAllEqual(await logitsInEveryMode(model, syntheticInput(model.inputDims)));
   });
 }
+
+test('a ReLU fused into requantization gives the same logits as the ReLU run on its own', async () => {
+  const model = await SlalomModel.load(buildZooModel('resnet18', { seed: 1 }));
+  const x = syntheticInput(model.inputDims, 11);
+  const fused = (await model.infer(x)).logits;
+  // An observer turns fusion off, so every pre-activation value can be seen.
+  let seen = 0;
+  const separate = (await model.infer(x, { onValue: () => seen++ })).logits;
+  assert.ok(seen > 0, 'the observer saw the values');
+  assert.deepEqual(Array.from(fused), Array.from(separate));
+});
