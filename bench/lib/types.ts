@@ -13,7 +13,7 @@ export const PRIVATE_MODES: ReadonlySet<BenchMode> = new Set(['private', 'privat
 export const OUTSOURCING_MODES: ReadonlySet<BenchMode> = new Set(['outsourced', 'verified', 'private', 'private+verified']);
 
 /** Phases in display order (runtime/timings.ts names); 'accelerator' is waiting, not trusted work. */
-export const PHASE_ORDER = ['pad', 'quantize', 'linear', 'blind', 'validate', 'verify', 'unseal', 'unblind', 'requantize', 'nonlinear'] as const;
+export const PHASE_ORDER = ['pad', 'quantize', 'linear', 'blind', 'transfer', 'validate', 'verify', 'unseal', 'unblind', 'requantize', 'nonlinear'] as const;
 
 /** One model × mode measurement; results.json is an array of these. */
 export interface BenchRecord {

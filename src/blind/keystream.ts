@@ -10,6 +10,7 @@
 import { createCipheriv } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
 import { P } from '../field/prime.js';
+import { takeF64 } from '../tensor/pool.js';
 
 const CHUNK_BYTES = 65_536 - (65_536 % 3);
 const ZEROS = new Uint8Array(CHUNK_BYTES);
@@ -25,16 +26,36 @@ export function padIv(index: number, layer: number): Buffer {
 
 /** r_{i,l}: `count` uniform residues of Z_p from AES-256-CTR(key, iv(i, l)). */
 export function padVector(key: Uint8Array, index: number, layer: number, count: number): Float64Array {
+  return padded(key, index, layer, new Float64Array(count));
+}
+
+/**
+ * x + r_{i,l} mod p in one pass over the keystream, into a pooled array (x is not modified): the
+ * online blinding step, without materialising r.
+ */
+export function blindWithPad(key: Uint8Array, index: number, layer: number, x: Float64Array): Float64Array {
+  const out = takeF64(x.length);
+  out.set(x);
+  return padded(key, index, layer, out);
+}
+
+/** values[k] + r_{i,l}[k] mod p for residues `values`, in place. */
+function padded(key: Uint8Array, index: number, layer: number, values: Float64Array): Float64Array {
   if (key.length !== 32) throw new InvalidArgumentError(`pad key must be 32 bytes, got ${key.length}`);
   const cipher = createCipheriv('aes-256-ctr', key, padIv(index, layer));
-  const out = new Float64Array(count);
+  const count = values.length;
   let filled = 0;
   while (filled < count) {
-    const block = cipher.update(ZEROS);
+    const chunk = cipher.update(ZEROS);
+    // A plain Uint8Array view: V8 reads its elements faster than a Buffer's.
+    const block = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
     for (let j = 0; j + 2 < block.length && filled < count; j += 3) {
-      const v = block[j]! | (block[j + 1]! << 8) | (block[j + 2]! << 16);
-      if (v < P) out[filled++] = v;
+      const r = block[j]! | (block[j + 1]! << 8) | (block[j + 2]! << 16);
+      if (r >= P) continue; // rejection keeps r uniform: 3 of 2^24 words are dropped
+      // int32 with a sign mask, not a branch (see field/modp.ts)
+      const d = (values[filled]! | 0) + r - P;
+      values[filled++] = d + (P & (d >> 31));
     }
   }
-  return out;
+  return values;
 }

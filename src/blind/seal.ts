@@ -6,7 +6,8 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { InvalidArgumentError, PadAuthError } from '../errors.js';
-import { P } from '../field/prime.js';
+import { packResidues, unpackResidues } from '../field/pack24.js';
+import { takeF64 } from '../tensor/pool.js';
 
 export interface PadBinding {
   /** SHA-256 of the model, hex. */
@@ -40,13 +41,7 @@ export function associatedData(b: PadBinding): Buffer {
 
 export function sealResidues(key: Uint8Array, binding: PadBinding, values: Float64Array): SealedRecord {
   if (values.length !== binding.count) throw new InvalidArgumentError(`sealing ${values.length} values under a binding for ${binding.count}`);
-  const plain = Buffer.alloc(values.length * 3);
-  for (let i = 0, o = 0; i < values.length; i++, o += 3) {
-    const v = values[i]!;
-    plain[o] = v & 255;
-    plain[o + 1] = (v >>> 8) & 255;
-    plain[o + 2] = v >>> 16;
-  }
+  const plain = packResidues(values, Buffer.alloc(values.length * 3));
   const nonce = randomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   cipher.setAAD(associatedData(binding));
@@ -68,17 +63,13 @@ export function openResidues(key: Uint8Array, binding: PadBinding, record: Seale
     const decipher = createDecipheriv('aes-256-gcm', key, record.nonce, { authTagLength: TAG_BYTES });
     decipher.setAAD(associatedData(binding));
     decipher.setAuthTag(record.tag);
-    const body = decipher.update(record.ciphertext);
-    plain = Buffer.concat([body, decipher.final()]); // final() throws on a bad tag: body is never returned then
+    plain = decipher.update(record.ciphertext); // GCM returns every byte here; final() adds none
+    decipher.final(); // throws on a bad tag: plain is never used then
   } catch (cause) {
     return fail('the tag does not match (tampered, truncated, reordered, or sealed for another model, layer, index or key)', cause);
   }
-  const out = new Float64Array(binding.count);
-  for (let i = 0; i < out.length; i++) {
-    const o = i * 3;
-    const v = plain[o]! | (plain[o + 1]! << 8) | (plain[o + 2]! << 16);
-    if (v >= P) fail(`authenticated value ${v} is not a residue`);
-    out[i] = v;
-  }
+  // Pooled (a fresh array costs a page fault per 512 values): the caller gives it back after use.
+  const out = takeF64(binding.count);
+  if (!unpackResidues(plain, out)) fail('an authenticated value is not a residue');
   return out;
 }

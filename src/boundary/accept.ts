@@ -41,13 +41,28 @@ export function acceptLinearOutput(reply: Untrusted<LinearReply>, expected: Expe
   // could change after this validation and after Freivalds' check: refused, never copied silently.
   if (values.buffer instanceof SharedArrayBuffer) fail('data lies in a SharedArrayBuffer, which its sender can still modify');
   if (values.length !== sizeOf(expected.dims)) fail(`${values.length} values, expected ${sizeOf(expected.dims)}`);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    // Rejects NaN, ±Infinity, −0 is fine (it equals 0), fractions and anything outside [0, p).
-    // (v | 0) === v: an integer (p < 2^31, so the int32 conversion is exact in range; NaN fails).
-    if (!(v >= 0 && v < P && (v | 0) === v)) fail(`value ${v} at index ${i} is not a residue in [0, p)`);
+  if (!allResidues(values)) {
+    const i = values.findIndex((v) => !(v >= 0 && v < P && Number.isInteger(v)));
+    fail(`value ${values[i]} at index ${i} is not a residue in [0, p)`);
   }
   return values;
+}
+
+/**
+ * True when every value is an integer in [0, p) (−0 counts as 0). One branch-free pass: q = v | 0
+ * equals v only for an int32 integer (never NaN or ±Infinity), and q | (p − 1 − q) has its sign
+ * bit set exactly when q < 0 or q ≥ p.
+ */
+function allResidues(values: Float64Array): boolean {
+  let outside = 0;
+  let notInt32 = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    const q = v | 0;
+    notInt32 |= +(q !== v);
+    outside |= q | (P - 1 - q);
+  }
+  return notInt32 === 0 && outside >= 0;
 }
 
 /** What a pad must hold: one record per linear layer, with these element counts. */

@@ -9,7 +9,7 @@
  * bound). Otherwise a centered output beyond (p−1)/4 — twice past the calibrated headroom of the
  * default margin — is reported as an OverflowError rather than trusted.
  */
-import { OverflowError } from '../errors.js';
+import { InvalidArgumentError, OverflowError } from '../errors.js';
 import { mod } from '../field/modp.js';
 import { takeF64 } from '../tensor/pool.js';
 import { HALF_P, P } from '../field/prime.js';
@@ -25,46 +25,118 @@ export function quantizeInput(layer: QuantizedLayer, x: Float64Array): Quantized
   const scale = 2 ** layer.lx;
   const residues = takeF64(x.length);
   let maxAbs = 0;
-  // Branch-free (signs are random: branches would mispredict); Math.max keeps a NaN once seen.
-  // floor(v + 0.5) rounds half up like Math.round, at a third of its cost.
+  let inexact = 0;
+  // floor(v + 0.5) rounds half up like Math.round, at a third of its cost. The rest is int32 work
+  // with sign masks: a float compare-and-select would branch, and on activations of random sign a
+  // branch mispredicts half the time. NaN, ±Infinity and |v| ≥ 2^31 do not survive `| 0` unchanged.
   for (let i = 0; i < x.length; i++) {
     const v = Math.floor(x[i]! * scale + 0.5);
-    maxAbs = Math.max(maxAbs, Math.abs(v));
-    residues[i] = v + P * +(v < 0);
+    const q = v | 0;
+    inexact |= +(q !== v);
+    const sign = q >> 31;
+    maxAbs = Math.max(maxAbs, (q ^ sign) - sign);
+    residues[i] = q + (P & sign);
   }
+  if (inexact !== 0) maxAbs = largestMagnitude(x, scale);
   if (!(maxAbs <= HALF_P)) {
     throw new OverflowError(`quantized input magnitude ${maxAbs} (scale 2^${layer.lx}) leaves (−p/2, p/2)`, { layer: layer.name });
   }
   return { residues, maxAbs };
 }
 
+/** max |round(x·scale)| in float (NaN when some x is NaN): the rare path, for the error message. */
+function largestMagnitude(x: Float64Array, scale: number): number {
+  let worst = 0;
+  for (const v of x) worst = Math.max(worst, Math.abs(Math.floor(v * scale + 0.5)));
+  return worst;
+}
+
 /**
- * Adds the bias, centers, checks for wrap-around and dequantizes f(x̃) (canonical residues), in
- * place: `fx` is overwritten with the dequantized outputs and returned. With `relu`, a ReLU that
+ * Adds the bias, centers, checks for wrap-around and dequantizes f(x̃) (canonical residues, or
+ * fx − minus when an unblinding factor is left to subtract), in place: `fx` is overwritten with the
+ * dequantized outputs and returned. With `relu`, a ReLU that
  * follows the layer is applied in the same pass (after the wrap-around check, which needs the
  * pre-activation).
  */
-export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, relu = false): Float64Array {
-  // A fused ReLU clamps at 0 from below; −Infinity leaves every value as it is.
-  const floor = relu ? 0 : -Infinity;
+export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, relu = false, minus?: Float64Array): Float64Array {
+  finish(layer, fx, minus, inputMaxAbs, relu, undefined);
+  return fx;
+}
+
+/**
+ * finishLinear followed by `next`'s quantizeInput, in one pass and in place, for a layer whose
+ * output (after an optional ReLU) feeds `next` and nothing else. Only for next.lx ≤ lx + lw (see
+ * canFinishInto), where round(y·2^lx') with y = z·2^−(lx+lw) is round(z / 2^m), m = lx + lw − lx',
+ * which is (z + 2^(m−1)) >> m in int32: exactly what the two separate passes compute.
+ */
+export function finishLinearInto(
+  layer: QuantizedLayer,
+  fx: Float64Array,
+  inputMaxAbs: number,
+  relu: boolean,
+  next: QuantizedLayer,
+  minus?: Float64Array,
+): QuantizedInput {
+  if (!canFinishInto(layer, next)) throw new InvalidArgumentError(`layer '${next.name}' quantizes at 2^${next.lx}, finer than '${layer.name}' outputs`);
+  const maxAbs = finish(layer, fx, minus, inputMaxAbs, relu, next);
+  if (!(maxAbs <= HALF_P)) {
+    throw new OverflowError(`quantized input magnitude ${maxAbs} (scale 2^${next.lx}) leaves (−p/2, p/2)`, { layer: next.name });
+  }
+  return { residues: fx, maxAbs };
+}
+
+/** Whether `next`'s input grid is no finer than `layer`'s output grid (the usual case: it is coarser). */
+export function canFinishInto(layer: QuantizedLayer, next: QuantizedLayer): boolean {
+  return next.lx <= layer.lx + layer.lw;
+}
+
+const NOTHING = new Float64Array(0);
+
+/**
+ * The pass behind both: f(x̃) = fx − minus (mod p; no `minus`: fx), plus bias, … Returns max |x̃'|
+ * of `next`'s input, or 0 without `next`.
+ */
+function finish(layer: QuantizedLayer, fx: Float64Array, minus: Float64Array | undefined, inputMaxAbs: number, relu: boolean, next: QuantizedLayer | undefined): number {
+  if (minus !== undefined && minus.length !== fx.length) throw new InvalidArgumentError(`unblinding factor of ${minus.length} values for ${fx.length} outputs`);
+  const subtract = minus !== undefined;
+  const u = minus ?? NOTHING;
+  // A fused ReLU zeroes negative values: with an all-ones mask, z & ~(sign & mask) is 0 for z < 0.
+  const reluMask = relu ? -1 : 0;
+  const toNext = next !== undefined;
   const inv = 2 ** -(layer.lx + layer.lw);
+  const shift = toNext ? layer.lx + layer.lw - next.lx : 0;
+  const half = shift > 0 ? 1 << (shift - 1) : 0;
   const channels = layer.op === 'Conv' ? layer.outDims[1]! : layer.outDims[layer.outDims.length - 1]!;
   // Conv outputs are channel-major blocks of OH·OW values; Gemm outputs alternate channels.
-  const inner = layer.op === 'Conv' ? fx.length / (layer.outDims[0]! * channels) : 1;
+  // `| 0` keeps the loop indices and the bias below int32 in the JIT (a double index is slow).
+  const inner = layer.op === 'Conv' ? (fx.length / (layer.outDims[0]! * channels)) | 0 : 1;
   const bias = layer.bias;
   const cannotWrap = inputMaxAbs * layer.weightRowL1 + layer.maxAbsBias <= HALF_P;
   const limit = cannotWrap ? HALF_P : HALF_P / 2;
   let worst = 0;
+  let nextMax = 0;
   for (let start = 0, block = 0; start < fx.length; start += inner, block++) {
-    // The bias as a residue, so fx + b < 2p and one subtraction reduces it.
-    const b = bias === undefined ? 0 : mod(bias[block % channels]!);
+    // The bias as a residue, so fx + b < 2p < 2^25 and everything below is int32 arithmetic with sign
+    // masks instead of branches (a float select mispredicts half the time on values of random sign).
+    const b = bias === undefined ? 0 : mod(bias[block % channels]!) | 0;
     const end = start + inner;
     for (let i = start; i < end; i++) {
-      let z = fx[i]! + b;
-      z -= P * +(z >= P);
-      z -= P * +(z > HALF_P);
-      worst = Math.max(worst, Math.abs(z));
-      fx[i] = Math.max(floor, z * inv);
+      // fx (validated) and u (authenticated) are residues in [0, p): z ∈ (−2p, p), int32.
+      let z = (fx[i]! | 0) - (subtract ? u[i]! | 0 : 0) + b - P;
+      z += P & (z >> 31); // (−p, p)
+      z += P & (z >> 31); // [0, p)
+      z -= P & ((HALF_P - z) >> 31); // centered
+      const sign = z >> 31;
+      worst = Math.max(worst, (z ^ sign) - sign);
+      const zr = z & ~(sign & reluMask);
+      if (toNext) {
+        const q = (zr + half) >> shift; // |zr| < 2^23: no int32 overflow
+        const s = q >> 31;
+        nextMax = Math.max(nextMax, (q ^ s) - s);
+        fx[i] = q + (P & s);
+      } else {
+        fx[i] = zr * inv; // exact: a power of two
+      }
     }
   }
   if (!(worst <= limit)) {
@@ -73,5 +145,5 @@ export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAb
       { layer: layer.name },
     );
   }
-  return fx;
+  return nextMax;
 }

@@ -4,9 +4,9 @@
  * check, dequantize. Non-linear layers run here in float on exactly dequantized values.
  */
 import { execute } from '../graph/execute.js';
-import type { Graph } from '../graph/ir.js';
+import type { Graph, Node } from '../graph/ir.js';
 import { isLinear } from '../graph/ops/registry.js';
-import { finishLinear, quantizeInput } from '../quant/fixed-point.js';
+import { canFinishInto, finishLinear, finishLinearInto, quantizeInput, type QuantizedInput } from '../quant/fixed-point.js';
 import type { QuantizedGraph } from '../quant/quantize-graph.js';
 import { giveF64 } from '../tensor/pool.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
@@ -35,10 +35,15 @@ export async function runQuantized(
   protocol: LinearProtocol,
   onValue?: (name: string, value: Tensor) => void,
 ): Promise<QuantizedRun> {
-  // Without an observer, a ReLU right after a linear layer is applied while requantizing (one pass
-  // fewer over the activations); an observer sees every pre-activation value, so nothing is fused.
+  // Without an observer, a ReLU right after a linear layer is applied while requantizing, and a linear
+  // layer whose output (after such a ReLU) feeds only another linear layer hands that layer its
+  // quantized input directly: fewer passes over the activations. An observer sees every
+  // pre-activation float value, so then nothing is fused.
   const fused = onValue === undefined ? fusableRelus(qg.graph) : new Map<string, string>();
   const reluAfter = new Set(fused.values());
+  const feeds = onValue === undefined ? linearChains(qg.graph, fused) : new Map<string, string>();
+  /** Values already quantized for the layer that consumes them, by their buffer. */
+  const prequantized = new WeakMap<Float64Array, QuantizedInput & { readonly layer: string }>();
   const timer = new PhaseTimer();
   const layers: LayerTiming[] = [];
   if (protocol.begin) await timer.timeAsync('pad', () => protocol.begin!());
@@ -50,10 +55,23 @@ export async function runQuantized(
       const start = performance.now();
       const before = { ...timer.ms };
       const layer = qg.byNode.get(node.name)!;
-      const xq = timer.time('quantize', () => quantizeInput(layer, x.data));
-      const fx = await protocol.compute(layer, xq.residues, timer);
-      giveF64(xq.residues); // the protocol is done with it (backends send copies)
-      const y = timer.time('requantize', () => finishLinear(layer, fx, xq.maxAbs, reluAfter.has(node.name)));
+      const pre = prequantized.get(x.data);
+      // A prequantized input belongs to the graph (it frees it after its last use); our own is ours to free.
+      const xq = pre?.layer === node.name ? pre : timer.time('quantize', () => quantizeInput(layer, x.data));
+      const { value: fx, minus } = await protocol.compute(layer, xq.residues, timer);
+      if (xq !== pre) giveF64(xq.residues); // the protocol is done with it (backends send copies)
+      const relu = reluAfter.has(node.name);
+      const nextName = feeds.get(node.name);
+      const next = nextName === undefined ? undefined : qg.byNode.get(nextName)!;
+      let y: Float64Array;
+      if (next === undefined || !canFinishInto(layer, next)) {
+        y = timer.time('requantize', () => finishLinear(layer, fx, xq.maxAbs, relu, minus));
+      } else {
+        const q = timer.time('requantize', () => finishLinearInto(layer, fx, xq.maxAbs, relu, next, minus));
+        prequantized.set(q.residues, { ...q, layer: nextName! });
+        y = q.residues;
+      }
+      if (minus !== undefined) giveF64(minus);
       const phases: Record<string, number> = {};
       for (const [phase, ms] of Object.entries(timer.ms)) if (ms !== (before[phase] ?? 0)) phases[phase] = ms - (before[phase] ?? 0);
       layers.push({ name: layer.name, ms: performance.now() - start, phases });
@@ -61,6 +79,32 @@ export async function runQuantized(
     },
   });
   return { outputs, timings: timer.ms, layers };
+}
+
+/**
+ * Linear node → the linear node that is the only consumer of its output (directly, or through a
+ * fused ReLU that is itself consumed only there), for outputs that are not graph outputs.
+ */
+function linearChains(graph: Graph, fusedRelus: ReadonlyMap<string, string>): Map<string, string> {
+  const consumers = new Map<string, Node[]>();
+  for (const n of graph.nodes) for (const i of new Set(n.inputs)) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  const outputs = new Set(graph.outputs);
+  const only = (value: string): Node | undefined => {
+    const c = consumers.get(value);
+    return c?.length === 1 && !outputs.has(value) ? c[0] : undefined;
+  };
+  const chains = new Map<string, string>();
+  for (const n of graph.nodes) {
+    if (!isLinear(n.op)) continue;
+    let value = n.outputs[0]!;
+    let next = only(value);
+    if (next !== undefined && fusedRelus.get(next.name) === n.name) {
+      value = next.outputs[0]!;
+      next = only(value);
+    }
+    if (next !== undefined && isLinear(next.op) && next.inputs[0] === value) chains.set(n.name, next.name);
+  }
+  return chains;
 }
 
 /** Relu nodes (by name) that directly follow a linear node whose only consumer they are → that linear node. */

@@ -7,13 +7,23 @@
 import type { QuantizedLayer } from '../quant/quantize-graph.js';
 import type { PhaseTimer } from './timings.js';
 
+/**
+ * f(x̃) mod p as a protocol obtained it: `value`, or `value − minus` mod p when an unblinding factor
+ * is left to subtract. The executor subtracts it in its requantization pass (one pass fewer over
+ * the layer's output) and then returns `minus` to the tensor pool.
+ */
+export interface LinearOutput {
+  readonly value: Float64Array;
+  readonly minus?: Float64Array;
+}
+
 export interface LinearProtocol {
   /** Called once before each inference (e.g. to consume a pad). */
   begin?(): Promise<void>;
   /**
    * @param x canonical residues of the quantized input x̃ (shape layer.inDims)
-   * @returns canonical residues of f(x̃) without bias (shape layer.outDims)
+   * @returns canonical residues giving f(x̃) without bias (shape layer.outDims)
    */
-  compute(layer: QuantizedLayer, x: Float64Array, timer: PhaseTimer): Promise<Float64Array>;
+  compute(layer: QuantizedLayer, x: Float64Array, timer: PhaseTimer): Promise<LinearOutput>;
   close?(): Promise<void>;
 }

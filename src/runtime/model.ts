@@ -52,7 +52,7 @@ export interface InferenceResult {
   readonly timings: Record<string, number>;
   /** Milliseconds the trusted runtime worked: every phase but waiting for the accelerator. */
   readonly trustedMs: number;
-  /** Milliseconds spent waiting on the accelerator (transfer included). */
+  /** Milliseconds spent waiting on the accelerator (its compute and the reply's delivery; copying the request out is the trusted `transfer` phase). */
   readonly acceleratorMs: number;
   readonly layers: LayerTiming[];
 }

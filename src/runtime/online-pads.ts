@@ -5,10 +5,9 @@
  */
 import { acceptPadFile, acceptPadRecord } from '../boundary/accept.js';
 import { InvalidArgumentError, PadReuseError } from '../errors.js';
-import { addMod } from '../field/modp.js';
 import type { QuantizedGraph, QuantizedLayer } from '../quant/quantize-graph.js';
 import { sizeOf } from '../tensor/tensor.js';
-import { padVector } from '../blind/keystream.js';
+import { blindWithPad } from '../blind/keystream.js';
 import type { PadRecord } from '../blind/pad-format.js';
 import type { PadStore } from '../blind/pad-store.js';
 import type { PadLedger, TrustedState } from '../blind/trusted-state.js';
@@ -65,8 +64,7 @@ export class OnlinePads {
     // r_{i,l} blinds one input only: two would hand the accelerator their difference.
     if (this.blinded.has(layer.index)) throw new PadReuseError(`pad ${this.index} already blinded an input of layer '${layer.name}'`, { layer: layer.name });
     this.blinded.add(layer.index);
-    const r = padVector(this.state.keys.padKey, this.index, layer.index, x.length);
-    return addMod(x, r, r); // x + r written over r: one array, and r does not outlive this call
+    return blindWithPad(this.state.keys.padKey, this.index, layer.index, x);
   }
 
   /** u_{i,l} = f(r_{i,l}), authenticated. Each layer's factor is handed out once. */

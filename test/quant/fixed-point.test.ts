@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 
 import { OverflowError } from '../../src/errors.js';
 import { HALF_P, P } from '../../src/field/prime.js';
-import { finishLinear, quantizeInput } from '../../src/quant/fixed-point.js';
+import { canFinishInto, finishLinear, finishLinearInto, quantizeInput } from '../../src/quant/fixed-point.js';
 import type { QuantizedLayer } from '../../src/quant/quantize-graph.js';
 import { sizeOf, tensor } from '../../src/tensor/tensor.js';
 import { rng } from '../helpers/single-node.js';
@@ -199,5 +199,44 @@ describe('finishLinear', () => {
     assertOverflow(() => finishLinear(l, fx, 3000), 'wrap', /wrapped mod p/);
     // The same from a negative pre-activation.
     assertOverflow(() => finishLinear(l, Float64Array.of(Number(residueOf(-z))), 3000), 'wrap');
+  });
+});
+
+describe('fused passes: unblinding and the next layer’s quantization', () => {
+  const random = rng(31);
+  const conv = layer({ op: 'Conv', lx: 6, lw: 7, outDims: [2, 3, 4, 5], bias: [-900, 0, 1234], weightRowL1: 50 });
+  const n = sizeOf(conv.outDims);
+  /** Residues of random centered outputs well inside the sound bound, so no OverflowError. */
+  const outputs = (): Float64Array => Float64Array.from({ length: n }, () => Number(residueOf(BigInt(Math.floor((random() - 0.5) * 200_000)))));
+  const randomResidues = (): Float64Array => Float64Array.from({ length: n }, () => Math.floor(random() * P));
+
+  it('finishLinear(fx, minus) equals finishLinear on fx − minus mod p (with and without ReLU)', () => {
+    for (const relu of [false, true]) {
+      const f = outputs();
+      const u = randomResidues();
+      const z = Float64Array.from(f, (v, i) => Number(residueOf(BigInt(v) + BigInt(u[i]!)))); // what a blinded reply holds
+      const expected = finishLinear(conv, f.slice(), 100, relu);
+      assert.deepEqual(plain(finishLinear(conv, z, 100, relu, u)), plain(expected));
+    }
+  });
+
+  it('finishLinearInto equals finishLinear then quantizeInput of the next layer, bit for bit', () => {
+    for (const nextLx of [0, 3, 6, 13]) {
+      for (const relu of [false, true]) {
+        const next = layer({ lx: nextLx, lw: 5, name: 'next' });
+        const f = outputs();
+        const u = randomResidues();
+        const z = Float64Array.from(f, (v, i) => Number(residueOf(BigInt(v) + BigInt(u[i]!))));
+        const separate = quantizeInput(next, finishLinear(conv, f.slice(), 100, relu));
+        const fused = finishLinearInto(conv, z, 100, relu, next, u);
+        assert.deepEqual(plain(fused.residues), plain(separate.residues), `lx' = ${nextLx}, relu ${relu}`);
+        assert.equal(fused.maxAbs, separate.maxAbs);
+      }
+    }
+  });
+
+  it('finishLinearInto refuses a next layer on a finer grid than this layer outputs', () => {
+    assert.equal(canFinishInto(conv, layer({ lx: 14, lw: 1 })), false);
+    assert.throws(() => finishLinearInto(conv, outputs(), 100, false, layer({ lx: 14, lw: 1 })), /finer/);
   });
 });

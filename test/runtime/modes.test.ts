@@ -51,7 +51,7 @@ for (const name of ['mobilenet-v2', 'resnet18'] as const) {
   });
 }
 
-test('a ReLU fused into requantization gives the same logits as the ReLU run on its own', async () => {
+test('fused passes (ReLU in requantization, a linear layer quantizing straight into the next) give the same logits as separate ones', async () => {
   const model = await SlalomModel.load(buildZooModel('resnet18', { seed: 1 }));
   const x = syntheticInput(model.inputDims, 11);
   const fused = (await model.infer(x)).logits;

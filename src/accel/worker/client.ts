@@ -8,6 +8,7 @@ import { untrusted, type Untrusted } from '../../boundary/untrusted.js';
 import { TransportError } from '../../errors.js';
 import type { ExactKernelsName } from '../../kernels/exact-linear.js';
 import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../backend.js';
+import { giveF64, takeF64 } from '../../tensor/pool.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
 export interface WorkerBackendOptions {
@@ -79,10 +80,14 @@ export class WorkerBackend implements AcceleratorBackend {
   }
 
   async linear({ requestId, layerId, dims, x }: LinearRequest): Promise<Untrusted<LinearReply>> {
-    // The caller keeps x (to verify against it): send a copy, transferred without a second copy.
-    const copy = x.slice();
-    const reply = await this.send({ type: 'linear', requestId, layerId, dims, x: copy }, [copy.buffer]);
+    // The caller keeps x (to verify against it): send a copy, transferred without a second copy. The
+    // copy's memory comes from the pool (every element is overwritten, so no old activation leaves)
+    // and the worker transfers it back for reuse: no fresh allocation per request.
+    const copy = takeF64(x.length);
+    copy.set(x);
+    const reply = await this.send({ type: 'linear', requestId, layerId, dims, x: copy }, [copy.buffer as ArrayBuffer]);
     if (reply.type === 'error') throw new TransportError(`the accelerator failed: ${String(reply.message)}`);
+    if (reply.type === 'result' && reply.spare instanceof Float64Array) giveF64(reply.spare); // arbitrary contents are fine in the pool
     return untrusted(reply as unknown as LinearReply);
   }
 

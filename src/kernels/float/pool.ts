@@ -141,7 +141,13 @@ function pool2d(x: Tensor, attrs: PoolAttrs, kind: 'max' | 'avg', countIncludePa
           for (let i = 0, r = start; i < nr; i++, r += rowStep) {
             for (let j = 0, p = r; j < nc; j++, p += dw) {
               const v = src[p]!;
-              if (v > m || v !== v) m = v;
+              // (m + v + |m − v|)/2 is branch-free (a compare mispredicts on activations of random
+              // order) and exact on the fixed-point grid values the trusted runtime pools. It is
+              // max(m, v) exactly when it is one of them and no smaller than either; otherwise
+              // (rounding, ±∞, NaN) the test, true almost never and so predicted, falls back.
+              let c = (m + v + Math.abs(m - v)) * 0.5;
+              if ((+(c >= m) & +(c >= v) & (+(c === m) | +(c === v))) === 0) c = m > v || m !== m ? m : v;
+              m = c;
             }
           }
           out[o++] = m;

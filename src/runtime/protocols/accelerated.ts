@@ -1,7 +1,7 @@
 /**
  * The outsourcing modes (DESIGN.md §5): every linear layer goes to the accelerator.
  * - blinding (modes private, private+verified): x + r leaves, never x; u = f(r) is unsealed from the
- *   pad store and z − u taken; one pad per inference, consumed durably before anything leaves;
+ *   pad store and z − u taken (by the executor, in its requantization pass); one pad per inference, consumed durably before anything leaves;
  * - the reply always passes the boundary (accept.ts); with a verifier (modes verified,
  *   private+verified) Freivalds' check runs on the pair the accelerator saw (x or x + r).
  * A failed check or an invalid reply ends the inference with a typed error (policy 'abort'), or is
@@ -12,11 +12,11 @@ import type { AcceleratorBackend } from '../../accel/backend.js';
 import type { OnlinePads } from '../online-pads.js';
 import { acceptLinearOutput } from '../../boundary/accept.js';
 import { IntegrityError, MalformedResponseError, PadsExhaustedError, type SlalomError } from '../../errors.js';
-import { subMod } from '../../field/modp.js';
 import { jsKernels, type ExactKernels } from '../../kernels/exact-linear.js';
 import type { QuantizedLayer } from '../../quant/quantize-graph.js';
+import { giveF64 } from '../../tensor/pool.js';
 import type { Verifier } from '../../verify/verifier.js';
-import type { LinearProtocol } from '../linear-protocol.js';
+import type { LinearOutput, LinearProtocol } from '../linear-protocol.js';
 import type { PhaseTimer } from '../timings.js';
 
 export type FailurePolicy = 'abort' | 'recompute';
@@ -68,7 +68,9 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
   async function attempt(layer: QuantizedLayer, sent: Float64Array, timer: PhaseTimer): Promise<Float64Array> {
     const requestId = ++requestCounter;
     try {
-      const reply = await timer.timeAsync('accelerator', () => accelerator.linear({ requestId, layerId: layer.index, dims: layer.inDims, x: sent }));
+      // The request's synchronous part (copying and posting x) is trusted-thread work; the rest is waiting.
+      const pending = timer.time('transfer', () => accelerator.linear({ requestId, layerId: layer.index, dims: layer.inDims, x: sent }));
+      const reply = await timer.timeAsync('accelerator', () => pending);
       const z = timer.time('validate', () => acceptLinearOutput(reply, { requestId, layerId: layer.index, layerName: layer.name, dims: layer.outDims }));
       if (verifier !== undefined) timer.time('verify', () => verifier.check(layer, sent, z));
       return z;
@@ -80,13 +82,14 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     }
   }
 
-  async function fromAccelerator(layer: QuantizedLayer, x: Float64Array, timer: PhaseTimer): Promise<Float64Array> {
+  async function fromAccelerator(layer: QuantizedLayer, x: Float64Array, timer: PhaseTimer): Promise<LinearOutput> {
     // Blinded once: a retry sends the very same x + r, never a second blinding of x with another pad.
     const sent = pads === undefined ? x : timer.time('blind', () => pads.blind(layer, x));
     const z = await attempt(layer, sent, timer);
-    if (pads === undefined) return z;
-    const u = timer.time('unseal', () => pads.unseal(layer));
-    return timer.time('unblind', () => subMod(z, u, z));
+    if (pads === undefined) return { value: z };
+    giveF64(sent); // the backends sent copies and the check is done: x + r is dead
+    // f(x) = z − u: the executor subtracts u in its requantization pass.
+    return { value: z, minus: timer.time('unseal', () => pads.unseal(layer)) };
   }
 
   return {
@@ -124,7 +127,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
           distrusted = true;
         }
       }
-      return timer.timeAsync('linear', () => local.apply(layer, layer.inDims, x));
+      return { value: await timer.timeAsync('linear', () => local.apply(layer, layer.inDims, x)) };
     },
     async close() {
       await accelerator.close();

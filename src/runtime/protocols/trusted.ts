@@ -7,7 +7,7 @@ import type { LinearProtocol } from '../linear-protocol.js';
 
 export function trustedProtocol(kernels: ExactKernels = jsKernels()): LinearProtocol {
   return {
-    compute: (layer, x, timer) => timer.timeAsync('linear', () => kernels.apply(layer, layer.inDims, x)),
+    compute: async (layer, x, timer) => ({ value: await timer.timeAsync('linear', () => kernels.apply(layer, layer.inDims, x)) }),
     close: () => kernels.close(),
   };
 }

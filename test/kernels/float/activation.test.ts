@@ -21,6 +21,12 @@ describe('float activations vs onnxruntime', () => {
     assertClose(relu(x), await ort('Relu'), 0, 0);
   });
 
+  it('Relu is exactly max(v, 0) on edge values (NaN, ±∞, ±0, subnormals, near overflow)', () => {
+    const edge = [NaN, -Infinity, Infinity, -0, 0, 5e-324, -5e-324, 2 ** 1023, 1.5 * 2 ** 1023, -(2 ** 1023), Number.MAX_VALUE, 1 / 3, -1 / 3];
+    const y = relu(tensor([edge.length], Float64Array.from(edge))).data;
+    edge.forEach((v, i) => assert.ok(Object.is(y[i], Math.max(v, 0)), `relu(${v}) = ${y[i]}`));
+  });
+
   it('LeakyRelu (default and explicit alpha)', async () => {
     assertClose(leakyRelu(x), await ort('LeakyRelu'), 1e-6, 1e-7);
     assertClose(leakyRelu(x, 0.3), await ort('LeakyRelu', { alpha: 0.3 }), 1e-6, 1e-7);

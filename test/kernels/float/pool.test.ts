@@ -107,6 +107,26 @@ describe('float pooling vs onnxruntime', () => {
   });
 });
 
+describe('MaxPool: exact maximum on awkward values', () => {
+  it('equals a compare-based maximum on near-ties, huge values, ±∞, ±0 and NaN', () => {
+    const random = rng(17);
+    const awkward = [NaN, Infinity, -Infinity, 0, -0, 1, 1 + 2 ** -52, 1 - 2 ** -53, Number.MAX_VALUE, -Number.MAX_VALUE, 5e-324, -5e-324, 1e16, 1e16 + 2];
+    const data = Float64Array.from({ length: 2 * 3 * 8 * 8 }, () => (random() < 0.5 ? awkward[Math.floor(random() * awkward.length)]! : (random() - 0.5) * 10));
+    const attrs: PoolAttrs = { kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1], ceilMode: false };
+    const y = maxPool2d(tensor([2, 3, 8, 8], data), attrs).data;
+    let o = 0;
+    for (let plane = 0; plane < 6; plane++) {
+      for (let r = 0; r < 8; r += 2) {
+        for (let c = 0; c < 8; c += 2, o++) {
+          const window = [0, 1, 8, 9].map((d) => data[plane * 64 + r * 8 + c + d]!);
+          const expected = window.some((v) => Number.isNaN(v)) ? NaN : window.reduce((a, b) => (b > a ? b : a));
+          assert.ok(Object.is(y[o], expected) || (y[o] === 0 && expected === 0), `window ${window.join(', ')}: got ${y[o]}, expected ${expected}`);
+        }
+      }
+    }
+  });
+});
+
 describe('float pooling: invalid shapes', () => {
   const x: Tensor = tensor([1, 1, 3, 3]);
   const base: PoolAttrs = { kernel: [2, 2], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], ceilMode: false };
