@@ -7,7 +7,7 @@
  * never privacy or correctness, and replaying an old copy cannot roll consumption back (the ledger
  * lives in trusted state).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { untrusted, type Untrusted } from '../boundary/untrusted.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -22,6 +22,7 @@ export interface StoreManifest {
 export class PadStore {
   readonly dir: string;
   private readonly padsDir: string;
+  private scratch = Buffer.alloc(0);
 
   constructor(dir: string) {
     this.dir = dir;
@@ -48,10 +49,32 @@ export class PadStore {
     writeFileDurably(this.path(index), bytes, 0o644);
   }
 
+  /**
+   * The pad file's bytes, read into this store's reusable buffer: valid until the next readPad.
+   * (A pad is tens of MiB for a large model; fresh memory for each would cost a page fault per 4 KiB.)
+   */
   readPad(index: number): Untrusted<Uint8Array> | undefined {
     const path = this.path(index);
-    if (!existsSync(path)) return undefined;
-    return untrusted(new Uint8Array(readFileSync(path)));
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    try {
+      const size = fstatSync(fd).size;
+      if (this.scratch.length < size) this.scratch = Buffer.allocUnsafe(size); // every byte used is read below
+      let read = 0;
+      while (read < size) {
+        const n = readSync(fd, this.scratch, read, size - read, read);
+        if (n === 0) break; // shrank while reading: what was read is all there is
+        read += n;
+      }
+      return untrusted(new Uint8Array(this.scratch.buffer, this.scratch.byteOffset, read));
+    } finally {
+      closeSync(fd);
+    }
   }
 
   deletePad(index: number): void {

@@ -14,7 +14,8 @@ import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
-import { padIv, padVector } from '../../src/blind/keystream.js';
+import { blindWithPad, padIv, padVector } from '../../src/blind/keystream.js';
+import { addMod } from '../../src/field/modp.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { P } from '../../src/field/prime.js';
 import { chiSquareGof, chiSquareQuantile, formatChi, lowByteHistogram, zpBucketSizes, zpHistogram } from './chi-square.js';
@@ -134,6 +135,19 @@ describe('padVector: the keystream as residues', () => {
     assert.deepEqual([...r], expected);
     assert.equal(r[position], raw[position + 1] ?? -1);
     assert.ok(!r.includes(raw[position]!), 'the rejected word appears among the residues');
+    // blindWithPad consumes the same keystream through its four-at-a-time path: x + r across the rejection.
+    const x = Float64Array.from({ length: position + 50 }, (_, k) => (k * 7_654_321) % P);
+    const full = padVector(key, index, 0, x.length);
+    assert.deepEqual([...blindWithPad(key, index, 0, x)], [...addMod(x, full)]);
+  });
+
+  it('blindWithPad(x) is x + r mod p, for lengths of every remainder mod 4, leaving x unchanged', () => {
+    for (const n of [1, 2, 3, 4, 5, 4095, 70_001]) {
+      const x = Float64Array.from({ length: n }, (_, k) => (k * 1_234_567 + 89) % P);
+      const before = x.slice();
+      assert.deepEqual([...blindWithPad(key, 9, 4, x)], [...addMod(x, padVector(key, 9, 4, n))], `n = ${n}`);
+      assert.deepEqual(x, before);
+    }
   });
 
   it('is deterministic in (key, i, l), and a prefix of itself for fewer values', () => {

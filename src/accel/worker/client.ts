@@ -87,7 +87,10 @@ export class WorkerBackend implements AcceleratorBackend {
     copy.set(x);
     const reply = await this.send({ type: 'linear', requestId, layerId, dims, x: copy }, [copy.buffer as ArrayBuffer]);
     if (reply.type === 'error') throw new TransportError(`the accelerator failed: ${String(reply.message)}`);
-    if (reply.type === 'result' && reply.spare instanceof Float64Array) giveF64(reply.spare); // arbitrary contents are fine in the pool
+    // Pooled memory gets arbitrary contents anyway, but the spare comes from the untrusted worker: it
+    // is pooled only if it cannot be the reply's own data (which would then be handed out while in use).
+    const spare = reply.type === 'result' ? reply.spare : undefined;
+    if (spare instanceof Float64Array && !(reply.type === 'result' && ArrayBuffer.isView(reply.data) && reply.data.buffer === spare.buffer)) giveF64(spare);
     return untrusted(reply as unknown as LinearReply);
   }
 
