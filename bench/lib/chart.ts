@@ -16,7 +16,6 @@ export const PHASE_COLORS: Record<string, string> = {
   validate: '#59a14f',
   verify: '#edc948',
   unseal: '#ff9da7',
-  unblind: '#9c755f',
   requantize: '#e15759',
   nonlinear: '#76b7b2',
   other: '#d0d0d0',
@@ -31,8 +30,7 @@ const PHASE_LABELS: Record<string, string> = {
   validate: 'validate reply',
   verify: 'verify (Freivalds)',
   unseal: 'unseal pad',
-  unblind: 'unblind',
-  requantize: 'requantize',
+  requantize: 'requantize (with unblinding and the next quantization, fused)',
   nonlinear: 'non-linear layers',
   other: 'other',
 };

@@ -1,8 +1,9 @@
 /**
  * Measures one model in every requested mode, in one process, one after the other: load once,
  * onnxruntime fp32 reference, baseline, the offline precompute (private modes), then each
- * outsourcing mode with its own protocol (closed before the next). Pads and trusted state live in
- * a fresh temporary directory that is removed afterwards (never ~/.slalom).
+ * outsourcing mode with its own protocol (closed before the next), and last the accelerator's
+ * exactness tax layer by layer. Pads and trusted state live in a fresh temporary directory that is
+ * removed afterwards (never ~/.slalom).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,7 @@ import {
 } from '../../src/index.js';
 import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { Rng } from '../../src/zoo/rng.js';
+import { measureExactnessTax, type ExactnessTax } from './exactness-tax.js';
 import type { Bandwidth } from './membw.js';
 import { RssSampler } from './rss.js';
 import { fmtCount, median } from './stats.js';
@@ -182,6 +184,8 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+  options.collect();
+  const tax = await measureTax(model, name, log);
   model = undefined; // the caller collects garbage before the next model
 
   const ort = results.get('ort-fp32')!;
@@ -239,8 +243,31 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
     floorTrafficBytes,
     floorMs,
     ...(precompute ? { precompute } : {}),
+    ...(tax ? { exactLinearMs: tax.exactLinearMs, fp32LinearMs: tax.fp32LinearMs, exactnessTax: tax.tax, exactnessLayers: tax.layers } : {}),
   };
   return { summary, records };
+}
+
+/** The exactness tax, or undefined (logged) if it fails: an extra figure must not cost the modes' records. */
+async function measureTax(model: SlalomModel, name: string, log: (msg: string) => void): Promise<ExactnessTax | undefined> {
+  log(`[${name}] exactness tax: exact kernels vs onnxruntime fp32, layer by layer…`);
+  let lastLog = performance.now();
+  try {
+    const tax = await measureExactnessTax(model.quantized.layers, (done, total) => {
+      if (done < total && performance.now() - lastLog > 2000) {
+        lastLog = performance.now();
+        log(`[${name}] exactness tax: layer ${done}/${total}`);
+      }
+    });
+    log(
+      `[${name}] exactness tax: exact kernels ${tax.exactLinearMs.toFixed(1)} ms vs onnxruntime fp32 ${tax.fp32LinearMs.toFixed(1)} ms ` +
+        `over ${tax.layers.length} linear layers = ${tax.tax.toFixed(2)}× (target ≤ 1.4)`,
+    );
+    return tax;
+  } catch (e) {
+    log(`[${name}] exactness tax FAILED: ${(e as Error)?.stack ?? String(e)}`);
+    return undefined;
+  }
 }
 
 async function measureMode(

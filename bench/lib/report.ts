@@ -1,6 +1,15 @@
 /** REPORT.md and the stdout table, generated from the measured numbers only. */
 import { fmtBytes, fmtCount, fmtMs, fmtRatio, mdTable, textTable } from './stats.js';
-import { OUTSOURCING_MODES, PHASE_ORDER, type BenchRecord, type BenchResults, type ModelSummary } from './types.js';
+import { BENCH_MODELS, OUTSOURCING_MODES, PHASE_ORDER, type BenchMode, type BenchRecord, type BenchResults, type ModelSummary } from './types.js';
+
+/** The issue's targets: trusted-side speed-up over onnxruntime fp32 (×ORT) per model and mode, and the accelerator's exactness tax for every model. */
+const RATIO_TARGETS: readonly { readonly model: string; readonly mode: BenchMode; readonly min: number }[] = [
+  { model: 'vgg16', mode: 'verified', min: 20 },
+  { model: 'vgg16', mode: 'private+verified', min: 10 },
+  { model: 'resnet50', mode: 'verified', min: 4 },
+  { model: 'resnet50', mode: 'private+verified', min: 2 },
+];
+const TAX_TARGET = 1.4;
 
 function groupByModel(records: readonly BenchRecord[]): Map<string, BenchRecord[]> {
   const m = new Map<string, BenchRecord[]>();
@@ -95,6 +104,8 @@ function modelSection(summary: ModelSummary, records: readonly BenchRecord[], re
     lines.push(`Verified modes: a wrong result goes undetected with probability ≤ 2^${verified.soundnessLog2PerInference!.toFixed(1)} per inference.`);
     lines.push('');
   }
+  lines.push(taxLine(summary));
+  lines.push('');
   const quantized = records.filter((r) => r.mode !== 'ort-fp32');
   const cols = phaseColumns(quantized);
   if (quantized.length > 0) {
@@ -218,6 +229,79 @@ function lossesSection(results: BenchResults): string {
   return lines.join('\n');
 }
 
+function taxLine(s: ModelSummary): string {
+  if (s.exactnessTax === undefined) return 'Accelerator exactness tax: not measured.';
+  return (
+    `Accelerator exactness tax: exact kernels ${fmtMs(s.exactLinearMs!)} vs onnxruntime fp32 ${fmtMs(s.fp32LinearMs!)} for the same ${s.exactnessLayers!.length} linear layers ` +
+    `= **${s.exactnessTax.toFixed(2)}×** (target ≤ ${TAX_TARGET}): ${(s.macs / s.exactLinearMs! / 1e6).toFixed(1)} against ${(s.macs / s.fp32LinearMs! / 1e6).toFixed(1)} GMAC/s ` +
+    `on one thread, each layer run alone (per-layer times in results-meta.json).`
+  );
+}
+
+/** The issue's targets against the measurements, with a generated reason for every miss. */
+function targetsSection(results: BenchResults): string {
+  const rows: string[][] = [];
+  for (const t of RATIO_TARGETS) {
+    const label = `${t.model} \`${t.mode}\` ≥ ${t.min}× ORT`;
+    const summary = results.models.find((m) => m.model === t.model);
+    const r = results.records.find((x) => x.model === t.model && x.mode === t.mode);
+    if (summary === undefined || r === undefined) {
+      rows.push([label, 'not run', '—', '—', '—']);
+      continue;
+    }
+    const met = r.ratioVsOrt >= t.min;
+    rows.push([label, fmtRatio(r.ratioVsOrt), met ? 'yes' : '**no**', met ? '—' : fmtRatio(t.min / r.ratioVsOrt), met ? '—' : ratioMiss(summary, r, t.min)]);
+  }
+  for (const model of BENCH_MODELS) {
+    const label = `${model} exactness tax ≤ ${TAX_TARGET}`;
+    const s = results.models.find((m) => m.model === model);
+    if (s === undefined || s.exactnessTax === undefined) {
+      rows.push([label, s === undefined ? 'not run' : 'not measured', '—', '—', '—']);
+      continue;
+    }
+    const met = s.exactnessTax <= TAX_TARGET;
+    rows.push([label, `${s.exactnessTax.toFixed(2)}×`, met ? 'yes' : '**no**', met ? '—' : fmtRatio(s.exactnessTax / TAX_TARGET), met ? '—' : taxMiss(s)]);
+  }
+  return [
+    '## Targets',
+    '',
+    `Trusted-side speed-up over onnxruntime fp32 (×ORT, as in the summary) and the accelerator's exactness tax (exact kernels / onnxruntime fp32 on the same linear layers). ` +
+      `**Distance** is how many times faster the trusted side (or the exact kernels) would still have to get. "Per value" counts every linear layer's input and output values.`,
+    '',
+    mdTable(['target', 'measured', 'met', 'distance', 'why (missed)'], rows, [false, true, false, true, false]),
+    '',
+  ].join('\n');
+}
+
+/** Why a ×ORT target is missed: the trusted side's ns per linear value against what the target allows and the bandwidth floor, and where the time goes. */
+function ratioMiss(s: ModelSummary, r: BenchRecord, target: number): string {
+  const elems = s.linearInputElements + s.linearOutputElements;
+  const nsPerValue = (r.trustedMsPerImage * 1e6) / elems;
+  const allowedNs = ((r.ortFp32MsPerImage / target) * 1e6) / elems;
+  const floorNs = (s.floorMs * 1e6) / elems;
+  const ns = (x: number): string => `${x.toFixed(x >= 10 ? 1 : 2)} ns`;
+  return (
+    `${fmtMs(r.trustedMsPerImage)} trusted = ${ns(nsPerValue)} per value; ${target}× allows ${ns(allowedNs)} ` +
+    (allowedNs < floorNs
+      ? `— below the bandwidth floor (${ns(floorNs)}), so no O(activations) trusted runtime reaches it on this machine`
+      : `(floor ${ns(floorNs)})`) +
+    `; top phases ${topPhases(r)}`
+  );
+}
+
+/** Why the exactness tax is missed: the layers that account for most of the exact kernels' excess over fp32. */
+function taxMiss(s: ModelSummary): string {
+  const layers = s.exactnessLayers!;
+  const excess = layers.reduce((sum, l) => sum + Math.max(0, l.exactMs - l.fp32Ms), 0);
+  const top = [...layers].sort((a, b) => b.exactMs - b.fp32Ms - (a.exactMs - a.fp32Ms)).slice(0, 3);
+  const topExcess = top.reduce((sum, l) => sum + Math.max(0, l.exactMs - l.fp32Ms), 0);
+  return (
+    `exact kernels ${(s.macs / s.exactLinearMs! / 1e6).toFixed(1)} GMAC/s vs fp32 ${(s.macs / s.fp32LinearMs! / 1e6).toFixed(1)}; ` +
+    `${top.map((l) => `${l.name} ${fmtMs(l.exactMs)} vs ${fmtMs(l.fp32Ms)} (${fmtRatio(l.exactMs / l.fp32Ms)})`).join(', ')} ` +
+    `hold ${((topExcess / excess) * 100).toFixed(0)} % of the ${fmtMs(excess)} excess over fp32 (${layers.length} layers)`
+  );
+}
+
 function topPhases(r: BenchRecord): string {
   const total = Object.entries(r.phasesMs).filter(([p]) => p !== 'accelerator').reduce((s, [, ms]) => s + ms, 0);
   const sorted = Object.entries(r.phasesMs)
@@ -278,6 +362,7 @@ export function renderReport(results: BenchResults): string {
     ),
   );
   out.push('');
+  out.push(targetsSection(results));
   out.push('## Physical floor');
   out.push('');
   out.push(

@@ -1,4 +1,5 @@
 /** The benchmark's vocabulary: which models and modes it runs, and what it records for each. */
+import type { LayerTax } from './exactness-tax.js';
 import type { Bandwidth } from './membw.js';
 
 export const BENCH_MODELS = ['vgg16', 'resnet50', 'resnet18', 'mobilenet-v2', 'fashion-mnist'] as const;
@@ -13,7 +14,7 @@ export const PRIVATE_MODES: ReadonlySet<BenchMode> = new Set(['private', 'privat
 export const OUTSOURCING_MODES: ReadonlySet<BenchMode> = new Set(['outsourced', 'verified', 'private', 'private+verified']);
 
 /** Phases in display order (runtime/timings.ts names); 'accelerator' is waiting, not trusted work. */
-export const PHASE_ORDER = ['pad', 'quantize', 'linear', 'blind', 'transfer', 'validate', 'verify', 'unseal', 'unblind', 'requantize', 'nonlinear'] as const;
+export const PHASE_ORDER = ['pad', 'quantize', 'linear', 'blind', 'transfer', 'validate', 'verify', 'unseal', 'requantize', 'nonlinear'] as const;
 
 /** One model × mode measurement; results.json is an array of these. */
 export interface BenchRecord {
@@ -76,6 +77,13 @@ export interface ModelSummary {
   readonly floorTrafficBytes: number;
   readonly floorMs: number;
   readonly precompute?: { readonly pads: number; readonly ms: number; readonly msPerImage: number; readonly padBytesPerImage: number };
+  /** Σ over linear layers of the accelerator's exact kernel (median ms per layer; exactness-tax.ts). Absent in runs before it was measured. */
+  readonly exactLinearMs?: number;
+  /** Σ over the same layers of onnxruntime fp32 on each layer alone (median ms per layer). */
+  readonly fp32LinearMs?: number;
+  /** exactLinearMs / fp32LinearMs: the accelerator's exactness tax (target ≤ 1.4). */
+  readonly exactnessTax?: number;
+  readonly exactnessLayers?: readonly LayerTax[];
 }
 
 export interface BenchEnvironment {
