@@ -9,13 +9,13 @@
  */
 import { createCipheriv } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
+import { LITTLE_ENDIAN } from '../field/pack24.js';
 import { P } from '../field/prime.js';
 import { takeF64 } from '../tensor/pool.js';
 
 // A multiple of 12: whole 3-byte words, read as whole 32-bit words (four residues per three).
 const CHUNK_BYTES = 65_536 - (65_536 % 12);
 const ZEROS = new Uint8Array(CHUNK_BYTES);
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 export function padIv(index: number, layer: number): Buffer {
   if (!Number.isSafeInteger(index) || index < 0) throw new InvalidArgumentError(`pad index must be a non-negative integer, got ${index}`);
@@ -52,7 +52,7 @@ function padded(key: Uint8Array, index: number, layer: number, values: Float64Ar
     const block = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
     let j = 0;
     if (LITTLE_ENDIAN && block.byteOffset % 4 === 0) {
-      // Four candidates from three words; when none is rejected (all but ~1 in 2^22 groups) they are
+      // Four candidates from three words (the layout of field/pack24.ts); when none is rejected (all but ~1 in 2^22 groups) they are
       // added without a per-value test. int32 with sign masks, not branches (see field/modp.ts).
       const words = new Uint32Array(block.buffer, block.byteOffset, block.length >> 2);
       for (let k = 0; k + 2 < words.length && filled + 4 <= count; k += 3, j += 12) {

@@ -6,11 +6,13 @@
  */
 import { P } from './prime.js';
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** Whether this platform's Uint32Array reads little-endian words (the packed format's byte order). */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** bytes[3i..3i+2] little-endian → out[i], for i < out.length. Returns false when some value is ≥ p. */
 export function unpackResidues(bytes: Uint8Array, out: Float64Array): boolean {
   const n = out.length;
+  if (bytes.length < 3 * n) throw new RangeError(`${bytes.length} bytes hold fewer than ${n} packed residues`);
   const b = new Uint8Array(bytes.buffer, bytes.byteOffset, n * 3);
   let over = 0; // gathers P − 1 − v: its sign bit ends up set exactly when some v ≥ p
   let i = 0;

@@ -65,8 +65,8 @@ export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAb
 
 /**
  * finishLinear followed by `next`'s quantizeInput, in one pass and in place, for a layer whose
- * output (after an optional ReLU) feeds `next` and nothing else. Only for next.lx ≤ lx + lw (see
- * canFinishInto), where round(y·2^lx') with y = z·2^−(lx+lw) is round(z / 2^m), m = lx + lw − lx',
+ * output (after an optional ReLU) feeds `next` and nothing else. Only where canFinishInto holds,
+ * where round(y·2^lx') with y = z·2^−(lx+lw) is round(z / 2^m), m = lx + lw − lx',
  * which is (z + 2^(m−1)) >> m in int32: exactly what the two separate passes compute.
  */
 export function finishLinearInto(
@@ -77,7 +77,9 @@ export function finishLinearInto(
   next: QuantizedLayer,
   minus?: Float64Array,
 ): QuantizedInput {
-  if (!canFinishInto(layer, next)) throw new InvalidArgumentError(`layer '${next.name}' quantizes at 2^${next.lx}, finer than '${layer.name}' outputs`);
+  if (!canFinishInto(layer, next)) {
+    throw new InvalidArgumentError(`layer '${next.name}' quantizes at 2^${next.lx}: not a right shift of '${layer.name}' outputs at 2^${layer.lx + layer.lw}`);
+  }
   const maxAbs = finish(layer, fx, minus, inputMaxAbs, relu, next);
   if (!(maxAbs <= HALF_P)) {
     throw new OverflowError(`quantized input magnitude ${maxAbs} (scale 2^${next.lx}) leaves (−p/2, p/2)`, { layer: next.name });
@@ -85,16 +87,21 @@ export function finishLinearInto(
   return { residues: fx, maxAbs };
 }
 
-/** Whether `next`'s input grid is no finer than `layer`'s output grid (the usual case: it is coarser). */
+/**
+ * Whether `next`'s input grid is no finer than `layer`'s output grid (the usual case: it is coarser)
+ * and the rescaling is a shift that int32 arithmetic performs as written (JS shifts count mod 32).
+ */
 export function canFinishInto(layer: QuantizedLayer, next: QuantizedLayer): boolean {
-  return next.lx <= layer.lx + layer.lw;
+  const shift = layer.lx + layer.lw - next.lx;
+  return shift >= 0 && shift <= 30;
 }
 
 const NOTHING = new Float64Array(0);
 
 /**
- * The pass behind both: f(x̃) = fx − minus (mod p; no `minus`: fx), plus bias, … Returns max |x̃'|
- * of `next`'s input, or 0 without `next`.
+ * The pass behind both: takes f(x̃) = fx − minus mod p (fx alone without `minus`), adds the bias,
+ * centers, checks for wrap-around, applies the ReLU, then dequantizes — or, with `next`, rounds to
+ * next's input grid. Returns max |x̃'| of next's input (0 without `next`).
  */
 function finish(layer: QuantizedLayer, fx: Float64Array, minus: Float64Array | undefined, inputMaxAbs: number, relu: boolean, next: QuantizedLayer | undefined): number {
   if (minus !== undefined && minus.length !== fx.length) throw new InvalidArgumentError(`unblinding factor of ${minus.length} values for ${fx.length} outputs`);

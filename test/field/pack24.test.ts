@@ -29,6 +29,10 @@ describe('pack24', () => {
     }
   });
 
+  it('refuses bytes too short for the residues asked for', () => {
+    assert.throws(() => unpackResidues(new Uint8Array(8), new Float64Array(3)), RangeError);
+  });
+
   it('reports a value in [p, 2^24) wherever it sits', () => {
     for (const n of [1, 4, 9, 64]) {
       for (let at = 0; at < n; at++) {

@@ -221,7 +221,7 @@ describe('fused passes: unblinding and the next layer’s quantization', () => {
   });
 
   it('finishLinearInto equals finishLinear then quantizeInput of the next layer, bit for bit', () => {
-    for (const nextLx of [0, 3, 6, 13]) {
+    for (const nextLx of [-17, -4, 0, 3, 6, 13]) {
       for (const relu of [false, true]) {
         const next = layer({ lx: nextLx, lw: 5, name: 'next' });
         const f = outputs();
@@ -235,8 +235,11 @@ describe('fused passes: unblinding and the next layer’s quantization', () => {
     }
   });
 
-  it('finishLinearInto refuses a next layer on a finer grid than this layer outputs', () => {
-    assert.equal(canFinishInto(conv, layer({ lx: 14, lw: 1 })), false);
-    assert.throws(() => finishLinearInto(conv, outputs(), 100, false, layer({ lx: 14, lw: 1 })), /finer/);
+  it('finishLinearInto refuses a next layer whose grid is not a right shift of 0–30 bits away', () => {
+    for (const lx of [14, -18]) {
+      assert.equal(canFinishInto(conv, layer({ lx, lw: 1 })), false);
+      assert.throws(() => finishLinearInto(conv, outputs(), 100, false, layer({ lx, lw: 1 })), /not a right shift/);
+    }
+    assert.equal(canFinishInto(conv, layer({ lx: -17, lw: 1 })), true);
   });
 });
