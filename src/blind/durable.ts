@@ -3,8 +3,8 @@
  * directory. After a crash at any instant the target holds either the old or the new content, never
  * a mix, and a completed write survives power loss.
  */
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export function writeFileDurably(path: string, data: Uint8Array | string, mode = 0o600): void {
   const tmp = `${path}.tmp-${process.pid}`;
@@ -27,5 +27,30 @@ export function fsyncDir(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Removes the temporary files writeFileDurably left in `dir` when its process died between creating
+ * and renaming them (a SIGKILL mid-write). They hold nothing anyone reads, but would pile up. Only
+ * files whose writer (the pid in their name) no longer exists are removed. Returns how many.
+ */
+export function removeStaleTemporaries(dir: string): number {
+  let removed = 0;
+  for (const name of readdirSync(dir)) {
+    const pid = Number(/\.tmp-(\d+)$/.exec(name)?.[1] ?? NaN);
+    if (!Number.isSafeInteger(pid) || pid === process.pid || processExists(pid)) continue;
+    rmSync(join(dir, name), { force: true });
+    removed++;
+  }
+  return removed;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
   }
 }

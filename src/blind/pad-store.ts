@@ -11,7 +11,7 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, rea
 import { join } from 'node:path';
 import { untrusted, type Untrusted } from '../boundary/untrusted.js';
 import { InvalidArgumentError } from '../errors.js';
-import { writeFileDurably } from './durable.js';
+import { removeStaleTemporaries, writeFileDurably } from './durable.js';
 
 export interface StoreManifest {
   readonly model: string;
@@ -28,6 +28,8 @@ export class PadStore {
     this.dir = dir;
     this.padsDir = join(dir, 'pads');
     mkdirSync(this.padsDir, { recursive: true });
+    removeStaleTemporaries(this.dir);
+    removeStaleTemporaries(this.padsDir);
   }
 
   writeManifest(m: StoreManifest): void {

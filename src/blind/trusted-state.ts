@@ -15,7 +15,7 @@ import { chmodSync, closeSync, existsSync, fstatSync, linkSync, mkdirSync, openS
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError, PadsExhaustedError } from '../errors.js';
-import { writeFileDurably } from './durable.js';
+import { removeStaleTemporaries, writeFileDurably } from './durable.js';
 
 export function defaultStateDir(): string {
   return process.env['SLALOM_STATE_DIR'] ?? join(homedir(), '.slalom', 'state');
@@ -46,6 +46,8 @@ export class TrustedState {
   static open(dir = defaultStateDir()): TrustedState {
     mkdirSync(join(dir, 'ledger'), { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
+    removeStaleTemporaries(dir);
+    removeStaleTemporaries(join(dir, 'ledger'));
     const keyPath = join(dir, 'keys.json');
     if (!existsSync(keyPath)) {
       writeFileDurably(keyPath, JSON.stringify({ epoch: 1, masterKey: randomBytes(32).toString('base64') }), 0o600);

@@ -14,12 +14,14 @@
  */
 import assert from 'node:assert/strict';
 import { cpSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { padVector } from '../../src/blind/keystream.js';
 import { decodePad, encodePad } from '../../src/blind/pad-format.js';
 import { buildPad } from '../../src/blind/precompute.js';
+import { PadStore } from '../../src/blind/pad-store.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { InvalidArgumentError, PadAuthError, PadReuseError, PadsExhaustedError } from '../../src/errors.js';
 import type { AcceleratedProtocol } from '../../src/runtime/protocols/accelerated.js';
@@ -357,5 +359,24 @@ describe('OnlinePads hands each r out once', () => {
     pads.blind(l1, x);
     assert.throws(() => pads.begin(), PadsExhaustedError);
     assert.throws(() => pads.blind(l0, x), InvalidArgumentError, 'the exhausted begin() left the previous pad usable');
+  });
+});
+
+describe('temporary files of writers killed mid-write', () => {
+  it('are removed when the store or the trusted state opens, only if their writer is gone', () => {
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!; // exited: its pid names no live process
+    const storeDir = tempDir('stale-store');
+    const stateDir = tempDir('stale-state');
+    mkdirSync(join(storeDir, 'pads'), { recursive: true });
+    mkdirSync(join(stateDir, 'ledger'), { recursive: true });
+    const stale = [join(storeDir, 'pads', `7.pad.tmp-${dead}`), join(storeDir, `manifest.json.tmp-${dead}`), join(stateDir, 'ledger', `counters.json.tmp-${dead}`)];
+    const live = [join(storeDir, 'pads', `8.pad.tmp-${process.pid}`), join(stateDir, `keys.json.tmp-1`)]; // this process; init
+    for (const f of [...stale, ...live]) writeFileSync(f, 'partial');
+    new PadStore(storeDir);
+    TrustedState.open(stateDir);
+    for (const f of stale) assert.throws(() => statSync(f), /ENOENT/, `${f} should be gone`);
+    for (const f of live) assert.ok(statSync(f).isFile(), `${f} should stay`);
+    rmSync(storeDir, { recursive: true, force: true });
+    rmSync(stateDir, { recursive: true, force: true });
   });
 });
