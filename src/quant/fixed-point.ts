@@ -52,20 +52,30 @@ function largestMagnitude(x: Float64Array, scale: number): number {
 }
 
 /**
+ * An activation a linear layer's requantization pass can apply: clamping to [lo, hi] in real units
+ * (ReLU: [0, ∞); ReLU6 as Clip: [0, 6]). See canApplyClamp for when it is exact.
+ */
+export interface Clamp {
+  readonly lo: number;
+  readonly hi: number;
+}
+
+export const RELU: Clamp = { lo: 0, hi: Infinity };
+
+/**
  * Adds the bias, centers, checks for wrap-around and dequantizes f(x̃) (canonical residues, or
  * fx − minus when an unblinding factor is left to subtract), in place: `fx` is overwritten with the
- * dequantized outputs and returned. With `relu`, a ReLU that
- * follows the layer is applied in the same pass (after the wrap-around check, which needs the
- * pre-activation).
+ * dequantized outputs and returned. With `clamp`, an activation that follows the layer is applied in
+ * the same pass (after the wrap-around check, which needs the pre-activation).
  */
-export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, relu = false, minus?: Float64Array): Float64Array {
-  finish(layer, fx, minus, inputMaxAbs, relu, undefined);
+export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, clamp?: Clamp, minus?: Float64Array): Float64Array {
+  finish(layer, fx, minus, inputMaxAbs, clamp, undefined);
   return fx;
 }
 
 /**
  * finishLinear followed by `next`'s quantizeInput, in one pass and in place, for a layer whose
- * output (after an optional ReLU) feeds `next` and nothing else. Only where canFinishInto holds,
+ * output (after an optional clamp) feeds `next` and nothing else. Only where canFinishInto holds,
  * where round(y·2^lx') with y = z·2^−(lx+lw) is round(z / 2^m), m = lx + lw − lx',
  * which is (z + 2^(m−1)) >> m in int32: exactly what the two separate passes compute.
  */
@@ -73,14 +83,14 @@ export function finishLinearInto(
   layer: QuantizedLayer,
   fx: Float64Array,
   inputMaxAbs: number,
-  relu: boolean,
+  clamp: Clamp | undefined,
   next: QuantizedLayer,
   minus?: Float64Array,
 ): QuantizedInput {
   if (!canFinishInto(layer, next)) {
     throw new InvalidArgumentError(`layer '${next.name}' quantizes at 2^${next.lx}: not a right shift of '${layer.name}' outputs at 2^${layer.lx + layer.lw}`);
   }
-  const maxAbs = finish(layer, fx, minus, inputMaxAbs, relu, next);
+  const maxAbs = finish(layer, fx, minus, inputMaxAbs, clamp, next);
   if (!(maxAbs <= HALF_P)) {
     throw new OverflowError(`quantized input magnitude ${maxAbs} (scale 2^${next.lx}) leaves (−p/2, p/2)`, { layer: next.name });
   }
@@ -96,19 +106,40 @@ export function canFinishInto(layer: QuantizedLayer, next: QuantizedLayer): bool
   return shift >= 0 && shift <= 30;
 }
 
+/** Largest clamp bound in integer units: any centered value (< 2^23) minus it stays in int32. */
+const UNBOUNDED = 2 ** 30;
+
+/**
+ * Whether `clamp` applies exactly to `layer`'s integer outputs z (scale 2^(lx+lw)): each finite bound
+ * times 2^(lx+lw) is an integer of magnitude ≤ 2^30, so clamping z to it and then dequantizing gives
+ * the same doubles as dequantizing and then clamping.
+ */
+export function canApplyClamp(layer: QuantizedLayer, clamp: Clamp): boolean {
+  const onGrid = (bound: number): boolean => {
+    const v = bound * 2 ** (layer.lx + layer.lw);
+    return !Number.isFinite(bound) || (Number.isInteger(v) && Math.abs(v) <= UNBOUNDED);
+  };
+  return clamp.lo <= clamp.hi && clamp.lo !== Infinity && clamp.hi !== -Infinity && onGrid(clamp.lo) && onGrid(clamp.hi);
+}
+
 const NOTHING = new Float64Array(0);
 
 /**
  * The pass behind both: takes f(x̃) = fx − minus mod p (fx alone without `minus`), adds the bias,
- * centers, checks for wrap-around, applies the ReLU, then dequantizes — or, with `next`, rounds to
+ * centers, checks for wrap-around, applies the clamp, then dequantizes — or, with `next`, rounds to
  * next's input grid. Returns max |x̃'| of next's input (0 without `next`).
  */
-function finish(layer: QuantizedLayer, fx: Float64Array, minus: Float64Array | undefined, inputMaxAbs: number, relu: boolean, next: QuantizedLayer | undefined): number {
+function finish(layer: QuantizedLayer, fx: Float64Array, minus: Float64Array | undefined, inputMaxAbs: number, clamp: Clamp | undefined, next: QuantizedLayer | undefined): number {
   if (minus !== undefined && minus.length !== fx.length) throw new InvalidArgumentError(`unblinding factor of ${minus.length} values for ${fx.length} outputs`);
+  if (clamp !== undefined && !canApplyClamp(layer, clamp)) throw new InvalidArgumentError(`clamp [${clamp.lo}, ${clamp.hi}] is not exact at scale 2^${layer.lx + layer.lw}`);
   const subtract = minus !== undefined;
   const u = minus ?? NOTHING;
-  // A fused ReLU zeroes negative values: with an all-ones mask, z & ~(sign & mask) is 0 for z < 0.
-  const reluMask = relu ? -1 : 0;
+  // The clamp's finite bounds in integer units.
+  const scaleUp = 2 ** (layer.lx + layer.lw);
+  const hasLo = clamp !== undefined && clamp.lo !== -Infinity;
+  const hasHi = clamp !== undefined && clamp.hi !== Infinity;
+  const lo = hasLo ? (clamp.lo * scaleUp) | 0 : 0;
+  const hi = hasHi ? (clamp.hi * scaleUp) | 0 : 0;
   const toNext = next !== undefined;
   const inv = 2 ** -(layer.lx + layer.lw);
   const shift = toNext ? layer.lx + layer.lw - next.lx : 0;
@@ -135,7 +166,17 @@ function finish(layer: QuantizedLayer, fx: Float64Array, minus: Float64Array | u
       z -= P & ((HALF_P - z) >> 31); // centered
       const sign = z >> 31;
       worst = Math.max(worst, (z ^ sign) - sign);
-      const zr = z & ~(sign & reluMask);
+      // max(z, lo) then min(·, hi), with sign masks: d & ~(d >> 31) is max(d, 0). The tests on
+      // hasLo/hasHi never change within a call, so they cost no mispredictions.
+      let zr = z;
+      if (hasLo) {
+        const below = z - lo;
+        zr = lo + (below & ~(below >> 31));
+      }
+      if (hasHi) {
+        const above = hi - zr;
+        zr = hi - (above & ~(above >> 31));
+      }
       if (toNext) {
         const q = (zr + half) >> shift; // |zr| < 2^23: no int32 overflow
         const s = q >> 31;

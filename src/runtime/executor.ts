@@ -6,7 +6,7 @@
 import { execute } from '../graph/execute.js';
 import type { Graph, Node } from '../graph/ir.js';
 import { isLinear } from '../graph/ops/registry.js';
-import { canFinishInto, finishLinear, finishLinearInto, quantizeInput, type QuantizedInput } from '../quant/fixed-point.js';
+import { canApplyClamp, canFinishInto, finishLinear, finishLinearInto, quantizeInput, RELU, type Clamp, type QuantizedInput } from '../quant/fixed-point.js';
 import type { QuantizedGraph } from '../quant/quantize-graph.js';
 import { giveF64 } from '../tensor/pool.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
@@ -35,12 +35,12 @@ export async function runQuantized(
   protocol: LinearProtocol,
   onValue?: (name: string, value: Tensor) => void,
 ): Promise<QuantizedRun> {
-  // Without an observer, a ReLU right after a linear layer is applied while requantizing, and a linear
-  // layer whose output (after such a ReLU) feeds only another linear layer hands that layer its
-  // quantized input directly: fewer passes over the activations. An observer sees every
-  // pre-activation float value, so then nothing is fused.
-  const fused = onValue === undefined ? fusableRelus(qg.graph) : new Map<string, string>();
-  const reluAfter = new Set(fused.values());
+  // Without an observer, a ReLU or Clip right after a linear layer is applied while requantizing,
+  // and a linear layer whose output (after such an activation) feeds only another linear layer
+  // hands that layer its quantized input directly: fewer passes over the activations. An observer
+  // sees every pre-activation float value, so then nothing is fused.
+  const fused = onValue === undefined ? fusableActivations(qg) : new Map<string, FusedActivation>();
+  const clampAfter = new Map([...fused.values()].map((f) => [f.linear, f.clamp]));
   const feeds = onValue === undefined ? linearChains(qg.graph, fused) : new Map<string, string>();
   /** Values already quantized for the layer that consumes them, by their buffer. */
   const prequantized = new WeakMap<Float64Array, QuantizedInput & { readonly layer: string }>();
@@ -60,14 +60,14 @@ export async function runQuantized(
       const xq = pre?.layer === node.name ? pre : timer.time('quantize', () => quantizeInput(layer, x.data));
       const { value: fx, minus } = await protocol.compute(layer, xq.residues, timer);
       if (xq !== pre) giveF64(xq.residues); // the protocol is done with it (backends send copies)
-      const relu = reluAfter.has(node.name);
+      const clamp = clampAfter.get(node.name);
       const nextName = feeds.get(node.name);
       const next = nextName === undefined ? undefined : qg.byNode.get(nextName)!;
       let y: Float64Array;
       if (next === undefined || !canFinishInto(layer, next)) {
-        y = timer.time('requantize', () => finishLinear(layer, fx, xq.maxAbs, relu, minus));
+        y = timer.time('requantize', () => finishLinear(layer, fx, xq.maxAbs, clamp, minus));
       } else {
-        const q = timer.time('requantize', () => finishLinearInto(layer, fx, xq.maxAbs, relu, next, minus));
+        const q = timer.time('requantize', () => finishLinearInto(layer, fx, xq.maxAbs, clamp, next, minus));
         prequantized.set(q.residues, { ...q, layer: nextName! });
         y = q.residues;
       }
@@ -83,9 +83,9 @@ export async function runQuantized(
 
 /**
  * Linear node → the linear node that is the only consumer of its output (directly, or through a
- * fused ReLU that is itself consumed only there), for outputs that are not graph outputs.
+ * fused activation that is itself consumed only there), for outputs that are not graph outputs.
  */
-function linearChains(graph: Graph, fusedRelus: ReadonlyMap<string, string>): Map<string, string> {
+function linearChains(graph: Graph, fused: ReadonlyMap<string, FusedActivation>): Map<string, string> {
   const consumers = new Map<string, Node[]>();
   for (const n of graph.nodes) for (const i of new Set(n.inputs)) consumers.set(i, [...(consumers.get(i) ?? []), n]);
   const outputs = new Set(graph.outputs);
@@ -98,7 +98,7 @@ function linearChains(graph: Graph, fusedRelus: ReadonlyMap<string, string>): Ma
     if (!isLinear(n.op)) continue;
     let value = n.outputs[0]!;
     let next = only(value);
-    if (next !== undefined && fusedRelus.get(next.name) === n.name) {
+    if (next !== undefined && fused.get(next.name)?.linear === n.name) {
       value = next.outputs[0]!;
       next = only(value);
     }
@@ -107,17 +107,33 @@ function linearChains(graph: Graph, fusedRelus: ReadonlyMap<string, string>): Ma
   return chains;
 }
 
-/** Relu nodes (by name) that directly follow a linear node whose only consumer they are → that linear node. */
-function fusableRelus(graph: Graph): Map<string, string> {
+interface FusedActivation {
+  /** The linear node whose requantization applies it. */
+  readonly linear: string;
+  readonly clamp: Clamp;
+}
+
+/**
+ * Relu and Clip nodes (by name) that directly follow a linear node whose only consumer they are, and
+ * whose clamp is exact at that layer's output scale.
+ */
+function fusableActivations(qg: QuantizedGraph): Map<string, FusedActivation> {
+  const { graph } = qg;
   const consumers = new Map<string, number>();
   for (const n of graph.nodes) for (const i of n.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
   for (const o of graph.outputs) consumers.set(o, (consumers.get(o) ?? 0) + 1);
   const producer = new Map(graph.nodes.map((n) => [n.outputs[0]!, n]));
-  const fused = new Map<string, string>();
+  const fused = new Map<string, FusedActivation>();
   for (const n of graph.nodes) {
-    if (n.op !== 'Relu') continue;
+    const clamp = n.op === 'Relu' ? RELU : n.op === 'Clip' ? clipBounds(n.attrs as { min: number; max: number }) : undefined;
+    if (clamp === undefined) continue;
     const source = producer.get(n.inputs[0]!);
-    if (source !== undefined && isLinear(source.op) && consumers.get(n.inputs[0]!) === 1) fused.set(n.name, source.name);
+    if (source === undefined || !isLinear(source.op) || consumers.get(n.inputs[0]!) !== 1) continue;
+    if (canApplyClamp(qg.byNode.get(source.name)!, clamp)) fused.set(n.name, { linear: source.name, clamp });
   }
   return fused;
+}
+
+function clipBounds({ min, max }: { min: number; max: number }): Clamp {
+  return { lo: min, hi: max };
 }

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 
 import { OverflowError } from '../../src/errors.js';
 import { HALF_P, P } from '../../src/field/prime.js';
-import { canFinishInto, finishLinear, finishLinearInto, quantizeInput } from '../../src/quant/fixed-point.js';
+import { canApplyClamp, canFinishInto, finishLinear, finishLinearInto, quantizeInput, RELU, type Clamp } from '../../src/quant/fixed-point.js';
 import type { QuantizedLayer } from '../../src/quant/quantize-graph.js';
 import { sizeOf, tensor } from '../../src/tensor/tensor.js';
 import { rng } from '../helpers/single-node.js';
@@ -202,43 +202,55 @@ describe('finishLinear', () => {
   });
 });
 
-describe('fused passes: unblinding and the next layer’s quantization', () => {
+describe('fused passes: activation, unblinding and the next layer’s quantization', () => {
   const random = rng(31);
   const conv = layer({ op: 'Conv', lx: 6, lw: 7, outDims: [2, 3, 4, 5], bias: [-900, 0, 1234], weightRowL1: 50 });
   const n = sizeOf(conv.outDims);
-  /** Residues of random centered outputs well inside the sound bound, so no OverflowError. */
+  /** Residues of random centered outputs well inside the sound bound (real values within ±13), so no OverflowError. */
   const outputs = (): Float64Array => Float64Array.from({ length: n }, () => Number(residueOf(BigInt(Math.floor((random() - 0.5) * 200_000)))));
   const randomResidues = (): Float64Array => Float64Array.from({ length: n }, () => Math.floor(random() * P));
+  /** What a blinded reply holds: f + u mod p. */
+  const blinded = (f: Float64Array, u: Float64Array): Float64Array => Float64Array.from(f, (v, i) => Number(residueOf(BigInt(v) + BigInt(u[i]!))));
+  const CLAMPS: (Clamp | undefined)[] = [undefined, RELU, { lo: 0, hi: 6 }, { lo: -1.5, hi: 2.25 }, { lo: -Infinity, hi: 3 }];
+  /** The activation applied on its own, in float, as the unfused graph does. */
+  const clipped = (y: Float64Array, c: Clamp | undefined): Float64Array => (c === undefined ? y : y.map((v) => Math.min(Math.max(v, c.lo), c.hi)));
 
-  it('finishLinear(fx, minus) equals finishLinear on fx − minus mod p (with and without ReLU)', () => {
-    for (const relu of [false, true]) {
+  it('finishLinear(fx, clamp, minus) equals dequantizing fx − minus mod p, then clamping in float', () => {
+    for (const clamp of CLAMPS) {
       const f = outputs();
       const u = randomResidues();
-      const z = Float64Array.from(f, (v, i) => Number(residueOf(BigInt(v) + BigInt(u[i]!)))); // what a blinded reply holds
-      const expected = finishLinear(conv, f.slice(), 100, relu);
-      assert.deepEqual(plain(finishLinear(conv, z, 100, relu, u)), plain(expected));
+      const expected = clipped(finishLinear(conv, f.slice(), 100), clamp);
+      assert.deepEqual(plain(finishLinear(conv, blinded(f, u), 100, clamp, u)), plain(expected), JSON.stringify(clamp));
+      assert.deepEqual(plain(finishLinear(conv, f, 100, clamp)), plain(expected));
     }
   });
 
-  it('finishLinearInto equals finishLinear then quantizeInput of the next layer, bit for bit', () => {
+  it('finishLinearInto equals finishLinear, the clamp, then quantizeInput of the next layer, bit for bit', () => {
     for (const nextLx of [-17, -4, 0, 3, 6, 13]) {
-      for (const relu of [false, true]) {
+      for (const clamp of CLAMPS) {
         const next = layer({ lx: nextLx, lw: 5, name: 'next' });
         const f = outputs();
         const u = randomResidues();
-        const z = Float64Array.from(f, (v, i) => Number(residueOf(BigInt(v) + BigInt(u[i]!))));
-        const separate = quantizeInput(next, finishLinear(conv, f.slice(), 100, relu));
-        const fused = finishLinearInto(conv, z, 100, relu, next, u);
-        assert.deepEqual(plain(fused.residues), plain(separate.residues), `lx' = ${nextLx}, relu ${relu}`);
+        const separate = quantizeInput(next, clipped(finishLinear(conv, f.slice(), 100), clamp));
+        const fused = finishLinearInto(conv, blinded(f, u), 100, clamp, next, u);
+        assert.deepEqual(plain(fused.residues), plain(separate.residues), `lx' = ${nextLx}, clamp ${JSON.stringify(clamp)}`);
         assert.equal(fused.maxAbs, separate.maxAbs);
       }
     }
   });
 
+  it('a clamp is fused only where it is exact at the layer’s output scale', () => {
+    assert.equal(canApplyClamp(conv, { lo: 0, hi: 6 }), true);
+    assert.equal(canApplyClamp(conv, { lo: 0.1, hi: 6 }), false, '0.1·2^13 is not an integer');
+    assert.equal(canApplyClamp(conv, { lo: 2, hi: 1 }), false, 'min > max');
+    assert.equal(canApplyClamp(conv, { lo: 0, hi: 2 ** 20 }), false, 'beyond int32 headroom');
+    assert.throws(() => finishLinear(conv, outputs(), 100, { lo: 0.1, hi: 6 }), /not exact/);
+  });
+
   it('finishLinearInto refuses a next layer whose grid is not a right shift of 0–30 bits away', () => {
     for (const lx of [14, -18]) {
       assert.equal(canFinishInto(conv, layer({ lx, lw: 1 })), false);
-      assert.throws(() => finishLinearInto(conv, outputs(), 100, false, layer({ lx, lw: 1 })), /not a right shift/);
+      assert.throws(() => finishLinearInto(conv, outputs(), 100, undefined, layer({ lx, lw: 1 })), /not a right shift/);
     }
     assert.equal(canFinishInto(conv, layer({ lx: -17, lw: 1 })), true);
   });

@@ -51,13 +51,15 @@ for (const name of ['mobilenet-v2', 'resnet18'] as const) {
   });
 }
 
-test('fused passes (ReLU in requantization, a linear layer quantizing straight into the next) give the same logits as separate ones', async () => {
-  const model = await SlalomModel.load(buildZooModel('resnet18', { seed: 1 }));
-  const x = syntheticInput(model.inputDims, 11);
-  const fused = (await model.infer(x)).logits;
-  // An observer turns fusion off, so every pre-activation value can be seen.
-  let seen = 0;
-  const separate = (await model.infer(x, { onValue: () => seen++ })).logits;
-  assert.ok(seen > 0, 'the observer saw the values');
-  assert.deepEqual(Array.from(fused), Array.from(separate));
-});
+for (const name of ['resnet18', 'mobilenet-v2'] as const) {
+  test(`${name}: fused passes (ReLU/ReLU6 in requantization, a linear layer quantizing straight into the next) give the same logits as separate ones`, async () => {
+    const model = await SlalomModel.load(buildZooModel(name, { seed: 1 }));
+    const x = syntheticInput(model.inputDims, 11);
+    const fused = (await model.infer(x)).logits;
+    // An observer turns fusion off, so every pre-activation value can be seen.
+    let seen = 0;
+    const separate = (await model.infer(x, { onValue: () => seen++ })).logits;
+    assert.ok(seen > 0, 'the observer saw the values');
+    assert.deepEqual(Array.from(fused), Array.from(separate));
+  });
+}
