@@ -20,8 +20,9 @@
  * partial sum ORT may form, in any order or blocking, is an integer below 2^53 and exact; a fused
  * multiply-add rounds once and is exact as well.
  *
- * Depthwise convolutions (C/group = 1) are memory-bound with a few taps per output, so they run on the
- * direct JS kernel of conv.ts.
+ * Depthwise convolutions (C/group = 1, more than one group) are memory-bound with a few taps per output,
+ * so they run on the direct JS kernel of conv.ts. (A single-group conv of a 1-channel input, like an
+ * image model's first layer on grey images, is one ordinary MatMul and stays on the float64 path.)
  */
 import { create as createMessage, toBinary } from '@bufbuild/protobuf';
 import {
@@ -277,7 +278,7 @@ export class OrtExactKernels {
     if (bias !== undefined && bias.length !== g.m) throw new InvalidArgumentError(`Conv: bias has ${bias.length} values, expected ${g.m}`);
     const dims = [g.n, g.m, g.oh, g.ow];
     if (g.n * g.m * g.oh * g.ow === 0) return { dims, data: new Float64Array(0) };
-    if (g.cg === 1) {
+    if (g.cg === 1 && g.group > 1) {
       const z = conv2d(x, w, attrs, bias);
       return { dims, data: reduceInPlace(z.data) };
     }
