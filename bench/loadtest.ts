@@ -18,7 +18,6 @@
  * (GET /v2/slalom/stats) and writes them to --out. Every loop is bounded by a count and a deadline;
  * every process it starts is killed by pid when it ends, whatever happens.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +34,7 @@ import { createExactKernels } from '../src/kernels/exact-linear.js';
 import { SlalomModel } from '../src/runtime/model.js';
 import { openProtocol, publicLayers, type OpenedProtocol } from '../src/runtime/session.js';
 import { tensor, type Tensor } from '../src/tensor/tensor.js';
+import { killAll, startAccelerator, stopAccelerator, type Accelerator } from './lib/accelerator-service.js';
 import { fmtCount, mdTable, textTable } from './lib/stats.js';
 
 const USAGE = `usage: npx tsx bench/loadtest.ts [--clients N] [--inferences M] [--seconds T] [--accel-seconds S] [--out file]`;
@@ -72,58 +72,6 @@ const WARMUP = 2;
 const log = (line: string): void => void process.stderr.write(`[loadtest] ${line}\n`);
 
 // ---- accelerators (child processes)
-
-interface Accelerator {
-  readonly name: string;
-  readonly url: string;
-  readonly child: ChildProcess;
-}
-
-const children = new Set<ChildProcess>();
-const killAll = (): void => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-};
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killAll();
-    process.exit(130);
-  });
-}
-
-async function startAccelerator(name: string, maxBatch: number): Promise<Accelerator> {
-  const child = spawn(process.execPath, ['bin/slalom.js', 'accelerator', 'serve', '--port', '0', '--host', '127.0.0.1', '--quiet', '--max-batch', String(maxBatch)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`accelerator ${name} did not start within 30 s`)), 30_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`accelerator ${name} exited (${code}) before listening`));
-    });
-  });
-  return { name, url, child };
-}
-
-async function stopAccelerator(a: Accelerator): Promise<void> {
-  if (a.child.exitCode !== null || a.child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => a.child.once('exit', () => resolve()));
-  a.child.kill('SIGTERM');
-  const timer = setTimeout(() => a.child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 async function serverStats(a: Accelerator): Promise<ServerStats | undefined> {
   try {
@@ -226,7 +174,7 @@ async function scenario(
   killOne = false,
 ): Promise<ScenarioResult> {
   log(`${name}: starting 2 accelerators (--max-batch ${maxBatch})`);
-  const accelerators = [await startAccelerator('A', maxBatch), await startAccelerator('B', maxBatch)];
+  const accelerators = [await startAccelerator('A', { maxBatch }), await startAccelerator('B', { maxBatch })];
   const urls = accelerators.map((a) => a.url);
   const protocols: OpenedProtocol[] = [];
   const backends: HttpBackend[] = [];
@@ -316,7 +264,7 @@ interface AccelOnlyResult {
 async function acceleratorOnly(model: SlalomModel, layerIndex: number, maxBatch: number): Promise<AccelOnlyResult> {
   const layer = model.quantized.layers[layerIndex]!;
   log(`accelerator only: ${layer.name}, --max-batch ${maxBatch}, ${ACCEL_LOOPS} concurrent loops for ${ACCEL_SECONDS} s`);
-  const a = await startAccelerator('solo', maxBatch);
+  const a = await startAccelerator('solo', { maxBatch });
   const layers = publicLayers(model.quantized);
   const backends = Array.from({ length: 4 }, (_, i) => new HttpBackend({ urls: [a.url], timeoutMs: CLIENT_TIMEOUT_MS, clientId: `raw-${i}`, modelId: modelIdOf(model.name, model.weightsHash), maxSockets: ACCEL_LOOPS / 4 }));
   try {

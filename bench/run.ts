@@ -1,7 +1,8 @@
 /**
  * The slalom benchmark harness (DESIGN.md §6): every model × mode side by side in one process on one
  * machine — onnxruntime fp32 on one thread (the reference), baseline (slalom's exact quantized
- * evaluation in the trusted runtime), and the four outsourcing modes with the embedded accelerator —
+ * evaluation in the trusted runtime), and the four outsourcing modes with the embedded accelerator
+ * (verified and private+verified also with a loopback `slalom accelerator serve` child process) —
  * plus the machine's memory bandwidth and the resulting physical floor of the trusted side, and the
  * accelerator's exactness tax (its exact kernels against onnxruntime fp32, layer by layer).
  *

@@ -1,13 +1,17 @@
 /**
  * Measures one model in every requested mode, in one process, one after the other: load once,
  * onnxruntime fp32 reference, baseline, the offline precompute (private modes), then each
- * outsourcing mode with its own protocol (closed before the next), and last the accelerator's
- * exactness tax layer by layer. Pads and trusted state live in a fresh temporary directory that is
- * removed afterwards (never ~/.slalom).
+ * outsourcing mode with its own protocol (closed before the next), the service modes again against
+ * a loopback `slalom accelerator serve` child process, and last the accelerator's exactness tax
+ * layer by layer. Pads and trusted state live in a fresh temporary directory that is removed
+ * afterwards (never ~/.slalom).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AcceleratorBackend } from '../../src/accel/backend.js';
+import { HttpBackend } from '../../src/accel/http/client.js';
+import { modelIdOf } from '../../src/accel/http/protocol.js';
 import {
   buildZooModel,
   createExactKernels,
@@ -24,11 +28,12 @@ import {
 } from '../../src/index.js';
 import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { Rng } from '../../src/zoo/rng.js';
+import { startAccelerator, stopAccelerator } from './accelerator-service.js';
 import { measureExactnessTax, type ExactnessTax } from './exactness-tax.js';
 import type { Bandwidth } from './membw.js';
 import { RssSampler } from './rss.js';
 import { fmtCount, median } from './stats.js';
-import { BENCH_MODES, OUTSOURCING_MODES, PRIVATE_MODES, type BenchMode, type BenchRecord, type ModelSummary } from './types.js';
+import { BENCH_MODES, OUTSOURCING_MODES, PRIVATE_MODES, SERVICE_MODES, type BenchMode, type BenchRecord, type ModelSummary, type ServiceMeasurement } from './types.js';
 
 export interface MeasureOptions {
   readonly modes: readonly BenchMode[];
@@ -53,7 +58,8 @@ interface Sample {
  * How many iterations a mode gets: at least `warmup` warm-ups and `runs` measured runs, and for fast
  * models more, until WARM_MIN_MS of warm-up (the JIT and onnxruntime's per-shape sessions settle)
  * and RUN_MIN_MS of measurement have passed, up to the caps. Private modes consume one pad per
- * inference, so their counts are fixed in advance (planned from the modes measured before them).
+ * inference, so their counts are fixed in advance (planned from the modes measured before them);
+ * the loopback-service runs use the same fixed counts.
  */
 const WARM_MIN_MS = 300;
 const RUN_MIN_MS = 1000;
@@ -148,18 +154,27 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
   const stateDir = join(scratch, 'state');
   const storeDir = join(scratch, 'pads');
   const results = new Map<BenchMode, ModeRun>();
+  const serviceModes = modes.filter((m) => SERVICE_MODES.has(m));
+  const serviceRuns = new Map<BenchMode, ModeRun>();
+  const serviceNotRun = new Map<BenchMode, string>();
   let precompute: ModelSummary['precompute'];
-  let privatePlan: IterationPlan = { warmup, runs, adaptive: false };
+  let fixed: IterationPlan | undefined;
+  // Planned once, when first needed, from the slowest outsourcing mode measured so far (else baseline): the pads are counted from it.
+  const fixedPlan = (): IterationPlan => {
+    if (fixed !== undefined) return fixed;
+    const before = [...results.entries()].filter(([m]) => OUTSOURCING_MODES.has(m)).map(([, r]) => median(r.samples.map((x) => x.wallMs)));
+    const base = results.get('baseline');
+    const estimate = before.length > 0 ? Math.max(...before) : base ? median(base.samples.map((x) => x.wallMs)) : undefined;
+    return (fixed = planFixed(estimate, warmup, runs));
+  };
   try {
     for (const mode of modes) {
       options.collect();
       if (PRIVATE_MODES.has(mode) && precompute === undefined) {
-        // Plan the private modes' iterations from the slowest outsourcing mode measured so far (else baseline).
-        const before = [...results.entries()].filter(([m]) => OUTSOURCING_MODES.has(m)).map(([, r]) => median(r.samples.map((x) => x.wallMs)));
-        const base = results.get('baseline');
-        const estimate = before.length > 0 ? Math.max(...before) : base ? median(base.samples.map((x) => x.wallMs)) : undefined;
-        privatePlan = planFixed(estimate, warmup, runs);
-        const pads = modes.filter((m) => PRIVATE_MODES.has(m)).length * (privatePlan.warmup + privatePlan.runs);
+        const plan = fixedPlan();
+        // One pad per inference of every private mode, embedded and loopback service.
+        const privateRuns = modes.filter((m) => PRIVATE_MODES.has(m)).length + serviceModes.filter((m) => PRIVATE_MODES.has(m)).length;
+        const pads = privateRuns * (plan.warmup + plan.runs);
         log(`[${name}] precompute: ${pads} pads (offline phase)…`);
         const state = TrustedState.open(stateDir);
         const kernels = await createExactKernels('ort');
@@ -178,9 +193,10 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
         }
         options.collect();
       }
-      const plan = PRIVATE_MODES.has(mode) ? privatePlan : { warmup, runs, adaptive: true };
+      const plan = PRIVATE_MODES.has(mode) ? fixedPlan() : { warmup, runs, adaptive: true };
       results.set(mode, await measureMode(model, name, mode, input, plan, { ...options, stateDir, storeDir }));
     }
+    if (serviceModes.length > 0) await measureService(model, name, serviceModes, input, fixedPlan(), { ...options, stateDir, storeDir }, serviceRuns, serviceNotRun);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -230,6 +246,7 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
       top1MatchesOrt: argmax(run.samples[0]!.logits) === ortTop1,
       trustedMsSamples: trusted,
       wallMsSamples: wall,
+      ...serviceFields(serviceRuns.get(mode), serviceNotRun.get(mode), referenceLogits),
     });
   }
   const summary: ModelSummary = {
@@ -246,6 +263,74 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
     ...(tax ? { exactLinearMs: tax.exactLinearMs, fp32LinearMs: tax.fp32LinearMs, exactnessTax: tax.tax, exactnessLayers: tax.layers } : {}),
   };
   return { summary, records };
+}
+
+/** A service mode's record fields: its measurement, or why there is none. */
+function serviceFields(run: ModeRun | undefined, notRun: string | undefined, referenceLogits: Float64Array | undefined): { service?: ServiceMeasurement; serviceNotRun?: string } {
+  if (run === undefined) return notRun === undefined ? {} : { serviceNotRun: notRun };
+  const trusted = run.samples.map((s) => s.trustedMs);
+  const wall = run.samples.map((s) => s.wallMs);
+  const wallMs = median(wall);
+  return {
+    service: {
+      warmup: run.warmup,
+      runs: run.samples.length,
+      wallMsPerImage: wallMs,
+      throughput: 1000 / wallMs,
+      trustedMsPerImage: median(trusted),
+      acceleratorMsPerImage: median(run.samples.map((s) => s.acceleratorMs)),
+      setupMs: run.setupMs,
+      // Without a reference there is nothing to match: a failure, not a pass.
+      logitsMatchBaseline: referenceLogits !== undefined && run.samples.every((s) => sameLogits(s.logits, referenceLogits)),
+      trustedMsSamples: trusted,
+      wallMsSamples: wall,
+    },
+  };
+}
+
+/**
+ * The service modes again, each with its own HttpBackend to one `slalom accelerator serve` child
+ * process (stopped, killed if need be, whatever happens). A mode that fails is logged and noted in
+ * `notRun`, so the model keeps its other records.
+ */
+async function measureService(
+  model: SlalomModel,
+  name: string,
+  modes: readonly BenchMode[],
+  input: Tensor,
+  plan: IterationPlan,
+  options: MeasureOptions & { stateDir: string; storeDir: string },
+  runs: Map<BenchMode, ModeRun>,
+  notRun: Map<BenchMode, string>,
+): Promise<void> {
+  const { log } = options;
+  const failed = (mode: BenchMode, e: unknown): void => {
+    const message = (e as Error)?.message ?? String(e);
+    log(`[${name}] ${mode} (service) FAILED: ${(e as Error)?.stack ?? message}`);
+    notRun.set(mode, `failed: ${message.split('\n')[0]}`);
+  };
+  options.collect();
+  log(`[${name}] loopback service: starting \`slalom accelerator serve\` (onnxruntime, 1 thread, --max-batch 1, 127.0.0.1)…`);
+  // --max-batch 1: one sequential client has nothing to batch with; the batching window (2 ms) would only add waiting to every layer.
+  const server = await startAccelerator(name, { maxBatch: 1 }).catch((e: unknown) => {
+    for (const mode of modes) failed(mode, e);
+    return undefined;
+  });
+  if (server === undefined) return;
+  try {
+    for (const mode of modes) {
+      options.collect();
+      const accelerator = new HttpBackend({ urls: [server.url], clientId: 'bench', modelId: modelIdOf(model.name, model.weightsHash) });
+      try {
+        runs.set(mode, await measureMode(model, name, mode, input, plan, { ...options, accelerator }));
+      } catch (e) {
+        failed(mode, e);
+        await accelerator.close(); // idempotent: the protocol may have closed it already
+      }
+    }
+  } finally {
+    await stopAccelerator(server);
+  }
 }
 
 /** The exactness tax, or undefined (logged) if it fails: an extra figure must not cost the modes' records. */
@@ -276,9 +361,10 @@ async function measureMode(
   mode: BenchMode,
   input: Tensor,
   plan: IterationPlan,
-  options: MeasureOptions & { stateDir: string; storeDir: string },
+  options: MeasureOptions & { stateDir: string; storeDir: string; accelerator?: AcceleratorBackend },
 ): Promise<ModeRun> {
   const { log, rss } = options;
+  const label = options.accelerator ? `${mode} (service)` : mode;
   const samples: Sample[] = [];
   rss.reset();
   const setupStart = performance.now();
@@ -299,6 +385,7 @@ async function measureMode(
     const slalomMode = mode as Mode;
     const protocol = await openProtocol(model, slalomMode, {
       kernels: 'ort',
+      ...(options.accelerator ? { accelerator: options.accelerator } : {}),
       ...(PRIVATE_MODES.has(mode) ? { pads: { store: options.storeDir, stateDir: options.stateDir } } : {}),
     });
     soundness = protocol.verifier?.soundnessLog2PerInference;
@@ -315,23 +402,23 @@ async function measureMode(
   try {
     const warmStart = performance.now();
     while (warmups < plan.warmup || (plan.adaptive && warmups < WARM_CAP && performance.now() - warmStart < WARM_MIN_MS)) {
-      if (warmups < plan.warmup && (plan.warmup <= 10 || warmups === 0)) log(`[${name}] ${mode}: warm-up ${warmups + 1}/${plan.warmup}`);
+      if (warmups < plan.warmup && (plan.warmup <= 10 || warmups === 0)) log(`[${name}] ${label}: warm-up ${warmups + 1}/${plan.warmup}`);
       await infer();
       warmups++;
       rss.sample();
     }
-    if (warmups > plan.warmup) log(`[${name}] ${mode}: ${warmups} warm-ups in all`);
+    if (warmups > plan.warmup) log(`[${name}] ${label}: ${warmups} warm-ups in all`);
     const runStart = performance.now();
     while (samples.length < plan.runs || (plan.adaptive && samples.length < RUN_CAP && performance.now() - runStart < RUN_MIN_MS)) {
       const k = samples.length + 1;
-      if (k <= plan.runs && (plan.runs <= 10 || k % 10 === 0 || k === plan.runs)) log(`[${name}] ${mode}: run ${k}/${plan.runs}`);
+      if (k <= plan.runs && (plan.runs <= 10 || k % 10 === 0 || k === plan.runs)) log(`[${name}] ${label}: run ${k}/${plan.runs}`);
       const t0 = performance.now();
       const r = await infer();
       const wallMs = performance.now() - t0;
       rss.sample();
       samples.push({ ...r, wallMs });
     }
-    if (samples.length > plan.runs) log(`[${name}] ${mode}: ${samples.length} runs in all`);
+    if (samples.length > plan.runs) log(`[${name}] ${label}: ${samples.length} runs in all`);
   } finally {
     await close();
   }

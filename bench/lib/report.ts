@@ -1,6 +1,6 @@
 /** REPORT.md and the stdout table, generated from the measured numbers only. */
 import { fmtBytes, fmtCount, fmtMs, fmtRatio, mdTable, textTable } from './stats.js';
-import { BENCH_MODELS, OUTSOURCING_MODES, PHASE_ORDER, type BenchMode, type BenchRecord, type BenchResults, type ModelSummary } from './types.js';
+import { BENCH_MODELS, OUTSOURCING_MODES, PHASE_ORDER, SERVICE_MODES, type BenchMode, type BenchRecord, type BenchResults, type ModelSummary } from './types.js';
 
 /** The issue's targets: trusted-side speed-up over onnxruntime fp32 (×ORT) per model and mode, and the accelerator's exactness tax for every model. */
 const RATIO_TARGETS: readonly { readonly model: string; readonly mode: BenchMode; readonly min: number }[] = [
@@ -29,7 +29,7 @@ export function stdoutTable(results: BenchResults): string {
     r.mode === 'ort-fp32' ? '1.00×' : fmtRatio(r.ratioVsOrt),
     fmtRatio(r.ratioVsBaseline),
     fmtMs(r.wallMsPerImage),
-    r.throughput.toFixed(r.throughput >= 10 ? 1 : 2),
+    imgPerS(r.throughput),
     r.acceleratorMsPerImage > 0 ? fmtMs(r.acceleratorMsPerImage) : '—',
     r.bytesPerImage > 0 ? fmtBytes(r.bytesPerImage) : '—',
     fmtBytes(r.peakRssBytes),
@@ -39,7 +39,26 @@ export function stdoutTable(results: BenchResults): string {
     return `  ${m.model}: floor ${fmtMs(m.floorMs)} (8 B × ${fmtCount(m.linearInputElements + m.linearOutputElements)} linear in+out values at ${(results.environment.bandwidth.bestBytesPerS / 1e9).toFixed(1)} GB/s)` +
       (best ? `; fastest outsourcing mode ${best.mode} ${fmtMs(best.trustedMsPerImage)} = ${best.vsFloor.toFixed(1)}× the floor` : '');
   });
-  return `${textTable(header, rows, RIGHT)}\n\nphysical floor of the trusted side (read every linear input and output once):\n${floors.join('\n')}\n`;
+  const service = results.records
+    .filter((r) => r.service !== undefined || r.serviceNotRun !== undefined)
+    .map((r) => `  ${r.model} ${r.mode}: ${serviceText(r)}`);
+  return (
+    `${textTable(header, rows, RIGHT)}\n\nphysical floor of the trusted side (read every linear input and output once):\n${floors.join('\n')}\n` +
+    (service.length > 0 ? `\nloopback service (slalom accelerator serve over HTTP) vs embedded worker, wall per image:\n${service.join('\n')}\n` : '')
+  );
+}
+
+const imgPerS = (x: number): string => x.toFixed(x >= 10 ? 1 : 2);
+/** Results from before the service was measured have neither field. */
+const serviceMissing = (r: BenchRecord): string => (r.serviceNotRun !== undefined ? `not run (${r.serviceNotRun})` : 'not measured');
+
+function serviceText(r: BenchRecord): string {
+  const sv = r.service;
+  if (sv === undefined) return serviceMissing(r);
+  return (
+    `${fmtMs(sv.wallMsPerImage)} (${imgPerS(sv.throughput)} img/s) vs ${fmtMs(r.wallMsPerImage)} (${imgPerS(r.throughput)} img/s)` +
+    (sv.logitsMatchBaseline ? '' : '; LOGITS DIFFER FROM BASELINE')
+  );
 }
 
 function bestOutsourcing(records: readonly BenchRecord[]): BenchRecord | undefined {
@@ -78,13 +97,13 @@ function modelSection(summary: ModelSummary, records: readonly BenchRecord[], re
         r.mode === 'ort-fp32' ? '1.00×' : fmtRatio(r.ratioVsOrt),
         fmtRatio(r.ratioVsBaseline),
         fmtMs(r.wallMsPerImage),
-        r.throughput.toFixed(r.throughput >= 10 ? 1 : 2),
+        imgPerS(r.throughput),
         r.acceleratorMsPerImage > 0 ? fmtMs(r.acceleratorMsPerImage) : '—',
         r.bytesPerImage > 0 ? fmtBytes(r.bytesPerImage) : '—',
         r.packedBytesPerImage > 0 ? fmtBytes(r.packedBytesPerImage) : '—',
         fmtBytes(r.peakRssBytes),
         fmtMs(r.setupMs),
-        r.logitsMatchBaseline === undefined ? '—' : r.logitsMatchBaseline ? 'yes' : '**NO**',
+        yesNo(r.logitsMatchBaseline),
         r.top1MatchesOrt ? 'yes' : 'no',
       ]),
       right,
@@ -229,6 +248,52 @@ function lossesSection(results: BenchResults): string {
   return lines.join('\n');
 }
 
+/** End to end with the embedded worker and with the loopback service, for the modes measured both ways. */
+function serviceSection(results: BenchResults): string {
+  const records = results.models.flatMap((m) => results.records.filter((r) => r.model === m.model && SERVICE_MODES.has(r.mode)));
+  const lines = ['## End to end: embedded accelerator vs loopback service', ''];
+  if (records.length === 0) {
+    lines.push(`Not run: neither ${[...SERVICE_MODES].map((m) => `\`${m}\``).join(' nor ')} was measured.`, '');
+    return lines.join('\n');
+  }
+  lines.push(
+    `The same mode, one image at a time, with the default embedded accelerator (a worker thread in the harness process) and with the accelerator as a service: ` +
+      `one \`slalom accelerator serve\` child process on 127.0.0.1 (onnxruntime backend, one thread, \`--max-batch 1\`: a lone sequential client has nothing to batch with, ` +
+      `so the batching window would only add waiting per layer), reached through \`HttpBackend\`. Both compute the exact linear layers on one thread of the same cores ` +
+      `(the worker with slalom's exact \`ort\` kernels, the service with onnxruntime on the exported exact ONNX graphs); the rest of the difference is transport: ` +
+      `the worker gets each layer's residues by \`postMessage\` (a copy within the process), the service over HTTP on loopback ` +
+      `(a JSON header plus the binary float64 tensor written to a socket, read, framed and range-checked by the server, and the reply the same way back). ` +
+      `It lands in accelerator and wall time; only the synchronous part of sending a request counts as trusted (\`transfer\`). ` +
+      `Service setup is the protocol's opening, the weights' upload to the service included.`,
+  );
+  lines.push('');
+  const cell = (r: BenchRecord, f: (sv: NonNullable<BenchRecord['service']>) => string): string => (r.service ? f(r.service) : '—');
+  lines.push(
+    mdTable(
+      ['model', 'mode', 'embedded wall ms', 'img/s', 'service wall ms', 'img/s', 'embedded trusted ms', 'service trusted ms', 'embedded accelerator ms', 'service accelerator ms', 'service setup', 'logits = baseline (embedded / service)'],
+      records.map((r) => [
+        r.model,
+        `\`${r.mode}\``,
+        fmtMs(r.wallMsPerImage),
+        imgPerS(r.throughput),
+        r.service ? fmtMs(r.service.wallMsPerImage) : serviceMissing(r),
+        cell(r, (sv) => imgPerS(sv.throughput)),
+        fmtMs(r.trustedMsPerImage),
+        cell(r, (sv) => fmtMs(sv.trustedMsPerImage)),
+        fmtMs(r.acceleratorMsPerImage),
+        cell(r, (sv) => fmtMs(sv.acceleratorMsPerImage)),
+        cell(r, (sv) => fmtMs(sv.setupMs)),
+        `${yesNo(r.logitsMatchBaseline)} / ${cell(r, (sv) => yesNo(sv.logitsMatchBaseline))}`,
+      ]),
+      [false, false, true, true, true, true, true, true, true, true, true, false],
+    ),
+  );
+  lines.push('');
+  return lines.join('\n');
+}
+
+const yesNo = (b: boolean | undefined): string => (b === undefined ? '—' : b ? 'yes' : '**NO**');
+
 function taxLine(s: ModelSummary): string {
   if (s.exactnessTax === undefined) return 'Accelerator exactness tax: not measured.';
   return (
@@ -363,6 +428,7 @@ export function renderReport(results: BenchResults): string {
   );
   out.push('');
   out.push(targetsSection(results));
+  out.push(serviceSection(results));
   out.push('## Physical floor');
   out.push('');
   out.push(

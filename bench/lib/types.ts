@@ -13,6 +13,9 @@ export const PRIVATE_MODES: ReadonlySet<BenchMode> = new Set(['private', 'privat
 /** Modes whose linear layers cross the trust boundary to the accelerator. */
 export const OUTSOURCING_MODES: ReadonlySet<BenchMode> = new Set(['outsourced', 'verified', 'private', 'private+verified']);
 
+/** Modes also measured end to end against the accelerator as a loopback HTTP service (a `slalom accelerator serve` child process). */
+export const SERVICE_MODES: ReadonlySet<BenchMode> = new Set(['verified', 'private+verified']);
+
 /** Phases in display order (runtime/timings.ts names); 'accelerator' is waiting, not trusted work. */
 export const PHASE_ORDER = ['pad', 'quantize', 'linear', 'blind', 'transfer', 'validate', 'verify', 'unseal', 'requantize', 'nonlinear'] as const;
 
@@ -59,6 +62,29 @@ export interface BenchRecord {
   /** Quantized modes: logits bit-identical to baseline's; all modes: top-1 equal to onnxruntime fp32's. */
   readonly logitsMatchBaseline?: boolean;
   readonly top1MatchesOrt: boolean;
+  readonly trustedMsSamples: readonly number[];
+  readonly wallMsSamples: readonly number[];
+  /** SERVICE_MODES: the same mode with the accelerator as a loopback service instead of the embedded worker. */
+  readonly service?: ServiceMeasurement;
+  /** SERVICE_MODES without `service`: why (skipped, or the error it failed with). Both absent in runs before the service was measured. */
+  readonly serviceNotRun?: string;
+}
+
+/** One mode against `slalom accelerator serve` on 127.0.0.1 (onnxruntime backend, one thread), through HttpBackend. */
+export interface ServiceMeasurement {
+  readonly warmup: number;
+  readonly runs: number;
+  /** Median wall-clock milliseconds per image, end to end, and 1000 / it. */
+  readonly wallMsPerImage: number;
+  readonly throughput: number;
+  /** Median trusted-runtime milliseconds per image (model.infer's trustedMs). */
+  readonly trustedMsPerImage: number;
+  /** Median milliseconds waiting on the service (HTTP round trips, its compute included). */
+  readonly acceleratorMsPerImage: number;
+  /** Opening the protocol: weight upload to the service (registration) and verifier secrets (ms). */
+  readonly setupMs: number;
+  /** Every measured run's logits bit-identical to baseline's. */
+  readonly logitsMatchBaseline: boolean;
   readonly trustedMsSamples: readonly number[];
   readonly wallMsSamples: readonly number[];
 }
