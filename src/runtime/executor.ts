@@ -56,8 +56,12 @@ export async function runQuantized(
       const before = { ...timer.ms };
       const layer = qg.byNode.get(node.name)!;
       const pre = prequantized.get(x.data);
+      // Residues quantized for another layer are not floats: quantizing them again would be silently wrong.
+      if (pre !== undefined && pre.layer !== node.name) throw new Error(`internal: '${node.name}' got the input quantized for '${pre.layer}'`);
+      // Consumed once: the buffer goes back to the tensor pool after this layer, to hold other values.
+      prequantized.delete(x.data);
       // A prequantized input belongs to the graph (it frees it after its last use); our own is ours to free.
-      const xq = pre?.layer === node.name ? pre : timer.time('quantize', () => quantizeInput(layer, x.data));
+      const xq = pre ?? timer.time('quantize', () => quantizeInput(layer, x.data));
       const { value: fx, minus } = await protocol.compute(layer, xq.residues, timer);
       if (xq !== pre) giveF64(xq.residues); // the protocol is done with it (backends send copies)
       const clamp = clampAfter.get(node.name);

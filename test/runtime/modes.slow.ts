@@ -1,4 +1,7 @@
-/** Every zoo model, every mode: bit-identical logits to baseline (slow: VGG16 and ResNet-50). */
+/**
+ * Every zoo model, every mode: bit-identical logits to baseline, and fused passes identical to separate
+ * ones (slow: VGG16 and ResNet-50).
+ */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SlalomModel } from '../../src/runtime/model.js';
@@ -11,5 +14,8 @@ for (const name of ZOO_MODELS) {
     const logits = await logitsInEveryMode(model, syntheticInput(model.inputDims));
     const base = Array.from(logits.get('baseline')!);
     for (const [mode, l] of logits) assert.deepEqual(Array.from(l), base, `mode ${mode} differs from baseline`);
+    // An observer turns every fusion off (ReLU/Clip in requantization, quantizing straight into the next layer).
+    const separate = (await model.infer(syntheticInput(model.inputDims), { onValue: () => {} })).logits;
+    assert.deepEqual(Array.from(separate), base, 'fused and separate passes differ');
   });
 }
