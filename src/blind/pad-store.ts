@@ -7,7 +7,7 @@
  * never privacy or correctness, and replaying an old copy cannot roll consumption back (the ledger
  * lives in trusted state).
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rm } from 'node:fs';
 import { join } from 'node:path';
 import { untrusted, type Untrusted } from '../boundary/untrusted.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -79,8 +79,13 @@ export class PadStore {
     }
   }
 
+  /**
+   * Removes a consumed pad's file in the background (freeing tens of MiB of page cache takes
+   * milliseconds the inference need not wait for). The ledger already records the pad as consumed,
+   * so a file that outlives a crash or a failed removal is an orphan that is never read again.
+   */
   deletePad(index: number): void {
-    rmSync(this.path(index), { force: true });
+    rm(this.path(index), { force: true }, () => {});
   }
 
   /** Indices of the pad files present (whatever their content). */
