@@ -8,7 +8,6 @@ import { untrusted, type Untrusted } from '../../boundary/untrusted.js';
 import { TransportError } from '../../errors.js';
 import type { ExactKernelsName } from '../../kernels/exact-linear.js';
 import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../backend.js';
-import { giveF64, takeF64 } from '../../tensor/pool.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
 export interface WorkerBackendOptions {
@@ -80,17 +79,10 @@ export class WorkerBackend implements AcceleratorBackend {
   }
 
   async linear({ requestId, layerId, dims, x }: LinearRequest): Promise<Untrusted<LinearReply>> {
-    // The caller keeps x (to verify against it): send a copy, transferred without a second copy. The
-    // copy's memory comes from the pool (every element is overwritten, so no old activation leaves)
-    // and the worker transfers it back for reuse: no fresh allocation per request.
-    const copy = takeF64(x.length);
-    copy.set(x);
-    const reply = await this.send({ type: 'linear', requestId, layerId, dims, x: copy }, [copy.buffer as ArrayBuffer]);
+    // The caller keeps x (to verify against it): send a copy, transferred without a second copy.
+    const copy = x.slice();
+    const reply = await this.send({ type: 'linear', requestId, layerId, dims, x: copy }, [copy.buffer]);
     if (reply.type === 'error') throw new TransportError(`the accelerator failed: ${String(reply.message)}`);
-    // Pooled memory gets arbitrary contents anyway, but the spare comes from the untrusted worker: it
-    // is pooled only if it cannot be the reply's own data (which would then be handed out while in use).
-    const spare = reply.type === 'result' ? reply.spare : undefined;
-    if (spare instanceof Float64Array && !(reply.type === 'result' && ArrayBuffer.isView(reply.data) && reply.data.buffer === spare.buffer)) giveF64(spare);
     return untrusted(reply as unknown as LinearReply);
   }
 

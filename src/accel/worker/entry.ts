@@ -21,8 +21,8 @@ async function handle(msg: ToWorker): Promise<void> {
       port.postMessage({ type: 'loaded', requestId: msg.requestId } satisfies FromWorker);
     } else {
       const out = await h.linear(msg.layerId, msg.dims, msg.x);
-      const reply: FromWorker = { type: 'result', requestId: msg.requestId, layerId: msg.layerId, ...out, spare: msg.x };
-      port.postMessage(reply, [out.data.buffer as ArrayBuffer, msg.x.buffer as ArrayBuffer]);
+      const reply: FromWorker = { type: 'result', requestId: msg.requestId, layerId: msg.layerId, ...out };
+      port.postMessage(reply, [out.data.buffer as ArrayBuffer]);
     }
   } catch (e) {
     port.postMessage({ type: 'error', requestId: msg.requestId, message: (e as Error)?.message ?? String(e) } satisfies FromWorker);

@@ -8,14 +8,5 @@ export type ToWorker =
 /** As the worker sends them: the client treats every field as untrusted. */
 export type FromWorker =
   | { readonly type: 'loaded'; readonly requestId: number }
-  | {
-      readonly type: 'result';
-      readonly requestId: number;
-      readonly layerId: number;
-      readonly dims: number[];
-      readonly data: Float64Array;
-      readonly computeMs: number;
-      /** The request's x, transferred back for reuse (the trusted side never reads it). */
-      readonly spare?: Float64Array;
-    }
+  | { readonly type: 'result'; readonly requestId: number; readonly layerId: number; readonly dims: number[]; readonly data: Float64Array; readonly computeMs: number }
   | { readonly type: 'error'; readonly requestId: number; readonly message: string };
