@@ -4,10 +4,10 @@
  * check, dequantize. Non-linear layers run here in float on exactly dequantized values.
  */
 import { execute } from '../graph/execute.js';
-import type { Graph, Node } from '../graph/ir.js';
+import type { Node } from '../graph/ir.js';
 import { isLinear } from '../graph/ops/registry.js';
 import { canApplyClamp, canFinishInto, finishLinear, finishLinearInto, quantizeInput, RELU, type Clamp, type QuantizedInput } from '../quant/fixed-point.js';
-import type { QuantizedGraph } from '../quant/quantize-graph.js';
+import type { QuantizedGraph, QuantizedLayer } from '../quant/quantize-graph.js';
 import { giveF64 } from '../tensor/pool.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import type { LinearProtocol } from './linear-protocol.js';
@@ -35,13 +35,9 @@ export async function runQuantized(
   protocol: LinearProtocol,
   onValue?: (name: string, value: Tensor) => void,
 ): Promise<QuantizedRun> {
-  // Without an observer, a ReLU or Clip right after a linear layer is applied while requantizing,
-  // and a linear layer whose output (after such an activation) feeds only another linear layer
-  // hands that layer its quantized input directly: fewer passes over the activations. An observer
-  // sees every pre-activation float value, so then nothing is fused.
-  const fused = onValue === undefined ? fusableActivations(qg) : new Map<string, FusedActivation>();
-  const clampAfter = new Map([...fused.values()].map((f) => [f.linear, f.clamp]));
-  const feeds = onValue === undefined ? linearChains(qg.graph, fused) : new Map<string, string>();
+  // Without an observer, fusion passes apply (see planFusion); an observer sees every pre-activation
+  // float value, so then nothing is fused.
+  const plan = onValue === undefined ? fusionPlan(qg) : NO_FUSION;
   /** Values already quantized for the layer that consumes them, by their buffer. */
   const prequantized = new WeakMap<Float64Array, QuantizedInput & { readonly layer: string }>();
   const timer = new PhaseTimer();
@@ -49,7 +45,7 @@ export async function runQuantized(
   if (protocol.begin) await timer.timeAsync('pad', () => protocol.begin!());
   const outputs = await execute(qg.graph, inputs, {
     onValue,
-    passThrough: new Set(fused.keys()),
+    passThrough: plan.passThrough,
     onNonlinearMs: (ms) => timer.add('nonlinear', ms),
     async linear(node, x) {
       const start = performance.now();
@@ -64,15 +60,14 @@ export async function runQuantized(
       const xq = pre ?? timer.time('quantize', () => quantizeInput(layer, x.data));
       const { value: fx, minus } = await protocol.compute(layer, xq.residues, timer);
       if (xq !== pre) giveF64(xq.residues); // the protocol is done with it (backends send copies)
-      const clamp = clampAfter.get(node.name);
-      const nextName = feeds.get(node.name);
-      const next = nextName === undefined ? undefined : qg.byNode.get(nextName)!;
+      const clamp = plan.clampAfter.get(node.name);
+      const next = plan.feeds.get(node.name);
       let y: Float64Array;
-      if (next === undefined || !canFinishInto(layer, next)) {
+      if (next === undefined) {
         y = timer.time('requantize', () => finishLinear(layer, fx, xq.maxAbs, clamp, minus));
       } else {
         const q = timer.time('requantize', () => finishLinearInto(layer, fx, xq.maxAbs, clamp, next, minus));
-        prequantized.set(q.residues, { ...q, layer: nextName! });
+        prequantized.set(q.residues, { ...q, layer: next.name });
         y = q.residues;
       }
       if (minus !== undefined) giveF64(minus);
@@ -85,11 +80,34 @@ export async function runQuantized(
   return { outputs, timings: timer.ms, layers };
 }
 
+/** Which passes a quantized graph's runs fuse; derived from the graph alone, so planned once per graph. */
+interface FusionPlan {
+  /** Activation nodes the preceding linear layer's requantization applies: they pass their input through. */
+  readonly passThrough: ReadonlySet<string>;
+  /** Linear node → the clamp (ReLU, Clip) its requantization applies. */
+  readonly clampAfter: ReadonlyMap<string, Clamp>;
+  /** Linear node → the linear layer whose quantized input its requantization writes directly. */
+  readonly feeds: ReadonlyMap<string, QuantizedLayer>;
+}
+
+const NO_FUSION: FusionPlan = { passThrough: new Set(), clampAfter: new Map(), feeds: new Map() };
+const plans = new WeakMap<QuantizedGraph, FusionPlan>();
+
+function fusionPlan(qg: QuantizedGraph): FusionPlan {
+  let plan = plans.get(qg);
+  if (plan === undefined) plans.set(qg, (plan = planFusion(qg)));
+  return plan;
+}
+
 /**
- * Linear node → the linear node that is the only consumer of its output (directly, or through a
- * fused activation that is itself consumed only there), for outputs that are not graph outputs.
+ * For each linear node: a Relu or Clip that is the only consumer of its output (not a graph output)
+ * is applied while requantizing, where that is exact (canApplyClamp); and if the result (after such
+ * an activation) feeds only another linear layer, on a grid that a right shift reaches
+ * (canFinishInto), requantization writes that layer's quantized input directly. Fewer passes over
+ * the activations, bit-identical results.
  */
-function linearChains(graph: Graph, fused: ReadonlyMap<string, FusedActivation>): Map<string, string> {
+function planFusion(qg: QuantizedGraph): FusionPlan {
+  const { graph } = qg;
   const consumers = new Map<string, Node[]>();
   for (const n of graph.nodes) for (const i of new Set(n.inputs)) consumers.set(i, [...(consumers.get(i) ?? []), n]);
   const outputs = new Set(graph.outputs);
@@ -97,47 +115,32 @@ function linearChains(graph: Graph, fused: ReadonlyMap<string, FusedActivation>)
     const c = consumers.get(value);
     return c?.length === 1 && !outputs.has(value) ? c[0] : undefined;
   };
-  const chains = new Map<string, string>();
+  const passThrough = new Set<string>();
+  const clampAfter = new Map<string, Clamp>();
+  const feeds = new Map<string, QuantizedLayer>();
   for (const n of graph.nodes) {
     if (!isLinear(n.op)) continue;
+    const layer = qg.byNode.get(n.name)!;
     let value = n.outputs[0]!;
     let next = only(value);
-    if (next !== undefined && fused.get(next.name)?.linear === n.name) {
+    const clamp = next === undefined ? undefined : activationClamp(next);
+    if (next !== undefined && clamp !== undefined && canApplyClamp(layer, clamp)) {
+      passThrough.add(next.name);
+      clampAfter.set(n.name, clamp);
       value = next.outputs[0]!;
       next = only(value);
     }
-    if (next !== undefined && isLinear(next.op) && next.inputs[0] === value) chains.set(n.name, next.name);
+    if (next === undefined || !isLinear(next.op) || next.inputs[0] !== value) continue;
+    const nextLayer = qg.byNode.get(next.name)!;
+    if (canFinishInto(layer, nextLayer)) feeds.set(n.name, nextLayer);
   }
-  return chains;
+  return { passThrough, clampAfter, feeds };
 }
 
-interface FusedActivation {
-  /** The linear node whose requantization applies it. */
-  readonly linear: string;
-  readonly clamp: Clamp;
-}
-
-/**
- * Relu and Clip nodes (by name) that directly follow a linear node whose only consumer they are, and
- * whose clamp is exact at that layer's output scale.
- */
-function fusableActivations(qg: QuantizedGraph): Map<string, FusedActivation> {
-  const { graph } = qg;
-  const consumers = new Map<string, number>();
-  for (const n of graph.nodes) for (const i of n.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
-  for (const o of graph.outputs) consumers.set(o, (consumers.get(o) ?? 0) + 1);
-  const producer = new Map(graph.nodes.map((n) => [n.outputs[0]!, n]));
-  const fused = new Map<string, FusedActivation>();
-  for (const n of graph.nodes) {
-    const clamp = n.op === 'Relu' ? RELU : n.op === 'Clip' ? clipBounds(n.attrs as { min: number; max: number }) : undefined;
-    if (clamp === undefined) continue;
-    const source = producer.get(n.inputs[0]!);
-    if (source === undefined || !isLinear(source.op) || consumers.get(n.inputs[0]!) !== 1) continue;
-    if (canApplyClamp(qg.byNode.get(source.name)!, clamp)) fused.set(n.name, { linear: source.name, clamp });
-  }
-  return fused;
-}
-
-function clipBounds({ min, max }: { min: number; max: number }): Clamp {
+/** The clamp a Relu or Clip node applies, or undefined for any other node. */
+function activationClamp(node: Node): Clamp | undefined {
+  if (node.op === 'Relu') return RELU;
+  if (node.op !== 'Clip') return undefined;
+  const { min, max } = node.attrs as { min: number; max: number };
   return { lo: min, hi: max };
 }
