@@ -9,8 +9,8 @@
  */
 import { createCipheriv } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
-import { LITTLE_ENDIAN } from '../field/pack24.js';
 import { P } from '../field/prime.js';
+import { addPadWords } from '../simd/kernels.js';
 import { takeF64 } from '../tensor/pool.js';
 
 // A multiple of 12: whole 3-byte words, read as whole 32-bit words (four residues per three).
@@ -48,33 +48,13 @@ function padded(key: Uint8Array, index: number, layer: number, values: Float64Ar
   let filled = 0;
   while (filled < count) {
     const chunk = cipher.update(ZEROS);
-    // A plain Uint8Array view: V8 reads its elements faster than a Buffer's.
     const block = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
-    let j = 0;
-    if (LITTLE_ENDIAN && block.byteOffset % 4 === 0) {
-      // Four candidates from three words (the layout of field/pack24.ts); when none is rejected (all but ~1 in 2^22 groups) they are
-      // added without a per-value test. int32 with sign masks, not branches (see field/modp.ts).
-      const words = new Uint32Array(block.buffer, block.byteOffset, block.length >> 2);
-      for (let k = 0; k + 2 < words.length && filled + 4 <= count; k += 3, j += 12) {
-        const w0 = words[k]!;
-        const w1 = words[k + 1]!;
-        const w2 = words[k + 2]!;
-        const r0 = w0 & 0xffffff;
-        const r1 = (w0 >>> 24) | ((w1 & 0xffff) << 8);
-        const r2 = (w1 >>> 16) | ((w2 & 0xff) << 16);
-        const r3 = w2 >>> 8;
-        if (((P - 1 - r0) | (P - 1 - r1) | (P - 1 - r2) | (P - 1 - r3)) < 0) break; // a rejection: the byte loop below takes over here
-        const d0 = (values[filled]! | 0) + r0 - P;
-        const d1 = (values[filled + 1]! | 0) + r1 - P;
-        const d2 = (values[filled + 2]! | 0) + r2 - P;
-        const d3 = (values[filled + 3]! | 0) + r3 - P;
-        out[filled] = d0 + (P & (d0 >> 31));
-        out[filled + 1] = d1 + (P & (d1 >> 31));
-        out[filled + 2] = d2 + (P & (d2 >> 31));
-        out[filled + 3] = d3 + (P & (d3 >> 31));
-        filled += 4;
-      }
-    }
+    // Whole groups of four words through the SIMD kernel; from a group holding a rejected word
+    // (about 1 in 2^22) to the end of the chunk, word by word.
+    const groups = Math.min(Math.floor(block.length / 12), Math.floor((count - filled) / 4));
+    const written = addPadWords(block, groups, values, out, filled);
+    filled += written;
+    let j = 3 * written;
     for (; j + 2 < block.length && filled < count; j += 3) {
       const r = block[j]! | (block[j + 1]! << 8) | (block[j + 2]! << 16);
       if (r >= P) continue; // rejection keeps r uniform: 3 of 2^24 words are dropped

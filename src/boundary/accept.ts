@@ -13,6 +13,7 @@ import { decodePad, type PadRecord } from '../blind/pad-format.js';
 import { openResidues, type PadBinding } from '../blind/seal.js';
 import { MalformedResponseError, PadAuthError } from '../errors.js';
 import { P } from '../field/prime.js';
+import { allResidues } from '../simd/kernels.js';
 import { formatDims, sameDims, sizeOf } from '../tensor/tensor.js';
 import { revealForValidation, type Untrusted } from './untrusted.js';
 
@@ -41,28 +42,12 @@ export function acceptLinearOutput(reply: Untrusted<LinearReply>, expected: Expe
   // could change after this validation and after Freivalds' check: refused, never copied silently.
   if (values.buffer instanceof SharedArrayBuffer) fail('data lies in a SharedArrayBuffer, which its sender can still modify');
   if (values.length !== sizeOf(expected.dims)) fail(`${values.length} values, expected ${sizeOf(expected.dims)}`);
+  // One SIMD pass; only a reply that fails it is searched for the value to name.
   if (!allResidues(values)) {
     const i = values.findIndex((v) => !(v >= 0 && v < P && Number.isInteger(v)));
     fail(`value ${values[i]} at index ${i} is not a residue in [0, p)`);
   }
   return values;
-}
-
-/**
- * True when every value is an integer in [0, p) (−0 counts as 0). One branch-free pass: q = v | 0
- * equals v only for an int32 integer (never NaN or ±Infinity), and q | (p − 1 − q) has its sign
- * bit set exactly when q < 0 or q ≥ p.
- */
-function allResidues(values: Float64Array): boolean {
-  let outside = 0;
-  let notInt32 = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    const q = v | 0;
-    notInt32 |= +(q !== v);
-    outside |= q | (P - 1 - q);
-  }
-  return notInt32 === 0 && outside >= 0;
 }
 
 /** What a pad must hold: one record per linear layer, with these element counts. */

@@ -11,6 +11,7 @@
  */
 import { InvalidArgumentError, OverflowError } from '../errors.js';
 import { mod } from '../field/modp.js';
+import { quantize, requantize } from '../simd/kernels.js';
 import { takeF64 } from '../tensor/pool.js';
 import { HALF_P, P } from '../field/prime.js';
 import type { QuantizedLayer } from './quantize-graph.js';
@@ -24,20 +25,8 @@ export interface QuantizedInput {
 export function quantizeInput(layer: QuantizedLayer, x: Float64Array): QuantizedInput {
   const scale = 2 ** layer.lx;
   const residues = takeF64(x.length);
-  let maxAbs = 0;
-  let inexact = 0;
-  // floor(v + 0.5) rounds half up like Math.round, at a third of its cost. The rest is int32 work
-  // with sign masks: a float compare-and-select would branch, and on activations of random sign a
-  // branch mispredicts half the time. NaN, ±Infinity and |v| ≥ 2^31 do not survive `| 0` unchanged.
-  for (let i = 0; i < x.length; i++) {
-    const v = Math.floor(x[i]! * scale + 0.5);
-    const q = v | 0;
-    inexact |= +(q !== v);
-    const sign = q >> 31;
-    maxAbs = Math.max(maxAbs, (q ^ sign) - sign);
-    residues[i] = q + (P & sign);
-  }
-  if (inexact !== 0) maxAbs = largestMagnitude(x, scale);
+  // One SIMD pass (simd/kernels.ts); floor(v + 0.5) rounds half up like Math.round.
+  const maxAbs = quantize(x, scale, residues) ?? largestMagnitude(x, scale);
   if (!(maxAbs <= HALF_P)) {
     throw new OverflowError(`quantized input magnitude ${maxAbs} (scale 2^${layer.lx}) leaves (−p/2, p/2)`, { layer: layer.name });
   }
@@ -122,71 +111,31 @@ export function canApplyClamp(layer: QuantizedLayer, clamp: Clamp): boolean {
   return clamp.lo <= clamp.hi && clamp.lo !== Infinity && clamp.hi !== -Infinity && onGrid(clamp.lo) && onGrid(clamp.hi);
 }
 
-const NOTHING = new Float64Array(0);
-
 /**
  * The pass behind both: takes f(x̃) = fx − minus mod p (fx alone without `minus`), adds the bias,
  * centers, checks for wrap-around, applies the clamp, then dequantizes — or, with `next`, rounds to
- * next's input grid. Returns max |x̃'| of next's input (0 without `next`).
+ * next's input grid. Returns max |x̃'| of next's input (0 without `next`). The per-value work runs in
+ * the SIMD kernel (simd/kernels.ts requantize): int32 lanes, sign masks instead of branches.
  */
 function finish(layer: QuantizedLayer, fx: Float64Array, minus: Float64Array | undefined, inputMaxAbs: number, clamp: Clamp | undefined, next: QuantizedLayer | undefined): number {
   if (minus !== undefined && minus.length !== fx.length) throw new InvalidArgumentError(`unblinding factor of ${minus.length} values for ${fx.length} outputs`);
   if (clamp !== undefined && !canApplyClamp(layer, clamp)) throw new InvalidArgumentError(`clamp [${clamp.lo}, ${clamp.hi}] is not exact at scale 2^${layer.lx + layer.lw}`);
-  const subtract = minus !== undefined;
-  const u = minus ?? NOTHING;
-  // The clamp's finite bounds in integer units.
+  // The clamp's bounds in integer units; an absent bound is one no centered value (< 2^23) reaches.
   const scaleUp = 2 ** (layer.lx + layer.lw);
-  const hasLo = clamp !== undefined && clamp.lo !== -Infinity;
-  const hasHi = clamp !== undefined && clamp.hi !== Infinity;
-  const lo = hasLo ? (clamp.lo * scaleUp) | 0 : 0;
-  const hi = hasHi ? (clamp.hi * scaleUp) | 0 : 0;
-  const toNext = next !== undefined;
-  const inv = 2 ** -(layer.lx + layer.lw);
-  const shift = toNext ? layer.lx + layer.lw - next.lx : 0;
-  const half = shift > 0 ? 1 << (shift - 1) : 0;
+  const lo = clamp === undefined || clamp.lo === -Infinity ? -UNBOUNDED : clamp.lo * scaleUp;
+  const hi = clamp === undefined || clamp.hi === Infinity ? UNBOUNDED : clamp.hi * scaleUp;
   const channels = layer.op === 'Conv' ? layer.outDims[1]! : layer.outDims[layer.outDims.length - 1]!;
-  // Conv outputs are channel-major blocks of OH·OW values; Gemm outputs alternate channels.
-  // `| 0` keeps the loop indices and the bias below int32 in the JIT (a double index is slow).
-  const inner = layer.op === 'Conv' ? (fx.length / (layer.outDims[0]! * channels)) | 0 : 1;
-  const bias = layer.bias;
   const cannotWrap = inputMaxAbs * layer.weightRowL1 + layer.maxAbsBias <= HALF_P;
   const limit = cannotWrap ? HALF_P : HALF_P / 2;
-  let worst = 0;
-  let nextMax = 0;
-  for (let start = 0, block = 0; start < fx.length; start += inner, block++) {
-    // The bias as a residue, so fx + b < 2p < 2^25 and everything below is int32 arithmetic with sign
-    // masks instead of branches (a float select mispredicts half the time on values of random sign).
-    const b = bias === undefined ? 0 : mod(bias[block % channels]!) | 0;
-    const end = start + inner;
-    for (let i = start; i < end; i++) {
-      // fx (validated) and u (authenticated) are residues in [0, p): z ∈ (−2p, p), int32.
-      let z = (fx[i]! | 0) - (subtract ? u[i]! | 0 : 0) + b - P;
-      z += P & (z >> 31); // (−p, p)
-      z += P & (z >> 31); // [0, p)
-      z -= P & ((HALF_P - z) >> 31); // centered
-      const sign = z >> 31;
-      worst = Math.max(worst, (z ^ sign) - sign);
-      // max(z, lo) then min(·, hi), with sign masks: d & ~(d >> 31) is max(d, 0). The tests on
-      // hasLo/hasHi never change within a call, so they cost no mispredictions.
-      let zr = z;
-      if (hasLo) {
-        const below = z - lo;
-        zr = lo + (below & ~(below >> 31));
-      }
-      if (hasHi) {
-        const above = hi - zr;
-        zr = hi - (above & ~(above >> 31));
-      }
-      if (toNext) {
-        const q = (zr + half) >> shift; // |zr| < 2^23: no int32 overflow
-        const s = q >> 31;
-        nextMax = Math.max(nextMax, (q ^ s) - s);
-        fx[i] = q + (P & s);
-      } else {
-        fx[i] = zr * inv; // exact: a power of two
-      }
-    }
-  }
+  const { worst, nextMax } = requantize(fx, minus, {
+    bias: biasResidues(layer, channels),
+    // Conv outputs are channel-major blocks of OH·OW values; Gemm outputs alternate channels.
+    inner: layer.op === 'Conv' ? fx.length / (layer.outDims[0]! * channels) : 1,
+    lo,
+    hi,
+    shift: next === undefined ? -1 : layer.lx + layer.lw - next.lx,
+    scale: 2 ** -(layer.lx + layer.lw),
+  });
   if (!(worst <= limit)) {
     throw new OverflowError(
       `output magnitude ${worst} exceeds ${limit} at scale 2^${layer.lx + layer.lw}: the value may have wrapped mod p (input beyond the calibrated range?)`,
@@ -194,4 +143,17 @@ function finish(layer: QuantizedLayer, fx: Float64Array, minus: Float64Array | u
     );
   }
   return nextMax;
+}
+
+const biasCache = new WeakMap<QuantizedLayer, Int32Array>();
+
+/** The layer's integer bias as residues per channel (zeros without a bias), computed once per layer. */
+function biasResidues(layer: QuantizedLayer, channels: number): Int32Array {
+  let residues = biasCache.get(layer);
+  if (residues === undefined) {
+    residues = new Int32Array(channels);
+    if (layer.bias !== undefined) for (let c = 0; c < channels; c++) residues[c] = mod(layer.bias[c]!);
+    biasCache.set(layer, residues);
+  }
+  return residues;
 }

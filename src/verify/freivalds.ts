@@ -12,6 +12,7 @@
  */
 import { P } from '../field/prime.js';
 import { randomElements, type SampleSet } from '../field/random.js';
+import { dotT2, rowDots2 } from '../simd/kernels.js';
 import { applyCollapsed, collapse, combineOutputs, transposeCollapsed, type LinearMap } from './linear-map.js';
 
 const INV_P = 1 / P;
@@ -101,100 +102,30 @@ function canonical(v: number): number {
   return r < 0 ? r + P : r;
 }
 
-/** Products of residues per accumulator between two reductions (see looseMod). */
-const BLOCK = 30;
-
-/** 0 when both secrets' identities hold for every item; 1 or 2 names the first that fails. */
+/**
+ * 0 when both secrets' identities hold for every item; 1 or 2 names the first that fails. The dot
+ * products run in the SIMD kernels (simd/kernels.ts), two secrets per read of x and y: memory
+ * traffic, not multiplications, bounds this check.
+ */
 function checkPair(map: LinearMap, x: Float64Array, y: Float64Array, a: PreprocessedSecret, b: PreprocessedSecret): number {
   const items = x.length / map.inSize;
   const pixels = map.g.oh * map.g.ow;
   const channels = map.g.m;
-  const ta = a.t;
-  const tb = b.t;
-  const sa = a.s;
-  const sb = b.s;
+  const sums = new Float64Array(2 * channels);
   for (let n = 0; n < items; n++) {
-    // ⟨X_n, T⟩ for both secrets. Two accumulators per secret (even and odd terms) halve the chain of
-    // dependent additions; this check is bound by that chain and memory, not by multiplications.
-    let la0 = 0;
-    let la1 = 0;
-    let lb0 = 0;
-    let lb1 = 0;
-    const xBase = n * map.inSize;
-    for (let i = 0; i < map.inSize; i += 2 * BLOCK) {
-      const end = Math.min(map.inSize, i + 2 * BLOCK);
-      let j = i;
-      for (; j + 1 < end; j += 2) {
-        const v = x[xBase + j]!;
-        const w = x[xBase + j + 1]!;
-        la0 += v * ta[j]!;
-        lb0 += v * tb[j]!;
-        la1 += w * ta[j + 1]!;
-        lb1 += w * tb[j + 1]!;
-      }
-      if (j < end) {
-        const v = x[xBase + j]!;
-        la0 += v * ta[j]!;
-        lb0 += v * tb[j]!;
-      }
-      la0 = looseMod(la0);
-      la1 = looseMod(la1);
-      lb0 = looseMod(lb0);
-      lb1 = looseMod(lb1);
-    }
-    // sᵀ·Y_n·r = Σ_m r_m·(Σ_o s_o·Y[n, m, o]), two channels at a time: four independent chains, and
-    // each s_o read serves both.
+    // ⟨X_n, T⟩ for both secrets.
+    const [la, lb] = dotT2(x, n * map.inSize, a.t, b.t, map.inSize, looseMod);
+    // sᵀ·Y_n·r = Σ_m r_m·(Σ_o s_o·Y[n, m, o]): the inner sums per channel, then r; each inner sum is
+    // reduced (|d| < 2p) so that its product with r_m stays exact (< 2^49).
+    rowDots2(y, n * map.outSize, channels, pixels, a.s, b.s, sums, looseMod);
     let ra = 0;
     let rb = 0;
-    const yBase = n * map.outSize;
-    let m = 0;
-    for (; m + 1 < channels; m += 2) {
-      const off0 = yBase + m * pixels;
-      const off1 = off0 + pixels;
-      let da0 = 0;
-      let db0 = 0;
-      let da1 = 0;
-      let db1 = 0;
-      for (let o = 0; o < pixels; o += BLOCK) {
-        const end = Math.min(pixels, o + BLOCK);
-        for (let q = o; q < end; q++) {
-          const u = y[off0 + q]!;
-          const v = y[off1 + q]!;
-          const su = sa[q]!;
-          const sv = sb[q]!;
-          da0 += u * su;
-          db0 += u * sv;
-          da1 += v * su;
-          db1 += v * sv;
-        }
-        da0 = looseMod(da0);
-        db0 = looseMod(db0);
-        da1 = looseMod(da1);
-        db1 = looseMod(db1);
-      }
-      // |d| < 2p, so d·r_m < 2^49: the running sums stay far below 2^53 between reductions.
-      ra = looseMod(ra + da0 * a.r[m]! + da1 * a.r[m + 1]!);
-      rb = looseMod(rb + db0 * b.r[m]! + db1 * b.r[m + 1]!);
+    for (let m = 0; m < channels; m++) {
+      ra = looseMod(ra + looseMod(sums[2 * m]!) * a.r[m]!);
+      rb = looseMod(rb + looseMod(sums[2 * m + 1]!) * b.r[m]!);
     }
-    if (m < channels) {
-      const off = yBase + m * pixels;
-      let da = 0;
-      let db = 0;
-      for (let o = 0; o < pixels; o += BLOCK) {
-        const end = Math.min(pixels, o + BLOCK);
-        for (let q = o; q < end; q++) {
-          const v = y[off + q]!;
-          da += v * sa[q]!;
-          db += v * sb[q]!;
-        }
-        da = looseMod(da);
-        db = looseMod(db);
-      }
-      ra = looseMod(ra + da * a.r[m]!);
-      rb = looseMod(rb + db * b.r[m]!);
-    }
-    if (canonical(la0 + la1) !== canonical(ra)) return 1;
-    if (canonical(lb0 + lb1) !== canonical(rb)) return 2;
+    if (canonical(la) !== canonical(ra)) return 1;
+    if (canonical(lb) !== canonical(rb)) return 2;
   }
   return 0;
 }

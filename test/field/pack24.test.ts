@@ -1,10 +1,11 @@
 /**
- * 24-bit residue packing against a byte-by-byte reference: every length mod 4, aligned and unaligned
+ * 24-bit residue packing against a byte-by-byte reference: every length mod 4 and one past two SIMD chunks, aligned and unaligned
  * views (the word path and the byte path), and detection of values ≥ p at any position.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { packResidues, unpackResidues } from '../../src/field/pack24.js';
+import { packResidues } from '../../src/field/pack24.js';
+import { CHUNK, unpackResidues } from '../../src/simd/kernels.js';
 import { P } from '../../src/field/prime.js';
 import { int, rng } from '../helpers/random.js';
 
@@ -16,7 +17,7 @@ function reference(bytes: Uint8Array, n: number): number[] {
 
 describe('pack24', () => {
   it('round-trips residues of every length mod 4, at aligned and unaligned offsets', () => {
-    for (const n of [0, 1, 2, 3, 4, 5, 7, 8, 101, 4096]) {
+    for (const n of [0, 1, 2, 3, 4, 5, 7, 8, 101, 4096, 2 * CHUNK + 5]) {
       for (const offset of [0, 1, 2, 3, 4]) {
         const values = Float64Array.from({ length: n }, () => int(random, 0, P - 1));
         const backing = new Uint8Array(offset + 3 * n + 5);

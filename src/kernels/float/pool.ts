@@ -11,6 +11,7 @@
  */
 import { InvalidArgumentError } from '../../errors.js';
 import { formatDims, sizeOf, type Tensor } from '../../tensor/tensor.js';
+import { maxPool2x2 } from '../../simd/kernels.js';
 import { takeF64 } from '../../tensor/pool.js';
 
 export interface PoolAttrs {
@@ -111,6 +112,13 @@ function axisWindows(out: number, size: number, kernel: number, stride: number, 
 function pool2d(x: Tensor, attrs: PoolAttrs, kind: 'max' | 'avg', countIncludePad: boolean): Tensor {
   const outDims = poolOutputDims(x.dims, attrs);
   const [n, c, h, w] = x.dims as [number, number, number, number];
+  if (kind === 'max' && isPlain2x2(attrs) && h % 2 === 0 && w % 2 === 0) {
+    // The common VGG/CNN pool: every input value in exactly one window, windows of two rows that
+    // never span planes, so all planes' rows go through the SIMD kernel as one sequence.
+    const out = takeF64(n * c * (h / 2) * (w / 2));
+    maxPool2x2(x.data, n * c * h, w, out);
+    return { dims: outDims, data: out };
+  }
   const oh = outDims[2]!;
   const ow = outDims[3]!;
   const [dh, dw] = attrs.dilations;
@@ -163,6 +171,11 @@ function pool2d(x: Tensor, attrs: PoolAttrs, kind: 'max' | 'avg', countIncludePa
     }
   }
   return { dims: outDims, data: out };
+}
+
+/** Kernel 2×2, stride 2, no padding, no dilation (ceil_mode changes nothing on even sizes). */
+function isPlain2x2(a: PoolAttrs): boolean {
+  return a.kernel[0] === 2 && a.kernel[1] === 2 && a.strides[0] === 2 && a.strides[1] === 2 && a.dilations[0] === 1 && a.dilations[1] === 1 && a.pads.every((p) => p === 0);
 }
 
 /** ONNX MaxPool (single output) over NCHW. NaN propagates. */

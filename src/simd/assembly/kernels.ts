@@ -1,0 +1,392 @@
+/**
+ * The trusted runtime's per-value passes in WebAssembly SIMD (AssemblyScript, built by
+ * `npm run build:wasm` into build/simd.wasm; loaded by ../kernels.ts, which streams the data through
+ * this module's memory in chunks). Plain TypeScript runs these passes at 3–6 ns per value: V8 does
+ * not vectorize and converts each double on its own; here four residues move per instruction.
+ *
+ * Everything is exact integer arithmetic: residues are < p < 2^24, so they convert to int32 exactly,
+ * a product of two is < 2^48, and dot products are reduced every BLOCK products per lane (< 2^53).
+ * Pointers are byte offsets into this module's memory; results that are not written to memory are
+ * read back through the exported getters.
+ */
+
+const P: i32 = 16777213; // 2^24 − 3, as src/field/prime.ts
+const HALF_P: i32 = 8388606; // (p − 1)/2
+const PF: f64 = 16777213.0;
+const INV_P: f64 = 1.0 / PF;
+/** Products of residues per lane between two reductions: 2p + 30·(p − 1)^2 < 2^53. */
+const BLOCK: i32 = 30;
+
+let resultA: f64 = 0;
+let resultB: f64 = 0;
+let worstMagnitude: i32 = 0;
+let nextMagnitude: i32 = 0;
+
+export function heapBase(): usize {
+  return __heap_base;
+}
+export function lastA(): f64 {
+  return resultA;
+}
+export function lastB(): f64 {
+  return resultB;
+}
+export function lastWorst(): i32 {
+  return worstMagnitude;
+}
+export function lastNextMax(): i32 {
+  return nextMagnitude;
+}
+
+/** 1 when every one of n doubles at `ptr` is an integer in [0, p) (−0 counts as 0), else 0. NaN fails every comparison. */
+export function allResidues(ptr: usize, n: i32): i32 {
+  const zero = f64x2.splat(0.0);
+  const p = f64x2.splat(PF);
+  let bad = i64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const at = ptr + (<usize>i << 3);
+    const a = v128.load(at);
+    const b = v128.load(at, 16);
+    const okA = v128.and(v128.and(f64x2.eq(f64x2.trunc(a), a), f64x2.ge(a, zero)), f64x2.lt(a, p));
+    const okB = v128.and(v128.and(f64x2.eq(f64x2.trunc(b), b), f64x2.ge(b, zero)), f64x2.lt(b, p));
+    bad = v128.or(bad, v128.not(v128.and(okA, okB)));
+  }
+  let ok = v128.any_true(bad) ? 0 : 1;
+  for (; i < n; i++) {
+    const v = load<f64>(ptr + (<usize>i << 3));
+    if (!(v >= 0 && v < PF && Math.trunc(v) == v)) ok = 0;
+  }
+  return ok;
+}
+
+/**
+ * Quantization of n doubles at x into residues at out: q = floor(v·scale + 0.5) (round half up),
+ * written as q mod p. Folds max |q| into lastNextMax (after resetMagnitudes) and returns 1 when some
+ * q is not an int32 (NaN, ±Infinity, |q| ≥ 2^31: the caller reports it), else 0.
+ */
+export function quantize(x: usize, out: usize, n: i32, scale: f64): i32 {
+  const pv = i32x4.splat(P);
+  const scalev = f64x2.splat(scale);
+  const halfv = f64x2.splat(0.5);
+  const minInt = i32x4.splat(i32.MIN_VALUE);
+  let inexact = i64x2.splat(0);
+  let maxAbs = i32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const at = x + (<usize>i << 3);
+    const a = f64x2.floor(f64x2.add(f64x2.mul(v128.load(at), scalev), halfv));
+    const b = f64x2.floor(f64x2.add(f64x2.mul(v128.load(at, 16), scalev), halfv));
+    const qa = i32x4.trunc_sat_f64x2_s_zero(a);
+    const qb = i32x4.trunc_sat_f64x2_s_zero(b);
+    // Converting back and comparing catches every value trunc_sat changed (NaN compares unequal);
+    // −2^31, whose magnitude no int32 holds, is flagged too.
+    inexact = v128.or(inexact, v128.not(v128.and(f64x2.eq(f64x2.convert_low_i32x4_s(qa), a), f64x2.eq(f64x2.convert_low_i32x4_s(qb), b))));
+    const q = i8x16.shuffle(qa, qb, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    inexact = v128.or(inexact, i32x4.eq(q, minInt));
+    maxAbs = i32x4.max_s(maxAbs, i32x4.abs(q));
+    storeScaled4(out + (<usize>i << 3), i32x4.add(q, v128.and(pv, i32x4.shr_s(q, 31))), f64x2.splat(1.0));
+  }
+  let m = lanesMax(maxAbs);
+  let bad = v128.any_true(inexact) ? 1 : 0;
+  for (; i < n; i++) {
+    const v = Math.floor(load<f64>(x + (<usize>i << 3)) * scale + 0.5);
+    const q = <i32>v; // saturating: nontrapping-f2i
+    if (<f64>q != v || q == i32.MIN_VALUE) bad = 1;
+    m = max(m, abs(q));
+    store<f64>(out + (<usize>i << 3), <f64>(q + (P & (q >> 31))));
+  }
+  nextMagnitude = max(nextMagnitude, m);
+  return bad;
+}
+
+/** Four doubles (exact int32 values) at `at` as one i32x4. */
+// @ts-ignore: decorator
+@inline
+function loadInt4(at: usize): v128 {
+  const lo = i32x4.trunc_sat_f64x2_s_zero(v128.load(at));
+  const hi = i32x4.trunc_sat_f64x2_s_zero(v128.load(at, 16));
+  return i8x16.shuffle(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+}
+
+/** Stores an i32x4 as four doubles times `scale`. */
+// @ts-ignore: decorator
+@inline
+function storeScaled4(at: usize, z: v128, scale: v128): void {
+  v128.store(at, f64x2.mul(f64x2.convert_low_i32x4_s(z), scale));
+  v128.store(at, f64x2.mul(f64x2.convert_low_i32x4_s(i8x16.shuffle(z, z, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15)), scale), 16);
+}
+
+/** max over the four lanes. */
+// @ts-ignore: decorator
+@inline
+function lanesMax(v: v128): i32 {
+  return max(max(i32x4.extract_lane(v, 0), i32x4.extract_lane(v, 1)), max(i32x4.extract_lane(v, 2), i32x4.extract_lane(v, 3)));
+}
+
+/**
+ * Requantization of n outputs in place (src/quant/fixed-point.ts gives the semantics): per value
+ * z = fx − u (u only when `subtract`) + bias mod p, centered to (−p/2, p/2), its magnitude folded into
+ * lastWorst; clamped to [lo, hi]; then with shift ≥ 0 rounded to the next layer's grid,
+ * q = (z + 2^(shift−1)) >> shift, written as a residue (|q| folded into lastNextMax), else written
+ * as z·scale. Values `first`… of a stream whose bias changes every `inner` values, cycling through
+ * `channels` int32 residues at `bias`.
+ */
+export function finish(
+  fx: usize, u: usize, n: i32, subtract: i32,
+  first: i32, inner: i32, channels: i32, bias: usize,
+  lo: i32, hi: i32, shift: i32, scale: f64,
+): void {
+  const pv = i32x4.splat(P);
+  const halfP = i32x4.splat(HALF_P);
+  const lov = i32x4.splat(lo);
+  const hiv = i32x4.splat(hi);
+  const scalev = f64x2.splat(scale);
+  const toNext = shift >= 0;
+  const half = shift > 0 ? 1 << (shift - 1) : 0;
+  const halfv = i32x4.splat(half);
+  let worst = i32x4.splat(0);
+  let nextMax = i32x4.splat(0);
+  let block = first / inner;
+  let offset = first - block * inner;
+  let i = 0;
+  while (i < n) {
+    const run = min(inner - offset, n - i);
+    const b = load<i32>(bias + (<usize>(block % channels) << 2)) - P;
+    const bv = i32x4.splat(b);
+    const end = i + run;
+    for (; i + 4 <= end; i += 4) {
+      const at = fx + (<usize>i << 3);
+      let z = i32x4.add(loadInt4(at), bv);
+      if (subtract) z = i32x4.sub(z, loadInt4(u + (<usize>i << 3)));
+      z = i32x4.add(z, v128.and(pv, i32x4.shr_s(z, 31)));
+      z = i32x4.add(z, v128.and(pv, i32x4.shr_s(z, 31)));
+      z = i32x4.sub(z, v128.and(pv, i32x4.gt_s(z, halfP)));
+      worst = i32x4.max_s(worst, i32x4.abs(z));
+      z = i32x4.min_s(i32x4.max_s(z, lov), hiv);
+      if (toNext) {
+        const q = i32x4.shr_s(i32x4.add(z, halfv), shift);
+        nextMax = i32x4.max_s(nextMax, i32x4.abs(q));
+        storeScaled4(at, i32x4.add(q, v128.and(pv, i32x4.shr_s(q, 31))), f64x2.splat(1.0));
+      } else {
+        storeScaled4(at, z, scalev);
+      }
+    }
+    let w = lanesMax(worst);
+    let m = lanesMax(nextMax);
+    for (; i < end; i++) {
+      const at = fx + (<usize>i << 3);
+      let z = <i32>load<f64>(at) + b;
+      if (subtract) z -= <i32>load<f64>(u + (<usize>i << 3));
+      z += P & (z >> 31);
+      z += P & (z >> 31);
+      z -= P & ((HALF_P - z) >> 31);
+      w = max(w, abs(z));
+      z = min(max(z, lo), hi);
+      if (toNext) {
+        const q = (z + half) >> shift;
+        m = max(m, abs(q));
+        store<f64>(at, <f64>(q + (P & (q >> 31))));
+      } else {
+        store<f64>(at, <f64>z * scale);
+      }
+    }
+    worst = i32x4.splat(w);
+    nextMax = i32x4.splat(m);
+    offset = 0;
+    block++;
+  }
+  worstMagnitude = max(worstMagnitude, lanesMax(worst));
+  nextMagnitude = max(nextMagnitude, lanesMax(nextMax));
+}
+
+/** Starts a new requantization: lastWorst and lastNextMax accumulate over finish calls until then. */
+export function resetMagnitudes(): void {
+  worstMagnitude = 0;
+  nextMagnitude = 0;
+}
+
+/** v − floor(v/p)·p, within one p of the canonical residue (see src/verify/freivalds.ts looseMod). */
+// @ts-ignore: decorator
+@inline
+function looseMod2(v: v128): v128 {
+  return f64x2.sub(v, f64x2.mul(f64x2.floor(f64x2.mul(v, f64x2.splat(INV_P))), f64x2.splat(PF)));
+}
+
+// @ts-ignore: decorator
+@inline
+function lanesSum(v: v128): f64 {
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}
+
+/**
+ * Freivalds' input side for two secrets: ⟨x, ta⟩ and ⟨x, tb⟩ over n residues (x as doubles, t as
+ * float32, exact below 2^24), each left in lastA / lastB as a value congruent to it, |v| < 2^51.
+ */
+export function dotT2(x: usize, ta: usize, tb: usize, n: i32): void {
+  let a0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let b0 = f64x2.splat(0);
+  let b1 = f64x2.splat(0);
+  let i = 0;
+  while (i + 4 <= n) {
+    const stop = min(n & ~3, i + 4 * BLOCK);
+    for (; i < stop; i += 4) {
+      const x0 = v128.load(x + (<usize>i << 3));
+      const x1 = v128.load(x + (<usize>i << 3), 16);
+      const tA = v128.load(ta + (<usize>i << 2));
+      const tB = v128.load(tb + (<usize>i << 2));
+      a0 = f64x2.add(a0, f64x2.mul(x0, f64x2.promote_low_f32x4(tA)));
+      a1 = f64x2.add(a1, f64x2.mul(x1, f64x2.promote_low_f32x4(i8x16.shuffle(tA, tA, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15))));
+      b0 = f64x2.add(b0, f64x2.mul(x0, f64x2.promote_low_f32x4(tB)));
+      b1 = f64x2.add(b1, f64x2.mul(x1, f64x2.promote_low_f32x4(i8x16.shuffle(tB, tB, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15))));
+    }
+    a0 = looseMod2(a0);
+    a1 = looseMod2(a1);
+    b0 = looseMod2(b0);
+    b1 = looseMod2(b1);
+  }
+  let a = lanesSum(a0) + lanesSum(a1);
+  let b = lanesSum(b0) + lanesSum(b1);
+  for (; i < n; i++) {
+    const v = load<f64>(x + (<usize>i << 3));
+    a += v * <f64>load<f32>(ta + (<usize>i << 2));
+    b += v * <f64>load<f32>(tb + (<usize>i << 2));
+  }
+  resultA = a;
+  resultB = b;
+}
+
+/**
+ * Freivalds' output side for two secrets, row by row: for each of `rows` rows of `len` residues at
+ * y, Σ_q y[q]·sa[q] and Σ_q y[q]·sb[q] (sa, sb doubles), written to out[2·row] and out[2·row + 1] as
+ * values congruent to them, |v| < 2^51.
+ */
+export function rowDots2(y: usize, rows: i32, len: i32, sa: usize, sb: usize, out: usize): void {
+  for (let row = 0; row < rows; row++) {
+    const base = y + (<usize>(row * len) << 3);
+    let a0 = f64x2.splat(0);
+    let a1 = f64x2.splat(0);
+    let b0 = f64x2.splat(0);
+    let b1 = f64x2.splat(0);
+    let q = 0;
+    while (q + 4 <= len) {
+      const stop = min(len & ~3, q + 4 * BLOCK);
+      for (; q < stop; q += 4) {
+        const y0 = v128.load(base + (<usize>q << 3));
+        const y1 = v128.load(base + (<usize>q << 3), 16);
+        a0 = f64x2.add(a0, f64x2.mul(y0, v128.load(sa + (<usize>q << 3))));
+        a1 = f64x2.add(a1, f64x2.mul(y1, v128.load(sa + (<usize>q << 3), 16)));
+        b0 = f64x2.add(b0, f64x2.mul(y0, v128.load(sb + (<usize>q << 3))));
+        b1 = f64x2.add(b1, f64x2.mul(y1, v128.load(sb + (<usize>q << 3), 16)));
+      }
+      a0 = looseMod2(a0);
+      a1 = looseMod2(a1);
+      b0 = looseMod2(b0);
+      b1 = looseMod2(b1);
+    }
+    let a = lanesSum(a0) + lanesSum(a1);
+    let b = lanesSum(b0) + lanesSum(b1);
+    for (; q < len; q++) {
+      const v = load<f64>(base + (<usize>q << 3));
+      a += v * load<f64>(sa + (<usize>q << 3));
+      b += v * load<f64>(sb + (<usize>q << 3));
+    }
+    store<f64>(out + (<usize>row << 4), a);
+    store<f64>(out + (<usize>row << 4), b, 8);
+  }
+}
+
+/**
+ * 2×2 max pooling with stride 2 over `pairs` pairs of rows of `width` doubles (width even): each
+ * pair gives one row of width/2 maxima at out. f64x2.max is Math.max: NaN propagates, +0 beats −0.
+ */
+export function maxPool2x2(x: usize, out: usize, pairs: i32, width: i32): void {
+  const half = width >> 1;
+  for (let pair = 0; pair < pairs; pair++) {
+    const top = x + (<usize>(2 * pair * width) << 3);
+    const bottom = top + (<usize>width << 3);
+    const row = out + (<usize>(pair * half) << 3);
+    let o = 0;
+    for (; o + 2 <= half; o += 2) {
+      const at = <usize>(2 * o) << 3;
+      const m0 = f64x2.max(v128.load(top + at), v128.load(bottom + at));
+      const m1 = f64x2.max(v128.load(top + at, 16), v128.load(bottom + at, 16));
+      const evens = i8x16.shuffle(m0, m1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+      const odds = i8x16.shuffle(m0, m1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+      v128.store(row + (<usize>o << 3), f64x2.max(evens, odds));
+    }
+    if (o < half) {
+      const at = <usize>(2 * o) << 3;
+      const m = f64x2.max(v128.load(top + at), v128.load(bottom + at));
+      store<f64>(row + (<usize>o << 3), Math.max(f64x2.extract_lane(m, 0), f64x2.extract_lane(m, 1)));
+    }
+  }
+}
+
+/** out = a + b over n doubles (IEEE addition, as in JavaScript). */
+export function addF64(a: usize, b: usize, out: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const at = <usize>i << 3;
+    v128.store(out + at, f64x2.add(v128.load(a + at), v128.load(b + at)));
+    v128.store(out + at, f64x2.add(v128.load(a + at, 16), v128.load(b + at, 16)), 16);
+  }
+  for (; i < n; i++) store<f64>(out + (<usize>i << 3), load<f64>(a + (<usize>i << 3)) + load<f64>(b + (<usize>i << 3)));
+}
+
+/** out = Math.max(x, 0) over n doubles: NaN stays NaN, −0 becomes +0. */
+export function reluF64(x: usize, out: usize, n: i32): void {
+  const zero = f64x2.splat(0.0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const at = <usize>i << 3;
+    v128.store(out + at, f64x2.max(v128.load(x + at), zero));
+    v128.store(out + at, f64x2.max(v128.load(x + at, 16), zero), 16);
+  }
+  for (; i < n; i++) store<f64>(out + (<usize>i << 3), Math.max(load<f64>(x + (<usize>i << 3)), 0.0));
+}
+
+/**
+ * Blinding with keystream words: for groups of four values, the four 24-bit little-endian words in
+ * the group's 12 keystream bytes are r, and out = x + r mod p (x residues, as doubles). Stops before
+ * the first group holding a word ≥ p (rejection sampling drops such words, which shifts the rest:
+ * the caller goes on word by word). Returns the groups done. Reads 4 bytes past the last group.
+ */
+export function addPadWords(ks: usize, x: usize, out: usize, groups: i32): i32 {
+  const pv = i32x4.splat(P);
+  const top = i32x4.splat(P - 1);
+  for (let g = 0; g < groups; g++) {
+    const bytes = v128.load(ks + <usize>(12 * g));
+    const r = i8x16.swizzle(bytes, i8x16(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1));
+    if (v128.any_true(i32x4.gt_s(r, top))) return g;
+    const at = <usize>g << 5;
+    let d = i32x4.sub(i32x4.add(loadInt4(x + at), r), pv);
+    d = i32x4.add(d, v128.and(pv, i32x4.shr_s(d, 31)));
+    storeScaled4(out + at, d, f64x2.splat(1.0));
+  }
+  return groups;
+}
+
+/**
+ * Unpacks n residues stored as 3 little-endian bytes each into doubles. Returns 1 when every value
+ * is < p, else 0. Reads up to 4 bytes past the last value.
+ */
+export function unpack24(bytes: usize, out: usize, n: i32): i32 {
+  const top = i32x4.splat(P - 1);
+  let over = i32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = i8x16.swizzle(v128.load(bytes + <usize>(3 * i)), i8x16(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1));
+    over = v128.or(over, i32x4.gt_s(v, top));
+    storeScaled4(out + (<usize>i << 3), v, f64x2.splat(1.0));
+  }
+  let ok = v128.any_true(over) ? 0 : 1;
+  for (; i < n; i++) {
+    const at = bytes + <usize>(3 * i);
+    const v = <i32>load<u8>(at) | (<i32>load<u8>(at, 1) << 8) | (<i32>load<u8>(at, 2) << 16);
+    if (v >= P) ok = 0;
+    store<f64>(out + (<usize>i << 3), <f64>v);
+  }
+  return ok;
+}

@@ -1,0 +1,291 @@
+/**
+ * The trusted runtime's hottest per-value passes, run by WebAssembly SIMD kernels
+ * (./assembly/kernels.ts, built into build/simd.wasm by `npm run build:wasm`, which `npm ci` and
+ * `npm install` run). Plain TypeScript does these passes at 3–6 ns per value; the kernels at about 1.
+ *
+ * The data stays in ordinary typed arrays and is streamed through the module's memory in chunks of
+ * CHUNK values that stay in the CPU's L2 cache: each chunk is copied in (a memcpy), processed, and,
+ * for in-place passes, copied back. The module holds no data between calls, so nothing here changes
+ * who owns which buffer, and this module only computes: validating, checking and deciding stay with
+ * the callers (boundary/accept.ts, verify/freivalds.ts, quant/fixed-point.ts).
+ */
+import { readFileSync } from 'node:fs';
+
+/**
+ * Values per chunk: 512 KiB of doubles. Measured here: copies between a typed array and the module's
+ * memory run at memcpy speed from this size on, and about 5× slower below it.
+ */
+export const CHUNK = 65536;
+
+interface SimdExports {
+  readonly memory: WebAssembly.Memory;
+  heapBase(): number;
+  allResidues(ptr: number, n: number): number;
+  resetMagnitudes(): void;
+  quantize(x: number, out: number, n: number, scale: number): number;
+  finish(
+    fx: number, u: number, n: number, subtract: number,
+    first: number, inner: number, channels: number, bias: number,
+    lo: number, hi: number, shift: number, scale: number,
+  ): void;
+  lastWorst(): number;
+  lastNextMax(): number;
+  dotT2(x: number, ta: number, tb: number, n: number): void;
+  rowDots2(y: number, rows: number, len: number, sa: number, sb: number, out: number): void;
+  lastA(): number;
+  lastB(): number;
+  maxPool2x2(x: number, out: number, pairs: number, width: number): void;
+  addF64(a: number, b: number, out: number, n: number): void;
+  reluF64(x: number, out: number, n: number): void;
+  addPadWords(ks: number, x: number, out: number, groups: number): number;
+  unpack24(bytes: number, out: number, n: number): number;
+}
+
+const WASM_FILE = new URL('../../build/simd.wasm', import.meta.url);
+let loaded: SimdExports | undefined;
+
+function simd(): SimdExports {
+  if (loaded !== undefined) return loaded;
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = new Uint8Array(readFileSync(WASM_FILE));
+  } catch (e) {
+    throw new Error(`the SIMD kernels are not built (${WASM_FILE.pathname} is missing): run 'npm run build:wasm' (npm ci and npm install run it)`, { cause: e });
+  }
+  const abort = (): never => {
+    throw new Error('internal: a SIMD kernel aborted');
+  };
+  loaded = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { abort } }).exports as unknown as SimdExports;
+  return loaded;
+}
+
+/**
+ * Byte offsets of consecutive regions of the given sizes in the module's memory (64-byte aligned,
+ * after its static data), growing the memory when needed. Valid until the next call.
+ */
+function regions(...bytes: number[]): number[] {
+  const k = simd();
+  const offsets: number[] = [];
+  let end = Math.ceil(k.heapBase() / 64) * 64;
+  for (const size of bytes) {
+    offsets.push(end);
+    end += Math.ceil(size / 64) * 64;
+  }
+  const have = k.memory.buffer.byteLength;
+  if (end > have) k.memory.grow(Math.ceil((end - have) / 65536));
+  return offsets;
+}
+
+const f64At = (offset: number, length: number): Float64Array => new Float64Array(simd().memory.buffer, offset, length);
+
+/** True when every value is an integer in [0, p) (−0 counts as 0). */
+export function allResidues(values: Float64Array): boolean {
+  const k = simd();
+  const [at] = regions(Math.min(values.length, CHUNK) * 8);
+  for (let start = 0; start < values.length; start += CHUNK) {
+    const part = values.subarray(start, start + CHUNK);
+    f64At(at!, part.length).set(part);
+    if (k.allResidues(at!, part.length) === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Quantization into the field: residues[i] = round(x[i]·scale) mod p, rounding half up. Returns
+ * max |round(x·scale)|, or undefined when some value is not an int32 integer after rounding (NaN,
+ * ±Infinity, |·| ≥ 2^31), which the caller reports.
+ */
+export function quantize(x: Float64Array, scale: number, residues: Float64Array): number | undefined {
+  const k = simd();
+  const [at] = regions(Math.min(x.length, CHUNK) * 8);
+  k.resetMagnitudes();
+  let inexact = 0;
+  for (let start = 0; start < x.length; start += CHUNK) {
+    const part = x.subarray(start, start + CHUNK);
+    const view = f64At(at!, part.length);
+    view.set(part);
+    inexact |= k.quantize(at!, at!, part.length, scale);
+    residues.set(view, start);
+  }
+  return inexact === 0 ? k.lastNextMax() : undefined;
+}
+
+export interface Requantization {
+  /** Integer residues b̃ mod p, one per channel. */
+  readonly bias: Int32Array;
+  /** Values per channel block (OH·OW for a Conv, 1 for a Gemm's interleaved channels). */
+  readonly inner: number;
+  /** The clamp in integer units; ±2^30 where unbounded. */
+  readonly lo: number;
+  readonly hi: number;
+  /** ≥ 0: round to the next layer's grid by this right shift and write residues; −1: write z·scale. */
+  readonly shift: number;
+  readonly scale: number;
+}
+
+/**
+ * The requantization pass of quant/fixed-point.ts, in place over `fx` (canonical residues, minus
+ * `minus` when given): returns the largest centered magnitude before the clamp (`worst`) and, with
+ * a shift, the largest magnitude written (`nextMax`).
+ */
+export function requantize(fx: Float64Array, minus: Float64Array | undefined, q: Requantization): { worst: number; nextMax: number } {
+  const k = simd();
+  const chunk = Math.min(fx.length, CHUNK);
+  const [bias, x, u] = regions(q.bias.length * 4, chunk * 8, minus === undefined ? 0 : chunk * 8);
+  new Int32Array(k.memory.buffer, bias!, q.bias.length).set(q.bias);
+  k.resetMagnitudes();
+  for (let start = 0; start < fx.length; start += CHUNK) {
+    const part = fx.subarray(start, start + CHUNK);
+    const view = f64At(x!, part.length);
+    view.set(part);
+    if (minus !== undefined) f64At(u!, part.length).set(minus.subarray(start, start + CHUNK));
+    k.finish(x!, u!, part.length, minus === undefined ? 0 : 1, start, q.inner, q.bias.length, bias!, q.lo, q.hi, q.shift, q.scale);
+    part.set(view);
+  }
+  return { worst: k.lastWorst(), nextMax: k.lastNextMax() };
+}
+
+/**
+ * ⟨x, ta⟩ and ⟨x, tb⟩ over x[offset, offset + n) and t[0, n): values congruent to them, each of
+ * magnitude < 2^51, through `reduce` after every chunk (the caller's modular reduction).
+ */
+export function dotT2(x: Float64Array, offset: number, ta: Float32Array, tb: Float32Array, n: number, reduce: (v: number) => number): [number, number] {
+  const k = simd();
+  const chunk = Math.min(n, CHUNK);
+  const [xAt, aAt, bAt] = regions(chunk * 8, chunk * 4, chunk * 4);
+  const buffer = k.memory.buffer;
+  let a = 0;
+  let b = 0;
+  for (let start = 0; start < n; start += CHUNK) {
+    const len = Math.min(CHUNK, n - start);
+    new Float64Array(buffer, xAt!, len).set(x.subarray(offset + start, offset + start + len));
+    new Float32Array(buffer, aAt!, len).set(ta.subarray(start, start + len));
+    new Float32Array(buffer, bAt!, len).set(tb.subarray(start, start + len));
+    k.dotT2(xAt!, aAt!, bAt!, len);
+    a = reduce(a + k.lastA());
+    b = reduce(b + k.lastB());
+  }
+  return [a, b];
+}
+
+/**
+ * For each of `rows` consecutive rows of `len` values of y from `offset`: Σ_q y[q]·sa[q] and
+ * Σ_q y[q]·sb[q], as values congruent to them of magnitude < 2^52 (through `reduce` when a row spans
+ * chunks), in out[2·row] and out[2·row + 1].
+ */
+export function rowDots2(
+  y: Float64Array, offset: number, rows: number, len: number,
+  sa: Float64Array, sb: Float64Array, out: Float64Array, reduce: (v: number) => number,
+): void {
+  const k = simd();
+  // Whole rows per chunk when a row fits, else one row in pieces.
+  const rowsPerChunk = Math.max(1, Math.floor(CHUNK / len));
+  const piece = Math.min(len, CHUNK);
+  const [aAt, bAt, yAt, outAt] = regions(len * 8, len * 8, rowsPerChunk * piece * 8, rowsPerChunk * 16);
+  const buffer = k.memory.buffer;
+  new Float64Array(buffer, aAt!, len).set(sa.subarray(0, len));
+  new Float64Array(buffer, bAt!, len).set(sb.subarray(0, len));
+  const sums = new Float64Array(buffer, outAt!, rowsPerChunk * 2);
+  if (len <= CHUNK) {
+    for (let row = 0; row < rows; row += rowsPerChunk) {
+      const count = Math.min(rowsPerChunk, rows - row);
+      const from = offset + row * len;
+      new Float64Array(buffer, yAt!, count * len).set(y.subarray(from, from + count * len));
+      k.rowDots2(yAt!, count, len, aAt!, bAt!, outAt!);
+      out.set(sums.subarray(0, 2 * count), 2 * row);
+    }
+    return;
+  }
+  for (let row = 0; row < rows; row++) {
+    let a = 0;
+    let b = 0;
+    for (let q = 0; q < len; q += CHUNK) {
+      const count = Math.min(CHUNK, len - q);
+      const from = offset + row * len + q;
+      new Float64Array(buffer, yAt!, count).set(y.subarray(from, from + count));
+      k.rowDots2(yAt!, 1, count, aAt! + q * 8, bAt! + q * 8, outAt!);
+      a = reduce(a + sums[0]!);
+      b = reduce(b + sums[1]!);
+    }
+    out[2 * row] = a;
+    out[2 * row + 1] = b;
+  }
+}
+
+/**
+ * 2×2 max pooling with stride 2 of `rows` rows of `width` values (both even; rows of consecutive
+ * planes may follow each other, as no window spans two planes), into out (rows/2 × width/2 values).
+ */
+export function maxPool2x2(x: Float64Array, rows: number, width: number, out: Float64Array): void {
+  const k = simd();
+  const pairsPerChunk = Math.max(1, Math.floor(CHUNK / (2 * width)));
+  const [inAt, outAt] = regions(pairsPerChunk * 2 * width * 8, pairsPerChunk * (width / 2) * 8);
+  for (let pair = 0; pair < rows / 2; pair += pairsPerChunk) {
+    const pairs = Math.min(pairsPerChunk, rows / 2 - pair);
+    f64At(inAt!, pairs * 2 * width).set(x.subarray(pair * 2 * width, (pair + pairs) * 2 * width));
+    k.maxPool2x2(inAt!, outAt!, pairs, width);
+    out.set(f64At(outAt!, pairs * (width / 2)), pair * (width / 2));
+  }
+}
+
+/** out[i] = a[i] + b[i] (out may be a or b). */
+export function add(a: Float64Array, b: Float64Array, out: Float64Array): void {
+  const k = simd();
+  const chunk = Math.min(out.length, CHUNK);
+  const [aAt, bAt] = regions(chunk * 8, chunk * 8);
+  for (let start = 0; start < out.length; start += CHUNK) {
+    const len = Math.min(CHUNK, out.length - start);
+    f64At(aAt!, len).set(a.subarray(start, start + len));
+    f64At(bAt!, len).set(b.subarray(start, start + len));
+    k.addF64(aAt!, bAt!, aAt!, len);
+    out.set(f64At(aAt!, len), start);
+  }
+}
+
+/** out[i] = Math.max(x[i], 0) (out may be x). */
+export function relu(x: Float64Array, out: Float64Array): void {
+  const k = simd();
+  const [at] = regions(Math.min(x.length, CHUNK) * 8);
+  for (let start = 0; start < x.length; start += CHUNK) {
+    const len = Math.min(CHUNK, x.length - start);
+    const view = f64At(at!, len);
+    view.set(x.subarray(start, start + len));
+    k.reluF64(at!, at!, len);
+    out.set(view, start);
+  }
+}
+
+/**
+ * Blinding from keystream bytes, four values per 12 bytes (four 24-bit little-endian words r):
+ * out[from + i] = values[from + i] + r_i mod p, for the first `groups` groups or up to the first
+ * group that holds a word ≥ p, which rejection sampling must drop (the caller goes on word by word
+ * from there). Returns the values written, a multiple of 4.
+ */
+export function addPadWords(keystream: Uint8Array, groups: number, values: Float64Array, out: Float64Array, from: number): number {
+  const k = simd();
+  const [ksAt, xAt] = regions(groups * 12 + 16, groups * 32);
+  new Uint8Array(k.memory.buffer, ksAt!, groups * 12).set(keystream.subarray(0, groups * 12));
+  f64At(xAt!, groups * 4).set(values.subarray(from, from + groups * 4));
+  const written = 4 * k.addPadWords(ksAt!, xAt!, xAt!, groups);
+  out.set(f64At(xAt!, written), from);
+  return written;
+}
+
+/**
+ * bytes[3i..3i+2] little-endian → out[i], for i < out.length (the packed format of field/pack24.ts).
+ * Returns false when some value is ≥ p.
+ */
+export function unpackResidues(bytes: Uint8Array, out: Float64Array): boolean {
+  if (bytes.length < 3 * out.length) throw new RangeError(`${bytes.length} bytes hold fewer than ${out.length} packed residues`);
+  const k = simd();
+  const chunk = Math.min(out.length, CHUNK);
+  const [bytesAt, outAt] = regions(chunk * 3 + 16, chunk * 8);
+  let ok = 1;
+  for (let start = 0; start < out.length; start += CHUNK) {
+    const len = Math.min(CHUNK, out.length - start);
+    new Uint8Array(k.memory.buffer, bytesAt!, len * 3).set(bytes.subarray(3 * start, 3 * (start + len)));
+    ok &= k.unpack24(bytesAt!, outAt!, len);
+    out.set(f64At(outAt!, len), start);
+  }
+  return ok === 1;
+}
