@@ -79,9 +79,10 @@ export class WorkerBackend implements AcceleratorBackend {
   }
 
   async linear({ requestId, layerId, dims, x }: LinearRequest): Promise<Untrusted<LinearReply>> {
-    // The caller keeps x (to verify against it): send a copy, transferred without a second copy.
-    const copy = x.slice();
-    const reply = await this.send({ type: 'linear', requestId, layerId, dims, x: copy }, [copy.buffer]);
+    // The caller keeps x (to verify against it): postMessage copies it. A view is copied first, so
+    // that only its own values leave, never the rest of its buffer.
+    const whole = x.byteOffset === 0 && x.byteLength === x.buffer.byteLength;
+    const reply = await this.send({ type: 'linear', requestId, layerId, dims, x: whole ? x : x.slice() });
     if (reply.type === 'error') throw new TransportError(`the accelerator failed: ${String(reply.message)}`);
     return untrusted(reply as unknown as LinearReply);
   }
