@@ -7,8 +7,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { InvalidArgumentError, PadAuthError } from '../errors.js';
 import { packResidues } from '../field/pack24.js';
-import { unpackResidues } from '../simd/kernels.js';
-import { takeF64 } from '../tensor/pool.js';
+import { packedResidues } from '../simd/kernels.js';
+import { takeBytes } from '../tensor/pool.js';
 
 export interface PadBinding {
   /** SHA-256 of the model, hex. */
@@ -28,8 +28,8 @@ export interface SealedRecord {
 const AAD_LABEL = Buffer.from('slalom-pad-v1\0', 'latin1');
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
-/** Ciphertext bytes decrypted per update() when opening: whole residues (a multiple of 3), 256 KiB. */
-const OPEN_CHUNK_BYTES = 3 * 87_381;
+/** Ciphertext bytes decrypted per update() when opening: 256 KiB. */
+const OPEN_CHUNK_BYTES = 256 * 1024;
 
 export function associatedData(b: PadBinding): Buffer {
   if (!/^[0-9a-f]{64}$/.test(b.modelHash)) throw new InvalidArgumentError('model hash must be 64 hex digits');
@@ -52,8 +52,12 @@ export function sealResidues(key: Uint8Array, binding: PadBinding, values: Float
   return { nonce, tag: cipher.getAuthTag(), ciphertext };
 }
 
-/** The residues of a record, or PadAuthError when the tag, the binding or the length is wrong. */
-export function openResidues(key: Uint8Array, binding: PadBinding, record: SealedRecord): Float64Array {
+/**
+ * The residues of a record, still packed 3 bytes each (field/pack24.ts): the requantization pass
+ * unpacks them as it subtracts them. PadAuthError when the tag, the binding or the length is wrong,
+ * or a value is not a residue. The array is pooled: the caller gives it back (giveBytes) after use.
+ */
+export function openResidues(key: Uint8Array, binding: PadBinding, record: SealedRecord): Uint8Array {
   const fail = (why: string, cause?: unknown): never => {
     throw new PadAuthError(`pad ${binding.index} failed authentication: ${why}`, { layer: `layer ${binding.layer}`, cause });
   };
@@ -61,25 +65,23 @@ export function openResidues(key: Uint8Array, binding: PadBinding, record: Seale
   // Full-length nonce and tag only: node:crypto would otherwise accept a GCM tag truncated to 4–15 bytes.
   if (record.nonce.length !== NONCE_BYTES) fail(`nonce of ${record.nonce.length} bytes, expected ${NONCE_BYTES}`);
   if (record.tag.length !== TAG_BYTES) fail(`tag of ${record.tag.length} bytes, expected ${TAG_BYTES}`);
-  // Pooled (a fresh array costs a page fault per 512 values): the caller gives it back after use.
-  const out = takeF64(binding.count);
-  let allResidues = true;
+  const plain = takeBytes(record.ciphertext.length);
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, record.nonce, { authTagLength: TAG_BYTES });
     decipher.setAAD(associatedData(binding));
     decipher.setAuthTag(record.tag);
     // In pieces: one update() over a whole layer allocates its plaintext at once, and those fresh
-    // pages cost twice the decryption itself. Nothing in `out` is used unless final() accepts the tag.
+    // pages cost twice the decryption itself. Nothing in `plain` is used unless final() accepts the tag.
+    let written = 0;
     for (let at = 0; at < record.ciphertext.length; at += OPEN_CHUNK_BYTES) {
-      const sealed = record.ciphertext.subarray(at, at + OPEN_CHUNK_BYTES);
-      const piece = decipher.update(sealed);
-      if (piece.length !== sealed.length) throw new Error(`internal: AES-GCM returned ${piece.length} of ${sealed.length} bytes`);
-      allResidues = unpackResidues(piece, out.subarray(at / 3, (at + piece.length) / 3)) && allResidues;
+      const piece = decipher.update(record.ciphertext.subarray(at, at + OPEN_CHUNK_BYTES)); // GCM returns every byte; final() adds none
+      plain.set(piece, written);
+      written += piece.length;
     }
     decipher.final(); // throws on a bad tag
   } catch (cause) {
     return fail('the tag does not match (tampered, truncated, reordered, or sealed for another model, layer, index or key)', cause);
   }
-  if (!allResidues) fail('an authenticated value is not a residue');
-  return out;
+  if (!packedResidues(plain)) fail('an authenticated value is not a residue');
+  return plain;
 }

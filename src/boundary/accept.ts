@@ -76,8 +76,8 @@ export function acceptPadFile(bytes: Untrusted<Uint8Array> | undefined, expected
   return byLayer;
 }
 
-/** Authenticates and opens one record: the unblinding factor u as residues, or PadAuthError. */
-export function acceptPadRecord(record: PadRecord, key: Uint8Array, binding: PadBinding, layerName: string): Float64Array {
+/** Authenticates and opens one record: the unblinding factor u as residues packed 3 bytes each (checked < p), or PadAuthError. */
+export function acceptPadRecord(record: PadRecord, key: Uint8Array, binding: PadBinding, layerName: string): Uint8Array {
   try {
     return openResidues(key, binding, record);
   } catch (e) {

@@ -1,10 +1,10 @@
 /**
  * Residues (< 2^24) as 3 little-endian bytes each: the sealed pad format (blind/seal.ts). Packing
- * happens offline; unpacking is on the online path (every unseal), so it is a SIMD kernel
- * (simd/kernels.ts unpackResidues).
+ * happens offline; online, the packed residues are checked (simd/kernels.ts packedResidues) and
+ * unpacked inside the requantization pass that subtracts them.
  */
 
-/** The inverse of simd/kernels.ts unpackResidues: values (integers in [0, 2^24)) → 3 bytes each. */
+/** Values (integers in [0, 2^24)) → 3 little-endian bytes each. */
 export function packResidues(values: Float64Array, bytes: Uint8Array): Uint8Array {
   for (let i = 0, o = 0; i < values.length; i++, o += 3) {
     const v = values[i]!;

@@ -57,7 +57,7 @@ export const RELU: Clamp = { lo: 0, hi: Infinity };
  * dequantized outputs and returned. With `clamp`, an activation that follows the layer is applied in
  * the same pass (after the wrap-around check, which needs the pre-activation).
  */
-export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, clamp?: Clamp, minus?: Float64Array): Float64Array {
+export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, clamp?: Clamp, minus?: Uint8Array): Float64Array {
   finish(layer, fx, minus, inputMaxAbs, clamp, undefined);
   return fx;
 }
@@ -74,7 +74,7 @@ export function finishLinearInto(
   inputMaxAbs: number,
   clamp: Clamp | undefined,
   next: QuantizedLayer,
-  minus?: Float64Array,
+  minus?: Uint8Array,
 ): QuantizedInput {
   if (!canFinishInto(layer, next)) {
     throw new InvalidArgumentError(`layer '${next.name}' quantizes at 2^${next.lx}: not a right shift of '${layer.name}' outputs at 2^${layer.lx + layer.lw}`);
@@ -117,8 +117,8 @@ export function canApplyClamp(layer: QuantizedLayer, clamp: Clamp): boolean {
  * next's input grid. Returns max |x̃'| of next's input (0 without `next`). The per-value work runs in
  * the SIMD kernel (simd/kernels.ts requantize): int32 lanes, sign masks instead of branches.
  */
-function finish(layer: QuantizedLayer, fx: Float64Array, minus: Float64Array | undefined, inputMaxAbs: number, clamp: Clamp | undefined, next: QuantizedLayer | undefined): number {
-  if (minus !== undefined && minus.length !== fx.length) throw new InvalidArgumentError(`unblinding factor of ${minus.length} values for ${fx.length} outputs`);
+function finish(layer: QuantizedLayer, fx: Float64Array, minus: Uint8Array | undefined, inputMaxAbs: number, clamp: Clamp | undefined, next: QuantizedLayer | undefined): number {
+  if (minus !== undefined && minus.length !== 3 * fx.length) throw new InvalidArgumentError(`unblinding factor of ${minus.length} bytes for ${fx.length} outputs (3 bytes each)`);
   if (clamp !== undefined && !canApplyClamp(layer, clamp)) throw new InvalidArgumentError(`clamp [${clamp.lo}, ${clamp.hi}] is not exact at scale 2^${layer.lx + layer.lw}`);
   // The clamp's bounds in integer units; an absent bound is one no centered value (< 2^23) reaches.
   const scaleUp = 2 ** (layer.lx + layer.lw);

@@ -8,7 +8,7 @@ import type { Node } from '../graph/ir.js';
 import { isLinear } from '../graph/ops/registry.js';
 import { canApplyClamp, canFinishInto, finishLinear, finishLinearInto, quantizeInput, RELU, type Clamp, type QuantizedInput } from '../quant/fixed-point.js';
 import type { QuantizedGraph, QuantizedLayer } from '../quant/quantize-graph.js';
-import { giveF64 } from '../tensor/pool.js';
+import { giveBytes, giveF64 } from '../tensor/pool.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 import type { LinearProtocol } from './linear-protocol.js';
 import { PhaseTimer } from './timings.js';
@@ -70,7 +70,7 @@ export async function runQuantized(
         prequantized.set(q.residues, { ...q, layer: next.name });
         y = q.residues;
       }
-      if (minus !== undefined) giveF64(minus);
+      if (minus !== undefined) giveBytes(minus);
       const phases: Record<string, number> = {};
       for (const [phase, ms] of Object.entries(timer.ms)) if (ms !== (before[phase] ?? 0)) phases[phase] = ms - (before[phase] ?? 0);
       layers.push({ name: layer.name, ms: performance.now() - start, phases });

@@ -9,12 +9,13 @@ import type { PhaseTimer } from './timings.js';
 
 /**
  * f(x̃) mod p as a protocol obtained it: `value`, or `value − minus` mod p when an unblinding factor
- * is left to subtract. The executor subtracts it in its requantization pass (one pass fewer over
- * the layer's output) and then returns `minus` to the tensor pool.
+ * is left to subtract (residues packed 3 bytes each, as sealed). The executor unpacks and subtracts
+ * it in its requantization pass (no pass of its own over the layer's output) and then returns
+ * `minus` to the pool.
  */
 export interface LinearOutput {
   readonly value: Float64Array;
-  readonly minus?: Float64Array;
+  readonly minus?: Uint8Array;
 }
 
 export interface LinearProtocol {

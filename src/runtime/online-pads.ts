@@ -67,8 +67,8 @@ export class OnlinePads {
     return blindWithPad(this.state.keys.padKey, this.index, layer.index, x);
   }
 
-  /** u_{i,l} = f(r_{i,l}), authenticated. Each layer's factor is handed out once. */
-  unseal(layer: QuantizedLayer): Float64Array {
+  /** u_{i,l} = f(r_{i,l}), authenticated, packed 3 bytes per residue (pooled: give it back). Each layer's factor is handed out once. */
+  unseal(layer: QuantizedLayer): Uint8Array {
     const record = this.records.get(layer.index);
     if (record === undefined) throw new InvalidArgumentError(`no unblinding factor left for layer '${layer.name}' in pad ${this.index}`);
     this.records.delete(layer.index);

@@ -38,7 +38,7 @@ interface SimdExports {
   addF64(a: number, b: number, out: number, n: number): void;
   reluF64(x: number, out: number, n: number): void;
   addPadWords(ks: number, x: number, out: number, groups: number): number;
-  unpack24(bytes: number, out: number, n: number): number;
+  packedBelowP(bytes: number, n: number): number;
 }
 
 const WASM_FILE = new URL('../../build/simd.wasm', import.meta.url);
@@ -125,20 +125,20 @@ export interface Requantization {
 
 /**
  * The requantization pass of quant/fixed-point.ts, in place over `fx` (canonical residues, minus
- * `minus` when given): returns the largest centered magnitude before the clamp (`worst`) and, with
+ * `minus` when given: residues packed 3 bytes each, field/pack24.ts): returns the largest centered magnitude before the clamp (`worst`) and, with
  * a shift, the largest magnitude written (`nextMax`).
  */
-export function requantize(fx: Float64Array, minus: Float64Array | undefined, q: Requantization): { worst: number; nextMax: number } {
+export function requantize(fx: Float64Array, minus: Uint8Array | undefined, q: Requantization): { worst: number; nextMax: number } {
   const k = simd();
   const chunk = Math.min(fx.length, CHUNK);
-  const [bias, x, u] = regions(q.bias.length * 4, chunk * 8, minus === undefined ? 0 : chunk * 8);
+  const [bias, x, u] = regions(q.bias.length * 4, chunk * 8, minus === undefined ? 0 : chunk * 3 + 16);
   new Int32Array(k.memory.buffer, bias!, q.bias.length).set(q.bias);
   k.resetMagnitudes();
   for (let start = 0; start < fx.length; start += CHUNK) {
     const part = fx.subarray(start, start + CHUNK);
     const view = f64At(x!, part.length);
     view.set(part);
-    if (minus !== undefined) f64At(u!, part.length).set(minus.subarray(start, start + CHUNK));
+    if (minus !== undefined) new Uint8Array(k.memory.buffer, u!, 3 * part.length).set(minus.subarray(3 * start, 3 * (start + part.length)));
     k.finish(x!, u!, part.length, minus === undefined ? 0 : 1, start, q.inner, q.bias.length, bias!, q.lo, q.hi, q.shift, q.scale);
     part.set(view);
   }
@@ -271,21 +271,16 @@ export function addPadWords(keystream: Uint8Array, groups: number, values: Float
   return written;
 }
 
-/**
- * bytes[3i..3i+2] little-endian → out[i], for i < out.length (the packed format of field/pack24.ts).
- * Returns false when some value is ≥ p.
- */
-export function unpackResidues(bytes: Uint8Array, out: Float64Array): boolean {
-  if (bytes.length < 3 * out.length) throw new RangeError(`${bytes.length} bytes hold fewer than ${out.length} packed residues`);
+/** True when every residue packed 3 bytes each in `bytes` is < p. */
+export function packedResidues(bytes: Uint8Array): boolean {
   const k = simd();
-  const chunk = Math.min(out.length, CHUNK);
-  const [bytesAt, outAt] = regions(chunk * 3 + 16, chunk * 8);
-  let ok = 1;
-  for (let start = 0; start < out.length; start += CHUNK) {
-    const len = Math.min(CHUNK, out.length - start);
-    new Uint8Array(k.memory.buffer, bytesAt!, len * 3).set(bytes.subarray(3 * start, 3 * (start + len)));
-    ok &= k.unpack24(bytesAt!, outAt!, len);
-    out.set(f64At(outAt!, len), start);
+  const count = Math.floor(bytes.length / 3);
+  const chunk = Math.min(count, CHUNK);
+  const [at] = regions(chunk * 3 + 16);
+  for (let start = 0; start < count; start += CHUNK) {
+    const len = Math.min(CHUNK, count - start);
+    new Uint8Array(k.memory.buffer, at!, 3 * len).set(bytes.subarray(3 * start, 3 * (start + len)));
+    if (k.packedBelowP(at!, len) === 0) return false;
   }
-  return ok === 1;
+  return true;
 }

@@ -23,6 +23,7 @@ import { subMod } from '../../src/field/modp.js';
 import { P } from '../../src/field/prime.js';
 import { OnlinePads } from '../../src/runtime/online-pads.js';
 import { sizeOf } from '../../src/tensor/tensor.js';
+import { unpacked } from '../helpers/packed.js';
 import { CRASH_MODEL, exactLayer, plainKernels, syntheticGraph } from './crash-harness.js';
 
 const [mode, stateDir, storeDir, auditLog] = process.argv.slice(2);
@@ -73,7 +74,7 @@ if (mode === 'precompute') {
       const z = exactLayer(layer, sent); // the accelerator's answer
       let u: Float64Array;
       try {
-        u = pads.unseal(layer);
+        u = unpacked(pads.unseal(layer));
       } catch (e) {
         audit(`autherr ${(e as Error).message}`);
         closeSync(log);

@@ -32,6 +32,7 @@ import { convField, gemmField } from '../../src/kernels/field.js';
 import type { ConvNodeAttrs } from '../../src/graph/ops/linear.js';
 import type { QuantizedGraph, QuantizedLayer } from '../../src/quant/quantize-graph.js';
 import { sizeOf, tensor } from '../../src/tensor/tensor.js';
+import { unpacked } from '../helpers/packed.js';
 
 export const CRASH_MODEL = { name: 'crash-synthetic', weightsHash: createHash('sha256').update('slalom crash test synthetic graph v1').digest('hex') };
 
@@ -265,7 +266,7 @@ export function auditCrashState(paths: CrashPaths, q: QuantizedGraph = synthetic
       const records = acceptPadFile(untrusted(new Uint8Array(bytes)), { index: i, layers });
       for (const layer of q.layers) {
         const binding = { modelHash: CRASH_MODEL.weightsHash, layer: layer.index, index: i, epoch: state.keys.epoch, count: sizeOf(layer.outDims) };
-        const u = acceptPadRecord(records.get(layer.index)!, state.keys.sealKey, binding, layer.name);
+        const u = unpacked(acceptPadRecord(records.get(layer.index)!, state.keys.sealKey, binding, layer.name));
         const expected = exactLayer(layer, padVector(state.keys.padKey, i, layer.index, sizeOf(layer.inDims)));
         if (!u.every((v, k) => v === expected[k])) {
           authenticatedButWrong.push(`pad ${i} layer ${layer.index}`);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { OverflowError } from '../../src/errors.js';
+import { packResidues } from '../../src/field/pack24.js';
 import { HALF_P, P } from '../../src/field/prime.js';
 import { canApplyClamp, canFinishInto, finishLinear, finishLinearInto, quantizeInput, RELU, type Clamp } from '../../src/quant/fixed-point.js';
 import type { QuantizedLayer } from '../../src/quant/quantize-graph.js';
@@ -211,6 +212,8 @@ describe('fused passes: activation, unblinding and the next layer’s quantizati
   const randomResidues = (): Float64Array => Float64Array.from({ length: n }, () => Math.floor(random() * P));
   /** What a blinded reply holds: f + u mod p. */
   const blinded = (f: Float64Array, u: Float64Array): Float64Array => Float64Array.from(f, (v, i) => Number(residueOf(BigInt(v) + BigInt(u[i]!))));
+  /** u as an unsealed pad holds it: packed 3 bytes per residue. */
+  const packed = (u: Float64Array): Uint8Array => packResidues(u, new Uint8Array(3 * u.length));
   const CLAMPS: (Clamp | undefined)[] = [undefined, RELU, { lo: 0, hi: 6 }, { lo: -1.5, hi: 2.25 }, { lo: -Infinity, hi: 3 }];
   /** The activation applied on its own, in float, as the unfused graph does. */
   const clipped = (y: Float64Array, c: Clamp | undefined): Float64Array => (c === undefined ? y : y.map((v) => Math.min(Math.max(v, c.lo), c.hi)));
@@ -220,7 +223,7 @@ describe('fused passes: activation, unblinding and the next layer’s quantizati
       const f = outputs();
       const u = randomResidues();
       const expected = clipped(finishLinear(conv, f.slice(), 100), clamp);
-      assert.deepEqual(plain(finishLinear(conv, blinded(f, u), 100, clamp, u)), plain(expected), JSON.stringify(clamp));
+      assert.deepEqual(plain(finishLinear(conv, blinded(f, u), 100, clamp, packed(u))), plain(expected), JSON.stringify(clamp));
       assert.deepEqual(plain(finishLinear(conv, f, 100, clamp)), plain(expected));
     }
   });
@@ -232,7 +235,7 @@ describe('fused passes: activation, unblinding and the next layer’s quantizati
         const f = outputs();
         const u = randomResidues();
         const separate = quantizeInput(next, clipped(finishLinear(conv, f.slice(), 100), clamp));
-        const fused = finishLinearInto(conv, blinded(f, u), 100, clamp, next, u);
+        const fused = finishLinearInto(conv, blinded(f, u), 100, clamp, next, packed(u));
         assert.deepEqual(plain(fused.residues), plain(separate.residues), `lx' = ${nextLx}, clamp ${JSON.stringify(clamp)}`);
         assert.equal(fused.maxAbs, separate.maxAbs);
       }

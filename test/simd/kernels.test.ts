@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { packResidues } from '../../src/field/pack24.js';
 import { HALF_P, P } from '../../src/field/prime.js';
 import { add, allResidues, CHUNK, dotT2, maxPool2x2, relu, quantize, requantize, rowDots2, type Requantization } from '../../src/simd/kernels.js';
 
@@ -102,7 +103,7 @@ function requantizeReference(fx: Float64Array, minus: Float64Array | undefined, 
   return { out, worst, nextMax };
 }
 
-test('requantize matches the plain pass: bias blocks, unblinding, clamps, shifts, chunk boundaries', () => {
+test('requantize matches the plain pass: bias blocks, unblinding by packed residues, clamps, shifts, chunk boundaries', () => {
   const rand = rng(2);
   const cases: { n: number; inner: number; channels: number }[] = [
     { n: 2 * CHUNK + 13, inner: 196, channels: 7 },
@@ -121,7 +122,7 @@ test('requantize matches the plain pass: bias blocks, unblinding, clamps, shifts
           const bias = Int32Array.from(residues(channels, rand));
           const q: Requantization = { bias, inner, lo, hi, shift, scale: 2 ** -13 };
           const expected = requantizeReference(fx, minus, q);
-          const got = requantize(fx, minus, q);
+          const got = requantize(fx, minus === undefined ? undefined : packResidues(minus, new Uint8Array(3 * n)), q);
           const label = `n ${n} inner ${inner} subtract ${subtract} clamp [${lo}, ${hi}] shift ${shift}`;
           assert.equal(got.worst, expected.worst, label);
           assert.equal(got.nextMax, expected.nextMax, label);

@@ -109,6 +109,13 @@ function loadInt4(at: usize): v128 {
   return i8x16.shuffle(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
 }
 
+/** Four residues packed as 3 little-endian bytes each at `at` as one i32x4 (reads 16 bytes). */
+// @ts-ignore: decorator
+@inline
+function loadPacked4(at: usize): v128 {
+  return i8x16.swizzle(v128.load(at), i8x16(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1));
+}
+
 /** Stores an i32x4 as four doubles times `scale`. */
 // @ts-ignore: decorator
 @inline
@@ -126,7 +133,7 @@ function lanesMax(v: v128): i32 {
 
 /**
  * Requantization of n outputs in place (src/quant/fixed-point.ts gives the semantics): per value
- * z = fx − u (u only when `subtract`) + bias mod p, centered to (−p/2, p/2), its magnitude folded into
+ * z = fx − u (u only when `subtract`, packed 3 bytes per residue, 16 bytes readable past the last) + bias mod p, centered to (−p/2, p/2), its magnitude folded into
  * lastWorst; clamped to [lo, hi]; then with shift ≥ 0 rounded to the next layer's grid,
  * q = (z + 2^(shift−1)) >> shift, written as a residue (|q| folded into lastNextMax), else written
  * as z·scale. Values `first`… of a stream whose bias changes every `inner` values, cycling through
@@ -158,7 +165,7 @@ export function finish(
     for (; i + 4 <= end; i += 4) {
       const at = fx + (<usize>i << 3);
       let z = i32x4.add(loadInt4(at), bv);
-      if (subtract) z = i32x4.sub(z, loadInt4(u + (<usize>i << 3)));
+      if (subtract) z = i32x4.sub(z, loadPacked4(u + <usize>(3 * i)));
       z = i32x4.add(z, v128.and(pv, i32x4.shr_s(z, 31)));
       z = i32x4.add(z, v128.and(pv, i32x4.shr_s(z, 31)));
       z = i32x4.sub(z, v128.and(pv, i32x4.gt_s(z, halfP)));
@@ -177,7 +184,10 @@ export function finish(
     for (; i < end; i++) {
       const at = fx + (<usize>i << 3);
       let z = <i32>load<f64>(at) + b;
-      if (subtract) z -= <i32>load<f64>(u + (<usize>i << 3));
+      if (subtract) {
+        const at3 = u + <usize>(3 * i);
+        z -= <i32>load<u8>(at3) | (<i32>load<u8>(at3, 1) << 8) | (<i32>load<u8>(at3, 2) << 16);
+      }
       z += P & (z >> 31);
       z += P & (z >> 31);
       z -= P & ((HALF_P - z) >> 31);
@@ -357,8 +367,7 @@ export function addPadWords(ks: usize, x: usize, out: usize, groups: i32): i32 {
   const pv = i32x4.splat(P);
   const top = i32x4.splat(P - 1);
   for (let g = 0; g < groups; g++) {
-    const bytes = v128.load(ks + <usize>(12 * g));
-    const r = i8x16.swizzle(bytes, i8x16(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1));
+    const r = loadPacked4(ks + <usize>(12 * g));
     if (v128.any_true(i32x4.gt_s(r, top))) return g;
     const at = <usize>g << 5;
     let d = i32x4.sub(i32x4.add(loadInt4(x + at), r), pv);
@@ -368,25 +377,16 @@ export function addPadWords(ks: usize, x: usize, out: usize, groups: i32): i32 {
   return groups;
 }
 
-/**
- * Unpacks n residues stored as 3 little-endian bytes each into doubles. Returns 1 when every value
- * is < p, else 0. Reads up to 4 bytes past the last value.
- */
-export function unpack24(bytes: usize, out: usize, n: i32): i32 {
+/** 1 when every one of n residues packed as 3 little-endian bytes is < p, else 0. Reads 16 bytes past the last group. */
+export function packedBelowP(bytes: usize, n: i32): i32 {
   const top = i32x4.splat(P - 1);
   let over = i32x4.splat(0);
   let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const v = i8x16.swizzle(v128.load(bytes + <usize>(3 * i)), i8x16(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1));
-    over = v128.or(over, i32x4.gt_s(v, top));
-    storeScaled4(out + (<usize>i << 3), v, f64x2.splat(1.0));
-  }
+  for (; i + 4 <= n; i += 4) over = v128.or(over, i32x4.gt_s(loadPacked4(bytes + <usize>(3 * i)), top));
   let ok = v128.any_true(over) ? 0 : 1;
   for (; i < n; i++) {
     const at = bytes + <usize>(3 * i);
-    const v = <i32>load<u8>(at) | (<i32>load<u8>(at, 1) << 8) | (<i32>load<u8>(at, 2) << 16);
-    if (v >= P) ok = 0;
-    store<f64>(out + (<usize>i << 3), <f64>v);
+    if ((<i32>load<u8>(at) | (<i32>load<u8>(at, 1) << 8) | (<i32>load<u8>(at, 2) << 16)) >= P) ok = 0;
   }
   return ok;
 }
