@@ -15,6 +15,7 @@ import { MalformedResponseError, PadAuthError } from '../errors.js';
 import { P } from '../field/prime.js';
 import { allResidues } from '../simd/kernels.js';
 import { formatDims, sameDims, sizeOf } from '../tensor/tensor.js';
+import type { OutputSums } from '../verify/freivalds.js';
 import { revealForValidation, type Untrusted } from './untrusted.js';
 
 export interface ExpectedReply {
@@ -24,7 +25,12 @@ export interface ExpectedReply {
   readonly dims: readonly number[];
 }
 
-export function acceptLinearOutput(reply: Untrusted<LinearReply>, expected: ExpectedReply): Float64Array {
+/**
+ * With `outputSums` (a Freivalds check's output side, verify/freivalds.ts), the one pass that
+ * validates the values also computes the check's sums over them, so the check does not read the
+ * reply again; the values are validated either way.
+ */
+export function acceptLinearOutput(reply: Untrusted<LinearReply>, expected: ExpectedReply, outputSums?: OutputSums): Float64Array {
   const raw = revealForValidation(reply) as Partial<Record<keyof LinearReply, unknown>> | null;
   const fail = (why: string): never => {
     throw new MalformedResponseError(`invalid accelerator response: ${why}`, { layer: expected.layerName });
@@ -43,7 +49,7 @@ export function acceptLinearOutput(reply: Untrusted<LinearReply>, expected: Expe
   if (values.buffer instanceof SharedArrayBuffer) fail('data lies in a SharedArrayBuffer, which its sender can still modify');
   if (values.length !== sizeOf(expected.dims)) fail(`${values.length} values, expected ${sizeOf(expected.dims)}`);
   // One SIMD pass; only a reply that fails it is searched for the value to name.
-  if (!allResidues(values)) {
+  if (!(outputSums === undefined ? allResidues(values) : outputSums.read(values))) {
     const i = values.findIndex((v) => !(v >= 0 && v < P && Number.isInteger(v)));
     fail(`value ${values[i]} at index ${i} is not a residue in [0, p)`);
   }

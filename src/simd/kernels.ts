@@ -31,7 +31,7 @@ interface SimdExports {
   lastWorst(): number;
   lastNextMax(): number;
   dotT2(x: number, ta: number, tb: number, n: number): void;
-  rowDots2(y: number, rows: number, len: number, sa: number, sb: number, out: number): void;
+  rowDots2(y: number, rows: number, len: number, sa: number, sb: number, out: number): number;
   lastA(): number;
   lastB(): number;
   maxPool2x2(x: number, out: number, pairs: number, width: number): void;
@@ -171,12 +171,14 @@ export function dotT2(x: Float64Array, offset: number, ta: Float32Array, tb: Flo
 /**
  * For each of `rows` consecutive rows of `len` values of y from `offset`: Σ_q y[q]·sa[q] and
  * Σ_q y[q]·sb[q], as values congruent to them of magnitude < 2^52 (through `reduce` when a row spans
- * chunks), in out[2·row] and out[2·row + 1].
+ * chunks), in out[2·row] and out[2·row + 1]. Returns whether every value read is an integer in
+ * [0, p) (as allResidues): the sums only mean something then, and a caller may use this one read of
+ * y as its validation.
  */
 export function rowDots2(
   y: Float64Array, offset: number, rows: number, len: number,
   sa: Float64Array, sb: Float64Array, out: Float64Array, reduce: (v: number) => number,
-): void {
+): boolean {
   const k = simd();
   // Whole rows per chunk when a row fits, else one row in pieces.
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK / len));
@@ -186,15 +188,16 @@ export function rowDots2(
   new Float64Array(buffer, aAt!, len).set(sa.subarray(0, len));
   new Float64Array(buffer, bAt!, len).set(sb.subarray(0, len));
   const sums = new Float64Array(buffer, outAt!, rowsPerChunk * 2);
+  let ok = 1;
   if (len <= CHUNK) {
     for (let row = 0; row < rows; row += rowsPerChunk) {
       const count = Math.min(rowsPerChunk, rows - row);
       const from = offset + row * len;
       new Float64Array(buffer, yAt!, count * len).set(y.subarray(from, from + count * len));
-      k.rowDots2(yAt!, count, len, aAt!, bAt!, outAt!);
+      ok &= k.rowDots2(yAt!, count, len, aAt!, bAt!, outAt!);
       out.set(sums.subarray(0, 2 * count), 2 * row);
     }
-    return;
+    return ok === 1;
   }
   for (let row = 0; row < rows; row++) {
     let a = 0;
@@ -203,13 +206,14 @@ export function rowDots2(
       const count = Math.min(CHUNK, len - q);
       const from = offset + row * len + q;
       new Float64Array(buffer, yAt!, count).set(y.subarray(from, from + count));
-      k.rowDots2(yAt!, 1, count, aAt! + q * 8, bAt! + q * 8, outAt!);
+      ok &= k.rowDots2(yAt!, 1, count, aAt! + q * 8, bAt! + q * 8, outAt!);
       a = reduce(a + sums[0]!);
       b = reduce(b + sums[1]!);
     }
     out[2 * row] = a;
     out[2 * row + 1] = b;
   }
+  return ok === 1;
 }
 
 /**

@@ -73,15 +73,49 @@ export function checkPreprocessed(map: LinearMap, x: Float64Array, y: Float64Arr
 }
 
 /**
- * Runs every repetition's preprocessed check in one pass over x and y (two repetitions share each
- * read: memory traffic, not multiplications, bounds this check). Returns the index of the first
- * failing repetition, or −1.
+ * The output side of the first two repetitions' preprocessed checks, sᵀ·Y_n per channel, computed
+ * by the pass that validates a reply (boundary/accept.ts): that pass reads Y anyway, so the check
+ * need not read it again. The sums count only for the very array they were read from.
  */
-export function firstFailingPreprocessed(map: LinearMap, x: Float64Array, y: Float64Array, secrets: readonly PreprocessedSecret[]): number {
+export class OutputSums {
+  private sums = new Float64Array(0);
+  private readFrom: Float64Array | undefined;
+
+  constructor(
+    private readonly pixels: number,
+    private readonly a: PreprocessedSecret,
+    private readonly b: PreprocessedSecret,
+  ) {}
+
+  /** Reads y once: returns whether every value is an integer in [0, p), and keeps the sums if so. */
+  read(y: Float64Array): boolean {
+    const rows = y.length / this.pixels;
+    if (this.sums.length !== 2 * rows) this.sums = new Float64Array(2 * rows);
+    const valid = rowDots2(y, 0, rows, this.pixels, this.a.s, this.b.s, this.sums, looseMod);
+    this.readFrom = valid ? y : undefined;
+    return valid;
+  }
+
+  /** The sums for y and these secrets, when read() computed them from y. */
+  for(y: Float64Array, a: PreprocessedSecret, b: PreprocessedSecret): Float64Array | undefined {
+    return y === this.readFrom && a === this.a && b === this.b ? this.sums : undefined;
+  }
+}
+
+export function outputSumsFor(map: LinearMap, secrets: readonly PreprocessedSecret[]): OutputSums {
+  return new OutputSums(map.g.oh * map.g.ow, secrets[0]!, secrets[1] ?? secrets[0]!);
+}
+
+/**
+ * Runs every repetition's preprocessed check in one pass over x and y (two repetitions share each
+ * read: memory traffic, not multiplications, bounds this check), the first two taking y's side from
+ * `known` when it was read from this y. Returns the index of the first failing repetition, or −1.
+ */
+export function firstFailingPreprocessed(map: LinearMap, x: Float64Array, y: Float64Array, secrets: readonly PreprocessedSecret[], known?: OutputSums): number {
   for (let rep = 0; rep < secrets.length; rep += 2) {
     const a = secrets[rep]!;
     const b = secrets[rep + 1] ?? a;
-    const ok = checkPair(map, x, y, a, b);
+    const ok = checkPair(map, x, y, a, b, known?.for(y, a, b));
     if (ok !== 0) return ok === 1 ? rep : rep + 1;
   }
   return -1;
@@ -103,26 +137,31 @@ function canonical(v: number): number {
 }
 
 /**
- * 0 when both secrets' identities hold for every item; 1 or 2 names the first that fails. The dot
- * products run in the SIMD kernels (simd/kernels.ts), two secrets per read of x and y: memory
- * traffic, not multiplications, bounds this check.
+ * 0 when both secrets' identities hold for every item; 1 or 2 names the first that fails (y not all
+ * residues fails the first). The dot products run in the SIMD kernels (simd/kernels.ts), two
+ * secrets per read of x and y: memory traffic, not multiplications, bounds this check. `ySums`, when
+ * given, holds y's per-channel sums for these secrets (OutputSums), so y is not read again.
  */
-function checkPair(map: LinearMap, x: Float64Array, y: Float64Array, a: PreprocessedSecret, b: PreprocessedSecret): number {
+function checkPair(map: LinearMap, x: Float64Array, y: Float64Array, a: PreprocessedSecret, b: PreprocessedSecret, ySums?: Float64Array): number {
   const items = x.length / map.inSize;
   const pixels = map.g.oh * map.g.ow;
   const channels = map.g.m;
-  const sums = new Float64Array(2 * channels);
+  let sums = ySums;
+  if (sums === undefined) {
+    sums = new Float64Array(2 * items * channels);
+    if (!rowDots2(y, 0, items * channels, pixels, a.s, b.s, sums, looseMod)) return 1;
+  }
   for (let n = 0; n < items; n++) {
     // ⟨X_n, T⟩ for both secrets.
     const [la, lb] = dotT2(x, n * map.inSize, a.t, b.t, map.inSize, looseMod);
     // sᵀ·Y_n·r = Σ_m r_m·(Σ_o s_o·Y[n, m, o]): the inner sums per channel, then r; each inner sum is
     // reduced (|d| < 2p) so that its product with r_m stays exact (< 2^49).
-    rowDots2(y, n * map.outSize, channels, pixels, a.s, b.s, sums, looseMod);
     let ra = 0;
     let rb = 0;
+    const row = n * channels;
     for (let m = 0; m < channels; m++) {
-      ra = looseMod(ra + looseMod(sums[2 * m]!) * a.r[m]!);
-      rb = looseMod(rb + looseMod(sums[2 * m + 1]!) * b.r[m]!);
+      ra = looseMod(ra + looseMod(sums[2 * (row + m)]!) * a.r[m]!);
+      rb = looseMod(rb + looseMod(sums[2 * (row + m) + 1]!) * b.r[m]!);
     }
     if (canonical(la) !== canonical(ra)) return 1;
     if (canonical(lb) !== canonical(rb)) return 2;

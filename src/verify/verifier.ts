@@ -8,7 +8,7 @@
 import { IntegrityError, InvalidArgumentError } from '../errors.js';
 import { FIELD_SET, sampleSetSize, type SampleSet } from '../field/random.js';
 import type { QuantizedLayer } from '../quant/quantize-graph.js';
-import { checkBatched, checkFresh, drawPreprocessedSecret, firstFailingPreprocessed, type PreprocessedSecret } from './freivalds.js';
+import { checkBatched, checkFresh, drawPreprocessedSecret, firstFailingPreprocessed, outputSumsFor, type OutputSums, type PreprocessedSecret } from './freivalds.js';
 import { linearMap, type LinearMap } from './linear-map.js';
 import { log2ErrorPerInference, repetitionsFor, type CheckVariant, DEFAULT_SOUNDNESS_BITS } from './soundness.js';
 
@@ -52,11 +52,23 @@ export class Verifier {
     return performance.now() - start;
   }
 
-  /** Accepts y as f(x) or throws IntegrityError. x and y are canonical residues of the whole batch. */
-  check(layer: QuantizedLayer, x: Float64Array, y: Float64Array): void {
-    const state = this.layers.get(layer.name);
-    if (state === undefined) throw new InvalidArgumentError(`layer '${layer.name}' is not registered with the verifier`);
-    const failed = this.firstFailure(state, x, y);
+  /**
+   * For the preprocessed variant: an OutputSums that the validation of this layer's next reply fills
+   * as it reads it (boundary/accept.ts), for check() to use. Undefined for the other variants.
+   */
+  outputSums(layer: QuantizedLayer): OutputSums | undefined {
+    if (this.variant !== 'preprocessed') return undefined;
+    const state = this.stateOf(layer);
+    return outputSumsFor(state.map, this.secretsOf(state));
+  }
+
+  /**
+   * Accepts y as f(x) or throws IntegrityError. x and y are canonical residues of the whole batch;
+   * `known`, from outputSums(), saves reading y again when it was filled from this very y.
+   */
+  check(layer: QuantizedLayer, x: Float64Array, y: Float64Array, known?: OutputSums): void {
+    const state = this.stateOf(layer);
+    const failed = this.firstFailure(state, x, y, known);
     if (failed < 0) return;
     if (this.variant === 'preprocessed') state.secrets = undefined;
     throw new IntegrityError(`the accelerator's result failed Freivalds' check (${this.variant}, repetition ${failed + 1} of ${this.repetitions})`, {
@@ -64,9 +76,15 @@ export class Verifier {
     });
   }
 
+  private stateOf(layer: QuantizedLayer): LayerState {
+    const state = this.layers.get(layer.name);
+    if (state === undefined) throw new InvalidArgumentError(`layer '${layer.name}' is not registered with the verifier`);
+    return state;
+  }
+
   /** The first repetition that fails, or −1. */
-  private firstFailure(state: LayerState, x: Float64Array, y: Float64Array): number {
-    if (this.variant === 'preprocessed') return firstFailingPreprocessed(state.map, x, y, this.secretsOf(state));
+  private firstFailure(state: LayerState, x: Float64Array, y: Float64Array, known: OutputSums | undefined): number {
+    if (this.variant === 'preprocessed') return firstFailingPreprocessed(state.map, x, y, this.secretsOf(state), known);
     const check = this.variant === 'fresh' ? checkFresh : checkBatched;
     for (let rep = 0; rep < this.repetitions; rep++) if (!check(state.map, x, y, this.sampleSet)) return rep;
     return -1;

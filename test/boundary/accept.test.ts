@@ -10,7 +10,8 @@
  * they were validated and after Freivalds' check passed — a time-of-check/time-of-use hole. The
  * honest backends transfer or copy ordinary ArrayBuffers, so nothing legitimate is lost.
  * −0 is accepted (it equals the residue 0); a Float64Array view into a larger ordinary buffer is
- * accepted; extra fields (computeMs, anything else) are ignored.
+ * accepted; extra fields (computeMs, anything else) are ignored. Validation that also computes a
+ * Freivalds check's output sums (one read of the reply for both) rejects exactly the same values.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -20,6 +21,7 @@ import { acceptLinearOutput, type ExpectedReply } from '../../src/boundary/accep
 import { untrusted } from '../../src/boundary/untrusted.js';
 import { MalformedResponseError } from '../../src/errors.js';
 import { P } from '../../src/field/prime.js';
+import { OutputSums, type PreprocessedSecret } from '../../src/verify/freivalds.js';
 
 const EXPECTED: ExpectedReply = { requestId: 41, layerId: 3, layerName: 'block3.conv', dims: [2, 3, 2, 2] };
 const N = 24;
@@ -36,13 +38,19 @@ function reply(overrides: Record<string, unknown> = {}): Record<string, unknown>
   return { requestId: EXPECTED.requestId, layerId: EXPECTED.layerId, dims: [...EXPECTED.dims], data: validData(), computeMs: 1.5, ...overrides };
 }
 
-function accept(raw: unknown): Float64Array {
-  return acceptLinearOutput(untrusted(raw as LinearReply), EXPECTED);
+/** A Freivalds check's output side over EXPECTED's shape (2 items × 3 channels × 4 pixels). */
+function outputSums(): OutputSums {
+  const secret = (): PreprocessedSecret => ({ r: Float64Array.of(1, 2, 3), s: Float64Array.of(5, 6, 7, P - 1), t: new Float32Array(0) });
+  return new OutputSums(4, secret(), secret());
 }
 
-function assertRejected(raw: unknown, what: string, because?: RegExp): void {
+function accept(raw: unknown, sums?: OutputSums): Float64Array {
+  return acceptLinearOutput(untrusted(raw as LinearReply), EXPECTED, sums);
+}
+
+function assertRejected(raw: unknown, what: string, because?: RegExp, sums?: OutputSums): void {
   assert.throws(
-    () => accept(raw),
+    () => accept(raw, sums),
     (e: unknown) => {
       assert.ok(e instanceof MalformedResponseError, `${what}: got ${String(e)}`);
       assert.equal(e.code, 'SLALOM_ERR_MALFORMED', what);
@@ -62,6 +70,11 @@ describe('acceptLinearOutput: valid replies', () => {
     const out = accept(r);
     assert.equal(out, r.data, 'the same Float64Array, not a copy');
     assert.deepEqual([...out], before);
+  });
+
+  it('accepts a valid reply while computing a check\'s output sums on the same pass', () => {
+    const r = reply();
+    assert.equal(accept(r, outputSums()), r.data);
   });
 
   it('accepts the extremes 0 and p − 1 everywhere', () => {
@@ -113,13 +126,15 @@ describe('acceptLinearOutput: hostile values', () => {
     ['−Infinity', Number.NEGATIVE_INFINITY],
   ];
   for (const [name, v] of bad) {
-    it(`${name} at the first, a middle and the last index`, () => {
+    it(`${name} at the first, a middle and the last index, with and without a check's output sums`, () => {
       for (const at of [0, 11, N - 1]) {
-        const data = validData();
-        data[at] = v;
-        const copy = data.slice();
-        assertRejected(reply({ data }), `${name} at ${at}`, new RegExp(`index ${at}`));
-        assert.deepEqual([...data], [...copy], 'validation does not modify the reply');
+        for (const sums of [undefined, outputSums()]) {
+          const data = validData();
+          data[at] = v;
+          const copy = data.slice();
+          assertRejected(reply({ data }), `${name} at ${at}`, new RegExp(`index ${at}`), sums);
+          assert.deepEqual([...data], [...copy], 'validation does not modify the reply');
+        }
       }
     });
   }

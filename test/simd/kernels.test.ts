@@ -153,7 +153,7 @@ test('dotT2 is congruent to the exact inner products, for worst-case residues an
   }
 });
 
-test('rowDots2 is congruent to each row’s exact inner products: short rows, long rows, rows longer than a chunk', () => {
+test('rowDots2 is congruent to each row’s exact inner products (short rows, long rows, rows longer than a chunk) and validates what it reads', () => {
   const rand = rng(4);
   for (const [rows, len, high] of [[3, CHUNK + 5, true], [40, 196, true], [9, 1, false], [130, 7, false]] as const) {
     const offset = 5;
@@ -161,7 +161,7 @@ test('rowDots2 is congruent to each row’s exact inner products: short rows, lo
     const sa = residues(len, rand, high);
     const sb = residues(len, rand);
     const out = new Float64Array(2 * rows);
-    rowDots2(y, offset, rows, len, sa, sb, out, reduce);
+    assert.equal(rowDots2(y, offset, rows, len, sa, sb, out, reduce), true);
     for (let row = 0; row < rows; row++) {
       let ea = 0n;
       let eb = 0n;
@@ -172,6 +172,14 @@ test('rowDots2 is congruent to each row’s exact inner products: short rows, lo
       assert.ok(Math.abs(out[2 * row]!) < 2 ** 52 && Math.abs(out[2 * row + 1]!) < 2 ** 52);
       assert.equal(canonical(out[2 * row]!), mod(ea), `rows ${rows} len ${len} row ${row}`);
       assert.equal(canonical(out[2 * row + 1]!), mod(eb), `rows ${rows} len ${len} row ${row}`);
+    }
+    // The same read validates: one non-residue anywhere (vector body or scalar tail) is reported.
+    for (const at of [0, rows * len - 1, Math.floor((rows * len) / 2)]) {
+      for (const bad of [P, -1, 0.5, NaN]) {
+        const tampered = y.slice();
+        tampered[offset + at] = bad;
+        assert.equal(rowDots2(tampered, offset, rows, len, sa, sb, out, reduce), false, `rows ${rows} len ${len}: ${bad} at ${at}`);
+      }
     }
   }
 });

@@ -299,3 +299,48 @@ describe('Verifier: failures', () => {
     }
   });
 });
+
+describe('Verifier: output sums read during validation', () => {
+  it('sums read from the reply give the same verdicts; sums read from another array are never used', () => {
+    const rng = new Rng(31);
+    for (const batch of [1, 3]) {
+      const ls = layers(batch, rng);
+      const verifier = new Verifier(ls);
+      for (const layer of ls) {
+        const x = residues(rng, size(layer.inDims));
+        const y = honest(layer, x);
+        const sums = verifier.outputSums(layer)!;
+        assert.equal(sums.read(y), true);
+        verifier.check(layer, x, y, sums); // honest: passes with the sums
+        // A wrong result must fail even when the sums came from the honest one (a stale read).
+        const wrong = y.slice();
+        wrong[wrong.length - 1] = (wrong[wrong.length - 1]! + 1) % P;
+        assert.throws(() => verifier.check(layer, x, wrong, sums), IntegrityError, `${layer.name}: stale sums were used`);
+        // Read from the wrong result itself, the sums reject it.
+        const fresh = verifier.outputSums(layer)!;
+        assert.equal(fresh.read(wrong), true);
+        assert.throws(() => verifier.check(layer, x, wrong, fresh), IntegrityError, layer.name);
+      }
+    }
+  });
+
+  it('reading refuses values that are not residues, and the check fails on them without sums', () => {
+    const rng = new Rng(32);
+    const layer = layers(1, rng)[0]!;
+    const verifier = new Verifier([layer]);
+    const x = residues(rng, size(layer.inDims));
+    for (const bad of [P, -1, 0.5, NaN, Infinity]) {
+      const y = honest(layer, x);
+      y[3] = bad;
+      assert.equal(verifier.outputSums(layer)!.read(y), false, String(bad));
+      assert.throws(() => verifier.check(layer, x, y), IntegrityError, String(bad));
+    }
+  });
+
+  it('variants without preprocessed secrets have no output sums', () => {
+    const rng = new Rng(33);
+    const layer = layers(1, rng)[0]!;
+    assert.equal(new Verifier([layer], { variant: 'fresh' }).outputSums(layer), undefined);
+    assert.equal(new Verifier([layer], { variant: 'batched' }).outputSums(layer), undefined);
+  });
+});

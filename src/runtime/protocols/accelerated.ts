@@ -71,8 +71,11 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
       // The request's synchronous part (copying and posting x) is trusted-thread work; the rest is waiting.
       const pending = timer.time('transfer', () => accelerator.linear({ requestId, layerId: layer.index, dims: layer.inDims, x: sent }));
       const reply = await timer.timeAsync('accelerator', () => pending);
-      const z = timer.time('validate', () => acceptLinearOutput(reply, { requestId, layerId: layer.index, layerName: layer.name, dims: layer.outDims }));
-      if (verifier !== undefined) timer.time('verify', () => verifier.check(layer, sent, z));
+      // Validation reads the reply once and computes the check's output side on the way (it counts
+      // as validation); the check then reads x only. Asked per attempt: secrets change after a failure.
+      const outputSums = verifier?.outputSums(layer);
+      const z = timer.time('validate', () => acceptLinearOutput(reply, { requestId, layerId: layer.index, layerName: layer.name, dims: layer.outDims }, outputSums));
+      if (verifier !== undefined) timer.time('verify', () => verifier.check(layer, sent, z, outputSums));
       return z;
     } catch (e) {
       const retry = (e instanceof IntegrityError || e instanceof MalformedResponseError) && accelerator.reportFailure?.(requestId, e) === true;

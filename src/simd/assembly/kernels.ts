@@ -69,7 +69,9 @@ export function quantize(x: usize, out: usize, n: i32, scale: f64): i32 {
   const pv = i32x4.splat(P);
   const scalev = f64x2.splat(scale);
   const halfv = f64x2.splat(0.5);
-  const minInt = i32x4.splat(i32.MIN_VALUE);
+  // |q| < 2^31 holds for exactly the values an int32 holds, −2^31 aside (whose magnitude no int32
+  // holds); NaN fails the comparison.
+  const limit = f64x2.splat(2147483648.0);
   let inexact = i64x2.splat(0);
   let maxAbs = i32x4.splat(0);
   let i = 0;
@@ -77,22 +79,17 @@ export function quantize(x: usize, out: usize, n: i32, scale: f64): i32 {
     const at = x + (<usize>i << 3);
     const a = f64x2.floor(f64x2.add(f64x2.mul(v128.load(at), scalev), halfv));
     const b = f64x2.floor(f64x2.add(f64x2.mul(v128.load(at, 16), scalev), halfv));
-    const qa = i32x4.trunc_sat_f64x2_s_zero(a);
-    const qb = i32x4.trunc_sat_f64x2_s_zero(b);
-    // Converting back and comparing catches every value trunc_sat changed (NaN compares unequal);
-    // −2^31, whose magnitude no int32 holds, is flagged too.
-    inexact = v128.or(inexact, v128.not(v128.and(f64x2.eq(f64x2.convert_low_i32x4_s(qa), a), f64x2.eq(f64x2.convert_low_i32x4_s(qb), b))));
-    const q = i8x16.shuffle(qa, qb, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    inexact = v128.or(inexact, i32x4.eq(q, minInt));
+    inexact = v128.or(inexact, v128.not(v128.and(f64x2.lt(f64x2.abs(a), limit), f64x2.lt(f64x2.abs(b), limit))));
+    const q = i8x16.shuffle(i32x4.trunc_sat_f64x2_s_zero(a), i32x4.trunc_sat_f64x2_s_zero(b), 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
     maxAbs = i32x4.max_s(maxAbs, i32x4.abs(q));
-    storeScaled4(out + (<usize>i << 3), i32x4.add(q, v128.and(pv, i32x4.shr_s(q, 31))), f64x2.splat(1.0));
+    storeInt4(out + (<usize>i << 3), i32x4.add(q, v128.and(pv, i32x4.shr_s(q, 31))));
   }
   let m = lanesMax(maxAbs);
   let bad = v128.any_true(inexact) ? 1 : 0;
   for (; i < n; i++) {
     const v = Math.floor(load<f64>(x + (<usize>i << 3)) * scale + 0.5);
+    if (!(Math.abs(v) < 2147483648.0)) bad = 1;
     const q = <i32>v; // saturating: nontrapping-f2i
-    if (<f64>q != v || q == i32.MIN_VALUE) bad = 1;
     m = max(m, abs(q));
     store<f64>(out + (<usize>i << 3), <f64>(q + (P & (q >> 31))));
   }
@@ -114,6 +111,14 @@ function loadInt4(at: usize): v128 {
 @inline
 function loadPacked4(at: usize): v128 {
   return i8x16.swizzle(v128.load(at), i8x16(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1));
+}
+
+/** Stores an i32x4 as four doubles. */
+// @ts-ignore: decorator
+@inline
+function storeInt4(at: usize, z: v128): void {
+  v128.store(at, f64x2.convert_low_i32x4_s(z));
+  v128.store(at, f64x2.convert_low_i32x4_s(i8x16.shuffle(z, z, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15)), 16);
 }
 
 /** Stores an i32x4 as four doubles times `scale`. */
@@ -174,7 +179,7 @@ export function finish(
       if (toNext) {
         const q = i32x4.shr_s(i32x4.add(z, halfv), shift);
         nextMax = i32x4.max_s(nextMax, i32x4.abs(q));
-        storeScaled4(at, i32x4.add(q, v128.and(pv, i32x4.shr_s(q, 31))), f64x2.splat(1.0));
+        storeInt4(at, i32x4.add(q, v128.and(pv, i32x4.shr_s(q, 31))));
       } else {
         storeScaled4(at, z, scalev);
       }
@@ -268,11 +273,16 @@ export function dotT2(x: usize, ta: usize, tb: usize, n: i32): void {
 }
 
 /**
- * Freivalds' output side for two secrets, row by row: for each of `rows` rows of `len` residues at
+ * Freivalds' output side for two secrets, row by row: for each of `rows` rows of `len` values at
  * y, Σ_q y[q]·sa[q] and Σ_q y[q]·sb[q] (sa, sb doubles), written to out[2·row] and out[2·row + 1] as
- * values congruent to them, |v| < 2^51.
+ * values congruent to them, |v| < 2^51. Returns 1 when every value of y is an integer in [0, p)
+ * (as allResidues), else 0: the sums only mean something then.
  */
-export function rowDots2(y: usize, rows: i32, len: i32, sa: usize, sb: usize, out: usize): void {
+export function rowDots2(y: usize, rows: i32, len: i32, sa: usize, sb: usize, out: usize): i32 {
+  const zero = f64x2.splat(0.0);
+  const p = f64x2.splat(PF);
+  let bad = i64x2.splat(0);
+  let ok = 1;
   for (let row = 0; row < rows; row++) {
     const base = y + (<usize>(row * len) << 3);
     let a0 = f64x2.splat(0);
@@ -285,6 +295,9 @@ export function rowDots2(y: usize, rows: i32, len: i32, sa: usize, sb: usize, ou
       for (; q < stop; q += 4) {
         const y0 = v128.load(base + (<usize>q << 3));
         const y1 = v128.load(base + (<usize>q << 3), 16);
+        const ok0 = v128.and(v128.and(f64x2.eq(f64x2.trunc(y0), y0), f64x2.ge(y0, zero)), f64x2.lt(y0, p));
+        const ok1 = v128.and(v128.and(f64x2.eq(f64x2.trunc(y1), y1), f64x2.ge(y1, zero)), f64x2.lt(y1, p));
+        bad = v128.or(bad, v128.not(v128.and(ok0, ok1)));
         a0 = f64x2.add(a0, f64x2.mul(y0, v128.load(sa + (<usize>q << 3))));
         a1 = f64x2.add(a1, f64x2.mul(y1, v128.load(sa + (<usize>q << 3), 16)));
         b0 = f64x2.add(b0, f64x2.mul(y0, v128.load(sb + (<usize>q << 3))));
@@ -299,12 +312,14 @@ export function rowDots2(y: usize, rows: i32, len: i32, sa: usize, sb: usize, ou
     let b = lanesSum(b0) + lanesSum(b1);
     for (; q < len; q++) {
       const v = load<f64>(base + (<usize>q << 3));
+      if (!(v >= 0 && v < PF && Math.trunc(v) == v)) ok = 0;
       a += v * load<f64>(sa + (<usize>q << 3));
       b += v * load<f64>(sb + (<usize>q << 3));
     }
     store<f64>(out + (<usize>row << 4), a);
     store<f64>(out + (<usize>row << 4), b, 8);
   }
+  return v128.any_true(bad) ? 0 : ok;
 }
 
 /**
@@ -372,7 +387,7 @@ export function addPadWords(ks: usize, x: usize, out: usize, groups: i32): i32 {
     const at = <usize>g << 5;
     let d = i32x4.sub(i32x4.add(loadInt4(x + at), r), pv);
     d = i32x4.add(d, v128.and(pv, i32x4.shr_s(d, 31)));
-    storeScaled4(out + at, d, f64x2.splat(1.0));
+    storeInt4(out + at, d);
   }
   return groups;
 }
