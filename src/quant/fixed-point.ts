@@ -11,7 +11,7 @@
  */
 import { InvalidArgumentError, OverflowError } from '../errors.js';
 import { mod } from '../field/modp.js';
-import { quantize, requantize } from '../simd/kernels.js';
+import { quantize, requantize, requantizePool2x2 } from '../simd/kernels.js';
 import { takeF64 } from '../tensor/pool.js';
 import { HALF_P, P } from '../field/prime.js';
 import type { QuantizedLayer } from './quantize-graph.js';
@@ -51,39 +51,52 @@ export interface Clamp {
 
 export const RELU: Clamp = { lo: 0, hi: Infinity };
 
-/**
- * Adds the bias, centers, checks for wrap-around and dequantizes f(x̃) (canonical residues, or
- * fx − minus when an unblinding factor is left to subtract), in place: `fx` is overwritten with the
- * dequantized outputs and returned. With `clamp`, an activation that follows the layer is applied in
- * the same pass (after the wrap-around check, which needs the pre-activation).
- */
-export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, clamp?: Clamp, minus?: Uint8Array): Float64Array {
-  finish(layer, fx, minus, inputMaxAbs, clamp, undefined);
-  return fx;
+/** Work on a linear layer's output that its requantization pass does as well. */
+export interface FusedPasses {
+  /** The unblinding factor u (residues packed 3 bytes each): f(x̃) = fx − u mod p. */
+  readonly minus?: Uint8Array;
+  /** An activation that follows the layer, applied after the wrap-around check (which needs the pre-activation). */
+  readonly clamp?: Clamp;
+  /** A 2×2 max pool with stride 2 that follows (after the clamp); see canPool2x2. */
+  readonly pool2x2?: boolean;
 }
 
 /**
- * finishLinear followed by `next`'s quantizeInput, in one pass and in place, for a layer whose
- * output (after an optional clamp) feeds `next` and nothing else. Only where canFinishInto holds,
- * where round(y·2^lx') with y = z·2^−(lx+lw) is round(z / 2^m), m = lx + lw − lx',
- * which is (z + 2^(m−1)) >> m in int32: exactly what the two separate passes compute.
+ * Adds the bias, centers, checks for wrap-around and dequantizes f(x̃) (canonical residues, or
+ * fx − minus when an unblinding factor is left to subtract). In place: `fx` is overwritten with the
+ * dequantized outputs and returned; with a pool, the pooled outputs are a new (pooled) array and fx
+ * is left to the caller.
  */
-export function finishLinearInto(
-  layer: QuantizedLayer,
-  fx: Float64Array,
-  inputMaxAbs: number,
-  clamp: Clamp | undefined,
-  next: QuantizedLayer,
-  minus?: Uint8Array,
-): QuantizedInput {
+export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, fused: FusedPasses = {}): Float64Array {
+  return finish(layer, fx, inputMaxAbs, fused, undefined).values;
+}
+
+/**
+ * finishLinear followed by `next`'s quantizeInput, in one pass, for a layer whose output (after an
+ * optional clamp and pool) feeds `next` and nothing else. Only where canFinishInto holds, where
+ * round(y·2^lx') with y = z·2^−(lx+lw) is round(z / 2^m), m = lx + lw − lx', which is
+ * (z + 2^(m−1)) >> m in int32: exactly what the two separate passes compute.
+ */
+export function finishLinearInto(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, next: QuantizedLayer, fused: FusedPasses = {}): QuantizedInput {
   if (!canFinishInto(layer, next)) {
     throw new InvalidArgumentError(`layer '${next.name}' quantizes at 2^${next.lx}: not a right shift of '${layer.name}' outputs at 2^${layer.lx + layer.lw}`);
   }
-  const maxAbs = finish(layer, fx, minus, inputMaxAbs, clamp, next);
-  if (!(maxAbs <= HALF_P)) {
-    throw new OverflowError(`quantized input magnitude ${maxAbs} (scale 2^${next.lx}) leaves (−p/2, p/2)`, { layer: next.name });
+  const { values, nextMax } = finish(layer, fx, inputMaxAbs, fused, next);
+  if (!(nextMax <= HALF_P)) {
+    throw new OverflowError(`quantized input magnitude ${nextMax} (scale 2^${next.lx}) leaves (−p/2, p/2)`, { layer: next.name });
   }
-  return { residues: fx, maxAbs };
+  return { residues: values, maxAbs: nextMax };
+}
+
+/**
+ * Whether a 2×2 max pool with stride 2 (no padding, no dilation) can be fused into `layer`'s
+ * requantization: its output is NCHW with an even height and width, so every value lies in exactly
+ * one window. Max commutes with the clamp, the dequantization and the rounding shift (all monotone),
+ * so pooling the integers is bit-identical to pooling the doubles.
+ */
+export function canPool2x2(layer: QuantizedLayer): boolean {
+  const d = layer.outDims;
+  return layer.op === 'Conv' && d.length === 4 && d[2]! % 2 === 0 && d[3]! % 2 === 0;
 }
 
 /**
@@ -113,13 +126,16 @@ export function canApplyClamp(layer: QuantizedLayer, clamp: Clamp): boolean {
 
 /**
  * The pass behind both: takes f(x̃) = fx − minus mod p (fx alone without `minus`), adds the bias,
- * centers, checks for wrap-around, applies the clamp, then dequantizes — or, with `next`, rounds to
- * next's input grid. Returns max |x̃'| of next's input (0 without `next`). The per-value work runs in
- * the SIMD kernel (simd/kernels.ts requantize): int32 lanes, sign masks instead of branches.
+ * centers, checks for wrap-around, applies the clamp and the pool, then dequantizes — or, with
+ * `next`, rounds to next's input grid. Returns the values and max |x̃'| of next's input (0 without
+ * `next`). The per-value work runs in the SIMD kernels (simd/kernels.ts): int32 lanes, sign masks
+ * instead of branches.
  */
-function finish(layer: QuantizedLayer, fx: Float64Array, minus: Uint8Array | undefined, inputMaxAbs: number, clamp: Clamp | undefined, next: QuantizedLayer | undefined): number {
+function finish(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, fused: FusedPasses, next: QuantizedLayer | undefined): { values: Float64Array; nextMax: number } {
+  const { minus, clamp } = fused;
   if (minus !== undefined && minus.length !== 3 * fx.length) throw new InvalidArgumentError(`unblinding factor of ${minus.length} bytes for ${fx.length} outputs (3 bytes each)`);
   if (clamp !== undefined && !canApplyClamp(layer, clamp)) throw new InvalidArgumentError(`clamp [${clamp.lo}, ${clamp.hi}] is not exact at scale 2^${layer.lx + layer.lw}`);
+  if (fused.pool2x2 && !canPool2x2(layer)) throw new InvalidArgumentError(`a 2×2 pool cannot be fused after '${layer.name}' (output ${layer.outDims.join('×')})`);
   // The clamp's bounds in integer units; an absent bound is one no centered value (< 2^23) reaches.
   const scaleUp = 2 ** (layer.lx + layer.lw);
   const lo = clamp === undefined || clamp.lo === -Infinity ? -UNBOUNDED : clamp.lo * scaleUp;
@@ -127,7 +143,7 @@ function finish(layer: QuantizedLayer, fx: Float64Array, minus: Uint8Array | und
   const channels = layer.op === 'Conv' ? layer.outDims[1]! : layer.outDims[layer.outDims.length - 1]!;
   const cannotWrap = inputMaxAbs * layer.weightRowL1 + layer.maxAbsBias <= HALF_P;
   const limit = cannotWrap ? HALF_P : HALF_P / 2;
-  const { worst, nextMax } = requantize(fx, minus, {
+  const q = {
     bias: biasResidues(layer, channels),
     // Conv outputs are channel-major blocks of OH·OW values; Gemm outputs alternate channels.
     inner: layer.op === 'Conv' ? fx.length / (layer.outDims[0]! * channels) : 1,
@@ -135,14 +151,23 @@ function finish(layer: QuantizedLayer, fx: Float64Array, minus: Uint8Array | und
     hi,
     shift: next === undefined ? -1 : layer.lx + layer.lw - next.lx,
     scale: 2 ** -(layer.lx + layer.lw),
-  });
-  if (!(worst <= limit)) {
+  };
+  let values = fx;
+  let result: { worst: number; nextMax: number };
+  if (fused.pool2x2) {
+    const [n, c, h, w] = layer.outDims as [number, number, number, number];
+    values = takeF64(fx.length / 4);
+    result = requantizePool2x2(fx, minus, q, { rows: n * c * h, height: h, width: w }, values);
+  } else {
+    result = requantize(fx, minus, q);
+  }
+  if (!(result.worst <= limit)) {
     throw new OverflowError(
-      `output magnitude ${worst} exceeds ${limit} at scale 2^${layer.lx + layer.lw}: the value may have wrapped mod p (input beyond the calibrated range?)`,
+      `output magnitude ${result.worst} exceeds ${limit} at scale 2^${layer.lx + layer.lw}: the value may have wrapped mod p (input beyond the calibrated range?)`,
       { layer: layer.name },
     );
   }
-  return nextMax;
+  return { values, nextMax: result.nextMax };
 }
 
 const biasCache = new WeakMap<QuantizedLayer, Int32Array>();

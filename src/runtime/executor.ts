@@ -6,7 +6,8 @@
 import { execute } from '../graph/execute.js';
 import type { Node } from '../graph/ir.js';
 import { isLinear } from '../graph/ops/registry.js';
-import { canApplyClamp, canFinishInto, finishLinear, finishLinearInto, quantizeInput, RELU, type Clamp, type QuantizedInput } from '../quant/fixed-point.js';
+import { isPlain2x2, type PoolAttrs } from '../kernels/float/pool.js';
+import { canApplyClamp, canFinishInto, canPool2x2, finishLinear, finishLinearInto, quantizeInput, RELU, type Clamp, type QuantizedInput } from '../quant/fixed-point.js';
 import type { QuantizedGraph, QuantizedLayer } from '../quant/quantize-graph.js';
 import { giveBytes, giveF64 } from '../tensor/pool.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
@@ -60,40 +61,44 @@ export async function runQuantized(
       const xq = pre ?? timer.time('quantize', () => quantizeInput(layer, x.data));
       const { value: fx, minus } = await protocol.compute(layer, xq.residues, timer);
       if (xq !== pre) giveF64(xq.residues); // the protocol is done with it (backends send copies)
-      const clamp = plan.clampAfter.get(node.name);
+      const fused = { minus, clamp: plan.clampAfter.get(node.name), pool2x2: plan.poolAfter.has(node.name) };
       const next = plan.feeds.get(node.name);
       let y: Float64Array;
       if (next === undefined) {
-        y = timer.time('requantize', () => finishLinear(layer, fx, xq.maxAbs, clamp, minus));
+        y = timer.time('requantize', () => finishLinear(layer, fx, xq.maxAbs, fused));
       } else {
-        const q = timer.time('requantize', () => finishLinearInto(layer, fx, xq.maxAbs, clamp, next, minus));
+        const q = timer.time('requantize', () => finishLinearInto(layer, fx, xq.maxAbs, next, fused));
         prequantized.set(q.residues, { ...q, layer: next.name });
         y = q.residues;
       }
       if (minus !== undefined) giveBytes(minus);
+      if (y !== fx) giveF64(fx); // pooled into a smaller array: the reply's memory is free
       const phases: Record<string, number> = {};
       for (const [phase, ms] of Object.entries(timer.ms)) if (ms !== (before[phase] ?? 0)) phases[phase] = ms - (before[phase] ?? 0);
       layers.push({ name: layer.name, ms: performance.now() - start, phases });
-      return tensor(layer.outDims, y);
+      const [n, c, h, w] = layer.outDims;
+      return tensor(fused.pool2x2 ? [n!, c!, h! / 2, w! / 2] : layer.outDims, y);
     },
   });
   return { outputs, timings: timer.ms, layers };
 }
 
 /** Which passes a quantized graph's runs fuse; derived from the graph alone, so planned once per graph. */
-interface FusionPlan {
+export interface FusionPlan {
   /** Activation nodes the preceding linear layer's requantization applies: they pass their input through. */
   readonly passThrough: ReadonlySet<string>;
   /** Linear node → the clamp (ReLU, Clip) its requantization applies. */
   readonly clampAfter: ReadonlyMap<string, Clamp>;
+  /** Linear nodes whose requantization also applies the 2×2 max pool (stride 2) that follows. */
+  readonly poolAfter: ReadonlySet<string>;
   /** Linear node → the linear layer whose quantized input its requantization writes directly. */
   readonly feeds: ReadonlyMap<string, QuantizedLayer>;
 }
 
-const NO_FUSION: FusionPlan = { passThrough: new Set(), clampAfter: new Map(), feeds: new Map() };
+const NO_FUSION: FusionPlan = { passThrough: new Set(), clampAfter: new Map(), poolAfter: new Set(), feeds: new Map() };
 const plans = new WeakMap<QuantizedGraph, FusionPlan>();
 
-function fusionPlan(qg: QuantizedGraph): FusionPlan {
+export function fusionPlan(qg: QuantizedGraph): FusionPlan {
   let plan = plans.get(qg);
   if (plan === undefined) plans.set(qg, (plan = planFusion(qg)));
   return plan;
@@ -101,8 +106,9 @@ function fusionPlan(qg: QuantizedGraph): FusionPlan {
 
 /**
  * For each linear node: a Relu or Clip that is the only consumer of its output (not a graph output)
- * is applied while requantizing, where that is exact (canApplyClamp); and if the result (after such
- * an activation) feeds only another linear layer, on a grid that a right shift reaches
+ * is applied while requantizing, where that is exact (canApplyClamp); then a 2×2 MaxPool with stride
+ * 2 that is the only consumer of the result, where every value lies in one window (canPool2x2); and
+ * if the result feeds only another linear layer, on a grid that a right shift reaches
  * (canFinishInto), requantization writes that layer's quantized input directly. Fewer passes over
  * the activations, bit-identical results.
  */
@@ -117,6 +123,7 @@ function planFusion(qg: QuantizedGraph): FusionPlan {
   };
   const passThrough = new Set<string>();
   const clampAfter = new Map<string, Clamp>();
+  const poolAfter = new Set<string>();
   const feeds = new Map<string, QuantizedLayer>();
   for (const n of graph.nodes) {
     if (!isLinear(n.op)) continue;
@@ -130,11 +137,17 @@ function planFusion(qg: QuantizedGraph): FusionPlan {
       value = next.outputs[0]!;
       next = only(value);
     }
+    if (next?.op === 'MaxPool' && isPlain2x2(next.attrs as PoolAttrs) && canPool2x2(layer)) {
+      passThrough.add(next.name);
+      poolAfter.add(n.name);
+      value = next.outputs[0]!;
+      next = only(value);
+    }
     if (next === undefined || !isLinear(next.op) || next.inputs[0] !== value) continue;
     const nextLayer = qg.byNode.get(next.name)!;
     if (canFinishInto(layer, nextLayer)) feeds.set(n.name, nextLayer);
   }
-  return { passThrough, clampAfter, feeds };
+  return { passThrough, clampAfter, poolAfter, feeds };
 }
 
 /** The clamp a Relu or Clip node applies, or undefined for any other node. */

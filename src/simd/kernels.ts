@@ -9,7 +9,7 @@
  * who owns which buffer, and this module only computes: validating, checking and deciding stay with
  * the callers (boundary/accept.ts, verify/freivalds.ts, quant/fixed-point.ts).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 /**
  * Values per chunk: 512 KiB of doubles. Measured here: copies between a typed array and the module's
@@ -28,6 +28,11 @@ interface SimdExports {
     first: number, inner: number, channels: number, bias: number,
     lo: number, hi: number, shift: number, scale: number,
   ): void;
+  finishPool2x2(
+    fx: number, u: number, pairs: number, width: number, subtract: number,
+    firstRow: number, height: number, channels: number, bias: number,
+    lo: number, hi: number, shift: number, scale: number, out: number,
+  ): void;
   lastWorst(): number;
   lastNextMax(): number;
   dotT2(x: number, ta: number, tb: number, n: number): void;
@@ -42,6 +47,8 @@ interface SimdExports {
 }
 
 const WASM_FILE = new URL('../../build/simd.wasm', import.meta.url);
+const SOURCE_FILE = new URL('./assembly/kernels.ts', import.meta.url);
+const REBUILD = "run 'npm run build:wasm' (npm ci and npm install run it)";
 let loaded: SimdExports | undefined;
 
 function simd(): SimdExports {
@@ -50,8 +57,11 @@ function simd(): SimdExports {
   try {
     bytes = new Uint8Array(readFileSync(WASM_FILE));
   } catch (e) {
-    throw new Error(`the SIMD kernels are not built (${WASM_FILE.pathname} is missing): run 'npm run build:wasm' (npm ci and npm install run it)`, { cause: e });
+    throw new Error(`the SIMD kernels are not built (${WASM_FILE.pathname} is missing): ${REBUILD}`, { cause: e });
   }
+  // A kernel source edited (or checked out) after the last build would run stale code.
+  const source = statSync(SOURCE_FILE, { throwIfNoEntry: false });
+  if (source !== undefined && source.mtimeMs > statSync(WASM_FILE).mtimeMs) throw new Error(`the SIMD kernels are older than ${SOURCE_FILE.pathname}: ${REBUILD}`);
   const abort = (): never => {
     throw new Error('internal: a SIMD kernel aborted');
   };
@@ -141,6 +151,37 @@ export function requantize(fx: Float64Array, minus: Uint8Array | undefined, q: R
     if (minus !== undefined) new Uint8Array(k.memory.buffer, u!, 3 * part.length).set(minus.subarray(3 * start, 3 * (start + part.length)));
     k.finish(x!, u!, part.length, minus === undefined ? 0 : 1, start, q.inner, q.bias.length, bias!, q.lo, q.hi, q.shift, q.scale);
     part.set(view);
+  }
+  return { worst: k.lastWorst(), nextMax: k.lastNextMax() };
+}
+
+/** Rows of planes (N·C planes of `height` rows of `width` values, both even) for a fused 2×2 pool. */
+export interface PoolShape {
+  readonly rows: number;
+  readonly height: number;
+  readonly width: number;
+}
+
+/**
+ * requantize followed by 2×2 max pooling with stride 2 (exact: see finishPool2x2 in the kernels),
+ * from `fx` into `out` (rows/2 × width/2 values); the bias changes per plane (`inner` is unused).
+ */
+export function requantizePool2x2(fx: Float64Array, minus: Uint8Array | undefined, q: Requantization, shape: PoolShape, out: Float64Array): { worst: number; nextMax: number } {
+  const k = simd();
+  const { rows, height, width } = shape;
+  const pairsPerChunk = Math.max(1, Math.floor(CHUNK / (2 * width)));
+  const inChunk = pairsPerChunk * 2 * width;
+  const [bias, x, u, o] = regions(q.bias.length * 4, inChunk * 8, minus === undefined ? 0 : inChunk * 3 + 16, pairsPerChunk * (width / 2) * 8);
+  new Int32Array(k.memory.buffer, bias!, q.bias.length).set(q.bias);
+  k.resetMagnitudes();
+  for (let pair = 0; pair < rows / 2; pair += pairsPerChunk) {
+    const pairs = Math.min(pairsPerChunk, rows / 2 - pair);
+    const from = pair * 2 * width;
+    const count = pairs * 2 * width;
+    f64At(x!, count).set(fx.subarray(from, from + count));
+    if (minus !== undefined) new Uint8Array(k.memory.buffer, u!, 3 * count).set(minus.subarray(3 * from, 3 * (from + count)));
+    k.finishPool2x2(x!, u!, pairs, width, minus === undefined ? 0 : 1, 2 * pair, height, q.bias.length, bias!, q.lo, q.hi, q.shift, q.scale, o!);
+    out.set(f64At(o!, pairs * (width / 2)), pair * (width / 2));
   }
   return { worst: k.lastWorst(), nextMax: k.lastNextMax() };
 }

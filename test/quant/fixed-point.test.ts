@@ -223,8 +223,8 @@ describe('fused passes: activation, unblinding and the next layer’s quantizati
       const f = outputs();
       const u = randomResidues();
       const expected = clipped(finishLinear(conv, f.slice(), 100), clamp);
-      assert.deepEqual(plain(finishLinear(conv, blinded(f, u), 100, clamp, packed(u))), plain(expected), JSON.stringify(clamp));
-      assert.deepEqual(plain(finishLinear(conv, f, 100, clamp)), plain(expected));
+      assert.deepEqual(plain(finishLinear(conv, blinded(f, u), 100, { clamp, minus: packed(u) })), plain(expected), JSON.stringify(clamp));
+      assert.deepEqual(plain(finishLinear(conv, f, 100, { clamp })), plain(expected));
     }
   });
 
@@ -235,7 +235,7 @@ describe('fused passes: activation, unblinding and the next layer’s quantizati
         const f = outputs();
         const u = randomResidues();
         const separate = quantizeInput(next, clipped(finishLinear(conv, f.slice(), 100), clamp));
-        const fused = finishLinearInto(conv, blinded(f, u), 100, clamp, next, packed(u));
+        const fused = finishLinearInto(conv, blinded(f, u), 100, next, { clamp, minus: packed(u) });
         assert.deepEqual(plain(fused.residues), plain(separate.residues), `lx' = ${nextLx}, clamp ${JSON.stringify(clamp)}`);
         assert.equal(fused.maxAbs, separate.maxAbs);
       }
@@ -247,13 +247,13 @@ describe('fused passes: activation, unblinding and the next layer’s quantizati
     assert.equal(canApplyClamp(conv, { lo: 0.1, hi: 6 }), false, '0.1·2^13 is not an integer');
     assert.equal(canApplyClamp(conv, { lo: 2, hi: 1 }), false, 'min > max');
     assert.equal(canApplyClamp(conv, { lo: 0, hi: 2 ** 20 }), false, 'beyond int32 headroom');
-    assert.throws(() => finishLinear(conv, outputs(), 100, { lo: 0.1, hi: 6 }), /not exact/);
+    assert.throws(() => finishLinear(conv, outputs(), 100, { clamp: { lo: 0.1, hi: 6 } }), /not exact/);
   });
 
   it('finishLinearInto refuses a next layer whose grid is not a right shift of 0–30 bits away', () => {
     for (const lx of [14, -18]) {
       assert.equal(canFinishInto(conv, layer({ lx, lw: 1 })), false);
-      assert.throws(() => finishLinearInto(conv, outputs(), 100, undefined, layer({ lx, lw: 1 })), /not a right shift/);
+      assert.throws(() => finishLinearInto(conv, outputs(), 100, layer({ lx, lw: 1 })), /not a right shift/);
     }
     assert.equal(canFinishInto(conv, layer({ lx: -17, lw: 1 })), true);
   });

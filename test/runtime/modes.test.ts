@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { argmax } from '../../src/api/predictions.js';
 import { loadFashionMnist } from '../../src/io/idx.js';
+import { fusionPlan } from '../../src/runtime/executor.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { tensor } from '../../src/tensor/tensor.js';
@@ -63,3 +64,18 @@ for (const name of ['resnet18', 'mobilenet-v2'] as const) {
     assert.deepEqual(Array.from(fused), Array.from(separate));
   });
 }
+
+test('Fashion-MNIST: fused passes (ReLU, then the 2×2 max pool, in requantization; quantizing straight into conv2) give the same logits as separate ones', async () => {
+  const model = await SlalomModel.load('models/fashion-mnist.onnx');
+  const plan = fusionPlan(model.quantized);
+  assert.deepEqual([...plan.poolAfter], ['/conv1/Conv'], 'conv1 → Relu → MaxPool is fused (MaxPool_1 follows an Add, not a linear layer)');
+  assert.equal(plan.feeds.get('/conv1/Conv')?.name, '/conv2/Conv');
+  assert.ok(plan.passThrough.has('/MaxPool') && plan.passThrough.has('/Relu'));
+  const data = loadFashionMnist('test', { limit: 20 });
+  for (let i = 0; i < data.count; i++) {
+    const x = tensor([1, 1, 28, 28], Float64Array.from(data.images.subarray(i * 784, (i + 1) * 784), (v) => (v / 255 - 0.286) / 0.353));
+    const fused = (await model.infer(x)).logits;
+    const separate = (await model.infer(x, { onValue: () => undefined })).logits;
+    assert.deepEqual(Array.from(fused), Array.from(separate), `image ${i}`);
+  }
+});

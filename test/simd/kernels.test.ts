@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { packResidues } from '../../src/field/pack24.js';
 import { HALF_P, P } from '../../src/field/prime.js';
-import { add, allResidues, CHUNK, dotT2, maxPool2x2, relu, quantize, requantize, rowDots2, type Requantization } from '../../src/simd/kernels.js';
+import { add, allResidues, CHUNK, dotT2, maxPool2x2, relu, quantize, requantize, requantizePool2x2, rowDots2, type Requantization } from '../../src/simd/kernels.js';
 
 /** A deterministic generator (xorshift32), so a failure reproduces. */
 function rng(seed: number): () => number {
@@ -127,6 +127,56 @@ test('requantize matches the plain pass: bias blocks, unblinding by packed resid
           assert.equal(got.worst, expected.worst, label);
           assert.equal(got.nextMax, expected.nextMax, label);
           assert.deepEqual(fx, expected.out, label);
+        }
+      }
+    }
+  }
+});
+
+test('requantizePool2x2 equals requantizing every value, then pooling 2×2 in the signed domain', () => {
+  const rand = rng(8);
+  const shapes = [
+    { planes: 6, height: 14, width: 14 }, // width/2 odd: a scalar last column
+    { planes: 2, height: 224, width: 224 }, // several row pairs per chunk, chunks across planes
+    { planes: 1, height: 4, width: 2 * CHUNK + 4 }, // rows longer than a chunk
+  ];
+  for (const { planes, height, width } of shapes) {
+    for (const subtract of [false, true]) {
+      for (const [lo, hi] of [[-(2 ** 30), 2 ** 30], [0, 2 ** 30], [-700, 900]] as [number, number][]) {
+        for (const shift of [-1, 0, 5]) {
+          const channels = 3;
+          const n = planes * height * width;
+          const fx = residues(n, rand);
+          const minus = subtract ? residues(n, rand) : undefined;
+          const bias = Int32Array.from(residues(channels, rand));
+          const q: Requantization = { bias, inner: height * width, lo, hi, shift, scale: 2 ** -11 };
+          // Reference: every value on its own (signed), then the max of each window.
+          let worst = 0;
+          const signed = new Float64Array(n);
+          for (let i = 0; i < n; i++) {
+            let z = (fx[i]! - (minus?.[i] ?? 0) + bias[Math.floor(i / (height * width)) % channels]!) % P;
+            if (z < 0) z += P;
+            if (z > HALF_P) z -= P;
+            worst = Math.max(worst, Math.abs(z));
+            z = Math.min(Math.max(z, lo), hi);
+            signed[i] = shift >= 0 ? Math.floor((z + (shift > 0 ? 2 ** (shift - 1) : 0)) / 2 ** shift) : z * q.scale;
+          }
+          const out = new Float64Array((n / 4) | 0);
+          const expected = new Float64Array(out.length);
+          let nextMax = 0;
+          for (let r = 0; r < (planes * height) / 2; r++) {
+            for (let c = 0; c < width / 2; c++) {
+              const at = 2 * r * width + 2 * c;
+              const m = Math.max(signed[at]!, signed[at + 1]!, signed[at + width]!, signed[at + width + 1]!);
+              if (shift >= 0) nextMax = Math.max(nextMax, Math.abs(m));
+              expected[r * (width / 2) + c] = shift >= 0 && m < 0 ? m + P : m;
+            }
+          }
+          const got = requantizePool2x2(fx, minus === undefined ? undefined : packResidues(minus, new Uint8Array(3 * n)), q, { rows: planes * height, height, width }, out);
+          const label = `${planes}×${height}×${width} subtract ${subtract} clamp [${lo}, ${hi}] shift ${shift}`;
+          assert.equal(got.worst, worst, label);
+          assert.equal(got.nextMax, nextMax, label);
+          assert.deepEqual(out, expected, label);
         }
       }
     }

@@ -174,7 +174,7 @@ function pool2d(x: Tensor, attrs: PoolAttrs, kind: 'max' | 'avg', countIncludePa
 }
 
 /** Kernel 2×2, stride 2, no padding, no dilation (ceil_mode changes nothing on even sizes). */
-function isPlain2x2(a: PoolAttrs): boolean {
+export function isPlain2x2(a: PoolAttrs): boolean {
   return a.kernel[0] === 2 && a.kernel[1] === 2 && a.strides[0] === 2 && a.strides[1] === 2 && a.dilations[0] === 1 && a.dilations[1] === 1 && a.pads.every((p) => p === 0);
 }
 

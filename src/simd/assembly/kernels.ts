@@ -150,7 +150,6 @@ export function finish(
   lo: i32, hi: i32, shift: i32, scale: f64,
 ): void {
   const pv = i32x4.splat(P);
-  const halfP = i32x4.splat(HALF_P);
   const lov = i32x4.splat(lo);
   const hiv = i32x4.splat(hi);
   const scalev = f64x2.splat(scale);
@@ -169,11 +168,7 @@ export function finish(
     const end = i + run;
     for (; i + 4 <= end; i += 4) {
       const at = fx + (<usize>i << 3);
-      let z = i32x4.add(loadInt4(at), bv);
-      if (subtract) z = i32x4.sub(z, loadPacked4(u + <usize>(3 * i)));
-      z = i32x4.add(z, v128.and(pv, i32x4.shr_s(z, 31)));
-      z = i32x4.add(z, v128.and(pv, i32x4.shr_s(z, 31)));
-      z = i32x4.sub(z, v128.and(pv, i32x4.gt_s(z, halfP)));
+      let z = centered4(fx, u, i, bv, subtract);
       worst = i32x4.max_s(worst, i32x4.abs(z));
       z = i32x4.min_s(i32x4.max_s(z, lov), hiv);
       if (toNext) {
@@ -188,14 +183,7 @@ export function finish(
     let m = lanesMax(nextMax);
     for (; i < end; i++) {
       const at = fx + (<usize>i << 3);
-      let z = <i32>load<f64>(at) + b;
-      if (subtract) {
-        const at3 = u + <usize>(3 * i);
-        z -= <i32>load<u8>(at3) | (<i32>load<u8>(at3, 1) << 8) | (<i32>load<u8>(at3, 2) << 16);
-      }
-      z += P & (z >> 31);
-      z += P & (z >> 31);
-      z -= P & ((HALF_P - z) >> 31);
+      let z = centered1(fx, u, i, b, subtract);
       w = max(w, abs(z));
       z = min(max(z, lo), hi);
       if (toNext) {
@@ -213,6 +201,108 @@ export function finish(
   }
   worstMagnitude = max(worstMagnitude, lanesMax(worst));
   nextMagnitude = max(nextMagnitude, lanesMax(nextMax));
+}
+
+/**
+ * finish followed by 2×2 max pooling with stride 2, for outputs whose activation (after the clamp)
+ * feeds such a pool: max commutes with the clamp, the dequantization (a positive scale) and the
+ * rounding shift (all monotone), so pooling the integers gives the same values as pooling the
+ * dequantized doubles. Reads `pairs` pairs of rows of `width` values (width even) at fx, rows
+ * firstRow… of planes of `height` rows (height even, so a pair never spans two planes; plane k has
+ * bias k mod channels), and writes pairs·width/2 results at out. lastWorst covers every input value,
+ * lastNextMax every result.
+ */
+export function finishPool2x2(
+  fx: usize, u: usize, pairs: i32, width: i32, subtract: i32,
+  firstRow: i32, height: i32, channels: i32, bias: usize,
+  lo: i32, hi: i32, shift: i32, scale: f64, out: usize,
+): void {
+  const pv = i32x4.splat(P);
+  const lov = i32x4.splat(lo);
+  const hiv = i32x4.splat(hi);
+  const scalev = f64x2.splat(scale);
+  const toNext = shift >= 0;
+  const half = shift > 0 ? 1 << (shift - 1) : 0;
+  const halfv = i32x4.splat(half);
+  const outWidth = width >> 1;
+  let worst = i32x4.splat(0);
+  let nextMax = i32x4.splat(0);
+  for (let pair = 0; pair < pairs; pair++) {
+    const b = load<i32>(bias + (<usize>(((firstRow + 2 * pair) / height) % channels) << 2)) - P;
+    const bv = i32x4.splat(b);
+    const top = 2 * pair * width;
+    const bottom = top + width;
+    const row = out + (<usize>(pair * outWidth) << 3);
+    let o = 0;
+    for (; o + 2 <= outWidth; o += 2) {
+      // Four columns of both rows give two results.
+      const zt = centered4(fx, u, top + 2 * o, bv, subtract);
+      const zb = centered4(fx, u, bottom + 2 * o, bv, subtract);
+      worst = i32x4.max_s(worst, i32x4.max_s(i32x4.abs(zt), i32x4.abs(zb)));
+      const m = i32x4.min_s(i32x4.max_s(i32x4.max_s(zt, zb), lov), hiv);
+      // Lanes 0, 1: max(m0, m1), max(m2, m3); lanes 2, 3 repeat them.
+      const z = i32x4.max_s(
+        i8x16.shuffle(m, m, 0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11),
+        i8x16.shuffle(m, m, 4, 5, 6, 7, 12, 13, 14, 15, 4, 5, 6, 7, 12, 13, 14, 15),
+      );
+      if (toNext) {
+        const q = i32x4.shr_s(i32x4.add(z, halfv), shift);
+        nextMax = i32x4.max_s(nextMax, i32x4.abs(q));
+        v128.store(row + (<usize>o << 3), f64x2.convert_low_i32x4_s(i32x4.add(q, v128.and(pv, i32x4.shr_s(q, 31)))));
+      } else {
+        v128.store(row + (<usize>o << 3), f64x2.mul(f64x2.convert_low_i32x4_s(z), scalev));
+      }
+    }
+    if (o < outWidth) {
+      const c = 2 * o;
+      const t0 = centered1(fx, u, top + c, b, subtract);
+      const t1 = centered1(fx, u, top + c + 1, b, subtract);
+      const b0 = centered1(fx, u, bottom + c, b, subtract);
+      const b1 = centered1(fx, u, bottom + c + 1, b, subtract);
+      const w = max(max(abs(t0), abs(t1)), max(abs(b0), abs(b1)));
+      worst = i32x4.max_s(worst, i32x4.splat(w));
+      const z = min(max(max(max(t0, t1), max(b0, b1)), lo), hi);
+      if (toNext) {
+        const q = (z + half) >> shift;
+        nextMax = i32x4.max_s(nextMax, i32x4.splat(abs(q)));
+        store<f64>(row + (<usize>o << 3), <f64>(q + (P & (q >> 31))));
+      } else {
+        store<f64>(row + (<usize>o << 3), <f64>z * scale);
+      }
+    }
+  }
+  worstMagnitude = max(worstMagnitude, lanesMax(worst));
+  nextMagnitude = max(nextMagnitude, lanesMax(nextMax));
+}
+
+/**
+ * Values i…i+3 of fx (residues), minus u's (packed, when `subtract`), plus the bias (bv = b − p), as
+ * centered residues in (−p/2, p/2]: fx, u < p, so the sum lies in (−2p, p) and two conditional
+ * additions of p bring it to [0, p).
+ */
+// @ts-ignore: decorator
+@inline
+function centered4(fx: usize, u: usize, i: i32, bv: v128, subtract: i32): v128 {
+  const pv = i32x4.splat(P);
+  let z = i32x4.add(loadInt4(fx + (<usize>i << 3)), bv);
+  if (subtract) z = i32x4.sub(z, loadPacked4(u + <usize>(3 * i)));
+  z = i32x4.add(z, v128.and(pv, i32x4.shr_s(z, 31)));
+  z = i32x4.add(z, v128.and(pv, i32x4.shr_s(z, 31)));
+  return i32x4.sub(z, v128.and(pv, i32x4.gt_s(z, i32x4.splat(HALF_P))));
+}
+
+/** centered4 for the one value i (b = bias − p). */
+// @ts-ignore: decorator
+@inline
+function centered1(fx: usize, u: usize, i: i32, b: i32, subtract: i32): i32 {
+  let z = <i32>load<f64>(fx + (<usize>i << 3)) + b;
+  if (subtract) {
+    const at = u + <usize>(3 * i);
+    z -= <i32>load<u8>(at) | (<i32>load<u8>(at, 1) << 8) | (<i32>load<u8>(at, 2) << 16);
+  }
+  z += P & (z >> 31);
+  z += P & (z >> 31);
+  return z - (P & ((HALF_P - z) >> 31));
 }
 
 /** Starts a new requantization: lastWorst and lastNextMax accumulate over finish calls until then. */
