@@ -13,13 +13,13 @@ import { OPS } from './ops/registry.js';
 
 export interface ExecuteHooks {
   /** Computes a linear node (Conv or Gemm) on its activation input. Default: float semantics. */
-  linear?(node: Node, x: Tensor, weights: readonly Tensor[]): Tensor | Promise<Tensor>;
+  linear?(node: Node, x: Tensor, weights: readonly Tensor[], value: (name: string) => Tensor): Tensor | Promise<Tensor>;
   /** Sees every value as it is produced (for calibration and drift reports). */
   onValue?(name: string, value: Tensor, node: Node): void;
   /** Accumulates time spent in non-linear and layout nodes. */
   onNonlinearMs?(ms: number, node: Node): void;
-  /** Nodes whose effect the linear hook already applied (a fused activation): they pass their input through. */
-  readonly passThrough?: ReadonlySet<string>;
+  /** Nodes whose effect the linear hook already applied (a fused activation, pool or Add): each passes the input at this index through. */
+  readonly passThrough?: ReadonlyMap<string, number>;
 }
 
 export async function execute(graph: Graph, inputs: readonly Tensor[], hooks: ExecuteHooks = {}): Promise<Tensor[]> {
@@ -59,10 +59,11 @@ export async function execute(graph: Graph, inputs: readonly Tensor[], hooks: Ex
     const node = graph.nodes[i]!;
     const def = OPS[node.op]!;
     let out: Tensor;
-    if (hooks.passThrough?.has(node.name)) {
-      out = fetch(node.inputs[0]!);
+    const through = hooks.passThrough?.get(node.name);
+    if (through !== undefined) {
+      out = fetch(node.inputs[through]!);
     } else if (def.kind === 'linear' && hooks.linear !== undefined) {
-      out = await hooks.linear(node, fetch(node.inputs[0]!), node.inputs.slice(1).map(fetch));
+      out = await hooks.linear(node, fetch(node.inputs[0]!), node.inputs.slice(1).map(fetch), fetch);
     } else {
       const start = performance.now();
       out = def.evalFloat(node.inputs.map(fetch), node.attrs)[0]!;

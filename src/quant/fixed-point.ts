@@ -11,7 +11,7 @@
  */
 import { InvalidArgumentError, OverflowError } from '../errors.js';
 import { mod } from '../field/modp.js';
-import { quantize, requantize, requantizePool2x2 } from '../simd/kernels.js';
+import { quantize, requantize, requantizeAdd, requantizePool2x2 } from '../simd/kernels.js';
 import { takeF64 } from '../tensor/pool.js';
 import { HALF_P, P } from '../field/prime.js';
 import type { QuantizedLayer } from './quantize-graph.js';
@@ -59,6 +59,11 @@ export interface FusedPasses {
   readonly clamp?: Clamp;
   /** A 2×2 max pool with stride 2 that follows (after the clamp); see canPool2x2. */
   readonly pool2x2?: boolean;
+  /**
+   * A residual Add that consumes the output, with its other input (same shape), and whether a ReLU
+   * follows it: the pass writes relu(z·2^−(lx+lw) + other). Not combined with the passes above.
+   */
+  readonly add?: { readonly other: Float64Array; readonly relu: boolean };
 }
 
 /**
@@ -126,7 +131,8 @@ export function canApplyClamp(layer: QuantizedLayer, clamp: Clamp): boolean {
 
 /**
  * The pass behind both: takes f(x̃) = fx − minus mod p (fx alone without `minus`), adds the bias,
- * centers, checks for wrap-around, applies the clamp and the pool, then dequantizes — or, with
+ * centers, checks for wrap-around, applies the clamp and the pool, then dequantizes (and adds a
+ * residual, rectifying after it) — or, with
  * `next`, rounds to next's input grid. Returns the values and max |x̃'| of next's input (0 without
  * `next`). The per-value work runs in the SIMD kernels (simd/kernels.ts): int32 lanes, sign masks
  * instead of branches.
@@ -136,6 +142,9 @@ function finish(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, fu
   if (minus !== undefined && minus.length !== 3 * fx.length) throw new InvalidArgumentError(`unblinding factor of ${minus.length} bytes for ${fx.length} outputs (3 bytes each)`);
   if (clamp !== undefined && !canApplyClamp(layer, clamp)) throw new InvalidArgumentError(`clamp [${clamp.lo}, ${clamp.hi}] is not exact at scale 2^${layer.lx + layer.lw}`);
   if (fused.pool2x2 && !canPool2x2(layer)) throw new InvalidArgumentError(`a 2×2 pool cannot be fused after '${layer.name}' (output ${layer.outDims.join('×')})`);
+  if (fused.add !== undefined && (clamp !== undefined || fused.pool2x2 || next !== undefined || fused.add.other.length !== fx.length)) {
+    throw new InvalidArgumentError(`an Add cannot be fused after '${layer.name}' with a clamp, a pool or the next layer's quantization, or with an operand of another size`);
+  }
   // The clamp's bounds in integer units; an absent bound is one no centered value (< 2^23) reaches.
   const scaleUp = 2 ** (layer.lx + layer.lw);
   const lo = clamp === undefined || clamp.lo === -Infinity ? -UNBOUNDED : clamp.lo * scaleUp;
@@ -158,6 +167,8 @@ function finish(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, fu
     const [n, c, h, w] = layer.outDims as [number, number, number, number];
     values = takeF64(fx.length / 4);
     result = requantizePool2x2(fx, minus, q, { rows: n * c * h, height: h, width: w }, values);
+  } else if (fused.add !== undefined) {
+    result = { ...requantizeAdd(fx, minus, q, fused.add.other, fused.add.relu), nextMax: 0 };
   } else {
     result = requantize(fx, minus, q);
   }

@@ -10,7 +10,7 @@ import { isPlain2x2, type PoolAttrs } from '../kernels/float/pool.js';
 import { canApplyClamp, canFinishInto, canPool2x2, finishLinear, finishLinearInto, quantizeInput, RELU, type Clamp, type QuantizedInput } from '../quant/fixed-point.js';
 import type { QuantizedGraph, QuantizedLayer } from '../quant/quantize-graph.js';
 import { giveBytes, giveF64 } from '../tensor/pool.js';
-import { tensor, type Tensor } from '../tensor/tensor.js';
+import { sameDims, tensor, type Tensor } from '../tensor/tensor.js';
 import type { LinearProtocol } from './linear-protocol.js';
 import { PhaseTimer } from './timings.js';
 
@@ -48,7 +48,7 @@ export async function runQuantized(
     onValue,
     passThrough: plan.passThrough,
     onNonlinearMs: (ms) => timer.add('nonlinear', ms),
-    async linear(node, x) {
+    async linear(node, x, _weights, value) {
       const start = performance.now();
       const before = { ...timer.ms };
       const layer = qg.byNode.get(node.name)!;
@@ -61,7 +61,9 @@ export async function runQuantized(
       const xq = pre ?? timer.time('quantize', () => quantizeInput(layer, x.data));
       const { value: fx, minus } = await protocol.compute(layer, xq.residues, timer);
       if (xq !== pre) giveF64(xq.residues); // the protocol is done with it (backends send copies)
-      const fused = { minus, clamp: plan.clampAfter.get(node.name), pool2x2: plan.poolAfter.has(node.name) };
+      const residual = plan.addAfter.get(node.name);
+      const add = residual === undefined ? undefined : { other: value(residual.other).data, relu: residual.relu };
+      const fused = { minus, clamp: plan.clampAfter.get(node.name), pool2x2: plan.poolAfter.has(node.name), add };
       const next = plan.feeds.get(node.name);
       let y: Float64Array;
       if (next === undefined) {
@@ -85,17 +87,19 @@ export async function runQuantized(
 
 /** Which passes a quantized graph's runs fuse; derived from the graph alone, so planned once per graph. */
 export interface FusionPlan {
-  /** Activation nodes the preceding linear layer's requantization applies: they pass their input through. */
-  readonly passThrough: ReadonlySet<string>;
+  /** Nodes the preceding linear layer's requantization applies (activations, pools, Adds): each passes its input at this index through. */
+  readonly passThrough: ReadonlyMap<string, number>;
   /** Linear node → the clamp (ReLU, Clip) its requantization applies. */
   readonly clampAfter: ReadonlyMap<string, Clamp>;
   /** Linear nodes whose requantization also applies the 2×2 max pool (stride 2) that follows. */
   readonly poolAfter: ReadonlySet<string>;
+  /** Linear node → the residual Add's other input (computed before it) and whether a ReLU follows the Add. */
+  readonly addAfter: ReadonlyMap<string, { readonly other: string; readonly relu: boolean }>;
   /** Linear node → the linear layer whose quantized input its requantization writes directly. */
   readonly feeds: ReadonlyMap<string, QuantizedLayer>;
 }
 
-const NO_FUSION: FusionPlan = { passThrough: new Set(), clampAfter: new Map(), poolAfter: new Set(), feeds: new Map() };
+const NO_FUSION: FusionPlan = { passThrough: new Map(), clampAfter: new Map(), poolAfter: new Set(), addAfter: new Map(), feeds: new Map() };
 const plans = new WeakMap<QuantizedGraph, FusionPlan>();
 
 export function fusionPlan(qg: QuantizedGraph): FusionPlan {
@@ -109,8 +113,10 @@ export function fusionPlan(qg: QuantizedGraph): FusionPlan {
  * is applied while requantizing, where that is exact (canApplyClamp); then a 2×2 MaxPool with stride
  * 2 that is the only consumer of the result, where every value lies in one window (canPool2x2); and
  * if the result feeds only another linear layer, on a grid that a right shift reaches
- * (canFinishInto), requantization writes that layer's quantized input directly. Fewer passes over
- * the activations, bit-identical results.
+ * (canFinishInto), requantization writes that layer's quantized input directly. A linear output
+ * that only a residual Add consumes, whose other operand (same shape) is computed earlier, is added
+ * (and a ReLU that alone consumes the sum is applied) in the requantization pass too. Fewer passes
+ * over the activations, bit-identical results.
  */
 function planFusion(qg: QuantizedGraph): FusionPlan {
   const { graph } = qg;
@@ -121,33 +127,50 @@ function planFusion(qg: QuantizedGraph): FusionPlan {
     const c = consumers.get(value);
     return c?.length === 1 && !outputs.has(value) ? c[0] : undefined;
   };
-  const passThrough = new Set<string>();
+  const passThrough = new Map<string, number>();
   const clampAfter = new Map<string, Clamp>();
   const poolAfter = new Set<string>();
+  const addAfter = new Map<string, { other: string; relu: boolean }>();
+  // Where each value is produced (graph inputs and constants: before every node).
+  const producedAt = new Map<string, number>();
+  graph.nodes.forEach((n, i) => n.outputs.forEach((o) => producedAt.set(o, i)));
   const feeds = new Map<string, QuantizedLayer>();
-  for (const n of graph.nodes) {
-    if (!isLinear(n.op)) continue;
+  graph.nodes.forEach((n, index) => {
+    if (!isLinear(n.op)) return;
     const layer = qg.byNode.get(n.name)!;
     let value = n.outputs[0]!;
     let next = only(value);
+    if (next?.op === 'Add' && next.inputs.length === 2) {
+      const mine = next.inputs.indexOf(value);
+      const other = next.inputs[1 - mine]!;
+      const dims = graph.dims.get(other);
+      if (mine >= 0 && other !== value && (producedAt.get(other) ?? -1) < index && dims !== undefined && sameDims(dims, layer.outDims)) {
+        passThrough.set(next.name, mine);
+        const after = only(next.outputs[0]!);
+        const relu = after?.op === 'Relu';
+        if (relu) passThrough.set(after!.name, 0);
+        addAfter.set(n.name, { other, relu });
+      }
+      return;
+    }
     const clamp = next === undefined ? undefined : activationClamp(next);
     if (next !== undefined && clamp !== undefined && canApplyClamp(layer, clamp)) {
-      passThrough.add(next.name);
+      passThrough.set(next.name, 0);
       clampAfter.set(n.name, clamp);
       value = next.outputs[0]!;
       next = only(value);
     }
     if (next?.op === 'MaxPool' && isPlain2x2(next.attrs as PoolAttrs) && canPool2x2(layer)) {
-      passThrough.add(next.name);
+      passThrough.set(next.name, 0);
       poolAfter.add(n.name);
       value = next.outputs[0]!;
       next = only(value);
     }
-    if (next === undefined || !isLinear(next.op) || next.inputs[0] !== value) continue;
+    if (next === undefined || !isLinear(next.op) || next.inputs[0] !== value) return;
     const nextLayer = qg.byNode.get(next.name)!;
     if (canFinishInto(layer, nextLayer)) feeds.set(n.name, nextLayer);
-  }
-  return { passThrough, clampAfter, poolAfter, feeds };
+  });
+  return { passThrough, clampAfter, poolAfter, addAfter, feeds };
 }
 
 /** The clamp a Relu or Clip node applies, or undefined for any other node. */

@@ -33,6 +33,11 @@ interface SimdExports {
     firstRow: number, height: number, channels: number, bias: number,
     lo: number, hi: number, shift: number, scale: number, out: number,
   ): void;
+  finishAdd(
+    fx: number, u: number, n: number, subtract: number,
+    first: number, inner: number, channels: number, bias: number,
+    scale: number, addend: number, relu: number,
+  ): void;
   lastWorst(): number;
   lastNextMax(): number;
   dotT2(x: number, ta: number, tb: number, n: number): void;
@@ -153,6 +158,28 @@ export function requantize(fx: Float64Array, minus: Uint8Array | undefined, q: R
     part.set(view);
   }
   return { worst: k.lastWorst(), nextMax: k.lastNextMax() };
+}
+
+/**
+ * requantize (no clamp, no shift) for outputs a residual Add consumes, in place: fx becomes
+ * z·scale + addend, then max(·, 0) when `relu`. Returns the largest centered magnitude.
+ */
+export function requantizeAdd(fx: Float64Array, minus: Uint8Array | undefined, q: Requantization, addend: Float64Array, relu: boolean): { worst: number } {
+  const k = simd();
+  const chunk = Math.min(fx.length, CHUNK);
+  const [bias, x, u, a] = regions(q.bias.length * 4, chunk * 8, minus === undefined ? 0 : chunk * 3 + 16, chunk * 8);
+  new Int32Array(k.memory.buffer, bias!, q.bias.length).set(q.bias);
+  k.resetMagnitudes();
+  for (let start = 0; start < fx.length; start += CHUNK) {
+    const part = fx.subarray(start, start + CHUNK);
+    const view = f64At(x!, part.length);
+    view.set(part);
+    if (minus !== undefined) new Uint8Array(k.memory.buffer, u!, 3 * part.length).set(minus.subarray(3 * start, 3 * (start + part.length)));
+    f64At(a!, part.length).set(addend.subarray(start, start + part.length));
+    k.finishAdd(x!, u!, part.length, minus === undefined ? 0 : 1, start, q.inner, q.bias.length, bias!, q.scale, a!, relu ? 1 : 0);
+    part.set(view);
+  }
+  return { worst: k.lastWorst() };
 }
 
 /** Rows of planes (N·C planes of `height` rows of `width` values, both even) for a fused 2×2 pool. */

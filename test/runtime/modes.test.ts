@@ -65,12 +65,13 @@ for (const name of ['resnet18', 'mobilenet-v2'] as const) {
   });
 }
 
-test('Fashion-MNIST: fused passes (ReLU, then the 2×2 max pool, in requantization; quantizing straight into conv2) give the same logits as separate ones', async () => {
+test('Fashion-MNIST: fused passes (ReLU, then the 2×2 max pool, in requantization; quantizing straight into conv2; the residual Add and its ReLU) give the same logits as separate ones', async () => {
   const model = await SlalomModel.load('models/fashion-mnist.onnx');
   const plan = fusionPlan(model.quantized);
   assert.deepEqual([...plan.poolAfter], ['/conv1/Conv'], 'conv1 → Relu → MaxPool is fused (MaxPool_1 follows an Add, not a linear layer)');
   assert.equal(plan.feeds.get('/conv1/Conv')?.name, '/conv2/Conv');
   assert.ok(plan.passThrough.has('/MaxPool') && plan.passThrough.has('/Relu'));
+  assert.deepEqual(plan.addAfter.get('/res/conv2/Conv'), { other: '/Relu_1_output_0', relu: true }, 'the residual Add and its ReLU are fused into res/conv2');
   const data = loadFashionMnist('test', { limit: 20 });
   for (let i = 0; i < data.count; i++) {
     const x = tensor([1, 1, 28, 28], Float64Array.from(data.images.subarray(i * 784, (i + 1) * 784), (v) => (v / 255 - 0.286) / 0.353));

@@ -276,6 +276,56 @@ export function finishPool2x2(
 }
 
 /**
+ * finish (without clamp, pool or shift) for outputs that a residual Add consumes: writes
+ * z·scale + addend (the Add's other input, doubles), then max(·, 0) when `relu` (a ReLU after the
+ * Add) — the same IEEE operations, in the same order, as dequantizing, adding and rectifying in
+ * three passes.
+ */
+export function finishAdd(
+  fx: usize, u: usize, n: i32, subtract: i32,
+  first: i32, inner: i32, channels: i32, bias: usize,
+  scale: f64, addend: usize, relu: i32,
+): void {
+  const scalev = f64x2.splat(scale);
+  const zero = f64x2.splat(0.0);
+  let worst = i32x4.splat(0);
+  let block = first / inner;
+  let offset = first - block * inner;
+  let i = 0;
+  while (i < n) {
+    const run = min(inner - offset, n - i);
+    const b = load<i32>(bias + (<usize>(block % channels) << 2)) - P;
+    const bv = i32x4.splat(b);
+    const end = i + run;
+    for (; i + 4 <= end; i += 4) {
+      const at = <usize>i << 3;
+      const z = centered4(fx, u, i, bv, subtract);
+      worst = i32x4.max_s(worst, i32x4.abs(z));
+      let lo = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(z), scalev), v128.load(addend + at));
+      let hi = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(i8x16.shuffle(z, z, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15)), scalev), v128.load(addend + at, 16));
+      if (relu) {
+        lo = f64x2.max(lo, zero);
+        hi = f64x2.max(hi, zero);
+      }
+      v128.store(fx + at, lo);
+      v128.store(fx + at, hi, 16);
+    }
+    let w = lanesMax(worst);
+    for (; i < end; i++) {
+      const z = centered1(fx, u, i, b, subtract);
+      w = max(w, abs(z));
+      let v = <f64>z * scale + load<f64>(addend + (<usize>i << 3));
+      if (relu) v = Math.max(v, 0.0);
+      store<f64>(fx + (<usize>i << 3), v);
+    }
+    worst = i32x4.splat(w);
+    offset = 0;
+    block++;
+  }
+  worstMagnitude = max(worstMagnitude, lanesMax(worst));
+}
+
+/**
  * Values i…i+3 of fx (residues), minus u's (packed, when `subtract`), plus the bias (bv = b − p), as
  * centered residues in (−p/2, p/2]: fx, u < p, so the sum lies in (−2p, p) and two conditional
  * additions of p bring it to [0, p).
