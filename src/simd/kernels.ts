@@ -45,6 +45,7 @@ interface SimdExports {
   lastA(): number;
   lastB(): number;
   maxPool2x2(x: number, out: number, pairs: number, width: number): void;
+  maxPool3x3s2p1(x: number, out: number, planes: number, h: number, w: number, rows: number): void;
   addF64(a: number, b: number, out: number, n: number): void;
   reluF64(x: number, out: number, n: number): void;
   addPadWords(ks: number, x: number, out: number, groups: number): number;
@@ -297,6 +298,24 @@ export function maxPool2x2(x: Float64Array, rows: number, width: number, out: Fl
     f64At(inAt!, pairs * 2 * width).set(x.subarray(pair * 2 * width, (pair + pairs) * 2 * width));
     k.maxPool2x2(inAt!, outAt!, pairs, width);
     out.set(f64At(outAt!, pairs * (width / 2)), pair * (width / 2));
+  }
+}
+
+/**
+ * 3×3 max pooling with stride 2 and padding 1 on every side of `planes` planes of h×w values, into
+ * out (planes of ⌊(h − 1)/2⌋ + 1 × ⌊(w − 1)/2⌋ + 1 values).
+ */
+export function maxPool3x3s2p1(x: Float64Array, planes: number, h: number, w: number, out: Float64Array): void {
+  const k = simd();
+  const oh = Math.floor((h - 1) / 2) + 1;
+  const ow = Math.floor((w - 1) / 2) + 1;
+  const perChunk = Math.max(1, Math.floor(CHUNK / (h * w)));
+  const [inAt, outAt, rowsAt] = regions(perChunk * h * w * 8 + 16, perChunk * oh * ow * 8, h * ow * 8);
+  for (let plane = 0; plane < planes; plane += perChunk) {
+    const count = Math.min(perChunk, planes - plane);
+    f64At(inAt!, count * h * w).set(x.subarray(plane * h * w, (plane + count) * h * w));
+    k.maxPool3x3s2p1(inAt!, outAt!, count, h, w, rowsAt!);
+    out.set(f64At(outAt!, count * oh * ow), plane * oh * ow);
   }
 }
 

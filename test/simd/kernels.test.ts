@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { packResidues } from '../../src/field/pack24.js';
 import { HALF_P, P } from '../../src/field/prime.js';
-import { add, allResidues, CHUNK, dotT2, maxPool2x2, relu, quantize, requantize, requantizeAdd, requantizePool2x2, rowDots2, type Requantization } from '../../src/simd/kernels.js';
+import { add, allResidues, CHUNK, dotT2, maxPool2x2, maxPool3x3s2p1, relu, quantize, requantize, requantizeAdd, requantizePool2x2, rowDots2, type Requantization } from '../../src/simd/kernels.js';
 
 /** A deterministic generator (xorshift32), so a failure reproduces. */
 function rng(seed: number): () => number {
@@ -287,6 +287,30 @@ test('add and relu follow JavaScript’s + and Math.max(·, 0), across chunks an
     for (let i = 0; i < n; i++) {
       assert.ok(Object.is(sum[i], a[i]! + b[i]!), `sum at ${i}`);
       assert.ok(Object.is(rectified[i], Math.max(a[i]!, 0)), `relu at ${i}: ${rectified[i]} for ${a[i]}`);
+    }
+  }
+});
+
+test('maxPool3x3s2p1 takes each padded 3×3 window’s Math.max (padding excluded), for odd, even, tiny and over-a-chunk planes', () => {
+  const rand = rng(10);
+  const specials = [NaN, 0, -0, Infinity, -Infinity];
+  for (const [planes, h, w] of [[4, 112, 112], [3, 7, 9], [2, 1, 1], [2, 2, 3], [1, 300, 300], [5, 6, 5]] as const) {
+    const x = new Float64Array(planes * h * w);
+    for (let i = 0; i < x.length; i++) x[i] = rand() < 0.05 ? specials[Math.floor(rand() * specials.length)]! : Math.round((rand() - 0.5) * 512) / 64;
+    const oh = Math.floor((h - 1) / 2) + 1;
+    const ow = Math.floor((w - 1) / 2) + 1;
+    const out = new Float64Array(planes * oh * ow);
+    maxPool3x3s2p1(x, planes, h, w, out);
+    for (let p = 0; p < planes; p++) {
+      for (let y = 0; y < oh; y++) {
+        for (let c = 0; c < ow; c++) {
+          const taps: number[] = [];
+          for (let r = 2 * y - 1; r <= 2 * y + 1; r++) for (let q = 2 * c - 1; q <= 2 * c + 1; q++) if (r >= 0 && r < h && q >= 0 && q < w) taps.push(x[(p * h + r) * w + q]!);
+          const expected = Math.max(...taps);
+          const got = out[(p * oh + y) * ow + c]!;
+          if (!Object.is(got, expected)) assert.fail(`${planes}×${h}×${w} plane ${p} at ${y},${c}: ${got} vs ${expected}`);
+        }
+      }
     }
   }
 });

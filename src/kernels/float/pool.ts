@@ -11,7 +11,7 @@
  */
 import { InvalidArgumentError } from '../../errors.js';
 import { formatDims, sizeOf, type Tensor } from '../../tensor/tensor.js';
-import { maxPool2x2 } from '../../simd/kernels.js';
+import { maxPool2x2, maxPool3x3s2p1 } from '../../simd/kernels.js';
 import { takeF64 } from '../../tensor/pool.js';
 
 export interface PoolAttrs {
@@ -119,6 +119,12 @@ function pool2d(x: Tensor, attrs: PoolAttrs, kind: 'max' | 'avg', countIncludePa
     maxPool2x2(x.data, n * c * h, w, out);
     return { dims: outDims, data: out };
   }
+  if (kind === 'max' && isStem3x3(attrs)) {
+    // The ResNet stem's pool, separable in the SIMD kernel.
+    const out = takeF64(n * c * outDims[2]! * outDims[3]!);
+    maxPool3x3s2p1(x.data, n * c, h, w, out);
+    return { dims: outDims, data: out };
+  }
   const oh = outDims[2]!;
   const ow = outDims[3]!;
   const [dh, dw] = attrs.dilations;
@@ -176,6 +182,11 @@ function pool2d(x: Tensor, attrs: PoolAttrs, kind: 'max' | 'avg', countIncludePa
 /** Kernel 2×2, stride 2, no padding, no dilation (ceil_mode changes nothing on even sizes). */
 export function isPlain2x2(a: PoolAttrs): boolean {
   return a.kernel[0] === 2 && a.kernel[1] === 2 && a.strides[0] === 2 && a.strides[1] === 2 && a.dilations[0] === 1 && a.dilations[1] === 1 && a.pads.every((p) => p === 0);
+}
+
+/** Kernel 3×3, stride 2, padding 1 on every side, no dilation, floor mode. */
+function isStem3x3(a: PoolAttrs): boolean {
+  return a.kernel[0] === 3 && a.kernel[1] === 3 && a.strides[0] === 2 && a.strides[1] === 2 && a.dilations[0] === 1 && a.dilations[1] === 1 && !a.ceilMode && a.pads.every((p) => p === 1);
 }
 
 /** ONNX MaxPool (single output) over NCHW. NaN propagates. */
