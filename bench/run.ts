@@ -27,11 +27,11 @@ import { BENCH_MODELS, BENCH_MODES, type BenchEnvironment, type BenchMode, type 
 
 const USAGE = `usage: npx tsx bench/run.ts [options]
 
-  --quick            resnet18 + fashion-mnist, 1 warm-up + 3 runs (a few minutes on 2 cores)
+  --quick            resnet18 + fashion-mnist, 2 warm-ups + 7 runs (a few minutes on 2 cores)
   --models a,b       models to run (default: ${BENCH_MODELS.join(',')})
   --modes x,y        modes to run (default: all: ${BENCH_MODES.join(',')}); ort-fp32 always runs (it is the reference)
-  --runs n           measured runs per model × mode (default 5; --quick 3); the median is reported
-  --warmup n         warm-up runs per model × mode (default 1)
+  --runs n           measured runs per model × mode (default 5; --quick 7); the median is reported
+  --warmup n         warm-up runs per model × mode (default 1; --quick 2)
   --out dir          where results.json, REPORT.md and chart.svg go (default bench/)
   --render           measure nothing: rewrite REPORT.md and chart.svg from --out's results.json and results-meta.json
   -h, --help         this text
@@ -109,7 +109,7 @@ function parseArgs(argv: readonly string[]): Args {
   for (const m of models) if (!(BENCH_MODELS as readonly string[]).includes(m)) fail(`unknown model '${m}' (one of ${BENCH_MODELS.join(', ')})`);
   modes ??= [...BENCH_MODES];
   for (const m of modes) if (!(BENCH_MODES as readonly string[]).includes(m)) fail(`unknown mode '${m}' (one of ${BENCH_MODES.join(', ')})`);
-  return { quick, render, models, modes: modes as BenchMode[], runs: runs ?? (quick ? 3 : 5), warmup: warmup ?? 1, out: resolve(out) };
+  return { quick, render, models, modes: modes as BenchMode[], runs: runs ?? (quick ? 7 : 5), warmup: warmup ?? (quick ? 2 : 1), out: resolve(out) };
 }
 
 /** A garbage collection on demand (the flag can be turned on at run time), so one mode's or model's garbage does not weigh on the next. */
