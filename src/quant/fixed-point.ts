@@ -11,7 +11,7 @@
  */
 import { InvalidArgumentError, OverflowError } from '../errors.js';
 import { mod } from '../field/modp.js';
-import { quantize, requantize, requantizeAdd, requantizePool2x2 } from '../simd/kernels.js';
+import { quantize, requantize, requantizePool2x2, type ResidualAdd } from '../simd/kernels.js';
 import { takeF64 } from '../tensor/pool.js';
 import { HALF_P, P } from '../field/prime.js';
 import type { QuantizedLayer } from './quantize-graph.js';
@@ -63,7 +63,7 @@ export interface FusedPasses {
    * A residual Add that consumes the output, with its other input (same shape), and whether a ReLU
    * follows it: the pass writes relu(z·2^−(lx+lw) + other). Not combined with the passes above.
    */
-  readonly add?: { readonly other: Float64Array; readonly relu: boolean };
+  readonly add?: ResidualAdd;
 }
 
 /**
@@ -167,10 +167,8 @@ function finish(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, fu
     const [n, c, h, w] = layer.outDims as [number, number, number, number];
     values = takeF64(fx.length / 4);
     result = requantizePool2x2(fx, minus, q, { rows: n * c * h, height: h, width: w }, values);
-  } else if (fused.add !== undefined) {
-    result = { ...requantizeAdd(fx, minus, q, fused.add.other, fused.add.relu), nextMax: 0 };
   } else {
-    result = requantize(fx, minus, q);
+    result = requantize(fx, minus, q, fused.add);
   }
   if (!(result.worst <= limit)) {
     throw new OverflowError(

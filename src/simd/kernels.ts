@@ -27,16 +27,12 @@ interface SimdExports {
     fx: number, u: number, n: number, subtract: number,
     first: number, inner: number, channels: number, bias: number,
     lo: number, hi: number, shift: number, scale: number,
+    addend: number, relu: number,
   ): void;
   finishPool2x2(
     fx: number, u: number, pairs: number, width: number, subtract: number,
     firstRow: number, height: number, channels: number, bias: number,
     lo: number, hi: number, shift: number, scale: number, out: number,
-  ): void;
-  finishAdd(
-    fx: number, u: number, n: number, subtract: number,
-    first: number, inner: number, channels: number, bias: number,
-    scale: number, addend: number, relu: number,
   ): void;
   lastWorst(): number;
   lastNextMax(): number;
@@ -139,36 +135,23 @@ export interface Requantization {
   readonly scale: number;
 }
 
-/**
- * The requantization pass of quant/fixed-point.ts, in place over `fx` (canonical residues, minus
- * `minus` when given: residues packed 3 bytes each, field/pack24.ts): returns the largest centered magnitude before the clamp (`worst`) and, with
- * a shift, the largest magnitude written (`nextMax`).
- */
-export function requantize(fx: Float64Array, minus: Uint8Array | undefined, q: Requantization): { worst: number; nextMax: number } {
-  const k = simd();
-  const chunk = Math.min(fx.length, CHUNK);
-  const [bias, x, u] = regions(q.bias.length * 4, chunk * 8, minus === undefined ? 0 : chunk * 3 + 16);
-  new Int32Array(k.memory.buffer, bias!, q.bias.length).set(q.bias);
-  k.resetMagnitudes();
-  for (let start = 0; start < fx.length; start += CHUNK) {
-    const part = fx.subarray(start, start + CHUNK);
-    const view = f64At(x!, part.length);
-    view.set(part);
-    if (minus !== undefined) new Uint8Array(k.memory.buffer, u!, 3 * part.length).set(minus.subarray(3 * start, 3 * (start + part.length)));
-    k.finish(x!, u!, part.length, minus === undefined ? 0 : 1, start, q.inner, q.bias.length, bias!, q.lo, q.hi, q.shift, q.scale);
-    part.set(view);
-  }
-  return { worst: k.lastWorst(), nextMax: k.lastNextMax() };
+/** A residual Add that consumes a layer's dequantized outputs, and whether a ReLU follows it. */
+export interface ResidualAdd {
+  /** The Add's other input, one value per output. */
+  readonly other: Float64Array;
+  readonly relu: boolean;
 }
 
 /**
- * requantize (no clamp, no shift) for outputs a residual Add consumes, in place: fx becomes
- * z·scale + addend, then max(·, 0) when `relu`. Returns the largest centered magnitude.
+ * The requantization pass of quant/fixed-point.ts, in place over `fx` (canonical residues, minus
+ * `minus` when given: residues packed 3 bytes each, field/pack24.ts): returns the largest centered
+ * magnitude before the clamp (`worst`) and, with a shift, the largest magnitude written
+ * (`nextMax`). With `add` (no clamp, no shift), fx becomes z·scale + other, rectified if asked.
  */
-export function requantizeAdd(fx: Float64Array, minus: Uint8Array | undefined, q: Requantization, addend: Float64Array, relu: boolean): { worst: number } {
+export function requantize(fx: Float64Array, minus: Uint8Array | undefined, q: Requantization, add?: ResidualAdd): { worst: number; nextMax: number } {
   const k = simd();
   const chunk = Math.min(fx.length, CHUNK);
-  const [bias, x, u, a] = regions(q.bias.length * 4, chunk * 8, minus === undefined ? 0 : chunk * 3 + 16, chunk * 8);
+  const [bias, x, u, a] = regions(q.bias.length * 4, chunk * 8, minus === undefined ? 0 : chunk * 3 + 16, add === undefined ? 0 : chunk * 8);
   new Int32Array(k.memory.buffer, bias!, q.bias.length).set(q.bias);
   k.resetMagnitudes();
   for (let start = 0; start < fx.length; start += CHUNK) {
@@ -176,11 +159,12 @@ export function requantizeAdd(fx: Float64Array, minus: Uint8Array | undefined, q
     const view = f64At(x!, part.length);
     view.set(part);
     if (minus !== undefined) new Uint8Array(k.memory.buffer, u!, 3 * part.length).set(minus.subarray(3 * start, 3 * (start + part.length)));
-    f64At(a!, part.length).set(addend.subarray(start, start + part.length));
-    k.finishAdd(x!, u!, part.length, minus === undefined ? 0 : 1, start, q.inner, q.bias.length, bias!, q.scale, a!, relu ? 1 : 0);
+    if (add !== undefined) f64At(a!, part.length).set(add.other.subarray(start, start + part.length));
+    const addend = add === undefined ? 0 : a!;
+    k.finish(x!, u!, part.length, minus === undefined ? 0 : 1, start, q.inner, q.bias.length, bias!, q.lo, q.hi, q.shift, q.scale, addend, add?.relu ? 1 : 0);
     part.set(view);
   }
-  return { worst: k.lastWorst() };
+  return { worst: k.lastWorst(), nextMax: k.lastNextMax() };
 }
 
 /** Rows of planes (N·C planes of `height` rows of `width` values, both even) for a fused 2×2 pool. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { packResidues } from '../../src/field/pack24.js';
 import { HALF_P, P } from '../../src/field/prime.js';
-import { add, allResidues, CHUNK, dotT2, maxPool2x2, maxPool3x3s2p1, relu, quantize, requantize, requantizeAdd, requantizePool2x2, rowDots2, type Requantization } from '../../src/simd/kernels.js';
+import { add, allResidues, CHUNK, dotT2, maxPool2x2, maxPool3x3s2p1, relu, quantize, requantize, requantizePool2x2, rowDots2, type Requantization } from '../../src/simd/kernels.js';
 
 /** A deterministic generator (xorshift32), so a failure reproduces. */
 function rng(seed: number): () => number {
@@ -133,7 +133,7 @@ test('requantize matches the plain pass: bias blocks, unblinding by packed resid
   }
 });
 
-test('requantizeAdd equals requantizing, adding the other operand, then ReLU, as three IEEE passes', () => {
+test('requantize with a residual Add equals requantizing, adding the other operand, then ReLU, as three IEEE passes', () => {
   const rand = rng(9);
   for (const { n, inner, channels } of [{ n: 2 * CHUNK + 13, inner: 196, channels: 7 }, { n: 4099, inner: 1, channels: 10 }]) {
     for (const subtract of [false, true]) {
@@ -145,7 +145,7 @@ test('requantizeAdd equals requantizing, adding the other operand, then ReLU, as
         const q: Requantization = { bias, inner, lo: -(2 ** 30), hi: 2 ** 30, shift: -1, scale: 2 ** -13 };
         const plainPass = requantizeReference(fx, minus, q);
         const expected = plainPass.out.map((v, i) => (relu ? Math.max(v + other[i]!, 0) : v + other[i]!));
-        const got = requantizeAdd(fx, minus === undefined ? undefined : packResidues(minus, new Uint8Array(3 * n)), q, other, relu);
+        const got = requantize(fx, minus === undefined ? undefined : packResidues(minus, new Uint8Array(3 * n)), q, { other, relu });
         const label = `n ${n} inner ${inner} subtract ${subtract} relu ${relu}`;
         assert.equal(got.worst, plainPass.worst, label);
         for (let i = 0; i < n; i++) if (!Object.is(fx[i], expected[i])) assert.fail(`${label}: at ${i}, ${fx[i]} vs ${expected[i]}`);

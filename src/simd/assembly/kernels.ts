@@ -38,19 +38,20 @@ export function lastNextMax(): i32 {
   return nextMagnitude;
 }
 
-/** 1 when every one of n doubles at `ptr` is an integer in [0, p) (−0 counts as 0), else 0. NaN fails every comparison. */
+/** All ones in each lane holding an integer in [0, p) (−0 counts as 0); NaN fails every comparison. */
+// @ts-ignore: decorator
+@inline
+function residueLanes(v: v128): v128 {
+  return v128.and(v128.and(f64x2.eq(f64x2.trunc(v), v), f64x2.ge(v, f64x2.splat(0.0))), f64x2.lt(v, f64x2.splat(PF)));
+}
+
+/** 1 when every one of n doubles at `ptr` is an integer in [0, p) (−0 counts as 0), else 0. */
 export function allResidues(ptr: usize, n: i32): i32 {
-  const zero = f64x2.splat(0.0);
-  const p = f64x2.splat(PF);
   let bad = i64x2.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const at = ptr + (<usize>i << 3);
-    const a = v128.load(at);
-    const b = v128.load(at, 16);
-    const okA = v128.and(v128.and(f64x2.eq(f64x2.trunc(a), a), f64x2.ge(a, zero)), f64x2.lt(a, p));
-    const okB = v128.and(v128.and(f64x2.eq(f64x2.trunc(b), b), f64x2.ge(b, zero)), f64x2.lt(b, p));
-    bad = v128.or(bad, v128.not(v128.and(okA, okB)));
+    bad = v128.or(bad, v128.not(v128.and(residueLanes(v128.load(at)), residueLanes(v128.load(at, 16)))));
   }
   let ok = v128.any_true(bad) ? 0 : 1;
   for (; i < n; i++) {
@@ -121,14 +122,6 @@ function storeInt4(at: usize, z: v128): void {
   v128.store(at, f64x2.convert_low_i32x4_s(i8x16.shuffle(z, z, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15)), 16);
 }
 
-/** Stores an i32x4 as four doubles times `scale`. */
-// @ts-ignore: decorator
-@inline
-function storeScaled4(at: usize, z: v128, scale: v128): void {
-  v128.store(at, f64x2.mul(f64x2.convert_low_i32x4_s(z), scale));
-  v128.store(at, f64x2.mul(f64x2.convert_low_i32x4_s(i8x16.shuffle(z, z, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15)), scale), 16);
-}
-
 /** max over the four lanes. */
 // @ts-ignore: decorator
 @inline
@@ -138,17 +131,21 @@ function lanesMax(v: v128): i32 {
 
 /**
  * Requantization of n outputs in place (src/quant/fixed-point.ts gives the semantics): per value
- * z = fx − u (u only when `subtract`, packed 3 bytes per residue, 16 bytes readable past the last) + bias mod p, centered to (−p/2, p/2), its magnitude folded into
- * lastWorst; clamped to [lo, hi]; then with shift ≥ 0 rounded to the next layer's grid,
+ * z = fx − u + bias mod p (u only when `subtract`: packed 3 bytes per residue, 16 bytes readable
+ * past the last), centered to (−p/2, p/2), its magnitude folded into lastWorst; clamped to [lo, hi]; then with shift ≥ 0 rounded to the next layer's grid,
  * q = (z + 2^(shift−1)) >> shift, written as a residue (|q| folded into lastNextMax), else written
- * as z·scale. Values `first`… of a stream whose bias changes every `inner` values, cycling through
+ * as z·scale — plus addend[i] (a residual Add's other input, when addend ≠ 0), then max(·, 0) when
+ * `relu` (a ReLU after the Add): the same IEEE operations, in the same order, as the separate
+ * passes. Values `first`… of a stream whose bias changes every `inner` values, cycling through
  * `channels` int32 residues at `bias`.
  */
 export function finish(
   fx: usize, u: usize, n: i32, subtract: i32,
   first: i32, inner: i32, channels: i32, bias: usize,
   lo: i32, hi: i32, shift: i32, scale: f64,
+  addend: usize, relu: i32,
 ): void {
+  const zero = f64x2.splat(0.0);
   const pv = i32x4.splat(P);
   const lov = i32x4.splat(lo);
   const hiv = i32x4.splat(hi);
@@ -176,7 +173,18 @@ export function finish(
         nextMax = i32x4.max_s(nextMax, i32x4.abs(q));
         storeInt4(at, i32x4.add(q, v128.and(pv, i32x4.shr_s(q, 31))));
       } else {
-        storeScaled4(at, z, scalev);
+        let low = f64x2.mul(f64x2.convert_low_i32x4_s(z), scalev);
+        let high = f64x2.mul(f64x2.convert_low_i32x4_s(i8x16.shuffle(z, z, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15)), scalev);
+        if (addend) {
+          low = f64x2.add(low, v128.load(addend + (<usize>i << 3)));
+          high = f64x2.add(high, v128.load(addend + (<usize>i << 3), 16));
+          if (relu) {
+            low = f64x2.max(low, zero);
+            high = f64x2.max(high, zero);
+          }
+        }
+        v128.store(at, low);
+        v128.store(at, high, 16);
       }
     }
     let w = lanesMax(worst);
@@ -191,7 +199,12 @@ export function finish(
         m = max(m, abs(q));
         store<f64>(at, <f64>(q + (P & (q >> 31))));
       } else {
-        store<f64>(at, <f64>z * scale);
+        let v = <f64>z * scale;
+        if (addend) {
+          v += load<f64>(addend + (<usize>i << 3));
+          if (relu) v = Math.max(v, 0.0);
+        }
+        store<f64>(at, v);
       }
     }
     worst = i32x4.splat(w);
@@ -273,56 +286,6 @@ export function finishPool2x2(
   }
   worstMagnitude = max(worstMagnitude, lanesMax(worst));
   nextMagnitude = max(nextMagnitude, lanesMax(nextMax));
-}
-
-/**
- * finish (without clamp, pool or shift) for outputs that a residual Add consumes: writes
- * z·scale + addend (the Add's other input, doubles), then max(·, 0) when `relu` (a ReLU after the
- * Add) — the same IEEE operations, in the same order, as dequantizing, adding and rectifying in
- * three passes.
- */
-export function finishAdd(
-  fx: usize, u: usize, n: i32, subtract: i32,
-  first: i32, inner: i32, channels: i32, bias: usize,
-  scale: f64, addend: usize, relu: i32,
-): void {
-  const scalev = f64x2.splat(scale);
-  const zero = f64x2.splat(0.0);
-  let worst = i32x4.splat(0);
-  let block = first / inner;
-  let offset = first - block * inner;
-  let i = 0;
-  while (i < n) {
-    const run = min(inner - offset, n - i);
-    const b = load<i32>(bias + (<usize>(block % channels) << 2)) - P;
-    const bv = i32x4.splat(b);
-    const end = i + run;
-    for (; i + 4 <= end; i += 4) {
-      const at = <usize>i << 3;
-      const z = centered4(fx, u, i, bv, subtract);
-      worst = i32x4.max_s(worst, i32x4.abs(z));
-      let lo = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(z), scalev), v128.load(addend + at));
-      let hi = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(i8x16.shuffle(z, z, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15)), scalev), v128.load(addend + at, 16));
-      if (relu) {
-        lo = f64x2.max(lo, zero);
-        hi = f64x2.max(hi, zero);
-      }
-      v128.store(fx + at, lo);
-      v128.store(fx + at, hi, 16);
-    }
-    let w = lanesMax(worst);
-    for (; i < end; i++) {
-      const z = centered1(fx, u, i, b, subtract);
-      w = max(w, abs(z));
-      let v = <f64>z * scale + load<f64>(addend + (<usize>i << 3));
-      if (relu) v = Math.max(v, 0.0);
-      store<f64>(fx + (<usize>i << 3), v);
-    }
-    worst = i32x4.splat(w);
-    offset = 0;
-    block++;
-  }
-  worstMagnitude = max(worstMagnitude, lanesMax(worst));
 }
 
 /**
@@ -419,8 +382,6 @@ export function dotT2(x: usize, ta: usize, tb: usize, n: i32): void {
  * (as allResidues), else 0: the sums only mean something then.
  */
 export function rowDots2(y: usize, rows: i32, len: i32, sa: usize, sb: usize, out: usize): i32 {
-  const zero = f64x2.splat(0.0);
-  const p = f64x2.splat(PF);
   let bad = i64x2.splat(0);
   let ok = 1;
   for (let row = 0; row < rows; row++) {
@@ -435,9 +396,7 @@ export function rowDots2(y: usize, rows: i32, len: i32, sa: usize, sb: usize, ou
       for (; q < stop; q += 4) {
         const y0 = v128.load(base + (<usize>q << 3));
         const y1 = v128.load(base + (<usize>q << 3), 16);
-        const ok0 = v128.and(v128.and(f64x2.eq(f64x2.trunc(y0), y0), f64x2.ge(y0, zero)), f64x2.lt(y0, p));
-        const ok1 = v128.and(v128.and(f64x2.eq(f64x2.trunc(y1), y1), f64x2.ge(y1, zero)), f64x2.lt(y1, p));
-        bad = v128.or(bad, v128.not(v128.and(ok0, ok1)));
+        bad = v128.or(bad, v128.not(v128.and(residueLanes(y0), residueLanes(y1))));
         a0 = f64x2.add(a0, f64x2.mul(y0, v128.load(sa + (<usize>q << 3))));
         a1 = f64x2.add(a1, f64x2.mul(y1, v128.load(sa + (<usize>q << 3), 16)));
         b0 = f64x2.add(b0, f64x2.mul(y0, v128.load(sb + (<usize>q << 3))));
