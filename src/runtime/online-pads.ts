@@ -4,7 +4,7 @@
  * answers z, authenticate u = f(r) from the store so the caller can take z − u = f(x) mod p.
  */
 import { acceptPadFile, acceptPadRecord } from '../boundary/accept.js';
-import { InvalidArgumentError, PadReuseError } from '../errors.js';
+import { InvalidArgumentError, PadAuthError, PadReuseError } from '../errors.js';
 import type { QuantizedGraph, QuantizedLayer } from '../quant/quantize-graph.js';
 import { sizeOf } from '../tensor/tensor.js';
 import { blindWithPad } from '../blind/keystream.js';
@@ -52,6 +52,15 @@ export class OnlinePads {
     this.index = -1; // if no pad is left, nothing may be blinded with the previous one
     this.index = this.ledger.consumeNext();
     const bytes = this.store.readPad(this.index);
+    if (bytes === undefined) {
+      // Consumed all the same (the ledger never goes back): say what the store holds instead.
+      const held = this.store.indices();
+      const holds = held.length === 0 ? 'no pads' : `pads ${held[0]}…${held[held.length - 1]}`;
+      throw new PadAuthError(
+        `pad ${this.index} is missing from the pad store, which holds ${holds}: pads are used once each, in index order, so pads deleted from the store, ` +
+          'or precomputed into a store that was since replaced while the trusted state was kept, are lost, and each inference consumes the next index',
+      );
+    }
     this.store.deletePad(this.index);
     const layers = this.q.layers.map((l) => ({ layer: l.index, count: sizeOf(l.outDims) }));
     this.records = acceptPadFile(bytes, { index: this.index, layers });
