@@ -42,8 +42,6 @@ interface SimdExports {
   lastB(): number;
   maxPool2x2(x: number, out: number, pairs: number, width: number): void;
   maxPool3x3s2p1(x: number, out: number, planes: number, h: number, w: number, rows: number): void;
-  addF64(a: number, b: number, out: number, n: number): void;
-  reluF64(x: number, out: number, n: number): void;
   addPadWords(ks: number, x: number, out: number, groups: number): number;
   packedBelowP(bytes: number, n: number): number;
 }
@@ -300,33 +298,6 @@ export function maxPool3x3s2p1(x: Float64Array, planes: number, h: number, w: nu
     f64At(inAt!, count * h * w).set(x.subarray(plane * h * w, (plane + count) * h * w));
     k.maxPool3x3s2p1(inAt!, outAt!, count, h, w, rowsAt!);
     out.set(f64At(outAt!, count * oh * ow), plane * oh * ow);
-  }
-}
-
-/** out[i] = a[i] + b[i] (out may be a or b). */
-export function add(a: Float64Array, b: Float64Array, out: Float64Array): void {
-  const k = simd();
-  const chunk = Math.min(out.length, CHUNK);
-  const [aAt, bAt] = regions(chunk * 8, chunk * 8);
-  for (let start = 0; start < out.length; start += CHUNK) {
-    const len = Math.min(CHUNK, out.length - start);
-    f64At(aAt!, len).set(a.subarray(start, start + len));
-    f64At(bAt!, len).set(b.subarray(start, start + len));
-    k.addF64(aAt!, bAt!, aAt!, len);
-    out.set(f64At(aAt!, len), start);
-  }
-}
-
-/** out[i] = Math.max(x[i], 0) (out may be x). */
-export function relu(x: Float64Array, out: Float64Array): void {
-  const k = simd();
-  const [at] = regions(Math.min(x.length, CHUNK) * 8);
-  for (let start = 0; start < x.length; start += CHUNK) {
-    const len = Math.min(CHUNK, x.length - start);
-    const view = f64At(at!, len);
-    view.set(x.subarray(start, start + len));
-    k.reluF64(at!, at!, len);
-    out.set(view, start);
   }
 }
 

@@ -5,17 +5,17 @@
  */
 import { InvalidArgumentError } from '../../errors.js';
 import { formatDims, type Tensor } from '../../tensor/tensor.js';
-import { relu as simdRelu } from '../../simd/kernels.js';
 import { takeF64 } from '../../tensor/pool.js';
 
 function map(x: Tensor, out: Float64Array): Tensor {
   return { dims: [...x.dims], data: out };
 }
 
-/** max(0, x), as Math.max: NaN stays NaN, −0 becomes +0 (one SIMD pass, simd/kernels.ts). */
+/** max(0, x). */
 export function relu(x: Tensor): Tensor {
-  const out = takeF64(x.data.length);
-  simdRelu(x.data, out);
+  const src = x.data;
+  const out = takeF64(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = Math.max(src[i]!, 0); // branch-free; NaN stays NaN
   return map(x, out);
 }
 

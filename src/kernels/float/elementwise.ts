@@ -6,7 +6,6 @@
  */
 import { InvalidArgumentError } from '../../errors.js';
 import { formatDims, sizeOf, type Tensor } from '../../tensor/tensor.js';
-import { add as simdAdd } from '../../simd/kernels.js';
 import { takeF64 } from '../../tensor/pool.js';
 
 export type BinaryOp = 'Add' | 'Sub' | 'Mul' | 'Div';
@@ -89,9 +88,7 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const B = b.data;
   // Fast paths: both full size (same shape up to leading ones), or one side a single value.
   if (A.length === total && B.length === total) {
-    // Residual connections: the one elementwise op on the trusted runtime's hot path.
-    if (op === 'Add') simdAdd(A, B, out);
-    else run(op, out, 0, A, 0, 1, B, 0, 1, total);
+    run(op, out, 0, A, 0, 1, B, 0, 1, total);
     return { dims, data: out };
   }
   if (A.length === total && B.length === 1) {

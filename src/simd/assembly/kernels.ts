@@ -448,29 +448,6 @@ export function maxPool2x2(x: usize, out: usize, pairs: i32, width: i32): void {
   }
 }
 
-/** out = a + b over n doubles (IEEE addition, as in JavaScript). */
-export function addF64(a: usize, b: usize, out: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const at = <usize>i << 3;
-    v128.store(out + at, f64x2.add(v128.load(a + at), v128.load(b + at)));
-    v128.store(out + at, f64x2.add(v128.load(a + at, 16), v128.load(b + at, 16)), 16);
-  }
-  for (; i < n; i++) store<f64>(out + (<usize>i << 3), load<f64>(a + (<usize>i << 3)) + load<f64>(b + (<usize>i << 3)));
-}
-
-/** out = Math.max(x, 0) over n doubles: NaN stays NaN, −0 becomes +0. */
-export function reluF64(x: usize, out: usize, n: i32): void {
-  const zero = f64x2.splat(0.0);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const at = <usize>i << 3;
-    v128.store(out + at, f64x2.max(v128.load(x + at), zero));
-    v128.store(out + at, f64x2.max(v128.load(x + at, 16), zero), 16);
-  }
-  for (; i < n; i++) store<f64>(out + (<usize>i << 3), Math.max(load<f64>(x + (<usize>i << 3)), 0.0));
-}
-
 /**
  * Blinding with keystream words: for groups of four values, the four 24-bit little-endian words in
  * the group's 12 keystream bytes are r, and out = x + r mod p (x residues, as doubles). Stops before
