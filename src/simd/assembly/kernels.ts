@@ -107,6 +107,13 @@ function loadInt4(at: usize): v128 {
   return i8x16.shuffle(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
 }
 
+/** One residue packed as 3 little-endian bytes at `at`. */
+// @ts-ignore: decorator
+@inline
+function loadPacked1(at: usize): i32 {
+  return <i32>load<u8>(at) | (<i32>load<u8>(at, 1) << 8) | (<i32>load<u8>(at, 2) << 16);
+}
+
 /** Four residues packed as 3 little-endian bytes each at `at` as one i32x4 (reads 16 bytes). */
 // @ts-ignore: decorator
 @inline
@@ -309,10 +316,7 @@ function centered4(fx: usize, u: usize, i: i32, bv: v128, subtract: i32): v128 {
 @inline
 function centered1(fx: usize, u: usize, i: i32, b: i32, subtract: i32): i32 {
   let z = <i32>load<f64>(fx + (<usize>i << 3)) + b;
-  if (subtract) {
-    const at = u + <usize>(3 * i);
-    z -= <i32>load<u8>(at) | (<i32>load<u8>(at, 1) << 8) | (<i32>load<u8>(at, 2) << 16);
-  }
+  if (subtract) z -= loadPacked1(u + <usize>(3 * i));
   z += P & (z >> 31);
   z += P & (z >> 31);
   return z - (P & ((HALF_P - z) >> 31));
@@ -475,10 +479,7 @@ export function packedBelowP(bytes: usize, n: i32): i32 {
   let i = 0;
   for (; i + 4 <= n; i += 4) over = v128.or(over, i32x4.gt_s(loadPacked4(bytes + <usize>(3 * i)), top));
   let ok = v128.any_true(over) ? 0 : 1;
-  for (; i < n; i++) {
-    const at = bytes + <usize>(3 * i);
-    if ((<i32>load<u8>(at) | (<i32>load<u8>(at, 1) << 8) | (<i32>load<u8>(at, 2) << 16)) >= P) ok = 0;
-  }
+  for (; i < n; i++) if (loadPacked1(bytes + <usize>(3 * i)) >= P) ok = 0;
   return ok;
 }
 
