@@ -77,10 +77,14 @@ export function addSessionFlags(cmd: Command): Command {
     .option('--check <variant>', `Freivalds variant: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed')
     .option('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)')
     .option('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS))
-    .option('--on-failure <policy>', 'after a failed check: abort, or recompute (the layer in the trusted runtime, distrusting the accelerator)', 'abort')
+    .option(
+      '--on-failure <policy>',
+      'after a failed check or an invalid reply: abort (IntegrityError/exit 4, no output — always, whatever --accelerator-fallback says), or recompute (the same request on another accelerator, else the layer in the trusted runtime, distrusting the accelerator)',
+      'abort',
+    )
     .option('--accelerator <urls>', 'accelerator services (Open Inference Protocol), comma-separated: http://host:port[,http://host2:port…] (default: the embedded worker)')
     .option('--accelerator-timeout-ms <ms>', 'per-request timeout of --accelerator before failing over', '60000')
-    .option('--accelerator-fallback <policy>', 'when no --accelerator is healthy: fail, or local (compute in the trusted runtime)', 'fail');
+    .option('--accelerator-fallback <policy>', 'when no --accelerator is reachable: fail, or local (compute in the trusted runtime); only for unreachable accelerators, never a second opinion on a failed check under --on-failure abort', 'fail');
 }
 
 /** `--accelerator`: the HTTP client for `model` (its layers are `${modelIdOf(name, hash)}.l<i>`), or nothing for the embedded worker. */

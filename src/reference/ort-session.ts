@@ -6,6 +6,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema } from 'onnx-buf';
 import ort from 'onnxruntime-node';
+import { ortLogSeverity } from '../kernels/ort-exact.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 
 export interface ReferenceSession {
@@ -28,6 +29,7 @@ export async function createReferenceSession(onnxBytes: Uint8Array, options: Ref
     intraOpNumThreads: options.threads ?? 1,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    logSeverityLevel: ortLogSeverity(), // its own log lines stay off the user's terminal unless asked for
   });
   return {
     inputNames: session.inputNames,

@@ -16,12 +16,12 @@
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 
 import { PadStore } from '../../src/blind/pad-store.js';
-import { precomputePads } from '../../src/blind/precompute.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { PadAuthError, PadsExhaustedError } from '../../src/errors.js';
 import { subMod } from '../../src/field/modp.js';
 import { P } from '../../src/field/prime.js';
 import { OnlinePads } from '../../src/runtime/online-pads.js';
+import { precomputePads } from '../../src/runtime/precompute.js';
 import { sizeOf } from '../../src/tensor/tensor.js';
 import { unpacked } from '../helpers/packed.js';
 import { CRASH_MODEL, exactLayer, plainKernels, syntheticGraph } from './crash-harness.js';

@@ -28,10 +28,10 @@ interface Pending {
 export class WorkerBackend implements AcceleratorBackend {
   readonly name = 'worker';
   private readonly worker: Worker;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new Map<string, Pending>();
   private readonly timeoutMs: number;
-  /** Ids of load messages: negative, apart from the callers' request ids. */
-  private nextLoad = -1;
+  /** Ids of load messages: `load-<n>`, apart from the callers' request ids. */
+  private loads = 0;
   private dead: Error | undefined;
 
   constructor(options: WorkerBackendOptions = {}) {
@@ -41,7 +41,7 @@ export class WorkerBackend implements AcceleratorBackend {
     });
     this.worker.on('message', (msg: FromWorker) => {
       const id = typeof msg === 'object' && msg !== null ? msg.requestId : undefined;
-      const p = typeof id === 'number' ? this.pending.get(id) : undefined;
+      const p = typeof id === 'string' ? this.pending.get(id) : undefined;
       if (p === undefined) return; // an unsolicited or late message: ignored
       this.pending.delete(id!);
       clearTimeout(p.timer);
@@ -74,7 +74,7 @@ export class WorkerBackend implements AcceleratorBackend {
   }
 
   async loadWeights(layers: readonly PublicLayer[]): Promise<void> {
-    const reply = await this.send({ type: 'load', requestId: this.nextLoad--, layers });
+    const reply = await this.send({ type: 'load', requestId: `load-${++this.loads}`, layers });
     if (reply.type !== 'loaded') throw new TransportError(`the accelerator refused the model: ${reply.type === 'error' ? String(reply.message) : 'unexpected reply'}`);
   }
 

@@ -48,10 +48,13 @@ export function registerInfer(program: Command): void {
     const timings = { load: loadMs, ...result.timings, total: totalMs };
     const incidents = protocol.incidents ?? [];
     const soundness = protocol.verifier?.soundnessLog2PerInference;
+    // Only the verified modes check the accelerator's results (README, threat model); baseline has none.
+    const verified = mode === 'baseline' || protocol.verifier !== undefined;
     if (flags.json) {
       const out = {
         model: model.name,
         mode,
+        verified,
         ...(result.insecure ? { insecure: true } : {}),
         logits: Array.from(result.logits),
         top,
@@ -65,7 +68,12 @@ export function registerInfer(program: Command): void {
       process.stdout.write(`${JSON.stringify(out)}\n`);
       return;
     }
-    const lines = [`${model.name}  mode ${mode}${result.insecure ? '  (INSECURE: no checks, accelerator sees plaintext — for measurement only)' : ''}`];
+    const notice = result.insecure
+      ? '  (INSECURE: no checks, accelerator sees plaintext — for measurement only)'
+      : verified
+        ? ''
+        : "  (not verified: the accelerator's results are used unchecked; --mode private+verified checks them)";
+    const lines = [`${model.name}  mode ${mode}${notice}`];
     for (const p of top) lines.push(`  ${String(p.index).padStart(4)}  ${(p.score * 100).toFixed(2).padStart(6)} %  ${p.label ?? ''}`);
     lines.push(`timings: ${Object.entries(timings).map(([phase, ms]) => `${phase} ${formatMs(ms)}`).join(', ')}`);
     lines.push(`trusted runtime ${formatMs(result.trustedMs)}, accelerator ${formatMs(result.acceleratorMs)}`);
@@ -73,7 +81,7 @@ export function registerInfer(program: Command): void {
       const v = protocol.verifier;
       lines.push(`verified: ${v.variant} Freivalds, k = ${v.repetitions}, a wrong result goes undetected with probability ≤ 2^${soundness!.toFixed(1)} per inference`);
     }
-    for (const i of incidents) lines.push(`WARNING ${i.layer}: ${i.message} — recomputed in the trusted runtime; accelerator distrusted for the rest of the run`);
+    for (const i of incidents) lines.push(`WARNING ${i.layer}: ${i.message}`);
     process.stdout.write(`${lines.join('\n')}\n`);
   });
 }
