@@ -9,6 +9,7 @@
  * private+verified on the Fashion-MNIST model, a lying accelerator included.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -562,6 +563,21 @@ describe('end to end: SlalomModel over HttpBackend, bit-identical to baseline', 
   it('verified, two honest accelerators', async () => {
     const { logits } = await run('verified', [(await fake()).url, (await fake()).url]);
     logits.forEach((l, i) => assert.deepEqual(Array.from(l), Array.from(baselines[i]!)));
+  });
+
+  it('request ids are unique to the trusted runtime (issue 11, defect 10): a random prefix, then a counter', async () => {
+    const s = await fake();
+    await run('verified', [s.url]);
+    const ids = s.received.map((r) => String(r.id));
+    assert.equal(new Set(ids).size, ids.length);
+    for (const id of ids) assert.match(id, /^[0-9a-f]{16}-\d+$/);
+    const prefix = ids[0]!.split('-')[0]!;
+    assert.ok(ids.every((id) => id.startsWith(`${prefix}-`)));
+    // Another trusted runtime (process) numbers its requests under another prefix.
+    const other = spawnSync(process.execPath, ['--import', 'tsx', '-e', "import('./src/runtime/protocols/accelerated.ts').then((m) => console.log(m.nextRequestId()))"], { encoding: 'utf8' });
+    assert.equal(other.status, 0, other.stderr);
+    assert.match(other.stdout.trim(), /^[0-9a-f]{16}-1$/);
+    assert.notEqual(other.stdout.trim().split('-')[0], prefix);
   });
 
   it('private+verified: the accelerators only see blinded inputs, and results match', async () => {

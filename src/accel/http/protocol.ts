@@ -92,6 +92,8 @@ export interface ModelStats {
   readonly requests: number;
   readonly items: number;
   readonly batches: number;
+  /** Backend runs: one per batch, more for a batch whose working memory passes the server's budget (run in pieces). */
+  readonly runs: number;
   /** Batch size in items (sum of the batch axes) → number of batches run at that size. */
   readonly batchSizes: Readonly<Record<string, number>>;
   /** Requests merged per batch → number of batches. */

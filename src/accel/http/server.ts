@@ -101,7 +101,7 @@ export interface AcceleratorServerOptions {
   readonly maxTensorElements?: number;
   /** Bytes all requests together may hold (bodies, tensors, results, working memory) before 503 (default 1 GiB). */
   readonly maxInflightBytes?: number;
-  /** Working memory of one backend run; bigger batches run in pieces (default 256 MiB). */
+  /** Working memory of one backend run; bigger batches run in pieces (default 64 MiB). */
   readonly maxWorkBytes?: number;
   /** Most JSON objects and arrays in one body (default 2^20). */
   readonly maxJsonContainers?: number;
@@ -149,7 +149,7 @@ function resolveOptions(o: AcceleratorServerOptions): Resolved {
     maxLoadBytes: int(o.maxLoadBytes, 1024 * MIB, 'maxLoadBytes'),
     maxTensorElements: int(o.maxTensorElements, 1 << 24, 'maxTensorElements'),
     maxInflightBytes: int(o.maxInflightBytes, 1024 * MIB, 'maxInflightBytes'),
-    maxWorkBytes: int(o.maxWorkBytes, 256 * MIB, 'maxWorkBytes'),
+    maxWorkBytes: int(o.maxWorkBytes, 64 * MIB, 'maxWorkBytes'),
     maxJsonContainers: int(o.maxJsonContainers, 1 << 20, 'maxJsonContainers'),
     requestTimeoutMs,
     maxHeaderBytes: int(o.maxHeaderBytes, 16 * 1024, 'maxHeaderBytes', 1024),
@@ -359,6 +359,7 @@ class MutableStats {
   requests = 0;
   items = 0;
   batches = 0;
+  runs = 0;
   batchSizes: Record<string, number> = {};
   batchRequests: Record<string, number> = {};
   rejectedQueueFull = 0;
@@ -742,6 +743,7 @@ export class AcceleratorServer {
         requests: m.requests,
         items: m.items,
         batches: m.batches,
+        runs: m.runs,
         batchSizes: { ...m.batchSizes },
         batchRequests: { ...m.batchRequests },
         rejectedQueueFull: m.rejectedQueueFull,
@@ -982,7 +984,7 @@ export class AcceleratorServer {
     model.active++;
     try {
       const outDims = [items, ...live[0]!.outDims.slice(1)];
-      const y = await this.runInPieces(model.runner, dims, x, outDims, live[0]!.itemsPerRun);
+      const y = await this.runInPieces(model.runner, dims, x, outDims, live[0]!.itemsPerRun, st);
       if (y.length !== sizeOf(outDims)) throw new Error(`the backend returned ${y.length} values for [${outDims.join(', ')}]`);
       const computeMs = performance.now() - start;
       st.batches++;
@@ -1017,14 +1019,18 @@ export class AcceleratorServer {
   }
 
   /** One run, or runs of at most `itemsPerRun` items along the batch axis, concatenated. */
-  private async runInPieces(runner: Runner, dims: readonly number[], x: Float64Array, outDims: readonly number[], itemsPerRun: number): Promise<Float64Array> {
+  private async runInPieces(runner: Runner, dims: readonly number[], x: Float64Array, outDims: readonly number[], itemsPerRun: number, st: MutableStats): Promise<Float64Array> {
     const items = dims[0]!;
-    if (items <= itemsPerRun) return runner.run(dims, x);
+    if (items <= itemsPerRun) {
+      st.runs++;
+      return runner.run(dims, x);
+    }
     const inItem = x.length / items;
     const outItem = sizeOf(outDims) / items;
     const y = new Float64Array(sizeOf(outDims));
     for (let at = 0; at < items; at += itemsPerRun) {
       const n = Math.min(itemsPerRun, items - at);
+      st.runs++;
       const part = await runner.run([n, ...dims.slice(1)], x.slice(at * inItem, (at + n) * inItem));
       if (part.length !== n * outItem) throw new Error(`the backend returned ${part.length} values for ${n} items`);
       y.set(part, at * outItem);
@@ -1298,7 +1304,8 @@ export class AcceleratorServer {
       // The body is decoded: hold what the request will use until it is answered instead.
       this.release(held);
       held = 0;
-      const cost = requestCost(model.description, parsed.dims, parsed.outDims, parsed.binaryOutput, o.maxWorkBytes);
+      // One run may use at most half the budget, so a big request runs in pieces rather than never.
+      const cost = requestCost(model.description, parsed.dims, parsed.outDims, parsed.binaryOutput, Math.min(o.maxWorkBytes, o.maxInflightBytes / 2));
       if (cost.bytes > o.maxInflightBytes) {
         throw new HttpError(413, `a request of ${parsed.dims[0]} items needs ${Math.ceil(cost.bytes / MIB)} MiB (input, output, working memory), more than this server's budget of ${Math.floor(o.maxInflightBytes / MIB)} MiB; send fewer items per request`);
       }
