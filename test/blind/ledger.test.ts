@@ -7,17 +7,20 @@
  *   state never created is refused with a message saying so, consuming nothing;
  * - defect 9: precompute runs on one store reserve disjoint index ranges (two runs of 10 interleaved
  *   in one process give 20 distinct pads), and a reservation whose process died leaves a gap that is
- *   never handed out again.
+ *   never handed out again;
+ * - defect 8: a ledger lock held by a live process that is not slalom (a reused pid) is reported
+ *   with the lock file's path and the pid.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { cpSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { PadStore } from '../../src/blind/pad-store.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
-import { PadAuthError, PadsExhaustedError } from '../../src/errors.js';
+import { InvalidArgumentError, PadAuthError, PadsExhaustedError } from '../../src/errors.js';
 import { jsKernels, type ExactKernels } from '../../src/kernels/exact-linear.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { openStore, precomputePads } from '../../src/runtime/precompute.js';
@@ -203,5 +206,27 @@ describe('concurrent precompute runs on one store (issue 11, defect 9)', () => {
     assert.equal(ledger.nextReady(), undefined);
     for (const i of [0, 1, 5, 6, 14]) assert.equal(ledger.isSpent(i), true, `pad ${i}`);
     assert.equal(ledger.isSpent(2), false, 'still reserved by this live run');
+  });
+});
+
+describe('a ledger lock held by an unrelated live process (issue 11, defect 8)', () => {
+  it('is reported with the lock file and the pid, after the (configurable) wait', async () => {
+    const state = TrustedState.open(join(root, 'lock-state'), { lockTimeoutMs: 300 });
+    const ledger = state.registerStore({ name: model.name, weightsHash: model.weightsHash });
+    const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+    await once(holder, 'spawn');
+    try {
+      writeFileSync(`${ledger.path}.lock`, String(holder.pid));
+      const start = Date.now();
+      assert.throws(
+        () => ledger.reserve(1),
+        (e: unknown) => e instanceof InvalidArgumentError && e.message.includes(`the lock file ${ledger.path}.lock is held by process ${holder.pid}, which is still running`) && e.message.includes(`remove ${ledger.path}.lock`),
+      );
+      assert.ok(Date.now() - start < 5_000);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    await once(holder, 'exit');
+    assert.equal(ledger.reserve(1), 0, 'the lock of a dead holder is broken');
   });
 });

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { topK } from '../../api/predictions.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { loadInputTensor } from '../../io/image.js';
+import { finiteInput } from '../../io/npy.js';
 import { isMode, MODES, type Mode } from '../../runtime/modes.js';
 import { openProtocol } from '../../runtime/session.js';
 import { formatMs } from '../format.js';
@@ -34,7 +35,7 @@ export function registerInfer(program: Command): void {
     const loadStart = performance.now();
     const model = await loadModelFromFlags(flags.model, flags);
     const loadMs = performance.now() - loadStart;
-    const input = loadInputTensor(flags.input, { preprocess: model.info.preprocess, expectDims: model.inputDims });
+    const input = finiteInput(loadInputTensor(flags.input, { preprocess: model.info.preprocess, expectDims: model.inputDims }), flags.input);
     const protocol = await openProtocol(model, mode, { ...sessionOptionsFromFlags(flags), ...(mode === 'baseline' ? {} : await acceleratorFromFlags(flags, model)) });
     let result;
     const start = performance.now();
