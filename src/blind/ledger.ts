@@ -106,6 +106,11 @@ export class StoreLedger {
     return index;
   }
 
+  /** Closes this process's reservation starting at `from`: its unwritten indices become a gap (a run that failed). */
+  close(from: number): void {
+    this.update((d) => ({ ...d, ranges: d.ranges.map((r) => (r.from === from && r.pid === process.pid ? { ...r, to: r.from + r.written } : r)) }));
+  }
+
   /** The next written, unused pad (read without the lock: `consume` decides). */
   nextReady(): number | undefined {
     return firstReady(this.read());

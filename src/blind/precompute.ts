@@ -64,11 +64,16 @@ export async function precomputeInto(
 ): Promise<PrecomputeResult> {
   const from = ledger.reserve(count);
   const start = performance.now();
-  for (let k = 0; k < count; k++) {
-    const index = from + k;
-    store.writePad(index, await buildPad(q, secrets, index, kernels));
-    ledger.markWritten(from);
-    onProgress?.({ done: k + 1, total: count, index });
+  try {
+    for (let k = 0; k < count; k++) {
+      const index = from + k;
+      store.writePad(index, await buildPad(q, secrets, index, kernels));
+      ledger.markWritten(from);
+      onProgress?.({ done: k + 1, total: count, index });
+    }
+  } catch (e) {
+    ledger.close(from); // what is written stays usable; the rest is a gap, never handed out again
+    throw e;
   }
   return { from, to: from + count, ms: performance.now() - start, bytesPerInference: padBytes(q), storeId: secrets.storeId };
 }

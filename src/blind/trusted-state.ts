@@ -16,7 +16,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:f
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
-import { removeStaleTemporaries, writeFileDurably } from './durable.js';
+import { createFileDurably, removeStaleTemporaries } from './durable.js';
 import { StoreLedger } from './ledger.js';
 import { checkLedgerName, deriveLedgerKeys, STORE_ID_RE, type LedgerKeys } from './ledger-keys.js';
 
@@ -49,9 +49,9 @@ export class TrustedState {
     removeStaleTemporaries(dir);
     removeStaleTemporaries(join(dir, 'ledger'));
     const keyPath = join(dir, 'keys.json');
-    if (!existsSync(keyPath)) {
-      writeFileDurably(keyPath, JSON.stringify({ epoch: 1, masterKey: randomBytes(32).toString('base64') }), 0o600);
-    }
+    // Created exclusively: two processes opening a fresh state at once must not each keep a master
+    // secret of their own (the loser's pads would be sealed under keys nobody else has).
+    if (!existsSync(keyPath)) createFileDurably(keyPath, JSON.stringify({ epoch: 1, masterKey: randomBytes(32).toString('base64') }), 0o600);
     if ((statSync(keyPath).mode & 0o077) !== 0) chmodSync(keyPath, 0o600);
     let parsed: { epoch?: unknown; masterKey?: unknown };
     try {

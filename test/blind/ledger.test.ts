@@ -9,12 +9,14 @@
  *   in one process give 20 distinct pads), and a reservation whose process died leaves a gap that is
  *   never handed out again;
  * - defect 8: a ledger lock held by a live process that is not slalom (a reused pid) is reported
- *   with the lock file's path and the pid.
+ *   with the lock file's path and the pid;
+ * - processes opening a fresh trusted state at the same instant all end up with the one master secret
+ *   (found while attacking the above: each kept its own, and the pads of all but one were unusable).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -200,11 +202,14 @@ describe('concurrent precompute runs on one store (issue 11, defect 9)', () => {
     assert.equal(ledger.inventory().inProgress, 3 + 9);
     assert.equal(ledger.reserve(2), 15, 'new runs start after every reservation, live or dead');
     assert.deepEqual(ledger.inventory().inProgress, 3 + 2, 'the dead run is closed: its 9 unwritten pads are a gap');
+    ledger.close(15); // a run that failed closes its own reservation
+    assert.deepEqual(ledger.inventory().inProgress, 3);
+    assert.equal(ledger.reserve(1), 17, 'closed indices are never handed out again');
     assert.deepEqual(ledger.readyIndices(), [0, 1, 5]);
     for (const i of [0, 1, 5]) assert.equal(ledger.consume(i), true);
     assert.equal(ledger.consume(5), false, 'a pad is consumed once');
     assert.equal(ledger.nextReady(), undefined);
-    for (const i of [0, 1, 5, 6, 14]) assert.equal(ledger.isSpent(i), true, `pad ${i}`);
+    for (const i of [0, 1, 5, 6, 14, 15, 16]) assert.equal(ledger.isSpent(i), true, `pad ${i}`);
     assert.equal(ledger.isSpent(2), false, 'still reserved by this live run');
   });
 });
@@ -228,5 +233,35 @@ describe('a ledger lock held by an unrelated live process (issue 11, defect 8)',
     }
     await once(holder, 'exit');
     assert.equal(ledger.reserve(1), 0, 'the lock of a dead holder is broken');
+  });
+});
+
+describe('a fresh trusted state opened by several processes at once', () => {
+  it('gives them all the same master secret (keys.json is created exclusively)', async () => {
+    const dir = join(root, 'racing-state');
+    const go = join(root, 'racing-go');
+    const program = [
+      `import { existsSync } from 'node:fs';`,
+      `import { TrustedState } from ${JSON.stringify(new URL('../../src/blind/trusted-state.ts', import.meta.url).pathname)};`,
+      `while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 1));`,
+      `const keys = TrustedState.open(${JSON.stringify(dir)}).keysFor('ab'.repeat(32), 'cd'.repeat(16));`,
+      `console.log(Buffer.from(keys.padKey).toString('hex'));`,
+    ].join('\n');
+    const children: ChildProcess[] = Array.from({ length: 6 }, () => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    const outputs = children.map(
+      (c) =>
+        new Promise<string>((done) => {
+          let out = '';
+          c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+          c.on('close', () => done(out.trim()));
+        }),
+    );
+    await new Promise((r) => setTimeout(r, 3000)); // every child is waiting at the barrier
+    assert.equal(existsSync(dir), false);
+    writeFileSync(go, '');
+    const keys = await Promise.all(outputs);
+    assert.ok(keys.every((k) => /^[0-9a-f]{64}$/.test(k)), keys.join(' | '));
+    assert.equal(new Set(keys).size, 1, `${new Set(keys).size} different master secrets`);
+    assert.equal(Buffer.from(TrustedState.open(dir).keysFor('ab'.repeat(32), 'cd'.repeat(16)).padKey).toString('hex'), keys[0]);
   });
 });
