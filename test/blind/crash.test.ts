@@ -38,7 +38,7 @@ function summary(a: AuditResult): string {
   );
 }
 
-describe('crash test: SIGKILL at random instants', { timeout: 240_000 }, () => {
+describe('crash test: SIGKILL at random instants', { timeout: 420_000 }, () => {
   it('≥ 200 kills of precompute and consume children, two at a time: no pad reused, no pad lost from the live range', async (t) => {
     const loop = await crashLoop(paths);
     t.diagnostic(`kills ${loop.kills} (precompute ${loop.killsByMode.precompute}, consume ${loop.killsByMode.consume}) in ${(loop.ms / 1000).toFixed(1)} s`);
