@@ -24,8 +24,9 @@
  *   `cooldownMs`); so does one that answers 5xx while another is free. A 5xx from the only usable
  *   accelerator is taken as transient: the same bytes go to it again after its Retry-After or a
  *   backoff doubling from 100 ms, up to SERVER_ERROR_TRIES times per request (then it is treated
- *   like a timeout). 503 is back-pressure: Retry-After is honoured within the request's budget (`timeoutMs`
- *   per accelerator), the accelerator is not penalised. A retry never re-blinds: the bytes are built once. A reply that is not an OIP
+ *   like a timeout). 503 is back-pressure: Retry-After is honoured within the request's budget
+ *   (`timeoutMs` per accelerator), the accelerator is not penalised. A retry never re-blinds: the
+ *   bytes are built once. A reply that is not an OIP
  *   response at all (unparseable header, inconsistent binary framing, oversized) and a reply the trusted
  *   runtime refused (`reportFailure`: a failed check or an invalid reply) quarantine the accelerator for
  *   the rest of the run. When no accelerator is healthy the request goes to `fallback` if one is
@@ -103,7 +104,7 @@ const SMALL_REPLY = 64 * 1024;
 const JSON_BYTES_PER_VALUE = 24;
 const MAX_COOLDOWN_MS = 60_000;
 const MAX_RETRY_AFTER_MS = 10_000;
-/** Attempts of one request on one accelerator that answers 5xx, before failing over (issue 11). */
+/** Attempts of one request on the only usable accelerator while it answers 5xx (issue 11). */
 const SERVER_ERROR_TRIES = 3;
 /** First wait after a 5xx without Retry-After; doubles per retry. */
 const SERVER_ERROR_BACKOFF_MS = 100;
