@@ -39,6 +39,9 @@ export class WorkerBackend implements AcceleratorBackend {
     this.worker = new Worker(new URL('./bootstrap.mjs', import.meta.url), {
       workerData: { kernels: options.kernels ?? 'ort', threads: options.threads ?? 1 },
     });
+    // The worker alone never keeps the process alive (a script that forgets close() still exits);
+    // while a request is pending, its timeout timer does.
+    this.worker.unref();
     this.worker.on('message', (msg: FromWorker) => {
       const id = typeof msg === 'object' && msg !== null ? msg.requestId : undefined;
       const p = typeof id === 'number' ? this.pending.get(id) : undefined;
