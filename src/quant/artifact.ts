@@ -8,10 +8,11 @@
  *     0    8 bytes   magic 89 'S' 'L' 'A' 'L' 'O' 'M' 'Q'
  *     8    u32       format version
  *     12   u32       header length H
- *     16   H bytes   header: UTF-8 JSON (ArtifactHeader below)
+ *     16   32 bytes  SHA-256 of the header bytes followed by the blob section
+ *     48   H bytes   header: UTF-8 JSON (ArtifactHeader below)
  *          padding   zeros up to a multiple of 8
  *     B    blobs     every array the header refers to, each at an offset (from B) that is a multiple
- *                    of 8; `header.blobs` gives the section's length and SHA-256
+ *                    of 8; `header.blobs.bytes` long
  *          onnx      optional: the original ONNX file, `header.onnx.bytes` long, authenticated by
  *                    the model hash (its SHA-256); read only when the float reference is asked for
  *
@@ -37,7 +38,7 @@ import { rowL1, type QuantizedGraph, type QuantizedLayer } from './quantize-grap
 
 export const ARTIFACT_MAGIC: readonly number[] = [0x89, 0x53, 0x4c, 0x41, 0x4c, 0x4f, 0x4d, 0x51];
 export const ARTIFACT_VERSION = 1;
-const PREAMBLE_BYTES = 16;
+const PREAMBLE_BYTES = 48;
 const CHUNK_BYTES = 16 * 2 ** 20;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -117,7 +118,7 @@ interface ArtifactHeader {
     readonly constants: readonly { readonly name: string; readonly dims: readonly number[]; readonly blob: BlobRef }[];
   };
   readonly layers: readonly { readonly node: string; readonly fields: Json; readonly w: { readonly dims: readonly number[]; readonly blob: BlobRef }; readonly bias?: BlobRef }[];
-  readonly blobs: { readonly bytes: number; readonly sha256: string };
+  readonly blobs: { readonly bytes: number };
   readonly onnx?: { readonly bytes: number };
 }
 
@@ -216,8 +217,6 @@ export function writeArtifact(path: string, q: QuantizedGraph, meta: ArtifactMet
       ...(bias !== undefined ? { bias: blobs.add(bias) } : {}),
     };
   });
-  const hash = createHash('sha256');
-  for (const p of blobs.parts) hash.update(p);
   const header: ArtifactHeader = {
     format: 'slalom-quantized',
     version: ARTIFACT_VERSION,
@@ -225,14 +224,17 @@ export function writeArtifact(path: string, q: QuantizedGraph, meta: ArtifactMet
     margin: q.margin,
     graph: { name: graph.name, inputs: graph.inputs, outputs: graph.outputs, nodes, dims: [...graph.dims], constants },
     layers,
-    blobs: { bytes: blobs.bytes, sha256: hash.digest('hex') },
+    blobs: { bytes: blobs.bytes },
     ...(onnx !== undefined ? { onnx: { bytes: onnx.byteLength } } : {}),
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const hash = createHash('sha256').update(json);
+  for (const p of blobs.parts) hash.update(p);
   const preamble = Buffer.alloc(PREAMBLE_BYTES);
   preamble.set(ARTIFACT_MAGIC);
   preamble.writeUInt32LE(ARTIFACT_VERSION, 8);
   preamble.writeUInt32LE(json.byteLength, 12);
+  preamble.set(hash.digest(), 16);
   const pad = new Uint8Array((8 - ((PREAMBLE_BYTES + json.byteLength) % 8)) % 8);
   const parts = [preamble, json, pad, ...blobs.parts, ...(onnx !== undefined ? [onnx] : [])];
   const tmp = `${path}.tmp-${process.pid}`;
@@ -278,7 +280,7 @@ function malformed(reason: string): never {
   throw new MalformedModelError(reason);
 }
 
-function parsePreamble(pre: Uint8Array, size: number): { version: number; headerBytes: number } {
+function parsePreamble(pre: Uint8Array, size: number): { version: number; headerBytes: number; sha256: string } {
   if (pre.byteLength < PREAMBLE_BYTES || !isArtifact(pre)) malformed(`truncated before the end of its ${PREAMBLE_BYTES}-byte preamble, or not an artifact`);
   const view = new DataView(pre.buffer, pre.byteOffset, PREAMBLE_BYTES);
   const version = view.getUint32(8, true);
@@ -288,7 +290,7 @@ function parsePreamble(pre: Uint8Array, size: number): { version: number; header
   }
   const headerBytes = view.getUint32(12, true);
   if (PREAMBLE_BYTES + headerBytes > size) malformed(`truncated: the header claims ${headerBytes} bytes, the file has ${size - PREAMBLE_BYTES} after the preamble`);
-  return { version, headerBytes };
+  return { version, headerBytes, sha256: Buffer.from(pre.buffer, pre.byteOffset + 16, 32).toString('hex') };
 }
 
 function blobStart(headerBytes: number): number {
@@ -305,7 +307,7 @@ function parseHeader(json: Uint8Array, size: number, start: number): ArtifactHea
   }
   if (h?.format !== 'slalom-quantized' || typeof h.meta !== 'object' || h.graph === undefined || !Array.isArray(h.layers)) malformed('its header lacks format, meta, graph or layers');
   const blobBytes = h.blobs?.bytes;
-  if (!Number.isSafeInteger(blobBytes) || blobBytes < 0 || typeof h.blobs.sha256 !== 'string') malformed('its header has no valid blob section');
+  if (!Number.isSafeInteger(blobBytes) || blobBytes < 0) malformed('its header has no valid blob section');
   const onnxBytes = h.onnx?.bytes ?? 0;
   if (!Number.isSafeInteger(onnxBytes) || onnxBytes < 0) malformed('its header has an invalid ONNX length');
   const expected = start + blobBytes + onnxBytes;
@@ -331,12 +333,13 @@ function readFromFile(path: string, onProgress?: (p: ReadProgress) => void): Loa
       }
       return into;
     };
-    const { headerBytes } = parsePreamble(readAt(0, Math.min(PREAMBLE_BYTES, size)), size);
+    const { headerBytes, sha256 } = parsePreamble(readAt(0, Math.min(PREAMBLE_BYTES, size)), size);
     const start = blobStart(headerBytes);
-    const header = parseHeader(readAt(PREAMBLE_BYTES, headerBytes), size, start);
+    const json = readAt(PREAMBLE_BYTES, headerBytes);
+    const hash = createHash('sha256').update(json);
+    const header = parseHeader(json, size, start);
     // Its own ArrayBuffer (allocUnsafeSlow): offset 0, so every 8-aligned blob is a valid typed-array view.
     const blobs = Buffer.allocUnsafeSlow(header.blobs.bytes);
-    const hash = createHash('sha256');
     for (let done = 0; done < blobs.byteLength; ) {
       const n = Math.min(CHUNK_BYTES, blobs.byteLength - done);
       readAt(start + done, n, blobs, done);
@@ -344,7 +347,7 @@ function readFromFile(path: string, onProgress?: (p: ReadProgress) => void): Loa
       done += n;
       onProgress?.({ done, total: blobs.byteLength });
     }
-    checkHash(hash.digest('hex'), header);
+    checkHash(hash.digest('hex'), sha256);
     const onnxAt = start + header.blobs.bytes;
     const onnx = header.onnx === undefined ? undefined : () => readOnnxFromFile(path, onnxAt, header.onnx!.bytes);
     return { ...build(header, blobs), ...(onnx ? { onnx } : {}), bytes: size };
@@ -369,19 +372,20 @@ function readOnnxFromFile(path: string, position: number, length: number): Uint8
 }
 
 function readFromBytes(bytes: Uint8Array): LoadedArtifact {
-  const { headerBytes } = parsePreamble(bytes.subarray(0, PREAMBLE_BYTES), bytes.byteLength);
+  const { headerBytes, sha256 } = parsePreamble(bytes.subarray(0, PREAMBLE_BYTES), bytes.byteLength);
   const start = blobStart(headerBytes);
-  const header = parseHeader(bytes.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + headerBytes), bytes.byteLength, start);
+  const json = bytes.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + headerBytes);
+  const header = parseHeader(json, bytes.byteLength, start);
   let blobs = bytes.subarray(start, start + header.blobs.bytes);
   if (blobs.byteOffset % 8 !== 0) blobs = blobs.slice(); // typed-array views need aligned offsets
-  checkHash(createHash('sha256').update(blobs).digest('hex'), header);
+  checkHash(createHash('sha256').update(json).update(blobs).digest('hex'), sha256);
   const onnxAt = start + header.blobs.bytes;
   const onnx = header.onnx === undefined ? undefined : () => bytes.subarray(onnxAt, onnxAt + header.onnx!.bytes);
   return { ...build(header, blobs), ...(onnx ? { onnx } : {}), bytes: bytes.byteLength };
 }
 
-function checkHash(actual: string, header: ArtifactHeader): void {
-  if (actual !== header.blobs.sha256) malformed('its weights and constants do not match the checksum in its header (corrupted or modified)');
+function checkHash(actual: string, expected: string): void {
+  if (actual !== expected) malformed('its header, weights and constants do not match its checksum (corrupted or modified)');
 }
 
 /** A view of one blob (no copy). */

@@ -6,7 +6,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import { isLinear } from '../graph/ops/registry.js';
-import { createReferenceSession } from '../reference/ort-session.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export interface LayerStats {
@@ -29,6 +28,8 @@ export async function calibrate(onnxBytes: Uint8Array, graph: Graph, samples: re
   const linear = graph.nodes.filter((n) => isLinear(n.op));
   const inputNames = new Set(graph.inputs.map((i) => i.name));
   const wanted = [...new Set(linear.flatMap((n) => [n.inputs[0]!, n.outputs[0]!]))].filter((n) => !inputNames.has(n));
+  // Loaded on demand: a model read back from an artifact never needs onnxruntime.
+  const { createReferenceSession } = await import('../reference/ort-session.js');
   const session = await createReferenceSession(onnxBytes, { extraOutputs: wanted });
   const maxAbs = new Map<string, number>();
   const record = (name: string, t: Tensor): void => {

@@ -278,8 +278,8 @@ export class SlalomModel {
   /** How to fix an overflow at run time, given how this model was calibrated. */
   private overflowHint(): string {
     const { calibration, margin } = this.provenance;
-    const how = calibration.source === SEEDED_NORMAL ? 'seeded normal inputs, not real data' : `${calibration.samples} input(s) from ${calibration.source}`;
-    return `the model was calibrated on ${how} with margin ${margin}: calibrate on inputs like this one (--calibration <dir|.npy>, or \`slalom quantize\`), or raise --margin`;
+    const how = calibration.source === SEEDED_NORMAL ? 'seeded normal inputs (not real data)' : `${calibration.samples} input(s) from ${calibration.source}`;
+    return `it was calibrated on ${how}, margin ${margin}: calibrate on inputs like this one (--calibration <dir|.npy>, or \`slalom quantize --calibration\`), or raise --margin`;
   }
 }
 
