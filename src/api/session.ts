@@ -15,6 +15,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { LayerTiming } from '../runtime/executor.js';
 import { SlalomModel, type LoadOptions } from '../runtime/model.js';
+import { isTensor } from '../runtime/model-inputs.js';
 import { INSECURE_MODES, isMode, MODES, type Mode } from '../runtime/modes.js';
 import type { Incident } from '../runtime/protocols/accelerated.js';
 import { openProtocol, type OpenedProtocol, type SessionOptions } from '../runtime/session.js';
@@ -173,11 +174,10 @@ export async function createSession(model: SlalomModel | string, options: Create
  */
 function splitBatch(model: SlalomModel, input: SessionInput): { items: number; batches: Tensor[][] } {
   const inputs = model.inputs;
-  const isTensor = typeof input === 'object' && input !== null && 'dims' in input && 'data' in input && (input as Tensor).data instanceof Float64Array;
   let given: Tensor[];
-  if (isTensor) {
+  if (isTensor(input)) {
     if (inputs.length !== 1) throw new InvalidArgumentError(`${model.name} takes ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}): pass a record of tensors by input name`);
-    given = [input as Tensor];
+    given = [input];
   } else {
     const record = input as Readonly<Record<string, Tensor>>;
     for (const name of Object.keys(record)) if (!inputs.some((i) => i.name === name)) throw new InvalidArgumentError(`${model.name} has no input '${name}' (its inputs: ${inputs.map((i) => i.name).join(', ')})`);

@@ -473,7 +473,7 @@ function lazyWeights(dims: readonly number[], stored: Int8Array | Int16Array | I
     dims: [...dims],
     get data(): Float64Array {
       if (data === undefined) {
-        const values = Float64Array.from(source!);
+        const values = new Float64Array(source!); // converting constructor: a native loop, not an iterator
         const l1 = rowL1({ dims, data: values }, layer.op);
         if (l1 !== layer.weightRowL1) throw new MalformedModelError(`the artifact's weights have Σ|w̃| = ${l1}, its header claims ${layer.weightRowL1}`, { layer: name });
         data = values;

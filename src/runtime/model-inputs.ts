@@ -129,7 +129,7 @@ function symbolicBeyondBatch(dims: readonly (number | string)[]): boolean {
 }
 
 /** The declared dims with every symbolic entry as −1 (what input loaders accept as "any"). */
-export function looseDims(dims: readonly (number | string)[]): number[] {
+function looseDims(dims: readonly (number | string)[]): number[] {
   return dims.map((d) => (typeof d === 'number' && d > 0 ? d : -1));
 }
 
@@ -141,7 +141,8 @@ export function pick<T>(value: PerInput<T> | undefined, name: string, index: num
 }
 
 const isString = (v: PerInput<string>): v is string => typeof v === 'string';
-const isDims = (v: PerInput<readonly number[]>): v is readonly number[] => Array.isArray(v);
+/** Whether a per-input shape value is one shape (not a record of them). */
+export const isDims = (v: PerInput<readonly number[]>): v is readonly number[] => Array.isArray(v);
 const isSource = (v: PerInput<string | Tensor>): v is string | Tensor => typeof v === 'string' || isTensor(v);
 
 /** A tensor (dims + data), as opposed to a record of them. */

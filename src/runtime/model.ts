@@ -27,6 +27,8 @@ import {
   bindInputDims,
   calibrationSet,
   firstCalibrationInput,
+  isDims,
+  pick,
   readSidecar,
   resolveInfo,
   SEEDED_NORMAL,
@@ -119,10 +121,7 @@ export class SlalomModel {
     const bytes = path === undefined ? (source as Uint8Array) : readModelFile(path);
     const progress = options.onProgress;
     progress?.({ phase: 'import', done: 0, total: 1 });
-    const raw = parseOnnx(bytes);
-    const info = resolveInfo(raw.inputs[0]!.dims, [readSidecar(path), options.info]);
-    const sample = options.sample ?? firstCalibrationInput(options.calibration);
-    const graph = buildGraph(raw, { inputDims: await bindInputDims(raw.inputs, info, options.inputDims, sample) });
+    const { graph, info } = await importOnnxModel(bytes, path, options);
     progress?.({ phase: 'import', done: 1, total: 1 });
     const calibration = await calibrationSet(options.calibration, { inputs: graph.inputs, info, pickItems: options.calibrationItems }, options.calibrationSource);
     const total = calibration.samples.length;
@@ -258,7 +257,7 @@ export class SlalomModel {
     const given = options.inputDims;
     if (given !== undefined) {
       quantized.graph.inputs.forEach((input, i) => {
-        const dims = Array.isArray(given) ? (i === 0 ? given : undefined) : (given as Record<string, readonly number[]>)[input.name];
+        const dims = pick(given, input.name, i, isDims);
         if (dims !== undefined && !sameDims(dims, input.dims)) {
           throw new InvalidArgumentError(`${where} was quantized for input '${input.name}' ${formatDims(input.dims)}, not ${formatDims(dims)}: quantize again with inputs of that shape`);
         }
@@ -281,6 +280,18 @@ export class SlalomModel {
     const how = calibration.source === SEEDED_NORMAL ? 'seeded normal inputs (not real data)' : `${calibration.samples} input(s) from ${calibration.source}`;
     return `it was calibrated on ${how}, margin ${margin}: calibrate on inputs like this one (--calibration <dir|.npy>, or \`slalom quantize --calibration\`), or raise --margin`;
   }
+}
+
+/**
+ * Parses the ONNX file, resolves the model's info and its input shapes, and builds the graph. Apart
+ * from load() so the parsed model (a float64 copy of every weight) is garbage once this returns.
+ */
+async function importOnnxModel(bytes: Uint8Array, path: string | undefined, options: LoadOptions): Promise<{ graph: Graph; info: ModelInfo }> {
+  const raw = parseOnnx(bytes);
+  const info = resolveInfo(raw.inputs[0]!.dims, [readSidecar(path), options.info]);
+  const sample = options.sample ?? firstCalibrationInput(options.calibration);
+  const graph = buildGraph(raw, { inputDims: await bindInputDims(raw.inputs, info, options.inputDims, sample) });
+  return { graph, info };
 }
 
 /** A quantized graph whose constants keep only what non-linear nodes use: linear weights live as integers in the layers. */
