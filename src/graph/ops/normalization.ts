@@ -12,20 +12,13 @@ import { binary, broadcastDims } from '../../kernels/float/elementwise.js';
 import { layerNormalization, statsDims, type LayerNormAttrs, type LayerNormOutput } from '../../kernels/float/normalize.js';
 import { normalizeAxes, reduceMean, reducedDims } from '../../kernels/float/reduce.js';
 import { sameDims, tensor, type Tensor } from '../../tensor/tensor.js';
+import { guard } from './layout.js';
 import type { ExtraNode, OpDef, ResolveContext } from './op.js';
 
 export interface ReduceMeanAttrs {
   /** Normalized, sorted axes; empty for the identity (opset 18's noop_with_empty_axes). */
   readonly axes: readonly number[];
   readonly keepdims: boolean;
-}
-
-function guard<T>(ctx: ResolveContext, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    return ctx.fail((e as Error).message);
-  }
 }
 
 export const ReduceMean: OpDef<ReduceMeanAttrs> = {
