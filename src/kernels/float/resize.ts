@@ -5,12 +5,13 @@
  * this file maps output coordinates back to the input and interpolates.
  *
  * Semantics follow the ONNX reference implementation that produced the backend test data
- * (onnx/backend/test/case/node/resize.py): align_corners, pytorch_half_pixel and
- * tf_crop_and_resize divide by `scale·input_length`, not by the rounded output length, so with
- * `scales` whose product with the input length is not an integer (align_corners downsampling by
- * 0.6, say) they differ from onnxruntime, which uses the integer output length. Out-of-range
- * coordinates clamp to the edge (linear) or the nearest valid index (nearest);
- * tf_crop_and_resize writes `extrapolationValue` there instead.
+ * (onnx/backend/test/case/node/resize.py): the output length in the coordinate transforms is
+ * `scale·input_length`, not the rounded output length (align_corners and tf_crop_and_resize divide
+ * by it less one, pytorch_half_pixel compares it with 1), so with `scales` whose product with the
+ * input length is not an integer (align_corners downsampling by 0.6, say) results differ from
+ * onnxruntime, which uses the integer length. An axis whose size and scale stay the same is left
+ * alone, as onnxruntime does. Out-of-range coordinates clamp to the edge (linear) or the nearest
+ * valid index (nearest); tf_crop_and_resize writes `extrapolationValue` there instead.
  *
  * Interpolation is separable, one pass per axis whose map is not the identity; a pass along axis a
  * reads two input rows per output row and mixes them (1 − w)·lo + w·hi.
