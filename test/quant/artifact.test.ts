@@ -11,10 +11,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { MalformedModelError, UnsupportedModelError } from '../../src/errors.js';
+import { OnnxBuilder } from '../../src/graph/onnx/build.js';
 import { isArtifact, readArtifact, writeArtifact } from '../../src/quant/artifact.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { sizeOf, tensor } from '../../src/tensor/tensor.js';
 import { buildZooModel } from '../../src/zoo/index.js';
+import { Rng } from '../../src/zoo/rng.js';
 import { syntheticInput } from '../runtime/modes-helpers.js';
 
 const FASHION = 'models/fashion-mnist.onnx';
@@ -149,8 +151,45 @@ describe('quantized artifact', () => {
   });
 });
 
-describe('quantized artifact of a zoo model', () => {
-  it('MobileNetV2 (depthwise, Clip, residual Adds): round trip bit-identical, every layer', async () => {
+describe('quantized artifact of other graphs', () => {
+  it('a ConvTranspose decoder (ZeroInsert + Conv), GELU (Erf) and LayerNormalization: round trip bit-identical', async () => {
+    const rng = new Rng(17);
+    const w = (n: number, std: number): Float32Array => rng.fillNormal(new Float32Array(n), std);
+    const bytes = new OnnxBuilder('decoder')
+      .input('x', [1, 3, 4, 4])
+      .initializer('up.w', [3, 2, 3, 3], w(54, 0.3))
+      .initializer('up.b', [2], w(2, 0.1))
+      .initializer('ln.scale', [8], w(8, 1))
+      .initializer('ln.bias', [8], w(8, 0.1))
+      .initializer('half', [], new Float32Array([0.5]))
+      .initializer('one', [], new Float32Array([1]))
+      .initializer('rsqrt2', [], new Float32Array([Math.SQRT1_2]))
+      .node('ConvTranspose', ['x', 'up.w', 'up.b'], ['u'], { strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] }, 'up')
+      .node('Mul', ['u', 'rsqrt2'], ['us'], {}, 'scale')
+      .node('Erf', ['us'], ['e'], {}, 'erf')
+      .node('Add', ['e', 'one'], ['e1'], {}, 'add1')
+      .node('Mul', ['u', 'e1'], ['ue'], {}, 'mul')
+      .node('Mul', ['ue', 'half'], ['g'], {}, 'gelu')
+      .node('LayerNormalization', ['g', 'ln.scale', 'ln.bias'], ['y'], { axis: -1 }, 'ln')
+      .output('y')
+      .toBytes();
+    const model = await SlalomModel.load(bytes);
+    assert.ok(model.graph.nodes.some((n) => n.op === 'ZeroInsert'));
+    const dir = mkdtempSync(join(tmpdir(), 'slalom-artifact-decoder-'));
+    try {
+      const p = join(dir, 'd.slalom');
+      model.save(p);
+      const a = await SlalomModel.load(p);
+      assert.equal(a.weightsHash, model.weightsHash);
+      const x = syntheticInput(model.inputDims, 9);
+      assert.deepEqual(Array.from((await a.infer(x)).logits), Array.from((await model.infer(x)).logits));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+
+  it('MobileNetV2 (depthwise, Clip, residual Adds): round trip bit-identical', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'slalom-artifact-zoo-'));
     try {
       const model = await SlalomModel.load(buildZooModel('mobilenet-v2', { seed: 1 }));
