@@ -316,33 +316,52 @@ function parseHeader(json: Uint8Array, size: number, start: number): ArtifactHea
   return h;
 }
 
-function readFromFile(path: string, onProgress?: (p: ReadProgress) => void): LoadedArtifact {
-  let fd: number;
+/** Opens a model file for reading, or a one-line error naming it. */
+function openModel(path: string): number {
   try {
-    fd = openSync(path, 'r');
+    return openSync(path, 'r');
   } catch (e) {
     throw new InvalidArgumentError(`cannot read model ${path}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/** Reads exactly `length` bytes at `position` into `into` at `at`; a short file is "truncated". */
+function readFully(fd: number, position: number, length: number, into: Buffer = Buffer.allocUnsafeSlow(length), at = 0): Buffer {
+  for (let done = 0; done < length; ) {
+    const n = readSync(fd, into, at + done, length - done, position + done);
+    if (n === 0) malformed(`truncated at byte ${position + done}`);
+    done += n;
+  }
+  return into;
+}
+
+/** Whether the file at `path` is an artifact, by its first bytes. */
+export function isArtifactFile(path: string): boolean {
+  const fd = openModel(path);
+  try {
+    const head = Buffer.alloc(ARTIFACT_MAGIC.length);
+    return isArtifact(head.subarray(0, readSync(fd, head, 0, head.length, 0)));
+  } catch (e) {
+    throw new InvalidArgumentError(`cannot read model ${path}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readFromFile(path: string, onProgress?: (p: ReadProgress) => void): LoadedArtifact {
+  const fd = openModel(path);
   try {
     const size = fstatSync(fd).size;
-    const readAt = (position: number, length: number, into = Buffer.allocUnsafeSlow(length), at = 0): Buffer => {
-      for (let done = 0; done < length; ) {
-        const n = readSync(fd, into, at + done, length - done, position + done);
-        if (n === 0) malformed(`truncated at byte ${position + done}`);
-        done += n;
-      }
-      return into;
-    };
-    const { headerBytes, sha256 } = parsePreamble(readAt(0, Math.min(PREAMBLE_BYTES, size)), size);
+    const { headerBytes, sha256 } = parsePreamble(readFully(fd, 0, Math.min(PREAMBLE_BYTES, size)), size);
     const start = blobStart(headerBytes);
-    const json = readAt(PREAMBLE_BYTES, headerBytes);
+    const json = readFully(fd, PREAMBLE_BYTES, headerBytes);
     const hash = createHash('sha256').update(json);
     const header = parseHeader(json, size, start);
     // Its own ArrayBuffer (allocUnsafeSlow): offset 0, so every 8-aligned blob is a valid typed-array view.
     const blobs = Buffer.allocUnsafeSlow(header.blobs.bytes);
     for (let done = 0; done < blobs.byteLength; ) {
       const n = Math.min(CHUNK_BYTES, blobs.byteLength - done);
-      readAt(start + done, n, blobs, done);
+      readFully(fd, start + done, n, blobs, done);
       hash.update(blobs.subarray(done, done + n));
       done += n;
       onProgress?.({ done, total: blobs.byteLength });
@@ -357,15 +376,11 @@ function readFromFile(path: string, onProgress?: (p: ReadProgress) => void): Loa
 }
 
 function readOnnxFromFile(path: string, position: number, length: number): Uint8Array {
-  const fd = openSync(path, 'r');
+  const fd = openModel(path);
   try {
-    const out = Buffer.allocUnsafeSlow(length);
-    for (let done = 0; done < length; ) {
-      const n = readSync(fd, out, done, length - done, position + done);
-      if (n === 0) throw new MalformedModelError(`${path}: the embedded ONNX file is truncated`);
-      done += n;
-    }
-    return out;
+    return readFully(fd, position, length);
+  } catch (e) {
+    throw new MalformedModelError(`${path}: the embedded ONNX file cannot be read: ${(e as Error).message}`, { cause: e });
   } finally {
     closeSync(fd);
   }

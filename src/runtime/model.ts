@@ -9,14 +9,14 @@
  * Either way the quantized graph holds no float weights of linear layers: only the integer ones.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, MalformedModelError, OverflowError } from '../errors.js';
 import { execute } from '../graph/execute.js';
 import type { Graph } from '../graph/ir.js';
 import { buildGraph } from '../graph/onnx/import.js';
 import { parseOnnx } from '../graph/onnx/parse.js';
 import { loadInputTensor } from '../io/image.js';
-import { isArtifact, readArtifact, writeArtifact, type Provenance } from '../quant/artifact.js';
+import { isArtifact, isArtifactFile, readArtifact, writeArtifact, type Provenance } from '../quant/artifact.js';
 import { calibrate } from '../quant/calibrate.js';
 import { DEFAULT_MARGIN, quantizeGraph, type QuantizedGraph, type QuantizedLayer } from '../quant/quantize-graph.js';
 import { formatDims, sameDims, type Tensor } from '../tensor/tensor.js';
@@ -41,6 +41,7 @@ import { INSECURE_MODES, type Mode } from './modes.js';
 import { protocolMode } from './protocol-mode.js';
 import { trustedProtocol } from './protocols/trusted.js';
 
+export { isArtifactFile } from '../quant/artifact.js';
 export type { CalibrationSample, CalibrationSpec, InfoOverrides, ModelInfo, PerInput } from './model-inputs.js';
 
 export interface LoadProgress {
@@ -117,7 +118,7 @@ export class SlalomModel {
   /** Loads an ONNX file or a quantized artifact (told apart by content) from a path or bytes. */
   static async load(source: string | Uint8Array, options: LoadOptions = {}): Promise<SlalomModel> {
     const path = typeof source === 'string' ? source : undefined;
-    if (path === undefined ? isArtifact(source as Uint8Array) : isArtifact(readHead(path))) return SlalomModel.fromArtifact(source, path, options);
+    if (path === undefined ? isArtifact(source as Uint8Array) : isArtifactFile(path)) return SlalomModel.fromArtifact(source, path, options);
     const bytes = path === undefined ? (source as Uint8Array) : readModelFile(path);
     const progress = options.onProgress;
     progress?.({ phase: 'import', done: 0, total: 1 });
@@ -320,30 +321,6 @@ async function withHint<T>(f: () => T | Promise<T>, hint: string): Promise<Await
     if (!(e instanceof OverflowError)) throw e;
     const message = e.layer !== undefined && e.message.startsWith(`${e.layer}: `) ? e.message.slice(e.layer.length + 2) : e.message;
     throw new OverflowError(`${message}; ${hint}`, { ...(e.layer !== undefined ? { layer: e.layer } : {}), cause: e });
-  }
-}
-
-/** Whether the file at `path` is a quantized artifact (by content). */
-export function isArtifactFile(path: string): boolean {
-  return isArtifact(readHead(path));
-}
-
-/** The first bytes of a file (enough to tell an artifact), or a one-line error naming it. */
-function readHead(path: string): Uint8Array {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new InvalidArgumentError(`cannot read model ${path}: ${(e as Error).message}`, { cause: e });
-  }
-  try {
-    const head = Buffer.alloc(16);
-    const n = readSync(fd, head, 0, head.length, 0);
-    return head.subarray(0, n);
-  } catch (e) {
-    throw new InvalidArgumentError(`cannot read model ${path}: ${(e as Error).message}`, { cause: e });
-  } finally {
-    closeSync(fd);
   }
 }
 
