@@ -27,6 +27,7 @@ import { InvalidArgumentError, TransportError } from '../../src/errors.js';
 import { P } from '../../src/field/prime.js';
 import { quantizeInput } from '../../src/quant/fixed-point.js';
 import { loadFashionMnist } from '../../src/io/idx.js';
+import { FASHION_MNIST_SAMPLE_DIR } from '../helpers/data.js';
 import { jsKernels } from '../../src/kernels/exact-linear.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import type { AcceleratedProtocol } from '../../src/runtime/protocols/accelerated.js';
@@ -246,7 +247,7 @@ before(async () => {
   model = await SlalomModel.load('models/fashion-mnist.onnx');
   layers = publicLayers(model.quantized);
   modelId = modelIdOf(model.name, model.weightsHash);
-  const data = loadFashionMnist('test', { limit: 2 });
+  const data = loadFashionMnist('test', { dir: FASHION_MNIST_SAMPLE_DIR, limit: 2 });
   images = [0, 1].map((i) => tensor([1, 1, 28, 28], normalize(data.images.subarray(i * 784, (i + 1) * 784))));
   baselines = [];
   for (const x of images) baselines.push((await model.infer(x)).logits);
