@@ -27,13 +27,13 @@ import { InvalidArgumentError, TransportError } from '../../src/errors.js';
 import { P } from '../../src/field/prime.js';
 import { quantizeInput } from '../../src/quant/fixed-point.js';
 import { loadFashionMnist } from '../../src/io/idx.js';
-import { FASHION_MNIST_SAMPLE_DIR } from '../helpers/data.js';
 import { jsKernels } from '../../src/kernels/exact-linear.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import type { AcceleratedProtocol } from '../../src/runtime/protocols/accelerated.js';
 import { openProtocol, publicLayers } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { fillPads, tempDir } from '../blind/blind-helpers.js';
+import { FASHION_MNIST_SAMPLE_DIR } from '../helpers/data.js';
 
 type Behavior = 'honest' | 'json' | 'hang' | 'error500' | 'busy' | 'close' | 'lie' | 'wrong-id' | 'garbage' | 'huge-declared' | 'huge-stream' | 'forget';
 

@@ -1,7 +1,8 @@
 /**
  * Debian data some tests read. `npm test` must pass on a fresh machine with only Node, so a test
  * that needs a package which is absent skips, naming the package (node:test's `skip: reason`, which
- * the summary reports); CI installs the packages (.ci/run) and runs those tests.
+ * the summary reports); CI installs the packages (.ci/run) and runs those tests. (libonnx-testdata's
+ * guard sits with the conformance suite, test/conformance/onnx-node.test.ts.)
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
