@@ -111,6 +111,27 @@ describe('createSession', () => {
     }
   });
 
+  it('items that ran in the trusted runtime for want of a pad are named; a run that was all local says baseline', async () => {
+    const stateDir = join(dir, 'state-local');
+    const store = join(dir, 'store-local');
+    const kernels = await createExactKernels('js');
+    await precomputePads(model.quantized, model, TrustedState.open(stateDir), new PadStore(store), 1, kernels);
+    await kernels.close();
+    const s = await createSession(model, { mode: 'private', pads: { store, stateDir, onExhausted: 'local', lowWater: 0 } });
+    try {
+      const mixed = await s.run(fashionBatch(2));
+      assert.equal(mixed.mode, 'private');
+      assert.deepEqual(mixed.ranLocally, [1]);
+      assert.equal(mixed.incidents.length, 1);
+      const local = await s.run(fashionBatch(1));
+      assert.equal(local.mode, 'baseline');
+      assert.equal(local.ranLocally, undefined);
+      assert.deepEqual(Array.from(local.outputs['logits']!.data), Array.from((await model.infer(syntheticInput([1, 1, 28, 28], 1))).logits));
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a batch of N runs item by item: one prediction list per item, outputs stacked', async () => {
     const s = await createSession(model, { mode: 'outsourced' });
     try {

@@ -74,7 +74,7 @@ function inferJson(model: string, r: RunResult, timings: Record<string, number>)
     mode: r.mode,
     ...(r.insecure ? { insecure: true } : {}),
     items: r.items,
-    /** One top-k list per item (absent when the first output is not a class distribution). */
+    // One top-k list per item; absent when the first output is not a class distribution.
     ...(r.predictions !== undefined ? { predictions: r.predictions } : {}),
     outputs: r.outputNames.map((name) => ({ name, dims: r.outputs[name]!.dims, data: Array.from(r.outputs[name]!.data) })),
     logits: Array.from(first.data),
