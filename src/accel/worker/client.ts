@@ -66,6 +66,10 @@ export class WorkerBackend implements AcceleratorBackend {
     // A reply that cannot be deserialized cannot be matched to its request: fail them all rather than hang.
     this.worker.on('messageerror', die);
     this.worker.on('exit', (code) => die(new Error(`exit code ${code}`)));
+    // The worker alone never keeps the process alive (a script that forgets close() still exits);
+    // while a request is pending, its timeout timer does. After the listeners: adding a 'message'
+    // listener refs the worker's port again.
+    this.worker.unref();
   }
 
   private send(msg: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
