@@ -37,6 +37,7 @@ import { PadStore } from '../../src/blind/pad-store.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { openStore } from '../../src/runtime/precompute.js';
 import { fillPads, tempDir } from '../blind/blind-helpers.js';
+import { FASHION_MNIST_SAMPLE_DIR } from '../helpers/data.js';
 
 type Behavior = 'honest' | 'json' | 'hang' | 'error500' | 'error502' | 'busy' | 'close' | 'lie' | 'wrong-id' | 'garbage' | 'huge-declared' | 'huge-stream' | 'forget';
 
@@ -258,7 +259,7 @@ before(async () => {
   model = await SlalomModel.load('models/fashion-mnist.onnx');
   layers = publicLayers(model.quantized);
   modelId = modelIdOf(model.name, model.weightsHash);
-  const data = loadFashionMnist('test', { limit: 2 });
+  const data = loadFashionMnist('test', { dir: FASHION_MNIST_SAMPLE_DIR, limit: 2 });
   images = [0, 1].map((i) => tensor([1, 1, 28, 28], normalize(data.images.subarray(i * 784, (i + 1) * 784))));
   baselines = [];
   for (const x of images) baselines.push((await model.infer(x)).logits);

@@ -99,7 +99,7 @@ describe('pads of different ledgers in one trusted state are independent (issue 
     const byDefault = await SlalomModel.load(path);
     const margin8 = await SlalomModel.load(path, { margin: 8 });
     assert.notEqual(byDefault.weightsHash, margin8.weightsHash, 'the calibrations differ');
-    const images = resolveInputs('fashion-mnist:test:2', { preprocess: byDefault.info.preprocess, expectDims: byDefault.inputDims }).map((i) => i.load());
+    const images = await Promise.all(resolveInputs('fashion-mnist:test:2', { preprocess: byDefault.info.preprocess, expectDims: byDefault.inputDims }).map((i) => i.load()));
     await assertIndependent(t, 'two calibrations', { model: byDefault, x: images[0]! }, { model: margin8, x: images[1]! }, 16);
   });
 });

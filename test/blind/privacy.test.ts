@@ -37,6 +37,7 @@ import { openStore } from '../../src/runtime/precompute.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/zoo/rng.js';
+import { SKIP_WITHOUT_FASHION_MNIST } from '../helpers/data.js';
 import { chiSquareGof, chiSquareQuantile, chiSquareTwoSample, formatChi, lowByteHistogram, zpBucketSizes, zpHistogram } from './chi-square.js';
 import { fillPads, RecordingBackend, tempDir } from './blind-helpers.js';
 
@@ -93,7 +94,7 @@ describe('(a) the blinding identity f(x + r) − f(r) = f(x) mod p', () => {
   }
 });
 
-describe('the accelerator view on Fashion-MNIST (mode private)', () => {
+describe('the accelerator view on Fashion-MNIST (mode private)', { skip: SKIP_WITHOUT_FASHION_MNIST }, () => {
   let model: SlalomModel;
   let root: string;
   let stateDir: string;
@@ -120,7 +121,7 @@ describe('the accelerator view on Fashion-MNIST (mode private)', () => {
     root = tempDir('privacy');
     stateDir = join(root, 'state');
     store = join(root, 'store');
-    images = resolveInputs('fashion-mnist:test:40', { preprocess: model.info.preprocess, expectDims: model.inputDims }).map((i) => ({ input: i.load(), label: i.label! }));
+    images = await Promise.all(resolveInputs('fashion-mnist:test:40', { preprocess: model.info.preprocess, expectDims: model.inputDims }).map(async (i) => ({ input: await i.load(), label: i.label! })));
   });
 
   after(() => {

@@ -86,7 +86,7 @@ function unsupportedModel(): Uint8Array {
     .input('input', [1, 4])
     .initializer('w', [4, 4], new Float32Array(16).fill(0.5))
     .node('MatMul', ['input', 'w'], ['m'], {}, 'fc')
-    .node('Erf', ['m'], ['y'], {}, 'gelu_erf')
+    .node('Hardmax', ['m'], ['y'], {}, 'my_hardmax')
     .output('y', [1, 4])
     .toBytes();
 }
@@ -143,7 +143,7 @@ describe('slalom CLI', () => {
     assert.match(report.modelHash, /^[0-9a-f]{64}$/);
   });
 
-  it('infer --json prints one JSON object with mode, logits, top and timings, close to onnxruntime', async () => {
+  it('infer --json prints one JSON object with mode, named outputs, predictions and timings, close to onnxruntime', async () => {
     const r = slalom('infer', '--model', model, '--input', input, '--json');
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
@@ -153,14 +153,19 @@ describe('slalom CLI', () => {
     assert.equal(out.insecure, undefined);
     assert.ok(Array.isArray(out.logits) && out.logits.length === CLASSES);
     assert.ok(out.logits.every((v: unknown) => typeof v === 'number' && Number.isFinite(v)));
-    assert.ok(Array.isArray(out.top) && out.top.length === 5);
-    for (const p of out.top) {
+    assert.equal(out.items, 1);
+    assert.deepEqual(out.outputs.map((o: { name: string; dims: number[] }) => [o.name, o.dims]), [['logits', [1, CLASSES]]]);
+    assert.deepEqual(out.outputs[0].data, out.logits);
+    assert.ok(Array.isArray(out.predictions) && out.predictions.length === 1);
+    const top = out.predictions[0];
+    assert.ok(Array.isArray(top) && top.length === 5);
+    for (const p of top) {
       assert.ok(Number.isInteger(p.index) && p.index >= 0 && p.index < CLASSES);
       assert.ok(typeof p.score === 'number' && p.score > 0 && p.score <= 1);
     }
-    for (let i = 1; i < out.top.length; i++) assert.ok(out.top[i - 1].score >= out.top[i].score);
+    for (let i = 1; i < top.length; i++) assert.ok(top[i - 1].score >= top[i].score);
     const best = out.logits.indexOf(Math.max(...out.logits));
-    assert.equal(out.top[0].index, best);
+    assert.equal(top[0].index, best);
     assert.ok(out.timings && typeof out.timings === 'object');
     for (const key of ['load', 'total']) assert.ok(typeof out.timings[key] === 'number' && out.timings[key] >= 0, `timings.${key}`);
     assert.ok(Object.values(out.timings).every((v) => typeof v === 'number'));
@@ -217,8 +222,8 @@ describe('slalom CLI', () => {
 
   it('a model with an unsupported op → exit 3 naming the op and node', () => {
     const path = join(dir, 'unsupported.onnx');
-    assertOneLineError(slalom('inspect', path), 3, 'Erf', 'gelu_erf');
-    assertOneLineError(slalom('infer', '--model', path, '--input', input, '--json'), 3, 'Erf');
+    assertOneLineError(slalom('inspect', path), 3, 'Hardmax', 'my_hardmax');
+    assertOneLineError(slalom('infer', '--model', path, '--input', input, '--json'), 3, 'Hardmax');
   });
 
   it('malformed models → exit 3, one line naming the node, no onnxruntime log lines (issue 11, defect 7)', () => {

@@ -10,6 +10,13 @@ import type { ExactKernelsName } from '../../kernels/exact-linear.js';
 import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../backend.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
+/**
+ * The worker's first module. Compiled (dist/), entry.js runs as it is. From the TypeScript sources
+ * (under tsx) a worker thread does not inherit the parent's loader, so bootstrap.mjs registers tsx
+ * first; it is not in the package, and tsx is only a dev dependency.
+ */
+const WORKER_ENTRY = new URL(import.meta.url).pathname.endsWith('.ts') ? new URL('./bootstrap.mjs', import.meta.url) : new URL('./entry.js', import.meta.url);
+
 export interface WorkerBackendOptions {
   /** Per-request timeout (default 10 minutes: a large layer on the plain-JS kernels is slow). */
   readonly timeoutMs?: number;
@@ -36,7 +43,7 @@ export class WorkerBackend implements AcceleratorBackend {
 
   constructor(options: WorkerBackendOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 600_000;
-    this.worker = new Worker(new URL('./bootstrap.mjs', import.meta.url), {
+    this.worker = new Worker(WORKER_ENTRY, {
       workerData: { kernels: options.kernels ?? 'ort', threads: options.threads ?? 1 },
     });
     this.worker.on('message', (msg: FromWorker) => {
@@ -59,6 +66,10 @@ export class WorkerBackend implements AcceleratorBackend {
     // A reply that cannot be deserialized cannot be matched to its request: fail them all rather than hang.
     this.worker.on('messageerror', die);
     this.worker.on('exit', (code) => die(new Error(`exit code ${code}`)));
+    // The worker alone never keeps the process alive (a script that forgets close() still exits);
+    // while a request is pending, its timeout timer does. After the listeners: adding a 'message'
+    // listener refs the worker's port again.
+    this.worker.unref();
   }
 
   private send(msg: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {

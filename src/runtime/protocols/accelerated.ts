@@ -42,6 +42,8 @@ export interface AcceleratedProtocol extends LinearProtocol {
   readonly incidents: readonly Incident[];
   /** True once the accelerator failed a check or sent an invalid reply (policy 'recompute'). */
   readonly distrusted: boolean;
+  /** True when the current (last) inference ran entirely in the trusted runtime: no pad was left, policy 'local'. */
+  readonly localOnly: boolean;
   readonly verifier?: Verifier;
   readonly pads?: OnlinePads;
 }
@@ -129,6 +131,9 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     },
     get distrusted() {
       return distrusted;
+    },
+    get localOnly() {
+      return localOnly;
     },
     async begin() {
       localOnly = false;

@@ -4,10 +4,14 @@
  */
 import { jsKernels, type ExactKernels } from '../../kernels/exact-linear.js';
 import type { LinearProtocol } from '../linear-protocol.js';
+import { labelProtocol } from '../protocol-mode.js';
 
 export function trustedProtocol(kernels: ExactKernels = jsKernels()): LinearProtocol {
-  return {
-    compute: async (layer, x, timer) => ({ value: await timer.timeAsync('linear', () => kernels.apply(layer, layer.inDims, x)) }),
-    close: () => kernels.close(),
-  };
+  return labelProtocol(
+    {
+      compute: async (layer, x, timer) => ({ value: await timer.timeAsync('linear', () => kernels.apply(layer, layer.inDims, x)) }),
+      close: () => kernels.close(),
+    },
+    'baseline',
+  );
 }
