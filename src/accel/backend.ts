@@ -39,7 +39,7 @@ export interface LinearRequest {
 
 export interface AcceleratorBackend {
   readonly name: string;
-  /** What computes, for the user's output (e.g. "webgpu on NVIDIA H200 (Vulkan)"), once known. */
+  /** What computes, for the user's output (e.g. "nvidia NVIDIA H200 (…)" or "CPU, ort kernels"), once known. */
   readonly device?: string;
   /** Starts what the backend needs (a worker, a GPU device) and fails with the reason it cannot; optional, and idempotent where given. */
   init?(): Promise<void>;

@@ -20,7 +20,7 @@ import type { PublicLayer } from './backend.js';
  */
 export interface HostKernels extends Pick<ExactKernels, 'apply' | 'close'> {
   readonly name: string;
-  /** What computes, for the user: e.g. "webgpu on NVIDIA H200 (Vulkan)". */
+  /** What computes, for the user: e.g. "nvidia NVIDIA H200 (…)" or "CPU, ort kernels". */
   readonly device?: string;
   /** Called once per registered layer; throws (naming the layer) when it cannot be computed exactly. */
   prepare?(layer: PublicLayer): void;

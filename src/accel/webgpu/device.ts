@@ -19,7 +19,7 @@ export type AdapterChoice = 'gpu' | 'auto' | 'software';
 export const ADAPTER_CHOICES: readonly AdapterChoice[] = ['gpu', 'auto', 'software'];
 
 export interface AdapterDescription {
-  /** e.g. "NVIDIA H200 (vulkan)" or "llvmpipe (LLVM 15.0.6, 256 bits) — OpenGL ES 3.2 Mesa 22.3.6 (software adapter)". */
+  /** e.g. "nvidia NVIDIA H200 (…driver…)" or "llvmpipe-llvm-15-0-6-256-bits (OpenGL ES 3.2 Mesa 22.3.6), a software adapter: …". */
   readonly name: string;
   readonly software: boolean;
   readonly vendor: string;
@@ -76,10 +76,11 @@ async function loadDawn(): Promise<DawnModule> {
 function describe(adapter: GPUAdapter, backend: string, device: GPUDevice): AdapterDescription {
   const info = adapter.info;
   const software = (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || SOFTWARE_RE.test(`${info.vendor} ${info.device} ${info.description}`);
-  const label = [info.vendor, info.device || info.architecture].filter((s) => s !== '').join(' ').trim() || 'unknown adapter';
-  const detail = [info.description, backend === 'opengles' ? 'OpenGL ES' : ''].filter((s) => s !== '').join(', ');
+  const model = (info.device || info.architecture).replace(/[-\s]+$/, '');
+  const label = (model.toLowerCase().includes(info.vendor.toLowerCase()) ? model : `${info.vendor} ${model}`).trim() || 'unknown adapter';
+  const detail = info.description.replace(/^OpenGL version /, '');
   return {
-    name: `${label}${detail ? ` (${detail})` : ''}${software ? ' — software adapter: exact but slow, not a GPU' : ''}`,
+    name: `${label}${detail ? ` (${detail})` : ''}${software ? ', a software adapter: exact but slow, not a GPU' : ''}`,
     software,
     vendor: info.vendor,
     architecture: info.architecture,

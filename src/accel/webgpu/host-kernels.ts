@@ -41,7 +41,7 @@ export async function openWebGpuKernels(options: WebGpuOptions = {}): Promise<We
   };
   return {
     name: 'webgpu',
-    device: `webgpu on ${engine.adapter.name}`,
+    device: engine.adapter.name,
     engine,
     prepare(layer: PublicLayer) {
       registered.set(layer, engine.register(layer, layer.name));

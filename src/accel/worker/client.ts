@@ -37,7 +37,7 @@ interface Pending {
 
 export class WorkerBackend implements AcceleratorBackend {
   readonly name: string;
-  /** What computes, once `init()` has asked the worker (e.g. "webgpu on NVIDIA H200 (Vulkan)"). */
+  /** What computes, once `init()` has asked the worker (e.g. "nvidia NVIDIA H200 (…)" or "CPU, ort kernels"). */
   device: string | undefined;
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();

@@ -57,7 +57,7 @@ async function handle(batch: ToWorker[]): Promise<void> {
     const h = await host;
     if (msg.type === 'init') {
       const k = await kernels;
-      port.postMessage({ type: 'ready', requestId: msg.requestId, device: k.device ?? `cpu (${k.name} kernels)` } satisfies FromWorker);
+      port.postMessage({ type: 'ready', requestId: msg.requestId, device: k.device ?? `CPU, ${k.name} kernels` } satisfies FromWorker);
     } else if (msg.type === 'load') {
       h.load(msg.layers);
       port.postMessage({ type: 'loaded', requestId: msg.requestId } satisfies FromWorker);

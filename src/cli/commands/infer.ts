@@ -1,5 +1,6 @@
 /** `slalom infer --model m.onnx --input <image|.npy> [--mode …] [--json]`: top-k predictions and timings. */
 import type { Command } from 'commander';
+import type { AcceleratorBackend } from '../../accel/backend.js';
 import { topK } from '../../api/predictions.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { loadInputTensor } from '../../io/image.js';
@@ -35,7 +36,9 @@ export function registerInfer(program: Command): void {
     const model = await loadModelFromFlags(flags.model, flags);
     const loadMs = performance.now() - loadStart;
     const input = loadInputTensor(flags.input, { preprocess: model.info.preprocess, expectDims: model.inputDims });
-    const protocol = await openProtocol(model, mode, { ...sessionOptionsFromFlags(flags), ...(mode === 'baseline' ? {} : await acceleratorFromFlags(flags, model)) });
+    const outsourcing: { accelerator?: AcceleratorBackend } = mode === 'baseline' ? {} : await acceleratorFromFlags(flags, model);
+    const accelerator = outsourcing.accelerator === undefined ? undefined : { backend: outsourcing.accelerator.name, ...(outsourcing.accelerator.device ? { device: outsourcing.accelerator.device } : {}) };
+    const protocol = await openProtocol(model, mode, { ...sessionOptionsFromFlags(flags), ...outsourcing });
     let result;
     const start = performance.now();
     try {
@@ -58,6 +61,7 @@ export function registerInfer(program: Command): void {
         timings,
         trustedMs: result.trustedMs,
         acceleratorMs: result.acceleratorMs,
+        ...(accelerator ? { accelerator } : {}),
         ...(protocol.verifier ? { verification: { variant: protocol.verifier.variant, repetitions: protocol.verifier.repetitions, soundnessLog2PerInference: soundness } } : {}),
         ...(incidents.length ? { incidents } : {}),
         layers: result.layers,
@@ -69,6 +73,7 @@ export function registerInfer(program: Command): void {
     for (const p of top) lines.push(`  ${String(p.index).padStart(4)}  ${(p.score * 100).toFixed(2).padStart(6)} %  ${p.label ?? ''}`);
     lines.push(`timings: ${Object.entries(timings).map(([phase, ms]) => `${phase} ${formatMs(ms)}`).join(', ')}`);
     lines.push(`trusted runtime ${formatMs(result.trustedMs)}, accelerator ${formatMs(result.acceleratorMs)}`);
+    if (accelerator) lines.push(`accelerator: ${accelerator.backend}${accelerator.device ? ` — ${accelerator.device}` : ''}`);
     if (protocol.verifier) {
       const v = protocol.verifier;
       lines.push(`verified: ${v.variant} Freivalds, k = ${v.repetitions}, a wrong result goes undetected with probability ≤ 2^${soundness!.toFixed(1)} per inference`);
