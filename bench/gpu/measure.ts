@@ -20,24 +20,16 @@ import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { sizeOf } from '../../src/tensor/tensor.js';
 import { benchInput, loadBenchModel } from '../lib/measure.js';
 import { median } from '../lib/stats.js';
+import type { ServiceMeasurement } from '../lib/types.js';
 
 export const GPU_MODES = ['outsourced', 'verified', 'private', 'private+verified'] as const;
 const PRIVATE = new Set<Mode>(['private', 'private+verified']);
 
-export interface GpuModeRecord {
+/** One mode end to end with the webgpu accelerator: the fields of a service measurement (bench/lib/types.ts), plus the wait's share. */
+export interface GpuModeRecord extends ServiceMeasurement {
   readonly mode: Mode;
-  /** Starting the accelerator (worker, device, weights upload) and opening the protocol. */
-  readonly setupMs: number;
-  readonly warmup: number;
-  readonly runs: number;
-  readonly wallMsPerImage: number;
-  readonly throughput: number;
-  readonly trustedMsPerImage: number;
-  readonly acceleratorMsPerImage: number;
   /** acceleratorMsPerImage / wallMsPerImage. */
   readonly acceleratorShare: number;
-  readonly logitsMatchBaseline: boolean;
-  readonly wallMsSamples: readonly number[];
 }
 
 export interface GpuLayerRecord {
@@ -144,6 +136,7 @@ async function modeRun(model: SlalomModel, mode: Mode, input: Tensor, baseline: 
       acceleratorMsPerImage: acceleratorMs,
       acceleratorShare: acceleratorMs / wallMs,
       logitsMatchBaseline: match,
+      trustedMsSamples: trusted,
       wallMsSamples: wall,
     };
   } finally {
@@ -199,9 +192,16 @@ export async function measureGpuModel(name: string, o: GpuMeasureOptions): Promi
   const macs = model.quantized.layers.reduce((s, l) => s + l.macs, 0);
   const ortMs = await ortFp32(model, input, o.warmup, o.runs);
   o.log(`[${name}] onnxruntime fp32, one core: ${ortMs.toFixed(1)} ms`);
-  const baseline = (await model.infer(input)).logits; // also the warm-up
+  // Baseline with the ort exact kernels, as bench/run.ts measures it; its first run is the warm-up and the reference logits.
+  const trusted = await openProtocol(model, 'baseline', { kernels: 'ort' });
+  let baseline: Float64Array;
   const baseMs: number[] = [];
-  for (let i = 0; i < Math.min(o.runs, 3); i++) baseMs.push((await timed(() => model.infer(input))).ms);
+  try {
+    baseline = (await model.infer(input, { protocol: trusted })).logits;
+    for (let i = 0; i < Math.min(o.runs, 3); i++) baseMs.push((await timed(() => model.infer(input, { protocol: trusted }))).ms);
+  } finally {
+    await trusted.close?.();
+  }
   const baselineMs = median(baseMs);
   o.log(`[${name}] baseline (the whole network in the trusted runtime): ${baselineMs.toFixed(1)} ms`);
   const dir = mkdtempSync(join(tmpdir(), `slalom-bench-gpu-${name}-`));

@@ -72,7 +72,7 @@ function modelSection(m: GpuModelRecord, peak: PeakRates): string {
 export function renderGpuSection(r: GpuResults): string {
   const e = r.environment;
   const label = e.adapter.software
-    ? `**Software adapter — these numbers measure correctness, not speed.** ${e.adapter.name}: Mesa's llvmpipe running the WGSL kernels on the CPU (${e.cpus}, ${e.cpuCount} cores, shared with the trusted runtime). A GPU run is what the targets are about.`
+    ? `**Software adapter — these numbers measure correctness, not speed.** Adapter: ${e.adapter.name}; Mesa's llvmpipe runs the WGSL kernels on the CPU (${e.cpus}, ${e.cpuCount} cores, shared with the trusted runtime and other processes). A GPU run is what the targets are about (bench/gpu/README.md).`
     : `Adapter: **${e.adapter.name}**; trusted CPU: ${e.cpus} (${e.cpuCount} cores).`;
   const sweep =
     r.tileSweep === undefined || r.tileSweep.length === 0
@@ -92,7 +92,7 @@ export function renderGpuSection(r: GpuResults): string {
       'Every mode runs end to end with the embedded `webgpu` accelerator (a worker thread owning the device), one image at a time; "accelerator" is the time the trusted runtime waited on it (kernels, transfers, the worker), "setup" starting it, uploading the weights and opening the protocol.' +
       sweep,
     '',
-    ...r.models.map((m) => modelSection(m, e.peak)),
+    r.models.map((m) => modelSection(m, e.peak)).join('\n\n'),
     END,
   ].join('\n');
 }

@@ -6,7 +6,7 @@
  * section of REPORT.md in --out.
  *
  *   npx tsx bench/gpu/run.ts [--adapter gpu|auto|software] [--models a,b] [--modes x,y] [--runs n]
- *                            [--warmup n] [--repeats n] [--tiles wXxwYxTMxTN,…] [--out dir]
+ *                            [--warmup n] [--repeats n] [--tiles wXxwYxTMxTN,…] [--out dir] [--render]
  *
  * `npm run bench -- --webgpu <adapter>` runs the same after the CPU harness.
  */
@@ -106,6 +106,7 @@ const USAGE = `usage: npx tsx bench/gpu/run.ts [options]
   --repeats n     kernel executions per layer timing (default 5)
   --tiles list    tiled-kernel shapes to sweep, e.g. 16x16x4x4,16x16x8x4 (wgX×wgY×tm×tn); the fastest runs the modes
   --out dir       where webgpu-results.json and REPORT.md go (default bench/)
+  --render        measure nothing: rewrite REPORT.md's WebGPU section from --out's webgpu-results.json
 `;
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -122,6 +123,12 @@ async function main(argv: readonly string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
+  const out = resolve(get('--out') ?? new URL('..', import.meta.url).pathname);
+  if (argv.includes('--render')) {
+    refreshGpuSection(out);
+    process.stderr.write(`bench/gpu: rewrote the WebGPU section of ${join(out, 'REPORT.md')} from ${join(out, GPU_RESULTS_FILE)}\n`);
+    return;
+  }
   const adapter = (get('--adapter') ?? 'gpu') as AdapterChoice;
   if (!ADAPTER_CHOICES.includes(adapter)) throw new RangeError(`--adapter must be one of ${ADAPTER_CHOICES.join(', ')}`);
   const models = (get('--models') ?? (adapter === 'software' ? 'fashion-mnist,resnet18' : 'vgg16,resnet50')).split(',').filter(Boolean);
@@ -131,7 +138,6 @@ async function main(argv: readonly string[]): Promise<void> {
   const tiles = (get('--tiles') ?? '').split(',').filter(Boolean).map(parseTile);
   const start = performance.now();
   const log = (msg: string): void => void process.stderr.write(`[${((performance.now() - start) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
-  const out = resolve(get('--out') ?? new URL('..', import.meta.url).pathname);
   await runGpuBench({ adapter, models, modes, warmup: int('--warmup', 1, 0), runs: int('--runs', 3, 1), repeats: int('--repeats', 5, 1), tiles, out, argv: ['bench/gpu/run.ts', ...argv], log });
   log(`wrote ${join(out, GPU_RESULTS_FILE)} and the WebGPU section of ${join(out, 'REPORT.md')}`);
 }

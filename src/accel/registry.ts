@@ -27,7 +27,7 @@ export interface BackendOptionMap {
   local: { readonly kernels?: ExactKernelsName; readonly threads?: number };
   /** Accelerator services over the Open Inference Protocol. */
   http: HttpBackendOptions;
-  /** The embedded worker thread owning a GPU device: exact WGSL kernels through Dawn (src/accel/webgpu/). */
+  /** The embedded worker thread owning a GPU device: exact WGSL kernels through Dawn (src/accel/webgpu/); `adapter` defaults to SLALOM_WEBGPU_ADAPTER, else 'gpu'. */
   webgpu: { readonly adapter?: AdapterChoice; readonly tile?: TileConfig; readonly timeoutMs?: number; readonly maxBatch?: number };
 }
 
@@ -168,14 +168,15 @@ registerBackend(
       }
     },
     async create(o) {
-      const { WorkerBackend } = await import('./worker/client.js');
-      const webgpu = { adapter: o.adapter ?? 'gpu', ...(o.tile ? { tile: o.tile } : {}) };
+      const [{ WorkerBackend }, { defaultAdapterChoice }] = await Promise.all([import('./worker/client.js'), import('./webgpu/device.js')]);
+      const webgpu = { adapter: o.adapter ?? defaultAdapterChoice(), ...(o.tile ? { tile: o.tile } : {}) };
       return started(new WorkerBackend({ kernels: 'webgpu', webgpu, name: 'webgpu', ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}), ...(o.maxBatch ? { maxBatch: o.maxBatch } : {}) }));
     },
     async kernels(o) {
-      const [{ openWebGpuKernels }, { preferSurfacelessEgl }] = await Promise.all([import('./webgpu/host-kernels.js'), import('./webgpu/device.js')]);
-      if ((o.adapter ?? 'gpu') !== 'gpu') preferSurfacelessEgl();
-      return openWebGpuKernels({ adapter: o.adapter ?? 'gpu', ...(o.tile ? { tile: o.tile } : {}) });
+      const [{ openWebGpuKernels }, { defaultAdapterChoice, preferSurfacelessEgl }] = await Promise.all([import('./webgpu/host-kernels.js'), import('./webgpu/device.js')]);
+      const adapter = o.adapter ?? defaultAdapterChoice();
+      if (adapter !== 'gpu') preferSurfacelessEgl();
+      return openWebGpuKernels({ adapter, ...(o.tile ? { tile: o.tile } : {}) });
     },
   },
   20,

@@ -79,7 +79,7 @@ export function addSessionFlags(cmd: Command): Command {
     .option('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)')
     .option('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS))
     .option('--on-failure <policy>', 'after a failed check: abort, or recompute (the layer in the trusted runtime, distrusting the accelerator)', 'abort')
-    .option('--accelerator <list>', 'accelerators to try in order, comma-separated: worker (default: the embedded CPU worker), webgpu (a GPU; fails without one), webgpu:auto (a GPU, else the software adapter), webgpu:software, local, or Open Inference Protocol services http://host:port[,http://host2:port…]')
+    .option('--accelerator <list>', 'accelerators to try in order, comma-separated: worker (default: the embedded CPU worker), webgpu (a GPU; fails without one, unless SLALOM_WEBGPU_ADAPTER=auto|software), webgpu:auto (a GPU, else the software adapter), webgpu:software, local, or Open Inference Protocol services http://host:port[,http://host2:port…]')
     .option('--accelerator-timeout-ms <ms>', 'per-request timeout of --accelerator before failing over', '60000')
     .option('--accelerator-fallback <policy>', 'when no --accelerator is healthy: fail, or local (compute in the trusted runtime)', 'fail');
 }
@@ -88,7 +88,8 @@ const ACCELERATOR_FORMS = 'worker, webgpu[:gpu|auto|software], local, or http://
 
 /**
  * `--accelerator`: backends to try in order, comma-separated (a run of consecutive URLs is one
- * `http` backend over those services): `worker` (the default), `webgpu` (a GPU, else an error),
+ * `http` backend over those services): `worker` (the default), `webgpu` (a GPU, else an error —
+ * unless SLALOM_WEBGPU_ADAPTER names another policy),
  * `webgpu:auto` (a GPU, else the software adapter), `webgpu:software`, `local`, `http://host:port…`.
  * When several are listed, one that fails to start is reported and the next tried.
  */
@@ -116,7 +117,7 @@ export function acceleratorRequests(flags: SessionFlags, model: { name: string; 
     flushUrls();
     const [name, variant, ...rest] = token.split(':');
     if (name === 'webgpu' && rest.length === 0 && (variant === undefined || (ADAPTER_CHOICES as readonly string[]).includes(variant))) {
-      requests.push({ name: 'webgpu', options: { adapter: (variant ?? 'gpu') as AdapterChoice } });
+      requests.push({ name: 'webgpu', options: variant === undefined ? {} : { adapter: variant as AdapterChoice } });
     } else if ((name === 'worker' || name === 'local') && variant === undefined) {
       requests.push({ name, options: { kernels } });
     } else {

@@ -14,7 +14,7 @@ import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from
 import { resolveBackend } from '../../src/accel/registry.js';
 import { MAX_FOLDED_WEIGHT } from '../../src/accel/webgpu/limbs.js';
 import { revealForValidation } from '../../src/boundary/untrusted.js';
-import { IntegrityError, MalformedResponseError, TransportError } from '../../src/errors.js';
+import { IntegrityError, InvalidArgumentError, MalformedResponseError, TransportError } from '../../src/errors.js';
 import { OnnxBuilder } from '../../src/graph/onnx/build.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { openProtocol } from '../../src/runtime/session.js';
@@ -44,6 +44,24 @@ describe('the webgpu backend', { skip }, () => {
     assert.ok(gpu.device !== undefined && gpu.device.length > 0, 'the adapter is named');
     if (!/software adapter/.test(gpu.device!)) return; // a real GPU: nothing to refuse
     await assert.rejects(resolveBackend([{ name: 'webgpu', options: { adapter: 'gpu' } }]), (e: unknown) => e instanceof TransportError && /no GPU adapter/.test(e.message) && /webgpu:auto/.test(e.message));
+  });
+
+  it('takes its default policy from SLALOM_WEBGPU_ADAPTER, and refuses a wrong value', async () => {
+    const saved = process.env.SLALOM_WEBGPU_ADAPTER;
+    try {
+      process.env.SLALOM_WEBGPU_ADAPTER = 'fastest';
+      await assert.rejects(resolveBackend([{ name: 'webgpu', options: {} }]), (e: unknown) => e instanceof InvalidArgumentError && /SLALOM_WEBGPU_ADAPTER/.test(e.message));
+      process.env.SLALOM_WEBGPU_ADAPTER = TEST_ADAPTER;
+      const b = (await resolveBackend([{ name: 'webgpu', options: {} }])).backend;
+      try {
+        assert.equal(b.device, gpu.device, 'the same adapter as named explicitly');
+      } finally {
+        await b.close();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.SLALOM_WEBGPU_ADAPTER;
+      else process.env.SLALOM_WEBGPU_ADAPTER = saved;
+    }
   });
 
   it('merges requests that wait for the same layer into one batch and answers each', async () => {

@@ -24,7 +24,7 @@ const model = { name: 'm', weightsHash: 'ab'.repeat(32) };
 const summary = (text?: string): string[] =>
   acceleratorRequests(flags(text), model).map((r) => {
     if (r.name === 'http') return `http ${r.options.urls.join(' ')}`;
-    if (r.name === 'webgpu') return `webgpu:${r.options.adapter}`;
+    if (r.name === 'webgpu') return `webgpu:${r.options.adapter ?? 'default'}`;
     if (r.name === 'worker' || r.name === 'local') return `${r.name} ${r.options.kernels}`;
     return `unexpected ${r.name}`;
   });
@@ -35,7 +35,7 @@ describe('--accelerator', () => {
   });
 
   it('names backends and webgpu adapters, in order', () => {
-    assert.deepEqual(summary('webgpu'), ['webgpu:gpu']);
+    assert.deepEqual(summary('webgpu'), ['webgpu:default'], 'the bare name leaves the policy to SLALOM_WEBGPU_ADAPTER, else gpu');
     assert.deepEqual(summary('webgpu:auto'), ['webgpu:auto']);
     assert.deepEqual(summary('webgpu:software, worker'), ['webgpu:software', 'worker js']);
     assert.deepEqual(summary('local'), ['local js']);
@@ -43,7 +43,7 @@ describe('--accelerator', () => {
 
   it('groups consecutive URLs into one http backend', () => {
     assert.deepEqual(summary('http://a:1,http://b:2'), ['http http://a:1 http://b:2']);
-    assert.deepEqual(summary('webgpu,http://a:1,http://b:2,worker'), ['webgpu:gpu', 'http http://a:1 http://b:2', 'worker js']);
+    assert.deepEqual(summary('webgpu,http://a:1,http://b:2,worker'), ['webgpu:default', 'http http://a:1 http://b:2', 'worker js']);
   });
 
   it('refuses anything else with one line naming the forms', () => {

@@ -66,7 +66,7 @@ export interface AcceleratorServerOptions {
   readonly backend?: ServerBackendName;
   /** Kernels of the `reference` backend (default 'ort'). */
   readonly kernels?: ExactKernelsName;
-  /** Adapter of the `webgpu` backend (default 'gpu': a hardware GPU or nothing; accel/webgpu/device.ts). */
+  /** Adapter of the `webgpu` backend (default SLALOM_WEBGPU_ADAPTER, else 'gpu': a hardware GPU or nothing; accel/webgpu/device.ts). */
   readonly adapter?: AdapterChoice;
   /** A model repository (`slalom export`) to load models from. */
   readonly modelRepository?: string;
@@ -102,7 +102,7 @@ export interface AcceleratorServerOptions {
   readonly log?: (line: string) => void;
 }
 
-type Resolved = Required<Omit<AcceleratorServerOptions, 'modelRepository' | 'log'>> & { modelRepository?: string; log: (line: string) => void };
+type Resolved = Required<Omit<AcceleratorServerOptions, 'modelRepository' | 'log' | 'adapter'>> & { modelRepository?: string; adapter?: AdapterChoice; log: (line: string) => void };
 
 const MIB = 1 << 20;
 const RETRY_AFTER_S = '1';
@@ -124,7 +124,7 @@ function resolveOptions(o: AcceleratorServerOptions): Resolved {
     host: o.host ?? '127.0.0.1',
     backend,
     kernels: o.kernels ?? 'ort',
-    adapter: o.adapter ?? 'gpu',
+    ...(o.adapter !== undefined ? { adapter: o.adapter } : {}),
     ...(o.modelRepository !== undefined ? { modelRepository: o.modelRepository } : {}),
     preload: o.preload ?? o.modelRepository !== undefined,
     threads: int(o.threads, 1, 'threads'),
@@ -212,7 +212,7 @@ function hostFactory(kernels: HostKernels): RunnerFactory {
 }
 
 function serverKernels(o: Resolved): Promise<HostKernels> {
-  return o.backend === 'webgpu' ? resolveKernels('webgpu', { adapter: o.adapter }) : resolveKernels('local', { kernels: o.kernels, threads: o.threads });
+  return o.backend === 'webgpu' ? resolveKernels('webgpu', o.adapter !== undefined ? { adapter: o.adapter } : {}) : resolveKernels('local', { kernels: o.kernels, threads: o.threads });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
  * Choosing the GPU: Dawn (the npm `webgpu` package, loaded only here and only when this backend is
  * used) and the adapter policy.
  *
- * - `gpu` (the default): a hardware adapter — Dawn's default backend (Vulkan on Linux, Metal, D3D12),
+ * - `gpu` (the default, unless `SLALOM_WEBGPU_ADAPTER` names another): a hardware adapter — Dawn's default backend (Vulkan on Linux, Metal, D3D12),
  *   high-performance preference. None, or only a software one: refused, with the way out named.
  * - `auto`: a hardware adapter if there is one, else the software adapter.
  * - `software`: the software adapter only — Mesa's llvmpipe through Dawn's OpenGL ES backend
@@ -13,10 +13,18 @@
  * The result names the adapter, so the output can say what computed ("software adapter" included).
  */
 /// <reference types="@webgpu/types" />
-import { TransportError } from '../../errors.js';
+import { InvalidArgumentError, TransportError } from '../../errors.js';
 
 export type AdapterChoice = 'gpu' | 'auto' | 'software';
 export const ADAPTER_CHOICES: readonly AdapterChoice[] = ['gpu', 'auto', 'software'];
+
+/** The policy when none is named: `SLALOM_WEBGPU_ADAPTER` (gpu, auto or software), else `gpu`. */
+export function defaultAdapterChoice(): AdapterChoice {
+  const v = process.env.SLALOM_WEBGPU_ADAPTER;
+  if (v === undefined || v === '') return 'gpu';
+  if (!(ADAPTER_CHOICES as readonly string[]).includes(v)) throw new InvalidArgumentError(`SLALOM_WEBGPU_ADAPTER must be one of ${ADAPTER_CHOICES.join(', ')}, got '${v}'`);
+  return v as AdapterChoice;
+}
 
 export interface AdapterDescription {
   /** e.g. "nvidia NVIDIA H200 (…driver…)" or "llvmpipe-llvm-15-0-6-256-bits (OpenGL ES 3.2 Mesa 22.3.6), a software adapter: …". */
@@ -135,7 +143,7 @@ export async function openGpuDevice(choice: AdapterChoice): Promise<OpenedDevice
     }
     if (choice === 'gpu') {
       throw new TransportError(
-        `no GPU adapter found (Dawn's default backend offered: ${seen}); use --accelerator webgpu:auto to fall back to the software adapter, or webgpu:software`,
+        `no GPU adapter found (Dawn's default backend offered: ${seen}); use --accelerator webgpu:auto (or SLALOM_WEBGPU_ADAPTER=auto) to fall back to the software adapter, or webgpu:software`,
       );
     }
   }
