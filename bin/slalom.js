@@ -1,7 +1,14 @@
 #!/usr/bin/env node
-// The published entry point: loads the TypeScript sources through tsx (a runtime dependency),
-// so `npx slalom` works in a checkout with no build step.
-import { register } from 'tsx/esm/api';
+// The `slalom` command. The package runs its compiled JavaScript (dist/); a checkout, which has the
+// TypeScript sources beside it (the package ships none), runs those through tsx, a dev dependency,
+// so the command there is always the code being edited and tested.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const sources = new URL('../src/cli/main.ts', import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(sources.href);
+} else {
+  await import('../dist/cli/main.js');
+}

@@ -72,7 +72,7 @@ lines.push('picked, which inputs become initializers, and why a test is skipped.
 lines.push('');
 lines.push(`- Float path (import → float64 execute): |Δ| ≤ ${FLOAT_ATOL} + ${FLOAT_RTOL}·|expected|.`);
 lines.push(`- Quantized path (SlalomModel, calibrated on the test input, exact Z_p linear layers): |Δ| ≤ 2^-6·max|expected| + ${QUANT_ATOL};`);
-lines.push('  run for every float-passed test whose graph has a linear layer (Conv, Gemm, MatMul) and one input.');
+lines.push('  run for every float-passed test whose graph has a linear layer (Conv, ConvTranspose, Gemm, MatMul) and one input.');
 lines.push('');
 lines.push('| path | passed | skipped | failed |');
 lines.push('| --- | ---: | ---: | ---: |');

@@ -34,8 +34,8 @@ export interface LoadFashionMnistOptions {
   limit?: number;
 }
 
-/** Where Debian's `dataset-fashion-mnist` package installs the data. */
-export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+/** Where Debian's `dataset-fashion-mnist` package installs the data; SLALOM_FASHION_MNIST_DIR overrides it. */
+export const FASHION_MNIST_DIR = process.env['SLALOM_FASHION_MNIST_DIR'] ?? '/usr/share/datasets/fashion-mnist';
 
 const IDX_UBYTE = 0x08;
 

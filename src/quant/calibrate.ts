@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
+import { zeroInsertSource } from '../graph/ops/conv-transpose.js';
 import { isLinear } from '../graph/ops/registry.js';
 import { createReferenceSession } from '../reference/ort-session.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -20,7 +21,9 @@ export async function calibrate(onnxBytes: Uint8Array, graph: Graph, samples: re
   if (samples.length === 0) throw new InvalidArgumentError('calibration needs at least one input');
   const linear = graph.nodes.filter((n) => isLinear(n.op));
   const inputNames = new Set(graph.inputs.map((i) => i.name));
-  const wanted = [...new Set(linear.flatMap((n) => [n.inputs[0]!, n.outputs[0]!]))].filter((n) => !inputNames.has(n));
+  // A ConvTranspose's Conv reads a zero-inserted tensor the ONNX model does not have: observe its source.
+  const observed = new Map(linear.map((n) => [n.name, zeroInsertSource(graph, n.inputs[0]!)]));
+  const wanted = [...new Set(linear.flatMap((n) => [observed.get(n.name)!, n.outputs[0]!]))].filter((n) => !inputNames.has(n));
   const session = await createReferenceSession(onnxBytes, { extraOutputs: wanted });
   const maxAbs = new Map<string, number>();
   const record = (name: string, t: Tensor): void => {
@@ -43,5 +46,5 @@ export async function calibrate(onnxBytes: Uint8Array, graph: Graph, samples: re
   for (const [name, m] of maxAbs) {
     if (!Number.isFinite(m)) throw new InvalidArgumentError(`calibration produced a non-finite value at '${name}'`);
   }
-  return new Map(linear.map((n) => [n.name, { maxAbsIn: maxAbs.get(n.inputs[0]!)!, maxAbsOut: maxAbs.get(n.outputs[0]!)! }]));
+  return new Map(linear.map((n) => [n.name, { maxAbsIn: maxAbs.get(observed.get(n.name)!)!, maxAbsOut: maxAbs.get(n.outputs[0]!)! }]));
 }

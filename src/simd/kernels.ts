@@ -46,21 +46,25 @@ interface SimdExports {
   packedBelowP(bytes: number, n: number): number;
 }
 
+// The same paths from src/simd/ (a checkout, under tsx) and dist/simd/ (compiled; the package ships
+// build/simd.wasm beside dist/ but not the AssemblyScript source).
 const WASM_FILE = new URL('../../build/simd.wasm', import.meta.url);
-const SOURCE_FILE = new URL('./assembly/kernels.ts', import.meta.url);
+const SOURCE_FILE = new URL('../../src/simd/assembly/kernels.ts', import.meta.url);
 const REBUILD = "run 'npm run build:wasm' (npm ci and npm install run it)";
 let loaded: SimdExports | undefined;
 
 function simd(): SimdExports {
   if (loaded !== undefined) return loaded;
+  // Only a checkout has the source, and only there can the build be missing or stale.
+  const source = statSync(SOURCE_FILE, { throwIfNoEntry: false });
   let bytes: Uint8Array<ArrayBuffer>;
   try {
     bytes = new Uint8Array(readFileSync(WASM_FILE));
   } catch (e) {
-    throw new Error(`the SIMD kernels are not built (${WASM_FILE.pathname} is missing): ${REBUILD}`, { cause: e });
+    const advice = source !== undefined ? REBUILD : 'reinstall slalom, whose package ships it';
+    throw new Error(`the SIMD kernels are missing (${WASM_FILE.pathname}): ${advice}`, { cause: e });
   }
   // A kernel source edited (or checked out) after the last build would run stale code.
-  const source = statSync(SOURCE_FILE, { throwIfNoEntry: false });
   if (source !== undefined && source.mtimeMs > statSync(WASM_FILE).mtimeMs) throw new Error(`the SIMD kernels are older than ${SOURCE_FILE.pathname}: ${REBUILD}`);
   const abort = (): never => {
     throw new Error('internal: a SIMD kernel aborted');

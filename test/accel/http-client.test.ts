@@ -33,6 +33,7 @@ import type { AcceleratedProtocol } from '../../src/runtime/protocols/accelerate
 import { openProtocol, publicLayers } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { fillPads, tempDir } from '../blind/blind-helpers.js';
+import { FASHION_MNIST_SAMPLE_DIR } from '../helpers/data.js';
 
 type Behavior = 'honest' | 'json' | 'hang' | 'error500' | 'busy' | 'close' | 'lie' | 'wrong-id' | 'garbage' | 'huge-declared' | 'huge-stream' | 'forget';
 
@@ -246,7 +247,7 @@ before(async () => {
   model = await SlalomModel.load('models/fashion-mnist.onnx');
   layers = publicLayers(model.quantized);
   modelId = modelIdOf(model.name, model.weightsHash);
-  const data = loadFashionMnist('test', { limit: 2 });
+  const data = loadFashionMnist('test', { dir: FASHION_MNIST_SAMPLE_DIR, limit: 2 });
   images = [0, 1].map((i) => tensor([1, 1, 28, 28], normalize(data.images.subarray(i * 784, (i + 1) * 784))));
   baselines = [];
   for (const x of images) baselines.push((await model.infer(x)).logits);

@@ -35,6 +35,7 @@ import type { AcceleratedProtocol } from '../../src/runtime/protocols/accelerate
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/zoo/rng.js';
+import { SKIP_WITHOUT_FASHION_MNIST } from '../helpers/data.js';
 import { chiSquareGof, chiSquareQuantile, chiSquareTwoSample, formatChi, lowByteHistogram, zpBucketSizes, zpHistogram } from './chi-square.js';
 import { fillPads, RecordingBackend, tempDir } from './blind-helpers.js';
 
@@ -91,7 +92,7 @@ describe('(a) the blinding identity f(x + r) − f(r) = f(x) mod p', () => {
   }
 });
 
-describe('the accelerator view on Fashion-MNIST (mode private)', () => {
+describe('the accelerator view on Fashion-MNIST (mode private)', { skip: SKIP_WITHOUT_FASHION_MNIST }, () => {
   let model: SlalomModel;
   let root: string;
   let stateDir: string;

@@ -77,7 +77,7 @@ function unsupportedModel(): Uint8Array {
     .input('input', [1, 4])
     .initializer('w', [4, 4], new Float32Array(16).fill(0.5))
     .node('MatMul', ['input', 'w'], ['m'], {}, 'fc')
-    .node('Erf', ['m'], ['y'], {}, 'gelu_erf')
+    .node('Hardmax', ['m'], ['y'], {}, 'my_hardmax')
     .output('y', [1, 4])
     .toBytes();
 }
@@ -208,8 +208,8 @@ describe('slalom CLI', () => {
 
   it('a model with an unsupported op → exit 3 naming the op and node', () => {
     const path = join(dir, 'unsupported.onnx');
-    assertOneLineError(slalom('inspect', path), 3, 'Erf', 'gelu_erf');
-    assertOneLineError(slalom('infer', '--model', path, '--input', input, '--json'), 3, 'Erf');
+    assertOneLineError(slalom('inspect', path), 3, 'Hardmax', 'my_hardmax');
+    assertOneLineError(slalom('infer', '--model', path, '--input', input, '--json'), 3, 'Hardmax');
   });
 
   it('a file that is not ONNX → exit 3 (malformed model)', () => {

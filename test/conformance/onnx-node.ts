@@ -8,10 +8,11 @@
  * is skipped with that op as the reason.
  *
  * How each test runs (test_data_set_0 only):
- * 1. Inputs that the importer requires to be constant (Conv/Gemm weights and biases, MatMul's
- *    right-hand side, BatchNormalization parameters, Clip bounds, Reshape shapes, Squeeze/Unsqueeze
- *    axes, Pad pads/value/axes, Slice starts/ends/axes/steps, Gather indices, Dropout ratio and
- *    training mode: the positions in CONSTANT_OPERANDS) are moved from graph inputs to
+ * 1. Inputs that the importer requires to be constant (Conv/ConvTranspose/Gemm weights and biases,
+ *    MatMul's right-hand side, BatchNormalization and LayerNormalization parameters, Clip bounds,
+ *    Reshape shapes, Squeeze/Unsqueeze/ReduceMean axes, Pad pads/value/axes, Slice
+ *    starts/ends/axes/steps, Gather indices, Resize roi/scales/sizes, Dropout ratio and training
+ *    mode: the positions in CONSTANT_OPERANDS) are moved from graph inputs to
  *    initializers holding the test's data for them. slalom is a model runtime: those operands are
  *    model parameters, never per-inference data, and this rewrite is how the ONNX tests that feed
  *    them as inputs can exercise the op at all. The rewritten model is what both paths import.
@@ -24,7 +25,7 @@
  *    |actual − expected| ≤ FLOAT_ATOL + FLOAT_RTOL·|expected| elementwise (NaN only matches NaN,
  *    ±∞ only itself). Any other error, a shape mismatch or a value outside the tolerance fails.
  * 4. Quantized path, for float-passed tests whose imported graph has a linear layer (Conv, Gemm,
- *    MatMul) and exactly one input: SlalomModel.load(rewritten bytes, calibration = [the test
+ *    MatMul, ConvTranspose: all Conv or Gemm after import) and exactly one input: SlalomModel.load(rewritten bytes, calibration = [the test
  *    input]) → infer (baseline mode: trusted exact kernels over Z_p) against the same expected
  *    outputs with |Δ| ≤ QUANT_REL·max|expected| + QUANT_ATOL.
  */
@@ -51,7 +52,7 @@ export const QUANT_REL = 2 ** -6;
 export const QUANT_ATOL = 1e-6;
 
 /** Ops the importer handles itself, beyond the registry (aliases, constants, folded shapes). */
-export const IMPORTER_OPS: readonly string[] = ['Identity', 'Dropout', 'Constant', 'Shape'];
+export const IMPORTER_OPS: readonly string[] = ['Identity', 'Dropout', 'Constant', 'Shape', 'Size'];
 
 export function supportedOps(): Set<string> {
   return new Set([...Object.keys(OPS), ...IMPORTER_OPS]);
@@ -63,6 +64,8 @@ const EXTRA_PREFIXES: Readonly<Record<string, readonly string[]>> = {
   Conv: ['basic_conv'],
   Pad: ['constant_pad', 'edge_pad', 'reflect_pad'],
   Dropout: ['training_dropout'],
+  LayerNormalization: ['layer_normalization'],
+  ReduceMean: ['reduce_mean'],
 };
 
 /**
@@ -71,9 +74,13 @@ const EXTRA_PREFIXES: Readonly<Record<string, readonly string[]>> = {
  */
 export const CONSTANT_OPERANDS: Readonly<Record<string, readonly number[]>> = {
   Conv: [1, 2],
+  ConvTranspose: [1, 2],
   Gemm: [1, 2],
   MatMul: [1],
   BatchNormalization: [1, 2, 3, 4],
+  LayerNormalization: [1, 2],
+  ReduceMean: [1],
+  Resize: [1, 2, 3],
   Clip: [1, 2],
   Reshape: [1],
   Squeeze: [1],

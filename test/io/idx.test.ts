@@ -1,17 +1,19 @@
 /**
  * IDX parsing: a hand-made buffer (plain and gzipped), malformed headers, and — where Debian's
- * dataset-fashion-mnist is installed — the real Fashion-MNIST test split's header and labels.
+ * dataset-fashion-mnist is installed — the real Fashion-MNIST test split's header and labels, and the
+ * committed sample (test/vectors/fashion-mnist) against it.
  */
 
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 
 import { InvalidArgumentError } from '../../src/errors.js';
-import { FASHION_MNIST_DIR, encodeIdx, loadFashionMnist, parseIdx, readIdx } from '../../src/io/idx.js';
+import { encodeIdx, loadFashionMnist, parseIdx, readIdx } from '../../src/io/idx.js';
+import { FASHION_MNIST_SAMPLE_DIR, SKIP_WITHOUT_FASHION_MNIST } from '../helpers/data.js';
 
 // dims [2, 2, 3], data 1..12, written out byte by byte.
 const HAND_MADE = Uint8Array.from([
@@ -21,8 +23,6 @@ const HAND_MADE = Uint8Array.from([
   0x00, 0x00, 0x00, 0x03, // 3
   1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
 ]);
-
-const haveData = existsSync(join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz'));
 
 describe('parseIdx', () => {
   it('reads a hand-made header and data', () => {
@@ -98,7 +98,7 @@ describe('loadFashionMnist', () => {
     }
   });
 
-  it('reads the real test split: 10 000 images of 28×28, labels 0..9', { skip: !haveData && 'dataset-fashion-mnist not installed' }, () => {
+  it('reads the real test split: 10 000 images of 28×28, labels 0..9', { skip: SKIP_WITHOUT_FASHION_MNIST }, () => {
     const test = loadFashionMnist('test');
     assert.equal(test.count, 10000);
     assert.equal(test.rows, 28);
@@ -112,5 +112,14 @@ describe('loadFashionMnist', () => {
     }
     assert.deepEqual(perClass, new Array(10).fill(1000)); // the test split is balanced
     assert.equal(loadFashionMnist('test', { limit: 5 }).count, 5);
+  });
+
+  it('the committed sample is the real test split\'s first 3 images and labels', { skip: SKIP_WITHOUT_FASHION_MNIST }, () => {
+    const sample = loadFashionMnist('test', { dir: FASHION_MNIST_SAMPLE_DIR });
+    const real = loadFashionMnist('test', { limit: sample.count });
+    assert.equal(sample.count, 3);
+    assert.deepEqual([sample.rows, sample.cols], [28, 28]);
+    assert.deepEqual(sample.images, real.images);
+    assert.deepEqual(sample.labels, real.labels);
   });
 });

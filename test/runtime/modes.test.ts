@@ -12,6 +12,7 @@ import { SlalomModel } from '../../src/runtime/model.js';
 import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { tensor } from '../../src/tensor/tensor.js';
 import { buildZooModel } from '../../src/zoo/index.js';
+import { FASHION_MNIST_SAMPLE_DIR, SKIP_WITHOUT_FASHION_MNIST } from '../helpers/data.js';
 import { logitsInEveryMode, syntheticInput } from './modes-helpers.js';
 
 function assertAllEqual(logits: Map<string, Float64Array>): void {
@@ -21,7 +22,7 @@ function assertAllEqual(logits: Map<string, Float64Array>): void {
 
 test('Fashion-MNIST: every mode is bit-identical to baseline on real test images', async () => {
   const model = await SlalomModel.load('models/fashion-mnist.onnx');
-  const data = loadFashionMnist('test', { limit: 3 });
+  const data = loadFashionMnist('test', { dir: FASHION_MNIST_SAMPLE_DIR });
   for (let i = 0; i < data.count; i++) {
     const pixels = data.images.subarray(i * 784, (i + 1) * 784);
     const x = tensor([1, 1, 28, 28], Float64Array.from(pixels, (v) => (v / 255 - 0.286) / 0.353));
@@ -31,7 +32,7 @@ test('Fashion-MNIST: every mode is bit-identical to baseline on real test images
   }
 });
 
-test('Fashion-MNIST: baseline agrees with onnxruntime fp32 on ≥ 99.5 % of 500 test images', async () => {
+test('Fashion-MNIST: baseline agrees with onnxruntime fp32 on ≥ 99.5 % of 500 test images', { skip: SKIP_WITHOUT_FASHION_MNIST }, async () => {
   const model = await SlalomModel.load('models/fashion-mnist.onnx');
   const session = await createReferenceSession(model.onnxBytes);
   const data = loadFashionMnist('test', { limit: 500 });
@@ -65,7 +66,7 @@ for (const name of ['resnet18', 'mobilenet-v2'] as const) {
   });
 }
 
-test('Fashion-MNIST: fused passes (ReLU, then the 2×2 max pool, in requantization; quantizing straight into conv2; the residual Add and its ReLU) give the same logits as separate ones', async () => {
+test('Fashion-MNIST: fused passes (ReLU, then the 2×2 max pool, in requantization; quantizing straight into conv2; the residual Add and its ReLU) give the same logits as separate ones', { skip: SKIP_WITHOUT_FASHION_MNIST }, async () => {
   const model = await SlalomModel.load('models/fashion-mnist.onnx');
   const plan = fusionPlan(model.quantized);
   assert.deepEqual([...plan.poolAfter], ['/conv1/Conv'], 'conv1 → Relu → MaxPool is fused (MaxPool_1 follows an Add, not a linear layer)');

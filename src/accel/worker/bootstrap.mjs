@@ -1,4 +1,5 @@
-// Worker threads do not inherit the parent's TypeScript loader: register tsx, then load the entry.
+// The worker's first module when it runs from the TypeScript sources (client.ts picks it under tsx):
+// worker threads do not inherit the parent's loader, so register tsx, then load the entry.
 import { register } from 'tsx/esm/api';
 
 register();

@@ -14,6 +14,13 @@ import { preferSurfacelessEgl } from '../webgpu/device.js';
 import type { WebGpuOptions } from '../webgpu/engine.js';
 import type { FromWorker, ToWorker, WorkerConfig } from './messages.js';
 
+/**
+ * The worker's first module. Compiled (dist/), entry.js runs as it is. From the TypeScript sources
+ * (under tsx) a worker thread does not inherit the parent's loader, so bootstrap.mjs registers tsx
+ * first; it is not in the package, and tsx is only a dev dependency.
+ */
+const WORKER_ENTRY = new URL(import.meta.url).pathname.endsWith('.ts') ? new URL('./bootstrap.mjs', import.meta.url) : new URL('./entry.js', import.meta.url);
+
 export interface WorkerBackendOptions {
   /** Per-request timeout (default 10 minutes: a large layer on the plain-JS kernels is slow). */
   readonly timeoutMs?: number;
@@ -52,7 +59,7 @@ export class WorkerBackend implements AcceleratorBackend {
     const config: WorkerConfig = { kernels: options.kernels ?? 'ort', threads: options.threads ?? 1, maxBatch: options.maxBatch ?? 16, ...(options.webgpu ? { webgpu: options.webgpu } : {}) };
     // EGL reads the real environment, which a worker's process.env (a copy) cannot change.
     if (config.kernels === 'webgpu' && (options.webgpu?.adapter ?? 'gpu') !== 'gpu') preferSurfacelessEgl();
-    this.worker = new Worker(new URL('./bootstrap.mjs', import.meta.url), { workerData: config });
+    this.worker = new Worker(WORKER_ENTRY, { workerData: config });
     this.worker.on('message', (msg: FromWorker) => {
       const id = typeof msg === 'object' && msg !== null ? msg.requestId : undefined;
       const p = typeof id === 'number' ? this.pending.get(id) : undefined;

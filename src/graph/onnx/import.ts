@@ -1,12 +1,13 @@
 /**
  * ONNX → Graph (DESIGN.md §2). Resolves every node's attributes, gives every value a concrete shape
  * (symbolic sizes come from `inputDims`), folds constant sub-graphs (the Shape → Gather → Concat →
- * Reshape chains exporters emit, Constant nodes, Cast), turns Identity/Dropout into aliases, drops
- * dead nodes and folds BatchNormalization into the preceding Conv or Gemm. Any problem is an error
- * naming the node, its op and the reason.
+ * Reshape chains exporters emit, Size, Constant nodes, Cast), turns Identity/Dropout into aliases,
+ * adds the nodes an op resolves into besides its own (ConvTranspose's zero insertion,
+ * LayerNormalization's statistics outputs), drops dead nodes and folds BatchNormalization into the
+ * preceding Conv or Gemm. Any problem is an error naming the node, its op and the reason.
  */
 import { InvalidArgumentError, MalformedModelError, SlalomError, UnsupportedModelError } from '../../errors.js';
-import { formatDims, tensor, type Tensor } from '../../tensor/tensor.js';
+import { formatDims, sizeOf, tensor, type Tensor } from '../../tensor/tensor.js';
 import type { AttrValue, Graph, Node, RawModel, RawNode } from '../ir.js';
 import type { ResolveContext } from '../ops/op.js';
 import { OPS } from '../ops/registry.js';
@@ -61,29 +62,37 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
       constants.set(node.outputs[0]!, shapeOf(dims.get(node.inputs[0]!)!, node));
       continue;
     }
+    if (node.op === 'Size') {
+      const x = node.inputs[0]!;
+      constants.set(node.outputs[0]!, tensor([], [sizeOf(dims.get(x) ?? constants.get(x)!.dims)]));
+      continue;
+    }
     const def = OPS[node.op];
     if (def === undefined) throw new UnsupportedModelError(`${where}: op '${node.op}' is not supported`, { layer: node.name });
     const ctx = resolveContext(node, raw.opset, constants, dims, where);
     const resolved = def.resolve(ctx);
-    const outputName = node.outputs[0]!;
+    const own = { name: node.name, op: resolved.op ?? node.op, attrs: resolved.attrs, inputs: resolved.inputs, output: node.outputs[0]! };
     const allConstant = node.inputs.every((n) => n === '' || constants.has(n));
-    if (allConstant) {
-      const values = resolved.inputs.map((n) => constants.get(n) ?? resolved.constants?.[n]);
-      const [out] = guarded(where, node.name, () => def.evalFloat(values as Tensor[], resolved.attrs));
-      constants.set(outputName, out!);
-      continue;
+    if (!allConstant) for (const [name, t] of Object.entries(resolved.constants ?? {})) constants.set(name, t);
+    for (const n of [...(resolved.before ?? []), own]) {
+      const nodeDef = OPS[n.op] ?? def;
+      if (allConstant) {
+        const values = n.inputs.map((i) => constants.get(i) ?? resolved.constants?.[i]);
+        const [out] = guarded(where, node.name, () => nodeDef.evalFloat(values as Tensor[], n.attrs));
+        constants.set(n.output, out!);
+        continue;
+      }
+      const inputDims = n.inputs.map((i) => dims.get(i) ?? constants.get(i)!.dims);
+      const [outDims] = guarded(where, node.name, () => nodeDef.inferDims(inputDims, n.attrs));
+      if (outDims!.includes(0)) {
+        throw new UnsupportedModelError(`${where}: output shape ${formatDims(outDims!)} is empty (zero-size tensors are not supported)`, { layer: node.name });
+      }
+      if (outDims!.some((d) => !Number.isInteger(d) || d <= 0)) {
+        throw new MalformedModelError(`${where}: output shape ${formatDims(outDims!)} is impossible`, { layer: node.name });
+      }
+      dims.set(n.output, outDims!);
+      nodes.push({ name: n.name, op: n.op, inputs: n.inputs, outputs: [n.output], attrs: n.attrs });
     }
-    for (const [name, t] of Object.entries(resolved.constants ?? {})) constants.set(name, t);
-    const inputDims = resolved.inputs.map((n) => dims.get(n) ?? constants.get(n)!.dims);
-    const [outDims] = guarded(where, node.name, () => (OPS[resolved.op ?? node.op] ?? def).inferDims(inputDims, resolved.attrs));
-    if (outDims!.includes(0)) {
-      throw new UnsupportedModelError(`${where}: output shape ${formatDims(outDims!)} is empty (zero-size tensors are not supported)`, { layer: node.name });
-    }
-    if (outDims!.some((d) => !Number.isInteger(d) || d <= 0)) {
-      throw new MalformedModelError(`${where}: output shape ${formatDims(outDims!)} is impossible`, { layer: node.name });
-    }
-    dims.set(outputName, outDims!);
-    nodes.push({ name: node.name, op: resolved.op ?? node.op, inputs: resolved.inputs, outputs: [outputName], attrs: resolved.attrs });
   }
 
   const outputs = raw.outputs.map((name) => {

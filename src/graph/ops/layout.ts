@@ -23,7 +23,8 @@ export interface ReshapeAttrs {
   readonly dims: readonly number[];
 }
 
-function guard<T>(ctx: ResolveContext, f: () => T): T {
+/** Runs a shape computation, turning its error into a failure naming the node. */
+export function guard<T>(ctx: ResolveContext, f: () => T): T {
   try {
     return f();
   } catch (e) {

@@ -3,7 +3,7 @@
  * arithmetic with broadcasting, BatchNormalization that could not be folded, Softmax.
  */
 import * as act from '../../kernels/float/activation.js';
-import { binary, broadcastDims } from '../../kernels/float/elementwise.js';
+import { binary, broadcastDims, type BinaryOp } from '../../kernels/float/elementwise.js';
 import {
   averagePool2d,
   globalAveragePool,
@@ -17,7 +17,8 @@ import { tensor, type Tensor } from '../../tensor/tensor.js';
 import { resolvePads } from './linear.js';
 import type { OpDef, ResolveContext } from './op.js';
 
-function unary<A>(resolveAttrs: (ctx: ResolveContext) => A, f: (x: Tensor, a: A) => Tensor): OpDef<A> {
+/** An op of one activation input and its shape, whose attributes `resolveAttrs` reads. */
+export function unaryOp<A>(resolveAttrs: (ctx: ResolveContext) => A, f: (x: Tensor, a: A) => Tensor): OpDef<A> {
   return {
     kind: 'nonlinear',
     resolve: (ctx: ResolveContext) => ({ attrs: resolveAttrs(ctx), inputs: [ctx.node.inputs[0]!] }),
@@ -28,16 +29,16 @@ function unary<A>(resolveAttrs: (ctx: ResolveContext) => A, f: (x: Tensor, a: A)
 
 const none = (): Record<string, never> => ({});
 
-export const Relu = unary(none, (x) => act.relu(x));
-export const Sigmoid = unary(none, (x) => act.sigmoid(x));
-export const HardSwish = unary(none, (x) => act.hardSwish(x));
-export const LeakyRelu = unary((ctx: ResolveContext) => ({ alpha: ctx.attr('alpha', 0.01) }), (x, a) => act.leakyRelu(x, a.alpha));
-export const HardSigmoid = unary(
+export const Relu = unaryOp(none, (x) => act.relu(x));
+export const Sigmoid = unaryOp(none, (x) => act.sigmoid(x));
+export const HardSwish = unaryOp(none, (x) => act.hardSwish(x));
+export const LeakyRelu = unaryOp((ctx: ResolveContext) => ({ alpha: ctx.attr('alpha', 0.01) }), (x, a) => act.leakyRelu(x, a.alpha));
+export const HardSigmoid = unaryOp(
   (ctx) => ({ alpha: ctx.attr('alpha', 0.2), beta: ctx.attr('beta', 0.5) }),
   (x, a) => act.hardSigmoid(x, a.alpha, a.beta),
 );
 
-export const Clip = unary(
+export const Clip = unaryOp(
   (ctx: ResolveContext) => {
     if (ctx.opset < 11) return { min: ctx.attr('min', -Infinity), max: ctx.attr('max', Infinity) };
     const bound = (i: number, fallback: number): number => {
@@ -51,7 +52,7 @@ export const Clip = unary(
   (x, a) => act.clip(x, a.min, a.max),
 );
 
-export const Softmax = unary(
+export const Softmax = unaryOp(
   (ctx: ResolveContext) => {
     const axis = ctx.attr('axis', ctx.opset >= 13 ? -1 : 1);
     const rank = ctx.dims(0).length;
@@ -155,7 +156,8 @@ function globalPool(f: (x: Tensor) => Tensor): OpDef<Record<string, never>> {
 export const GlobalAveragePool = globalPool(globalAveragePool);
 export const GlobalMaxPool = globalPool(globalMaxPool);
 
-function elementwise(op: 'Add' | 'Sub' | 'Mul' | 'Div'): OpDef<Record<string, never>> {
+/** A broadcasting binary op on two inputs (activations or constants). */
+export function elementwise(op: BinaryOp): OpDef<Record<string, never>> {
   return {
     kind: 'nonlinear',
     resolve(ctx: ResolveContext) {

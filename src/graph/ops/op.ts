@@ -24,6 +24,19 @@ export interface ResolveContext {
   fail(reason: string, unsupported?: boolean): never;
 }
 
+/**
+ * A node that resolving an ONNX node adds to the graph ahead of the node itself: ConvTranspose's
+ * zero insertion before its Conv, LayerNormalization's Mean and InvStdDev outputs. `op` is a
+ * registry op; `inputs` name values or `Resolved.constants` keys; `output` is a new value name.
+ */
+export interface ExtraNode {
+  readonly name: string;
+  readonly op: string;
+  readonly attrs: unknown;
+  readonly inputs: readonly string[];
+  readonly output: string;
+}
+
 /** A node after resolution: the activation inputs it reads (first) and the constants it adds. */
 export interface Resolved<A> {
   /** The IR op this node becomes when it differs from the ONNX op (MatMul → Gemm, Flatten → Reshape). */
@@ -33,6 +46,8 @@ export interface Resolved<A> {
   readonly inputs: readonly string[];
   /** New constants (e.g. transposed weights) keyed by the names used in `inputs`. */
   readonly constants?: Readonly<Record<string, Tensor>>;
+  /** Nodes to add, in order, before this one (whose inputs may name their outputs). */
+  readonly before?: readonly ExtraNode[];
 }
 
 export interface OpDef<A = any> {

@@ -1,14 +1,21 @@
 /**
  * Every op slalom imports, by ONNX op name. An op missing here makes import fail with that op's name.
- * Identity, Dropout and Constant are handled by the importer itself (aliases and constants).
+ * Identity, Dropout, Constant, Shape and Size are handled by the importer itself (aliases and
+ * constants). ConvTranspose never reaches the graph: it resolves into ZeroInsert + Conv, and
+ * ZeroInsert is an IR op only that rewrite creates.
  */
+import * as convTranspose from './conv-transpose.js';
 import * as layout from './layout.js';
 import * as linear from './linear.js';
+import * as math from './math.js';
 import * as nonlinear from './nonlinear.js';
+import * as normalization from './normalization.js';
 import type { OpDef } from './op.js';
+import * as resize from './resize.js';
 
 export const OPS: Readonly<Record<string, OpDef>> = Object.freeze({
   Conv: linear.Conv,
+  ConvTranspose: convTranspose.ConvTranspose,
   Gemm: linear.Gemm,
   MatMul: linear.MatMul,
   Relu: nonlinear.Relu,
@@ -18,6 +25,14 @@ export const OPS: Readonly<Record<string, OpDef>> = Object.freeze({
   HardSwish: nonlinear.HardSwish,
   Clip: nonlinear.Clip,
   Softmax: nonlinear.Softmax,
+  Tanh: math.Tanh,
+  Erf: math.Erf,
+  Gelu: math.Gelu,
+  Sqrt: math.Sqrt,
+  Reciprocal: math.Reciprocal,
+  Neg: math.Neg,
+  ReduceMean: normalization.ReduceMean,
+  LayerNormalization: normalization.LayerNormalization,
   BatchNormalization: nonlinear.BatchNormalization,
   MaxPool: nonlinear.MaxPool,
   AveragePool: nonlinear.AveragePool,
@@ -27,6 +42,8 @@ export const OPS: Readonly<Record<string, OpDef>> = Object.freeze({
   Sub: nonlinear.Sub,
   Mul: nonlinear.Mul,
   Div: nonlinear.Div,
+  Pow: math.Pow,
+  Resize: resize.Resize,
   Reshape: layout.Reshape,
   Flatten: layout.Flatten,
   Squeeze: layout.Squeeze,
@@ -38,6 +55,7 @@ export const OPS: Readonly<Record<string, OpDef>> = Object.freeze({
   Gather: layout.Gather,
   Cast: layout.Cast,
   ConstantOfShape: layout.ConstantOfShape,
+  ZeroInsert: convTranspose.ZeroInsert,
 });
 
 /** The ops that are outsourced to the accelerator (after import: Conv and Gemm). */

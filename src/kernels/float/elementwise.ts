@@ -1,5 +1,5 @@
 /**
- * Float element-wise binary kernels (ONNX Add, Sub, Mul, Div) with numpy-style multidirectional
+ * Float element-wise binary kernels (ONNX Add, Sub, Mul, Div, Pow) with numpy-style multidirectional
  * broadcasting. Same-shape and scalar operands take direct loops; every other broadcast is
  * coalesced into as few axes as possible and swept one contiguous output row at a time, so a
  * per-channel operand ([1, C, 1, 1] or [C, 1, 1] against [N, C, H, W]) costs one loop per plane.
@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import { formatDims, sizeOf, type Tensor } from '../../tensor/tensor.js';
 import { takeF64 } from '../../tensor/pool.js';
 
-export type BinaryOp = 'Add' | 'Sub' | 'Mul' | 'Div';
+export type BinaryOp = 'Add' | 'Sub' | 'Mul' | 'Div' | 'Pow';
 
 /** The numpy multidirectional broadcast of two shapes; throws when they are incompatible. */
 export function broadcastDims(a: readonly number[], b: readonly number[]): number[] {
@@ -40,6 +40,9 @@ function run(op: BinaryOp, out: Float64Array, o: number, A: Float64Array, ia: nu
       case 'Div':
         for (let i = 0; i < n; i++) out[o + i] = A[ia + i]! / B[ib + i]!;
         return;
+      case 'Pow':
+        for (let i = 0; i < n; i++) out[o + i] = Math.pow(A[ia + i]!, B[ib + i]!);
+        return;
     }
   }
   if (sb === 0) {
@@ -56,6 +59,9 @@ function run(op: BinaryOp, out: Float64Array, o: number, A: Float64Array, ia: nu
         return;
       case 'Div':
         for (let i = 0, p = ia; i < n; i++, p += sa) out[o + i] = A[p]! / b;
+        return;
+      case 'Pow':
+        for (let i = 0, p = ia; i < n; i++, p += sa) out[o + i] = Math.pow(A[p]!, b);
         return;
     }
   }
@@ -74,12 +80,15 @@ function run(op: BinaryOp, out: Float64Array, o: number, A: Float64Array, ia: nu
     case 'Div':
       for (let i = 0; i < n; i++) out[o + i] = a / B[ib + i]!;
       return;
+    case 'Pow':
+      for (let i = 0; i < n; i++) out[o + i] = Math.pow(a, B[ib + i]!);
+      return;
   }
 }
 
-/** ONNX Add / Sub / Mul / Div with multidirectional broadcasting. */
+/** ONNX Add / Sub / Mul / Div / Pow with multidirectional broadcasting (Pow: Math.pow, so (−8)^(1/3) is NaN, as in numpy). */
 export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
-  if (op !== 'Add' && op !== 'Sub' && op !== 'Mul' && op !== 'Div') throw new InvalidArgumentError(`unknown binary op ${String(op)}`);
+  if (op !== 'Add' && op !== 'Sub' && op !== 'Mul' && op !== 'Div' && op !== 'Pow') throw new InvalidArgumentError(`unknown binary op ${String(op)}`);
   const dims = broadcastDims(a.dims, b.dims);
   const total = sizeOf(dims);
   const out = takeF64(total); // every element is written below

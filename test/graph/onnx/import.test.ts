@@ -275,7 +275,7 @@ describe('importOnnx: aliases', () => {
 });
 
 describe('importOnnx: errors', () => {
-  for (const op of ['Erf', 'LSTM']) {
+  for (const op of ['Hardmax', 'LSTM']) {
     it(`an unsupported op (${op}) → UnsupportedModelError naming the node and op`, () => {
       const bytes = new OnnxBuilder('unsupported')
         .input('x', [1, 4])

@@ -1,6 +1,6 @@
 /**
- * Float element-wise kernels against onnxruntime-node: Add / Sub / Mul / Div with broadcasting
- * (same shape, per-channel, scalars, two-sided), and the broadcast shape rule itself.
+ * Float element-wise kernels against onnxruntime-node: Add / Sub / Mul / Div / Pow with
+ * broadcasting (same shape, per-channel, scalars, two-sided), and the broadcast shape rule itself.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -43,6 +43,18 @@ describe('float binary ops vs onnxruntime', () => {
         ]);
         assertClose(binary(op, a, b), expected!, 1e-6, 1e-7, `${op} [${da}] [${db}]`);
       }
+    }
+  });
+
+  it('Pow matches across broadcast patterns (positive bases, exponents of either sign)', async () => {
+    for (const [da, db] of PAIRS) {
+      const a = randomTensor(da, random, 0.2, 3);
+      const b = randomTensor(db, random, -2, 3);
+      const [expected] = await runSingleNode('Pow', [
+        { name: 'a', tensor: a },
+        { name: 'b', tensor: b },
+      ]);
+      assertClose(binary('Pow', a, b), expected!, 1e-5, 1e-7, `Pow [${da}] [${db}]`);
     }
   });
 
