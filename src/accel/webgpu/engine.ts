@@ -11,6 +11,7 @@
  */
 /// <reference types="@webgpu/types" />
 import { InvalidArgumentError } from '../../errors.js';
+import { P } from '../../field/prime.js';
 import type { ExactLinearLayer } from '../../kernels/exact-linear.js';
 import { sizeOf } from '../../tensor/tensor.js';
 import { BufferPool } from './buffers.js';
@@ -108,8 +109,9 @@ export class WebGpuEngine {
       const bufs = this.acquireWork(layer, plan, outCount);
       const readback = this.pool.acquire(outCount * 4, READBACK);
       try {
-        this.device.queue.writeBuffer(xBuf, 0, x.buffer, x.byteOffset, x.byteLength);
         await this.scoped(layer.name, async () => {
+          this.device.queue.writeBuffer(xBuf, 0, x.buffer, x.byteOffset, x.byteLength);
+          this.writeParams(plan, bufs);
           const enc = this.device.createCommandEncoder();
           await this.encode(enc, layer, plan, xBuf, bufs, 1);
           enc.copyBufferToBuffer(bufs.y, 0, readback, 0, outCount * 4);
@@ -139,12 +141,14 @@ export class WebGpuEngine {
       const plan = dispatchPlan(layer, dims, arith, this.limits);
       const n = sizeOf(dims);
       const x = arith === 'exact' ? new Uint32Array(n) : new Float32Array(n);
-      for (let i = 0; i < n; i++) x[i] = arith === 'exact' ? (Math.random() * 16_777_213) >>> 0 : Math.random() * 2 - 1;
+      // Spread values (timing only): residues below p, or floats in [−1, 1).
+      for (let i = 0, s = 1; i < n; i++, s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0) x[i] = arith === 'exact' ? s % P : s / 2 ** 31 - 1;
       if (arith === 'f32' && layer.weights.f32 === undefined) layer.weights.f32 = this.upload(Float32Array.from(weightLayout(layer.source, layer.family)), layer.name);
       const xBuf = this.pool.acquire(x.byteLength, STORAGE_IN);
       const bufs = this.acquireWork(layer, plan, sizeOf(plan.outDims));
       try {
         this.device.queue.writeBuffer(xBuf, 0, x.buffer, 0, x.byteLength);
+        this.writeParams(plan, bufs);
         const warm = this.device.createCommandEncoder();
         await this.encode(warm, layer, plan, xBuf, bufs, 1, arith);
         this.device.queue.submit([warm.finish()]);
@@ -214,12 +218,12 @@ export class WebGpuEngine {
   private acquireWork(layer: RegisteredLayer, plan: DispatchPlan, outCount: number): { y: GPUBuffer; partial?: GPUBuffer; params: GPUBuffer[] } {
     const y = this.pool.acquire(Math.max(outCount, 1) * 4, STORAGE_OUT, `${layer.name} y`);
     const partial = plan.partialElems > 0 ? this.pool.acquire(plan.partialElems * 4, STORAGE_OUT) : undefined;
-    const params = plan.dispatches.map((d) => {
-      const b = this.pool.acquire(d.params.byteLength, UNIFORM);
-      this.device.queue.writeBuffer(b, 0, d.params.buffer, d.params.byteOffset, d.params.byteLength);
-      return b;
-    });
+    const params = plan.dispatches.map((d) => this.pool.acquire(d.params.byteLength, UNIFORM));
     return { y, ...(partial ? { partial } : {}), params };
+  }
+
+  private writeParams(plan: DispatchPlan, bufs: { params: GPUBuffer[] }): void {
+    plan.dispatches.forEach((d, i) => this.device.queue.writeBuffer(bufs.params[i]!, 0, d.params.buffer, d.params.byteOffset, d.params.byteLength));
   }
 
   private releaseWork(bufs: { y: GPUBuffer; partial?: GPUBuffer; params: GPUBuffer[] }): void {
