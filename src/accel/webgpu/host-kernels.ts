@@ -44,7 +44,10 @@ export async function openWebGpuKernels(options: WebGpuOptions = {}): Promise<We
     device: engine.adapter.name,
     engine,
     prepare(layer: PublicLayer) {
-      registered.set(layer, engine.register(layer, layer.name));
+      const fresh = engine.register(layer, layer.name);
+      const previous = registered.get(layer);
+      if (previous !== undefined) engine.release(previous);
+      registered.set(layer, fresh);
     },
     release(layer: PublicLayer) {
       const r = registered.get(layer);
