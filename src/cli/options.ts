@@ -3,11 +3,12 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from '../errors.js';
 import type { Preprocess } from '../io/preprocess.js';
 import { SlalomModel, type LoadOptions, type PerInput } from '../runtime/model.js';
-import { createExactKernels, EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
+import { EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
 import type { SessionOptions } from '../runtime/session.js';
-import { HttpBackend } from '../accel/http/client.js';
+import type { AcceleratorBackend } from '../accel/backend.js';
 import { modelIdOf } from '../accel/http/protocol.js';
-import { LocalBackend } from '../accel/local.js';
+import { resolveBackend, type BackendRequest } from '../accel/registry.js';
+import { ADAPTER_CHOICES, type AdapterChoice } from '../accel/webgpu/device.js';
 import { CHECK_VARIANTS, DEFAULT_SOUNDNESS_BITS, type CheckVariant } from '../verify/soundness.js';
 import { loadProgress, progressBar, type ProgressFlags } from './progress.js';
 
@@ -192,28 +193,64 @@ export function addSessionFlags(cmd: Command): Command {
       'after a failed check or an invalid reply: abort (IntegrityError/exit 4, no output — always, whatever --accelerator-fallback says), or recompute (the same request on another accelerator, else the layer in the trusted runtime, distrusting the accelerator)',
       'abort',
     )
-    .option('--accelerator <urls>', 'accelerator services (Open Inference Protocol), comma-separated: http://host:port[,http://host2:port…] (default: the embedded worker)')
+    .option('--accelerator <list>', 'accelerators to try in order, comma-separated: worker (default: the embedded CPU worker), webgpu (a GPU; fails without one, unless SLALOM_WEBGPU_ADAPTER=auto|software), webgpu:auto (a GPU, else the software adapter), webgpu:software, local, or Open Inference Protocol services http://host:port[,http://host2:port…]')
     .option('--accelerator-timeout-ms <ms>', 'per-request timeout of --accelerator before failing over', '60000')
     .option('--accelerator-fallback <policy>', 'when no --accelerator is reachable: fail, or local (compute in the trusted runtime); only for unreachable accelerators, never a second opinion on a failed check under --on-failure abort', 'fail');
 }
 
-/** `--accelerator`: the HTTP client for `model` (its layers are `${modelIdOf(name, hash)}.l<i>`), or nothing for the embedded worker. */
-export async function acceleratorFromFlags(flags: SessionFlags, model: { name: string; weightsHash: string }): Promise<Pick<SessionOptions, 'accelerator'>> {
-  if (flags.accelerator === undefined) return {};
-  const urls = flags.accelerator.split(',').map((u) => u.trim()).filter((u) => u !== '');
-  if (urls.length === 0) throw new InvalidArgumentError(`--accelerator needs at least one http://host:port, got '${flags.accelerator}'`);
-  if (flags.acceleratorFallback !== 'fail' && flags.acceleratorFallback !== 'local') throw new InvalidArgumentError(`--accelerator-fallback must be fail or local, got '${flags.acceleratorFallback}'`);
-  const timeoutMs = parsePositive(flags.acceleratorTimeoutMs ?? '60000', '--accelerator-timeout-ms');
-  let fallback;
-  if (flags.acceleratorFallback === 'local') {
-    const kernels = await createExactKernels(parseKernels(flags.kernels));
-    const local = new LocalBackend(kernels);
-    fallback = { name: 'local', loadWeights: local.loadWeights.bind(local), linear: local.linear.bind(local), close: () => kernels.close() };
-  }
-  const onEvent = (e: { kind: string; url: string; message: string }): void => {
-    if (e.kind !== 'busy') process.stderr.write(`warning: accelerator ${e.url}: ${e.message}\n`);
+const ACCELERATOR_FORMS = 'worker, webgpu[:gpu|auto|software], local, or http://host:port URLs';
+
+/**
+ * `--accelerator`: backends to try in order, comma-separated (a run of consecutive URLs is one
+ * `http` backend over those services): `worker` (the default), `webgpu` (a GPU, else an error —
+ * unless SLALOM_WEBGPU_ADAPTER names another policy),
+ * `webgpu:auto` (a GPU, else the software adapter), `webgpu:software`, `local`, `http://host:port…`.
+ * When several are listed, one that fails to start is reported and the next tried.
+ */
+export function acceleratorRequests(flags: SessionFlags, model: { name: string; weightsHash: string }, fallback?: AcceleratorBackend): BackendRequest[] {
+  const text = flags.accelerator ?? 'worker';
+  const tokens = text.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  if (tokens.length === 0) throw new InvalidArgumentError(`--accelerator needs ${ACCELERATOR_FORMS}, got '${text}'`);
+  const kernels = parseKernels(flags.kernels);
+  const requests: BackendRequest[] = [];
+  let urls: string[] = [];
+  const flushUrls = (): void => {
+    if (urls.length === 0) return;
+    const timeoutMs = parsePositive(flags.acceleratorTimeoutMs ?? '60000', '--accelerator-timeout-ms');
+    const onEvent = (e: { kind: string; url: string; message: string }): void => {
+      if (e.kind !== 'busy') process.stderr.write(`warning: accelerator ${e.url}: ${e.message}\n`);
+    };
+    requests.push({ name: 'http', options: { urls, timeoutMs, clientId: `slalom-${process.pid}`, modelId: modelIdOf(model.name, model.weightsHash), ...(fallback ? { fallback } : {}), onEvent } });
+    urls = [];
   };
-  return { accelerator: new HttpBackend({ urls, timeoutMs, clientId: `slalom-${process.pid}`, modelId: modelIdOf(model.name, model.weightsHash), fallback, onEvent }) };
+  for (const token of tokens) {
+    if (/^https?:\/\//i.test(token)) {
+      urls.push(token);
+      continue;
+    }
+    flushUrls();
+    const [name, variant, ...rest] = token.split(':');
+    if (name === 'webgpu' && rest.length === 0 && (variant === undefined || (ADAPTER_CHOICES as readonly string[]).includes(variant))) {
+      requests.push({ name: 'webgpu', options: variant === undefined ? {} : { adapter: variant as AdapterChoice } });
+    } else if ((name === 'worker' || name === 'local') && variant === undefined) {
+      requests.push({ name, options: { kernels } });
+    } else {
+      throw new InvalidArgumentError(`--accelerator: '${token}' is not one of ${ACCELERATOR_FORMS}`);
+    }
+  }
+  flushUrls();
+  return requests;
+}
+
+/** The accelerator `--accelerator` names (default: the embedded worker), started; skipped backends are warned about on stderr. */
+export async function acceleratorFromFlags(flags: SessionFlags, model: { name: string; weightsHash: string }): Promise<{ accelerator: AcceleratorBackend }> {
+  if (flags.acceleratorFallback !== 'fail' && flags.acceleratorFallback !== 'local') throw new InvalidArgumentError(`--accelerator-fallback must be fail or local, got '${flags.acceleratorFallback}'`);
+  const usesHttp = (flags.accelerator ?? '').split(',').some((t) => /^\s*https?:\/\//i.test(t));
+  const fallback = usesHttp && flags.acceleratorFallback === 'local' ? (await resolveBackend([{ name: 'local', options: { kernels: parseKernels(flags.kernels) } }])).backend : undefined;
+  const requests = acceleratorRequests(flags, model, fallback);
+  const { backend, failures } = await resolveBackend(requests, { fallthrough: requests.length > 1 });
+  for (const f of failures) process.stderr.write(`warning: accelerator ${f.name} did not start (${f.reason}); trying the next\n`);
+  return { accelerator: backend };
 }
 
 export function parseVerifyFlags(flags: { check: string; repetitions?: string; soundnessBits: string }): { variant: CheckVariant; repetitions?: number; soundnessBits: number } {

@@ -4,6 +4,7 @@
  * so the mode printed is the mode that ran.
  */
 import type { Command } from 'commander';
+import type { AcceleratorBackend } from '../../accel/backend.js';
 import { createSession, type RunResult } from '../../api/session.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { finiteInput } from '../../io/npy.js';
@@ -55,8 +56,9 @@ export function registerInfer(program: Command): void {
     const loadMs = performance.now() - loadStart;
     const input = typeof files === 'string' ? finiteInput(await model.loadInput(files), files) : await model.loadInput(files);
     if (typeof files !== 'string') for (const [name, t] of Object.entries(input)) finiteInput(t, files[name]!);
-    const accelerator = mode === 'baseline' ? {} : await acceleratorFromFlags(flags, model);
-    const session = await createSession(model, { mode, top, ...sessionOptionsFromFlags(flags), ...accelerator });
+    const outsourcing: { accelerator?: AcceleratorBackend } = mode === 'baseline' ? {} : await acceleratorFromFlags(flags, model);
+    const accelerator = acceleratorInfo(outsourcing.accelerator);
+    const session = await createSession(model, { mode, top, ...sessionOptionsFromFlags(flags), ...outsourcing });
     const start = performance.now();
     let result: RunResult;
     try {
@@ -65,14 +67,24 @@ export function registerInfer(program: Command): void {
       await session.close();
     }
     const timings = { load: loadMs, ...result.timings, total: performance.now() - start };
-    process.stdout.write(flags.json ? `${JSON.stringify(inferJson(model.name, result, timings))}\n` : formatInfer(model.name, result, timings));
+    process.stdout.write(flags.json ? `${JSON.stringify(inferJson(model.name, result, timings, accelerator))}\n` : formatInfer(model.name, result, timings, accelerator));
   });
+}
+
+interface AcceleratorInfo {
+  readonly backend: string;
+  readonly device?: string;
+}
+
+/** Which accelerator ran the linear layers, and on what device (a GPU adapter, say), for the output. */
+function acceleratorInfo(a: AcceleratorBackend | undefined): AcceleratorInfo | undefined {
+  return a === undefined ? undefined : { backend: a.name, ...(a.device ? { device: a.device } : {}) };
 }
 
 /** Whether the accelerator's results were checked: only the verified modes check them (README, threat model); baseline has none. */
 const isVerified = (r: RunResult): boolean => r.mode === 'baseline' || r.verification !== undefined;
 
-function inferJson(model: string, r: RunResult, timings: Record<string, number>): object {
+function inferJson(model: string, r: RunResult, timings: Record<string, number>, accelerator: AcceleratorInfo | undefined): object {
   const first = r.outputs[r.outputNames[0]!]!;
   return {
     model,
@@ -87,6 +99,7 @@ function inferJson(model: string, r: RunResult, timings: Record<string, number>)
     timings,
     trustedMs: r.trustedMs,
     acceleratorMs: r.acceleratorMs,
+    ...(accelerator ? { accelerator } : {}),
     ...(r.verification !== undefined ? { verification: r.verification } : {}),
     ...(r.incidents.length > 0 ? { incidents: r.incidents } : {}),
     ...(r.ranLocally !== undefined ? { ranLocally: r.ranLocally } : {}),
@@ -94,7 +107,7 @@ function inferJson(model: string, r: RunResult, timings: Record<string, number>)
   };
 }
 
-function formatInfer(model: string, r: RunResult, timings: Record<string, number>): string {
+function formatInfer(model: string, r: RunResult, timings: Record<string, number>, accelerator: AcceleratorInfo | undefined): string {
   const notice = r.insecure
     ? '  (INSECURE: no checks, accelerator sees plaintext — for measurement only)'
     : isVerified(r)
@@ -114,6 +127,7 @@ function formatInfer(model: string, r: RunResult, timings: Record<string, number
   }
   lines.push(`timings: ${Object.entries(timings).map(([phase, ms]) => `${phase} ${formatMs(ms)}`).join(', ')}`);
   lines.push(`trusted runtime ${formatMs(r.trustedMs)}, accelerator ${formatMs(r.acceleratorMs)}`);
+  if (accelerator) lines.push(`accelerator: ${accelerator.backend}${accelerator.device ? ` — ${accelerator.device}` : ''}`);
   if (r.verification !== undefined) {
     const v = r.verification;
     lines.push(`verified: ${v.variant} Freivalds, k = ${v.repetitions}, a wrong result goes undetected with probability ≤ 2^${v.soundnessLog2PerInference.toFixed(1)} per inference`);
