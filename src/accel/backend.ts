@@ -20,7 +20,7 @@ export interface PublicLayer {
 
 /** A reply as the accelerator claims it: to be validated, never trusted. */
 export interface LinearReply {
-  readonly requestId: number;
+  readonly requestId: string;
   readonly layerId: number;
   readonly dims: readonly number[];
   readonly data: Float64Array;
@@ -28,9 +28,12 @@ export interface LinearReply {
   readonly computeMs?: number;
 }
 
-/** One linear computation: the caller picks requestId (unique per backend) and checks the reply echoes it. */
+/**
+ * One linear computation: the caller picks requestId (unique to its trusted runtime: a random prefix
+ * and a counter) and checks the reply echoes it.
+ */
 export interface LinearRequest {
-  readonly requestId: number;
+  readonly requestId: string;
   readonly layerId: number;
   readonly dims: readonly number[];
   /** Canonical residues; the backend must not modify or keep the caller's array. */
@@ -52,6 +55,6 @@ export interface AcceleratorBackend {
    * with several accelerators quarantines the one that answered; it returns true when another
    * healthy accelerator can take the same request again.
    */
-  reportFailure?(requestId: number, error: Error): boolean;
+  reportFailure?(requestId: string, error: Error): boolean;
   close(): Promise<void>;
 }

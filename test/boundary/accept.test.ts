@@ -23,7 +23,7 @@ import { MalformedResponseError } from '../../src/errors.js';
 import { P } from '../../src/field/prime.js';
 import { OutputSums, type PreprocessedSecret } from '../../src/verify/freivalds.js';
 
-const EXPECTED: ExpectedReply = { requestId: 41, layerId: 3, layerName: 'block3.conv', dims: [2, 3, 2, 2] };
+const EXPECTED: ExpectedReply = { requestId: '5eed5eed5eed5eed-41', layerId: 3, layerName: 'block3.conv', dims: [2, 3, 2, 2] };
 const N = 24;
 
 function validData(): Float64Array {
@@ -184,9 +184,14 @@ describe('acceptLinearOutput: hostile containers', () => {
 
 describe('acceptLinearOutput: hostile ids and shapes', () => {
   it('a reply to another request', () => {
-    for (const requestId of [40, 42, -41, '41', 41.5, undefined, null, Number.NaN]) {
+    for (const requestId of ['5eed5eed5eed5eed-40', '5eed5eed5eed5eed-42', '5eed5eed5eed5eed-41 ', 41, '41', '-41', 41.5, undefined, null, Number.NaN, ['5eed5eed5eed5eed-41']]) {
       assertRejected(reply({ requestId }), `requestId ${String(requestId)}`, /answers request/);
     }
+  });
+
+  it("a reply to another trusted runtime's request is named as such (issue 11: ids carry a per-runtime random prefix)", () => {
+    assertRejected(reply({ requestId: '0123456789abcdef-41' }), 'same counter, other prefix', /answers request "0123456789abcdef-41", a request of another client, not 5eed5eed5eed5eed-41/);
+    assertRejected(reply({ requestId: '5eed5eed5eed5eed-40' }), 'own prefix, other counter', /answers request "5eed5eed5eed5eed-40", not/);
   });
 
   it('a reply for another layer', () => {

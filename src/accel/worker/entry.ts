@@ -23,7 +23,7 @@ type Linear = Extract<ToWorker, { type: 'linear' }>;
 const pending: ToWorker[] = [];
 let draining = false;
 
-const fail = (requestId: number, e: unknown): void => port.postMessage({ type: 'error', requestId, message: (e as Error)?.message ?? String(e) } satisfies FromWorker);
+const fail = (requestId: string, e: unknown): void => port.postMessage({ type: 'error', requestId, message: (e as Error)?.message ?? String(e) } satisfies FromWorker);
 
 function reply(msg: Linear, out: { dims: number[]; data: Float64Array; computeMs: number }): void {
   const r: FromWorker = { type: 'result', requestId: msg.requestId, layerId: msg.layerId, ...out };

@@ -15,13 +15,13 @@ export interface WorkerConfig {
 }
 
 export type ToWorker =
-  | { readonly type: 'init'; readonly requestId: number }
-  | { readonly type: 'load'; readonly requestId: number; readonly layers: readonly PublicLayer[] }
-  | { readonly type: 'linear'; readonly requestId: number; readonly layerId: number; readonly dims: readonly number[]; readonly x: Float64Array };
+  | { readonly type: 'init'; readonly requestId: string }
+  | { readonly type: 'load'; readonly requestId: string; readonly layers: readonly PublicLayer[] }
+  | { readonly type: 'linear'; readonly requestId: string; readonly layerId: number; readonly dims: readonly number[]; readonly x: Float64Array };
 
 /** As the worker sends them: the client treats every field as untrusted. */
 export type FromWorker =
-  | { readonly type: 'ready'; readonly requestId: number; readonly device: string }
-  | { readonly type: 'loaded'; readonly requestId: number }
-  | { readonly type: 'result'; readonly requestId: number; readonly layerId: number; readonly dims: number[]; readonly data: Float64Array; readonly computeMs: number }
-  | { readonly type: 'error'; readonly requestId: number; readonly message: string };
+  | { readonly type: 'ready'; readonly requestId: string; readonly device: string }
+  | { readonly type: 'loaded'; readonly requestId: string }
+  | { readonly type: 'result'; readonly requestId: string; readonly layerId: number; readonly dims: number[]; readonly data: Float64Array; readonly computeMs: number }
+  | { readonly type: 'error'; readonly requestId: string; readonly message: string };

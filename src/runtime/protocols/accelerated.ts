@@ -4,10 +4,18 @@
  *   pad store and z − u taken (by the executor, in its requantization pass); one pad per inference, consumed durably before anything leaves;
  * - the reply always passes the boundary (accept.ts); with a verifier (modes verified,
  *   private+verified) Freivalds' check runs on the pair the accelerator saw (x or x + r).
- * A failed check or an invalid reply ends the inference with a typed error (policy 'abort'), or is
- * recorded and the layer recomputed in the trusted runtime, which then distrusts the accelerator for
- * the rest of the run (policy 'recompute'). Either way no unverified value is ever used.
+ * A failed check or an invalid reply ends the inference with a typed error (policy 'abort': always,
+ * whatever fallback the backend has — a backend's fallback is for an unreachable accelerator, not a
+ * second opinion on a refused reply), or is recorded and the same request retried on another
+ * accelerator of the backend (at most MAX_RETRIES times), else the layer recomputed in the trusted
+ * runtime, which then distrusts the accelerator for the rest of the run (policy 'recompute'). Either
+ * way no unverified value is ever used.
+ *
+ * Request ids are `<random prefix of this trusted runtime>-<counter>`, so a reply to another
+ * client's request (a confused or malicious shared accelerator) is refused by the gate by its id,
+ * before any check.
  */
+import { randomBytes } from 'node:crypto';
 import type { AcceleratorBackend } from '../../accel/backend.js';
 import type { OnlinePads } from '../online-pads.js';
 import { acceptLinearOutput } from '../../boundary/accept.js';
@@ -55,7 +63,17 @@ export interface AcceleratedOptions {
   readonly local?: ExactKernels;
 }
 
+/** This trusted runtime's request-id prefix: 64 random bits, so ids of two runtimes never meet. */
+export const REQUEST_ID_PREFIX = randomBytes(8).toString('hex');
 let requestCounter = 0;
+
+/** A request id unique to this trusted runtime. */
+export function nextRequestId(): string {
+  return `${REQUEST_ID_PREFIX}-${++requestCounter}`;
+}
+
+/** Retries of one request on other accelerators after refused replies (policy 'recompute'). */
+export const MAX_RETRIES = 3;
 
 export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedProtocol {
   const { accelerator, verifier, pads } = options;
@@ -66,25 +84,33 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
   /** This inference runs in the trusted runtime only (no pad was left, policy 'local'). */
   let localOnly = false;
 
-  /** One attempt: send, validate, check. */
+  /** Send, validate, check; under 'recompute', again on another accelerator after a refused reply (bounded). */
   async function attempt(layer: QuantizedLayer, sent: Float64Array, timer: PhaseTimer): Promise<Float64Array> {
-    const requestId = ++requestCounter;
-    try {
-      // The request's synchronous part (copying and posting x) is trusted-thread work; the rest is waiting.
-      const pending = timer.time('transfer', () => accelerator.linear({ requestId, layerId: layer.index, dims: layer.inDims, x: sent }));
-      const reply = await timer.timeAsync('accelerator', () => pending);
-      // Validation reads the reply once and computes the check's output side on the way (it counts
-      // as validation); the check then reads x only. Asked per attempt: secrets change after a failure.
-      const outputSums = verifier?.outputSums(layer);
-      const z = timer.time('validate', () => acceptLinearOutput(reply, { requestId, layerId: layer.index, layerName: layer.name, dims: layer.outDims }, outputSums));
-      if (verifier !== undefined) timer.time('verify', () => verifier.check(layer, sent, z, outputSums));
-      return z;
-    } catch (e) {
-      const retry = (e instanceof IntegrityError || e instanceof MalformedResponseError) && accelerator.reportFailure?.(requestId, e) === true;
-      if (!retry) throw e;
-      incidents.push({ layer: layer.name, code: (e as SlalomError).code, message: `${(e as Error).message}; retried on another accelerator` });
-      return attempt(layer, sent, timer);
+    for (let retries = 0; ; retries++) {
+      const requestId = nextRequestId();
+      try {
+        return await answer(layer, sent, timer, requestId);
+      } catch (e) {
+        if (!(e instanceof IntegrityError || e instanceof MalformedResponseError)) throw e;
+        // The backend quarantines the accelerator that answered, whatever the policy.
+        const another = accelerator.reportFailure?.(requestId, e) === true;
+        if (policy === 'abort' || !another || retries >= MAX_RETRIES) throw e;
+        incidents.push({ layer: layer.name, code: e.code, message: `${e.message}; retried on another accelerator` });
+      }
     }
+  }
+
+  /** One attempt under `requestId`. */
+  async function answer(layer: QuantizedLayer, sent: Float64Array, timer: PhaseTimer, requestId: string): Promise<Float64Array> {
+    // The request's synchronous part (copying and posting x) is trusted-thread work; the rest is waiting.
+    const pending = timer.time('transfer', () => accelerator.linear({ requestId, layerId: layer.index, dims: layer.inDims, x: sent }));
+    const reply = await timer.timeAsync('accelerator', () => pending);
+    // Validation reads the reply once and computes the check's output side on the way (it counts
+    // as validation); the check then reads x only. Asked per attempt: secrets change after a failure.
+    const outputSums = verifier?.outputSums(layer);
+    const z = timer.time('validate', () => acceptLinearOutput(reply, { requestId, layerId: layer.index, layerName: layer.name, dims: layer.outDims }, outputSums));
+    if (verifier !== undefined) timer.time('verify', () => verifier.check(layer, sent, z, outputSums));
+    return z;
   }
 
   async function fromAccelerator(layer: QuantizedLayer, x: Float64Array, timer: PhaseTimer): Promise<LinearOutput> {
@@ -120,6 +146,11 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
         localOnly = true;
         return;
       }
+      const skipped = pads.skipped;
+      if (skipped.length > 0) {
+        const which = skipped.length === 1 ? `pad ${skipped[0]} was` : `pads ${skipped.join(', ')} were`;
+        incidents.push({ layer: '(all)', code: 'SLALOM_ERR_PAD_AUTH', message: `${which} recorded in the ledger but missing from the pad store (deleted?): skipped, never to be used` });
+      }
       const remaining = pads.inventory().remaining;
       if (remaining < (options.lowWater ?? 10)) options.onLowPads?.(remaining);
     },
@@ -131,7 +162,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
           const caught = e instanceof IntegrityError || e instanceof MalformedResponseError;
           if (!caught || policy === 'abort') throw e;
           const err = e as SlalomError;
-          incidents.push({ layer: layer.name, code: err.code, message: err.message });
+          incidents.push({ layer: layer.name, code: err.code, message: `${err.message}; recomputed in the trusted runtime, accelerator distrusted for the rest of the run` });
           distrusted = true;
         }
       }
