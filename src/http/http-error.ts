@@ -13,6 +13,8 @@ export class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** A stable code for clients to branch on (a SlalomError's `SLALOM_ERR_*`), sent beside the message. */
+    readonly code?: string,
   ) {
     super(message);
   }

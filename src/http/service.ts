@@ -134,7 +134,7 @@ export class HttpService {
     const e = err instanceof HttpError ? err : new HttpError(500, `internal error: ${(err as Error)?.message ?? String(err)}`);
     // A body left unread (refused before reading, or cut off at a limit) is not drained: close the connection.
     const unread = !req.complete && (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0');
-    this.sendJson(res, e.status, { error: e.message }, e.headers);
+    this.sendJson(res, e.status, { error: e.message, ...(e.code !== undefined ? { code: e.code } : {}) }, e.headers);
     if (unread) res.once('finish', () => discardRest(req));
   }
 
