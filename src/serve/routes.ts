@@ -146,6 +146,7 @@ export class ServeRoutes {
       const totalMs = performance.now() - started;
       metrics.requests.inc({ model: served.name, outcome: 'ok' });
       metrics.phases.observe({ model: served.name, phase: 'queue' }, queueMs / 1000);
+      metrics.phases.observe({ model: served.name, phase: 'run' }, (totalMs - queueMs) / 1000);
       metrics.phases.observe({ model: served.name, phase: 'total' }, totalMs / 1000);
       metrics.recordRun(served.name, result.timings, result.incidents);
       const first = result.outputs[result.outputNames[0]!]!;
