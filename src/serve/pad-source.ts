@@ -7,7 +7,7 @@
  *
  * StorePadSource: the child (refill-child.ts) loads the model from an artifact the parent wrote
  * (so it computes the very pads the parent will consume: same weightsHash, checked), lowers its own
- * scheduling priority (nice 19) before it starts any thread, and runs `precomputePads` on request:
+ * scheduling priority (nice 19 by default) before it starts any thread, and runs `precomputePads` on request:
  * each run reserves a fresh index range in the store's ledger under its lock (ledger.ts), so the
  * child, other `slalom serve` processes and any `slalom precompute` never reserve the same indices;
  * a child killed mid-run leaves a gap, never a reused index.
@@ -43,6 +43,7 @@ export interface RefillChildConfig {
   readonly store: string;
   readonly stateDir?: string;
   readonly kernels: ExactKernelsName;
+  readonly nice: number;
 }
 
 const CHILD_ENTRY = new URL(import.meta.url).pathname.endsWith('.ts') ? new URL('./refill-child.ts', import.meta.url) : new URL('./refill-child.js', import.meta.url);
@@ -59,6 +60,7 @@ export class StorePadSource implements PadSource {
     private readonly store: string,
     private readonly stateDir: string | undefined,
     private readonly kernels: ExactKernelsName,
+    private readonly nice = 19,
   ) {}
 
   remaining(): number {
@@ -103,6 +105,7 @@ export class StorePadSource implements PadSource {
     this.ready = undefined;
     if (child !== undefined && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.ref(); // waited for: its exit must keep the loop alive until it comes
       child.kill('SIGTERM');
       await exited;
     }
@@ -115,7 +118,7 @@ export class StorePadSource implements PadSource {
     this.dir ??= mkdtempSync(join(tmpdir(), 'slalom-refill-'));
     const artifact = join(this.dir, 'model.slalom');
     this.model.save(artifact);
-    const config: RefillChildConfig = { artifact, weightsHash: this.model.weightsHash, store: this.store, ...(this.stateDir !== undefined ? { stateDir: this.stateDir } : {}), kernels: this.kernels };
+    const config: RefillChildConfig = { artifact, weightsHash: this.model.weightsHash, store: this.store, ...(this.stateDir !== undefined ? { stateDir: this.stateDir } : {}), kernels: this.kernels, nice: this.nice };
     const child = fork(CHILD_ENTRY, [JSON.stringify(config)], { execArgv: CHILD_ENTRY.pathname.endsWith('.ts') ? ['--import', 'tsx'] : [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     this.child = child;
     // The refill never keeps the service alive by itself.

@@ -13,14 +13,14 @@ import type { FromRefillChild, RefillChildConfig, ToRefillChild } from './pad-so
 
 const send = (m: FromRefillChild): void => void process.send?.(m);
 
+const config = JSON.parse(process.argv[2] ?? '{}') as RefillChildConfig;
 try {
   // Before any thread starts (onnxruntime's, libuv's): they inherit the niceness of the main thread.
-  setPriority(19);
+  setPriority(config.nice);
 } catch {
   // Not allowed on this system: the refill then competes at normal priority.
 }
 
-const config = JSON.parse(process.argv[2] ?? '{}') as RefillChildConfig;
 try {
   const model = await SlalomModel.load(config.artifact);
   if (model.weightsHash !== config.weightsHash) throw new Error(`the refill loaded weights ${model.weightsHash.slice(0, 12)}…, not the service's ${config.weightsHash.slice(0, 12)}…`);

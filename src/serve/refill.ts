@@ -20,6 +20,8 @@ export interface RefillOptions {
   readonly chunk?: number;
   /** How often the level is checked besides after each request (default 1 s). */
   readonly intervalMs?: number;
+  /** Scheduling niceness of the refill process (default 19, the lowest priority). */
+  readonly nice?: number;
 }
 
 export interface RefillStatus {

@@ -93,8 +93,8 @@ export class ServedModel {
     const kernels = config.session?.kernels ?? 'ort';
     const shared = mode === 'baseline' ? undefined : shareAccelerator(config.accelerator ?? new WorkerBackend({ kernels }));
     const onEmpty = isPrivate ? (config.pads!.onEmpty ?? 'wait') : undefined;
-    const pads = isPrivate ? new StorePadSource(model, config.pads!.store, config.pads!.stateDir, kernels) : undefined;
     const refillOptions = config.pads?.refill;
+    const pads = isPrivate ? new StorePadSource(model, config.pads!.store, config.pads!.stateDir, kernels, refillOptions === false ? undefined : refillOptions?.nice) : undefined;
     const refill = pads !== undefined && refillOptions !== false ? new PadRefill(pads, refillOptions ?? {}, () => metrics.padsPrecomputed.inc({ model: name })) : undefined;
     const sessions: Session[] = [];
     try {
