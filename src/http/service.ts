@@ -121,8 +121,9 @@ export class HttpService {
     const parts = Array.isArray(body) ? body : [typeof body === 'string' ? Buffer.from(body) : (body as Buffer)];
     const length = parts.reduce((a, p) => a + p.length, 0);
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': length, ...(this.closing ? { Connection: 'close' } : {}), ...headers });
-    for (const p of parts) res.write(p);
-    res.end();
+    // The last part goes with end(): one write for the common one-part answer.
+    for (let i = 0; i < parts.length - 1; i++) res.write(parts[i]);
+    res.end(parts[parts.length - 1]);
   }
 
   sendJson(res: ServerResponse, status: number, obj: unknown, headers: Record<string, string> = {}): void {
