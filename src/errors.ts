@@ -14,7 +14,8 @@ export type SlalomErrorCode =
   | 'SLALOM_ERR_PAD_AUTH'
   | 'SLALOM_ERR_PAD_REUSED'
   | 'SLALOM_ERR_PADS_EXHAUSTED'
-  | 'SLALOM_ERR_TRANSPORT';
+  | 'SLALOM_ERR_TRANSPORT'
+  | 'SLALOM_ERR_ATTESTATION';
 
 export interface SlalomErrorOptions {
   layer?: string;
@@ -103,6 +104,13 @@ export class TransportError extends SlalomError {
   }
 }
 
+/** An attestation document that fails the client's policy, or a receipt whose signature or contents do not check. */
+export class AttestationError extends SlalomError {
+  constructor(message: string, options?: SlalomErrorOptions) {
+    super('SLALOM_ERR_ATTESTATION', message, options);
+  }
+}
+
 /** CLI exit status per error code. */
 export const EXIT_CODES: Readonly<Record<SlalomErrorCode, number>> = Object.freeze({
   SLALOM_ERR_INVALID_ARG: 2,
@@ -115,6 +123,7 @@ export const EXIT_CODES: Readonly<Record<SlalomErrorCode, number>> = Object.free
   SLALOM_ERR_PAD_REUSED: 5,
   SLALOM_ERR_PADS_EXHAUSTED: 5,
   SLALOM_ERR_TRANSPORT: 6,
+  SLALOM_ERR_ATTESTATION: 7,
 });
 
 export function isSlalomError(e: unknown): e is SlalomError {

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, isSlalomError } from '../errors.js';
 import { registerAccelerator } from './commands/accelerator.js';
+import { registerClient } from './commands/client.js';
 import { registerCompare } from './commands/compare.js';
 import { registerExport } from './commands/export.js';
 import { registerInfer } from './commands/infer.js';
@@ -13,6 +14,7 @@ import { registerInspect } from './commands/inspect.js';
 import { registerPads } from './commands/pads.js';
 import { registerPrecompute } from './commands/precompute.js';
 import { registerQuantize } from './commands/quantize.js';
+import { registerServe } from './commands/serve.js';
 import { registerZoo } from './commands/zoo.js';
 
 export function buildProgram(): Command {
@@ -29,6 +31,8 @@ export function buildProgram(): Command {
   registerPads(program);
   registerExport(program);
   registerAccelerator(program);
+  registerServe(program);
+  registerClient(program);
   return program;
 }
 
