@@ -5,17 +5,12 @@
  * branded Untrusted and goes through boundary/accept.ts before the trusted runtime touches it.
  */
 import type { Untrusted } from '../boundary/untrusted.js';
-import type { ConvAttrs } from '../kernels/names.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { LinearWeights } from '../kernels/names.js';
 
-/** What an accelerator knows of one linear layer: public weights and shapes. */
-export interface PublicLayer {
+/** What an accelerator knows of one linear layer: public weights and shapes (kernels/names.ts LinearSpec). */
+export interface PublicLayer extends LinearWeights {
   readonly id: number;
   readonly name: string;
-  readonly op: 'Conv' | 'Gemm';
-  readonly conv?: ConvAttrs;
-  /** Integer weights: Conv [M, C/g, kH, kW]; Gemm [K, N]. */
-  readonly w: Tensor;
 }
 
 /** A reply as the accelerator claims it: to be validated, never trusted. */

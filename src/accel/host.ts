@@ -7,7 +7,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { P } from '../field/prime.js';
-import { convOutputDims } from '../kernels/conv.js';
+import { outputDims } from '../kernels/output-dims.js';
 import type { ExactKernels } from '../kernels/exact-linear.js';
 import { assertExact } from '../kernels/field.js';
 import { formatDims, sizeOf } from '../tensor/tensor.js';
@@ -43,8 +43,4 @@ export class AcceleratorHost {
     const data = await this.kernels.apply(layer, dims, x);
     return { dims: outputDims(layer, dims), data, computeMs: performance.now() - start };
   }
-}
-
-function outputDims(layer: PublicLayer, dims: readonly number[]): number[] {
-  return layer.op === 'Conv' ? convOutputDims(dims, layer.w.dims, layer.conv!) : [dims[0]!, layer.w.dims[1]!];
 }

@@ -8,15 +8,11 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { convField, gemmField } from './field.js';
-import type { ConvAttrs } from './names.js';
+import type { LinearWeights } from './names.js';
 import { OrtExactKernels } from './ort-exact.js';
 
-export interface ExactLinearLayer {
-  readonly op: 'Conv' | 'Gemm';
-  readonly conv?: ConvAttrs;
-  /** Integer weights: Conv [M, C/g, kH, kW]; Gemm [K, N]. */
-  readonly w: Tensor;
-}
+/** What an exact kernel needs of a layer: its LinearSpec and integer weights. */
+export type ExactLinearLayer = LinearWeights;
 
 export type ExactKernelsName = 'js' | 'ort';
 export const EXACT_KERNELS: readonly ExactKernelsName[] = ['ort', 'js'];

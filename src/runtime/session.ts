@@ -48,7 +48,7 @@ export interface OpenedProtocol extends LinearProtocol {
 
 /** The public part of each linear layer: what an accelerator is given. */
 export function publicLayers(q: QuantizedGraph): PublicLayer[] {
-  return q.layers.map((l) => ({ id: l.index, name: l.name, op: l.op, ...(l.conv ? { conv: l.conv } : {}), w: l.w }));
+  return q.layers.map((l) => ({ id: l.index, name: l.name, op: l.op, ...(l.conv ? { conv: l.conv } : {}), wDims: l.wDims, inDims: l.inDims, outDims: l.outDims, w: l.w }));
 }
 
 export async function openProtocol(model: SlalomModel, mode: Mode, options: SessionOptions = {}): Promise<OpenedProtocol> {

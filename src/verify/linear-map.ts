@@ -17,15 +17,15 @@
  */
 import { P } from '../field/prime.js';
 import { conv2d, convGeometry, type ConvGeometry } from '../kernels/conv.js';
+import type { LinearWeights } from '../kernels/names.js';
 import type { QuantizedLayer } from '../quant/quantize-graph.js';
 import type { Tensor } from '../tensor/tensor.js';
 
-export interface LinearMap {
+/** A layer as Freivalds' checks see it: its LinearSpec and weights, viewed as a convolution. */
+export interface LinearMap extends LinearWeights {
   readonly name: string;
-  readonly op: 'Conv' | 'Gemm';
   /** Geometry of one batch item (n = 1); Gemm as C = K inputs, M = N outputs, 1×1 everywhere. */
   readonly g: ConvGeometry;
-  readonly w: Tensor;
   /** max |w̃|, bounds the products in collapse(). */
   readonly maxAbsW: number;
   /** Elements of one input item (C·H·W) and one output item (M·OH·OW). */
@@ -44,7 +44,7 @@ export function linearMap(layer: QuantizedLayer): LinearMap {
   }
   let maxAbsW = 0;
   for (const v of layer.w.data) maxAbsW = Math.max(maxAbsW, Math.abs(v));
-  return { name: layer.name, op: layer.op, g, w: layer.w, maxAbsW, inSize: g.c * g.h * g.w, outSize: g.m * g.oh * g.ow };
+  return { name: layer.name, op: layer.op, ...(layer.conv ? { conv: layer.conv } : {}), wDims: layer.wDims, inDims: layer.inDims, outDims: layer.outDims, g, w: layer.w, maxAbsW, inSize: g.c * g.h * g.w, outSize: g.m * g.oh * g.ow };
 }
 
 /** V = W·r: [C·kH·kW] residues (Gemm: [K]). */

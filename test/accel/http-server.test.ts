@@ -31,10 +31,10 @@ const ints = (n: number, max: number): Float64Array => Float64Array.from({ lengt
 const residues = (n: number): Float64Array => Float64Array.from({ length: n }, () => randInt(0, P - 1));
 
 const CONV_ATTRS: ConvAttrs = { strides: [2, 1], pads: [1, 1, 1, 0], dilations: [1, 1], group: 2 };
-const CONV: PublicLayer = { id: 0, name: 'conv', op: 'Conv', conv: CONV_ATTRS, w: { dims: [6, 2, 3, 3], data: ints(108, 127) } };
+const CONV: PublicLayer = { id: 0, name: 'conv', op: 'Conv', conv: CONV_ATTRS, wDims: [6, 2, 3, 3], w: { dims: [6, 2, 3, 3], data: ints(108, 127) } };
 const CONV_IN = [4, 7, 6] as const;
-const FC: PublicLayer = { id: 1, name: 'fc', op: 'Gemm', w: { dims: [24, 5], data: ints(120, 5000) } };
-const EDGE: PublicLayer = { id: 2, name: 'edge', op: 'Gemm', w: { dims: [2, 1], data: Float64Array.of(MAX_WEIGHT_L1 - 7, -7) } };
+const FC: PublicLayer = { id: 1, name: 'fc', op: 'Gemm', wDims: [24, 5], w: { dims: [24, 5], data: ints(120, 5000) } };
+const EDGE: PublicLayer = { id: 2, name: 'edge', op: 'Gemm', wDims: [2, 1], w: { dims: [2, 1], data: Float64Array.of(MAX_WEIGHT_L1 - 7, -7) } };
 
 const dir = mkdtempSync(join(tmpdir(), 'slalom-server-'));
 let index: ExportIndex;
@@ -246,7 +246,7 @@ describe('repository extension', () => {
 
   it('loads uploaded ONNX as Triton base64 JSON and as octet-stream', async () => {
     const port = server.port;
-    const layer: PublicLayer = { id: 9, name: 'uploaded', op: 'Conv', conv: { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [2, 2], group: 3 }, w: { dims: [3, 1, 3, 3], data: ints(27, 99) } };
+    const layer: PublicLayer = { id: 9, name: 'uploaded', op: 'Conv', conv: { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [2, 2], group: 3 }, wDims: [3, 1, 3, 3], w: { dims: [3, 1, 3, 3], data: ints(27, 99) } };
     const onnx = Buffer.from(exportLayerOnnx(layer));
     const r = await postJson(port, '/v2/repository/models/up.json/load', { parameters: { 'file:1/model.onnx': onnx.toString('base64') } });
     assert.equal(r.status, 200, r.body.toString());
@@ -269,7 +269,7 @@ describe('repository extension', () => {
   it('a large upload (base64 past 1 MiB) is decoded without one giant string', async () => {
     const k = 1024;
     const n = 300;
-    const layer: PublicLayer = { id: 3, name: 'big', op: 'Gemm', w: { dims: [k, n], data: ints(k * n, 1000) } };
+    const layer: PublicLayer = { id: 3, name: 'big', op: 'Gemm', wDims: [k, n], w: { dims: [k, n], data: ints(k * n, 1000) } };
     const onnx = Buffer.from(exportLayerOnnx(layer));
     assert.ok(onnx.length * 4 / 3 > 1 << 20);
     const r = await postJson(server.port, '/v2/repository/models/big/load', { parameters: { 'file:1/model.onnx': onnx.toString('base64') } });
@@ -291,7 +291,7 @@ describe('repository extension', () => {
     await bad('{"parameters":', 'application/json');
     await bad(Buffer.from([1, 2, 3, 4, 5]), 'application/octet-stream');
     // weights past the exactness bound, with a hand-patched description
-    const over = exportLayerOnnx({ id: 0, name: 'o', op: 'Gemm', w: { dims: [2, 1], data: Float64Array.of(MAX_WEIGHT_L1, 0) } });
+    const over = exportLayerOnnx({ id: 0, name: 'o', op: 'Gemm', wDims: [2, 1], w: { dims: [2, 1], data: Float64Array.of(MAX_WEIGHT_L1, 0) } });
     const patched = Buffer.from(over);
     const first = Buffer.alloc(4);
     first.writeInt32LE(MAX_WEIGHT_L1);

@@ -44,11 +44,11 @@ interface Case {
 }
 
 function convCase(id: number, inDims: number[], wDims: [number, number, number, number], conv: ConvAttrs, maxW = 127): Case {
-  return { layer: { id, name: `conv${id}`, op: 'Conv', conv, w: tensor(wDims, ints(size(wDims), maxW)) }, inDims, outDims: convOutputDims(inDims, wDims, conv) };
+  return { layer: { id, name: `conv${id}`, op: 'Conv', conv, wDims: wDims, w: tensor(wDims, ints(size(wDims), maxW)) }, inDims, outDims: convOutputDims(inDims, wDims, conv) };
 }
 
 function gemmCase(id: number, b: number, k: number, n: number, maxW = 127): Case {
-  return { layer: { id, name: `fc${id}`, op: 'Gemm', w: tensor([k, n], ints(k * n, maxW)) }, inDims: [b, k], outDims: [b, n] };
+  return { layer: { id, name: `fc${id}`, op: 'Gemm', wDims: [k, n], w: tensor([k, n], ints(k * n, maxW)) }, inDims: [b, k], outDims: [b, n] };
 }
 
 const A = (strides: [number, number], pads: [number, number, number, number], dilations: [number, number] = [1, 1], group = 1): ConvAttrs => ({ strides, pads, dilations, group });
@@ -200,8 +200,8 @@ describe('loadWeights refuses a layer it cannot compute exactly', () => {
   // One output whose weights have L1 = MAX_WEIGHT_L1 + 1: (p − 1)·L1 ≥ 2^53.
   const tooBig = (op: 'Conv' | 'Gemm', l1: number): PublicLayer =>
     op === 'Gemm'
-      ? { id: 100, name: 'huge_fc', op, w: tensor([2, 2], [l1 - 1, 3, 1, -3]) }
-      : { id: 101, name: 'huge_conv', op, conv: A([1, 1], [0, 0, 0, 0]), w: tensor([2, 2, 1, 1], [1 - l1, 1, 2, 2]) };
+      ? { id: 100, name: 'huge_fc', op, wDims: [2, 2], w: tensor([2, 2], [l1 - 1, 3, 1, -3]) }
+      : { id: 101, name: 'huge_conv', op, conv: A([1, 1], [0, 0, 0, 0]), wDims: [2, 2, 1, 1], w: tensor([2, 2, 1, 1], [1 - l1, 1, 2, 2]) };
 
   it('the bound: L1 = MAX_WEIGHT_L1 is exact, MAX_WEIGHT_L1 + 1 is not', () => {
     assert.ok(MAX_WEIGHT_L1 * (P - 1) <= MAX_EXACT);
@@ -230,7 +230,7 @@ describe('loadWeights refuses a layer it cannot compute exactly', () => {
   }
 
   it('non-integer weights are refused too', async () => {
-    const layer: PublicLayer = { id: 7, name: 'fractional', op: 'Gemm', w: tensor([1, 1], [0.5]) };
+    const layer: PublicLayer = { id: 7, name: 'fractional', op: 'Gemm', wDims: [1, 1], w: tensor([1, 1], [0.5]) };
     await assert.rejects(new LocalBackend().loadWeights([layer]), InvalidArgumentError);
     const w = new WorkerBackend();
     try {

@@ -42,6 +42,7 @@ function layer(fields: {
     outDims,
     lx: fields.lx,
     lw: fields.lw,
+    wDims: [1, 1],
     w: tensor([1, 1], [1]),
     bias,
     weightRowL1: fields.weightRowL1 ?? 1,

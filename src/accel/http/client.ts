@@ -36,7 +36,7 @@ import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:ht
 import { endianness } from 'node:os';
 import { untrusted, type Untrusted } from '../../boundary/untrusted.js';
 import { InvalidArgumentError, TransportError } from '../../errors.js';
-import { convOutputDims } from '../../kernels/conv.js';
+import { outputDims } from '../../kernels/output-dims.js';
 import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../backend.js';
 import { exportLayerOnnx } from './export.js';
 import { BINARY_HEADER, CLIENT_HEADER, DATATYPE, INPUT_TENSOR, layerModelName, LOAD_FILE_PARAMETER, modelIdOf, OUTPUT_TENSOR } from './protocol.js';
@@ -163,11 +163,6 @@ function parseUrl(text: string): { url: string; host: string; port: number; base
   if (u.username || u.password || u.search || u.hash) throw new InvalidArgumentError(`accelerator URL '${text}' must be http://host:port[/prefix] only`);
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   return { url: `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`, host, port: u.port === '' ? 80 : Number(u.port), basePath: u.pathname.replace(/\/+$/, '') };
-}
-
-/** Expected output dims of a layer for input dims (mirrors host.ts): only to bound the reply size. */
-function outputDims(layer: PublicLayer, dims: readonly number[]): number[] {
-  return layer.op === 'Conv' ? convOutputDims(dims, layer.w.dims, layer.conv!) : [dims[0]!, layer.w.dims[1]!];
 }
 
 /** Text a server sent, as data for a message: one line, bounded. */

@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { InvalidArgumentError, isSlalomError, TransportError } from '../../errors.js';
 import { P } from '../../field/prime.js';
-import { convOutputDims } from '../../kernels/conv.js';
+import { outputDims } from '../../kernels/output-dims.js';
 import { createExactKernels, type ExactKernels, type ExactKernelsName } from '../../kernels/exact-linear.js';
 import { sizeOf } from '../../tensor/tensor.js';
 import { AcceleratorHost } from '../host.js';
@@ -1339,14 +1339,10 @@ export class AcceleratorServer {
     const size = dims.reduce((a, v) => a * v, 1);
     if (size > o.maxTensorElements) throw new HttpError(413, `input of ${size} elements exceeds the limit of ${o.maxTensorElements}`);
     let outDims: number[];
-    const d = model.description;
-    if (d.op === 'Gemm') outDims = [dims[0]!, d.wDims[1]!];
-    else {
-      try {
-        outDims = convOutputDims(dims, d.wDims, d.conv!);
-      } catch (e) {
-        throw new HttpError(400, `input '${INPUT_TENSOR}' shape [${dims.join(', ')}]: ${(e as Error).message}`);
-      }
+    try {
+      outDims = outputDims(model.description, dims);
+    } catch (e) {
+      throw new HttpError(400, `input '${INPUT_TENSOR}' shape [${dims.join(', ')}]: ${(e as Error).message}`);
     }
     const outSize = sizeOf(outDims);
     if (outSize > o.maxTensorElements) throw new HttpError(413, `output of ${outSize} elements exceeds the limit of ${o.maxTensorElements}`);
