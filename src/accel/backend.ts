@@ -5,6 +5,7 @@
  * branded Untrusted and goes through boundary/accept.ts before the trusted runtime touches it.
  */
 import type { Untrusted } from '../boundary/untrusted.js';
+import type { Residues } from '../field/residues.js';
 import type { LinearWeights } from '../kernels/names.js';
 
 /** What an accelerator knows of one linear layer: public weights and shapes (kernels/names.ts LinearSpec). */
@@ -13,12 +14,15 @@ export interface PublicLayer extends LinearWeights {
   readonly name: string;
 }
 
-/** A reply as the accelerator claims it: to be validated, never trusted. */
+/**
+ * A reply as the accelerator claims it: to be validated, never trusted. Residues as u32 (a service
+ * speaking the Open Inference Protocol's FP64 gives doubles, which the gate checks the same way).
+ */
 export interface LinearReply {
   readonly requestId: number;
   readonly layerId: number;
   readonly dims: readonly number[];
-  readonly data: Float64Array;
+  readonly data: Uint32Array | Float64Array;
   /** The accelerator's own account of its compute time (informational only). */
   readonly computeMs?: number;
 }
@@ -28,8 +32,11 @@ export interface LinearRequest {
   readonly requestId: number;
   readonly layerId: number;
   readonly dims: readonly number[];
-  /** Canonical residues; the backend must not modify or keep the caller's array. */
-  readonly x: Float64Array;
+  /**
+   * Canonical residues. The trusted runtime's own memory (simd/arena.ts): the backend must copy what
+   * it sends before linear() returns, and never post, modify or keep the caller's array.
+   */
+  readonly x: Residues;
 }
 
 export interface AcceleratorBackend {

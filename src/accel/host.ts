@@ -6,7 +6,7 @@
  * accelerator never returns a wrong answer.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { P } from '../field/prime.js';
+import { firstNonResidue, type Residues } from '../field/residues.js';
 import { outputDims } from '../kernels/output-dims.js';
 import type { ExactKernels } from '../kernels/exact-linear.js';
 import { assertExact } from '../kernels/field.js';
@@ -15,7 +15,7 @@ import type { PublicLayer } from './backend.js';
 
 export interface HostResult {
   readonly dims: number[];
-  readonly data: Float64Array;
+  readonly data: Residues;
   readonly computeMs: number;
 }
 
@@ -31,14 +31,12 @@ export class AcceleratorHost {
     }
   }
 
-  async linear(layerId: number, dims: readonly number[], x: Float64Array): Promise<HostResult> {
+  async linear(layerId: number, dims: readonly number[], x: Residues): Promise<HostResult> {
     const layer = this.layers.get(layerId);
     if (layer === undefined) throw new InvalidArgumentError(`unknown layer id ${layerId}`);
     if (sizeOf(dims) !== x.length) throw new InvalidArgumentError(`input of ${x.length} values does not fill shape ${formatDims(dims)}`);
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i]!;
-      if (!(v >= 0 && v < P && Math.floor(v) === v)) throw new InvalidArgumentError(`input value ${v} at ${i} is not a residue`);
-    }
+    const bad = firstNonResidue(x);
+    if (bad >= 0) throw new InvalidArgumentError(`input value ${x[bad]} at ${bad} is not a residue`);
     const start = performance.now();
     const data = await this.kernels.apply(layer, dims, x);
     return { dims: outputDims(layer, dims), data, computeMs: performance.now() - start };

@@ -40,7 +40,7 @@ export async function buildPad(q: QuantizedGraph, modelHash: string, state: Trus
   const records = [];
   for (const layer of q.layers) {
     const r = padVector(padKey, index, layer.index, sizeOf(layer.inDims));
-    const u = await kernels.apply(layer, layer.inDims, r);
+    const u = Float64Array.from(await kernels.apply(layer, layer.inDims, Uint32Array.from(r)));
     records.push({ layer: layer.index, count: u.length, ...sealResidues(sealKey, { modelHash, layer: layer.index, index, epoch, count: u.length }, u) });
   }
   return encodePad(records);

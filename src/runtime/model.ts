@@ -16,9 +16,10 @@ import { calibrate } from '../quant/calibrate.js';
 import { DEFAULT_MARGIN, quantizeGraph, type QuantizedGraph } from '../quant/quantize-graph.js';
 import { sizeOf, tensor, type Tensor } from '../tensor/tensor.js';
 import { Rng } from '../zoo/rng.js';
-import { runQuantized, type LayerTiming } from './executor.js';
+import { runQuantized, type RunOptions } from './executor.js';
 import type { LinearProtocol } from './linear-protocol.js';
 import { INSECURE_MODES, type Mode } from './modes.js';
+import type { LayerTiming } from './observer.js';
 import { trustedProtocol } from './protocols/trusted.js';
 
 /** What a `<model>.slalom.json` beside the ONNX file may say about it. */
@@ -102,11 +103,23 @@ export class SlalomModel {
     return this.graph.inputs[0]!.dims;
   }
 
-  /** Runs one quantized inference; `protocol` supplies the linear layers (default: the trusted kernels, i.e. baseline). */
-  async infer(input: Tensor, options: { mode?: Mode; protocol?: LinearProtocol; onValue?: (name: string, t: Tensor) => void } = {}): Promise<InferenceResult> {
+  /**
+   * Runs one quantized inference; `protocol` supplies the linear layers (default: the trusted
+   * kernels, i.e. baseline). `fuse: false` runs each layer boundary's passes apart (per-owner
+   * timings; needed by `onValue`, which sees every value).
+   */
+  async infer(input: Tensor, options: { mode?: Mode; protocol?: LinearProtocol } & RunOptions = {}): Promise<InferenceResult> {
     const mode = options.mode ?? 'baseline';
     if (mode !== 'baseline' && options.protocol === undefined) throw new InvalidArgumentError(`mode '${mode}' needs an accelerator protocol`);
-    const run = await runQuantized(this.quantized, [input], options.protocol ?? trustedProtocol(), options.onValue);
+    const protocol = options.protocol ?? trustedProtocol();
+    try {
+      return this.result(mode, await runQuantized(this.quantized, [input], protocol, options));
+    } finally {
+      if (options.protocol === undefined) await protocol.close?.();
+    }
+  }
+
+  private result(mode: Mode, run: Awaited<ReturnType<typeof runQuantized>>): InferenceResult {
     const acceleratorMs = run.timings['accelerator'] ?? 0;
     const trustedMs = Object.values(run.timings).reduce((a, b) => a + b, 0) - acceleratorMs;
     return {

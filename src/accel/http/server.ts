@@ -34,15 +34,16 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { InvalidArgumentError, isSlalomError, TransportError } from '../../errors.js';
 import { P } from '../../field/prime.js';
+import { isResidue } from '../../field/residues.js';
 import { outputDims } from '../../kernels/output-dims.js';
 import { createExactKernels, type ExactKernels, type ExactKernelsName } from '../../kernels/exact-linear.js';
 import { sizeOf } from '../../tensor/tensor.js';
 import { AcceleratorHost } from '../host.js';
 import { EXPORT_INDEX_FILE, itemDims, onnxOfDescription, parseLayerOnnx, type LayerDescription, type ParsedLayer } from './export.js';
+import { bytesPerValue, isWireDatatype, readTensor, residueBytes, RESIDUE_DATATYPE, WIRE_DATATYPES, type WireDatatype } from './tensor-codec.js';
 import {
   BINARY_HEADER,
   CLIENT_HEADER,
-  DATATYPE,
   INPUT_TENSOR,
   LOAD_FILE_PARAMETER,
   MODEL_VERSION,
@@ -199,7 +200,8 @@ async function referenceFactory(kernelsName: ExactKernelsName, threads: number):
     async create({ layer }) {
       const host = new AcceleratorHost(kernels);
       host.load([{ ...layer, id: 0 }]);
-      return { run: async (dims, x) => (await host.linear(0, dims, x)).data, async close() {} };
+      // The exact kernels take and give residues; the server's queues carry doubles (onnxruntime's graph is FP64).
+      return { run: async (dims, x) => Float64Array.from((await host.linear(0, dims, Uint32Array.from(x))).data), async close() {} };
     },
     close: () => kernels.close(),
   };
@@ -516,35 +518,13 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** float64 values from little-endian bytes, into a fresh aligned array. */
-function float64FromBytes(bytes: Uint8Array): Float64Array {
-  const out = new Float64Array(bytes.length / 8);
-  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(bytes);
-  else {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let i = 0; i < out.length; i++) out[i] = view.getFloat64(8 * i, true);
-  }
-  return out;
-}
-
-function bytesOfFloat64(y: Float64Array): Buffer {
-  if (LITTLE_ENDIAN) return Buffer.from(y.buffer, y.byteOffset, y.byteLength);
-  const out = Buffer.alloc(y.byteLength);
-  for (let i = 0; i < y.length; i++) out.writeDoubleLE(y[i]!, 8 * i);
-  return out;
-}
-
 /** Flattens JSON tensor data (flat, or nested to match `shape`) into doubles; every value must be a residue. */
 function flattenData(data: unknown, shape: readonly number[], size: number): Float64Array {
   if (!Array.isArray(data)) throw new HttpError(400, `input '${INPUT_TENSOR}': data must be an array`);
   const out = new Float64Array(size);
   let at = 0;
   const put = (v: unknown): void => {
-    if (typeof v !== 'number' || !(v >= 0 && v < P) || Math.floor(v) !== v) {
-      throw new HttpError(400, `input '${INPUT_TENSOR}': value ${at} is ${describeValue(v)}, not an integer in [0, ${P})`);
-    }
+    if (!isResidue(v)) throw new HttpError(400, `input '${INPUT_TENSOR}': value ${at} is ${describeValue(v)}, not an integer in [0, ${P})`);
     out[at++] = v + 0;
   };
   if (data.length === 0 || !Array.isArray(data[0])) {
@@ -568,13 +548,15 @@ function describeValue(v: unknown): string {
   return Array.isArray(v) ? 'an array' : typeof v;
 }
 
-/** Checks that every value is an integer in [0, p); normalises −0. */
-function checkResidues(x: Float64Array): void {
+/** A binary input's residues as doubles (onnxruntime's graph is FP64), each checked to be a residue; normalises −0. */
+function residuesOfBinary(datatype: WireDatatype, bytes: Uint8Array): Float64Array {
+  const values = readTensor(datatype, bytes)!;
+  const x = values instanceof Float64Array ? values : Float64Array.from(values);
   for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    if (!(v >= 0 && v < P) || Math.floor(v) !== v) throw new HttpError(400, `input '${INPUT_TENSOR}': value ${i} is ${v}, not an integer in [0, ${P})`);
-    if (v === 0) x[i] = 0;
+    if (!isResidue(x[i])) throw new HttpError(400, `input '${INPUT_TENSOR}': value ${i} is ${x[i]}, not an integer in [0, ${P})`);
+    if (x[i] === 0) x[i] = 0;
   }
+  return x;
 }
 
 /** Bytes of a refused request's body still read (and dropped) after the answer, so the client sees the answer. */
@@ -614,6 +596,8 @@ interface ParsedInfer {
   readonly outDims: number[];
   readonly x: Float64Array;
   readonly binaryOutput: boolean;
+  /** The request's datatype: the reply answers in it. */
+  readonly datatype: WireDatatype;
 }
 
 export class AcceleratorServer {
@@ -1103,9 +1087,10 @@ export class AcceleratorServer {
         name: b,
         versions: [MODEL_VERSION],
         platform: PLATFORM,
-        inputs: [{ name: INPUT_TENSOR, datatype: DATATYPE, shape: [-1, ...model.input] }],
-        outputs: [{ name: OUTPUT_TENSOR, datatype: DATATYPE, shape: [-1, ...model.output] }],
-        parameters: { slalom_layer: model.description.name, slalom_op: model.description.op, slalom_index: model.description.index, modulus: P },
+        inputs: [{ name: INPUT_TENSOR, datatype: RESIDUE_DATATYPE, shape: [-1, ...model.input] }],
+        outputs: [{ name: OUTPUT_TENSOR, datatype: RESIDUE_DATATYPE, shape: [-1, ...model.output] }],
+        // Any of the wire datatypes is accepted, and a reply answers in its request's.
+        parameters: { slalom_layer: model.description.name, slalom_op: model.description.op, slalom_index: model.description.index, modulus: P, datatypes: [...WIRE_DATATYPES] },
       });
     }
     throw new HttpError(404, `no such endpoint: ${raw.slice(0, 200)}`);
@@ -1325,7 +1310,9 @@ export class AcceleratorServer {
     const input = inputs[0];
     if (!isObject(input)) throw new HttpError(400, 'an input must be an object');
     if (input['name'] !== INPUT_TENSOR) throw new HttpError(400, `unknown input '${String(input['name']).slice(0, 64)}' (the only input is '${INPUT_TENSOR}')`);
-    if (input['datatype'] !== DATATYPE) throw new HttpError(400, `input '${INPUT_TENSOR}' must have datatype ${DATATYPE}, got ${JSON.stringify(input['datatype'])?.slice(0, 32)}`);
+    const datatype = input['datatype'];
+    if (!isWireDatatype(datatype)) throw new HttpError(400, `input '${INPUT_TENSOR}' must have datatype ${WIRE_DATATYPES.join(', ')}, got ${JSON.stringify(datatype)?.slice(0, 32)}`);
+    const width = bytesPerValue(datatype);
     const shape = input['shape'];
     const rank = model.input.length + 1;
     if (!Array.isArray(shape) || shape.length !== rank || !shape.every((d) => Number.isSafeInteger(d) && d >= 1 && d <= o.maxTensorElements)) {
@@ -1352,24 +1339,24 @@ export class AcceleratorServer {
     let x: Float64Array;
     if (binarySize !== undefined) {
       if (binary === undefined) throw new HttpError(400, `binary_data_size given without the ${BINARY_HEADER} header`);
-      if (!Number.isSafeInteger(binarySize) || binarySize !== 8 * size) throw new HttpError(400, `binary_data_size must be ${8 * size} (8 bytes × ${size} values), got ${JSON.stringify(binarySize)?.slice(0, 32)}`);
+      if (!Number.isSafeInteger(binarySize) || binarySize !== width * size) throw new HttpError(400, `binary_data_size must be ${width * size} (${width} bytes × ${size} values of ${datatype}), got ${JSON.stringify(binarySize)?.slice(0, 32)}`);
       if (binary.length !== binarySize) throw new HttpError(400, `binary data is ${binary.length} bytes, binary_data_size says ${binarySize}`);
       if (input['data'] !== undefined) throw new HttpError(400, 'an input has both data and binary_data_size');
-      x = float64FromBytes(binary);
-      checkResidues(x);
+      x = residuesOfBinary(datatype, binary);
     } else {
       if (binary !== undefined && binary.length > 0) throw new HttpError(400, `${binary.length} bytes of binary data follow the header but no input has binary_data_size`);
       x = flattenData(input['data'], dims, size);
     }
     const clientId = isObject(params) && typeof params['client_id'] === 'string' ? params['client_id'] : undefined;
-    return { ...(typeof id === 'string' ? { id } : {}), ...(clientId !== undefined ? { clientId } : {}), dims, outDims, x, binaryOutput };
+    return { ...(typeof id === 'string' ? { id } : {}), ...(clientId !== undefined ? { clientId } : {}), dims, outDims, x, binaryOutput, datatype };
   }
 
   private respondInfer(res: ServerResponse, name: string, req: ParsedInfer, o: Outcome): void {
-    const head = `{"model_name":${JSON.stringify(name)},"model_version":"${MODEL_VERSION}"${req.id !== undefined ? `,"id":${JSON.stringify(req.id)}` : ''},"parameters":{"slalom_batch_items":${o.batchItems},"slalom_batch_requests":${o.batchRequests},"slalom_compute_ms":${Number(o.computeMs.toFixed(3))}},"outputs":[{"name":"${OUTPUT_TENSOR}","datatype":"${DATATYPE}","shape":[${req.outDims.join(',')}]`;
+    const head = `{"model_name":${JSON.stringify(name)},"model_version":"${MODEL_VERSION}"${req.id !== undefined ? `,"id":${JSON.stringify(req.id)}` : ''},"parameters":{"slalom_batch_items":${o.batchItems},"slalom_batch_requests":${o.batchRequests},"slalom_compute_ms":${Number(o.computeMs.toFixed(3))}},"outputs":[{"name":"${OUTPUT_TENSOR}","datatype":"${req.datatype}","shape":[${req.outDims.join(',')}]`;
     if (req.binaryOutput) {
-      const header = Buffer.from(`${head},"parameters":{"binary_data_size":${o.y.byteLength}}}]}`);
-      this.send(res, 200, [header, bytesOfFloat64(o.y)], { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': header.length });
+      const bytes = residueBytes(o.y, req.datatype);
+      const header = Buffer.from(`${head},"parameters":{"binary_data_size":${bytes.length}}}]}`);
+      this.send(res, 200, [header, bytes], { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': header.length });
     } else {
       this.send(res, 200, `${head},"data":[${o.y.join(',')}]}]}`);
     }

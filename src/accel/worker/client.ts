@@ -86,12 +86,31 @@ export class WorkerBackend implements AcceleratorBackend {
   }
 
   async linear({ requestId, layerId, dims, x }: LinearRequest): Promise<Untrusted<LinearReply>> {
-    // The caller keeps x (to verify against it): postMessage copies it. A view is copied first, so
-    // that only its own values leave, never the rest of its buffer.
-    const whole = x.byteOffset === 0 && x.byteLength === x.buffer.byteLength;
-    const reply = await this.send({ type: 'linear', requestId, layerId, dims, x: whole ? x : x.slice() });
+    // x lies in the trusted runtime's (shared) memory: posting it would share that memory with the
+    // worker. Its values are copied into a buffer of this client's own, which is transferred (no
+    // second copy) and comes back with the reply to carry the next request of its size: fresh
+    // memory would cost a page fault per 4 KiB. A returned buffer is only ever written here.
+    const wire = new Uint32Array(this.wireBuffer(x.byteLength), 0, x.length);
+    wire.set(x);
+    const reply = await this.send({ type: 'linear', requestId, layerId, dims, x: wire }, [wire.buffer as ArrayBuffer]);
     if (reply.type === 'error') throw new TransportError(`the accelerator failed: ${String(reply.message)}`);
+    if (reply.type === 'result') this.keepWireBuffer(reply.returned);
     return untrusted(reply as unknown as LinearReply);
+  }
+
+  /** Buffers handed back by the worker, by size (a few per size: one per request in flight). */
+  private readonly wire = new Map<number, ArrayBuffer[]>();
+
+  private wireBuffer(bytes: number): ArrayBuffer {
+    return this.wire.get(bytes)?.pop() ?? new ArrayBuffer(bytes);
+  }
+
+  private keepWireBuffer(buffer: unknown): void {
+    // Only a plain, non-shared buffer the worker no longer holds (transferred) can carry a request.
+    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength === 0) return;
+    let list = this.wire.get(buffer.byteLength);
+    if (list === undefined) this.wire.set(buffer.byteLength, (list = []));
+    if (list.length < 4) list.push(buffer);
   }
 
   async close(): Promise<void> {

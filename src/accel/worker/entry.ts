@@ -21,8 +21,9 @@ async function handle(msg: ToWorker): Promise<void> {
       port.postMessage({ type: 'loaded', requestId: msg.requestId } satisfies FromWorker);
     } else {
       const out = await h.linear(msg.layerId, msg.dims, msg.x);
-      const reply: FromWorker = { type: 'result', requestId: msg.requestId, layerId: msg.layerId, ...out };
-      port.postMessage(reply, [out.data.buffer as ArrayBuffer]);
+      const returned = msg.x.buffer as ArrayBuffer;
+      const reply: FromWorker = { type: 'result', requestId: msg.requestId, layerId: msg.layerId, ...out, returned };
+      port.postMessage(reply, out.data.buffer === returned ? [returned] : [out.data.buffer as ArrayBuffer, returned]);
     }
   } catch (e) {
     port.postMessage({ type: 'error', requestId: msg.requestId, message: (e as Error)?.message ?? String(e) } satisfies FromWorker);

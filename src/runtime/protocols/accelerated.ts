@@ -1,23 +1,29 @@
 /**
  * The outsourcing modes (DESIGN.md §5): every linear layer goes to the accelerator.
- * - blinding (modes private, private+verified): x + r leaves, never x; u = f(r) is unsealed from the
- *   pad store and z − u taken (by the executor, in its requantization pass); one pad per inference, consumed durably before anything leaves;
- * - the reply always passes the boundary (accept.ts); with a verifier (modes verified,
- *   private+verified) Freivalds' check runs on the pair the accelerator saw (x or x + r).
+ * - blinding (modes private, private+verified): x + r leaves, never x (the boundary pass that
+ *   wrote the request added r); u = f(r) is unsealed from the pad store while the accelerator
+ *   works, and the layer's boundary pass takes z − u; one pad per inference, consumed durably
+ *   before anything leaves;
+ * - the reply always passes the gate (boundary/accept.ts); with a verifier (modes verified,
+ *   private+verified) Freivalds' check runs on the pair the accelerator saw (x or x + r), its
+ *   output side in the pass that reads the reply and its input side in the pass that wrote the request.
  * A failed check or an invalid reply ends the inference with a typed error (policy 'abort'), or is
- * recorded and the layer recomputed in the trusted runtime, which then distrusts the accelerator for
- * the rest of the run (policy 'recompute'). Either way no unverified value is ever used.
+ * recorded and the layer recomputed in the trusted runtime — f(x + r) − u = f(x), so the same pads
+ * serve — which then distrusts the accelerator for the rest of the run (policy 'recompute'). Either
+ * way no unverified value is ever used: the pass's outputs leave the gate only once accepted.
  */
 import type { AcceleratorBackend } from '../../accel/backend.js';
-import type { OnlinePads } from '../online-pads.js';
-import { acceptLinearOutput } from '../../boundary/accept.js';
+import { acceptComputed, acceptReply } from '../../boundary/accept.js';
+import type { Crossing, Sendable } from '../../boundary/pass-plan.js';
 import { IntegrityError, MalformedResponseError, PadsExhaustedError, type SlalomError } from '../../errors.js';
 import { jsKernels, type ExactKernels } from '../../kernels/exact-linear.js';
-import type { QuantizedLayer } from '../../quant/quantize-graph.js';
-import { giveF64 } from '../../tensor/pool.js';
+import { release } from '../../simd/arena.js';
 import type { Verifier } from '../../verify/verifier.js';
-import type { LinearOutput, LinearProtocol } from '../linear-protocol.js';
-import type { PhaseTimer } from '../timings.js';
+import { assemblePlan, type CrossingPads, type LayerStep } from '../boundary-plan.js';
+import type { LinearProtocol, ProtocolRun } from '../linear-protocol.js';
+import { timed, timedAsync, type RunObserver } from '../observer.js';
+import type { OnlinePads } from '../online-pads.js';
+import { leasePad, type PadLease } from '../pad-lease.js';
 
 export type FailurePolicy = 'abort' | 'recompute';
 /** What to do when no pad is left: fail, or run that inference entirely in the trusted runtime. */
@@ -61,38 +67,90 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
   const policy = options.onFailure ?? 'abort';
   const incidents: Incident[] = [];
   let distrusted = false;
-  /** This inference runs in the trusted runtime only (no pad was left, policy 'local'). */
-  let localOnly = false;
 
-  /** One attempt: send, validate, check. */
-  async function attempt(layer: QuantizedLayer, sent: Float64Array, timer: PhaseTimer): Promise<Float64Array> {
-    const requestId = ++requestCounter;
+  /** Takes this inference's pad; undefined when none is left and the policy runs it locally. */
+  function takePad(): PadLease | undefined | 'local' {
+    if (pads === undefined) return undefined;
     try {
-      // The request's synchronous part (copying and posting x) is trusted-thread work; the rest is waiting.
-      const pending = timer.time('transfer', () => accelerator.linear({ requestId, layerId: layer.index, dims: layer.inDims, x: sent }));
-      const reply = await timer.timeAsync('accelerator', () => pending);
-      // Validation reads the reply once and computes the check's output side on the way (it counts
-      // as validation); the check then reads x only. Asked per attempt: secrets change after a failure.
-      const outputSums = verifier?.outputSums(layer);
-      const z = timer.time('validate', () => acceptLinearOutput(reply, { requestId, layerId: layer.index, layerName: layer.name, dims: layer.outDims }, outputSums));
-      if (verifier !== undefined) timer.time('verify', () => verifier.check(layer, sent, z, outputSums));
-      return z;
+      pads.begin();
     } catch (e) {
-      const retry = (e instanceof IntegrityError || e instanceof MalformedResponseError) && accelerator.reportFailure?.(requestId, e) === true;
-      if (!retry) throw e;
-      incidents.push({ layer: layer.name, code: (e as SlalomError).code, message: `${(e as Error).message}; retried on another accelerator` });
-      return attempt(layer, sent, timer);
+      if (!(e instanceof PadsExhaustedError) || options.onExhausted !== 'local') throw e;
+      incidents.push({ layer: '(all)', code: e.code, message: `${e.message}; this inference ran in the trusted runtime` });
+      return 'local';
     }
+    const remaining = pads.inventory().remaining;
+    if (remaining < (options.lowWater ?? 10)) options.onLowPads?.(remaining);
+    return leasePad(pads);
   }
 
-  async function fromAccelerator(layer: QuantizedLayer, x: Float64Array, timer: PhaseTimer): Promise<LinearOutput> {
-    // Blinded once: a retry sends the very same x + r, never a second blinding of x with another pad.
-    const sent = pads === undefined ? x : timer.time('blind', () => pads.blind(layer, x));
-    const z = await attempt(layer, sent, timer);
-    if (pads === undefined) return { value: z };
-    giveF64(sent); // the backends sent copies and the check is done: x + r is dead
-    // f(x) = z − u: the executor subtracts u in its requantization pass.
-    return { value: z, minus: timer.time('unseal', () => pads.unseal(layer)) };
+  function startRun(observer: RunObserver): ProtocolRun {
+    const taken = takePad();
+    /** This inference runs in the trusted runtime only (no pad was left, policy 'local'). */
+    const localOnly = taken === 'local';
+    const lease = taken === 'local' ? undefined : taken;
+    const sink = (layer: string) => (phase: string, ms: number) => observer.phase(phase, ms, layer);
+
+    /** The pads one crossing uses, taken while the accelerator computes (once per layer, whatever the attempts). */
+    function padsFor(step: LayerStep): CrossingPads {
+      if (lease === undefined) return {};
+      const name = step.layer.name;
+      const unblind = timed(observer, 'unseal', name, () => lease.unblind(step.layer));
+      const next = step.next?.layer;
+      return { unblind, ...(next !== undefined ? { nextPad: timed(observer, 'keystream', name, () => lease.keystream(next)) } : {}) };
+    }
+
+    /** f(request) in the trusted runtime, through the same pass (without a check). */
+    async function compute(step: LayerStep, request: Sendable, crossingPads: CrossingPads): Promise<Crossing> {
+      const y = await timedAsync(observer, 'linear', step.layer.name, () => local.apply(step.layer, request.x.dims, request.x.data));
+      return acceptComputed(y, assemblePlan(step, request, { requestId: 0, pads: crossingPads, verifier, checking: false }), sink(step.layer.name));
+    }
+
+    /** Send, accept; again on another accelerator after a refused reply while the backend offers one. */
+    async function fromAccelerator(step: LayerStep, request: Sendable, crossingPads: () => CrossingPads): Promise<Crossing> {
+      const { layer } = step;
+      for (;;) {
+        const requestId = ++requestCounter;
+        // The request's synchronous part (copying and posting x) is trusted-thread work; the rest is waiting.
+        const pending = timed(observer, 'transfer', layer.name, () => accelerator.linear({ requestId, layerId: layer.index, dims: request.x.dims, x: request.x.data }));
+        const parts = crossingPads();
+        const reply = await timedAsync(observer, 'accelerator', layer.name, () => pending);
+        try {
+          // Asked per attempt: secrets change after a failure.
+          return acceptReply(reply, assemblePlan(step, request, { requestId, pads: parts, verifier, checking: true }), sink(layer.name));
+        } catch (e) {
+          const retry = (e instanceof IntegrityError || e instanceof MalformedResponseError) && accelerator.reportFailure?.(requestId, e) === true;
+          if (!retry) throw e;
+          incidents.push({ layer: layer.name, code: (e as SlalomError).code, message: `${(e as Error).message}; retried on another accelerator` });
+        }
+      }
+    }
+
+    return {
+      verifier,
+      ...(lease !== undefined ? { pads: lease } : {}),
+      async cross(step, request) {
+        let parts: CrossingPads | undefined;
+        const crossingPads = (): CrossingPads => (parts ??= padsFor(step));
+        try {
+          if (!distrusted && !localOnly) {
+            try {
+              return await fromAccelerator(step, request, crossingPads);
+            } catch (e) {
+              const caught = e instanceof IntegrityError || e instanceof MalformedResponseError;
+              if (!caught || policy === 'abort') throw e;
+              const err = e as SlalomError;
+              incidents.push({ layer: step.layer.name, code: err.code, message: err.message });
+              distrusted = true;
+            }
+          }
+          return await compute(step, request, crossingPads());
+        } finally {
+          if (parts?.unblind !== undefined) release(parts.unblind);
+          if (parts?.nextPad !== undefined) release(parts.nextPad);
+        }
+      },
+      end() {},
+    };
   }
 
   return {
@@ -104,35 +162,11 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     get distrusted() {
       return distrusted;
     },
-    async begin() {
-      localOnly = false;
-      if (pads === undefined) return;
-      try {
-        pads.begin();
-      } catch (e) {
-        if (!(e instanceof PadsExhaustedError) || options.onExhausted !== 'local') throw e;
-        incidents.push({ layer: '(all)', code: e.code, message: `${e.message}; this inference ran in the trusted runtime` });
-        localOnly = true;
-        return;
-      }
-      const remaining = pads.inventory().remaining;
-      if (remaining < (options.lowWater ?? 10)) options.onLowPads?.(remaining);
-    },
-    async compute(layer, x, timer) {
-      if (!distrusted && !localOnly) {
-        try {
-          return await fromAccelerator(layer, x, timer);
-        } catch (e) {
-          const caught = e instanceof IntegrityError || e instanceof MalformedResponseError;
-          if (!caught || policy === 'abort') throw e;
-          const err = e as SlalomError;
-          incidents.push({ layer: layer.name, code: err.code, message: err.message });
-          distrusted = true;
-        }
-      }
-      return { value: await timer.timeAsync('linear', () => local.apply(layer, layer.inDims, x)) };
+    async start(observer) {
+      return startRun(observer);
     },
     async close() {
+      verifier?.dispose();
       await accelerator.close();
       await local.close();
     },
