@@ -68,7 +68,7 @@ export function exactLayer(layer: QuantizedLayer, x: Float64Array): Float64Array
 /** ExactKernels over `exactLayer` (kernels/exact-linear.ts's jsKernels would load onnxruntime). */
 export const plainKernels: ExactKernels = {
   name: 'js',
-  apply: async (layer, _dims, x) => exactLayer(layer as QuantizedLayer, x),
+  apply: async (layer, _dims, x) => Uint32Array.from(exactLayer(layer as QuantizedLayer, Float64Array.from(x))),
   async close() {},
 };
 

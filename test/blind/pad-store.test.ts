@@ -334,7 +334,7 @@ describe('trusted state and the store are kept apart', () => {
     const i = ledger().consumed;
     const layer = modelA.quantized.layers[1]!;
     const r = padVector(state.keys.padKey, i, 1, 256);
-    const u = computeLayerExactly(layer, r);
+    const u = Float64Array.from(computeLayerExactly(layer, Uint32Array.from(r)));
     const pack = (v: Float64Array): Buffer => {
       const b = Buffer.alloc(3 * 8);
       for (let k = 0; k < 8; k++) b.writeUIntLE(v[k]!, 3 * k, 3);
