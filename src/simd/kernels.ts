@@ -17,11 +17,12 @@ export function packedResidues(bytes: Uint8Array): boolean {
 export function addPadWords(keystream: Uint8Array, groups: number, values: Float64Array, out: Float64Array, from: number): number {
   for (let g = 0; g < groups; g++) {
     const k = 12 * g;
-    const words = [0, 1, 2, 3].map((j) => keystream[k + 3 * j]! | (keystream[k + 3 * j + 1]! << 8) | (keystream[k + 3 * j + 2]! << 16));
-    if (words.some((r) => r >= P)) return 4 * g;
+    const at = from + 4 * g;
+    for (let j = 0; j < 4; j++) if ((keystream[k + 3 * j]! | (keystream[k + 3 * j + 1]! << 8) | (keystream[k + 3 * j + 2]! << 16)) >= P) return 4 * g;
     for (let j = 0; j < 4; j++) {
-      const d = (values[from + 4 * g + j]! | 0) + words[j]! - P;
-      out[from + 4 * g + j] = d + (P & (d >> 31));
+      const r = keystream[k + 3 * j]! | (keystream[k + 3 * j + 1]! << 8) | (keystream[k + 3 * j + 2]! << 16);
+      const d = (values[at + j]! | 0) + r - P;
+      out[at + j] = d + (P & (d >> 31));
     }
   }
   return 4 * groups;

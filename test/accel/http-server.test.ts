@@ -145,8 +145,9 @@ describe('protocol and exact results', () => {
     const meta = json(await send(port, 'GET', '/v2'));
     assert.ok(meta.extensions.includes('binary_tensor_data') && meta.extensions.includes('model_repository'));
     const m = json(await send(port, 'GET', `/v2/models/${convName}`));
-    assert.deepEqual(m.inputs, [{ name: 'x', datatype: 'FP64', shape: [-1, 4, 7, 6] }]);
-    assert.deepEqual(m.outputs, [{ name: 'y', datatype: 'FP64', shape: [-1, 6, 4, 5] }]);
+    assert.deepEqual(m.inputs, [{ name: 'x', datatype: 'UINT32', shape: [-1, 4, 7, 6] }]);
+    assert.deepEqual(m.outputs, [{ name: 'y', datatype: 'UINT32', shape: [-1, 6, 4, 5] }]);
+    assert.deepEqual(m.parameters.datatypes, ['UINT32', 'INT32', 'FP64'], 'every wire datatype is accepted');
     assert.equal(m.platform, 'onnxruntime_onnx');
     assert.equal((await send(port, 'GET', `/v2/models/${convName}/ready`)).status, 200);
     assert.equal((await send(port, 'GET', `/v2/models/${convName}/versions/1/ready`)).status, 200);
@@ -204,6 +205,35 @@ describe('protocol and exact results', () => {
     const rb = await postJson(server.port, `/v2/models/${convName}/infer`, inferBody(dims, x, { parameters: { binary_data_output: true } }));
     assert.ok(rb.headers['inference-header-content-length'] !== undefined);
     assert.deepEqual([...outputOf(rb).data], [...want.data]);
+  });
+
+  it('UINT32 and INT32 requests (binary and JSON) are answered exactly, in their own datatype', async () => {
+    const dims = [2, ...CONV_IN];
+    const x = residues(size(dims));
+    const want = expectConv(dims, x);
+    for (const datatype of ['UINT32', 'INT32'] as const) {
+      const values = Uint32Array.from(x);
+      const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype, shape: dims, parameters: { binary_data_size: 4 * values.length } }], outputs: [{ name: 'y', parameters: { binary_data: true } }] }));
+      const r = await send(server.port, 'POST', `/v2/models/${convName}/infer`, Buffer.concat([header, Buffer.from(values.buffer)]), {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(header.length),
+      });
+      assert.equal(r.status, 200, r.body.toString());
+      const n = Number(r.headers['inference-header-content-length']);
+      const h = JSON.parse(r.body.subarray(0, n).toString('utf8'));
+      assert.equal(h.outputs[0].datatype, datatype);
+      const raw = r.body.subarray(n);
+      assert.equal(raw.length, 4 * want.data.length, '4 bytes per residue');
+      assert.deepEqual([...new Uint32Array(Uint8Array.from(raw).buffer)], [...want.data]);
+      const j = json(await postJson(server.port, `/v2/models/${convName}/infer`, { inputs: [{ name: 'x', datatype, shape: dims, data: [...x] }] }));
+      assert.equal(j.outputs[0].datatype, datatype);
+      assert.deepEqual(j.outputs[0].data, [...want.data]);
+    }
+    // A binary size that fits FP64 but not UINT32 is refused.
+    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'UINT32', shape: dims, parameters: { binary_data_size: 8 * x.length } }] }));
+    const bad = await send(server.port, 'POST', `/v2/models/${convName}/infer`, Buffer.concat([header, Buffer.from(x.buffer)]), { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) });
+    assert.equal(bad.status, 400);
+    assert.match(json(bad).error, /4 bytes/);
   });
 
   it('the reference backend (js kernels) gives the same exact results', async () => {

@@ -13,6 +13,7 @@ import type { LinearReply, PublicLayer } from '../../src/accel/backend.js';
 import { LocalBackend } from '../../src/accel/local.js';
 import { WorkerBackend } from '../../src/accel/worker/client.js';
 import { acceptValues } from '../helpers/accept.js';
+import { alloc, release, u32 } from '../../src/simd/arena.js';
 import { revealForValidation } from '../../src/boundary/untrusted.js';
 import { OverflowError, InvalidArgumentError, TransportError } from '../../src/errors.js';
 import { MAX_EXACT, MAX_WEIGHT_L1, P } from '../../src/field/prime.js';
@@ -97,6 +98,35 @@ describe('WorkerBackend computes what LocalBackend computes', () => {
         assert.deepEqual([...fromWorker], [...reference(c, x)], `${c.layer.name} against BigInt`);
       }
     }
+  });
+
+  it("a request in the trusted runtime's memory leaves as a copy in a buffer of its own, never as shared memory", async () => {
+    const c = CASES[0]!;
+    const n = size(c.inDims);
+    const region = alloc(4 * n);
+    const x = u32(region, n);
+    x.set(residues(n));
+    assert.ok(x.buffer instanceof SharedArrayBuffer, 'the arena is shared memory (it grows without detaching views)');
+    const posted: unknown[] = [];
+    const inner = (worker as unknown as { worker: { postMessage(m: unknown, t?: unknown[]): void } }).worker;
+    const post = inner.postMessage.bind(inner);
+    inner.postMessage = (m: unknown, t?: unknown[]) => {
+      posted.push((m as { x?: Uint32Array }).x?.buffer);
+      post(m, t);
+    };
+    try {
+      for (let round = 0; round < 3; round++) {
+        const requestId = nextId++;
+        const y = acceptValues(await worker.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
+        assert.deepEqual([...y], [...reference(c, x)]);
+      }
+    } finally {
+      inner.postMessage = post;
+      release(region);
+    }
+    assert.equal(posted.length, 3);
+    for (const b of posted) assert.ok(b instanceof ArrayBuffer && !(b instanceof SharedArrayBuffer), 'a plain ArrayBuffer went to the worker');
+    assert.equal(x.length, n, 'the view is still attached');
   });
 
   it('many requests in flight at once come back to the right callers', async () => {
