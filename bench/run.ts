@@ -6,7 +6,7 @@
  * plus the machine's memory bandwidth and the resulting physical floor of the trusted side, and the
  * accelerator's exactness tax (its exact kernels against onnxruntime fp32, layer by layer).
  *
- *   npx tsx bench/run.ts [--quick] [--models a,b] [--modes x,y] [--out dir] [--runs n] [--warmup n] [--render]
+ *   npx tsx bench/run.ts [--quick] [--models a,b] [--modes x,y] [--out dir] [--runs n] [--warmup n] [--render] [--webgpu gpu|auto|software|off]
  *
  * Progress goes to stderr, the final table to stdout; results.json, REPORT.md and chart.svg are
  * written to --out (default bench/) after every model, so an interrupted run keeps what it measured.
@@ -17,6 +17,9 @@ import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { ADAPTER_CHOICES, type AdapterChoice } from '../src/accel/webgpu/device.js';
+import { GPU_MODES } from './gpu/measure.js';
+import { refreshGpuSection, runGpuBench } from './gpu/run.js';
 import { renderChart } from './lib/chart.js';
 import { measureBandwidth } from './lib/membw.js';
 import { measureModel } from './lib/measure.js';
@@ -34,6 +37,8 @@ const USAGE = `usage: npx tsx bench/run.ts [options]
   --warmup n         warm-up runs per model × mode (default 1; --quick 2)
   --out dir          where results.json, REPORT.md and chart.svg go (default bench/)
   --render           measure nothing: rewrite REPORT.md and chart.svg from --out's results.json and results-meta.json
+  --webgpu a         then the same models with the webgpu accelerator (bench/gpu/): gpu (default: a hardware GPU,
+                     skipped with the reason if there is none), auto, software (Mesa's llvmpipe: slow), or off
   -h, --help         this text
 `;
 
@@ -45,6 +50,7 @@ interface Args {
   runs: number;
   warmup: number;
   out: string;
+  webgpu: AdapterChoice | 'off';
 }
 
 function fail(msg: string): never {
@@ -60,6 +66,7 @@ function parseArgs(argv: readonly string[]): Args {
   let runs: number | undefined;
   let warmup: number | undefined;
   let out = new URL('.', import.meta.url).pathname;
+  let webgpu: AdapterChoice | 'off' = 'gpu';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -96,6 +103,12 @@ function parseArgs(argv: readonly string[]): Args {
       case '--out':
         out = value();
         break;
+      case '--webgpu': {
+        const v = value();
+        if (v !== 'off' && !(ADAPTER_CHOICES as readonly string[]).includes(v)) fail(`--webgpu must be off or one of ${ADAPTER_CHOICES.join(', ')}, got '${v}'`);
+        webgpu = v as AdapterChoice | 'off';
+        break;
+      }
       case '-h':
       case '--help':
         process.stdout.write(USAGE);
@@ -109,7 +122,7 @@ function parseArgs(argv: readonly string[]): Args {
   for (const m of models) if (!(BENCH_MODELS as readonly string[]).includes(m)) fail(`unknown model '${m}' (one of ${BENCH_MODELS.join(', ')})`);
   modes ??= [...BENCH_MODES];
   for (const m of modes) if (!(BENCH_MODES as readonly string[]).includes(m)) fail(`unknown mode '${m}' (one of ${BENCH_MODES.join(', ')})`);
-  return { quick, render, models, modes: modes as BenchMode[], runs: runs ?? (quick ? 7 : 5), warmup: warmup ?? (quick ? 2 : 1), out: resolve(out) };
+  return { quick, render, models, modes: modes as BenchMode[], runs: runs ?? (quick ? 7 : 5), warmup: warmup ?? (quick ? 2 : 1), out: resolve(out), webgpu };
 }
 
 /** A garbage collection on demand (the flag can be turned on at run time), so one mode's or model's garbage does not weigh on the next. */
@@ -125,6 +138,7 @@ if (args.render) {
   const meta = JSON.parse(readFileSync(join(args.out, 'results-meta.json'), 'utf8')) as Pick<BenchResults, 'environment' | 'models'>;
   const results: BenchResults = { environment: meta.environment, models: meta.models, records };
   writeFileSync(join(args.out, 'REPORT.md'), renderReport(results));
+  refreshGpuSection(args.out);
   writeFileSync(join(args.out, 'chart.svg'), renderChart(results));
   process.stderr.write(`bench: rewrote ${join(args.out, 'REPORT.md')} and ${join(args.out, 'chart.svg')}\n`);
   process.stdout.write(stdoutTable(results));
@@ -173,6 +187,7 @@ function write(final: boolean): BenchResults {
   writeFileSync(join(args.out, 'results.json'), `${JSON.stringify(records, null, 2)}\n`);
   writeFileSync(join(args.out, 'results-meta.json'), `${JSON.stringify({ environment: results.environment, models, lifetimeMaxRssBytes: lifetimeMaxRss() }, null, 2)}\n`);
   writeFileSync(join(args.out, 'REPORT.md'), renderReport(results));
+  refreshGpuSection(args.out);
   writeFileSync(join(args.out, 'chart.svg'), renderChart(results));
   return results;
 }
@@ -189,6 +204,14 @@ for (const name of args.models) {
   }
   collect();
   log(`[${name}] done; RSS now ${fmtBytes(process.memoryUsage.rss())}, free memory ${fmtBytes(freemem())}`);
+}
+if (args.webgpu !== 'off') {
+  const modes = GPU_MODES.filter((m) => args.modes.includes(m));
+  try {
+    await runGpuBench({ adapter: args.webgpu, models: args.models, modes, warmup: args.warmup, runs: Math.min(args.runs, 5), repeats: 5, tiles: [], out: args.out, argv: ['bench/run.ts', ...process.argv.slice(2)], log });
+  } catch (e) {
+    log(`webgpu: not run (${(e as Error)?.message ?? String(e)})`);
+  }
 }
 rss.stop();
 const results = write(true);

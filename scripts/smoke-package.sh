@@ -46,21 +46,21 @@ grep -q 'Ankle boot' <(sed -n 2p infer.txt) || fail "infer's top prediction is n
 step "library: import('slalom') and import('slalom/server') from plain node"
 node -e "
 import('slalom').then(async (slalom) => {
-  const { SlalomModel, openProtocol, loadInputTensor, topK } = slalom;
+  const { SlalomModel, createSession } = slalom;
   const model = await SlalomModel.load('$pkg/models/fashion-mnist.onnx');
-  const input = loadInputTensor('$pkg/examples/fashion-mnist-0-boot.png', { preprocess: model.info.preprocess, expectDims: model.inputDims });
+  const input = await model.loadInput('$pkg/examples/fashion-mnist-0-boot.png');
   const baseline = (await model.infer(input)).logits;
-  const protocol = await openProtocol(model, 'private+verified', { pads: { store: '.slalom-pads' } });
+  const session = await createSession(model, { mode: 'private+verified', pads: { store: '.slalom-pads' } });
   let result;
   try {
-    result = await model.infer(input, { mode: 'private+verified', protocol });
+    result = await session.run(input);
   } finally {
-    await protocol.close?.();
+    await session.close();
   }
-  const [top] = topK(result.logits, 1, model.info.labels);
+  const top = result.predictions[0][0];
   if (top.label !== 'Ankle boot') throw new Error('top-1 is ' + top.label + ', not Ankle boot');
-  if (result.insecure) throw new Error('private+verified reported itself insecure');
-  if (result.logits.some((v, i) => !Object.is(v, baseline[i]))) throw new Error('private+verified differs from baseline');
+  if (result.mode !== 'private+verified' || result.insecure) throw new Error('the session ran ' + result.mode + (result.insecure ? ' (insecure)' : ''));
+  if (result.outputs.logits.data.some((v, i) => !Object.is(v, baseline[i]))) throw new Error('private+verified differs from baseline');
   console.log('import(\"slalom\"): ' + top.label + ' (' + (top.score * 100).toFixed(2) + ' %), private+verified bit-identical to baseline');
 }).catch((e) => { console.error(e); process.exit(1); });
 "

@@ -1,20 +1,36 @@
 /**
  * slalom's public API: re-exports only; importing it has no side effects.
  *
- *   const model = await SlalomModel.load('models/fashion-mnist.onnx');
- *   const protocol = await openProtocol(model, 'verified');
- *   const result = await model.infer(input, { mode: 'verified', protocol });
- *   await protocol.close?.();
+ *   const session = await createSession('models/fashion-mnist.onnx', { mode: 'verified' });
+ *   const result = await session.run(await session.model.loadInput('examples/fashion-mnist-0-boot.png'));
+ *   console.log(result.mode, result.predictions?.[0], result.outputs);
+ *   await session.close();
  */
 export * from './errors.js';
-export { SlalomModel, type InferenceResult, type LoadOptions, type ModelInfo } from './runtime/model.js';
+export { createSession, Session, type CreateSessionOptions, type RunResult, type SessionInput, type SessionOutput, type Verification } from './api/session.js';
+export {
+  SlalomModel,
+  isArtifactFile,
+  type CalibrationSample,
+  type CalibrationSpec,
+  type InferenceResult,
+  type InfoOverrides,
+  type LoadOptions,
+  type LoadProgress,
+  type ModelInfo,
+  type OutputKind,
+  type PerInput,
+  type SaveOptions,
+} from './runtime/model.js';
+export { isArtifact, ARTIFACT_VERSION, type Provenance } from './quant/artifact.js';
 export { MODES, isMode, type Mode } from './runtime/modes.js';
 export { openProtocol, openPads, publicLayers, type PadOptions, type SessionOptions } from './runtime/session.js';
 export type { LinearProtocol } from './runtime/linear-protocol.js';
 export type { AcceleratedProtocol, ExhaustedPolicy, FailurePolicy, Incident } from './runtime/protocols/accelerated.js';
 export { inspect, type InspectReport, type LayerReport } from './api/inspect.js';
-export { compare, type CompareReport } from './api/compare.js';
-export { topK, argmax, type Prediction } from './api/predictions.js';
+export type { CompareReport, CompareOptions } from './api/compare.js';
+export { compare, heldOutForCalibration } from './api/compare.js';
+export { topK, argmax, predictionsPerItem, type Prediction, type ScoreKind } from './api/predictions.js';
 export type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from './accel/backend.js';
 export { WorkerBackend } from './accel/worker/client.js';
 export { LocalBackend } from './accel/local.js';
@@ -29,7 +45,9 @@ export { PadStore } from './blind/pad-store.js';
 export { TrustedState, defaultStateDir } from './blind/trusted-state.js';
 export { createExactKernels, type ExactKernels, type ExactKernelsName } from './kernels/exact-linear.js';
 export { buildZooModel, ZOO_MODELS, type ZooModelName } from './zoo/index.js';
-export { loadInputTensor, IMAGENET_PREPROCESS, type Preprocess } from './io/image.js';
+export { loadInputTensor, decodeImage } from './io/image.js';
+export { IMAGENET_PREPROCESS, defaultPreprocess, type Preprocess } from './io/preprocess.js';
+export { SLALOM_VERSION } from './version.js';
 export { readNpy, writeNpy } from './io/npy.js';
 export { tensor, type Tensor } from './tensor/tensor.js';
 export { P } from './field/prime.js';

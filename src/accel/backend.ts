@@ -41,6 +41,10 @@ export interface LinearRequest {
 
 export interface AcceleratorBackend {
   readonly name: string;
+  /** What computes, for the user's output (e.g. "nvidia NVIDIA H200 (…)" or "CPU, ort kernels"), once known. */
+  readonly device?: string;
+  /** Starts what the backend needs (a worker, a GPU device) and fails with the reason it cannot; optional, and idempotent where given. */
+  init?(): Promise<void>;
   /** Registers a model's linear layers; a layer the backend cannot compute exactly is refused here. */
   loadWeights(layers: readonly PublicLayer[]): Promise<void>;
   /** f(x) mod p without bias for x (canonical residues, batch included in dims). */

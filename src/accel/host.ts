@@ -3,7 +3,8 @@
  * registered layers and computes f(x) mod p with an exact kernel. Untrusted code — it never sees a
  * secret, and nothing here is relied on for correctness (the trusted runtime checks the results).
  * It still refuses, at registration, a layer its kernels cannot compute exactly, so an honest
- * accelerator never returns a wrong answer.
+ * accelerator never returns a wrong answer: the float64 bound of field/prime.ts always, and the
+ * kernels' own bound (`prepare`, e.g. the WebGPU limb scheme) where they have one.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { firstNonResidue, type Residues } from '../field/residues.js';
@@ -13,32 +14,98 @@ import { assertExact } from '../kernels/field.js';
 import { formatDims, sizeOf } from '../tensor/tensor.js';
 import type { PublicLayer } from './backend.js';
 
+/**
+ * The kernels a host runs: slalom's CPU kernels (ExactKernels) as they are, or kernels that keep
+ * per-layer state (the GPU's resident weights) and check their own exactness bound in `prepare`.
+ */
+export interface HostKernels extends Pick<ExactKernels, 'apply' | 'close'> {
+  readonly name: string;
+  /** What computes, for the user: e.g. "nvidia NVIDIA H200 (…)" or "CPU, ort kernels". */
+  readonly device?: string;
+  /** Called once per registered layer; throws (naming the layer) when it cannot be computed exactly. */
+  prepare?(layer: PublicLayer): void;
+  /** The layer is gone: free what `prepare` holds for it. */
+  release?(layer: PublicLayer): void;
+}
+
 export interface HostResult {
   readonly dims: number[];
   readonly data: Residues;
   readonly computeMs: number;
 }
 
+/** One request of a batch: its input shape and canonical residues. */
+export interface HostRequest {
+  readonly dims: readonly number[];
+  readonly x: Residues;
+}
+
 export class AcceleratorHost {
   private readonly layers = new Map<number, PublicLayer>();
 
-  constructor(private readonly kernels: ExactKernels) {}
+  constructor(private readonly kernels: HostKernels) {}
 
   load(layers: readonly PublicLayer[]): void {
     for (const layer of layers) {
       assertExact(layer.w, layer.op === 'Conv' ? 'conv' : 'gemm', 0, layer.name);
+      this.kernels.prepare?.(layer);
+      const old = this.layers.get(layer.id);
+      if (old !== undefined && old !== layer) this.kernels.release?.(old);
       this.layers.set(layer.id, layer);
     }
   }
 
+  unload(layerId: number): void {
+    const layer = this.layers.get(layerId);
+    if (layer === undefined) return;
+    this.layers.delete(layerId);
+    this.kernels.release?.(layer);
+  }
+
   async linear(layerId: number, dims: readonly number[], x: Residues): Promise<HostResult> {
+    return (await this.linearBatch(layerId, [{ dims, x }]))[0]!;
+  }
+
+  /**
+   * Several requests for one layer with the same per-item shape, run as one batch (concatenated on
+   * axis 0) and split back; each is validated on its own first, so one bad request fails the batch
+   * before anything runs.
+   */
+  async linearBatch(layerId: number, requests: readonly HostRequest[]): Promise<HostResult[]> {
     const layer = this.layers.get(layerId);
     if (layer === undefined) throw new InvalidArgumentError(`unknown layer id ${layerId}`);
-    if (sizeOf(dims) !== x.length) throw new InvalidArgumentError(`input of ${x.length} values does not fill shape ${formatDims(dims)}`);
-    const bad = firstNonResidue(x);
-    if (bad >= 0) throw new InvalidArgumentError(`input value ${x[bad]} at ${bad} is not a residue`);
+    for (const { dims, x } of requests) checkRequest(dims, x, requests[0]!.dims);
+    const items = requests.reduce((n, r) => n + r.dims[0]!, 0);
+    const dims = [items, ...requests[0]!.dims.slice(1)];
+    let x = requests[0]!.x;
+    if (requests.length > 1) {
+      x = new Uint32Array(requests.reduce((n, r) => n + r.x.length, 0));
+      let at = 0;
+      for (const r of requests) {
+        x.set(r.x, at);
+        at += r.x.length;
+      }
+    }
     const start = performance.now();
     const data = await this.kernels.apply(layer, dims, x);
-    return { dims: outputDims(layer, dims), data, computeMs: performance.now() - start };
+    const computeMs = performance.now() - start;
+    if (requests.length === 1) return [{ dims: outputDims(layer, dims), data, computeMs }];
+    const perItem = data.length / items;
+    let at = 0;
+    return requests.map((r) => {
+      const n = r.dims[0]! * perItem;
+      const part = data.slice(at, at + n);
+      at += n;
+      return { dims: outputDims(layer, r.dims), data: part, computeMs };
+    });
   }
+}
+
+function checkRequest(dims: readonly number[], x: Residues, first: readonly number[]): void {
+  if (dims.length === 0 || dims.length !== first.length || dims.some((d, i) => i > 0 && d !== first[i])) {
+    throw new InvalidArgumentError(`requests of shapes ${formatDims(first)} and ${formatDims(dims)} cannot share a batch`);
+  }
+  if (sizeOf(dims) !== x.length) throw new InvalidArgumentError(`input of ${x.length} values does not fill shape ${formatDims(dims)}`);
+  const bad = firstNonResidue(x);
+  if (bad >= 0) throw new InvalidArgumentError(`input value ${x[bad]} at ${bad} is not a residue`);
 }

@@ -6,7 +6,7 @@ import { P } from '../field/prime.js';
 import { OPS } from '../graph/ops/registry.js';
 import type { SlalomModel } from '../runtime/model.js';
 import { sizeOf } from '../tensor/tensor.js';
-import { linearMap, type LinearMap } from '../verify/linear-map.js';
+import type { QuantizedLayer } from '../quant/quantize-graph.js';
 import { DEFAULT_SOUNDNESS_BITS, log2ErrorPerInference, repetitionsFor, type CheckVariant } from '../verify/soundness.js';
 
 export interface LayerReport {
@@ -29,6 +29,13 @@ export interface LayerReport {
 export interface InspectReport {
   readonly model: string;
   readonly modelHash: string;
+  readonly weightsHash: string;
+  /** Loaded from an ONNX file (calibrated on load) or a quantized artifact. */
+  readonly format: 'onnx' | 'artifact';
+  readonly calibration: { readonly source: string; readonly samples: number };
+  readonly margin: number;
+  /** Every input's dims (inputDims is the first's). */
+  readonly inputs: readonly { readonly name: string; readonly dims: readonly number[] }[];
   readonly inputDims: readonly number[];
   readonly linearLayers: number;
   readonly macs: number;
@@ -47,15 +54,24 @@ export interface InspectOptions {
   readonly soundnessBits?: number;
 }
 
-/** Multiplications of one repetition of a check (DESIGN.md §3, Table 2 of the paper). */
-function checkCost(variant: CheckVariant, map: LinearMap, batch: number): number {
-  const { g } = map;
-  const pixels = g.oh * g.ow;
-  const collapsedConv = pixels * g.c * g.kH * g.kW * 2; // limb-split single-output conv (2 limbs)
-  const weights = sizeOf(map.w.dims);
-  if (variant === 'preprocessed') return batch * (map.inSize + map.outSize + pixels);
-  if (variant === 'batched') return batch * (map.inSize + map.outSize) + weights + collapsedConv + pixels * g.m;
-  return batch * (map.outSize + collapsedConv) + weights;
+/**
+ * Multiplications of one repetition of a check (DESIGN.md §3, Table 2 of the paper), from the
+ * layer's shapes alone (an artifact's weights stay undecoded).
+ */
+function checkCost(variant: CheckVariant, q: QuantizedLayer): number {
+  const batch = q.inDims[0]!;
+  const conv = q.op === 'Conv';
+  const pixels = conv ? q.outDims[2]! * q.outDims[3]! : 1;
+  const channels = q.inDims[1]!;
+  const taps = conv ? q.w.dims[2]! * q.w.dims[3]! : 1;
+  const outChannels = q.outDims[1]!;
+  const inSize = sizeOf(q.inDims) / batch;
+  const outSize = sizeOf(q.outDims) / batch;
+  const collapsedConv = pixels * channels * taps * 2; // limb-split single-output conv (2 limbs)
+  const weights = sizeOf(q.w.dims);
+  if (variant === 'preprocessed') return batch * (inSize + outSize + pixels);
+  if (variant === 'batched') return batch * (inSize + outSize) + weights + collapsedConv + pixels * outChannels;
+  return batch * (outSize + collapsedConv) + weights;
 }
 
 export function inspect(model: SlalomModel, options: InspectOptions = {}): InspectReport {
@@ -67,18 +83,24 @@ export function inspect(model: SlalomModel, options: InspectOptions = {}): Inspe
     const inputDims = graph.dims.get(node.inputs[0]!) ?? graph.constants.get(node.inputs[0]!)?.dims ?? [];
     const outputDims = graph.dims.get(node.outputs[0]!)!;
     const q = byNode.get(node.name);
-    const params = node.inputs.slice(1).reduce((s, n) => s + (graph.constants.has(n) ? sizeOf(graph.constants.get(n)!.dims) : 0), 0);
+    // A linear layer's weights are the integer ones (the graph keeps no float copy); other constants are the graph's.
+    const params = q !== undefined ? sizeOf(q.w.dims) + (q.bias?.length ?? 0) : node.inputs.slice(1).reduce((s, n) => s + (graph.constants.has(n) ? sizeOf(graph.constants.get(n)!.dims) : 0), 0);
     if (q === undefined || OPS[node.op]!.kind !== 'linear') {
       return { name: node.name, op: node.op, placement: 'trusted' as const, inputDims, outputDims, macs: 0, params };
     }
     const exactnessUse = (q.weightRowL1 * (P - 1) + q.maxAbsBias) / Number.MAX_SAFE_INTEGER;
-    const checkMults = k * checkCost(variant, linearMap(q), q.inDims[0]!);
+    const checkMults = k * checkCost(variant, q);
     return { name: node.name, op: node.op, placement: 'outsourced' as const, inputDims, outputDims, macs: q.macs, params, lx: q.lx, lw: q.lw, exactnessUse, checkMults };
   });
   const linear = model.quantized.layers;
   return {
     model: model.name,
     modelHash: model.modelHash,
+    weightsHash: model.weightsHash,
+    format: model.format,
+    calibration: { source: model.provenance.calibration.source, samples: model.provenance.calibration.samples },
+    margin: model.provenance.margin,
+    inputs: model.inputs,
     inputDims: model.inputDims,
     linearLayers: linear.length,
     macs: linear.reduce((s, l) => s + l.macs, 0),

@@ -12,6 +12,7 @@ import { registerInfer } from './commands/infer.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerPads } from './commands/pads.js';
 import { registerPrecompute } from './commands/precompute.js';
+import { registerQuantize } from './commands/quantize.js';
 import { registerZoo } from './commands/zoo.js';
 
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride();
   registerZoo(program);
+  registerQuantize(program);
   registerInspect(program);
   registerInfer(program);
   registerCompare(program);

@@ -1,25 +1,127 @@
 /** Flags shared by the commands that load a model, and their parsing into LoadOptions. */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../errors.js';
-import { SlalomModel } from '../runtime/model.js';
-import { createExactKernels, EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
+import type { Preprocess } from '../io/preprocess.js';
+import { SlalomModel, type LoadOptions, type PerInput } from '../runtime/model.js';
+import { EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
 import type { SessionOptions } from '../runtime/session.js';
-import { HttpBackend } from '../accel/http/client.js';
+import type { AcceleratorBackend } from '../accel/backend.js';
 import { modelIdOf } from '../accel/http/protocol.js';
-import { LocalBackend } from '../accel/local.js';
+import { resolveBackend, type BackendRequest } from '../accel/registry.js';
+import { ADAPTER_CHOICES, type AdapterChoice } from '../accel/webgpu/device.js';
 import { CHECK_VARIANTS, DEFAULT_SOUNDNESS_BITS, type CheckVariant } from '../verify/soundness.js';
+import { loadProgress, progressBar, type ProgressFlags } from './progress.js';
 
-export interface ModelFlags {
-  inputShape?: string;
-  calibration?: string;
+export interface ModelFlags extends ProgressFlags, PreprocessFlags {
+  inputShape?: string[];
+  calibration?: string[];
   margin?: string;
 }
 
+export interface PreprocessFlags {
+  size?: string;
+  resize?: string;
+  crop?: string;
+  mean?: string;
+  std?: string;
+  scale?: string;
+  channels?: string;
+  layout?: string;
+}
+
+/** commander's collector for a repeatable option. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 export function addModelFlags(cmd: Command): Command {
+  return addProgressFlag(
+    cmd
+      .option('--input-shape <dims>', 'concrete input shape, e.g. 1,3,224,224 (default: the declared one; symbolic sizes come from the given input); name=dims per input, repeatable', collect)
+      .option(
+        '--calibration <source>',
+        'calibration inputs: a directory, a .npy, or fashion-mnist:train:<n>; name=source per input, repeatable (default: the images named by <model>.slalom.json, else seeded normal inputs; refused for a quantized artifact)',
+        collect,
+      )
+      .option('--margin <factor>', 'headroom between calibrated maxima and p/2 (default 4)'),
+  );
+}
+
+export function addProgressFlag(cmd: Command): Command {
+  return cmd.option('--progress', 'show progress bars on stderr even when it is not a terminal').option('--no-progress', 'never show progress bars');
+}
+
+/** How images are turned into inputs (default: from the model's input shape and its sidecar <model>.slalom.json). */
+export function addPreprocessFlags(cmd: Command): Command {
   return cmd
-    .option('--input-shape <dims>', 'concrete input shape for models with symbolic sizes, e.g. 1,3,224,224')
-    .option('--calibration <source>', 'calibration inputs: a directory, a .npy, or fashion-mnist:train:<n> (default: the images named by <model>.slalom.json, else seeded normal inputs)')
-    .option('--margin <factor>', 'headroom between calibrated maxima and p/2', '4');
+    .option('--size <h,w>', 'image size the model takes (default: its input shape)')
+    .option('--resize <n>', 'resize the shorter image side to n pixels first (0: no resize)')
+    .option('--crop <mode>', 'center (crop or zero-pad to --size) or none (stretch to --size)')
+    .option('--mean <values>', 'per-channel mean after dividing by --scale, e.g. 0.485,0.456,0.406')
+    .option('--std <values>', 'per-channel standard deviation, e.g. 0.229,0.224,0.225')
+    .option('--scale <n>', 'pixels are divided by n first (default 255)')
+    .option('--channels <n>', '3 (RGB) or 1 (grayscale by luma)')
+    .option('--layout <layout>', 'NCHW or NHWC');
+}
+
+function numbers(text: string, flag: string): number[] {
+  const values = text.split(',').map((s) => Number(s.trim()));
+  if (values.length === 0 || values.some((v) => !Number.isFinite(v))) throw new InvalidArgumentError(`${flag} must be numbers separated by commas, got '${text}'`);
+  return values;
+}
+
+export function preprocessFromFlags(flags: PreprocessFlags): Partial<Preprocess> {
+  const out: Partial<Preprocess> = {};
+  if (flags.size !== undefined) {
+    const [h, w, ...rest] = numbers(flags.size, '--size');
+    if (rest.length > 0 || w === undefined || !Number.isInteger(h) || !Number.isInteger(w) || h! <= 0 || w <= 0) throw new InvalidArgumentError(`--size must be height,width, got '${flags.size}'`);
+    out.size = [h!, w];
+  }
+  if (flags.resize !== undefined) {
+    const r = Number(flags.resize);
+    if (!Number.isInteger(r) || r < 0) throw new InvalidArgumentError(`--resize must be a non-negative integer, got '${flags.resize}'`);
+    out.resize = r;
+  }
+  if (flags.crop !== undefined) {
+    if (flags.crop !== 'center' && flags.crop !== 'none') throw new InvalidArgumentError(`--crop must be center or none, got '${flags.crop}'`);
+    out.crop = flags.crop;
+  }
+  if (flags.mean !== undefined) out.mean = numbers(flags.mean, '--mean');
+  if (flags.std !== undefined) out.std = numbers(flags.std, '--std');
+  if (flags.scale !== undefined) out.scale = parsePositive(flags.scale, '--scale');
+  if (flags.channels !== undefined) {
+    if (flags.channels !== '1' && flags.channels !== '3') throw new InvalidArgumentError(`--channels must be 1 or 3, got '${flags.channels}'`);
+    out.channels = Number(flags.channels) as 1 | 3;
+  }
+  if (flags.layout !== undefined) {
+    const layout = flags.layout.toUpperCase();
+    if (layout !== 'NCHW' && layout !== 'NHWC') throw new InvalidArgumentError(`--layout must be NCHW or NHWC, got '${flags.layout}'`);
+    out.layout = layout;
+  }
+  // One mean/std value for all channels.
+  const channels = out.channels;
+  for (const key of ['mean', 'std'] as const) {
+    const v = out[key];
+    if (v !== undefined && v.length === 1 && channels === 3) out[key] = [v[0]!, v[0]!, v[0]!];
+  }
+  return out;
+}
+
+/**
+ * Values of a repeatable per-input flag: one plain value (the first input's), or `name=value` for
+ * each input (a name holds no '/': `./a=b.npy` is a path).
+ */
+export function perInputFlag<T>(values: readonly string[] | undefined, flag: string, parse: (text: string) => T): PerInput<T> | undefined {
+  if (values === undefined || values.length === 0) return undefined;
+  const named = values.map((v) => /^([^=/]+)=(.*)$/.exec(v));
+  if (values.length === 1 && named[0] === null) return parse(values[0]!);
+  const out: Record<string, T> = {};
+  named.forEach((m, i) => {
+    if (m === null) throw new InvalidArgumentError(`${flag} given several times needs name=value each time, got '${values[i]}'`);
+    if (m[1]! in out) throw new InvalidArgumentError(`${flag} names input '${m[1]}' twice`);
+    out[m[1]!] = parse(m[2]!);
+  });
+  return out;
 }
 
 export function parseDims(text: string): number[] {
@@ -38,12 +140,21 @@ export function parsePositive(text: string, flag: string, integer = false): numb
   return v;
 }
 
-export async function loadModelFromFlags(path: string, flags: ModelFlags): Promise<SlalomModel> {
-  return SlalomModel.load(path, {
-    inputDims: flags.inputShape === undefined ? undefined : parseDims(flags.inputShape),
+/** Loads `path` (ONNX or artifact) as the flags say, with a progress bar through its phases. */
+export async function loadModelFromFlags(path: string, flags: ModelFlags, extra: Pick<LoadOptions, 'sample' | 'calibrationItems' | 'calibrationSource' | 'calibration'> = {}): Promise<SlalomModel> {
+  const options: LoadOptions = {
+    inputDims: perInputFlag(flags.inputShape, '--input-shape', parseDims),
     margin: flags.margin === undefined ? undefined : parsePositive(flags.margin, '--margin'),
-    calibration: flags.calibration,
-  });
+    calibration: perInputFlag(flags.calibration, '--calibration', (s) => s),
+    info: { preprocess: preprocessFromFlags(flags) },
+    ...extra,
+  };
+  const bar = progressBar(flags);
+  try {
+    return await SlalomModel.load(path, { ...options, onProgress: loadProgress(bar) });
+  } finally {
+    bar.stop();
+  }
 }
 
 export interface SessionFlags {
@@ -78,28 +189,64 @@ export function addSessionFlags(cmd: Command): Command {
     .option('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)')
     .option('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS))
     .option('--on-failure <policy>', 'after a failed check: abort, or recompute (the layer in the trusted runtime, distrusting the accelerator)', 'abort')
-    .option('--accelerator <urls>', 'accelerator services (Open Inference Protocol), comma-separated: http://host:port[,http://host2:port…] (default: the embedded worker)')
+    .option('--accelerator <list>', 'accelerators to try in order, comma-separated: worker (default: the embedded CPU worker), webgpu (a GPU; fails without one, unless SLALOM_WEBGPU_ADAPTER=auto|software), webgpu:auto (a GPU, else the software adapter), webgpu:software, local, or Open Inference Protocol services http://host:port[,http://host2:port…]')
     .option('--accelerator-timeout-ms <ms>', 'per-request timeout of --accelerator before failing over', '60000')
     .option('--accelerator-fallback <policy>', 'when no --accelerator is healthy: fail, or local (compute in the trusted runtime)', 'fail');
 }
 
-/** `--accelerator`: the HTTP client for `model` (its layers are `${modelIdOf(name, hash)}.l<i>`), or nothing for the embedded worker. */
-export async function acceleratorFromFlags(flags: SessionFlags, model: { name: string; weightsHash: string }): Promise<Pick<SessionOptions, 'accelerator'>> {
-  if (flags.accelerator === undefined) return {};
-  const urls = flags.accelerator.split(',').map((u) => u.trim()).filter((u) => u !== '');
-  if (urls.length === 0) throw new InvalidArgumentError(`--accelerator needs at least one http://host:port, got '${flags.accelerator}'`);
-  if (flags.acceleratorFallback !== 'fail' && flags.acceleratorFallback !== 'local') throw new InvalidArgumentError(`--accelerator-fallback must be fail or local, got '${flags.acceleratorFallback}'`);
-  const timeoutMs = parsePositive(flags.acceleratorTimeoutMs ?? '60000', '--accelerator-timeout-ms');
-  let fallback;
-  if (flags.acceleratorFallback === 'local') {
-    const kernels = await createExactKernels(parseKernels(flags.kernels));
-    const local = new LocalBackend(kernels);
-    fallback = { name: 'local', loadWeights: local.loadWeights.bind(local), linear: local.linear.bind(local), close: () => kernels.close() };
-  }
-  const onEvent = (e: { kind: string; url: string; message: string }): void => {
-    if (e.kind !== 'busy') process.stderr.write(`warning: accelerator ${e.url}: ${e.message}\n`);
+const ACCELERATOR_FORMS = 'worker, webgpu[:gpu|auto|software], local, or http://host:port URLs';
+
+/**
+ * `--accelerator`: backends to try in order, comma-separated (a run of consecutive URLs is one
+ * `http` backend over those services): `worker` (the default), `webgpu` (a GPU, else an error —
+ * unless SLALOM_WEBGPU_ADAPTER names another policy),
+ * `webgpu:auto` (a GPU, else the software adapter), `webgpu:software`, `local`, `http://host:port…`.
+ * When several are listed, one that fails to start is reported and the next tried.
+ */
+export function acceleratorRequests(flags: SessionFlags, model: { name: string; weightsHash: string }, fallback?: AcceleratorBackend): BackendRequest[] {
+  const text = flags.accelerator ?? 'worker';
+  const tokens = text.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  if (tokens.length === 0) throw new InvalidArgumentError(`--accelerator needs ${ACCELERATOR_FORMS}, got '${text}'`);
+  const kernels = parseKernels(flags.kernels);
+  const requests: BackendRequest[] = [];
+  let urls: string[] = [];
+  const flushUrls = (): void => {
+    if (urls.length === 0) return;
+    const timeoutMs = parsePositive(flags.acceleratorTimeoutMs ?? '60000', '--accelerator-timeout-ms');
+    const onEvent = (e: { kind: string; url: string; message: string }): void => {
+      if (e.kind !== 'busy') process.stderr.write(`warning: accelerator ${e.url}: ${e.message}\n`);
+    };
+    requests.push({ name: 'http', options: { urls, timeoutMs, clientId: `slalom-${process.pid}`, modelId: modelIdOf(model.name, model.weightsHash), ...(fallback ? { fallback } : {}), onEvent } });
+    urls = [];
   };
-  return { accelerator: new HttpBackend({ urls, timeoutMs, clientId: `slalom-${process.pid}`, modelId: modelIdOf(model.name, model.weightsHash), fallback, onEvent }) };
+  for (const token of tokens) {
+    if (/^https?:\/\//i.test(token)) {
+      urls.push(token);
+      continue;
+    }
+    flushUrls();
+    const [name, variant, ...rest] = token.split(':');
+    if (name === 'webgpu' && rest.length === 0 && (variant === undefined || (ADAPTER_CHOICES as readonly string[]).includes(variant))) {
+      requests.push({ name: 'webgpu', options: variant === undefined ? {} : { adapter: variant as AdapterChoice } });
+    } else if ((name === 'worker' || name === 'local') && variant === undefined) {
+      requests.push({ name, options: { kernels } });
+    } else {
+      throw new InvalidArgumentError(`--accelerator: '${token}' is not one of ${ACCELERATOR_FORMS}`);
+    }
+  }
+  flushUrls();
+  return requests;
+}
+
+/** The accelerator `--accelerator` names (default: the embedded worker), started; skipped backends are warned about on stderr. */
+export async function acceleratorFromFlags(flags: SessionFlags, model: { name: string; weightsHash: string }): Promise<{ accelerator: AcceleratorBackend }> {
+  if (flags.acceleratorFallback !== 'fail' && flags.acceleratorFallback !== 'local') throw new InvalidArgumentError(`--accelerator-fallback must be fail or local, got '${flags.acceleratorFallback}'`);
+  const usesHttp = (flags.accelerator ?? '').split(',').some((t) => /^\s*https?:\/\//i.test(t));
+  const fallback = usesHttp && flags.acceleratorFallback === 'local' ? (await resolveBackend([{ name: 'local', options: { kernels: parseKernels(flags.kernels) } }])).backend : undefined;
+  const requests = acceleratorRequests(flags, model, fallback);
+  const { backend, failures } = await resolveBackend(requests, { fallthrough: requests.length > 1 });
+  for (const f of failures) process.stderr.write(`warning: accelerator ${f.name} did not start (${f.reason}); trying the next\n`);
+  return { accelerator: backend };
 }
 
 export function parseVerifyFlags(flags: { check: string; repetitions?: string; soundnessBits: string }): { variant: CheckVariant; repetitions?: number; soundnessBits: number } {

@@ -42,9 +42,10 @@ export async function execute(graph: Graph, inputs: readonly Tensor[], hooks: Ex
   const lastUse = lastUses(graph);
   const keep = new Set(graph.outputs);
   const fetch = (name: string): Tensor | FieldTensor => values.get(name) ?? graph.constants.get(name)!;
+  /** A float value (an absent optional input stays undefined, as ops expect). */
   const floats = (name: string): Tensor => {
     const t = fetch(name);
-    if (!(t.data instanceof Float64Array)) throw new Error(`internal: value '${name}' holds residues where a float is meant`);
+    if (t !== undefined && !(t.data instanceof Float64Array)) throw new Error(`internal: value '${name}' holds residues where a float is meant`);
     return t as Tensor;
   };
   // How many live values hold each buffer; inputs and constants are never recycled.

@@ -2,7 +2,7 @@
  * Input enumeration for `slalom compare --inputs <dir|file>`: turns a path into a list of named,
  * lazily loaded inputs.
  *
- * - A directory yields every `.png`, `.jpg`, `.jpeg` and `.npy` file directly inside it (not
+ * - A directory yields every `.png`, `.jpg`, `.jpeg`, `.webp` and `.npy` file directly inside it (not
  *   recursive; dotfiles skipped; extensions case-insensitive), sorted by name (code-unit order, so
  *   the order does not depend on the locale). Each `.npy` among them is expanded as below.
  * - A `.npy` file whose leading dimension is a batch of N > 1 yields N inputs `name[0]` … `name[N-1]`,
@@ -33,11 +33,11 @@ export interface InputItem {
   /** Index within a batched `.npy`; absent otherwise. */
   readonly index?: number;
   /** Reads, decodes and preprocesses the input; the result fits `expectDims` when that was given. */
-  load(): Tensor;
+  load(): Promise<Tensor>;
 }
 
 /** File extensions picked up from a directory. */
-export const INPUT_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg', '.npy'];
+export const INPUT_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg', '.webp', '.npy'];
 
 function readAt(fd: number, position: number, length: number, path: string): Uint8Array {
   const buf = Buffer.alloc(length);
@@ -99,7 +99,7 @@ function splitsBatch(shape: readonly number[], expectDims: readonly number[] | u
 
 function npyItems(path: string, h: NpyHeader, opts: LoadInputOptions): InputItem[] {
   const name = basename(path);
-  const loadSlice = (index: number, dims: readonly number[]): Tensor => {
+  const loadSlice = async (index: number, dims: readonly number[]): Promise<Tensor> => {
     const count = sizeOf(dims);
     return withFile(path, (fd) => {
       const bytes = readAt(fd, h.dataOffset + index * count * h.itemSize, count * h.itemSize, path);

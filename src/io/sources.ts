@@ -11,7 +11,7 @@ import { listInputs } from './inputs.js';
 export interface LabeledInput {
   readonly name: string;
   readonly label?: number;
-  load(): Tensor;
+  load(): Promise<Tensor>;
 }
 
 export function resolveInputs(spec: string, opts: LoadInputOptions): LabeledInput[] {
@@ -22,15 +22,16 @@ export function resolveInputs(spec: string, opts: LoadInputOptions): LabeledInpu
   }
   const split = m[1] as 'train' | 'test';
   const data = loadFashionMnist(split, { limit: m[2] === undefined ? undefined : Number(m[2]) });
-  const { mean, std, size } = opts.preprocess;
-  if (size[0] !== data.rows || size[1] !== data.cols) {
-    throw new InvalidArgumentError(`the model expects ${size[0]}×${size[1]} inputs, Fashion-MNIST images are ${data.rows}×${data.cols}`);
+  const { mean, std, size, scale } = opts.preprocess;
+  const dims = [1, 1, data.rows, data.cols];
+  const expect = opts.expectDims ?? [1, 1, ...(size ?? [data.rows, data.cols])];
+  if (expect.length !== 4 || !expect.every((d, i) => d < 0 || d === dims[i])) {
+    throw new InvalidArgumentError(`the model expects inputs of [${expect.join(', ')}], Fashion-MNIST images are [${dims.join(', ')}]`);
   }
   const per = data.rows * data.cols;
-  const dims = [1, 1, data.rows, data.cols];
   return Array.from({ length: data.count }, (_, i) => ({
     name: `fashion-mnist:${split}[${i}]`,
     label: data.labels[i]!,
-    load: () => tensor(dims, Float64Array.from(data.images.subarray(i * per, (i + 1) * per), (v) => (v / 255 - mean[0]!) / std[0]!)),
+    load: async () => tensor(dims, Float64Array.from(data.images.subarray(i * per, (i + 1) * per), (v) => (v / scale - mean[0]!) / std[0]!)),
   }));
 }

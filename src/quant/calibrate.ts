@@ -7,7 +7,6 @@ import { InvalidArgumentError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import { zeroInsertSource } from '../graph/ops/conv-transpose.js';
 import { isLinear } from '../graph/ops/registry.js';
-import { createReferenceSession } from '../reference/ort-session.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export interface LayerStats {
@@ -17,13 +16,23 @@ export interface LayerStats {
 
 export type CalibrationStats = ReadonlyMap<string, LayerStats>;
 
-export async function calibrate(onnxBytes: Uint8Array, graph: Graph, samples: readonly Tensor[]): Promise<CalibrationStats> {
+export interface CalibrateOptions {
+  /** Called after each sample. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * @param samples one entry per calibration sample: a tensor for each graph input, in graph order
+ */
+export async function calibrate(onnxBytes: Uint8Array, graph: Graph, samples: readonly (readonly Tensor[])[], options: CalibrateOptions = {}): Promise<CalibrationStats> {
   if (samples.length === 0) throw new InvalidArgumentError('calibration needs at least one input');
   const linear = graph.nodes.filter((n) => isLinear(n.op));
   const inputNames = new Set(graph.inputs.map((i) => i.name));
   // A ConvTranspose's Conv reads a zero-inserted tensor the ONNX model does not have: observe its source.
   const observed = new Map(linear.map((n) => [n.name, zeroInsertSource(graph, n.inputs[0]!)]));
   const wanted = [...new Set(linear.flatMap((n) => [observed.get(n.name)!, n.outputs[0]!]))].filter((n) => !inputNames.has(n));
+  // Loaded on demand: a model read back from an artifact never needs onnxruntime.
+  const { createReferenceSession } = await import('../reference/ort-session.js');
   const session = await createReferenceSession(onnxBytes, { extraOutputs: wanted });
   const maxAbs = new Map<string, number>();
   const record = (name: string, t: Tensor): void => {
@@ -35,10 +44,13 @@ export async function calibrate(onnxBytes: Uint8Array, graph: Graph, samples: re
     maxAbs.set(name, m);
   };
   try {
-    for (const sample of samples) {
-      const values = await session.run([sample]);
-      record(graph.inputs[0]!.name, sample);
+    for (let k = 0; k < samples.length; k++) {
+      const sample = samples[k]!;
+      if (sample.length !== graph.inputs.length) throw new InvalidArgumentError(`calibration sample ${k} has ${sample.length} input(s), the model takes ${graph.inputs.length}`);
+      const values = await session.run(sample);
+      graph.inputs.forEach((input, i) => record(input.name, sample[i]!));
       for (const name of wanted) record(name, values.get(name)!);
+      options.onProgress?.(k + 1, samples.length);
     }
   } finally {
     await session.close();

@@ -113,7 +113,7 @@ function maxAbs(values: Float64Array): number {
 }
 
 /** max over output units of Σ|w|: Conv rows are output channels, Gemm columns are output features. */
-function rowL1(w: Tensor, op: 'Conv' | 'Gemm'): number {
+export function rowL1(w: Tensor, op: 'Conv' | 'Gemm'): number {
   let best = 0;
   if (op === 'Conv') {
     const per = w.data.length / w.dims[0]!;

@@ -1,54 +1,85 @@
 /**
- * A loaded slalom model: the imported graph, its quantization (from calibration) and the means to
- * run it in a mode. This is the trusted runtime's view of a model; api/ re-exports it.
+ * A loaded slalom model: the quantized graph (from calibration, or read back from a quantized
+ * artifact), its hashes and provenance, and the means to run it in a mode. This is the trusted
+ * runtime's view of a model; api/ builds sessions on it.
+ *
+ * `load` tells an ONNX file from an artifact by content. From ONNX it imports, calibrates on
+ * onnxruntime fp32 and quantizes (seconds to tens of seconds); `save` writes the result as an
+ * artifact (quant/artifact.ts), which later loads without onnxruntime, calibration or float weights.
+ * Either way the quantized graph holds no float weights of linear layers: only the integer ones.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { InvalidArgumentError, UnsupportedModelError } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError, MalformedModelError, OverflowError } from '../errors.js';
 import { execute } from '../graph/execute.js';
 import type { Graph } from '../graph/ir.js';
-import { importOnnx } from '../graph/onnx/import.js';
-import { readNpyFile } from '../io/npy.js';
-import { IMAGENET_PREPROCESS, type Preprocess } from '../io/image.js';
-import { resolveInputs } from '../io/sources.js';
+import { buildGraph } from '../graph/onnx/import.js';
+import { parseOnnx } from '../graph/onnx/parse.js';
+import { loadInputTensor } from '../io/image.js';
+import { isArtifact, isArtifactFile, readArtifact, writeArtifact, type Provenance } from '../quant/artifact.js';
 import { calibrate } from '../quant/calibrate.js';
-import { DEFAULT_MARGIN, quantizeGraph, type QuantizedGraph } from '../quant/quantize-graph.js';
-import { sizeOf, tensor, type Tensor } from '../tensor/tensor.js';
-import { Rng } from '../zoo/rng.js';
+import { DEFAULT_MARGIN, quantizeGraph, type QuantizedGraph, type QuantizedLayer } from '../quant/quantize-graph.js';
+import { formatDims, sameDims, type Tensor } from '../tensor/tensor.js';
+import { SLALOM_VERSION } from '../version.js';
 import { runQuantized, type RunOptions } from './executor.js';
 import type { LinearProtocol } from './linear-protocol.js';
+import {
+  bindInputDims,
+  calibrationSet,
+  firstCalibrationInput,
+  isDims,
+  pick,
+  readSidecar,
+  resolveInfo,
+  SEEDED_NORMAL,
+  type CalibrationSpec,
+  type InfoOverrides,
+  type ModelInfo,
+  type PerInput,
+} from './model-inputs.js';
 import { INSECURE_MODES, type Mode } from './modes.js';
 import type { LayerTiming } from './observer.js';
+import { protocolMode } from './protocol-mode.js';
 import { trustedProtocol } from './protocols/trusted.js';
 
-/** What a `<model>.slalom.json` beside the ONNX file may say about it. */
-export interface ModelInfo {
-  readonly labels?: readonly string[];
-  readonly preprocess: Preprocess;
-  /** Calibration images shipped beside the model: a .npy of raw pixels [N, C, H, W], preprocessed like inputs. */
-  readonly calibration?: { readonly images: string };
+export { isArtifactFile } from '../quant/artifact.js';
+export type { CalibrationSample, CalibrationSpec, InfoOverrides, ModelInfo, PerInput } from './model-inputs.js';
+
+export interface LoadProgress {
+  /** 'read' (an artifact's bytes), 'import' (parsing ONNX), 'calibrate' (one step per sample), 'quantize'. */
+  readonly phase: 'read' | 'import' | 'calibrate' | 'quantize';
+  readonly done: number;
+  readonly total: number;
 }
 
 export interface LoadOptions {
-  /** Concrete input shape for models with symbolic sizes. */
-  readonly inputDims?: readonly number[];
+  /** Concrete input shape(s) for models with symbolic sizes (a record by input name for several inputs). */
+  readonly inputDims?: PerInput<readonly number[]>;
+  /** An input (a path or a tensor) whose shape fixes symbolic sizes; default: the first calibration input. */
+  readonly sample?: PerInput<string | Tensor>;
   /**
-   * Calibration inputs, or where to read them (a directory, a .npy, `fashion-mnist:train:<n>`);
-   * default: the dataset the sidecar names, else seeded standard-normal inputs.
+   * Calibration inputs, or where to read them (a directory, a .npy, `fashion-mnist:train:<n>`; a
+   * record by input name for several inputs); default: the images the sidecar names, else seeded
+   * standard-normal inputs. Refused for an artifact (it is calibrated already).
    */
-  readonly calibration?: readonly Tensor[] | string;
-  /** Headroom factor between the calibrated maximum and p/2 (default 4). */
+  readonly calibration?: CalibrationSpec;
+  /** What `calibration` tensors are, for the provenance (default "<n> tensors"). */
+  readonly calibrationSource?: string;
+  /** Narrows the items a calibration path lists (e.g. a held-out part of the inputs). */
+  readonly calibrationItems?: Parameters<typeof calibrationSet>[1]['pickItems'];
+  /** Headroom factor between the calibrated maximum and p/2 (default 4). Refused for an artifact. */
   readonly margin?: number;
-  /** Overrides the sidecar `<model>.slalom.json`. */
-  readonly info?: Partial<ModelInfo>;
+  /** Overrides the sidecar `<model>.slalom.json` (and what an artifact stores). */
+  readonly info?: InfoOverrides;
+  readonly onProgress?: (p: LoadProgress) => void;
 }
 
 export interface InferenceResult {
   readonly mode: Mode;
   readonly insecure: boolean;
+  /** The graph outputs, in order (names: `model.outputNames`). */
   readonly outputs: Tensor[];
-  /** The first output, dequantized. */
+  /** The first output. */
   readonly logits: Float64Array;
   readonly timings: Record<string, number>;
   /** Milliseconds the trusted runtime worked: every phase but waiting for the accelerator. */
@@ -58,13 +89,18 @@ export interface InferenceResult {
   readonly layers: LayerTiming[];
 }
 
-const SYNTHETIC_CALIBRATION_SAMPLES = 4;
+/** What the first output holds: probabilities (a final Softmax), log-probabilities (LogSoftmax) or raw scores. */
+export type OutputKind = 'probabilities' | 'log-probabilities' | 'logits';
+
+export interface SaveOptions {
+  /** Also store the ONNX file, so the artifact alone serves `compare` and `inferFloat`. */
+  readonly includeOnnx?: boolean;
+}
 
 export class SlalomModel {
   private constructor(
     readonly name: string,
-    readonly onnxBytes: Uint8Array,
-    /** SHA-256 of the ONNX bytes. */
+    /** SHA-256 of the ONNX file. */
     readonly modelHash: string,
     /**
      * SHA-256 of the model file and its quantization (each layer's scales and shapes), which fix the
@@ -74,52 +110,124 @@ export class SlalomModel {
     readonly weightsHash: string,
     readonly quantized: QuantizedGraph,
     readonly info: ModelInfo,
+    readonly provenance: Provenance,
+    /** Where it was loaded from: an ONNX file (calibrated now) or a quantized artifact. */
+    readonly format: 'onnx' | 'artifact',
+    private readonly floatBytes: (() => Uint8Array) | undefined,
   ) {}
 
+  /** Loads an ONNX file or a quantized artifact (told apart by content) from a path or bytes. */
   static async load(source: string | Uint8Array, options: LoadOptions = {}): Promise<SlalomModel> {
     const path = typeof source === 'string' ? source : undefined;
+    if (path === undefined ? isArtifact(source as Uint8Array) : isArtifactFile(path)) return SlalomModel.fromArtifact(source, path, options);
     const bytes = path === undefined ? (source as Uint8Array) : readModelFile(path);
-    const graph = importOnnx(bytes, { inputDims: options.inputDims });
-    if (graph.inputs.length !== 1) throw new UnsupportedModelError(`models with ${graph.inputs.length} inputs are not supported (one input expected)`);
-    const info = { ...readSidecar(path), ...options.info } as ModelInfo;
-    const samples =
-      typeof options.calibration === 'string'
-        ? resolveInputs(options.calibration, { preprocess: info.preprocess, expectDims: graph.inputs[0]!.dims }).map((i) => i.load())
-        : options.calibration ?? defaultCalibration(graph, info);
-    const stats = await calibrate(bytes, graph, samples);
-    const quantized = quantizeGraph(graph, stats, options.margin ?? DEFAULT_MARGIN);
+    const progress = options.onProgress;
+    progress?.({ phase: 'import', done: 0, total: 1 });
+    const { graph, info } = await importOnnxModel(bytes, path, options);
+    progress?.({ phase: 'import', done: 1, total: 1 });
+    const calibration = await calibrationSet(options.calibration, { inputs: graph.inputs, info, pickItems: options.calibrationItems }, options.calibrationSource);
+    const total = calibration.samples.length;
+    progress?.({ phase: 'calibrate', done: 0, total });
+    const stats = await calibrate(bytes, graph, calibration.samples, { onProgress: (done) => progress?.({ phase: 'calibrate', done, total }) });
+    progress?.({ phase: 'quantize', done: 0, total: 1 });
+    const margin = options.margin ?? DEFAULT_MARGIN;
+    const quantized = await withHint(() => withoutFloatWeights(quantizeGraph(graph, stats, margin)), quantizationHint(margin));
+    progress?.({ phase: 'quantize', done: 1, total: 1 });
     const name = path === undefined ? graph.name : path.replace(/^.*\//, '').replace(/\.onnx$/, '');
     const modelHash = createHash('sha256').update(bytes).digest('hex');
-    const quantization = quantized.layers.map((l) => [l.name, l.lx, l.lw, l.inDims, l.outDims]);
-    const weightsHash = createHash('sha256').update(modelHash).update(JSON.stringify(quantization)).digest('hex');
-    return new SlalomModel(name, bytes, modelHash, weightsHash, quantized, info);
+    const provenance: Provenance = {
+      calibration: { source: calibration.source, samples: total, sha256: calibration.sha256 },
+      margin,
+      slalomVersion: SLALOM_VERSION,
+      createdAt: new Date().toISOString(),
+    };
+    return new SlalomModel(name, modelHash, weightsHashOf(modelHash, quantized.layers), quantized, info, provenance, 'onnx', () => bytes);
   }
 
   get graph(): Graph {
     return this.quantized.graph;
   }
 
+  /** The model's inputs with their (concrete) dims, in order. */
+  get inputs(): Graph['inputs'] {
+    return this.graph.inputs;
+  }
+
+  /** The first input's dims. */
   get inputDims(): readonly number[] {
     return this.graph.inputs[0]!.dims;
   }
 
-  /**
-   * Runs one quantized inference; `protocol` supplies the linear layers (default: the trusted
-   * kernels, i.e. baseline). `fuse: false` runs each layer boundary's passes apart (per-owner
-   * timings; needed by `onValue`, which sees every value).
-   */
-  async infer(input: Tensor, options: { mode?: Mode; protocol?: LinearProtocol } & RunOptions = {}): Promise<InferenceResult> {
-    const mode = options.mode ?? 'baseline';
-    if (mode !== 'baseline' && options.protocol === undefined) throw new InvalidArgumentError(`mode '${mode}' needs an accelerator protocol`);
-    const protocol = options.protocol ?? trustedProtocol();
-    try {
-      return this.result(mode, await runQuantized(this.quantized, [input], protocol, options));
-    } finally {
-      if (options.protocol === undefined) await protocol.close?.();
-    }
+  get outputNames(): readonly string[] {
+    return this.graph.outputs;
   }
 
-  private result(mode: Mode, run: Awaited<ReturnType<typeof runQuantized>>): InferenceResult {
+  /** What the first output holds; a Softmax at the end means its values are already probabilities. */
+  get outputKind(): OutputKind {
+    const producer = this.graph.nodes.find((n) => n.outputs.includes(this.graph.outputs[0]!));
+    return producer?.op === 'Softmax' ? 'probabilities' : producer?.op === 'LogSoftmax' ? 'log-probabilities' : 'logits';
+  }
+
+  /** Whether the float reference (the ONNX file) is at hand: always from ONNX, from an artifact only if it was saved with it. */
+  get hasFloatModel(): boolean {
+    return this.floatBytes !== undefined;
+  }
+
+  /** The ONNX file, for the float reference (`compare`, `inferFloat`); an artifact saved without it says so. */
+  get onnxBytes(): Uint8Array {
+    if (this.floatBytes === undefined) {
+      throw new InvalidArgumentError(
+        `${this.name} is a quantized artifact without its ONNX file, and this needs the float model: give the ONNX file (compare --float-model m.onnx), or quantize with --include-onnx`,
+      );
+    }
+    return this.floatBytes();
+  }
+
+  /** Writes the quantized artifact; returns its size in bytes. */
+  save(path: string, options: SaveOptions = {}): number {
+    const meta = { name: this.name, modelHash: this.modelHash, weightsHash: this.weightsHash, provenance: this.provenance, info: { labels: this.info.labels, preprocess: this.info.preprocess } };
+    return writeArtifact(path, this.quantized, meta, options.includeOnnx ? this.onnxBytes : undefined);
+  }
+
+  /**
+   * Reads an input file (image or .npy, by content) preprocessed as this model wants; for several
+   * inputs, a record of paths by input name. A model with a batch of 1 also takes a batch of N
+   * (sessions run its items one by one).
+   */
+  async loadInput(path: string): Promise<Tensor>;
+  async loadInput(paths: Readonly<Record<string, string>>): Promise<Record<string, Tensor>>;
+  async loadInput(paths: string | Readonly<Record<string, string>>): Promise<Tensor | Record<string, Tensor>> {
+    const load = (path: string, dims: readonly number[]): Promise<Tensor> =>
+      loadInputTensor(path, { preprocess: this.info.preprocess, expectDims: dims[0] === 1 ? [-1, ...dims.slice(1)] : dims });
+    if (typeof paths === 'string') {
+      if (this.inputs.length !== 1) throw new InvalidArgumentError(`${this.name} takes ${this.inputs.length} inputs (${this.inputs.map((i) => i.name).join(', ')}): give a path per input name`);
+      return load(paths, this.inputDims);
+    }
+    const out: Record<string, Tensor> = {};
+    for (const name of Object.keys(paths)) if (!this.inputs.some((i) => i.name === name)) throw new InvalidArgumentError(`${this.name} has no input '${name}' (its inputs: ${this.inputs.map((i) => i.name).join(', ')})`);
+    for (const input of this.inputs) {
+      const path = paths[input.name];
+      if (path === undefined) throw new InvalidArgumentError(`no file for input '${input.name}'`);
+      out[input.name] = await load(path, input.dims);
+    }
+    return out;
+  }
+
+  /**
+   * Runs one quantized inference on inputs in graph order (one tensor for a one-input model). The
+   * protocol supplies the linear layers and carries its mode (default: the trusted kernels, i.e.
+   * baseline); `mode`, if given, must be that mode, so a result never names protections that did
+   * not run. Sessions (api/session.ts) are the public way to run. `fuse: false` runs each layer
+   * boundary's passes apart (per-owner timings; needed by `onValue`, which sees every value).
+   */
+  async infer(input: Tensor | readonly Tensor[], options: { mode?: Mode; protocol?: LinearProtocol } & RunOptions = {}): Promise<InferenceResult> {
+    const protocol = options.protocol ?? trustedProtocol();
+    const mode = protocolMode(protocol);
+    if (options.mode !== undefined && options.mode !== mode) {
+      throw new InvalidArgumentError(`mode '${options.mode}' asked, but the protocol runs '${mode}': open the protocol for '${options.mode}' (or use a session, which owns its mode)`);
+    }
+    const inputs = Array.isArray(input) ? (input as readonly Tensor[]) : [input as Tensor];
+    const run = await withHint(() => runQuantized(this.quantized, inputs, protocol, options), this.overflowHint());
     const acceleratorMs = run.timings['accelerator'] ?? 0;
     const trustedMs = Object.values(run.timings).reduce((a, b) => a + b, 0) - acceleratorMs;
     return {
@@ -134,9 +242,87 @@ export class SlalomModel {
     };
   }
 
-  /** The float semantics of the imported graph (float64, no quantization): a second reference. */
-  async inferFloat(input: Tensor): Promise<Tensor[]> {
-    return execute(this.graph, [input]);
+  /** The float semantics of the ONNX graph (float64, no quantization): a second reference. Needs the ONNX file. */
+  async inferFloat(input: Tensor | readonly Tensor[]): Promise<Tensor[]> {
+    const inputDims = Object.fromEntries(this.inputs.map((i) => [i.name, i.dims]));
+    const graph = buildGraph(parseOnnx(this.onnxBytes), { inputDims });
+    return execute(graph, Array.isArray(input) ? (input as readonly Tensor[]) : [input as Tensor]);
+  }
+
+  private static fromArtifact(source: string | Uint8Array, path: string | undefined, options: LoadOptions): SlalomModel {
+    if (options.calibration !== undefined || options.margin !== undefined) {
+      throw new InvalidArgumentError(`${path ?? 'the artifact'} is a quantized artifact, calibrated already: quantize the ONNX model again to change its calibration or margin`);
+    }
+    const loaded = readArtifact(source, (p) => options.onProgress?.({ phase: 'read', ...p }));
+    const { meta, quantized } = loaded;
+    const where = path ?? 'artifact';
+    if (weightsHashOf(meta.modelHash, quantized.layers) !== meta.weightsHash) throw new MalformedModelError(`${where}: malformed slalom artifact: its weights hash does not match its quantization`);
+    const given = options.inputDims;
+    if (given !== undefined) {
+      quantized.graph.inputs.forEach((input, i) => {
+        const dims = pick(given, input.name, i, isDims);
+        if (dims !== undefined && !sameDims(dims, input.dims)) {
+          throw new InvalidArgumentError(`${where} was quantized for input '${input.name}' ${formatDims(input.dims)}, not ${formatDims(dims)}: quantize again with inputs of that shape`);
+        }
+      });
+    }
+    const stored = meta.info as Partial<ModelInfo> | undefined;
+    const info = resolveInfo(quantized.graph.inputs[0]!.dims, [stored, readSidecar(path), options.info]);
+    const onnx = loaded.onnx;
+    const floatBytes = onnx === undefined ? undefined : () => {
+      const bytes = onnx();
+      if (createHash('sha256').update(bytes).digest('hex') !== meta.modelHash) throw new MalformedModelError(`${where}: malformed slalom artifact: its ONNX file does not match its model hash`);
+      return bytes;
+    };
+    return new SlalomModel(meta.name, meta.modelHash, meta.weightsHash, quantized, info, meta.provenance, 'artifact', floatBytes);
+  }
+
+  /** How to fix an overflow at run time, given how this model was calibrated. */
+  private overflowHint(): string {
+    const { calibration, margin } = this.provenance;
+    const how = calibration.source === SEEDED_NORMAL ? 'seeded normal inputs (not real data)' : `${calibration.samples} input(s) from ${calibration.source}`;
+    return `it was calibrated on ${how}, margin ${margin}: calibrate on inputs like this one (--calibration <dir|.npy>, or \`slalom quantize --calibration\`), or raise --margin`;
+  }
+}
+
+/**
+ * Parses the ONNX file, resolves the model's info and its input shapes, and builds the graph. Apart
+ * from load() so the parsed model (a float64 copy of every weight) is garbage once this returns.
+ */
+async function importOnnxModel(bytes: Uint8Array, path: string | undefined, options: LoadOptions): Promise<{ graph: Graph; info: ModelInfo }> {
+  const raw = parseOnnx(bytes);
+  const info = resolveInfo(raw.inputs[0]!.dims, [readSidecar(path), options.info]);
+  const sample = options.sample ?? firstCalibrationInput(options.calibration);
+  const graph = buildGraph(raw, { inputDims: await bindInputDims(raw.inputs, info, options.inputDims, sample) });
+  return { graph, info };
+}
+
+/** A quantized graph whose constants keep only what non-linear nodes use: linear weights live as integers in the layers. */
+function withoutFloatWeights(q: QuantizedGraph): QuantizedGraph {
+  const used = new Set<string>();
+  for (const n of q.graph.nodes) for (const i of q.byNode.has(n.name) ? n.inputs.slice(0, 1) : n.inputs) used.add(i);
+  const constants = new Map([...q.graph.constants].filter(([name]) => used.has(name)));
+  return { ...q, graph: { ...q.graph, constants } };
+}
+
+/** The hash pads and accelerator layer names bind to: the ONNX file and each layer's scales and shapes. */
+function weightsHashOf(modelHash: string, layers: readonly QuantizedLayer[]): string {
+  const quantization = layers.map((l) => [l.name, l.lx, l.lw, l.inDims, l.outDims]);
+  return createHash('sha256').update(modelHash).update(JSON.stringify(quantization)).digest('hex');
+}
+
+function quantizationHint(margin: number): string {
+  return `check that the calibration inputs are preprocessed like real inputs, or lower --margin (now ${margin})`;
+}
+
+/** Runs `f`; an OverflowError it throws gets `hint` appended (which flag fixes it). */
+async function withHint<T>(f: () => T | Promise<T>, hint: string): Promise<Awaited<T>> {
+  try {
+    return await f();
+  } catch (e) {
+    if (!(e instanceof OverflowError)) throw e;
+    const message = e.layer !== undefined && e.message.startsWith(`${e.layer}: `) ? e.message.slice(e.layer.length + 2) : e.message;
+    throw new OverflowError(`${message}; ${hint}`, { ...(e.layer !== undefined ? { layer: e.layer } : {}), cause: e });
   }
 }
 
@@ -148,60 +334,3 @@ function readModelFile(path: string): Uint8Array {
   }
 }
 
-/** Reads `<model>.slalom.json` beside the ONNX file, if any. */
-function readSidecar(path: string | undefined): Partial<ModelInfo> {
-  const jsonPath = path?.replace(/\.onnx$/, '.slalom.json');
-  if (jsonPath === undefined || jsonPath === path || !existsSync(jsonPath)) return { preprocess: IMAGENET_PREPROCESS };
-  let raw: any;
-  try {
-    raw = JSON.parse(readFileSync(jsonPath, 'utf8'));
-  } catch (e) {
-    throw new InvalidArgumentError(`cannot parse ${jsonPath}: ${(e as Error).message}`, { cause: e });
-  }
-  const dims: number[] | undefined = raw?.input?.dims;
-  const norm = raw?.normalize;
-  const preprocess: Preprocess =
-    norm !== undefined && Array.isArray(dims) && dims.length === 4
-      ? {
-          size: [dims[2], dims[3]],
-          resize: 0,
-          crop: 'none',
-          mean: [norm.mean].flat(),
-          std: [norm.std].flat(),
-          scale: 255,
-          channels: dims[1] === 1 ? 1 : 3,
-          layout: 'NCHW',
-        }
-      : IMAGENET_PREPROCESS;
-  const images = raw?.calibration?.images;
-  return {
-    labels: raw?.labels,
-    preprocess,
-    ...(typeof images === 'string' ? { calibration: { images: join(dirname(jsonPath), images) } } : {}),
-  };
-}
-
-function defaultCalibration(graph: Graph, info: ModelInfo): Tensor[] {
-  const dims = graph.inputs[0]!.dims;
-  if (info.calibration?.images !== undefined) {
-    const images = readNpyFile(info.calibration.images);
-    const per = sizeOf(dims);
-    const { mean, std, scale } = info.preprocess;
-    const channelSize = per / dims[1]!;
-    return Array.from({ length: images.data.length / per }, (_, i) =>
-      tensor(
-        dims,
-        Float64Array.from(images.data.subarray(i * per, (i + 1) * per), (v, k) => {
-          const c = Math.floor(k / channelSize);
-          return (v / scale - mean[c % mean.length]!) / std[c % std.length]!;
-        }),
-      ),
-    );
-  }
-  const rng = new Rng(0x5a1a);
-  return Array.from({ length: SYNTHETIC_CALIBRATION_SAMPLES }, () => {
-    const data = new Float64Array(sizeOf(dims));
-    for (let i = 0; i < data.length; i++) data[i] = rng.normal();
-    return tensor(dims, data);
-  });
-}

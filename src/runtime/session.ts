@@ -15,7 +15,8 @@ import type { QuantizedGraph } from '../quant/quantize-graph.js';
 import { Verifier, type VerifyOptions } from '../verify/verifier.js';
 import type { LinearProtocol } from './linear-protocol.js';
 import type { SlalomModel } from './model.js';
-import type { Mode } from './modes.js';
+import { isMode, type Mode } from './modes.js';
+import { labelProtocol, outsourcedMode } from './protocol-mode.js';
 import { acceleratedProtocol, type ExhaustedPolicy, type FailurePolicy, type Incident } from './protocols/accelerated.js';
 import { trustedProtocol } from './protocols/trusted.js';
 
@@ -44,16 +45,24 @@ export interface OpenedProtocol extends LinearProtocol {
   readonly verifier?: Verifier;
   /** Failures recovered from under the 'recompute' policy. */
   readonly incidents?: readonly Incident[];
+  /** True when the last inference ran entirely in the trusted runtime (no pad left, policy 'local'). */
+  readonly localOnly?: boolean;
 }
 
 /** The public part of each linear layer: what an accelerator is given. */
 export function publicLayers(q: QuantizedGraph): PublicLayer[] {
-  return q.layers.map((l) => ({ id: l.index, name: l.name, op: l.op, ...(l.conv ? { conv: l.conv } : {}), wDims: l.wDims, inDims: l.inDims, outDims: l.outDims, w: l.w }));
+  // { dims, data } afresh: an artifact's weights are decoded on first use, and structured clone wants plain data.
+  return q.layers.map((l) => ({ id: l.index, name: l.name, op: l.op, ...(l.conv ? { conv: l.conv } : {}), wDims: l.wDims, inDims: l.inDims, outDims: l.outDims, w: { dims: l.w.dims, data: l.w.data } }));
 }
 
+/**
+ * Opens the protocol for `mode`; the protocol carries the mode it runs (protocol-mode.ts), derived
+ * from its parts, so `model.infer` can never label a result with protections that did not run.
+ */
 export async function openProtocol(model: SlalomModel, mode: Mode, options: SessionOptions = {}): Promise<OpenedProtocol> {
   const kernelsName = options.kernels ?? 'ort';
   if (mode === 'baseline') return trustedProtocol(await createExactKernels(kernelsName));
+  if (!isMode(mode)) throw new InvalidArgumentError(`unknown mode '${String(mode)}'`);
   const isPrivate = mode === 'private' || mode === 'private+verified';
   if (isPrivate && options.pads === undefined) {
     throw new InvalidArgumentError(`mode '${mode}' needs a pad store (--store <dir>, filled by \`slalom precompute\`)`);
@@ -66,7 +75,8 @@ export async function openProtocol(model: SlalomModel, mode: Mode, options: Sess
     verifier?.prepare();
     const p = options.pads;
     const local = await createExactKernels(kernelsName);
-    return acceleratedProtocol({ accelerator, verifier, pads, local, onFailure: options.onFailure, onExhausted: p?.onExhausted, lowWater: p?.lowWater, onLowPads: p?.onLowPads });
+    const protocol = acceleratedProtocol({ accelerator, verifier, pads, local, onFailure: options.onFailure, onExhausted: p?.onExhausted, lowWater: p?.lowWater, onLowPads: p?.onLowPads });
+    return labelProtocol(protocol, outsourcedMode(verifier !== undefined, pads !== undefined));
   } catch (e) {
     await accelerator.close();
     throw e;

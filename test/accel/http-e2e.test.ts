@@ -87,7 +87,7 @@ async function infer(mode: string, accelerators: string[]): Promise<{ logits: nu
 before(async () => {
   dir = tempDir('http-cli');
   const model = await SlalomModel.load(MODEL);
-  const x = loadInputTensor(IMAGE, { preprocess: model.info.preprocess, expectDims: model.inputDims });
+  const x = await loadInputTensor(IMAGE, { preprocess: model.info.preprocess, expectDims: model.inputDims });
   baseline = Array.from((await model.infer(x)).logits);
   await fillPads(model, join(dir, 'state'), join(dir, 'store'), 4);
 });

@@ -120,7 +120,7 @@ describe('the accelerator view on Fashion-MNIST (mode private)', { skip: SKIP_WI
     root = tempDir('privacy');
     stateDir = join(root, 'state');
     store = join(root, 'store');
-    images = resolveInputs('fashion-mnist:test:40', { preprocess: model.info.preprocess, expectDims: model.inputDims }).map((i) => ({ input: i.load(), label: i.label! }));
+    images = await Promise.all(resolveInputs('fashion-mnist:test:40', { preprocess: model.info.preprocess, expectDims: model.inputDims }).map(async (i) => ({ input: await i.load(), label: i.label! })));
   });
 
   after(() => {

@@ -134,7 +134,7 @@ describe('slalom CLI', () => {
     assert.match(report.modelHash, /^[0-9a-f]{64}$/);
   });
 
-  it('infer --json prints one JSON object with mode, logits, top and timings, close to onnxruntime', async () => {
+  it('infer --json prints one JSON object with mode, named outputs, predictions and timings, close to onnxruntime', async () => {
     const r = slalom('infer', '--model', model, '--input', input, '--json');
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
@@ -144,14 +144,19 @@ describe('slalom CLI', () => {
     assert.equal(out.insecure, undefined);
     assert.ok(Array.isArray(out.logits) && out.logits.length === CLASSES);
     assert.ok(out.logits.every((v: unknown) => typeof v === 'number' && Number.isFinite(v)));
-    assert.ok(Array.isArray(out.top) && out.top.length === 5);
-    for (const p of out.top) {
+    assert.equal(out.items, 1);
+    assert.deepEqual(out.outputs.map((o: { name: string; dims: number[] }) => [o.name, o.dims]), [['logits', [1, CLASSES]]]);
+    assert.deepEqual(out.outputs[0].data, out.logits);
+    assert.ok(Array.isArray(out.predictions) && out.predictions.length === 1);
+    const top = out.predictions[0];
+    assert.ok(Array.isArray(top) && top.length === 5);
+    for (const p of top) {
       assert.ok(Number.isInteger(p.index) && p.index >= 0 && p.index < CLASSES);
       assert.ok(typeof p.score === 'number' && p.score > 0 && p.score <= 1);
     }
-    for (let i = 1; i < out.top.length; i++) assert.ok(out.top[i - 1].score >= out.top[i].score);
+    for (let i = 1; i < top.length; i++) assert.ok(top[i - 1].score >= top[i].score);
     const best = out.logits.indexOf(Math.max(...out.logits));
-    assert.equal(out.top[0].index, best);
+    assert.equal(top[0].index, best);
     assert.ok(out.timings && typeof out.timings === 'object');
     for (const key of ['load', 'total']) assert.ok(typeof out.timings[key] === 'number' && out.timings[key] >= 0, `timings.${key}`);
     assert.ok(Object.values(out.timings).every((v) => typeof v === 'number'));

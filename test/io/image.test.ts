@@ -1,30 +1,41 @@
+/**
+ * Image inputs: decoding (sharp: PNG, JPEG, WebP; corrupt files), the PIL/torchvision pipeline
+ * pinned against PIL results, the defaults picked from a model's input shape, and loading files and
+ * directories. JPEG/WebP/PNG parity with PIL on a photo is in pil-parity.test.ts.
+ */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import jpeg from 'jpeg-js';
-import pngjs from 'pngjs';
+import sharp from 'sharp';
 
 import { InvalidArgumentError } from '../../src/errors.js';
+import { decodeImage, fitToInputDims, loadInputTensor } from '../../src/io/image.js';
+import { listInputs } from '../../src/io/inputs.js';
+import { writeNpy } from '../../src/io/npy.js';
 import {
   IMAGENET_PREPROCESS,
   centerCropOffset,
-  decodeImage,
-  fitToInputDims,
+  defaultPreprocess,
   imageToTensor,
-  loadInputTensor,
   resizedSize,
   type DecodedImage,
   type Preprocess,
-} from '../../src/io/image.js';
-import { listInputs } from '../../src/io/inputs.js';
-import { writeNpy } from '../../src/io/npy.js';
+} from '../../src/io/preprocess.js';
 import { tensor } from '../../src/tensor/tensor.js';
 
 function throwsInvalid(f: () => unknown, pattern: RegExp): void {
   assert.throws(f, (e: unknown) => {
+    assert.ok(e instanceof InvalidArgumentError, `expected InvalidArgumentError, got ${String(e)}`);
+    assert.match(e.message, pattern);
+    return true;
+  });
+}
+
+async function rejectsInvalid(p: Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
     assert.ok(e instanceof InvalidArgumentError, `expected InvalidArgumentError, got ${String(e)}`);
     assert.match(e.message, pattern);
     return true;
@@ -43,14 +54,22 @@ function makeImage(width: number, height: number, px: (x: number, y: number) => 
   return { width, height, rgba };
 }
 
-function encodePng(img: DecodedImage): Uint8Array {
-  const png = new pngjs.PNG({ width: img.width, height: img.height });
-  png.data = Buffer.from(img.rgba);
-  return pngjs.PNG.sync.write(png);
+function raster(img: DecodedImage): ReturnType<typeof sharp> {
+  return sharp(Buffer.from(img.rgba), { raw: { width: img.width, height: img.height, channels: 4 } });
 }
 
-function encodeJpeg(img: DecodedImage, quality = 100): Uint8Array {
-  return jpeg.encode({ width: img.width, height: img.height, data: Buffer.from(img.rgba) }, quality).data;
+const encodePng = (img: DecodedImage): Promise<Buffer> => raster(img).png().toBuffer();
+const encodeJpeg = (img: DecodedImage, quality = 100): Promise<Buffer> => raster(img).jpeg({ quality, chromaSubsampling: '4:4:4' }).toBuffer();
+const encodeWebp = (img: DecodedImage): Promise<Buffer> => raster(img).webp({ lossless: true }).toBuffer();
+
+/** CRC-32 (PNG's, ISO 3309). */
+function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
 }
 
 /** Identity preprocessing: no resize, crop to the image's own size, raw 0..255 values. */
@@ -65,19 +84,32 @@ const PATTERN = makeImage(7, 5, (x, y) => [(x * 37 + y * 11) % 256, (x * 5 + y *
 
 describe('decodeImage', () => {
   const img = makeImage(3, 2, (x, y) => [x * 100, y * 200, 7 + x + y]);
-  img.rgba[3] = 128; // one translucent pixel: alpha must survive PNG
 
-  it('decodes a PNG to the exact RGBA pixels', () => {
-    const d = decodeImage(encodePng(img));
-    assert.equal(d.width, 3);
-    assert.equal(d.height, 2);
-    assert.deepEqual([...d.rgba], [...img.rgba]);
+  it('decodes a PNG and a lossless WebP to the exact RGB pixels, alpha opaque', async () => {
+    for (const bytes of [await encodePng(img), await encodeWebp(img)]) {
+      const d = await decodeImage(bytes);
+      assert.equal(d.width, 3);
+      assert.equal(d.height, 2);
+      assert.deepEqual([...d.rgba], [...img.rgba]);
+    }
   });
 
-  it('decodes a JPEG to the expected pixels (within JPEG error)', () => {
+  it('drops alpha rather than compositing it (as PIL convert("RGB"))', async () => {
+    const translucent = { ...img, rgba: Uint8Array.from(img.rgba, (v, i) => (i % 4 === 3 ? 40 : v)) };
+    const d = await decodeImage(await encodePng(translucent));
+    for (let k = 0; k < 6; k++) for (let c = 0; c < 3; c++) assert.equal(d.rgba[4 * k + c], img.rgba[4 * k + c]);
+  });
+
+  it('decodes a grayscale PNG to equal R, G and B', async () => {
+    const grey = await sharp(Buffer.from([0, 50, 100, 200]), { raw: { width: 2, height: 2, channels: 1 } }).png().toBuffer();
+    const d = await decodeImage(grey);
+    assert.deepEqual([...d.rgba], [0, 0, 0, 255, 50, 50, 50, 255, 100, 100, 100, 255, 200, 200, 200, 255]);
+  });
+
+  it('decodes a JPEG to the expected pixels (within JPEG error)', async () => {
     const colors: [number, number, number][] = [[200, 30, 40], [20, 180, 60], [40, 50, 220], [128, 128, 128]];
     const src = makeImage(16, 16, (x, y) => colors[(y >= 8 ? 2 : 0) + (x >= 8 ? 1 : 0)]!);
-    const d = decodeImage(encodeJpeg(src));
+    const d = await decodeImage(await encodeJpeg(src));
     assert.equal(d.width, 16);
     assert.equal(d.height, 16);
     for (let k = 0; k < 16 * 16; k++) {
@@ -86,23 +118,29 @@ describe('decodeImage', () => {
     }
   });
 
-  it('rejects unknown formats and garbage', () => {
-    throwsInvalid(() => decodeImage(new Uint8Array([0x47, 0x49, 0x46, 0x38, 0x39, 0x61])), /unrecognized image format/);
-    throwsInvalid(() => decodeImage(new Uint8Array(0)), /unrecognized image format/);
-    const png = encodePng(img);
-    throwsInvalid(() => decodeImage(png.subarray(0, 40)), /malformed PNG/);
-    throwsInvalid(() => decodeImage(png.subarray(0, 12)), /malformed PNG: missing IHDR/);
-    const jpg = encodeJpeg(img);
-    throwsInvalid(() => decodeImage(jpg.subarray(0, 30)), /JPEG/);
+  it('rejects unknown formats, garbage and truncated or corrupt files with its own words', async () => {
+    await rejectsInvalid(decodeImage(new Uint8Array([0x47, 0x49, 0x46, 0x38, 0x39, 0x61])), /unrecognized image format/);
+    await rejectsInvalid(decodeImage(new Uint8Array(0)), /unrecognized image format/);
+    const photo = makeImage(64, 48, (x, y) => [(x * 7) % 256, (y * 11) % 256, (x * y) % 256]);
+    const cases: [string, Buffer][] = [['PNG', await encodePng(photo)], ['JPEG', await encodeJpeg(photo, 90)], ['WebP', await encodeWebp(photo)]];
+    for (const [name, bytes] of cases) {
+      for (const broken of [bytes.subarray(0, Math.floor(bytes.length / 2)), bytes.subarray(0, 40)]) {
+        await rejectsInvalid(decodeImage(broken), new RegExp(`^cannot decode this ${name} image: it is truncated or corrupt$`));
+      }
+      const corrupt = Buffer.from(bytes);
+      corrupt.fill(0xff, 20, Math.min(corrupt.length, 400));
+      await rejectsInvalid(decodeImage(corrupt), new RegExp(`^cannot decode this ${name} image: it is truncated or corrupt$`));
+    }
   });
 
-  it('enforces the pixel limit before decoding', () => {
-    const png = Buffer.from(encodePng(img));
+  it('enforces the pixel limit before decoding', async () => {
+    const png = Buffer.from(await encodePng(img));
     png.writeUInt32BE(100_000, 16);
     png.writeUInt32BE(100_000, 20);
-    throwsInvalid(() => decodeImage(png), /100000×100000, above the 100 MP limit/);
-    throwsInvalid(() => decodeImage(encodePng(img), { maxMegapixels: 1e-6 }), /above/);
-    throwsInvalid(() => decodeImage(encodeJpeg(img), { maxMegapixels: 1e-6 }), /JPEG.*maxResolutionInMP/);
+    png.writeUInt32BE(crc32(png.subarray(12, 29)), 29); // IHDR's CRC over its type and data
+    await rejectsInvalid(decodeImage(png), /100000×100000, above the 100 MP limit/);
+    await rejectsInvalid(decodeImage(await encodePng(img), { maxMegapixels: 1e-6 }), /above/);
+    await rejectsInvalid(decodeImage(await encodeJpeg(img), { maxMegapixels: 1e-6 }), /JPEG is 3×2, above/);
   });
 });
 
@@ -230,6 +268,38 @@ describe('imageToTensor geometry', () => {
   });
 });
 
+describe('defaultPreprocess (from the model input shape)', () => {
+  it('ImageNet for a 3×224×224 model; resize + center crop to the size for others; the image size for symbolic H/W', () => {
+    assert.deepEqual(defaultPreprocess([1, 3, 224, 224]), { ...IMAGENET_PREPROCESS });
+    const cifar = defaultPreprocess([1, 3, 32, 32]);
+    assert.deepEqual({ size: cifar.size, resize: cifar.resize, crop: cifar.crop, layout: cifar.layout }, { size: [32, 32], resize: 32, crop: 'center', layout: 'NCHW' });
+    const mnist = defaultPreprocess(['N', 1, 28, 28]);
+    assert.deepEqual({ size: mnist.size, channels: mnist.channels, mean: mnist.mean, std: mnist.std }, { size: [28, 28], channels: 1, mean: [0], std: [1] });
+    const ocr = defaultPreprocess(['N', 3, 48, 'W']);
+    assert.equal(ocr.size, undefined);
+    assert.equal(ocr.resize, 0);
+    assert.equal(defaultPreprocess([1, 224, 224, 3]).layout, 'NHWC');
+  });
+
+  it('a 32×32 model gets a 32×32 tensor from a 32×32 image, untouched', () => {
+    const img = makeImage(32, 32, (x, y) => [x * 8, y * 8, 100]);
+    const t = imageToTensor(img, { ...defaultPreprocess([1, 3, 32, 32]), mean: [0, 0, 0], std: [1, 1, 1], scale: 1 });
+    assert.deepEqual(t.dims, [1, 3, 32, 32]);
+    assert.equal(t.data[5], 40);
+    assert.equal(t.data[32 * 32 + 2 * 32], 16);
+  });
+
+  it('NHWC puts the channel last; a symbolic size keeps the image size', () => {
+    const chw = imageToTensor(PATTERN, raw(5, 7));
+    const hwc = imageToTensor(PATTERN, { ...raw(5, 7), layout: 'NHWC' });
+    assert.deepEqual(hwc.dims, [1, 5, 7, 3]);
+    for (let c = 0; c < 3; c++) for (let k = 0; k < 35; k++) assert.equal(hwc.data[k * 3 + c], chw.data[c * 35 + k]);
+    const own = imageToTensor(PATTERN, { ...raw(1, 1), size: undefined });
+    assert.deepEqual(own.dims, [1, 3, 5, 7]);
+    assert.deepEqual([...own.data], [...chw.data]);
+  });
+});
+
 describe('loadInputTensor and listInputs', () => {
   let dir = '';
   before(() => {
@@ -239,31 +309,42 @@ describe('loadInputTensor and listInputs', () => {
 
   const chw = (): number[] => Array.from({ length: 12 }, (_, k) => k);
 
-  it('fits .npy tensors to the model dims', () => {
+  it('fits .npy tensors to the model dims', async () => {
     const p = join(dir, 'x.npy');
     writeFileSync(p, writeNpy(tensor([3, 2, 2], chw()), 'float32'));
     const pre = raw(2, 2);
-    assert.deepEqual(loadInputTensor(p, { preprocess: pre }).dims, [3, 2, 2]);
-    const t = loadInputTensor(p, { preprocess: pre, expectDims: [1, 3, 2, 2] });
+    assert.deepEqual((await loadInputTensor(p, { preprocess: pre })).dims, [3, 2, 2]);
+    const t = await loadInputTensor(p, { preprocess: pre, expectDims: [1, 3, 2, 2] });
     assert.deepEqual(t.dims, [1, 3, 2, 2]);
     assert.deepEqual([...t.data], chw());
-    assert.deepEqual(loadInputTensor(p, { preprocess: pre, expectDims: [-1, 3, -1, 2] }).dims, [1, 3, 2, 2]);
-    throwsInvalid(
-      () => loadInputTensor(p, { preprocess: pre, expectDims: [1, 3, 4, 4] }),
+    assert.deepEqual((await loadInputTensor(p, { preprocess: pre, expectDims: [-1, 3, -1, 2] })).dims, [1, 3, 2, 2]);
+    await rejectsInvalid(
+      loadInputTensor(p, { preprocess: pre, expectDims: [1, 3, 4, 4] }),
       /x\.npy: input shape \[3, 2, 2\] does not match the model's \[1, 3, 4, 4\]/,
     );
   });
 
-  it('dispatches on content, not extension', () => {
+  it('dispatches on content, not extension', async () => {
     const p = join(dir, 'image.npy'); // a PNG with a misleading name
-    writeFileSync(p, encodePng(makeImage(2, 2, () => [255, 0, 0])));
-    const t = loadInputTensor(p, { preprocess: { ...raw(2, 2), scale: 255 }, expectDims: [1, 3, 2, 2] });
+    writeFileSync(p, await encodePng(makeImage(2, 2, () => [255, 0, 0])));
+    const t = await loadInputTensor(p, { preprocess: { ...raw(2, 2), scale: 255 }, expectDims: [1, 3, 2, 2] });
     assert.deepEqual([...t.data], [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
-    throwsInvalid(() => loadInputTensor(p, { preprocess: raw(2, 2, 1), expectDims: [1, 3, 2, 2] }), /input shape \[1, 1, 2, 2\] does not match/);
+    await rejectsInvalid(loadInputTensor(p, { preprocess: raw(2, 2, 1), expectDims: [1, 3, 2, 2] }), /input shape \[1, 1, 2, 2\] does not match/);
     const q = join(dir, 'notes.txt');
     writeFileSync(q, 'hello');
-    throwsInvalid(() => loadInputTensor(q, { preprocess: raw(2, 2) }), /notes\.txt: unrecognized input format: expected a \.npy, PNG or JPEG/);
-    throwsInvalid(() => loadInputTensor(join(dir, 'missing.png'), { preprocess: raw(2, 2) }), /cannot read input/);
+    await rejectsInvalid(loadInputTensor(q, { preprocess: raw(2, 2) }), /notes\.txt: unrecognized input format: expected a \.npy, PNG, JPEG or WebP/);
+    await rejectsInvalid(loadInputTensor(join(dir, 'missing.png'), { preprocess: raw(2, 2) }), /cannot read input/);
+  });
+
+  it('a truncated image is one line naming the file, without the decoder\'s own text', async () => {
+    const p = join(dir, 'cut.jpg');
+    const jpg = await encodeJpeg(makeImage(64, 64, (x, y) => [x * 4, y * 4, 128]), 90);
+    writeFileSync(p, jpg.subarray(0, jpg.length - 200));
+    await assert.rejects(loadInputTensor(p, { preprocess: raw(64, 64) }), (e: unknown) => {
+      assert.ok(e instanceof InvalidArgumentError);
+      assert.equal(e.message, `${p}: cannot decode this JPEG image: it is truncated or corrupt`);
+      return true;
+    });
   });
 
   it('fitToInputDims adds only a missing leading batch of 1', () => {
@@ -272,7 +353,7 @@ describe('loadInputTensor and listInputs', () => {
     throwsInvalid(() => fitToInputDims(tensor([1, 1, 4]), [1, 4]), /\[1, 1, 4\]/);
   });
 
-  it('splits a batched .npy into per-sample inputs, reading each slice', () => {
+  it('splits a batched .npy into per-sample inputs, reading each slice', async () => {
     const p = join(dir, 'batch.npy');
     const data = Array.from({ length: 3 * 12 }, (_, k) => k - 5);
     writeFileSync(p, writeNpy(tensor([3, 3, 2, 2], data), 'int16'));
@@ -280,7 +361,7 @@ describe('loadInputTensor and listInputs', () => {
     const items = listInputs(p, opts);
     assert.deepEqual(items.map((i) => i.name), ['batch.npy[0]', 'batch.npy[1]', 'batch.npy[2]']);
     for (let i = 0; i < 3; i++) {
-      const t = items[i]!.load();
+      const t = await items[i]!.load();
       assert.deepEqual(t.dims, [1, 3, 2, 2]);
       assert.deepEqual([...t.data], data.slice(12 * i, 12 * i + 12));
       assert.equal(items[i]!.index, i);
@@ -291,32 +372,33 @@ describe('loadInputTensor and listInputs', () => {
     // A model with a fixed batch of 3 takes the whole file as one input.
     const whole = listInputs(p, { ...opts, expectDims: [3, 3, 2, 2] });
     assert.equal(whole.length, 1);
-    assert.deepEqual(whole[0]!.load().dims, [3, 3, 2, 2]);
+    assert.deepEqual((await whole[0]!.load()).dims, [3, 3, 2, 2]);
     // Shape problems surface while listing.
     throwsInvalid(() => listInputs(p, { ...opts, expectDims: [1, 3, 4, 4] }), /batch\.npy: input shape \[1, 3, 2, 2\] does not match/);
     throwsInvalid(() => listInputs(p, { ...opts, expectDims: [1, 12] }), /input shape \[3, 3, 2, 2\] does not match the model's \[1, 12\]/);
   });
 
-  it('lists a directory in sorted order, skipping other files', () => {
+  it('lists a directory in sorted order, skipping other files', async () => {
     const d = join(dir, 'set');
     mkdirSync(d);
-    writeFileSync(join(d, 'b.png'), encodePng(makeImage(2, 2, () => [0, 0, 0])));
+    writeFileSync(join(d, 'b.png'), await encodePng(makeImage(2, 2, () => [0, 0, 0])));
+    writeFileSync(join(d, 'd.webp'), await encodeWebp(makeImage(2, 2, () => [9, 9, 9])));
     writeFileSync(join(d, 'a.npy'), writeNpy(tensor([2, 3, 2, 2], [...chw(), ...chw()])));
-    writeFileSync(join(d, 'C.JPG'), encodeJpeg(makeImage(8, 8, () => [128, 128, 128])));
+    writeFileSync(join(d, 'C.JPG'), await encodeJpeg(makeImage(8, 8, () => [128, 128, 128])));
     writeFileSync(join(d, 'c.npy'), writeNpy(tensor([3, 2, 2], chw())));
     writeFileSync(join(d, 'readme.txt'), 'x');
     writeFileSync(join(d, '.hidden.png'), 'x');
     mkdirSync(join(d, 'sub.png'));
     const items = listInputs(d, { preprocess: raw(2, 2), expectDims: [1, 3, 2, 2] });
-    assert.deepEqual(items.map((i) => i.name), ['C.JPG', 'a.npy[0]', 'a.npy[1]', 'b.png', 'c.npy']);
-    for (const item of items) assert.deepEqual(item.load().dims, [1, 3, 2, 2]);
+    assert.deepEqual(items.map((i) => i.name), ['C.JPG', 'a.npy[0]', 'a.npy[1]', 'b.png', 'c.npy', 'd.webp']);
+    for (const item of items) assert.deepEqual((await item.load()).dims, [1, 3, 2, 2]);
   });
 
   it('reports empty or missing inputs', () => {
     const e = join(dir, 'empty');
     mkdirSync(e);
     writeFileSync(join(e, 'notes.txt'), 'x');
-    throwsInvalid(() => listInputs(e, { preprocess: raw(2, 2) }), /no inputs \(\.png, \.jpg, \.jpeg, \.npy\) found/);
+    throwsInvalid(() => listInputs(e, { preprocess: raw(2, 2) }), /no inputs \(\.png, \.jpg, \.jpeg, \.webp, \.npy\) found/);
     throwsInvalid(() => listInputs(join(dir, 'nope'), { preprocess: raw(2, 2) }), /cannot be read/);
     const z = join(dir, 'zero.npy');
     writeFileSync(z, writeNpy(tensor([0, 3, 2, 2])));

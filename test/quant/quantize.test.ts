@@ -100,6 +100,8 @@ describe('quantizeGraph on a small residual net', () => {
   const bytes = smallResNet();
   const calibration = normalInputs(1, 8);
   let model: SlalomModel;
+  /** The imported float graph (the model's quantized graph keeps only integer weights). */
+  const float = importOnnx(bytes);
 
   before(async () => {
     model = await SlalomModel.load(bytes, { calibration });
@@ -121,7 +123,7 @@ describe('quantizeGraph on a small residual net', () => {
     };
     for (const x of calibration) {
       record('input', x);
-      await execute(model.graph, [x], { onValue: (name, t) => record(name, t) });
+      await execute(float, [x], { onValue: (name, t) => record(name, t) });
     }
     for (const layer of model.quantized.layers) {
       const inMax = expected.get(layer.node.inputs[0]!)!;
@@ -132,7 +134,8 @@ describe('quantizeGraph on a small residual net', () => {
   });
 
   it('per layer: maxAbsOut·2^(lx+lw)·margin ≤ (p−1)/2, weights and biases are the rounded scaled floats, and the exactness bound holds', () => {
-    const { graph, layers, margin } = model.quantized;
+    const { layers, margin } = model.quantized;
+    const graph = float;
     for (const layer of layers) {
       const bits = layer.lx + layer.lw;
       assert.ok(Number.isInteger(layer.lx) && Number.isInteger(layer.lw), `${layer.name}: integer scale bits`);
@@ -222,9 +225,9 @@ describe('quantizeGraph on a small residual net', () => {
 
   it('a smaller margin buys scale bits; quantization is deterministic', () => {
     const stats = new Map(model.quantized.layers.map((l) => [l.name, l.stats]));
-    const again = quantizeGraph(model.graph, stats);
+    const again = quantizeGraph(float, stats);
     assert.deepEqual(again.layers.map((l) => [l.lx, l.lw]), model.quantized.layers.map((l) => [l.lx, l.lw]));
-    const tight = quantizeGraph(model.graph, stats, 1);
+    const tight = quantizeGraph(float, stats, 1);
     tight.layers.forEach((l, i) => {
       const base = model.quantized.layers[i]!;
       assert.equal(l.lx + l.lw, base.lx + base.lw + 2, `${l.name}: margin 1 vs 4 is two more bits`);

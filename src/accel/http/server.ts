@@ -9,7 +9,8 @@
  * `/versions/1` may follow a model name.
  *
  * Backends: `onnxruntime` runs the layer's exact ONNX graph (export.ts) in an InferenceSession;
- * `reference` runs AcceleratorHost with slalom's exact kernels (js or ort). Either way the server runs
+ * `reference` runs AcceleratorHost with slalom's exact kernels (js or ort), `webgpu` with the exact
+ * WGSL kernels on a GPU (both resolved through accel/registry.ts). Either way the server runs
  * the graph it regenerates from the uploaded model's `slalom.layer` description and `W` initializer,
  * never an arbitrary uploaded graph: a load is parsed, checked against the exactness bound
  * ((p − 1)·Σ|w̃_row| < 2^53, field.ts) and refused if it fails, so an honest server never answers inexactly.
@@ -36,9 +37,11 @@ import { InvalidArgumentError, isSlalomError, TransportError } from '../../error
 import { P } from '../../field/prime.js';
 import { isResidue } from '../../field/residues.js';
 import { outputDims } from '../../kernels/output-dims.js';
-import { createExactKernels, type ExactKernels, type ExactKernelsName } from '../../kernels/exact-linear.js';
+import type { ExactKernelsName } from '../../kernels/exact-linear.js';
 import { sizeOf } from '../../tensor/tensor.js';
-import { AcceleratorHost } from '../host.js';
+import { AcceleratorHost, type HostKernels } from '../host.js';
+import { resolveKernels } from '../registry.js';
+import type { AdapterChoice } from '../webgpu/device.js';
 import { EXPORT_INDEX_FILE, itemDims, onnxOfDescription, parseLayerOnnx, type LayerDescription, type ParsedLayer } from './export.js';
 import { bytesPerValue, isWireDatatype, readTensor, residueBytes, RESIDUE_DATATYPE, WIRE_DATATYPES, type WireDatatype } from './tensor-codec.js';
 import {
@@ -53,8 +56,8 @@ import {
   type ServerStats,
 } from './protocol.js';
 
-export type ServerBackendName = 'onnxruntime' | 'reference';
-export const SERVER_BACKENDS: readonly ServerBackendName[] = ['onnxruntime', 'reference'];
+export type ServerBackendName = 'onnxruntime' | 'reference' | 'webgpu';
+export const SERVER_BACKENDS: readonly ServerBackendName[] = ['onnxruntime', 'reference', 'webgpu'];
 
 export interface AcceleratorServerOptions {
   /** TCP port; 0 (default) picks a free one. */
@@ -64,6 +67,8 @@ export interface AcceleratorServerOptions {
   readonly backend?: ServerBackendName;
   /** Kernels of the `reference` backend (default 'ort'). */
   readonly kernels?: ExactKernelsName;
+  /** Adapter of the `webgpu` backend (default SLALOM_WEBGPU_ADAPTER, else 'gpu': a hardware GPU or nothing; accel/webgpu/device.ts). */
+  readonly adapter?: AdapterChoice;
   /** A model repository (`slalom export`) to load models from. */
   readonly modelRepository?: string;
   /** Load every model of the repository at start-up (default true when a repository is given). */
@@ -98,7 +103,7 @@ export interface AcceleratorServerOptions {
   readonly log?: (line: string) => void;
 }
 
-type Resolved = Required<Omit<AcceleratorServerOptions, 'modelRepository' | 'log'>> & { modelRepository?: string; log: (line: string) => void };
+type Resolved = Required<Omit<AcceleratorServerOptions, 'modelRepository' | 'log' | 'adapter'>> & { modelRepository?: string; adapter?: AdapterChoice; log: (line: string) => void };
 
 const MIB = 1 << 20;
 const RETRY_AFTER_S = '1';
@@ -120,6 +125,7 @@ function resolveOptions(o: AcceleratorServerOptions): Resolved {
     host: o.host ?? '127.0.0.1',
     backend,
     kernels: o.kernels ?? 'ort',
+    ...(o.adapter !== undefined ? { adapter: o.adapter } : {}),
     ...(o.modelRepository !== undefined ? { modelRepository: o.modelRepository } : {}),
     preload: o.preload ?? o.modelRepository !== undefined,
     threads: int(o.threads, 1, 'threads'),
@@ -193,18 +199,22 @@ function ortFactory(threads: number): RunnerFactory {
   };
 }
 
-async function referenceFactory(kernelsName: ExactKernelsName, threads: number): Promise<RunnerFactory> {
-  const kernels: ExactKernels = await createExactKernels(kernelsName, threads);
+/** Layers run by an AcceleratorHost on in-process kernels (accel/registry.ts): `reference` (CPU) or `webgpu`. */
+function hostFactory(kernels: HostKernels): RunnerFactory {
   return {
-    name: `reference/${kernels.name}`,
+    name: kernels.name === 'webgpu' ? `webgpu (${kernels.device ?? 'unknown adapter'})` : `reference/${kernels.name}`,
     async create({ layer }) {
       const host = new AcceleratorHost(kernels);
       host.load([{ ...layer, id: 0 }]);
       // The exact kernels take and give residues; the server's queues carry doubles (onnxruntime's graph is FP64).
-      return { run: async (dims, x) => Float64Array.from((await host.linear(0, dims, Uint32Array.from(x))).data), async close() {} };
+      return { run: async (dims, x) => Float64Array.from((await host.linear(0, dims, Uint32Array.from(x))).data), close: async () => host.unload(0) };
     },
     close: () => kernels.close(),
   };
+}
+
+function serverKernels(o: Resolved): Promise<HostKernels> {
+  return o.backend === 'webgpu' ? resolveKernels('webgpu', o.adapter !== undefined ? { adapter: o.adapter } : {}) : resolveKernels('local', { kernels: o.kernels, threads: o.threads });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -644,7 +654,7 @@ export class AcceleratorServer {
   static async start(options: AcceleratorServerOptions = {}): Promise<AcceleratorServer> {
     const server = new AcceleratorServer(options);
     const o = server.options;
-    server.factory = o.backend === 'reference' ? await referenceFactory(o.kernels, o.threads) : ortFactory(o.threads);
+    server.factory = o.backend === 'onnxruntime' ? ortFactory(o.threads) : hostFactory(await serverKernels(o));
     if (o.preload && o.modelRepository !== undefined) {
       for (const name of server.repositoryModels()) {
         try {

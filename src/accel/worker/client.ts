@@ -1,14 +1,18 @@
 /**
- * The embedded accelerator (the default): a worker thread running accel/host.ts. Requests carry ids;
- * each has a timeout; a worker that dies fails every pending request with a TransportError. Replies
- * are handed back branded Untrusted — the worker is outside the trust boundary like any GPU server.
+ * The embedded accelerator (the default): a worker thread running accel/host.ts, with slalom's CPU
+ * kernels or the WebGPU engine (`kernels: 'webgpu'`: the thread owns the GPU device). Requests carry
+ * ids; each has a timeout; a worker that dies fails every pending request with a TransportError.
+ * Replies are handed back branded Untrusted — the worker is outside the trust boundary like any GPU
+ * server.
  */
 import { Worker } from 'node:worker_threads';
 import { untrusted, type Untrusted } from '../../boundary/untrusted.js';
 import { TransportError } from '../../errors.js';
 import type { ExactKernelsName } from '../../kernels/exact-linear.js';
 import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../backend.js';
-import type { FromWorker, ToWorker } from './messages.js';
+import { preferSurfacelessEgl } from '../webgpu/device.js';
+import type { WebGpuOptions } from '../webgpu/engine.js';
+import type { FromWorker, ToWorker, WorkerConfig } from './messages.js';
 
 /**
  * The worker's first module. Compiled (dist/), entry.js runs as it is. From the TypeScript sources
@@ -20,10 +24,16 @@ const WORKER_ENTRY = new URL(import.meta.url).pathname.endsWith('.ts') ? new URL
 export interface WorkerBackendOptions {
   /** Per-request timeout (default 10 minutes: a large layer on the plain-JS kernels is slow). */
   readonly timeoutMs?: number;
-  /** The worker's exact kernels (default 'ort'). */
-  readonly kernels?: ExactKernelsName;
+  /** The worker's exact kernels (default 'ort'), or 'webgpu'. */
+  readonly kernels?: ExactKernelsName | 'webgpu';
   /** Threads its onnxruntime kernels may use (default 1). */
   readonly threads?: number;
+  /** The adapter and tiles of the 'webgpu' kernels. */
+  readonly webgpu?: WebGpuOptions;
+  /** Most items of pending requests for one layer merged into one batch (default 16). */
+  readonly maxBatch?: number;
+  /** The backend's name in reports (default 'worker'). */
+  readonly name?: string;
 }
 
 interface Pending {
@@ -33,7 +43,9 @@ interface Pending {
 }
 
 export class WorkerBackend implements AcceleratorBackend {
-  readonly name = 'worker';
+  readonly name: string;
+  /** What computes, once `init()` has asked the worker (e.g. "nvidia NVIDIA H200 (…)" or "CPU, ort kernels"). */
+  device: string | undefined;
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private readonly timeoutMs: number;
@@ -42,10 +54,12 @@ export class WorkerBackend implements AcceleratorBackend {
   private dead: Error | undefined;
 
   constructor(options: WorkerBackendOptions = {}) {
+    this.name = options.name ?? 'worker';
     this.timeoutMs = options.timeoutMs ?? 600_000;
-    this.worker = new Worker(WORKER_ENTRY, {
-      workerData: { kernels: options.kernels ?? 'ort', threads: options.threads ?? 1 },
-    });
+    const config: WorkerConfig = { kernels: options.kernels ?? 'ort', threads: options.threads ?? 1, maxBatch: options.maxBatch ?? 16, ...(options.webgpu ? { webgpu: options.webgpu } : {}) };
+    // EGL reads the real environment, which a worker's process.env (a copy) cannot change.
+    if (config.kernels === 'webgpu' && (options.webgpu?.adapter ?? 'gpu') !== 'gpu') preferSurfacelessEgl();
+    this.worker = new Worker(WORKER_ENTRY, { workerData: config });
     this.worker.on('message', (msg: FromWorker) => {
       const id = typeof msg === 'object' && msg !== null ? msg.requestId : undefined;
       const p = typeof id === 'number' ? this.pending.get(id) : undefined;
@@ -66,6 +80,10 @@ export class WorkerBackend implements AcceleratorBackend {
     // A reply that cannot be deserialized cannot be matched to its request: fail them all rather than hang.
     this.worker.on('messageerror', die);
     this.worker.on('exit', (code) => die(new Error(`exit code ${code}`)));
+    // The worker alone never keeps the process alive (a script that forgets close() still exits);
+    // while a request is pending, its timeout timer does. After the listeners: adding a 'message'
+    // listener refs the worker's port again.
+    this.worker.unref();
   }
 
   private send(msg: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
@@ -78,6 +96,13 @@ export class WorkerBackend implements AcceleratorBackend {
       this.pending.set(msg.requestId, { resolve, reject, timer });
       this.worker.postMessage(msg, transfer);
     });
+  }
+
+  /** Waits for the worker's kernels (for 'webgpu': the device) and learns what computes; fails with the reason they did not start. */
+  async init(): Promise<void> {
+    const reply = await this.send({ type: 'init', requestId: this.nextLoad-- });
+    if (reply.type !== 'ready') throw new TransportError(`the ${this.name} accelerator did not start: ${reply.type === 'error' ? String(reply.message) : 'unexpected reply'}`);
+    this.device = String(reply.device);
   }
 
   async loadWeights(layers: readonly PublicLayer[]): Promise<void> {

@@ -1,35 +1,96 @@
 /**
  * The embedded accelerator's thread: its own isolate, so it cannot read the trusted runtime's
- * memory (keys, pads, Freivalds secrets). Decodes requests, runs the host one request at a time (the
- * kernels reuse scratch memory), posts results.
+ * memory (keys, pads, Freivalds secrets). Decodes requests, runs the host one batch at a time (the
+ * kernels reuse scratch memory, a GPU runs one request at a time), posts results. Requests that
+ * wait while a batch runs are merged: those for the same layer with the same per-item shape run as
+ * one batch (up to `maxBatch` items) and are split back, each answered under its own id; if a
+ * merged batch fails, its requests run one by one, so one bad request fails only itself.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createExactKernels, type ExactKernelsName } from '../../kernels/exact-linear.js';
-import { AcceleratorHost } from '../host.js';
-import type { FromWorker, ToWorker } from './messages.js';
+import { createExactKernels } from '../../kernels/exact-linear.js';
+import { AcceleratorHost, type HostKernels } from '../host.js';
+import type { FromWorker, ToWorker, WorkerConfig } from './messages.js';
 
-const { kernels, threads } = workerData as { kernels: ExactKernelsName; threads: number };
+const config = workerData as WorkerConfig;
 const port = parentPort!;
-const host = createExactKernels(kernels, threads).then((k) => new AcceleratorHost(k));
-let queue: Promise<void> = Promise.resolve();
+const kernels: Promise<HostKernels> =
+  config.kernels === 'webgpu' ? import('../webgpu/host-kernels.js').then((m) => m.openWebGpuKernels(config.webgpu)) : createExactKernels(config.kernels, config.threads);
+const host = kernels.then((k) => new AcceleratorHost(k));
+// A failed start is reported to each request, not left as an unhandled rejection.
+host.catch(() => {});
 
-async function handle(msg: ToWorker): Promise<void> {
+type Linear = Extract<ToWorker, { type: 'linear' }>;
+const pending: ToWorker[] = [];
+let draining = false;
+
+const fail = (requestId: number, e: unknown): void => port.postMessage({ type: 'error', requestId, message: (e as Error)?.message ?? String(e) } satisfies FromWorker);
+
+/** The result, with the request's buffer handed back (transferred) for the client's next request of its size. */
+function reply(msg: Linear, out: { dims: number[]; data: Uint32Array; computeMs: number }): void {
+  const returned = msg.x.buffer as ArrayBuffer;
+  const r: FromWorker = { type: 'result', requestId: msg.requestId, layerId: msg.layerId, ...out, returned };
+  port.postMessage(r, out.data.buffer === returned ? [returned] : [out.data.buffer as ArrayBuffer, returned]);
+}
+
+const batchable = (m: ToWorker): m is Linear => m.type === 'linear' && Array.isArray(m.dims) && m.dims.length > 0 && Number.isInteger(m.dims[0]);
+const sameItem = (a: Linear, b: Linear): boolean => a.layerId === b.layerId && a.dims.length === b.dims.length && a.dims.every((d, i) => i === 0 || d === b.dims[i]);
+
+/** The next message, with the waiting requests it can share a batch with (never past a load). */
+function takeNext(): ToWorker[] {
+  const first = pending.shift()!;
+  if (!batchable(first)) return [first];
+  const batch: Linear[] = [first];
+  let items = first.dims[0]!;
+  for (let i = 0; i < pending.length; ) {
+    const m = pending[i]!;
+    if (m.type !== 'linear') break;
+    if (batchable(m) && sameItem(first, m) && items + m.dims[0]! <= config.maxBatch) {
+      batch.push(m);
+      items += m.dims[0]!;
+      pending.splice(i, 1);
+    } else i++;
+  }
+  return batch;
+}
+
+async function handle(batch: ToWorker[]): Promise<void> {
+  const msg = batch[0]!;
   try {
     const h = await host;
-    if (msg.type === 'load') {
+    if (msg.type === 'init') {
+      const k = await kernels;
+      port.postMessage({ type: 'ready', requestId: msg.requestId, device: k.device ?? `CPU, ${k.name} kernels` } satisfies FromWorker);
+    } else if (msg.type === 'load') {
       h.load(msg.layers);
       port.postMessage({ type: 'loaded', requestId: msg.requestId } satisfies FromWorker);
+    } else if (batch.length === 1) {
+      reply(msg, await h.linear(msg.layerId, msg.dims, msg.x));
     } else {
-      const out = await h.linear(msg.layerId, msg.dims, msg.x);
-      const returned = msg.x.buffer as ArrayBuffer;
-      const reply: FromWorker = { type: 'result', requestId: msg.requestId, layerId: msg.layerId, ...out, returned };
-      port.postMessage(reply, out.data.buffer === returned ? [returned] : [out.data.buffer as ArrayBuffer, returned]);
+      const linears = batch as Linear[];
+      let outs;
+      try {
+        outs = await h.linearBatch(msg.layerId, linears);
+      } catch {
+        for (const m of linears) await handle([m]);
+        return;
+      }
+      linears.forEach((m, i) => reply(m, outs[i]!));
     }
   } catch (e) {
-    port.postMessage({ type: 'error', requestId: msg.requestId, message: (e as Error)?.message ?? String(e) } satisfies FromWorker);
+    fail(msg.requestId, e);
+  }
+}
+
+async function drain(): Promise<void> {
+  draining = true;
+  try {
+    while (pending.length > 0) await handle(takeNext());
+  } finally {
+    draining = false;
   }
 }
 
 port.on('message', (msg: ToWorker) => {
-  queue = queue.then(() => handle(msg));
+  pending.push(msg);
+  if (!draining) void drain();
 });

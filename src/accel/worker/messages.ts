@@ -1,12 +1,27 @@
 /** The messages between the trusted runtime and its embedded worker-thread accelerator. */
+import type { ExactKernelsName } from '../../kernels/exact-linear.js';
 import type { PublicLayer } from '../backend.js';
+import type { WebGpuOptions } from '../webgpu/engine.js';
+
+/** What the worker computes with (its workerData). */
+export interface WorkerConfig {
+  /** slalom's CPU kernels, or the WebGPU engine (src/accel/webgpu/). */
+  readonly kernels: ExactKernelsName | 'webgpu';
+  /** onnxruntime intra-op threads of the 'ort' kernels. */
+  readonly threads: number;
+  readonly webgpu?: WebGpuOptions;
+  /** Most items (sum of batch axes) of pending requests for one layer merged into one batch. */
+  readonly maxBatch: number;
+}
 
 export type ToWorker =
+  | { readonly type: 'init'; readonly requestId: number }
   | { readonly type: 'load'; readonly requestId: number; readonly layers: readonly PublicLayer[] }
   | { readonly type: 'linear'; readonly requestId: number; readonly layerId: number; readonly dims: readonly number[]; readonly x: Uint32Array };
 
 /** As the worker sends them: the client treats every field as untrusted. */
 export type FromWorker =
+  | { readonly type: 'ready'; readonly requestId: number; readonly device: string }
   | { readonly type: 'loaded'; readonly requestId: number }
   | {
       readonly type: 'result';

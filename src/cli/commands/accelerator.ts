@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { AcceleratorServer, SERVER_BACKENDS, type ServerBackendName } from '../../accel/http/server.js';
+import { ADAPTER_CHOICES, type AdapterChoice } from '../../accel/webgpu/device.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { parseKernels, parsePositive } from '../options.js';
 
@@ -30,16 +31,24 @@ function nonNegativeInt(text: string, flag: string): number {
   return v;
 }
 
+/** `--backend onnxruntime | reference | webgpu[:gpu|auto|software]`. */
+export function parseServeBackend(text: string): { backend: ServerBackendName; adapter?: AdapterChoice } {
+  const [backend, adapter, ...rest] = text.split(':');
+  const ok = (SERVER_BACKENDS as readonly string[]).includes(backend!) && rest.length === 0 && (adapter === undefined || (backend === 'webgpu' && (ADAPTER_CHOICES as readonly string[]).includes(adapter)));
+  if (!ok) throw new InvalidArgumentError(`--backend must be one of onnxruntime, reference, webgpu[:${ADAPTER_CHOICES.join('|')}], got '${text}'`);
+  return { backend: backend as ServerBackendName, ...(adapter !== undefined ? { adapter: adapter as AdapterChoice } : {}) };
+}
+
 /** Starts the server and resolves once a SIGTERM/SIGINT has shut it down. */
 export async function serveAccelerator(flags: ServeFlags): Promise<void> {
-  if (!(SERVER_BACKENDS as readonly string[]).includes(flags.backend)) throw new InvalidArgumentError(`--backend must be one of ${SERVER_BACKENDS.join(', ')}, got '${flags.backend}'`);
+  const backend = parseServeBackend(flags.backend);
   const port = nonNegativeInt(flags.port, '--port');
   if (port > 65535) throw new InvalidArgumentError(`--port must be at most 65535, got ${port}`);
   const log = flags.quiet ? () => {} : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const server = await AcceleratorServer.start({
     port,
     host: flags.host,
-    backend: flags.backend as ServerBackendName,
+    ...backend,
     kernels: parseKernels(flags.kernels),
     ...(flags.modelRepository !== undefined ? { modelRepository: flags.modelRepository } : {}),
     preload: flags.preload,
@@ -77,7 +86,7 @@ export function registerAccelerator(program: Command): void {
     .description('serve linear layers over the Open Inference Protocol (KServe v2 REST, binary tensors, repository extension)')
     .requiredOption('--port <n>', 'TCP port (0: any free port)')
     .option('--host <addr>', 'interface to bind', '127.0.0.1')
-    .option('--backend <name>', `how layers are computed: ${SERVER_BACKENDS.join(', ')}`, 'onnxruntime')
+    .option('--backend <name>', `how layers are computed: onnxruntime, reference (slalom's CPU kernels), webgpu (a GPU; webgpu:auto falls back to the software adapter, webgpu:software uses it)`, 'onnxruntime')
     .option('--kernels <impl>', 'exact kernels of the reference backend: ort, js', 'ort')
     .option('--model-repository <dir>', 'repository written by `slalom export`, to load models from')
     .option('--no-preload', 'do not load every repository model at start-up (clients load them)')

@@ -30,7 +30,7 @@ export function registerExport(program: Command): void {
     program
       .command('export')
       .description('write a Triton-style model repository: one exact ONNX model per linear layer (input x, output y, FP64 residues of Z_p)')
-      .requiredOption('--model <file>', 'ONNX model file')
+      .requiredOption('--model <file>', 'ONNX model or quantized artifact (slalom quantize)')
       .requiredOption('--out <dir>', 'repository directory to write')
       .option('--json', 'print the repository index as JSON'),
   ).action(async (flags: ExportFlags) => {

@@ -1,79 +1,126 @@
-/** `slalom infer --model m.onnx --input <image|.npy> [--mode …] [--json]`: top-k predictions and timings. */
+/**
+ * `slalom infer --model m.onnx|m.slalom --input <image|.npy> [--mode …] [--json]`: one prediction list
+ * per batch item, the outputs' shapes and per-phase timings. Runs through a session (api/session.ts),
+ * so the mode printed is the mode that ran.
+ */
 import type { Command } from 'commander';
-import { topK } from '../../api/predictions.js';
+import type { AcceleratorBackend } from '../../accel/backend.js';
+import { createSession, type RunResult } from '../../api/session.js';
 import { InvalidArgumentError } from '../../errors.js';
-import { loadInputTensor } from '../../io/image.js';
 import { isMode, MODES, type Mode } from '../../runtime/modes.js';
-import { openProtocol } from '../../runtime/session.js';
+import { formatDims } from '../../tensor/tensor.js';
 import { formatMs } from '../format.js';
-import { acceleratorFromFlags, addModelFlags, addSessionFlags, loadModelFromFlags, parsePositive, sessionOptionsFromFlags, type ModelFlags, type SessionFlags } from '../options.js';
+import {
+  acceleratorFromFlags,
+  addModelFlags,
+  addPreprocessFlags,
+  addSessionFlags,
+  collect,
+  loadModelFromFlags,
+  parsePositive,
+  perInputFlag,
+  sessionOptionsFromFlags,
+  type ModelFlags,
+  type SessionFlags,
+} from '../options.js';
 
 interface InferFlags extends ModelFlags, SessionFlags {
   model: string;
-  input: string;
+  input: string[];
   mode: string;
   json?: boolean;
   top: string;
 }
 
 export function registerInfer(program: Command): void {
-  const cmd = addModelFlags(
-    program
-      .command('infer')
-      .description('run one inference and print the top predictions and per-phase timings')
-      .requiredOption('--model <file>', 'ONNX model file')
-      .requiredOption('--input <file>', 'a PNG/JPEG image (resized, cropped, normalized) or a .npy tensor')
-      .option('--mode <mode>', `one of ${MODES.join(', ')}`, 'baseline')
-      .option('--top <k>', 'how many predictions to print', '5')
-      .option('--json', 'print one JSON object'),
+  const cmd = addPreprocessFlags(
+    addModelFlags(
+      program
+        .command('infer')
+        .description('run one inference (or one per item of a batch) and print the top predictions, output shapes and per-phase timings')
+        .requiredOption('--model <file>', 'ONNX model or quantized artifact (slalom quantize)')
+        .requiredOption('--input <file>', 'a PNG/JPEG/WebP image (preprocessed as the model wants) or a .npy tensor (a batch of N: one prediction list each); name=file per input for several inputs, repeatable', collect)
+        .option('--mode <mode>', `one of ${MODES.join(', ')}`, 'baseline')
+        .option('--top <k>', 'how many predictions to print per item', '5')
+        .option('--json', 'print one JSON object'),
+    ),
   );
   addSessionFlags(cmd).action(async (flags: InferFlags) => {
     if (!isMode(flags.mode)) throw new InvalidArgumentError(`--mode must be one of ${MODES.join(', ')}, got '${flags.mode}'`);
     const mode: Mode = flags.mode;
-    const k = parsePositive(flags.top, '--top', true);
+    const top = parsePositive(flags.top, '--top', true);
+    const files = perInputFlag(flags.input, '--input', (s) => s)!;
     const loadStart = performance.now();
-    const model = await loadModelFromFlags(flags.model, flags);
+    const model = await loadModelFromFlags(flags.model, flags, { sample: files });
     const loadMs = performance.now() - loadStart;
-    const input = loadInputTensor(flags.input, { preprocess: model.info.preprocess, expectDims: model.inputDims });
-    const protocol = await openProtocol(model, mode, { ...sessionOptionsFromFlags(flags), ...(mode === 'baseline' ? {} : await acceleratorFromFlags(flags, model)) });
-    let result;
+    const input = typeof files === 'string' ? await model.loadInput(files) : await model.loadInput(files);
+    const outsourcing: { accelerator?: AcceleratorBackend } = mode === 'baseline' ? {} : await acceleratorFromFlags(flags, model);
+    const accelerator = acceleratorInfo(outsourcing.accelerator);
+    const session = await createSession(model, { mode, top, ...sessionOptionsFromFlags(flags), ...outsourcing });
     const start = performance.now();
+    let result: RunResult;
     try {
-      result = await model.infer(input, { mode, protocol });
+      result = await session.run(input);
     } finally {
-      await protocol.close?.();
+      await session.close();
     }
-    const totalMs = performance.now() - start;
-    const top = topK(result.logits, Math.min(k, result.logits.length), model.info.labels);
-    const timings = { load: loadMs, ...result.timings, total: totalMs };
-    const incidents = protocol.incidents ?? [];
-    const soundness = protocol.verifier?.soundnessLog2PerInference;
-    if (flags.json) {
-      const out = {
-        model: model.name,
-        mode,
-        ...(result.insecure ? { insecure: true } : {}),
-        logits: Array.from(result.logits),
-        top,
-        timings,
-        trustedMs: result.trustedMs,
-        acceleratorMs: result.acceleratorMs,
-        ...(protocol.verifier ? { verification: { variant: protocol.verifier.variant, repetitions: protocol.verifier.repetitions, soundnessLog2PerInference: soundness } } : {}),
-        ...(incidents.length ? { incidents } : {}),
-        layers: result.layers,
-      };
-      process.stdout.write(`${JSON.stringify(out)}\n`);
-      return;
-    }
-    const lines = [`${model.name}  mode ${mode}${result.insecure ? '  (INSECURE: no checks, accelerator sees plaintext — for measurement only)' : ''}`];
-    for (const p of top) lines.push(`  ${String(p.index).padStart(4)}  ${(p.score * 100).toFixed(2).padStart(6)} %  ${p.label ?? ''}`);
-    lines.push(`timings: ${Object.entries(timings).map(([phase, ms]) => `${phase} ${formatMs(ms)}`).join(', ')}`);
-    lines.push(`trusted runtime ${formatMs(result.trustedMs)}, accelerator ${formatMs(result.acceleratorMs)}`);
-    if (protocol.verifier) {
-      const v = protocol.verifier;
-      lines.push(`verified: ${v.variant} Freivalds, k = ${v.repetitions}, a wrong result goes undetected with probability ≤ 2^${soundness!.toFixed(1)} per inference`);
-    }
-    for (const i of incidents) lines.push(`WARNING ${i.layer}: ${i.message} — recomputed in the trusted runtime; accelerator distrusted for the rest of the run`);
-    process.stdout.write(`${lines.join('\n')}\n`);
+    const timings = { load: loadMs, ...result.timings, total: performance.now() - start };
+    process.stdout.write(flags.json ? `${JSON.stringify(inferJson(model.name, result, timings, accelerator))}\n` : formatInfer(model.name, result, timings, accelerator));
   });
+}
+
+interface AcceleratorInfo {
+  readonly backend: string;
+  readonly device?: string;
+}
+
+/** Which accelerator ran the linear layers, and on what device (a GPU adapter, say), for the output. */
+function acceleratorInfo(a: AcceleratorBackend | undefined): AcceleratorInfo | undefined {
+  return a === undefined ? undefined : { backend: a.name, ...(a.device ? { device: a.device } : {}) };
+}
+
+function inferJson(model: string, r: RunResult, timings: Record<string, number>, accelerator: AcceleratorInfo | undefined): object {
+  const first = r.outputs[r.outputNames[0]!]!;
+  return {
+    model,
+    mode: r.mode,
+    ...(r.insecure ? { insecure: true } : {}),
+    items: r.items,
+    // One top-k list per item; absent when the first output is not a class distribution.
+    ...(r.predictions !== undefined ? { predictions: r.predictions } : {}),
+    outputs: r.outputNames.map((name) => ({ name, dims: r.outputs[name]!.dims, data: Array.from(r.outputs[name]!.data) })),
+    logits: Array.from(first.data),
+    timings,
+    trustedMs: r.trustedMs,
+    acceleratorMs: r.acceleratorMs,
+    ...(accelerator ? { accelerator } : {}),
+    ...(r.verification !== undefined ? { verification: r.verification } : {}),
+    ...(r.incidents.length > 0 ? { incidents: r.incidents } : {}),
+    ...(r.ranLocally !== undefined ? { ranLocally: r.ranLocally } : {}),
+    layers: r.layers,
+  };
+}
+
+function formatInfer(model: string, r: RunResult, timings: Record<string, number>, accelerator: AcceleratorInfo | undefined): string {
+  const lines = [`${model}  mode ${r.mode}${r.insecure ? '  (INSECURE: no checks, accelerator sees plaintext — for measurement only)' : ''}`];
+  if (r.predictions !== undefined) {
+    r.predictions.forEach((list, item) => {
+      if (r.items > 1) lines.push(`item ${item}:`);
+      for (const p of list) lines.push(`  ${String(p.index).padStart(4)}  ${(p.score * 100).toFixed(2).padStart(6)} %  ${p.label ?? ''}`);
+    });
+  }
+  for (const name of r.outputNames) {
+    const o = r.outputs[name]!;
+    const head = Array.from(o.data.subarray(0, 6), (v) => v.toPrecision(4)).join(', ');
+    lines.push(`output ${name} ${formatDims(o.dims)}: ${head}${o.data.length > 6 ? ', …' : ''}`);
+  }
+  lines.push(`timings: ${Object.entries(timings).map(([phase, ms]) => `${phase} ${formatMs(ms)}`).join(', ')}`);
+  lines.push(`trusted runtime ${formatMs(r.trustedMs)}, accelerator ${formatMs(r.acceleratorMs)}`);
+  if (accelerator) lines.push(`accelerator: ${accelerator.backend}${accelerator.device ? ` — ${accelerator.device}` : ''}`);
+  if (r.verification !== undefined) {
+    const v = r.verification;
+    lines.push(`verified: ${v.variant} Freivalds, k = ${v.repetitions}, a wrong result goes undetected with probability ≤ 2^${v.soundnessLog2PerInference.toFixed(1)} per inference`);
+  }
+  for (const i of r.incidents) lines.push(`WARNING ${i.layer}: ${i.message}${i.layer === '(all)' ? '' : ' — recomputed in the trusted runtime; accelerator distrusted for the rest of the run'}`);
+  return `${lines.join('\n')}\n`;
 }

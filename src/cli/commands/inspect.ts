@@ -11,7 +11,7 @@ export function registerInspect(program: Command): void {
     program
       .command('inspect')
       .description('per-layer table: op, shapes, MACs, parameters, scales, outsourced or trusted; totals')
-      .argument('<model>', 'ONNX model file')
+      .argument('<model>', 'ONNX model or quantized artifact (slalom quantize)')
       .option('--json', 'print one JSON object'),
   )
     .option('--check <variant>', `Freivalds variant whose cost and soundness to report: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed')
@@ -37,7 +37,7 @@ function formatInspect(r: InspectReport): string {
     l.placement,
   ]);
   return [
-    `${r.model}  input ${formatDims(r.inputDims)}  sha256 ${r.modelHash.slice(0, 16)}…`,
+    `${r.model}  input ${formatDims(r.inputDims)}  sha256 ${r.modelHash.slice(0, 16)}…  (${r.format === 'artifact' ? 'quantized artifact' : 'ONNX'}; calibrated on ${r.calibration.samples} input(s) from ${r.calibration.source}, margin ${r.margin})`,
     table(['layer', 'op', 'input', 'output', 'MACs', 'params', 'scale x / w', 'check cost (of MACs)', 'runs'], rows),
     `linear layers: ${r.linearLayers}   MACs: ${formatCount(r.macs)}   params: ${formatCount(r.params)}`,
     `Σ linear inputs: ${formatCount(r.linearInputElements)} elements   Σ linear outputs: ${formatCount(r.linearOutputElements)} elements`,

@@ -15,8 +15,11 @@ import { foldBatchNorm } from '../passes/fold-batchnorm.js';
 import { parseOnnx } from './parse.js';
 
 export interface ImportOptions {
-  /** Concrete shape of the (first) model input; needed when it has symbolic sizes other than the batch. */
-  readonly inputDims?: readonly number[];
+  /**
+   * Concrete input shapes, needed for symbolic sizes other than the batch: the first input's, or a
+   * record by input name.
+   */
+  readonly inputDims?: readonly number[] | Readonly<Record<string, readonly number[]>>;
 }
 
 const ALIAS_OPS = new Set(['Identity', 'Dropout']);
@@ -32,8 +35,10 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
   const nodes: Node[] = [];
   const resolveName = (name: string): string => alias.get(name) ?? name;
 
+  const given = options.inputDims;
   const inputs = raw.inputs.map((input, i) => {
-    const concrete = concreteInputDims(input.name, input.dims, i === 0 ? options.inputDims : undefined);
+    const mine = given === undefined || Array.isArray(given) ? (i === 0 ? (given as readonly number[] | undefined) : undefined) : (given as Readonly<Record<string, readonly number[]>>)[input.name];
+    const concrete = concreteInputDims(input.name, input.dims, mine);
     dims.set(input.name, concrete);
     return { name: input.name, dims: concrete };
   });

@@ -40,6 +40,8 @@ export interface AcceleratedProtocol extends LinearProtocol {
   readonly incidents: readonly Incident[];
   /** True once the accelerator failed a check or sent an invalid reply (policy 'recompute'). */
   readonly distrusted: boolean;
+  /** True when the current (last) inference ran entirely in the trusted runtime: no pad was left, policy 'local'. */
+  readonly localOnly: boolean;
   readonly verifier?: Verifier;
   readonly pads?: OnlinePads;
 }
@@ -67,6 +69,8 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
   const policy = options.onFailure ?? 'abort';
   const incidents: Incident[] = [];
   let distrusted = false;
+  /** Whether the last inference ran entirely in the trusted runtime (no pad left, policy 'local'). */
+  let lastLocalOnly = false;
 
   /** Takes this inference's pad; undefined when none is left and the policy runs it locally. */
   function takePad(): PadLease | undefined | 'local' {
@@ -87,6 +91,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     const taken = takePad();
     /** This inference runs in the trusted runtime only (no pad was left, policy 'local'). */
     const localOnly = taken === 'local';
+    lastLocalOnly = localOnly;
     const lease = taken === 'local' ? undefined : taken;
     const sink = (layer: string) => (phase: string, ms: number) => observer.phase(phase, ms, layer);
 
@@ -161,6 +166,9 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     },
     get distrusted() {
       return distrusted;
+    },
+    get localOnly() {
+      return lastLocalOnly;
     },
     async start(observer) {
       return startRun(observer);

@@ -8,20 +8,24 @@ import { jsKernels, type ExactKernels } from '../../kernels/exact-linear.js';
 import { assemblePlan } from '../boundary-plan.js';
 import type { LinearProtocol } from '../linear-protocol.js';
 import { timedAsync } from '../observer.js';
+import { labelProtocol } from '../protocol-mode.js';
 
 export function trustedProtocol(kernels: ExactKernels = jsKernels()): LinearProtocol {
-  return {
-    async start(observer) {
-      return {
-        async cross(step, request) {
-          const name = step.layer.name;
-          const y = await timedAsync(observer, 'linear', name, () => kernels.apply(step.layer, request.x.dims, request.x.data));
-          const plan = assemblePlan(step, request, { requestId: 0, pads: {}, checking: false });
-          return acceptComputed(y, plan, (phase, ms) => observer.phase(phase, ms, name));
-        },
-        end() {},
-      };
+  return labelProtocol(
+    {
+      async start(observer) {
+        return {
+          async cross(step, request) {
+            const name = step.layer.name;
+            const y = await timedAsync(observer, 'linear', name, () => kernels.apply(step.layer, request.x.dims, request.x.data));
+            const plan = assemblePlan(step, request, { requestId: 0, pads: {}, checking: false });
+            return acceptComputed(y, plan, (phase, ms) => observer.phase(phase, ms, name));
+          },
+          end() {},
+        };
+      },
+      close: () => kernels.close(),
     },
-    close: () => kernels.close(),
-  };
+    'baseline',
+  );
 }

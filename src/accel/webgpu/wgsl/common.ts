@@ -1,0 +1,37 @@
+/**
+ * WGSL shared by every exact kernel: p, the limb split of a residue and the fold of two limb sums
+ * into a running residue — the arithmetic whose exactness limbs.ts proves. Kept in one place so the
+ * kernels cannot drift apart from the proof.
+ */
+import { P } from '../../../field/prime.js';
+import { LIMB_BITS, LIMB_MAX } from '../limbs.js';
+
+/** WGSL: `P`, `limbs(x)` → vec2<i32>(x_l, x_h), `fold(t, lo, hi)` → (t + lo + hi·2^12) mod p. */
+export const FIELD_WGSL = /* wgsl */ `
+const P: u32 = ${P}u;
+
+// x in [0, p) as (x_l, x_h), each in [0, ${LIMB_MAX}].
+fn limbs(x: u32) -> vec2<i32> {
+  return vec2<i32>(i32(x & ${LIMB_MAX}u), i32(x >> ${LIMB_BITS}u));
+}
+
+// a mod p in [0, p) for |a| < 2^31 (WGSL's i32 % truncates towards zero).
+fn residue(a: i32) -> u32 {
+  var r = a % i32(P);
+  if (r < 0) { r += i32(P); }
+  return u32(r);
+}
+
+// (t + lo + hi·2^12) mod p for t in [0, p), |lo|, |hi| < 2^31: b·2^12 ≡ 3·(b >> 12) + (b & 4095)·2^12
+// since 2^24 ≡ 3 (mod p); every intermediate stays below 2^26.
+fn fold(t: u32, lo: i32, hi: i32) -> u32 {
+  let b = residue(hi);
+  let shifted = ((b >> ${LIMB_BITS}u) * 3u + ((b & ${LIMB_MAX}u) << ${LIMB_BITS}u)) % P;
+  return (t + residue(lo) + shifted) % P;
+}
+`;
+
+/** `n` copies of `line(i)`, one per line. */
+export function unrolled(n: number, line: (i: number) => string, indent = '    '): string {
+  return Array.from({ length: n }, (_, i) => indent + line(i)).join('\n');
+}

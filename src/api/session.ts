@@ -1,0 +1,222 @@
+/**
+ * The library's way to run a model, onnxruntime-style: a session owns its mode, its protocol and
+ * its accelerator, so what a result says ran is what ran (DESIGN.md §5).
+ *
+ *     const s = await createSession('m.slalom', { mode: 'private+verified', pads: { store: '.slalom-pads' } });
+ *     const r = await s.run(await s.model.loadInput('cat.jpg'));
+ *     r.outputs.logits.dims; r.predictions?.[0]; r.mode; r.timings;
+ *     await s.close();
+ *
+ * `run` takes a tensor (one-input models), or a record of tensors by input name. A model with a
+ * batch of 1 also takes a batch of N: its items run one by one (each a full inference, with its own
+ * pad in the private modes) and the outputs are stacked. Runs on one session are serialized.
+ * Forgetting `close()` does not keep the process alive (the embedded worker is unref'd).
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { LayerTiming } from '../runtime/observer.js';
+import { SlalomModel, type LoadOptions } from '../runtime/model.js';
+import { isTensor } from '../runtime/model-inputs.js';
+import { INSECURE_MODES, isMode, MODES, type Mode } from '../runtime/modes.js';
+import type { Incident } from '../runtime/protocols/accelerated.js';
+import { openProtocol, type OpenedProtocol, type SessionOptions } from '../runtime/session.js';
+import { formatDims, sizeOf, type Tensor } from '../tensor/tensor.js';
+import { predictionsPerItem, type Prediction } from './predictions.js';
+
+export interface CreateSessionOptions extends SessionOptions {
+  /** Default 'baseline' (everything in the trusted runtime). */
+  readonly mode?: Mode;
+  /** Predictions per item (default 5). */
+  readonly top?: number;
+  /** When `model` is a path: how to load it. */
+  readonly load?: LoadOptions;
+}
+
+/** One named output of a run. */
+export interface SessionOutput {
+  readonly name: string;
+  readonly dims: readonly number[];
+  readonly data: Float64Array;
+}
+
+export interface Verification {
+  readonly variant: string;
+  readonly repetitions: number;
+  /** log2 of the probability that a wrong result passes one inference. */
+  readonly soundnessLog2PerInference: number;
+}
+
+export interface RunResult {
+  /** The mode that ran, for every item ('baseline' when each ran in the trusted runtime for want of a pad). */
+  readonly mode: Mode;
+  /** True for `outsourced`: nothing checked, the accelerator saw plaintext. */
+  readonly insecure: boolean;
+  /** Items run (the batch). */
+  readonly items: number;
+  /** Outputs by name (in `outputNames` order), stacked over the items. */
+  readonly outputs: Readonly<Record<string, SessionOutput>>;
+  readonly outputNames: readonly string[];
+  /** Top-k per item when the first output is a class distribution ([N, K]); labelled when the model has labels. */
+  readonly predictions?: readonly (readonly Prediction[])[];
+  /** Milliseconds by phase, summed over the items. */
+  readonly timings: Readonly<Record<string, number>>;
+  readonly trustedMs: number;
+  readonly acceleratorMs: number;
+  /** Per linear layer, summed over the items. */
+  readonly layers: readonly LayerTiming[];
+  readonly verification?: Verification;
+  /** Recovered failures and pad fallbacks during this run. */
+  readonly incidents: readonly Incident[];
+  /** Items that ran in the trusted runtime instead (no pad left, `onExhausted: 'local'`), when some but not all did. */
+  readonly ranLocally?: readonly number[];
+}
+
+export type SessionInput = Tensor | Readonly<Record<string, Tensor>>;
+
+export class Session {
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    readonly model: SlalomModel,
+    readonly mode: Mode,
+    private readonly protocol: OpenedProtocol,
+    private readonly top: number,
+  ) {}
+
+  /** @internal use {@link createSession} */
+  static async open(model: SlalomModel, options: CreateSessionOptions): Promise<Session> {
+    const mode = options.mode ?? 'baseline';
+    if (!isMode(mode)) throw new InvalidArgumentError(`mode must be one of ${MODES.join(', ')}, got '${String(mode)}'`);
+    const top = options.top ?? 5;
+    if (!Number.isInteger(top) || top < 1) throw new InvalidArgumentError(`top must be a positive integer, got ${top}`);
+    return new Session(model, mode, await openProtocol(model, mode, options), top);
+  }
+
+  /** The Freivalds settings of a verified mode. */
+  get verification(): Verification | undefined {
+    const v = this.protocol.verifier;
+    return v === undefined ? undefined : { variant: v.variant, repetitions: v.repetitions, soundnessLog2PerInference: v.soundnessLog2PerInference };
+  }
+
+  /** Runs the model on `input`; see the module comment for batches. */
+  run(input: SessionInput): Promise<RunResult> {
+    const result = this.queue.then(() => this.runNow(input));
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Closes the accelerator and the kernels; the session refuses runs afterwards. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    await this.protocol.close?.();
+  }
+
+  private async runNow(input: SessionInput): Promise<RunResult> {
+    if (this.closed) throw new InvalidArgumentError('the session is closed');
+    const { items, batches } = splitBatch(this.model, input);
+    const incidentsBefore = this.protocol.incidents?.length ?? 0;
+    const outputs: Tensor[][] = [];
+    const timings: Record<string, number> = {};
+    const layers = new Map<string, { ms: number; phases: Record<string, number> }>();
+    const local: number[] = [];
+    let trustedMs = 0;
+    let acceleratorMs = 0;
+    for (const [k, batch] of batches.entries()) {
+      const r = await this.model.infer(batch, { protocol: this.protocol });
+      if (this.protocol.localOnly === true) local.push(k);
+      outputs.push(r.outputs);
+      for (const [phase, ms] of Object.entries(r.timings)) timings[phase] = (timings[phase] ?? 0) + ms;
+      for (const l of r.layers) {
+        const sum = layers.get(l.name) ?? { ms: 0, phases: {} };
+        sum.ms += l.ms;
+        for (const [phase, ms] of Object.entries(l.phases)) sum.phases[phase] = (sum.phases[phase] ?? 0) + ms;
+        layers.set(l.name, sum);
+      }
+      trustedMs += r.trustedMs;
+      acceleratorMs += r.acceleratorMs;
+    }
+    const names = this.model.outputNames;
+    const stacked = names.map((name, i) => stack(name, outputs.map((o) => o[i]!)));
+    const mode: Mode = local.length === batches.length ? 'baseline' : this.mode;
+    const first = stacked[0]!;
+    const predictions = predictionsPerItem(first.dims, first.data, this.top, this.model.info.labels, this.model.outputKind);
+    const verification = mode === 'baseline' ? undefined : this.verification;
+    return {
+      mode,
+      insecure: INSECURE_MODES.has(mode),
+      items,
+      outputs: Object.fromEntries(stacked.map((o) => [o.name, o])),
+      outputNames: names,
+      ...(predictions !== undefined ? { predictions } : {}),
+      timings,
+      trustedMs,
+      acceleratorMs,
+      layers: [...layers].map(([name, l]) => ({ name, ...l })),
+      ...(verification !== undefined ? { verification } : {}),
+      incidents: (this.protocol.incidents ?? []).slice(incidentsBefore),
+      ...(local.length > 0 && local.length < batches.length ? { ranLocally: local } : {}),
+    };
+  }
+}
+
+/** Opens a session on a model (or loads one from a path first: an ONNX file or a quantized artifact). */
+export async function createSession(model: SlalomModel | string, options: CreateSessionOptions = {}): Promise<Session> {
+  const loaded = typeof model === 'string' ? await SlalomModel.load(model, options.load) : model;
+  return Session.open(loaded, options);
+}
+
+/**
+ * The input tensors per inference, in graph-input order: the input as it is when it fits the
+ * model's dims (a missing leading batch of 1 is added), or split into N single items when the model
+ * has a batch of 1 and every input carries the same batch N.
+ */
+function splitBatch(model: SlalomModel, input: SessionInput): { items: number; batches: Tensor[][] } {
+  const inputs = model.inputs;
+  let given: Tensor[];
+  if (isTensor(input)) {
+    if (inputs.length !== 1) throw new InvalidArgumentError(`${model.name} takes ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}): pass a record of tensors by input name`);
+    given = [input];
+  } else {
+    const record = input as Readonly<Record<string, Tensor>>;
+    for (const name of Object.keys(record)) if (!inputs.some((i) => i.name === name)) throw new InvalidArgumentError(`${model.name} has no input '${name}' (its inputs: ${inputs.map((i) => i.name).join(', ')})`);
+    given = inputs.map((i) => {
+      const t = record[i.name];
+      if (t === undefined) throw new InvalidArgumentError(`no tensor for input '${i.name}'`);
+      return t;
+    });
+  }
+  const fitted = given.map((t, i) => {
+    const want = inputs[i]!.dims;
+    if (!(t.data instanceof Float64Array) || t.data.length !== sizeOf(t.dims)) throw new InvalidArgumentError(`input '${inputs[i]!.name}' must be a tensor: dims and a Float64Array of that many values`);
+    return t.dims.length === want.length - 1 ? { dims: [1, ...t.dims], data: t.data } : t;
+  });
+  const fits = (t: Tensor, want: readonly number[], batch: number): boolean => t.dims.length === want.length && t.dims[0] === batch && t.dims.every((d, j) => j === 0 || d === want[j]);
+  if (fitted.every((t, i) => fits(t, inputs[i]!.dims, inputs[i]!.dims[0]!))) return { items: fitted[0]!.dims[0]!, batches: [fitted] };
+  const n = fitted[0]!.dims[0]!;
+  const splittable = inputs.every((i) => i.dims[0] === 1) && fitted.every((t, i) => fits(t, inputs[i]!.dims, n));
+  if (!splittable) {
+    const bad = fitted.findIndex((t, i) => !fits(t, inputs[i]!.dims, inputs[i]!.dims[0]!));
+    const want = inputs[bad]!.dims;
+    const hint = model.format === 'artifact' ? ' (an artifact runs the input shape it was quantized for; quantize again with inputs of this shape)' : '';
+    throw new InvalidArgumentError(`input '${inputs[bad]!.name}' has shape ${formatDims(fitted[bad]!.dims)}, the model expects ${formatDims(want)}${want[0] === 1 ? ` or a batch [N×${want.slice(1).join('×')}]` : ''}${hint}`);
+  }
+  const batches = Array.from({ length: n }, (_, k) =>
+    fitted.map((t) => {
+      const per = t.data.length / n;
+      return { dims: [1, ...t.dims.slice(1)], data: t.data.subarray(k * per, (k + 1) * per) };
+    }),
+  );
+  return { items: n, batches };
+}
+
+/** Concatenates one output over the items along axis 0 (an output of a batch-1 run has a leading 1). */
+function stack(name: string, parts: readonly Tensor[]): SessionOutput {
+  if (parts.length === 1) return { name, dims: [...parts[0]!.dims], data: parts[0]!.data };
+  const first = parts[0]!;
+  if (first.dims[0] !== 1) throw new InvalidArgumentError(`output '${name}' has no batch axis (${formatDims(first.dims)}): run the items one at a time`);
+  const data = new Float64Array(first.data.length * parts.length);
+  parts.forEach((p, k) => data.set(p.data, k * first.data.length));
+  return { name, dims: [parts.length, ...first.dims.slice(1)], data };
+}
