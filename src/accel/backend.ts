@@ -55,5 +55,11 @@ export interface AcceleratorBackend {
    * healthy accelerator can take the same request again.
    */
   reportFailure?(requestId: number, error: Error): boolean;
+  /**
+   * The trusted runtime is done with the reply to `requestId` (the gate copied it, whatever it
+   * decided): a backend may let that reply's memory carry a later one (fresh memory costs a page
+   * fault per 4 KiB, and a stream of fresh buffers, garbage collections of the trusted thread).
+   */
+  recycle?(requestId: number): void;
   close(): Promise<void>;
 }

@@ -28,8 +28,14 @@ const fail = (requestId: number, e: unknown): void => port.postMessage({ type: '
 /** The result, with the request's buffer handed back (transferred) for the client's next request of its size. */
 function reply(msg: Linear, out: { dims: number[]; data: Uint32Array; computeMs: number }): void {
   const returned = msg.x.buffer as ArrayBuffer;
-  const r: FromWorker = { type: 'result', requestId: msg.requestId, layerId: msg.layerId, ...out, returned };
-  port.postMessage(r, out.data.buffer === returned ? [returned] : [out.data.buffer as ArrayBuffer, returned]);
+  let data = out.data;
+  // The client's spare, when it fits: the result goes back in memory the client already holds.
+  if (msg.spare instanceof ArrayBuffer && msg.spare.byteLength === data.byteLength && data.buffer !== returned) {
+    data = new Uint32Array(msg.spare);
+    data.set(out.data);
+  }
+  const r: FromWorker = { type: 'result', requestId: msg.requestId, layerId: msg.layerId, ...out, data, returned };
+  port.postMessage(r, data.buffer === returned ? [returned] : [data.buffer as ArrayBuffer, returned]);
 }
 
 const batchable = (m: ToWorker): m is Linear => m.type === 'linear' && Array.isArray(m.dims) && m.dims.length > 0 && Number.isInteger(m.dims[0]);

@@ -17,7 +17,15 @@ export interface WorkerConfig {
 export type ToWorker =
   | { readonly type: 'init'; readonly requestId: number }
   | { readonly type: 'load'; readonly requestId: number; readonly layers: readonly PublicLayer[] }
-  | { readonly type: 'linear'; readonly requestId: number; readonly layerId: number; readonly dims: readonly number[]; readonly x: Uint32Array };
+  | {
+      readonly type: 'linear';
+      readonly requestId: number;
+      readonly layerId: number;
+      readonly dims: readonly number[];
+      readonly x: Uint32Array;
+      /** A buffer of an earlier reply, for this result (when its size fits). */
+      readonly spare?: ArrayBuffer;
+    };
 
 /** As the worker sends them: the client treats every field as untrusted. */
 export type FromWorker =

@@ -120,9 +120,12 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
         const parts = crossingPads();
         const reply = await timedAsync(observer, 'accelerator', layer.name, () => pending);
         try {
-          // Asked per attempt: secrets change after a failure.
-          return acceptReply(reply, assemblePlan(step, request, { requestId, pads: parts, verifier, checking: true }), sink(layer.name));
+          // Asked per attempt: secrets change after a failure. The gate copies the reply: after it, its memory may carry another.
+          const crossing = acceptReply(reply, assemblePlan(step, request, { requestId, pads: parts, verifier, checking: true }), sink(layer.name));
+          accelerator.recycle?.(requestId);
+          return crossing;
         } catch (e) {
+          accelerator.recycle?.(requestId);
           const retry = (e instanceof IntegrityError || e instanceof MalformedResponseError) && accelerator.reportFailure?.(requestId, e) === true;
           if (!retry) throw e;
           incidents.push({ layer: layer.name, code: (e as SlalomError).code, message: `${(e as Error).message}; retried on another accelerator` });
