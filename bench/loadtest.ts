@@ -26,7 +26,7 @@ import { HttpBackend } from '../src/accel/http/client.js';
 import type { ServerStats } from '../src/accel/http/protocol.js';
 import { modelIdOf } from '../src/accel/http/protocol.js';
 import { PadStore } from '../src/blind/pad-store.js';
-import { precomputePads } from '../src/blind/precompute.js';
+import { precomputePads } from '../src/runtime/precompute.js';
 import { TrustedState } from '../src/blind/trusted-state.js';
 import { P } from '../src/field/prime.js';
 import { loadFashionMnist } from '../src/io/idx.js';
@@ -284,7 +284,7 @@ async function acceleratorOnly(model: SlalomModel, layerIndex: number, maxBatch:
         while (performance.now() < deadline) {
           const t0 = performance.now();
           try {
-            await b.linear({ requestId: ++id, layerId: layer.index, dims: layer.inDims, x });
+            await b.linear({ requestId: `loadtest-${++id}`, layerId: layer.index, dims: layer.inDims, x });
             latencies.push(performance.now() - t0);
             requests++;
           } catch {

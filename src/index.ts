@@ -40,7 +40,7 @@ export { AcceleratorServer } from './accel/http/server.js';
 export { exportModelRepository } from './accel/http/export.js';
 export { Verifier, type VerifyOptions } from './verify/verifier.js';
 export { CHECK_VARIANTS, type CheckVariant } from './verify/soundness.js';
-export { precomputePads } from './blind/precompute.js';
+export { precomputePads } from './runtime/precompute.js';
 export { PadStore } from './blind/pad-store.js';
 export { TrustedState, defaultStateDir } from './blind/trusted-state.js';
 export { createExactKernels, type ExactKernels, type ExactKernelsName } from './kernels/exact-linear.js';

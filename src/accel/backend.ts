@@ -19,7 +19,7 @@ export interface PublicLayer extends LinearWeights {
  * speaking the Open Inference Protocol's FP64 gives doubles, which the gate checks the same way).
  */
 export interface LinearReply {
-  readonly requestId: number;
+  readonly requestId: string;
   readonly layerId: number;
   readonly dims: readonly number[];
   readonly data: Uint32Array | Float64Array;
@@ -27,9 +27,12 @@ export interface LinearReply {
   readonly computeMs?: number;
 }
 
-/** One linear computation: the caller picks requestId (unique per backend) and checks the reply echoes it. */
+/**
+ * One linear computation: the caller picks requestId (unique to its trusted runtime: a random prefix
+ * and a counter) and checks the reply echoes it.
+ */
 export interface LinearRequest {
-  readonly requestId: number;
+  readonly requestId: string;
   readonly layerId: number;
   readonly dims: readonly number[];
   /**
@@ -54,12 +57,12 @@ export interface AcceleratorBackend {
    * with several accelerators quarantines the one that answered; it returns true when another
    * healthy accelerator can take the same request again.
    */
-  reportFailure?(requestId: number, error: Error): boolean;
+  reportFailure?(requestId: string, error: Error): boolean;
   /**
    * The trusted runtime is done with the reply to `requestId` (the gate copied it, whatever it
    * decided): a backend may let that reply's memory carry a later one (fresh memory costs a page
    * fault per 4 KiB, and a stream of fresh buffers, garbage collections of the trusted thread).
    */
-  recycle?(requestId: number): void;
+  recycle?(requestId: string): void;
   close(): Promise<void>;
 }

@@ -3,10 +3,34 @@
  * directory. After a crash at any instant the target holds either the old or the new content, never
  * a mix, and a completed write survives power loss.
  */
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export function writeFileDurably(path: string, data: Uint8Array | string, mode = 0o600): void {
+  const tmp = writeTemporary(path, data, mode);
+  renameSync(tmp, path);
+  fsyncDir(dirname(path));
+}
+
+/**
+ * Like writeFileDurably, but only if `path` does not exist yet: the temporary file is linked, not
+ * renamed, into place (link(2) fails if the target exists). Returns false, writing nothing, if it did.
+ */
+export function createFileDurably(path: string, data: Uint8Array | string, mode = 0o600): boolean {
+  const tmp = writeTemporary(path, data, mode);
+  try {
+    linkSync(tmp, path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return false;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  fsyncDir(dirname(path));
+  return true;
+}
+
+function writeTemporary(path: string, data: Uint8Array | string, mode: number): string {
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w', mode);
   try {
@@ -17,8 +41,7 @@ export function writeFileDurably(path: string, data: Uint8Array | string, mode =
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, path);
-  fsyncDir(dirname(path));
+  return tmp;
 }
 
 export function fsyncDir(dir: string): void {

@@ -1,6 +1,8 @@
 /**
  * One-time pads r_{i,l} uniform over Z_p (DESIGN.md §4), regenerable from (key, pad index i,
- * layer l) so r itself is never stored: AES-256-CTR keystream from node:crypto, read in 64 KiB
+ * layer l) so r itself is never stored — the key being the ledger's own keystream key, derived over
+ * everything that names the ledger (ledger-keys.ts states why no (key, IV) pair ever repeats within a
+ * trusted state): AES-256-CTR keystream from node:crypto, read in 64 KiB
  * chunks (one huge update() is slow), cut into 24-bit words, rejecting the 3 values ≥ p so every
  * residue is exactly equally likely.
  *

@@ -1,6 +1,7 @@
 /**
  * The untrusted pad store (DESIGN.md §1, §4): a directory holding one sealed pad file per pad index
- * (`pads/<index>.pad`) and an informational `manifest.json`. Chosen over a database because each pad
+ * (`pads/<index>.pad`) and `manifest.json`, which names the store's identity (created by the trusted
+ * state, bound into every seal and key of its pads) and the model. Chosen over a database because each pad
  * is written once, read once and deleted, so a file per pad with an atomic durable write is the
  * simplest format whose crash behaviour is obvious. The store is trusted for nothing: what it
  * returns is Untrusted and authenticated by boundary/accept.ts; losing or corrupting it costs pads,
@@ -11,11 +12,16 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, rea
 import { join } from 'node:path';
 import { untrusted, type Untrusted } from '../boundary/untrusted.js';
 import { InvalidArgumentError } from '../errors.js';
-import { removeStaleTemporaries, writeFileDurably } from './durable.js';
+import { createFileDurably, removeStaleTemporaries, writeFileDurably } from './durable.js';
+
+export const MANIFEST_FORMAT = 'slalom-pad-store/2';
 
 export interface StoreManifest {
+  readonly format: typeof MANIFEST_FORMAT;
+  /** The identity the trusted state created for this store (32 hex digits). */
+  readonly storeId: string;
   readonly model: string;
-  readonly modelHash: string;
+  readonly weightsHash: string;
   readonly bytesPerInference: number;
 }
 
@@ -32,11 +38,15 @@ export class PadStore {
     removeStaleTemporaries(this.padsDir);
   }
 
-  writeManifest(m: StoreManifest): void {
-    writeFileDurably(join(this.dir, 'manifest.json'), `${JSON.stringify(m, null, 2)}\n`, 0o644);
+  /**
+   * Writes the manifest of a fresh store; false, writing nothing, if the store has one already (two
+   * precompute runs creating one store at once: the loser uses the winner's identity).
+   */
+  createManifest(m: StoreManifest): boolean {
+    return createFileDurably(join(this.dir, 'manifest.json'), `${JSON.stringify(m, null, 2)}\n`, 0o644);
   }
 
-  /** The manifest as the store claims it (informational only). */
+  /** The manifest as the store claims it: boundary/accept.ts validates it. */
   readManifest(): Untrusted<unknown> | undefined {
     const path = join(this.dir, 'manifest.json');
     if (!existsSync(path)) return undefined;

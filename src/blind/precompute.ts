@@ -1,20 +1,21 @@
 /**
  * The offline phase (DESIGN.md §4): for each future inference i and linear layer l, regenerate
- * r_{i,l} from the trusted key, compute u_{i,l} = f_l(r_{i,l}) (no bias) with the trusted runtime's
- * own exact kernels — the accelerator never sees r — seal u and store it. Resumable: it continues
- * from the ledger's `generated` counter; a pad half-written when a crash hit is simply written again
- * (r is regenerated, so the content is the same factors). The ledger advances only after the pad is
- * durably stored.
+ * r_{i,l} from the ledger's keystream key, compute u_{i,l} = f_l(r_{i,l}) (no bias) with the trusted
+ * runtime's own exact kernels — the accelerator never sees r — seal u and store it. The indices are
+ * reserved in the store's ledger first (ledger.ts: concurrent runs get disjoint ranges), and each pad
+ * is recorded as written only after it is durably stored. A run that dies leaves a gap: its unwritten
+ * indices are never written again (no index is sealed twice) nor used; run it again for more pads.
+ * (runtime/precompute.ts finds or creates the store's ledger; this file only fills a reservation.)
  */
-import { InvalidArgumentError } from '../errors.js';
 import type { ExactKernels } from '../kernels/exact-linear.js';
 import type { QuantizedGraph } from '../quant/quantize-graph.js';
 import { sizeOf } from '../tensor/tensor.js';
 import { padVector } from './keystream.js';
+import type { StoreLedger } from './ledger.js';
+import type { LedgerKeys, LedgerName } from './ledger-keys.js';
 import { encodePad } from './pad-format.js';
 import type { PadStore } from './pad-store.js';
 import { sealResidues } from './seal.js';
-import type { TrustedState } from './trusted-state.js';
 
 export interface PrecomputeProgress {
   readonly done: number;
@@ -27,45 +28,52 @@ export interface PrecomputeResult {
   readonly to: number;
   readonly ms: number;
   readonly bytesPerInference: number;
+  /** The store's identity. */
+  readonly storeId: string;
 }
+
+/** One ledger's name and keys: what building its pads needs. */
+export type LedgerSecrets = LedgerName & LedgerKeys;
 
 /** Bytes one pad occupies in the store: 3 per output element, plus framing and GCM overhead. */
 export function padBytes(q: QuantizedGraph): number {
   return 12 + q.layers.reduce((s, l) => s + 40 + 3 * sizeOf(l.outDims), 0);
 }
 
-/** Seals the unblinding factors of pad `index` for every linear layer. */
-export async function buildPad(q: QuantizedGraph, modelHash: string, state: TrustedState, index: number, kernels: ExactKernels): Promise<Uint8Array> {
-  const { padKey, sealKey, epoch } = state.keys;
+/** Seals the unblinding factors of pad `index` of one ledger for every linear layer. */
+export async function buildPad(q: QuantizedGraph, ledger: LedgerSecrets, index: number, kernels: ExactKernels): Promise<Uint8Array> {
+  const { padKey, sealKey, weightsHash, storeId, epoch } = ledger;
   const records = [];
   for (const layer of q.layers) {
     const r = padVector(padKey, index, layer.index, sizeOf(layer.inDims));
     const u = Float64Array.from(await kernels.apply(layer, layer.inDims, Uint32Array.from(r)));
-    records.push({ layer: layer.index, count: u.length, ...sealResidues(sealKey, { modelHash, layer: layer.index, index, epoch, count: u.length }, u) });
+    records.push({ layer: layer.index, count: u.length, ...sealResidues(sealKey, { weightsHash, storeId, layer: layer.index, index, epoch, count: u.length }, u) });
   }
   return encodePad(records);
 }
 
-export async function precomputePads(
+/** Reserves `count` indices in `ledger` and writes their pads into `store`, recording each once stored. */
+export async function precomputeInto(
   q: QuantizedGraph,
-  /** weightsHash: the hash pads bind to (the model and its quantization). */
-  model: { readonly name: string; readonly weightsHash: string },
-  state: TrustedState,
+  ledger: StoreLedger,
+  secrets: LedgerSecrets,
   store: PadStore,
   count: number,
   kernels: ExactKernels,
   onProgress?: (p: PrecomputeProgress) => void,
 ): Promise<PrecomputeResult> {
-  if (!Number.isInteger(count) || count < 1) throw new InvalidArgumentError(`--count must be a positive integer, got ${count}`);
-  const ledger = state.ledger(model.weightsHash);
-  store.writeManifest({ model: model.name, modelHash: model.weightsHash, bytesPerInference: padBytes(q) });
-  const from = ledger.read().generated;
+  const from = ledger.reserve(count);
   const start = performance.now();
-  for (let k = 0; k < count; k++) {
-    const index = from + k;
-    store.writePad(index, await buildPad(q, model.weightsHash, state, index, kernels));
-    ledger.markGenerated(index + 1);
-    onProgress?.({ done: k + 1, total: count, index });
+  try {
+    for (let k = 0; k < count; k++) {
+      const index = from + k;
+      store.writePad(index, await buildPad(q, secrets, index, kernels));
+      ledger.markWritten(from);
+      onProgress?.({ done: k + 1, total: count, index });
+    }
+  } catch (e) {
+    ledger.close(from); // what is written stays usable; the rest is a gap, never handed out again
+    throw e;
   }
-  return { from, to: from + count, ms: performance.now() - start, bytesPerInference: padBytes(q) };
+  return { from, to: from + count, ms: performance.now() - start, bytesPerInference: padBytes(q), storeId: secrets.storeId };
 }

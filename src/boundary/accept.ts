@@ -12,14 +12,16 @@
  *   released and nothing else has changed (the reply, u, r′), so a retry or a recomputation sees
  *   the state it would have seen without the pass;
  * - pads from the pad store: well-formed, one record per layer with the right size, and each record
- *   authenticated by AES-GCM against its binding (model, layer, index, epoch) before use; anything
- *   else is a PadAuthError.
+ *   authenticated by AES-GCM against its binding (weights, store, layer, index, epoch) before use;
+ *   anything else is a PadAuthError; the store's manifest: the identity it claims, well-formed.
  * This is the only caller of the shared loop (simd/boundary.ts): for replies, for results the
  * trusted runtime computed itself (the same pass, without a check), and for floats entering the
  * field (a layer whose input comes from a non-linear layer).
  */
 import type { LinearReply } from '../accel/backend.js';
+import { STORE_ID_RE, WEIGHTS_HASH_RE } from '../blind/ledger-keys.js';
 import { decodePad, type PadRecord } from '../blind/pad-format.js';
+import { MANIFEST_FORMAT } from '../blind/pad-store.js';
 import { openResidues, type PadBinding } from '../blind/seal.js';
 import { MalformedResponseError, PadAuthError } from '../errors.js';
 import type { Residues } from '../field/residues.js';
@@ -37,7 +39,7 @@ function envelope(reply: Untrusted<LinearReply>, expected: ExpectedReply): Uint3
     throw new MalformedResponseError(`invalid accelerator response: ${why}`, { layer: expected.layerName });
   };
   if (raw === null || typeof raw !== 'object') fail('not an object');
-  if (raw!.requestId !== expected.requestId) fail(`it answers request ${String(raw!.requestId)}, not ${expected.requestId}`);
+  if (raw!.requestId !== expected.requestId) fail(`it answers request ${describeRequestId(raw!.requestId, expected.requestId)}, not ${expected.requestId}`);
   if (raw!.layerId !== expected.layerId) fail(`it is for layer ${String(raw!.layerId)}, not ${expected.layerId}`);
   const dims = raw!.dims;
   if (!Array.isArray(dims) || !dims.every((d) => Number.isInteger(d))) fail('dims are missing or not integers');
@@ -255,6 +257,16 @@ export function prepareRequest(x: Tensor, plan: RequestPlan, time?: PhaseSink): 
   }
 }
 
+/**
+ * An echoed request id that is not ours, for the message: request ids are `<runtime prefix>-<n>`
+ * (runtime/protocols/accelerated.ts), so a reply meant for another trusted runtime shows as such.
+ */
+function describeRequestId(got: unknown, expected: string): string {
+  const text = JSON.stringify(got)?.slice(0, 80) ?? String(got);
+  const prefix = (id: string): string => id.slice(0, Math.max(0, id.lastIndexOf('-')));
+  return typeof got === 'string' && prefix(got) !== prefix(expected) ? `${text}, a request of another client` : text;
+}
+
 /** What a pad must hold: one record per linear layer, with these element counts. */
 export interface ExpectedPad {
   readonly index: number;
@@ -291,19 +303,32 @@ export function acceptPadRecord(record: PadRecord, key: Uint8Array, binding: Pad
   }
 }
 
-export interface AcceptedManifest {
-  readonly model?: string;
-  readonly modelHash: string;
-  readonly bytesPerInference?: number;
-}
+/** What a pad store's manifest claims, once validated. */
+export type StoreClaim =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'invalid'; readonly why: string }
+  | { readonly kind: 'store'; readonly storeId: string; readonly weightsHash: string; readonly model?: string; readonly bytesPerInference?: number };
 
-/** The store's manifest, for display only: its model hash must look like one; other fields are optional. */
-export function readManifest(manifest: Untrusted<unknown> | undefined): AcceptedManifest | undefined {
-  const raw = manifest === undefined ? undefined : (revealForValidation(manifest) as Record<string, unknown> | undefined);
-  if (raw === null || typeof raw !== 'object' || typeof raw.modelHash !== 'string' || !/^[0-9a-f]{64}$/.test(raw.modelHash)) return undefined;
+/**
+ * The store's manifest: 'none' when it has none (a fresh store), 'invalid' with the reason when it
+ * is unreadable or written by an older slalom, else the identity and model it claims. A claim only
+ * routes the trusted runtime to a ledger of its own; the identity is then bound into every key and
+ * seal, so a false claim costs pads (they fail authentication), never privacy.
+ */
+export function acceptStoreManifest(manifest: Untrusted<unknown> | undefined): StoreClaim {
+  if (manifest === undefined) return { kind: 'none' };
+  const raw = revealForValidation(manifest) as Record<string, unknown> | undefined;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { kind: 'invalid', why: 'its manifest.json is not a JSON object' };
+  if (raw.format !== MANIFEST_FORMAT) {
+    return { kind: 'invalid', why: raw.format === undefined && typeof raw.modelHash === 'string' ? 'it was written by an older slalom (its manifest names no store identity)' : `its manifest.json has an unknown format ${JSON.stringify(raw.format)?.slice(0, 40)}` };
+  }
+  if (typeof raw.storeId !== 'string' || !STORE_ID_RE.test(raw.storeId)) return { kind: 'invalid', why: 'its manifest.json has no valid store identity' };
+  if (typeof raw.weightsHash !== 'string' || !WEIGHTS_HASH_RE.test(raw.weightsHash)) return { kind: 'invalid', why: 'its manifest.json has no valid weights hash' };
   return {
-    modelHash: raw.modelHash,
-    ...(typeof raw.model === 'string' ? { model: raw.model } : {}),
+    kind: 'store',
+    storeId: raw.storeId,
+    weightsHash: raw.weightsHash,
+    ...(typeof raw.model === 'string' ? { model: raw.model.slice(0, 200) } : {}),
     ...(Number.isSafeInteger(raw.bytesPerInference) ? { bytesPerInference: raw.bytesPerInference as number } : {}),
   };
 }

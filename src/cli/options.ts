@@ -188,10 +188,14 @@ export function addSessionFlags(cmd: Command): Command {
     .option('--check <variant>', `Freivalds variant: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed')
     .option('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)')
     .option('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS))
-    .option('--on-failure <policy>', 'after a failed check: abort, or recompute (the layer in the trusted runtime, distrusting the accelerator)', 'abort')
+    .option(
+      '--on-failure <policy>',
+      'after a failed check or an invalid reply: abort (IntegrityError/exit 4, no output — always, whatever --accelerator-fallback says), or recompute (the same request on another accelerator, else the layer in the trusted runtime, distrusting the accelerator)',
+      'abort',
+    )
     .option('--accelerator <list>', 'accelerators to try in order, comma-separated: worker (default: the embedded CPU worker), webgpu (a GPU; fails without one, unless SLALOM_WEBGPU_ADAPTER=auto|software), webgpu:auto (a GPU, else the software adapter), webgpu:software, local, or Open Inference Protocol services http://host:port[,http://host2:port…]')
     .option('--accelerator-timeout-ms <ms>', 'per-request timeout of --accelerator before failing over', '60000')
-    .option('--accelerator-fallback <policy>', 'when no --accelerator is healthy: fail, or local (compute in the trusted runtime)', 'fail');
+    .option('--accelerator-fallback <policy>', 'when no --accelerator is reachable: fail, or local (compute in the trusted runtime); only for unreachable accelerators, never a second opinion on a failed check under --on-failure abort', 'fail');
 }
 
 const ACCELERATOR_FORMS = 'worker, webgpu[:gpu|auto|software], local, or http://host:port URLs';

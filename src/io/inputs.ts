@@ -22,7 +22,7 @@ import { basename, extname, join } from 'node:path';
 import { InvalidArgumentError, SlalomError } from '../errors.js';
 import { sizeOf, tensor, type Tensor } from '../tensor/tensor.js';
 import { fitInputDims, fitToInputDims, loadInputTensor, type LoadInputOptions } from './image.js';
-import { decodeNpyData, isNpy, npyHeaderSize, parseNpyHeader, type NpyHeader } from './npy.js';
+import { decodeNpyData, finiteInput, isNpy, npyHeaderSize, parseNpyHeader, type NpyHeader } from './npy.js';
 
 /** One input to run: a display name and a loader. */
 export interface InputItem {
@@ -103,7 +103,8 @@ function npyItems(path: string, h: NpyHeader, opts: LoadInputOptions): InputItem
     const count = sizeOf(dims);
     return withFile(path, (fd) => {
       const bytes = readAt(fd, h.dataOffset + index * count * h.itemSize, count * h.itemSize, path);
-      return fitToInputDims(tensor(dims, decodeNpyData(h, bytes, 0, count, index * count)), opts.expectDims);
+      const what = h.shape[0] === 1 || !splitsBatch(h.shape, opts.expectDims) ? path : `${path}[${index}]`;
+      return finiteInput(fitToInputDims(tensor(dims, decodeNpyData(h, bytes, 0, count, index * count)), opts.expectDims), what);
     });
   };
   if (!splitsBatch(h.shape, opts.expectDims) || h.shape[0] === 1) {

@@ -299,6 +299,17 @@ export function readNpy(bytes: Uint8Array): Tensor {
   return tensor(h.shape, decodeNpyData(h, bytes, h.dataOffset, sizeOf(h.shape)));
 }
 
+/**
+ * `t` if every value is finite, else an {@link InvalidArgumentError} naming `input` and the first
+ * NaN or ±Infinity: a `.npy` may hold them (images cannot), and a model input holding one is a bad
+ * input, not a model overflow.
+ */
+export function finiteInput(t: Tensor, input: string): Tensor {
+  const i = t.data.findIndex((v) => !Number.isFinite(v));
+  if (i >= 0) throw new InvalidArgumentError(`input ${input}: element ${i} is ${t.data[i]}; inputs must be finite numbers`);
+  return t;
+}
+
 /** Reads and parses a `.npy` file; an unreadable path is an {@link InvalidArgumentError}. */
 export function readNpyFile(path: string): Tensor {
   let bytes: Uint8Array;

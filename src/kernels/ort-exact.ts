@@ -48,6 +48,25 @@ import { conv2d, convGeometry, isPointwise, type ConvGeometry } from './conv.js'
 import { gemmOutputDims } from './gemm.js';
 import type { ConvAttrs } from './names.js';
 
+const ORT_LOG_LEVELS = ['verbose', 'info', 'warning', 'error', 'fatal'] as const;
+
+/**
+ * onnxruntime's log severity for every session slalom creates: 4 (fatal only) unless the environment
+ * variable SLALOM_ORT_LOG names another (verbose, info, warning, error, fatal, or 0–4). onnxruntime's
+ * own lines would only repeat, in colour, errors that slalom reports in one line. Also sets the
+ * process-wide level, which onnxruntime reads when it first initialises.
+ */
+export function ortLogSeverity(): 0 | 1 | 2 | 3 | 4 {
+  const asked = process.env['SLALOM_ORT_LOG'];
+  let level = 4;
+  if (asked !== undefined && asked !== '') {
+    level = /^[0-4]$/.test(asked) ? Number(asked) : ORT_LOG_LEVELS.indexOf(asked.toLowerCase() as (typeof ORT_LOG_LEVELS)[number]);
+    if (level < 0) throw new InvalidArgumentError(`SLALOM_ORT_LOG must be one of ${ORT_LOG_LEVELS.join(', ')} (or 0–4), got '${asked}'`);
+  }
+  ort.env.logLevel = ORT_LOG_LEVELS[level]!;
+  return level as 0 | 1 | 2 | 3 | 4;
+}
+
 /** Upper bound on the elements of one im2col chunk (16 MiB of doubles). */
 const CHUNK_ELEMS = 1 << 21;
 /** Largest scratch buffer kept between calls. */
@@ -254,6 +273,7 @@ export class OrtExactKernels {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      logSeverityLevel: ortLogSeverity(),
     };
     const f64 = await ort.InferenceSession.create(matmulF64Model(), options);
     let probe: ort.InferenceSession | undefined;

@@ -6,6 +6,8 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema } from 'onnx-buf';
 import ort from 'onnxruntime-node';
+import { MalformedModelError } from '../errors.js';
+import { ortLogSeverity } from '../kernels/ort-exact.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 
 export interface ReferenceSession {
@@ -24,11 +26,15 @@ export interface ReferenceOptions {
 
 export async function createReferenceSession(onnxBytes: Uint8Array, options: ReferenceOptions = {}): Promise<ReferenceSession> {
   const bytes = options.extraOutputs?.length ? withExtraOutputs(onnxBytes, options.extraOutputs) : onnxBytes;
-  const session = await ort.InferenceSession.create(bytes, {
-    intraOpNumThreads: options.threads ?? 1,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-  });
+  const logSeverityLevel = ortLogSeverity(); // its own log lines stay off the user's terminal unless asked for
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel });
+  } catch (e) {
+    // A model slalom's importer accepted but onnxruntime refuses: malformed, in one line (the message names the node).
+    const why = String((e as Error)?.message ?? e).replace(/\s+/g, ' ').trim().slice(0, 400);
+    throw new MalformedModelError(`onnxruntime refuses the model: ${why}`, { cause: e });
+  }
   return {
     inputNames: session.inputNames,
     async run(inputs) {

@@ -84,5 +84,5 @@ export async function openProtocol(model: SlalomModel, mode: Mode, options: Sess
 }
 
 export function openPads(model: SlalomModel, options: PadOptions): OnlinePads {
-  return new OnlinePads(model.quantized, model.weightsHash, TrustedState.open(options.stateDir), new PadStore(options.store));
+  return new OnlinePads(model.quantized, model.weightsHash, TrustedState.open(options.stateDir), new PadStore(options.store), model.name);
 }

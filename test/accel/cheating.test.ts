@@ -16,6 +16,9 @@
  *   lies are placed on the Gemm, whose output is the logits: an off-by-one on an inner layer is often
  *   rounded away by the next quantization, and wild lies there may trip the overflow detector
  *   instead — neither is an integrity guarantee.)
+ * - retries after refused replies are bounded (issue 11; REVIEW.md: the retry recursed for as long as
+ *   the backend offered another accelerator): under 'recompute' at most MAX_RETRIES more attempts,
+ *   then the layer is recomputed; under 'abort' none.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
@@ -23,7 +26,7 @@ import { before, describe, it } from 'node:test';
 import { LocalBackend } from '../../src/accel/local.js';
 import { IntegrityError, MalformedResponseError } from '../../src/errors.js';
 import { OnnxBuilder } from '../../src/graph/onnx/build.js';
-import type { AcceleratedProtocol } from '../../src/runtime/protocols/accelerated.js';
+import { MAX_RETRIES, type AcceleratedProtocol } from '../../src/runtime/protocols/accelerated.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
@@ -245,6 +248,27 @@ describe('mode outsourced (no checks)', () => {
       }
     }
   });
+});
+
+describe('retries after refused replies are bounded (issue 11)', { timeout: 60_000 }, () => {
+  for (const onFailure of ['recompute', 'abort'] as const) {
+    it(`${onFailure}: a backend that always offers "another accelerator" (and always lies) is asked ${onFailure === 'recompute' ? '1 + MAX_RETRIES times' : 'once'}`, async () => {
+      const fc = slalom.quantized.layers.at(-1)!;
+      const cheat = new CheatingBackend(new LocalBackend(), 'off-by-one', { layers: [fc.index] });
+      let reports = 0;
+      Object.assign(cheat, { reportFailure: () => (reports++, true) });
+      const protocol = (await openProtocol(slalom, 'verified', { accelerator: cheat, onFailure })) as AcceleratedProtocol;
+      try {
+        if (onFailure === 'recompute') assert.deepEqual([...(await slalom.infer(x, { mode: 'verified', protocol })).logits], [...baseline]);
+        else await assert.rejects(slalom.infer(x, { mode: 'verified', protocol }), IntegrityError);
+      } finally {
+        await protocol.close?.();
+      }
+      const asked = onFailure === 'recompute' ? 1 + MAX_RETRIES : 1;
+      assert.equal(cheat.tampered.length, asked);
+      assert.equal(reports, asked, 'every refused reply is reported (the backend quarantines its sender)');
+    });
+  }
 });
 
 describe('summary', () => {

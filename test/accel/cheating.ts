@@ -89,7 +89,7 @@ export interface CheatingOptions {
 }
 
 export interface Tampering {
-  readonly requestId: number;
+  readonly requestId: string;
   readonly layerId: number;
   readonly layerName: string;
   readonly strategy: Strategy;
@@ -279,7 +279,8 @@ export class CheatingBackend implements AcceleratorBackend {
         return withData(y);
       }
       case 'wrong-request-id':
-        return { ...base, requestId: honest.requestId + 1, data: asWire(y) };
+        // The id of this runtime's next request: right prefix, wrong counter.
+        return { ...base, requestId: honest.requestId.replace(/\d+$/, (n) => String(Number(n) + 1)), data: asWire(y) };
       case 'wrong-layer-id':
         return { ...base, layerId: honest.layerId + 1, data: asWire(y) };
       case 'wrong-dims': {

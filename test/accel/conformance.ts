@@ -60,9 +60,11 @@ export function backendConformance(label: string, make: () => Promise<Accelerato
     const residues = (n: number): Uint32Array => Uint32Array.from({ length: n }, () => int(r, 0, P - 1));
     const local = new LocalBackend();
     let backend: AcceleratorBackend;
-    let nextId = 1;
+    let counter = 0;
+    /** A fresh request id. */
+    const nextId = (): string => `conformance-${++counter}`;
     const run = async (b: AcceleratorBackend, c: Case, x: Uint32Array): Promise<Uint32Array> => {
-      const requestId = nextId++;
+      const requestId = nextId();
       return acceptValues(await b.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
     };
 
@@ -91,7 +93,7 @@ export function backendConformance(label: string, make: () => Promise<Accelerato
     it('answers many requests in flight at once to the right callers', async () => {
       const jobs = Array.from({ length: 24 }, (_, i) => {
         const c = all[i % all.length]!;
-        return { c, x: residues(size(c.inDims)), requestId: nextId++ };
+        return { c, x: residues(size(c.inDims)), requestId: nextId() };
       });
       const replies = await Promise.all(jobs.map((j) => backend.linear({ requestId: j.requestId, layerId: j.c.layer.id, dims: j.c.inDims, x: j.x })));
       jobs.forEach(({ c, x, requestId }, i) => {
@@ -103,14 +105,14 @@ export function backendConformance(label: string, make: () => Promise<Accelerato
 
     it('fails an unknown layer, a non-residue or a short input with TransportError, and keeps serving', async () => {
       const c = all[5]!;
-      await assert.rejects(backend.linear({ requestId: nextId++, layerId: 999, dims: [1, 2], x: new Uint32Array(2) }), (e: unknown) => e instanceof TransportError && /unknown layer/.test(e.message));
+      await assert.rejects(backend.linear({ requestId: nextId(), layerId: 999, dims: [1, 2], x: new Uint32Array(2) }), (e: unknown) => e instanceof TransportError && /unknown layer/.test(e.message));
       // A u32 holds only integers: the values a residue is not are those ≥ p (−1 is 2^32 − 1 here).
       for (const bad of [-1, P, P + 1, 2 ** 31]) {
         const x = residues(size(c.inDims));
         x[3] = bad;
-        await assert.rejects(backend.linear({ requestId: nextId++, layerId: c.layer.id, dims: c.inDims, x }), TransportError, String(bad));
+        await assert.rejects(backend.linear({ requestId: nextId(), layerId: c.layer.id, dims: c.inDims, x }), TransportError, String(bad));
       }
-      await assert.rejects(backend.linear({ requestId: nextId++, layerId: c.layer.id, dims: c.inDims, x: new Uint32Array(5) }), TransportError);
+      await assert.rejects(backend.linear({ requestId: nextId(), layerId: c.layer.id, dims: c.inDims, x: new Uint32Array(5) }), TransportError);
       const x = residues(size(c.inDims));
       assert.deepEqual([...(await run(backend, c, x))], [...reference(c, x)]);
     });
@@ -130,7 +132,7 @@ export function backendConformance(label: string, make: () => Promise<Accelerato
       const c = all[5]!;
       await b.loadWeights([c.layer]);
       await b.close();
-      await assert.rejects(b.linear({ requestId: nextId++, layerId: c.layer.id, dims: c.inDims, x: residues(size(c.inDims)) }), TransportError);
+      await assert.rejects(b.linear({ requestId: nextId(), layerId: c.layer.id, dims: c.inDims, x: residues(size(c.inDims)) }), TransportError);
       await b.close(); // twice is harmless
     });
   });

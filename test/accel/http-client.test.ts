@@ -9,6 +9,7 @@
  * private+verified on the Fashion-MNIST model, a lying accelerator included.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -17,7 +18,7 @@ import { after, before, describe, it } from 'node:test';
 
 import type { LinearReply, PublicLayer } from '../../src/accel/backend.js';
 import { HttpBackend, type HttpBackendEvent } from '../../src/accel/http/client.js';
-import { exportLayerOnnx, parseLayerOnnx } from '../../src/accel/http/export.js';
+import { exportLayerOnnx, parseLayerOnnx, publicLayerDigest } from '../../src/accel/http/export.js';
 import { layerModelName, modelIdOf } from '../../src/accel/http/protocol.js';
 import { AcceleratorHost } from '../../src/accel/host.js';
 import { LocalBackend } from '../../src/accel/local.js';
@@ -33,10 +34,13 @@ import { SlalomModel } from '../../src/runtime/model.js';
 import type { AcceleratedProtocol } from '../../src/runtime/protocols/accelerated.js';
 import { openProtocol, publicLayers } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
+import { PadStore } from '../../src/blind/pad-store.js';
+import { TrustedState } from '../../src/blind/trusted-state.js';
+import { openStore } from '../../src/runtime/precompute.js';
 import { fillPads, tempDir } from '../blind/blind-helpers.js';
 import { FASHION_MNIST_SAMPLE_DIR } from '../helpers/data.js';
 
-type Behavior = 'honest' | 'json' | 'hang' | 'error500' | 'busy' | 'close' | 'lie' | 'wrong-id' | 'garbage' | 'huge-declared' | 'huge-stream' | 'forget';
+type Behavior = 'honest' | 'json' | 'hang' | 'error500' | 'error502' | 'busy' | 'close' | 'lie' | 'wrong-id' | 'garbage' | 'huge-declared' | 'huge-stream' | 'forget';
 
 interface Received {
   readonly model: string;
@@ -46,7 +50,12 @@ interface Received {
   readonly x: Buffer;
 }
 
-/** A fake OIP accelerator: its "model repository" holds `layers` under `${modelId}.l${id}`. */
+/** A layer's OIP model name, as the client names it. */
+function nameOf(modelId: string, layer: PublicLayer): string {
+  return layerModelName(modelId, layer.id, publicLayerDigest(layer));
+}
+
+/** A fake OIP accelerator: its "model repository" holds `layers` under their names (`nameOf`). */
 class FakeOip {
   readonly received: Received[] = [];
   readonly loads: { name: string; body: boolean }[] = [];
@@ -66,7 +75,7 @@ class FakeOip {
 
   constructor(layers: readonly PublicLayer[], modelId: string) {
     this.host.load(layers);
-    for (const l of layers) this.byName.set(layerModelName(modelId, l.id), l);
+    for (const l of layers) this.byName.set(nameOf(modelId, l), l);
   }
 
   static async start(layers: readonly PublicLayer[], modelId: string, setup: (f: FakeOip) => void = () => {}): Promise<FakeOip> {
@@ -143,6 +152,8 @@ class FakeOip {
         return; // never answers; the socket stays open until the client gives up
       case 'error500':
         return this.json(res, 500, { error: 'internal\nfailure' });
+      case 'error502':
+        return this.json(res, 502, { error: 'bad gateway' }, { 'retry-after': this.retryAfter });
       case 'busy':
         return this.json(res, 503, { error: 'queue full' }, { 'retry-after': this.retryAfter });
       case 'close':
@@ -223,11 +234,12 @@ function client(urls: string[], extra: Partial<ConstructorParameters<typeof Http
 }
 
 /** A first-layer request on the first test image, residues in [0, p). */
-function request(requestId: number, layerIndex = 1): { requestId: number; layerId: number; dims: number[]; x: Uint32Array } {
+function request(id: number, layerIndex = 1): { requestId: string; layerId: number; dims: number[]; x: Uint32Array } {
   const layer = model.quantized.layers[layerIndex]!;
   const n = layer.inDims.reduce((a, b) => a * b, 1);
   const x = new Uint32Array(n);
-  let s = 12345 + requestId;
+  const requestId = `test-${id}`;
+  let s = 12345 + id;
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     x[i] = s % P;
@@ -267,13 +279,13 @@ describe('registration', () => {
     const s = await fake();
     const b = client([s.url]);
     await b.loadWeights(layers);
-    assert.deepEqual(s.loads.map((l) => l.name).sort(), layers.map((l) => layerModelName(modelId, l.id)).sort());
+    assert.deepEqual(s.loads.map((l) => l.name).sort(), layers.map((l) => nameOf(modelId, l)).sort());
     assert.ok(s.loads.every((l) => !l.body));
     assert.equal(s.loaded.size, layers.length);
   });
 
   it('asks nothing more of an accelerator whose layers are ready', async () => {
-    const s = await fake((f) => layers.forEach((l) => f.loaded.add(layerModelName(modelId, l.id))));
+    const s = await fake((f) => layers.forEach((l) => f.loaded.add(nameOf(modelId, l))));
     await client([s.url]).loadWeights(layers);
     assert.equal(s.loads.length, 0);
   });
@@ -283,7 +295,7 @@ describe('registration', () => {
     await client([s.url]).loadWeights(layers);
     assert.equal(s.loads.filter((l) => l.body).length, layers.length);
     for (const l of layers) {
-      const bytes = s.uploads.get(layerModelName(modelId, l.id))!;
+      const bytes = s.uploads.get(nameOf(modelId, l))!;
       assert.deepEqual(Buffer.from(bytes), Buffer.from(exportLayerOnnx(l)), `${l.name}: uploaded bytes differ from exportLayerOnnx`);
       assert.deepEqual(Array.from(parseLayerOnnx(bytes).layer.w.data), Array.from(l.w.data, (v) => v + 0)); // int32 has no −0
     }
@@ -317,9 +329,9 @@ describe('transport', () => {
     assert.deepEqual(Array.from(y), Array.from(await honestAnswer(req)));
     const got = s.received.at(-1)!;
     assert.deepEqual(got.x, Buffer.from(req.x.buffer));
-    assert.equal(got.id, '7');
+    assert.equal(got.id, 'test-7');
     assert.equal(got.client, 'test-client');
-    assert.equal(got.model, layerModelName(modelId, req.layerId));
+    assert.equal(got.model, nameOf(modelId, layers[req.layerId]!));
   });
 
   it('accepts a JSON reply too', async () => {
@@ -445,6 +457,34 @@ describe('failover: the same request bytes on another accelerator', () => {
     assert.ok(s.received.every((r) => r.x.equals(s.received[0]!.x)));
   });
 
+  it('a transient 5xx on the only accelerator (issue 11, defect 6): the very same bytes again, after a backoff or Retry-After', async () => {
+    const s = await fake((f) => (f.script = ['error500', 'error502']));
+    s.retryAfter = '0.2';
+    const events: HttpBackendEvent[] = [];
+    const b = client([s.url], { onEvent: (e) => events.push(e) });
+    await b.loadWeights(layers);
+    const req = request(403);
+    const start = performance.now();
+    assert.deepEqual(Array.from(accept(await b.linear(req), req)), Array.from(await honestAnswer(req)));
+    const ms = performance.now() - start;
+    assert.equal(s.received.length, 3);
+    assert.ok(s.received.every((r) => r.x.equals(s.received[0]!.x) && r.id === s.received[0]!.id), 'the same bytes and id each time');
+    assert.ok(ms >= 290, `${ms.toFixed(0)} ms: backoff (100 ms) and Retry-After (200 ms) not honoured`);
+    assert.equal(events.filter((e) => e.kind === 'cooldown').length, 2);
+    // The accelerator is usable again right away for the next request.
+    const next = request(404);
+    accept(await b.linear(next), next);
+    assert.equal(s.received.length, 4);
+  });
+
+  it('5xx every time on the only accelerator: bounded (3 attempts), then TransportError', async () => {
+    const s = await fake((f) => (f.behavior = 'error500'));
+    const b = client([s.url]);
+    await b.loadWeights(layers);
+    await assert.rejects(b.linear(request(405)), (e: unknown) => e instanceof TransportError && /HTTP 500/.test(e.message));
+    assert.equal(s.received.length, 3);
+  });
+
   it('503 whose Retry-After runs past the budget: TransportError, no long wait', async () => {
     const s = await fake((f) => {
       f.behavior = 'busy';
@@ -508,9 +548,14 @@ describe('failover: the same request bytes on another accelerator', () => {
 });
 
 describe('end to end: SlalomModel over HttpBackend, bit-identical to baseline', () => {
-  async function run(mode: 'verified' | 'private+verified', urls: string[], pads?: { store: string; stateDir: string }): Promise<{ logits: Float64Array[]; protocol: AcceleratedProtocol; backend: HttpBackend }> {
+  async function run(
+    mode: 'verified' | 'private+verified',
+    urls: string[],
+    pads?: { store: string; stateDir: string },
+    onFailure: 'abort' | 'recompute' = 'abort',
+  ): Promise<{ logits: Float64Array[]; protocol: AcceleratedProtocol; backend: HttpBackend }> {
     const backend = client(urls);
-    const protocol = (await openProtocol(model, mode, { accelerator: backend, ...(pads ? { pads } : {}) })) as AcceleratedProtocol;
+    const protocol = (await openProtocol(model, mode, { accelerator: backend, onFailure, ...(pads ? { pads } : {}) })) as AcceleratedProtocol;
     const logits: Float64Array[] = [];
     try {
       for (const x of images) logits.push((await model.infer(x, { mode, protocol })).logits);
@@ -525,6 +570,21 @@ describe('end to end: SlalomModel over HttpBackend, bit-identical to baseline', 
     logits.forEach((l, i) => assert.deepEqual(Array.from(l), Array.from(baselines[i]!)));
   });
 
+  it('request ids are unique to the trusted runtime (issue 11, defect 10): a random prefix, then a counter', async () => {
+    const s = await fake();
+    await run('verified', [s.url]);
+    const ids = s.received.map((r) => String(r.id));
+    assert.equal(new Set(ids).size, ids.length);
+    for (const id of ids) assert.match(id, /^[0-9a-f]{16}-\d+$/);
+    const prefix = ids[0]!.split('-')[0]!;
+    assert.ok(ids.every((id) => id.startsWith(`${prefix}-`)));
+    // Another trusted runtime (process) numbers its requests under another prefix.
+    const other = spawnSync(process.execPath, ['--import', 'tsx', '-e', "import('./src/runtime/protocols/accelerated.ts').then((m) => console.log(m.nextRequestId()))"], { encoding: 'utf8' });
+    assert.equal(other.status, 0, other.stderr);
+    assert.match(other.stdout.trim(), /^[0-9a-f]{16}-1$/);
+    assert.notEqual(other.stdout.trim().split('-')[0], prefix);
+  });
+
   it('private+verified: the accelerators only see blinded inputs, and results match', async () => {
     const dir = tempDir('http-e2e');
     try {
@@ -534,7 +594,7 @@ describe('end to end: SlalomModel over HttpBackend, bit-identical to baseline', 
       const { logits } = await run('private+verified', [s1.url, s2.url], { store: `${dir}/store`, stateDir: `${dir}/state` });
       logits.forEach((l, i) => assert.deepEqual(Array.from(l), Array.from(baselines[i]!)));
       // What the accelerators saw of the first layer is x + r, never the quantized image x.
-      const first = [...s1.received, ...s2.received].filter((r) => r.model === layerModelName(modelId, 0));
+      const first = [...s1.received, ...s2.received].filter((r) => r.model === nameOf(modelId, layers[0]!));
       assert.equal(first.length, 2);
       for (const r of first) {
         const sent = new Uint32Array(new Uint8Array(r.x).buffer);
@@ -550,13 +610,13 @@ describe('end to end: SlalomModel over HttpBackend, bit-identical to baseline', 
   });
 
   for (const mode of ['verified', 'private+verified'] as const) {
-    it(`${mode}: a lying accelerator fails the check, is quarantined, and the honest one redoes the layer with the same bytes`, async () => {
+    it(`${mode}, --on-failure recompute: a lying accelerator fails the check, is quarantined, and the honest one redoes the layer with the same bytes`, async () => {
       const dir = tempDir('http-lie');
       try {
         if (mode === 'private+verified') await fillPads(model, `${dir}/state`, `${dir}/store`, 2);
         const liar = await fake((f) => (f.behavior = 'lie'));
         const honest = await fake();
-        const { logits, protocol, backend } = await run(mode, [liar.url, honest.url], mode === 'private+verified' ? { store: `${dir}/store`, stateDir: `${dir}/state` } : undefined);
+        const { logits, protocol, backend } = await run(mode, [liar.url, honest.url], mode === 'private+verified' ? { store: `${dir}/store`, stateDir: `${dir}/state` } : undefined, 'recompute');
         logits.forEach((l, i) => assert.deepEqual(Array.from(l), Array.from(baselines[i]!)));
         assert.equal(liar.received.length, 1, 'the liar is asked once, then never again');
         const retried = honest.received.find((r) => r.model === liar.received[0]!.model && r.x.equals(liar.received[0]!.x));
@@ -571,13 +631,47 @@ describe('end to end: SlalomModel over HttpBackend, bit-identical to baseline', 
     });
   }
 
-  it('an accelerator echoing the wrong request id is refused by the gate, quarantined, and the request retried', async () => {
+  it('an accelerator echoing the wrong request id is refused by the gate, quarantined, and (recompute) the request retried', async () => {
     const liar = await fake((f) => (f.behavior = 'wrong-id'));
     const honest = await fake();
-    const { logits, protocol } = await run('verified', [liar.url, honest.url]);
+    const { logits, protocol } = await run('verified', [liar.url, honest.url], undefined, 'recompute');
     logits.forEach((l, i) => assert.deepEqual(Array.from(l), Array.from(baselines[i]!)));
     assert.equal(protocol.incidents[0]!.code, 'SLALOM_ERR_MALFORMED');
     assert.equal(liar.received.length, 1);
+  });
+
+  it('--on-failure abort (issue 11, defect 5): a failed check ends the inference with IntegrityError, whether another accelerator or a local fallback is there', async () => {
+    for (const setup of ['another accelerator', 'a local fallback'] as const) {
+      const liar = await fake((f) => (f.behavior = 'lie'));
+      const honest = await fake();
+      const fallback = new LocalBackend();
+      const urls = setup === 'another accelerator' ? [liar.url, honest.url] : [liar.url];
+      const backend = client(urls, setup === 'a local fallback' ? { fallback } : {});
+      const protocol = (await openProtocol(model, 'verified', { accelerator: backend, onFailure: 'abort' })) as AcceleratedProtocol;
+      try {
+        await assert.rejects(model.infer(images[0]!, { mode: 'verified', protocol }), (e: unknown) => (e as { code?: string }).code === 'SLALOM_ERR_INTEGRITY', setup);
+      } finally {
+        await protocol.close?.();
+      }
+      assert.equal(liar.received.length, 1, setup);
+      assert.equal(honest.received.length, 0, `${setup}: nobody is asked for a second opinion`);
+      assert.deepEqual(protocol.incidents, [], setup);
+    }
+  });
+
+  it('private+verified with a transient 500 on the only accelerator (issue 11, defect 6): the inference succeeds on one pad', async () => {
+    const dir = tempDir('http-500');
+    try {
+      await fillPads(model, `${dir}/state`, `${dir}/store`, images.length);
+      const s = await fake((f) => (f.script = ['error500']));
+      const { logits } = await run('private+verified', [s.url], { store: `${dir}/store`, stateDir: `${dir}/state` });
+      logits.forEach((l, i) => assert.deepEqual(Array.from(l), Array.from(baselines[i]!)));
+      assert.equal(s.received[0]!.x.equals(s.received[1]!.x), true, 'the same blinded tensor, not another pad');
+      const status = openStore(TrustedState.open(`${dir}/state`), new PadStore(`${dir}/store`), model).ledger.inventory();
+      assert.equal(status.consumed, images.length, 'one pad per inference, none lost');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a lying only accelerator: the inference fails with IntegrityError, no result', async () => {

@@ -4,13 +4,15 @@
  * Fashion-MNIST model in modes private+verified and verified — with the server loading the layers from
  * an exported model repository, with layers uploaded by the client, and with one of two accelerators
  * dead (failover, a warning on stderr). Every process is started here, on 127.0.0.1 only, and killed
- * by its pid when the test ends.
+ * by its pid when the test ends. Issue 11: through a proxy that corrupts replies, `--on-failure abort`
+ * ends with exit 4 and no output even with `--accelerator-fallback local` (defect 5); through one that
+ * answers the first request with a 500, a private+verified inference still succeeds (defect 6).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -76,6 +78,48 @@ async function deadUrl(): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
+/**
+ * An accelerator in front of `target` that forwards everything, except that infer replies are
+ * corrupted ('lie': one output value changed) or the first infer request gets a 500 ('flaky').
+ */
+async function proxy(target: string, behavior: 'lie' | 'flaky'): Promise<{ url: string; infers: () => number; close: () => void }> {
+  let infers = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const isInfer = /\/infer$/.test(req.url ?? '');
+      if (isInfer) infers++;
+      if (isInfer && behavior === 'flaky' && infers === 1) {
+        res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"transient"}');
+        return;
+      }
+      const headers = { ...req.headers };
+      delete headers.host;
+      const upstream = httpRequest(`${target}${req.url}`, { method: req.method, headers }, (up: IncomingMessage) => {
+        const body: Buffer[] = [];
+        up.on('data', (c: Buffer) => body.push(c));
+        up.on('end', () => {
+          const bytes = Buffer.concat(body);
+          const h = Number(up.headers['inference-header-content-length']);
+          if (isInfer && behavior === 'lie' && up.statusCode === 200 && h > 0) {
+            // The first output value + 1 mod p, in the reply's own datatype (UINT32 from slalom's server, FP64 from older ones).
+            const wide = JSON.parse(bytes.subarray(0, h).toString('utf8')).outputs?.[0]?.datatype === 'FP64';
+            if (wide) bytes.writeDoubleLE((bytes.readDoubleLE(h) + 1) % 16_777_213, h);
+            else bytes.writeUInt32LE((bytes.readUInt32LE(h) + 1) % 16_777_213, h);
+          }
+          res.writeHead(up.statusCode ?? 502, up.headers).end(bytes);
+        });
+      });
+      upstream.on('error', () => res.writeHead(502).end());
+      upstream.end(Buffer.concat(chunks));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, infers: () => infers, close: () => server.close() };
+}
+
 async function infer(mode: string, accelerators: string[]): Promise<{ logits: number[]; done: Done }> {
   const args = ['infer', '--model', MODEL, '--input', IMAGE, '--mode', mode, '--json', '--accelerator', accelerators.join(','), '--accelerator-timeout-ms', '5000'];
   if (mode.startsWith('private')) args.push('--store', join(dir, 'store'), '--state', join(dir, 'state'));
@@ -89,7 +133,7 @@ before(async () => {
   const model = await SlalomModel.load(MODEL);
   const x = await loadInputTensor(IMAGE, { preprocess: model.info.preprocess, expectDims: model.inputDims });
   baseline = Array.from((await model.infer(x)).logits);
-  await fillPads(model, join(dir, 'state'), join(dir, 'store'), 4);
+  await fillPads(model, join(dir, 'state'), join(dir, 'store'), 6);
 });
 
 after(() => {
@@ -131,6 +175,35 @@ describe('slalom infer --accelerator against slalom accelerator serve', () => {
     assert.deepEqual(logits, baseline);
     assert.match(done.stderr, new RegExp(`warning: accelerator ${dead.replace(/[.:/]/g, '\\$&')}`));
     child.kill('SIGTERM');
+  });
+
+  it('a lying accelerator under --on-failure abort: exit 4 and no output, even with --accelerator-fallback local (issue 11, defect 5)', async () => {
+    const { url, child } = await serve();
+    const liar = await proxy(url, 'lie');
+    try {
+      for (const fallback of ['fail', 'local']) {
+        const done = await slalom(['infer', '--model', MODEL, '--input', IMAGE, '--mode', 'verified', '--json', '--accelerator', liar.url, '--on-failure', 'abort', '--accelerator-fallback', fallback]);
+        assert.equal(done.code, 4, `--accelerator-fallback ${fallback}: ${done.stderr}`);
+        assert.equal(done.stdout, '', 'no output');
+        assert.match(done.stderr, /Freivalds|integrity|check/i);
+      }
+    } finally {
+      liar.close();
+      child.kill('SIGTERM');
+    }
+  });
+
+  it('a transient HTTP 500 from the only accelerator: private+verified still gives the baseline (issue 11, defect 6)', async () => {
+    const { url, child } = await serve();
+    const flaky = await proxy(url, 'flaky');
+    try {
+      const { logits } = await infer('private+verified', [flaky.url]);
+      assert.deepEqual(logits, baseline);
+      assert.ok(flaky.infers() > 1, 'the request was sent again');
+    } finally {
+      flaky.close();
+      child.kill('SIGTERM');
+    }
   });
 
   it('no accelerator reachable: exit status 6 (TransportError); with --accelerator-fallback local the result is still right', async () => {

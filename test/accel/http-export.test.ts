@@ -14,7 +14,7 @@ import { after, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 
 import type { PublicLayer } from '../../src/accel/backend.js';
-import { EXPORT_INDEX_FILE, exportLayerOnnx, exportModelRepository, parseLayerOnnx, type ExportableLayer } from '../../src/accel/http/export.js';
+import { EXPORT_INDEX_FILE, exportLayerOnnx, exportModelRepository, parseLayerOnnx, publicLayerDigest, type ExportableLayer } from '../../src/accel/http/export.js';
 import { layerModelName, modelIdOf } from '../../src/accel/http/protocol.js';
 import { MalformedModelError, OverflowError } from '../../src/errors.js';
 import { MAX_WEIGHT_L1, P } from '../../src/field/prime.js';
@@ -214,7 +214,7 @@ describe('exportModelRepository', () => {
     const model = { name: 'tiny net', modelHash: 'ab'.repeat(32), layers: [{ ...layers[0]!, inDims: [1, 2, 2, 2] }, layers[1]!] };
     const index = exportModelRepository(model, dir);
     const id = modelIdOf('tiny net', 'ab'.repeat(32));
-    assert.deepEqual(index.layers, [layerModelName(id, 0), layerModelName(id, 1)]);
+    assert.deepEqual(index.layers, [layerModelName(id, 0, publicLayerDigest(layers[0]!)), layerModelName(id, 1, publicLayerDigest(layers[1]!))]);
     assert.deepEqual(JSON.parse(readFileSync(join(dir, EXPORT_INDEX_FILE), 'utf8')).layers, index.layers);
     for (const name of index.layers) {
       assert.ok(existsSync(join(dir, name, '1', 'model.onnx')));

@@ -6,6 +6,10 @@
  * (seen in the stats, every caller still gets its own exact result) with round-robin fair share;
  * bounded queues (503 + Retry-After, queue timeouts); 1000 malformed, oversized and hostile requests
  * all answered 4xx, after which the server still answers exactly and its RSS grew little; graceful close.
+ * Issue 11: a load whose layer is not the one its name's digest names, or differs from what is loaded,
+ * is refused with 409 and an identical load changes nothing (defect 3); a request's output and working
+ * memory count against the in-flight budget (413 when it can never fit) and a big batch runs in pieces
+ * with exact results (defect 4).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,8 +20,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import type { PublicLayer } from '../../src/accel/backend.js';
-import { exportLayerOnnx, exportModelRepository, type ExportIndex } from '../../src/accel/http/export.js';
-import type { ServerStats } from '../../src/accel/http/protocol.js';
+import { exportLayerOnnx, exportModelRepository, publicLayerDigest, type ExportIndex } from '../../src/accel/http/export.js';
+import { layerModelName, type ServerStats } from '../../src/accel/http/protocol.js';
 import { AcceleratorServer, FairQueue, type AcceleratorServerOptions, type QueueItem } from '../../src/accel/http/server.js';
 import { MAX_WEIGHT_L1, P } from '../../src/field/prime.js';
 import type { ConvAttrs } from '../../src/kernels/names.js';
@@ -120,6 +124,9 @@ async function loadAll(s: AcceleratorServer): Promise<void> {
 }
 
 const stats = async (s: AcceleratorServer): Promise<ServerStats> => json(await send(s.port, 'GET', '/v2/slalom/stats'));
+
+/** The model name a layer must be loaded under (it carries the layer's digest), for model id `id`. */
+const nameFor = (layer: PublicLayer, id = 'test'): string => layerModelName(id, layer.id, publicLayerDigest(layer));
 
 before(() => {
   index = exportModelRepository({ name: 'server-test', modelHash: 'c0ffee'.repeat(10) + 'abcd', layers: [{ ...CONV, inDims: [1, ...CONV_IN] }, FC, EDGE] }, dir);
@@ -270,7 +277,7 @@ describe('repository extension', () => {
     assert.equal((await send(port, 'GET', `/v2/models/${fcName}/ready`)).status, 404);
     const x = residues(24);
     assert.equal((await postJson(port, `/v2/models/${fcName}/infer`, inferBody([1, 24], x))).status, 404);
-    assert.equal((await send(port, 'POST', '/v2/repository/models/not-there/load')).status, 404);
+    assert.equal((await send(port, 'POST', '/v2/repository/models/not-there.l0.0123456789abcdef/load')).status, 404);
     assert.equal((await send(port, 'POST', '/v2/repository/models/..%2F..%2Fetc/load')).status, 400);
   });
 
@@ -278,13 +285,14 @@ describe('repository extension', () => {
     const port = server.port;
     const layer: PublicLayer = { id: 9, name: 'uploaded', op: 'Conv', conv: { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [2, 2], group: 3 }, wDims: [3, 1, 3, 3], w: { dims: [3, 1, 3, 3], data: ints(27, 99) } };
     const onnx = Buffer.from(exportLayerOnnx(layer));
-    const r = await postJson(port, '/v2/repository/models/up.json/load', { parameters: { 'file:1/model.onnx': onnx.toString('base64') } });
+    const [upJson, upBin] = [nameFor(layer, 'up-json'), nameFor(layer, 'up-bin')];
+    const r = await postJson(port, `/v2/repository/models/${upJson}/load`, { parameters: { 'file:1/model.onnx': onnx.toString('base64') } });
     assert.equal(r.status, 200, r.body.toString());
-    const r2 = await send(port, 'POST', '/v2/repository/models/up.bin/load', onnx, { 'content-type': 'application/octet-stream' });
+    const r2 = await send(port, 'POST', `/v2/repository/models/${upBin}/load`, onnx, { 'content-type': 'application/octet-stream' });
     assert.equal(r2.status, 200, r2.body.toString());
-    const meta = json(await send(port, 'GET', '/v2/models/up.json'));
+    const meta = json(await send(port, 'GET', `/v2/models/${upJson}`));
     assert.deepEqual(meta.inputs[0].shape, [-1, 3, -1, -1]);
-    for (const name of ['up.json', 'up.bin']) {
+    for (const name of [upJson, upBin]) {
       for (const [h, w] of [[5, 6], [8, 3]]) {
         const dims = [2, 3, h, w];
         const x = residues(size(dims));
@@ -302,16 +310,17 @@ describe('repository extension', () => {
     const layer: PublicLayer = { id: 3, name: 'big', op: 'Gemm', wDims: [k, n], w: { dims: [k, n], data: ints(k * n, 1000) } };
     const onnx = Buffer.from(exportLayerOnnx(layer));
     assert.ok(onnx.length * 4 / 3 > 1 << 20);
-    const r = await postJson(server.port, '/v2/repository/models/big/load', { parameters: { 'file:1/model.onnx': onnx.toString('base64') } });
+    const big = nameFor(layer);
+    const r = await postJson(server.port, `/v2/repository/models/${big}/load`, { parameters: { 'file:1/model.onnx': onnx.toString('base64') } });
     assert.equal(r.status, 200, r.body.toString());
     const x = residues(k);
-    assert.deepEqual([...outputOf(await postJson(server.port, '/v2/models/big/infer', inferBody([1, k], x))).data], [...gemmRef(1, k, n, x, layer.w.data)]);
+    assert.deepEqual([...outputOf(await postJson(server.port, `/v2/models/${big}/infer`, inferBody([1, k], x))).data], [...gemmRef(1, k, n, x, layer.w.data)]);
   });
 
   it('refuses uploads that are not exact slalom layers', async () => {
     const port = server.port;
     const bad = async (body: Buffer | string, type: string): Promise<void> => {
-      const r = await send(port, 'POST', '/v2/repository/models/bad/load', body, { 'content-type': type });
+      const r = await send(port, 'POST', '/v2/repository/models/bad.l0.0123456789abcdef/load', body, { 'content-type': type });
       assert.equal(r.status, 400, r.body.toString());
       assert.equal(typeof json(r).error, 'string');
     };
@@ -329,7 +338,86 @@ describe('repository extension', () => {
     assert.ok(at > 0);
     patched.writeInt32LE(5, at + 4); // the second weight: 0 → 5, so Σ|w| = MAX_WEIGHT_L1 + 5
     await bad(patched, 'application/octet-stream');
-    assert.equal((await send(port, 'GET', '/v2/models/bad/ready')).status, 404);
+    assert.equal((await send(port, 'GET', '/v2/models/bad.l0.0123456789abcdef/ready')).status, 404);
+  });
+});
+
+describe('a layer name is bound to its content (issue 11, defect 3)', () => {
+  const upload = (port: number, name: string, layer: PublicLayer): Promise<Reply> =>
+    send(port, 'POST', `/v2/repository/models/${name}/load`, Buffer.from(exportLayerOnnx(layer)), { 'content-type': 'application/octet-stream' });
+  // Two layers of one model, as an attacker sharing the accelerator would use them.
+  const L2: PublicLayer = { id: 2, name: 'l2', op: 'Gemm', wDims: [24, 5], w: { dims: [24, 5], data: ints(120, 300) } };
+  const L3: PublicLayer = { id: 3, name: 'l3', op: 'Gemm', wDims: [24, 5], w: { dims: [24, 5], data: ints(120, 300) } };
+
+  it("another layer's graph under a layer's name is refused (409), before and after the right one is loaded; the right one keeps serving", async () => {
+    const lines: string[] = [];
+    const server = await start({ maxDelayMs: 0, log: (l) => lines.push(l) });
+    const port = server.port;
+    const l3Name = nameFor(L3, 'shared');
+    // Squatting: l2's graph under l3's name, before anyone loaded l3.
+    let r = await upload(port, l3Name, L2);
+    assert.equal(r.status, 409, r.body.toString());
+    assert.match(json(r).error, /not the layer this name is bound to/);
+    assert.equal((await send(port, 'GET', `/v2/models/${l3Name}/ready`)).status, 404);
+    // l3 itself, with the index of another layer.
+    r = await upload(port, l3Name, { ...L3, id: 4 });
+    assert.equal(r.status, 409, r.body.toString());
+    // A name that does not carry a digest at all cannot be bound to anything.
+    r = await upload(port, 'shared.l3', L3);
+    assert.equal(r.status, 400, r.body.toString());
+    // The honest client loads l3; the attacker tries to replace it.
+    assert.equal((await upload(port, l3Name, L3)).status, 200);
+    r = await upload(port, l3Name, L2);
+    assert.equal(r.status, 409, r.body.toString());
+    const x = residues(24);
+    const out = outputOf(await postJson(port, `/v2/models/${l3Name}/infer`, inferBody([1, 24], x)));
+    assert.deepEqual([...out.data], [...gemmRef(1, 24, 5, x, L3.w.data)], 'l3 still computes l3');
+    assert.equal(lines.filter((l) => l.includes(`loaded ${l3Name}`)).length, 1);
+  });
+
+  it('an identical load is idempotent: 200, nothing reloaded, queued requests unaffected', async () => {
+    const lines: string[] = [];
+    const server = await start({ maxDelayMs: 0, log: (l) => lines.push(l) });
+    const name = nameFor(L2, 'idem');
+    assert.equal((await upload(server.port, name, L2)).status, 200);
+    const x = residues(24);
+    const pending = Promise.all(Array.from({ length: 8 }, () => postJson(server.port, `/v2/models/${name}/infer`, inferBody([1, 24], x))));
+    for (let k = 0; k < 3; k++) assert.equal((await upload(server.port, name, L2)).status, 200);
+    for (const reply of await pending) assert.deepEqual([...outputOf(reply).data], [...gemmRef(1, 24, 5, x, L2.w.data)]);
+    assert.equal(lines.filter((l) => l.includes(`loaded ${name}`)).length, 1, lines.join('\n'));
+  });
+});
+
+describe('memory: what a request allocates counts against the budget (issue 11, defect 4)', () => {
+  it('a request that could never fit is refused with 413 before it runs (not 503 forever)', async () => {
+    const server = await start({ maxDelayMs: 0, maxInflightBytes: 2 * 2 ** 20 });
+    await loadAll(server);
+    // 6000 items × (24 inputs, 5 outputs): 1.3 MiB of doubles, 2.4 MiB with the batch copy of the input —
+    // over the 2 MiB budget (the old count of input and output bytes alone let it run).
+    const items = 6000;
+    const { body, headers } = binaryRequest([items, 24], residues(items * 24));
+    const r = await send(server.port, 'POST', `/v2/models/${fcName}/infer`, body, headers);
+    assert.equal(r.status, 413, r.body.toString());
+    assert.match(json(r).error, /needs \d+ MiB \(input, output, working memory\)/);
+    const small = residues(24);
+    assert.deepEqual([...outputOf(await postJson(server.port, `/v2/models/${fcName}/infer`, inferBody([1, 24], small))).data], [...gemmRef(1, 24, 5, small, FC.w.data)]);
+  });
+
+  it('a batch whose working memory passes the budget runs in pieces, exactly', async () => {
+    for (const backend of ['onnxruntime', 'reference'] as const) {
+      const server = await start({ backend, maxDelayMs: 0, maxWorkBytes: 64 * 1024 });
+      await loadAll(server);
+      const dims = [40, ...CONV_IN];
+      const x = residues(size(dims));
+      const { body, headers } = binaryRequest(dims, x);
+      const out = outputOf(await send(server.port, 'POST', `/v2/models/${convName}/infer`, body, headers));
+      const want = expectConv(dims, x);
+      assert.deepEqual(out.shape, want.dims);
+      assert.deepEqual([...out.data], [...want.data], backend);
+      const m = (await stats(server)).models[convName]!;
+      assert.equal(m.batches, 1);
+      assert.ok(m.runs > 1, `${backend}: ${m.runs} runs for a batch of ${dims[0]} items over a 64 KiB work budget`);
+    }
   });
 });
 

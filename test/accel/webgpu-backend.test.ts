@@ -67,10 +67,10 @@ describe('the webgpu backend', { skip }, () => {
   it('merges requests that wait for the same layer into one batch and answers each', async () => {
     const layer: PublicLayer = { id: 40, name: 'batched', op: 'Gemm', wDims: [3, 2], w: tensor([3, 2], [1, 2, 3, 4, 5, -6]) };
     await gpu.loadWeights([layer]);
-    const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => gpu.linear({ requestId: 1000 + i, layerId: 40, dims: [1, 3], x: new Uint32Array([i, 1, 1]) })));
+    const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => gpu.linear({ requestId: `r${1000 + i}`, layerId: 40, dims: [1, 3], x: new Uint32Array([i, 1, 1]) })));
     const raw = replies.map((r) => revealForValidation(r) as LinearReply);
     raw.forEach((r, i) => {
-      assert.equal(r.requestId, 1000 + i);
+      assert.equal(r.requestId, `r${1000 + i}`);
       assert.deepEqual([...r.data], [i + 8, (2 * i - 2 + 16_777_213) % 16_777_213]);
     });
     // The first runs alone; the seven that queued behind it run as one batch (one compute time).

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import type { AcceleratorBackend } from '../../src/accel/backend.js';
 import { resolveBackend } from '../../src/accel/registry.js';
 import { PadStore } from '../../src/blind/pad-store.js';
-import { precomputePads } from '../../src/blind/precompute.js';
+import { precomputePads } from '../../src/runtime/precompute.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { loadFashionMnist } from '../../src/io/idx.js';
 import { createExactKernels } from '../../src/kernels/exact-linear.js';

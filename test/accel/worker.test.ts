@@ -71,7 +71,9 @@ function reference(c: Case, x: Uint32Array): Uint32Array {
 
 let worker: WorkerBackend;
 const local = new LocalBackend();
-let nextId = 1;
+let counter = 0;
+/** A fresh request id. */
+const nextId = (): string => `worker-test-${++counter}`;
 
 before(async () => {
   worker = new WorkerBackend();
@@ -89,7 +91,7 @@ describe('WorkerBackend computes what LocalBackend computes', () => {
       for (const fill of [undefined, P - 1, 0]) {
         const x = fill === undefined ? residues(size(c.inDims)) : new Uint32Array(size(c.inDims)).fill(fill);
         const xCopy = x.slice();
-        const requestId = nextId++;
+        const requestId = nextId();
         const expected = { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims };
         const fromWorker = acceptValues(await worker.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), expected);
         const fromLocal = acceptValues(await local.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), expected);
@@ -116,7 +118,7 @@ describe('WorkerBackend computes what LocalBackend computes', () => {
     };
     try {
       for (let round = 0; round < 3; round++) {
-        const requestId = nextId++;
+        const requestId = nextId();
         const y = acceptValues(await worker.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
         assert.deepEqual([...y], [...reference(c, x)]);
       }
@@ -133,7 +135,7 @@ describe('WorkerBackend computes what LocalBackend computes', () => {
     const jobs = Array.from({ length: 24 }, (_, i) => {
       const c = CASES[i % CASES.length]!;
       const x = residues(size(c.inDims));
-      return { c, x, requestId: nextId++ };
+      return { c, x, requestId: nextId() };
     });
     const replies = await Promise.all(jobs.map((j) => worker.linear({ requestId: j.requestId, layerId: j.c.layer.id, dims: j.c.inDims, x: j.x })));
     for (let i = 0; i < jobs.length; i++) {
@@ -147,11 +149,11 @@ describe('WorkerBackend computes what LocalBackend computes', () => {
 
 describe('WorkerBackend failures are TransportErrors', () => {
   it('a request for an unknown layer', async () => {
-    await assert.rejects(worker.linear({ requestId: nextId++, layerId: 999, dims: [1, 2], x: new Uint32Array(2) }), (e: unknown) => e instanceof TransportError && /unknown layer/.test(e.message));
+    await assert.rejects(worker.linear({ requestId: nextId(), layerId: 999, dims: [1, 2], x: new Uint32Array(2) }), (e: unknown) => e instanceof TransportError && /unknown layer/.test(e.message));
     // The worker is still serving.
     const c = CASES[5]!;
     const x = residues(size(c.inDims));
-    const requestId = nextId++;
+    const requestId = nextId();
     const y = acceptValues(await worker.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
     assert.deepEqual([...y], [...reference(c, x)]);
   });
@@ -162,9 +164,9 @@ describe('WorkerBackend failures are TransportErrors', () => {
     for (const bad of [-1, P, P + 1, 2 ** 31]) {
       const x = residues(size(c.inDims));
       x[3] = bad;
-      await assert.rejects(worker.linear({ requestId: nextId++, layerId: c.layer.id, dims: c.inDims, x }), TransportError, String(bad));
+      await assert.rejects(worker.linear({ requestId: nextId(), layerId: c.layer.id, dims: c.inDims, x }), TransportError, String(bad));
     }
-    await assert.rejects(worker.linear({ requestId: nextId++, layerId: c.layer.id, dims: c.inDims, x: new Uint32Array(5) }), TransportError);
+    await assert.rejects(worker.linear({ requestId: nextId(), layerId: c.layer.id, dims: c.inDims, x: new Uint32Array(5) }), TransportError);
   });
 
   it('a tiny timeoutMs on a large layer: TransportError, not a hang', async () => {
@@ -179,7 +181,7 @@ describe('WorkerBackend failures are TransportErrors', () => {
         assert.match(e.message, /within 1 ms/);
       });
       await assert.rejects(
-        impatient.linear({ requestId: 1, layerId: 0, dims: big.inDims, x: residues(size(big.inDims)) }),
+        impatient.linear({ requestId: 'r1', layerId: 0, dims: big.inDims, x: residues(size(big.inDims)) }),
         (e: unknown) => e instanceof TransportError && /within 1 ms/.test(e.message),
       );
     } finally {
@@ -198,14 +200,14 @@ describe('WorkerBackend failures are TransportErrors', () => {
       (w as unknown as { timeoutMs: number }).timeoutMs = 5;
       const start = performance.now();
       await assert.rejects(
-        w.linear({ requestId: 1, layerId: 0, dims: big.inDims, x: residues(size(big.inDims)) }),
+        w.linear({ requestId: 'r1', layerId: 0, dims: big.inDims, x: residues(size(big.inDims)) }),
         (e: unknown) => e instanceof TransportError && /within 5 ms/.test(e.message),
       );
       const waited = performance.now() - start;
       assert.ok(waited < 5_000, `settled after ${waited.toFixed(0)} ms`);
       (w as unknown as { timeoutMs: number }).timeoutMs = 60_000;
       const x = residues(size(small.inDims));
-      const y = acceptValues(await w.linear({ requestId: 2, layerId: 1, dims: small.inDims, x }), { requestId: 2, layerId: 1, layerName: small.layer.name, dims: small.outDims });
+      const y = acceptValues(await w.linear({ requestId: 'r2', layerId: 1, dims: small.inDims, x }), { requestId: 'r2', layerId: 1, layerName: small.layer.name, dims: small.outDims });
       assert.deepEqual([...y], [...reference(small, x)]);
     } finally {
       await w.close();
@@ -216,11 +218,11 @@ describe('WorkerBackend failures are TransportErrors', () => {
     const w = new WorkerBackend();
     const c = CASES[5]!;
     await w.loadWeights([c.layer]);
-    const requestId = nextId++;
+    const requestId = nextId();
     const x = residues(size(c.inDims));
     acceptValues(await w.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
     await w.close();
-    await assert.rejects(w.linear({ requestId: nextId++, layerId: c.layer.id, dims: c.inDims, x }), TransportError);
+    await assert.rejects(w.linear({ requestId: nextId(), layerId: c.layer.id, dims: c.inDims, x }), TransportError);
     await assert.rejects(w.loadWeights([c.layer]), TransportError);
     await w.close(); // closing twice is harmless
   });
@@ -249,7 +251,7 @@ describe('loadWeights refuses a layer it cannot compute exactly', () => {
         await w.loadWeights([ok]);
         const inDims = op === 'Gemm' ? [1, 2] : [1, 2, 1, 1];
         const x = new Uint32Array([P - 1, P - 1]);
-        const reply = revealForValidation(await w.linear({ requestId: 1, layerId: ok.id, dims: inDims, x })) as LinearReply;
+        const reply = revealForValidation(await w.linear({ requestId: 'r1', layerId: ok.id, dims: inDims, x })) as LinearReply;
         const expected = op === 'Gemm' ? gemmRef(1, 2, 2, x, ok.w.data) : convRef(inDims, x, ok.w.dims, ok.w.data, ok.conv!).data;
         assert.deepEqual([...reply.data], [...expected]);
       } finally {

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { createSession } from '../../src/api/session.js';
 import { PadStore } from '../../src/blind/pad-store.js';
-import { precomputePads } from '../../src/blind/precompute.js';
+import { precomputePads } from '../../src/runtime/precompute.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { OnnxBuilder } from '../../src/graph/onnx/build.js';

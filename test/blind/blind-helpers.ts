@@ -13,13 +13,14 @@ import { LocalBackend } from '../../src/accel/local.js';
 import type { Untrusted } from '../../src/boundary/untrusted.js';
 import { padVector } from '../../src/blind/keystream.js';
 import { PadStore } from '../../src/blind/pad-store.js';
-import { precomputePads } from '../../src/blind/precompute.js';
+import type { LedgerSecrets } from '../../src/blind/precompute.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { P } from '../../src/field/prime.js';
 import { OnnxBuilder } from '../../src/graph/onnx/build.js';
 import { jsKernels } from '../../src/kernels/exact-linear.js';
 import { quantizeInput } from '../helpers/requantize.js';
 import type { SlalomModel } from '../../src/runtime/model.js';
+import { openStore, precomputePads } from '../../src/runtime/precompute.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/zoo/rng.js';
 
@@ -90,6 +91,11 @@ export async function fillPads(model: SlalomModel, stateDir: string, storeDir: s
   const kernels = jsKernels();
   await precomputePads(model.quantized, model, TrustedState.open(stateDir), new PadStore(storeDir), count, kernels);
   await kernels.close();
+}
+
+/** The name and keys of the ledger of `storeDir`'s pads for `model` (the store must exist). */
+export function storeSecrets(model: SlalomModel, stateDir: string, storeDir: string): LedgerSecrets {
+  return openStore(TrustedState.open(stateDir), new PadStore(storeDir), model).secrets;
 }
 
 /**

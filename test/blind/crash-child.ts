@@ -11,17 +11,19 @@
  *   result or a refused pad is written to the log (`bad …`, `autherr …`) and ends the child with
  *   status 3, which the parent reports. Running out of pads just waits.
  *
- * Prints `ready` once set up. Loads no ONNX and no onnxruntime, to start fast.
+ * Prints `ready` once set up (the SIMD module compiled, so that kills land in the work itself, not in
+ * its start-up). Loads no ONNX and no onnxruntime, to start fast.
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 
 import { PadStore } from '../../src/blind/pad-store.js';
-import { precomputePads } from '../../src/blind/precompute.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { PadAuthError, PadsExhaustedError } from '../../src/errors.js';
 import { subMod } from '../../src/field/modp.js';
 import { P } from '../../src/field/prime.js';
+import { residuesBelowP } from '../../src/simd/residues.js';
 import { OnlinePads } from '../../src/runtime/online-pads.js';
+import { precomputePads } from '../../src/runtime/precompute.js';
 import { sizeOf } from '../../src/tensor/tensor.js';
 import { unpacked } from '../helpers/packed.js';
 import { CRASH_MODEL, exactLayer, plainKernels, syntheticGraph } from './crash-harness.js';
@@ -45,6 +47,7 @@ function audit(line: string): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+residuesBelowP(new Uint32Array(4)); // compiles the SIMD module now
 process.stdout.write('ready\n');
 
 if (mode === 'precompute') {

@@ -8,9 +8,10 @@
  *   one trusted state and pad store, SIGKILLs each 5–150 ms after it reports ready, and respawns,
  *   phase by phase (both precompute; precompute + consume; both consume).
  * - `lockStampede()`: a lock left by a killed holder with several consumers waiting on it.
- * - `auditCrashState()`: no index in the audit log twice; consumed ≤ generated; every index of
- *   [consumed, generated) has a pad file that authenticates fully; every pad file that authenticates
- *   holds exactly u = f(r) for its (index, layer) — no authenticated-but-wrong pad.
+ * - `auditCrashState()`: no index in the audit log twice; every used index is spent in the store's
+ *   ledger; consumed ≤ generated; every written, unused index of the ledger has a pad file that
+ *   authenticates fully; every pad file that authenticates holds exactly u = f(r) for its
+ *   (index, layer) — no authenticated-but-wrong pad.
  *
  * Imports nothing that loads onnxruntime (the child imports this file).
  */
@@ -22,7 +23,6 @@ import { fileURLToPath } from 'node:url';
 
 import { padVector } from '../../src/blind/keystream.js';
 import { PadStore } from '../../src/blind/pad-store.js';
-import { precomputePads } from '../../src/blind/precompute.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { acceptPadFile, acceptPadRecord } from '../../src/boundary/accept.js';
 import { untrusted } from '../../src/boundary/untrusted.js';
@@ -31,6 +31,7 @@ import type { ExactKernels } from '../../src/kernels/exact-linear.js';
 import { convField, gemmField } from '../../src/kernels/field.js';
 import type { ConvNodeAttrs } from '../../src/graph/ops/linear.js';
 import type { QuantizedGraph, QuantizedLayer } from '../../src/quant/quantize-graph.js';
+import { openStore, precomputePads } from '../../src/runtime/precompute.js';
 import { sizeOf, tensor } from '../../src/tensor/tensor.js';
 import { unpacked } from '../helpers/packed.js';
 
@@ -175,14 +176,14 @@ export interface StampedeResult {
  */
 export async function lockStampede(paths: CrashPaths, rounds = 4, waiters = 5, stock = 30): Promise<StampedeResult> {
   const state = TrustedState.open(paths.stateDir);
-  const ledger = state.ledger(CRASH_MODEL.weightsHash);
-  const lockPath = join(state.dir, 'ledger', `${CRASH_MODEL.weightsHash}.json.lock`);
+  const store = new PadStore(paths.storeDir);
   const q = syntheticGraph();
   const unexpected: string[] = [];
   let kills = 0;
   for (let round = 0; round < rounds; round++) {
-    const { generated, consumed } = ledger.read();
-    if (generated - consumed < stock) await precomputePads(q, CRASH_MODEL, state, new PadStore(paths.storeDir), stock - (generated - consumed), plainKernels);
+    const stocked = (): number => openStore(state, store, CRASH_MODEL).ledger.inventory().ready;
+    if (stocked() < stock) await precomputePads(q, CRASH_MODEL, state, store, stock - stocked(), plainKernels);
+    const lockPath = `${openStore(state, store, CRASH_MODEL).ledger.path}.lock`;
     const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
     await new Promise((r) => holder.once('spawn', r));
     writeFileSync(lockPath, String(holder.pid));
@@ -222,20 +223,20 @@ export interface AuditResult {
   readonly used: number;
   /** Indices that appear more than once in the audit log. */
   readonly reused: number[];
-  /** Used indices not below the consumed mark (consumption not recorded first). */
+  /** Used indices the ledger does not record as spent (consumption not recorded first). */
   readonly usedUnconsumed: number[];
   /** Lines the consumers wrote on a wrong unblinded result or a refused pad. */
   readonly consumerErrors: string[];
-  /** Indices of [consumed, generated) with no pad file, or one that fails authentication. */
+  /** Written, unused indices of the ledger with no pad file, or one that fails authentication. */
   readonly missing: number[];
   readonly unauthentic: string[];
   /** Pad files that authenticate but hold something other than f(r). */
   readonly authenticatedButWrong: string[];
-  /** Pad files of [consumed, generated) checked in full. */
+  /** Pad files of written, unused indices checked in full. */
   readonly intact: number;
-  /** Pad files below `consumed` left by a consumer killed between the ledger and the delete (garbage, never read). */
+  /** Pad files of spent indices left by a consumer killed between the ledger and the delete (garbage, never read). */
   readonly orphansBelow: number;
-  /** Pad files at or above `generated` written by a precompute killed before the ledger advanced. */
+  /** Pad files of indices not recorded as written, left by a precompute killed before the ledger advanced (a gap, never read). */
   readonly aheadOfLedger: number;
   /** Temporary files of interrupted durable writes, and lock or guard files left by killed holders. */
   readonly leftovers: number;
@@ -244,7 +245,10 @@ export interface AuditResult {
 /** Checks the state and store after the children are gone. */
 export function auditCrashState(paths: CrashPaths, q: QuantizedGraph = syntheticGraph()): AuditResult {
   const state = TrustedState.open(paths.stateDir);
-  const { generated, consumed } = state.ledger(CRASH_MODEL.weightsHash).read();
+  const store = new PadStore(paths.storeDir);
+  const { ledger, secrets } = openStore(state, store, CRASH_MODEL);
+  const { generated, consumed } = ledger.inventory();
+  const live = ledger.readyIndices();
   const log = existsSync(paths.auditLog) ? readFileSync(paths.auditLog, 'utf8').split('\n').filter((l) => l !== '') : [];
   const used = log.filter((l) => l.startsWith('used ')).map((l) => Number(l.slice(5)));
   const seen = new Set<number>();
@@ -252,7 +256,6 @@ export function auditCrashState(paths: CrashPaths, q: QuantizedGraph = synthetic
   for (const i of used) (seen.has(i) ? reused : seen).add(i);
   const consumerErrors = log.filter((l) => !l.startsWith('used '));
 
-  const store = new PadStore(paths.storeDir);
   const present = new Set(store.indices());
   const layers = q.layers.map((l) => ({ layer: l.index, count: sizeOf(l.outDims) }));
   const missing: number[] = [];
@@ -265,9 +268,9 @@ export function auditCrashState(paths: CrashPaths, q: QuantizedGraph = synthetic
     try {
       const records = acceptPadFile(untrusted(new Uint8Array(bytes)), { index: i, layers });
       for (const layer of q.layers) {
-        const binding = { modelHash: CRASH_MODEL.weightsHash, layer: layer.index, index: i, epoch: state.keys.epoch, count: sizeOf(layer.outDims) };
-        const u = unpacked(acceptPadRecord(records.get(layer.index)!, state.keys.sealKey, binding, layer.name));
-        const expected = exactLayer(layer, padVector(state.keys.padKey, i, layer.index, sizeOf(layer.inDims)));
+        const binding = { weightsHash: secrets.weightsHash, storeId: secrets.storeId, layer: layer.index, index: i, epoch: secrets.epoch, count: sizeOf(layer.outDims) };
+        const u = unpacked(acceptPadRecord(records.get(layer.index)!, secrets.sealKey, binding, layer.name));
+        const expected = exactLayer(layer, padVector(secrets.padKey, i, layer.index, sizeOf(layer.inDims)));
         if (!u.every((v, k) => v === expected[k])) {
           authenticatedButWrong.push(`pad ${i} layer ${layer.index}`);
           return 'wrong';
@@ -279,28 +282,29 @@ export function auditCrashState(paths: CrashPaths, q: QuantizedGraph = synthetic
       return 'unauthentic';
     }
   };
-  for (let i = consumed; i < generated; i++) {
+  for (const i of live) {
     if (!present.has(i)) missing.push(i);
     else if (check(i) === 'ok') intact++;
   }
+  const liveSet = new Set(live);
   let orphansBelow = 0;
   let aheadOfLedger = 0;
   for (const i of present) {
-    if (i >= consumed && i < generated) continue;
-    if (i < consumed) orphansBelow++;
+    if (liveSet.has(i)) continue;
+    if (ledger.isSpent(i)) orphansBelow++;
     else aheadOfLedger++;
     // Not in the live range, but a stored file must still never be authentic-but-wrong (or torn).
     check(i);
   }
   const leftovers =
     readdirSync(join(paths.storeDir, 'pads')).filter((n) => !/^\d+\.pad$/.test(n)).length +
-    readdirSync(join(paths.stateDir, 'ledger')).filter((n) => !/^[0-9a-f]{64}\.json$/.test(n)).length;
+    readdirSync(join(paths.stateDir, 'ledger')).filter((n) => !/^[0-9a-f]{32}\.json$/.test(n)).length;
   return {
     generated,
     consumed,
     used: used.length,
     reused: [...reused],
-    usedUnconsumed: used.filter((i) => i >= consumed),
+    usedUnconsumed: used.filter((i) => !ledger.isSpent(i)),
     consumerErrors,
     missing,
     unauthentic,

@@ -18,6 +18,7 @@ import { PadStore } from '../../src/blind/pad-store.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { subMod } from '../../src/field/modp.js';
 import { OnlinePads } from '../../src/runtime/online-pads.js';
+import { openStore } from '../../src/runtime/precompute.js';
 import { sizeOf } from '../../src/tensor/tensor.js';
 import { unpacked } from '../helpers/packed.js';
 import { auditCrashState, crashLoop, crashPaths, CRASH_MODEL, exactLayer, lockStampede, syntheticGraph, violations, type AuditResult } from './crash-harness.js';
@@ -37,7 +38,7 @@ function summary(a: AuditResult): string {
   );
 }
 
-describe('crash test: SIGKILL at random instants', { timeout: 240_000 }, () => {
+describe('crash test: SIGKILL at random instants', { timeout: 420_000 }, () => {
   it('≥ 200 kills of precompute and consume children, two at a time: no pad reused, no pad lost from the live range', async (t) => {
     const loop = await crashLoop(paths);
     t.diagnostic(`kills ${loop.kills} (precompute ${loop.killsByMode.precompute}, consume ${loop.killsByMode.consume}) in ${(loop.ms / 1000).toFixed(1)} s`);
@@ -63,17 +64,20 @@ describe('crash test: SIGKILL at random instants', { timeout: 240_000 }, () => {
   it('the state is still usable: an in-process consumer drains pads and every factor is right', () => {
     const q = syntheticGraph();
     const state = TrustedState.open(paths.stateDir);
-    const pads = new OnlinePads(q, CRASH_MODEL.weightsHash, state, new PadStore(paths.storeDir));
-    const { consumed, generated } = state.ledger(CRASH_MODEL.weightsHash).read();
-    const n = Math.min(generated - consumed, 50);
+    const store = new PadStore(paths.storeDir);
+    const pads = new OnlinePads(q, CRASH_MODEL.weightsHash, state, store);
+    const { ledger } = openStore(state, store, CRASH_MODEL);
+    const ready = ledger.readyIndices();
+    const { consumed } = ledger.inventory();
+    const n = Math.min(ready.length, 50);
     for (let k = 0; k < n; k++) {
-      assert.equal(pads.begin(), consumed + k);
+      assert.equal(pads.begin(), ready[k]);
       for (const layer of q.layers) {
         const x = Float64Array.from({ length: sizeOf(layer.inDims) }, (_, j) => (j * 7919 + k) % 1000);
         const z = exactLayer(layer, pads.blind(layer, x));
         assert.deepEqual(subMod(z, unpacked(pads.unseal(layer))), exactLayer(layer, x));
       }
     }
-    assert.equal(state.ledger(CRASH_MODEL.weightsHash).read().consumed, consumed + n);
+    assert.equal(ledger.inventory().consumed, consumed + n);
   });
 });

@@ -20,7 +20,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { padVector } from '../../src/blind/keystream.js';
 import { decodePad, encodePad } from '../../src/blind/pad-format.js';
-import { buildPad } from '../../src/blind/precompute.js';
+import { buildPad, type LedgerSecrets } from '../../src/blind/precompute.js';
 import { PadStore } from '../../src/blind/pad-store.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { InvalidArgumentError, PadAuthError, PadReuseError, PadsExhaustedError } from '../../src/errors.js';
@@ -31,7 +31,9 @@ import type { Tensor } from '../../src/tensor/tensor.js';
 import { jsKernels } from '../../src/kernels/exact-linear.js';
 import { computeLayerExactly } from '../../src/quant/exact-layer.js';
 import type { QuantizedLayer } from '../../src/quant/quantize-graph.js';
-import { fillPads, normalInputs, padIndexOf, RecordingBackend, tempDir, TINY_DIMS, tinyModelBytes } from './blind-helpers.js';
+import { openStore } from '../../src/runtime/precompute.js';
+import type { StoreLedger } from '../../src/blind/ledger.js';
+import { fillPads, normalInputs, padIndexOf, RecordingBackend, storeSecrets, tempDir, TINY_DIMS, tinyModelBytes } from './blind-helpers.js';
 
 let root: string;
 let stateDir: string;
@@ -40,6 +42,9 @@ let storeB: string;
 let modelA: SlalomModel;
 let modelB: SlalomModel;
 let state: TrustedState;
+let ledgerA: StoreLedger;
+let secretsA: LedgerSecrets;
+let secretsB: LedgerSecrets;
 let rec: RecordingBackend;
 let protocol: AcceleratedProtocol;
 let input: Tensor;
@@ -47,7 +52,11 @@ let baseline: Float64Array;
 
 const PADS = 420;
 const padPath = (store: string, i: number): string => join(store, 'pads', `${i}.pad`);
-const ledger = () => state.ledger(modelA.weightsHash).read();
+/** Store A's counters: one range [0, PADS) consumed in order, so `consumed` is also the next index. */
+const ledger = (): { generated: number; consumed: number } => {
+  const { generated, consumed } = ledgerA.inventory();
+  return { generated, consumed };
+};
 
 /** Outcome of one private inference. */
 interface Attempt {
@@ -74,7 +83,7 @@ async function attempt(): Promise<Attempt> {
   const after = ledger().consumed;
   assert.equal(after, before + 1, 'each inference consumes exactly one pad');
   const first = rec.seen.slice(sentBefore).find((s) => s.layerId === 0);
-  const seen = first === undefined ? undefined : padIndexOf(modelA, state.keys.padKey, input, first.x, ledger().generated);
+  const seen = first === undefined ? undefined : padIndexOf(modelA, secretsA.padKey, input, first.x, ledger().generated);
   if (first !== undefined) assert.equal(seen, before, 'the accelerator saw an input blinded with the pad the ledger handed out');
   return { ok, error, taken: before, seen };
 }
@@ -130,6 +139,8 @@ before(async () => {
   await fillPads(modelA, stateDir, storeA, PADS);
   await fillPads(modelB, stateDir, storeB, 10);
   state = TrustedState.open(stateDir);
+  ({ ledger: ledgerA, secrets: secretsA } = openStore(state, new PadStore(storeA), modelA));
+  secretsB = storeSecrets(modelB, stateDir, storeB);
   rec = new RecordingBackend();
   protocol = (await openProtocol(modelA, 'private', { accelerator: rec, kernels: 'js', pads: { store: storeA, stateDir } })) as AcceleratedProtocol;
   [input] = normalInputs(TINY_DIMS, 2, 1) as [Tensor];
@@ -213,12 +224,24 @@ describe('pad store tampering (tiny model, mode private)', () => {
 
   it("a pad file from another model's store (same key, same shapes, even the same index)", async () => {
     await expectRejected("model B's pad 0 from its store", (n) => writeFileSync(padPath(storeA, n), readFileSync(padPath(storeB, 0))));
-    // Same index: only the model hash in the binding tells them apart.
+    // Same index: only the ledger (weights hash, store identity) tells them apart.
     const kernels = jsKernels();
     const i = ledger().consumed;
-    const sameIndex = await buildPad(modelB.quantized, modelB.weightsHash, state, i, kernels);
+    const sameIndex = await buildPad(modelB.quantized, secretsB, i, kernels);
     await kernels.close();
     await expectRejected("model B's pad of the same index", (n) => (assert.equal(n, i), writeFileSync(padPath(storeA, n), sameIndex)));
+  });
+
+  it('a pad of the same model and index from a second store of the same trusted state (issue 11: the store identity is bound)', async () => {
+    const storeA2 = join(root, 'store-a2');
+    await fillPads(modelA, stateDir, storeA2, 1);
+    const secretsA2 = storeSecrets(modelA, stateDir, storeA2);
+    assert.notEqual(secretsA2.storeId, secretsA.storeId);
+    const kernels = jsKernels();
+    const i = ledger().consumed;
+    const other = await buildPad(modelA.quantized, secretsA2, i, kernels);
+    await kernels.close();
+    await expectRejected("store A2's pad of the same model and index", (n) => (assert.equal(n, i), writeFileSync(padPath(storeA, n), other)));
   });
 
   it('a record of another layer or of another pad spliced in', async () => {
@@ -250,8 +273,19 @@ describe('pad store tampering (tiny model, mode private)', () => {
     );
   });
 
-  it('a deleted pad file', async () => {
-    await expectRejected('missing', (i) => unlinkSync(padPath(storeA, i)));
+  it('a deleted pad file is skipped, never retried (issue 11: nothing consumed before the store is known to hold the pad)', async () => {
+    const i = ledger().consumed;
+    unlinkSync(padPath(storeA, i));
+    const r = await modelA.infer(input, { mode: 'private', protocol });
+    assert.deepEqual([...r.logits], [...baseline]);
+    assert.equal(ledger().consumed, i + 2, 'the missing pad is consumed as lost, the next one used');
+    assert.deepEqual(protocol.pads!.skipped, [i]);
+    const first = rec.seen[rec.seen.length - modelA.quantized.layers.length]!;
+    assert.equal(padIndexOf(modelA, secretsA.padKey, input, first.x, ledger().generated), i + 1);
+    assert.ok(protocol.incidents.some((x) => x.message.includes(`pad ${i}`)), 'the skip is reported');
+    failedIndices.add(i);
+    usedIndices.push(i + 1);
+    lastTaken = i + 1;
   });
 
   it('an old copy of the store restored after consumption (replay) rolls nothing back', async () => {
@@ -291,7 +325,7 @@ describe('trusted state and the store are kept apart', () => {
     assert.equal(mode(join(stateDir, 'ledger')), 0o700);
     assert.equal(mode(join(stateDir, 'keys.json')), 0o600);
     for (const name of readdirSync(join(stateDir, 'ledger'))) {
-      assert.match(name, /^[0-9a-f]{64}\.json$/, `unexpected file ${name} in the ledger`);
+      assert.match(name, /^[0-9a-f]{32}\.json$/, `unexpected file ${name} in the ledger`);
       assert.equal(mode(join(stateDir, 'ledger', name)), 0o600, name);
     }
   });
@@ -322,8 +356,8 @@ describe('trusted state and the store are kept apart', () => {
     const secrets: [string, Buffer][] = [];
     for (const [name, key] of [
       ['master key', master],
-      ['pad key', Buffer.from(state.keys.padKey)],
-      ['seal key', Buffer.from(state.keys.sealKey)],
+      ['pad key', Buffer.from(secretsA.padKey)],
+      ['seal key', Buffer.from(secretsA.sealKey)],
     ] as const) {
       secrets.push([`${name} (raw)`, key], [`${name} (first 12 bytes)`, key.subarray(0, 12)], [`${name} (last 12 bytes)`, key.subarray(20)]);
       for (const enc of ['hex', 'base64', 'base64url'] as const) {
@@ -333,7 +367,7 @@ describe('trusted state and the store are kept apart', () => {
     // Plaintext r and u of a pad still in the store, packed the way a careless format would.
     const i = ledger().consumed;
     const layer = modelA.quantized.layers[1]!;
-    const r = padVector(state.keys.padKey, i, 1, 256);
+    const r = padVector(secretsA.padKey, i, 1, 256);
     const u = Float64Array.from(computeLayerExactly(layer, Uint32Array.from(r)));
     const pack = (v: Float64Array): Buffer => {
       const b = Buffer.alloc(3 * 8);

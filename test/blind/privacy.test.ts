@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { padVector } from '../../src/blind/keystream.js';
+import { PadStore } from '../../src/blind/pad-store.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { PadsExhaustedError } from '../../src/errors.js';
 import { addMod, subMod } from '../../src/field/modp.js';
@@ -32,6 +33,7 @@ import type { QuantizedLayer } from '../../src/quant/quantize-graph.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import type { Mode } from '../../src/runtime/modes.js';
 import type { AcceleratedProtocol } from '../../src/runtime/protocols/accelerated.js';
+import { openStore } from '../../src/runtime/precompute.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/zoo/rng.js';
@@ -127,6 +129,12 @@ describe('the accelerator view on Fashion-MNIST (mode private)', { skip: SKIP_WI
     if (root !== undefined) rmSync(root, { recursive: true, force: true });
   });
 
+  /** The counters of the store's ledger. */
+  const storeLedger = () => {
+    const { ledger } = openStore(TrustedState.open(stateDir), new PadStore(store), model);
+    return { read: () => ledger.inventory() };
+  };
+
   it('(b) every input the accelerator receives is uniform over Z_p; plaintext inputs are not', async (t) => {
     const inputs = images.slice(0, 10).map((i) => i.input);
     await fillPads(model, stateDir, store, inputs.length);
@@ -166,11 +174,11 @@ describe('the accelerator view on Fashion-MNIST (mode private)', { skip: SKIP_WI
       await run(mode, Array.from({ length: perImage }, () => x), { accelerator: rec });
       return Float64Array.from(rec.seen.filter((s) => s.layerId === 0).flatMap((s) => [...s.x]));
     };
-    const before = TrustedState.open(stateDir).ledger(model.weightsHash).read();
+    const before = storeLedger().read();
     await fillPads(model, stateDir, store, 2 * perImage);
     const sa = await firstLayer('private', a.input);
     const sb = await firstLayer('private', b.input);
-    assert.equal(TrustedState.open(stateDir).ledger(model.weightsHash).read().consumed, before.consumed + 2 * perImage, 'one fresh pad per inference');
+    assert.equal(storeLedger().read().consumed, before.consumed + 2 * perImage, 'one fresh pad per inference');
     assert.equal(sa.length, perImage * 784);
     const buckets = 64;
     const blinded = chiSquareTwoSample(zpHistogram(sa, buckets), zpHistogram(sb, buckets));
@@ -206,7 +214,7 @@ describe('the accelerator view on Fashion-MNIST (mode private)', { skip: SKIP_WI
   });
 
   it('(e) pads run out: PadsExhaustedError, or with onExhausted "local" the baseline in the trusted runtime', async () => {
-    const ledger = TrustedState.open(stateDir).ledger(model.weightsHash);
+    const ledger = storeLedger();
     const x = images[20]!.input;
     const baseline = (await model.infer(x)).logits;
     // Use up what is left.

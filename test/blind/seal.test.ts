@@ -1,15 +1,16 @@
 /**
  * Sealing unblinding factors (src/blind/seal.ts, DESIGN.md §4): AES-256-GCM with associated data
- * binding model hash, layer, pad index, key epoch and count. A sealed record round-trips; every
- * tamper — each bit of the tag and the nonce, ciphertext bits, truncation or extension of any part,
- * a record moved to another model, layer, index, epoch or count, another key — is rejected with
- * PadAuthError (SLALOM_ERR_PAD_AUTH), and nothing is returned. The test counts them: 100 %.
+ * binding weights hash, store identity, layer, pad index, key epoch and count, under the nonce
+ * (index ‖ layer). A sealed record round-trips; every tamper — each bit of the tag and the nonce,
+ * ciphertext bits, truncation or extension of any part, a record moved to another model, store,
+ * layer, index, epoch or count, another key — is rejected with PadAuthError (SLALOM_ERR_PAD_AUTH),
+ * and nothing is returned. The test counts them: 100 %.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 
-import { associatedData, openResidues, sealResidues, type PadBinding, type SealedRecord } from '../../src/blind/seal.js';
+import { associatedData, openResidues, sealNonce, sealResidues, type PadBinding, type SealedRecord } from '../../src/blind/seal.js';
 import { InvalidArgumentError, PadAuthError } from '../../src/errors.js';
 import { P } from '../../src/field/prime.js';
 import { unpacked } from '../helpers/packed.js';
@@ -17,6 +18,8 @@ import { unpacked } from '../helpers/packed.js';
 const key = new Uint8Array(createHash('sha256').update('slalom seal test key').digest());
 const modelHash = createHash('sha256').update('model A').digest('hex');
 const otherModel = createHash('sha256').update('model B').digest('hex');
+const storeId = 'a1'.repeat(16);
+const otherStore = 'b2'.repeat(16);
 
 function residues(n: number, seed = 1): Float64Array {
   const out = new Float64Array(n);
@@ -51,7 +54,7 @@ function rejected(open: () => Uint8Array): boolean {
 }
 
 describe('sealResidues / openResidues', () => {
-  const binding: PadBinding = { modelHash, layer: 3, index: 17, epoch: 1, count: 40 };
+  const binding: PadBinding = { weightsHash: modelHash, storeId, layer: 3, index: 17, epoch: 1, count: 40 };
   const values = residues(binding.count);
   const record = sealResidues(key, binding, values);
 
@@ -64,13 +67,16 @@ describe('sealResidues / openResidues', () => {
     assert.equal(openResidues(key, empty, sealResidues(key, empty, new Float64Array(0))).length, 0);
   });
 
-  it('packs 3 bytes per residue under a 12-byte nonce and a 16-byte tag, fresh per seal', () => {
+  it('packs 3 bytes per residue under a 16-byte tag and the 12-byte nonce index ‖ layer, distinct per (index, layer)', () => {
     assert.equal(record.ciphertext.length, 3 * binding.count);
-    assert.equal(record.nonce.length, 12);
     assert.equal(record.tag.length, 16);
-    const again = sealResidues(key, binding, values);
-    assert.notDeepEqual([...again.nonce], [...record.nonce]);
-    assert.notDeepEqual([...again.ciphertext], [...record.ciphertext]);
+    assert.equal(Buffer.from(record.nonce).toString('hex'), '0000000000000011' + '00000003');
+    assert.deepEqual([...sealNonce({ index: 2 ** 40 + 5, layer: 0xffff_fffe })], [0, 0, 1, 0, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xfe]);
+    const nonces = new Set<string>();
+    for (const index of [0, 1, 17, 2 ** 32, 2 ** 53 - 1]) for (const layer of [0, 1, 3, 0xffff_ffff]) nonces.add(sealNonce({ index, layer }).toString('hex'));
+    assert.equal(nonces.size, 20);
+    // Sealing the same pad again (never done: a pad index is precomputed once) gives the same bytes.
+    assert.deepEqual(sealResidues(key, binding, values), record);
   });
 
   it('refuses to seal a count that does not match the binding', () => {
@@ -80,7 +86,8 @@ describe('sealResidues / openResidues', () => {
   it('binds every field into distinct associated data', () => {
     const variants: PadBinding[] = [
       binding,
-      { ...binding, modelHash: otherModel },
+      { ...binding, weightsHash: otherModel },
+      { ...binding, storeId: otherStore },
       { ...binding, layer: 4 },
       { ...binding, index: 18 },
       { ...binding, index: 17 + 2 ** 32 },
@@ -89,7 +96,8 @@ describe('sealResidues / openResidues', () => {
     ];
     const seen = new Set(variants.map((b) => associatedData(b).toString('hex')));
     assert.equal(seen.size, variants.length);
-    assert.throws(() => associatedData({ ...binding, modelHash: 'not hex' }), InvalidArgumentError);
+    assert.throws(() => associatedData({ ...binding, weightsHash: 'not hex' }), InvalidArgumentError);
+    assert.throws(() => associatedData({ ...binding, storeId: 'ab' }), InvalidArgumentError);
   });
 
   it('rejects an authenticated value that is not a residue', () => {
@@ -122,9 +130,11 @@ describe('sealResidues / openResidues', () => {
     for (let bit = 0; bit < 256; bit += 7) {
       const h = Buffer.from(modelHash, 'hex');
       h[bit >> 3]! ^= 1 << (bit & 7);
-      cases.push([`model hash bit ${bit}`, open({}, { ...binding, modelHash: h.toString('hex') })]);
+      cases.push([`weights hash bit ${bit}`, open({}, { ...binding, weightsHash: h.toString('hex') })]);
     }
-    cases.push(['another model', open({}, { ...binding, modelHash: otherModel })]);
+    for (let bit = 0; bit < 128; bit += 5) cases.push([`store identity bit ${bit}`, open({}, { ...binding, storeId: Buffer.from(flipBit(Buffer.from(storeId, 'hex'), bit)).toString('hex') })]);
+    cases.push(['another model', open({}, { ...binding, weightsHash: otherModel })]);
+    cases.push(['another store', open({}, { ...binding, storeId: otherStore })]);
     for (const layer of [0, 2, 4, 3 + 2 ** 16, 0xffff_ffff]) cases.push([`layer ${layer}`, open({}, { ...binding, layer })]);
     for (const index of [0, 16, 18, 17 + 2 ** 32, 17 * 2 ** 32]) cases.push([`index ${index}`, open({}, { ...binding, index })]);
     for (const epoch of [0, 2, 1 + 2 ** 16]) cases.push([`epoch ${epoch}`, open({}, { ...binding, epoch })]);
@@ -137,7 +147,7 @@ describe('sealResidues / openResidues', () => {
     const other = sealResidues(key, binding, residues(binding.count, 2));
     const next = sealResidues(key, { ...binding, index: 18 }, values);
     cases.push(['tag of another record', open({ tag: other.tag })]);
-    cases.push(['nonce of another record', open({ nonce: other.nonce })]);
+    cases.push(['nonce of the next index', open({ nonce: next.nonce })]);
     cases.push(['ciphertext of another record', open({ ciphertext: other.ciphertext })]);
     cases.push(['record of the next index opened as this one', () => openResidues(key, binding, next)]);
     cases.push(['this record opened as the next index', () => openResidues(key, { ...binding, index: 18 }, record)]);

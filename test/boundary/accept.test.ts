@@ -25,7 +25,7 @@ import { IntegrityError, MalformedResponseError, OverflowError } from '../../src
 import { HALF_P, P } from '../../src/field/prime.js';
 import { alloc, arenaBytes, i32, regionOf, release, u32, type Region } from '../../src/simd/arena.js';
 
-const EXPECTED: ExpectedReply = { requestId: 41, layerId: 3, layerName: 'block3.conv', dims: [2, 3, 2, 2] };
+const EXPECTED: ExpectedReply = { requestId: '5eed5eed5eed5eed-41', layerId: 3, layerName: 'block3.conv', dims: [2, 3, 2, 2] };
 const N = 24;
 
 function validData(): Uint32Array {
@@ -250,9 +250,14 @@ describe('acceptReply: hostile containers', () => {
 
 describe('acceptReply: hostile ids and shapes', () => {
   it('a reply to another request', () => {
-    for (const requestId of [40, 42, -41, '41', 41.5, undefined, null, Number.NaN]) {
+    for (const requestId of ['5eed5eed5eed5eed-40', '5eed5eed5eed5eed-42', '5eed5eed5eed5eed-41 ', 41, '41', '-41', 41.5, undefined, null, Number.NaN, ['5eed5eed5eed5eed-41']]) {
       assertRejected(reply({ requestId }), `requestId ${String(requestId)}`, /answers request/);
     }
+  });
+
+  it("a reply to another trusted runtime's request is named as such (issue 11: ids carry a per-runtime random prefix)", () => {
+    assertRejected(reply({ requestId: '0123456789abcdef-41' }), 'same counter, other prefix', /answers request "0123456789abcdef-41", a request of another client, not 5eed5eed5eed5eed-41/);
+    assertRejected(reply({ requestId: '5eed5eed5eed5eed-40' }), 'own prefix, other counter', /answers request "5eed5eed5eed5eed-40", not/);
   });
 
   it('a reply for another layer', () => {

@@ -3,9 +3,13 @@
  * root): help lists the commands; `zoo resnet18` + `inspect --json` report ResNet-18's 21 linear
  * layers and 1.81 G MACs; `infer --json` prints one JSON object; bad flags, missing files and
  * unsupported models exit non-zero with a one-line message and no stack trace (exit 3 for an
- * unsupported op, errors.ts EXIT_CODES).
+ * unsupported op, errors.ts EXIT_CODES). Issue 11: malformed models (huge initializer dims,
+ * duplicated nodes or outputs) are exit 3 naming the node, onnxruntime's own log lines stay off the
+ * terminal unless SLALOM_ORT_LOG asks for them (defect 7), and NaN or ±Infinity in an input .npy is
+ * exit 2 naming the input (defect 8).
  */
 import assert from 'node:assert/strict';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
+import { ModelProtoSchema, NodeProtoSchema, TensorProtoSchema, type ModelProto } from 'onnx-buf';
 import { EXIT_CODES } from '../../src/errors.js';
 import { OnnxBuilder } from '../../src/graph/onnx/build.js';
 import { writeNpy } from '../../src/io/npy.js';
@@ -32,11 +37,15 @@ interface Run {
 }
 
 function slalom(...args: string[]): Run {
+  return slalomWith({}, ...args);
+}
+
+function slalomWith(env: Record<string, string>, ...args: string[]): Run {
   const r = spawnSync(process.execPath, ['bin/slalom.js', ...args], {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 60_000,
-    env: { ...process.env, SLALOM_DEBUG: '' },
+    env: { ...process.env, SLALOM_DEBUG: '', SLALOM_ORT_LOG: '', ...env },
   });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -215,6 +224,61 @@ describe('slalom CLI', () => {
     const path = join(dir, 'unsupported.onnx');
     assertOneLineError(slalom('inspect', path), 3, 'Hardmax', 'my_hardmax');
     assertOneLineError(slalom('infer', '--model', path, '--input', input, '--json'), 3, 'Hardmax');
+  });
+
+  it('malformed models → exit 3, one line naming the node, no onnxruntime log lines (issue 11, defect 7)', () => {
+    const edited = (name: string, edit: (m: ModelProto) => void): string => {
+      const m = fromBinary(ModelProtoSchema, smallModel());
+      edit(m);
+      const path = join(dir, name);
+      writeFileSync(path, toBinary(ModelProtoSchema, m));
+      return path;
+    };
+    const huge = edited('huge-dims.onnx', (m) => {
+      m.graph!.initializer.find((t) => t.name === 'conv.w')!.dims = [1_000_000_000_000n, 3n, 3n, 3n];
+    });
+    const duplicated = edited('duplicated-node.onnx', (m) => {
+      m.graph!.node.splice(1, 0, create(NodeProtoSchema, m.graph!.node[0]!));
+    });
+    const twice = edited('output-twice.onnx', (m) => {
+      m.graph!.node.splice(1, 0, create(NodeProtoSchema, { ...m.graph!.node[0]!, name: 'conv_again' }));
+    });
+    for (const [path, ...parts] of [
+      [huge, "initializer 'conv.w'", "node 'conv' (Conv)", '1000000000000'],
+      [duplicated, "node 'conv' (Conv)", 'two nodes are named'],
+      [twice, "node 'conv_again' (Conv)", "output 'c' is already defined by node 'conv'"],
+    ] as const) {
+      for (const args of [['inspect', path], ['infer', '--model', path, '--input', input]]) {
+        const r = slalom(...args);
+        assertOneLineError(r, EXIT_CODES.SLALOM_ERR_MALFORMED_MODEL, ...parts);
+        assert.doesNotMatch(r.stderr, /onnxruntime|\x1b\[/, 'no onnxruntime log line');
+      }
+    }
+  });
+
+  it("onnxruntime's own log lines reach the terminal only when SLALOM_ORT_LOG asks for them (issue 11, defect 7)", () => {
+    const m = fromBinary(ModelProtoSchema, smallModel());
+    m.graph!.initializer.push(create(TensorProtoSchema, { name: 'unused', dims: [2n], dataType: 1, floatData: [1, 2] }));
+    const path = join(dir, 'unused-initializer.onnx');
+    writeFileSync(path, toBinary(ModelProtoSchema, m));
+    const quiet = slalom('infer', '--model', path, '--input', input, '--json');
+    assert.equal(quiet.status, 0, quiet.stderr);
+    assert.equal(quiet.stderr, '', 'onnxruntime warned on the terminal');
+    const loud = slalomWith({ SLALOM_ORT_LOG: 'warning' }, 'infer', '--model', path, '--input', input, '--json');
+    assert.equal(loud.status, 0, loud.stderr);
+    assert.match(loud.stderr, /Removing initializer 'unused'/);
+    assertOneLineError(slalomWith({ SLALOM_ORT_LOG: 'chatty' }, 'infer', '--model', path, '--input', input), 2, 'SLALOM_ORT_LOG');
+  });
+
+  it('NaN or ±Infinity in an input .npy → exit 2 naming the input (issue 11, defect 8)', () => {
+    for (const [name, bad] of [['nan', Number.NaN], ['inf', Number.POSITIVE_INFINITY], ['ninf', Number.NEGATIVE_INFINITY]] as const) {
+      const data = Float64Array.from(x.data);
+      data[17] = bad;
+      const path = join(dir, `${name}.npy`);
+      writeFileSync(path, writeNpy(tensor(x.dims, data), 'float32'));
+      assertOneLineError(slalom('infer', '--model', model, '--input', path), EXIT_CODES.SLALOM_ERR_INVALID_ARG, `input ${path}`, 'element 17', String(bad));
+      assertOneLineError(slalom('compare', '--model', model, '--inputs', path), EXIT_CODES.SLALOM_ERR_INVALID_ARG, path, 'element 17');
+    }
   });
 
   it('a file that is not ONNX → exit 3 (malformed model)', () => {

@@ -50,7 +50,7 @@ export interface Fused {
 function plan(layer: QuantizedLayer, bias: Region, unblind: Region | undefined, inputMaxAbs: number, fused: Fused, next?: QuantizedLayer): BoundaryPlan {
   const { minus: _, ...passes } = fused;
   return {
-    reply: { requestId: 0, layerId: layer.index, layerName: layer.name, dims: layer.outDims },
+    reply: { requestId: 'computed', layerId: layer.index, layerName: layer.name, dims: layer.outDims },
     layout: rowLayout(layer),
     ...(unblind !== undefined ? { unblind } : {}),
     requant: requantTerm(layer, { fused: passes, inputMaxAbs, bias, ...(next !== undefined ? { shiftInto: next } : {}), keepFloats: next === undefined }),

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PadStore } from '../../src/blind/pad-store.js';
-import { precomputePads } from '../../src/blind/precompute.js';
+import { precomputePads } from '../../src/runtime/precompute.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { createExactKernels } from '../../src/kernels/exact-linear.js';
 import type { SlalomModel } from '../../src/runtime/model.js';

@@ -324,13 +324,13 @@ describe('Verifier: the check fused into the boundary passes', () => {
     i32(bias, y.length).fill(0);
     try {
       const plan: BoundaryPlan = {
-        reply: { requestId: 1, layerId: layer.index, layerName: layer.name, dims: layer.outDims },
+        reply: { requestId: 'r1', layerId: layer.index, layerName: layer.name, dims: layer.outDims },
         layout: rowLayout(layer),
         check: v.outputSide(layer, req),
         requant: { bias, perColumn: layer.op === 'Gemm', channels: layer.outDims[1]!, lo: -(2 ** 30), hi: 2 ** 30, poolWidth: 0, shift: -1, dequant: 1, floatDims: layer.outDims, decide() {} },
         fuse: true,
       };
-      const c = acceptReply(untrusted({ requestId: 1, layerId: layer.index, dims: layer.outDims, data: y } as LinearReply), plan);
+      const c = acceptReply(untrusted({ requestId: 'r1', layerId: layer.index, dims: layer.outDims, data: y } as LinearReply), plan);
       release(regionOf(c.floats!.data)!);
     } finally {
       release(bias);

@@ -12,24 +12,28 @@
  *   `Inference-Header-Content-Length`); JSON replies are accepted too. A reply may be at most the
  *   expected output (8 bytes per value binary, 24 per value as JSON text) plus 64 KiB; a larger
  *   Content-Length or body is cut off at that point, whatever its headers say.
- * - Registration (loadWeights): for each layer `${modelId}.l${id}` on every accelerator, GET
+ * - Registration (loadWeights): for each layer `${modelId}.l${id}.${digest}` (protocol.ts: the name
+ *   carries the layer's content digest, which the server checks every upload against) on every accelerator, GET
  *   /v2/models/{name}/ready; if not ready, POST /v2/repository/models/{name}/load without a body (the
  *   server loads it from its model repository) and, if that fails, with the layer's exact ONNX graph
  *   (export.ts) as Triton's `{"parameters": {"file:1/model.onnx": <base64>}}`; loads go one at a time
  *   per accelerator and a 503 (another upload in progress) is waited out. An accelerator that answers
- *   404 for a registered layer later (it restarted) is registered again, once per request. The name
- *   binds the ONNX file, not its quantization: a repository exported with other calibration flags
- *   serves other weights under the same name, which only the trusted runtime's checks would notice.
- * - Failover: on a timeout, a connection error, a 5xx or a 4xx, the very same request bytes go to the
+ *   404 for a registered layer later (it restarted) is registered again, once per request.
+ * - Failover: on a timeout, a connection error or a 4xx, the very same request bytes go to the
  *   next healthy accelerator (round robin); the one that failed cools down (doubling from
- *   `cooldownMs`). 503 is back-pressure: Retry-After is honoured within the request's budget
- *   (`timeoutMs` per accelerator), the accelerator is not penalised. A reply that is not an OIP
+ *   `cooldownMs`); so does one that answers 5xx while another is free. A 5xx from the only usable
+ *   accelerator is taken as transient: the same bytes go to it again after its Retry-After or a
+ *   backoff doubling from 100 ms, up to SERVER_ERROR_TRIES times per request (then it is treated
+ *   like a timeout). 503 is back-pressure: Retry-After is honoured within the request's budget
+ *   (`timeoutMs` per accelerator), the accelerator is not penalised. A retry never re-blinds: the
+ *   bytes are built once. A reply that is not an OIP
  *   response at all (unparseable header, inconsistent binary framing, oversized) and a reply the trusted
  *   runtime refused (`reportFailure`: a failed check or an invalid reply) quarantine the accelerator for
  *   the rest of the run. When no accelerator is healthy the request goes to `fallback` if one is
  *   configured (e.g. a LocalBackend: the layer computed in the trusted process), else TransportError.
- * - Ids: the request's `id` is the requestId; the reply's requestId is the `id` the server echoed and
- *   its layerId is read from the `model_name` it names, so the gate sees what the server claimed.
+ * - Ids: the request's `id` is the requestId (unique to the trusted runtime: runtime/protocols/
+ *   accelerated.ts); the reply's requestId is the `id` the server echoed and its layerId the layer
+ *   whose model name it names, so the gate sees what the server claimed.
  */
 import { createHash } from 'node:crypto';
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
@@ -37,7 +41,7 @@ import { untrusted, type Untrusted } from '../../boundary/untrusted.js';
 import { InvalidArgumentError, TransportError } from '../../errors.js';
 import { outputDims } from '../../kernels/output-dims.js';
 import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../backend.js';
-import { exportLayerOnnx } from './export.js';
+import { exportLayerOnnx, publicLayerDigest } from './export.js';
 import { BINARY_HEADER, CLIENT_HEADER, INPUT_TENSOR, layerModelName, LOAD_FILE_PARAMETER, modelIdOf, OUTPUT_TENSOR } from './protocol.js';
 import { bytesPerValue, isWireDatatype, readTensor, RESIDUE_DATATYPE, writeResidues, type WireDatatype } from './tensor-codec.js';
 
@@ -49,7 +53,7 @@ export interface HttpBackendOptions {
   /** Sent with each request (`x-slalom-client` header, `client_id` parameter) for the server's fair share. */
   readonly clientId?: string;
   /**
-   * The OIP model id of the model (layer l is `${modelId}.l${l}`): `modelIdOf(model.name,
+   * The OIP model id of the model (layer l is `${modelId}.l${l}.${digest}`): `modelIdOf(model.name,
    * model.modelHash)` to match a repository written by `slalom export`. Default: derived from the
    * public layers themselves (their SHA-256), which only the ONNX-upload registration can serve.
    */
@@ -105,6 +109,10 @@ const SMALL_REPLY = 64 * 1024;
 const JSON_BYTES_PER_VALUE = 24;
 const MAX_COOLDOWN_MS = 60_000;
 const MAX_RETRY_AFTER_MS = 10_000;
+/** Attempts of one request on the only usable accelerator while it answers 5xx (issue 11). */
+const SERVER_ERROR_TRIES = 3;
+/** First wait after a 5xx without Retry-After; doubles per retry. */
+const SERVER_ERROR_BACKOFF_MS = 100;
 /** Wait after a 503 without a usable Retry-After. */
 const DEFAULT_RETRY_AFTER_MS = 100;
 /** How many answered request ids are remembered for reportFailure. */
@@ -112,7 +120,7 @@ const ANSWERED_MEMORY = 4096;
 /** Registration requests in flight per accelerator. */
 const REGISTRATION_CONCURRENCY = 4;
 
-type FailureKind = 'timeout' | 'connection' | 'http' | 'busy' | 'invalid';
+type FailureKind = 'timeout' | 'connection' | 'http' | 'server' | 'busy' | 'invalid';
 
 /** One failed attempt on one accelerator (internal: linear() turns these into failover or a TransportError). */
 class AttemptFailure extends Error {
@@ -186,21 +194,21 @@ function errorText(body: Buffer): string {
   return quote(text);
 }
 
-function retryAfterMs(value: string | string[] | undefined): number {
+function retryAfterMs(value: string | string[] | undefined, fallback = DEFAULT_RETRY_AFTER_MS): number {
   const v = Array.isArray(value) ? value[0] : value;
-  if (v === undefined) return DEFAULT_RETRY_AFTER_MS;
+  if (v === undefined) return fallback;
   const seconds = Number(v);
   if (v.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return Math.min(MAX_RETRY_AFTER_MS, Math.max(10, seconds * 1000));
   const date = Date.parse(v);
-  return Number.isFinite(date) ? Math.min(MAX_RETRY_AFTER_MS, Math.max(10, date - Date.now())) : DEFAULT_RETRY_AFTER_MS;
+  return Number.isFinite(date) ? Math.min(MAX_RETRY_AFTER_MS, Math.max(10, date - Date.now())) : fallback;
 }
 
 /** The request body: JSON header, then x as little-endian float64. Built once per request, re-sent as is. */
-function encodeRequest(requestId: number, dims: readonly number[], x: Uint32Array, datatype: WireDatatype, clientId: string | undefined): { body: Buffer; headerLength: number } {
+function encodeRequest(requestId: string, dims: readonly number[], x: Uint32Array, datatype: WireDatatype, clientId: string | undefined): { body: Buffer; headerLength: number } {
   const size = x.length * bytesPerValue(datatype);
   const header = Buffer.from(
     JSON.stringify({
-      id: String(requestId),
+      id: requestId,
       ...(clientId !== undefined ? { parameters: { client_id: clientId } } : {}),
       inputs: [{ name: INPUT_TENSOR, datatype, shape: [...dims], parameters: { binary_data_size: size } }],
       outputs: [{ name: OUTPUT_TENSOR, parameters: { binary_data: true } }],
@@ -230,7 +238,7 @@ function binaryTensor(datatype: unknown, bytes: Buffer): Uint32Array | Float64Ar
  * required here (a JSON object header, consistent binary sizes); ids, shape, dtype and values go to
  * the trusted gate as they came. Throws AttemptFailure('invalid') for a body that is no OIP response.
  */
-function decodeResponse(res: HttpResult, modelId: string): LinearReply {
+function decodeResponse(res: HttpResult, layerOfName: ReadonlyMap<string, number>): LinearReply {
   const invalid = (why: string): never => {
     throw new AttemptFailure('invalid', `not an OIP infer response: ${why}`);
   };
@@ -271,11 +279,9 @@ function decodeResponse(res: HttpResult, modelId: string): LinearReply {
     else if (Array.isArray(y['data']) && isWireDatatype(y['datatype']) && (y['data'] as unknown[]).every((v) => typeof v === 'number')) data = Float64Array.from(y['data'] as number[]);
     else data = y['data'];
   }
-  const id = h['id'];
-  const requestId = typeof id === 'string' && /^-?(0|[1-9]\d{0,15})$/.test(id) ? Number(id) : id;
+  const requestId = h['id'];
   const name = h['model_name'];
-  const prefix = `${modelId}.l`;
-  const layerId = typeof name === 'string' && name.startsWith(prefix) && /^(0|[1-9]\d{0,8})$/.test(name.slice(prefix.length)) ? Number(name.slice(prefix.length)) : name;
+  const layerId = typeof name === 'string' ? (layerOfName.get(name) ?? name) : name;
   const params = h['parameters'] as Record<string, unknown> | undefined;
   const reported = params?.['slalom_compute_ms'];
   const computeMs = typeof reported === 'number' && Number.isFinite(reported) ? reported : undefined;
@@ -298,8 +304,11 @@ export class HttpBackend implements AcceleratorBackend {
   private readonly onEvent: ((event: HttpBackendEvent) => void) | undefined;
   private modelId: string | undefined;
   private readonly layers = new Map<number, PublicLayer>();
+  /** Layer id → its OIP model name, and back. */
+  private readonly names = new Map<number, string>();
+  private readonly layerOfName = new Map<string, number>();
   /** requestId → index of the accelerator that answered it (FALLBACK for the fallback); bounded. */
-  private readonly answeredBy = new Map<number, number>();
+  private readonly answeredBy = new Map<string, number>();
   private next = 0;
   private fallbackReplies = 0;
   private closed = false;
@@ -334,8 +343,9 @@ export class HttpBackend implements AcceleratorBackend {
 
   /** The OIP model name of a layer of the registered model. */
   modelName(layerId: number): string {
-    if (this.modelId === undefined) throw new InvalidArgumentError('no model registered yet (loadWeights first)');
-    return layerModelName(this.modelId, layerId);
+    const name = this.names.get(layerId);
+    if (name === undefined) throw new InvalidArgumentError(`layer ${layerId} is not registered (loadWeights first)`);
+    return name;
   }
 
   stats(): HttpBackendStats {
@@ -355,8 +365,15 @@ export class HttpBackend implements AcceleratorBackend {
 
   async loadWeights(layers: readonly PublicLayer[]): Promise<void> {
     this.layers.clear();
-    for (const l of layers) this.layers.set(l.id, l);
+    this.names.clear();
+    this.layerOfName.clear();
     this.modelId ??= defaultModelId(layers);
+    for (const l of layers) {
+      const name = layerModelName(this.modelId, l.id, publicLayerDigest(l));
+      this.layers.set(l.id, l);
+      this.names.set(l.id, name);
+      this.layerOfName.set(name, l.id);
+    }
     for (const a of this.accelerators) a.registration = undefined;
     const fallbackReady = this.fallback?.loadWeights(layers);
     const results = await Promise.allSettled(this.accelerators.map((a) => this.ensureRegistered(a)));
@@ -451,14 +468,18 @@ export class HttpBackend implements AcceleratorBackend {
     const path = `/v2/models/${encodeURIComponent(this.modelName(layer.id))}/infer`;
     const deadline = Date.now() + this.timeoutMs * this.accelerators.length;
     const failed = new Set<Accelerator>();
+    /** Accelerators that answered this request 5xx: how often, and when to ask again. */
+    const serverErrors = new Map<Accelerator, { tries: number; retryAt: number }>();
     const failures: string[] = [];
     for (;;) {
       const now = Date.now();
       if (now >= deadline) break;
       const a = this.pick(failed, now);
       if (a === undefined) {
-        // Only busy (503) accelerators left: wait for the first Retry-After that ends within the budget.
-        const waits = this.accelerators.filter((x) => x.quarantined === undefined && x.coolUntil <= now && !failed.has(x)).map((x) => x.busyUntil);
+        // Only busy (503) accelerators, or ones to ask again after a 5xx, left: wait for the first
+        // that may be asked again within the budget.
+        const usable = this.accelerators.filter((x) => x.quarantined === undefined && !failed.has(x));
+        const waits = usable.flatMap((x) => (x.coolUntil <= now ? [x.busyUntil] : serverErrors.has(x) ? [Math.max(x.busyUntil, serverErrors.get(x)!.retryAt)] : []));
         const until = waits.length ? Math.min(...waits) : Infinity;
         if (until >= deadline) break;
         await sleep(until - now);
@@ -474,6 +495,16 @@ export class HttpBackend implements AcceleratorBackend {
       } catch (e) {
         if (!(e instanceof AttemptFailure)) throw e;
         failures.push(`${a.url}: ${e.message}`);
+        const tries = (serverErrors.get(a)?.tries ?? 0) + 1;
+        if (e.kind === 'server' && tries < SERVER_ERROR_TRIES && !this.anyUsable(new Set([...failed, a]), Date.now())) {
+          // Transient, and no one else to ask: asked again (the same bytes) after Retry-After or a doubling backoff.
+          const wait = e.retryAfterMs ?? Math.min(MAX_RETRY_AFTER_MS, SERVER_ERROR_BACKOFF_MS * 2 ** (tries - 1));
+          a.failures++;
+          a.coolUntil = Math.max(a.coolUntil, Date.now() + wait);
+          serverErrors.set(a, { tries, retryAt: a.coolUntil });
+          this.onEvent?.({ kind: 'cooldown', url: a.url, message: `${e.message}; asking again in ${wait} ms` });
+          continue;
+        }
         this.penalize(a, e);
         if (e.kind !== 'busy') failed.add(a);
       }
@@ -508,7 +539,7 @@ export class HttpBackend implements AcceleratorBackend {
         }
         throw e;
       }
-      if (res.status === 200) return decodeResponse(res, this.modelId!);
+      if (res.status === 200) return decodeResponse(res, this.layerOfName);
       if (res.status === 404 && !reregistered) {
         reregistered = true;
         this.onEvent?.({ kind: 'reregister', url: a.url, message: `HTTP 404 ${errorText(res.body)}: registering the model again` });
@@ -523,6 +554,10 @@ export class HttpBackend implements AcceleratorBackend {
       if (res.status === 503) {
         a.busy++;
         throw new AttemptFailure('busy', `HTTP 503 ${errorText(res.body)}`, retryAfterMs(res.headers['retry-after']));
+      }
+      if (res.status >= 500) {
+        const header = res.headers['retry-after'];
+        throw new AttemptFailure('server', `HTTP ${res.status} ${errorText(res.body)}`, header === undefined ? undefined : retryAfterMs(header));
       }
       throw new AttemptFailure('http', `HTTP ${res.status} ${errorText(res.body)}`);
     }
@@ -539,6 +574,11 @@ export class HttpBackend implements AcceleratorBackend {
       }
     }
     return undefined;
+  }
+
+  /** Whether an accelerator outside `exclude` could take a request now or after a Retry-After (pick's test, without moving the round robin). */
+  private anyUsable(exclude: ReadonlySet<Accelerator>, now: number): boolean {
+    return this.accelerators.some((x) => x.quarantined === undefined && x.coolUntil <= now && !exclude.has(x));
   }
 
   private penalize(a: Accelerator, e: AttemptFailure): void {
@@ -564,13 +604,13 @@ export class HttpBackend implements AcceleratorBackend {
     this.onEvent?.({ kind: 'quarantine', url: a.url, message: `${why}; not used again in this run` });
   }
 
-  private remember(requestId: number, index: number): void {
+  private remember(requestId: string, index: number): void {
     this.answeredBy.delete(requestId);
     this.answeredBy.set(requestId, index);
     if (this.answeredBy.size > ANSWERED_MEMORY) this.answeredBy.delete(this.answeredBy.keys().next().value!);
   }
 
-  reportFailure(requestId: number, error: Error): boolean {
+  reportFailure(requestId: string, error: Error): boolean {
     const index = this.answeredBy.get(requestId);
     this.answeredBy.delete(requestId);
     if (index === undefined || index === FALLBACK) return false;

@@ -28,6 +28,7 @@
  * outputDims?, name, index}, so a server can validate shapes without running the graph and can run the
  * layer with its own reference kernels from that description and the `W` initializer (`parseLayerOnnx`).
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
@@ -147,6 +148,29 @@ export function itemDims(d: LayerDescription): { input: number[]; output: number
   if (d.inputDims !== undefined && d.outputDims !== undefined) return { input: [...d.inputDims], output: [...d.outputDims] };
   if (d.op === 'Gemm') return { input: [d.wDims[0]!], output: [d.wDims[1]!] };
   return { input: [d.wDims[1]! * d.conv!.group, -1, -1], output: [d.wDims[0]!, -1, -1] };
+}
+
+const DIGEST_LABEL = Buffer.from('slalom-layer-digest-v1\0', 'latin1');
+
+/**
+ * The content digest of a layer: SHA-256 over what it computes — op, index, conv attributes, weight
+ * dims and the int32 weights — and nothing else (not its name, nor the input shape an exporter knew,
+ * so a repository export and a client's upload of one layer agree). The description is one
+ * length-prefixed canonical JSON array, so no two layers share the hashed bytes. Hex.
+ */
+export function layerDigest(d: Pick<LayerDescription, 'op' | 'index' | 'wDims' | 'conv'>, w: Int32Array): string {
+  const c = d.conv;
+  const text = Buffer.from(JSON.stringify([d.op, d.index, d.wDims, c === undefined ? null : [c.strides, c.pads, c.dilations, c.group]]), 'utf8');
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(text.length);
+  const weights = Buffer.alloc(4 * w.length);
+  for (let i = 0; i < w.length; i++) weights.writeInt32LE(w[i]!, 4 * i);
+  return createHash('sha256').update(DIGEST_LABEL).update(length).update(text).update(weights).digest('hex');
+}
+
+/** The content digest of a public layer (checked like an export). */
+export function publicLayerDigest(layer: PublicLayer): string {
+  return layerDigest(describeLayer(layer), int32Weights(layer.w, layer.name));
 }
 
 /** The int32 weights (the exactness bound keeps |w̃| < 2^30). */
@@ -424,9 +448,10 @@ export function exportModelRepository(model: ExportableModel, outDir: string): E
   const layers: string[] = [];
   const details: ExportIndex['details'][number][] = [];
   model.layers.forEach((layer, position) => {
-    const name = layerModelName(modelId, layer.id ?? position);
     const d = describeLayer(layer);
-    const bytes = onnxOfDescription(d, int32Weights(layer.w, layer.name));
+    const w = int32Weights(layer.w, layer.name);
+    const name = layerModelName(modelId, layer.id ?? position, layerDigest(d, w));
+    const bytes = onnxOfDescription(d, w);
     mkdirSync(join(outDir, name, '1'), { recursive: true });
     writeFileSync(join(outDir, name, '1', 'model.onnx'), bytes);
     writeFileSync(join(outDir, name, 'config.pbtxt'), layerConfigPbtxt(name, d));

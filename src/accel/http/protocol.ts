@@ -2,8 +2,12 @@
  * The wire contract between slalom's trusted runtime and an accelerator service: the Open Inference
  * Protocol (KServe v2) REST API, with one OIP "model" per linear layer.
  *
- * - Model name of layer l of a slalom model: `${modelId}.l${l}` where modelId = `${sanitized model
- *   name}-${first 12 hex digits of the model's SHA-256}` (see `layerModelName`).
+ * - Model name of layer l of a slalom model: `${modelId}.l${l}.${digest}` where modelId =
+ *   `${sanitized model name}-${first 12 hex digits of the model's weightsHash}` and digest = the
+ *   first 16 hex digits of the layer's content digest (export.ts `layerDigest`: SHA-256 over what
+ *   the layer computes — op, index, conv attributes, weights). The server recomputes the digest from
+ *   every upload and refuses (409) content that does not match its name, so no client can make a
+ *   shared accelerator serve other weights under a name an honest client uses (see server.ts).
  * - Input tensor `x`, datatype FP64, shape = the layer's input dims (batch first), canonical residues
  *   of Z_p (integers in [0, p), p = 2^24 − 3). Output tensor `y`, FP64, the layer's output dims, the
  *   canonical residues of f(x) mod p — the linear map without bias.
@@ -24,8 +28,17 @@ export function modelIdOf(name: string, modelHash: string): string {
   return `${safe}-${modelHash.slice(0, 12)}`;
 }
 
-export function layerModelName(modelId: string, layerIndex: number): string {
-  return `${modelId}.l${layerIndex}`;
+/** Hex digits of the layer digest a model name carries (64 bits: a second preimage costs ~2^64 hashes). */
+export const NAME_DIGEST_HEX = 16;
+
+export function layerModelName(modelId: string, layerIndex: number, layerDigest: string): string {
+  return `${modelId}.l${layerIndex}.${layerDigest.slice(0, NAME_DIGEST_HEX)}`;
+}
+
+/** The layer index and digest prefix a model name claims, or undefined for a name of another form. */
+export function parseLayerModelName(name: string): { readonly index: number; readonly digest: string } | undefined {
+  const m = /\.l(0|[1-9]\d{0,8})\.([0-9a-f]+)$/.exec(name);
+  return m !== null && m[2]!.length === NAME_DIGEST_HEX ? { index: Number(m[1]), digest: m[2]! } : undefined;
 }
 
 // ---- Server-side details of the contract (issue 5; served by src/accel/http/server.ts) ----
@@ -79,6 +92,8 @@ export interface ModelStats {
   readonly requests: number;
   readonly items: number;
   readonly batches: number;
+  /** Backend runs: one per batch, more for a batch whose working memory passes the server's budget (run in pieces). */
+  readonly runs: number;
   /** Batch size in items (sum of the batch axes) → number of batches run at that size. */
   readonly batchSizes: Readonly<Record<string, number>>;
   /** Requests merged per batch → number of batches. */

@@ -15,6 +15,20 @@
  * never an arbitrary uploaded graph: a load is parsed, checked against the exactness bound
  * ((p − 1)·Σ|w̃_row| < 2^53, field.ts) and refused if it fails, so an honest server never answers inexactly.
  *
+ * Loads: a layer's model name ends with its content digest (protocol.ts); a load whose layer does
+ * not match its name, or differs from what is loaded under that name, is refused with 409, and a load
+ * of what is already loaded changes nothing (200). So no client can replace the layer another client
+ * registered: the only layer a name can hold is the one whose digest it carries (a different layer
+ * with the same 64-bit digest prefix would take ~2^64 hashes to find, and even then cannot replace a
+ * loaded one). The layer's model id (model name and weightsHash prefix) is not checkable here (the
+ * server never sees the whole model) and only keeps models apart.
+ *
+ * Memory: a request is admitted only if what it will hold — input, output, the copy of its input in
+ * a batch, the backend's working memory (memory.ts) and a JSON reply's text — fits in the in-flight
+ * budget (503 + Retry-After when it does not fit now, 413 when it never could); a batch whose working
+ * memory would pass `maxWorkBytes` runs in pieces along the batch axis. onnxruntime sessions run
+ * without a memory arena, so what a burst allocated is given back.
+ *
  * Scheduling: requests for a layer wait in a bounded per-layer queue (503 + Retry-After when it is
  * full, or when the bytes held by all requests pass a budget) made of one FIFO per client (the
  * `X-Slalom-Client` header, else the remote address). A batch is formed round-robin over the clients
@@ -42,7 +56,9 @@ import { sizeOf } from '../../tensor/tensor.js';
 import { AcceleratorHost, type HostKernels } from '../host.js';
 import { resolveKernels } from '../registry.js';
 import type { AdapterChoice } from '../webgpu/device.js';
-import { EXPORT_INDEX_FILE, itemDims, onnxOfDescription, parseLayerOnnx, type LayerDescription, type ParsedLayer } from './export.js';
+import { ortLogSeverity } from '../../kernels/ort-exact.js';
+import { EXPORT_INDEX_FILE, itemDims, layerDigest, onnxOfDescription, parseLayerOnnx, type LayerDescription, type ParsedLayer } from './export.js';
+import { requestCost } from './memory.js';
 import { bytesPerValue, isWireDatatype, readTensor, residueBytes, RESIDUE_DATATYPE, WIRE_DATATYPES, type WireDatatype } from './tensor-codec.js';
 import {
   BINARY_HEADER,
@@ -50,7 +66,9 @@ import {
   INPUT_TENSOR,
   LOAD_FILE_PARAMETER,
   MODEL_VERSION,
+  NAME_DIGEST_HEX,
   OUTPUT_TENSOR,
+  parseLayerModelName,
   PLATFORM,
   type ModelStats,
   type ServerStats,
@@ -87,8 +105,10 @@ export interface AcceleratorServerOptions {
   readonly maxLoadBytes?: number;
   /** Largest input or output tensor of one request, in elements (default 2^24). */
   readonly maxTensorElements?: number;
-  /** Bytes all requests together may hold (bodies, decoded tensors, results) before 503 (default 1 GiB). */
+  /** Bytes all requests together may hold (bodies, tensors, results, working memory) before 503 (default 1 GiB). */
   readonly maxInflightBytes?: number;
+  /** Working memory of one backend run; bigger batches run in pieces (default 64 MiB). */
+  readonly maxWorkBytes?: number;
   /** Most JSON objects and arrays in one body (default 2^20). */
   readonly maxJsonContainers?: number;
   /** Longest a request may take to arrive, or wait in a queue (default 30 s). */
@@ -136,6 +156,7 @@ function resolveOptions(o: AcceleratorServerOptions): Resolved {
     maxLoadBytes: int(o.maxLoadBytes, 1024 * MIB, 'maxLoadBytes'),
     maxTensorElements: int(o.maxTensorElements, 1 << 24, 'maxTensorElements'),
     maxInflightBytes: int(o.maxInflightBytes, 1024 * MIB, 'maxInflightBytes'),
+    maxWorkBytes: int(o.maxWorkBytes, 64 * MIB, 'maxWorkBytes'),
     maxJsonContainers: int(o.maxJsonContainers, 1 << 20, 'maxJsonContainers'),
     requestTimeoutMs,
     maxHeaderBytes: int(o.maxHeaderBytes, 16 * 1024, 'maxHeaderBytes', 1024),
@@ -178,7 +199,10 @@ function ortFactory(threads: number): RunnerFactory {
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
+    // No arena: the memory of a burst of big requests goes back to the system (issue 11).
+    enableCpuMemArena: false,
+    enableMemPattern: false,
+    logSeverityLevel: ortLogSeverity(),
   };
   return {
     name: 'onnxruntime',
@@ -241,6 +265,8 @@ interface Entry extends QueueItem {
   readonly outDims: readonly number[];
   readonly x: Float64Array;
   readonly items: number;
+  /** Items per backend run for this per-item shape (memory.ts). */
+  readonly itemsPerRun: number;
   readonly shapeKey: string;
   readonly enqueuedAt: number;
   settled: boolean;
@@ -345,6 +371,7 @@ class MutableStats {
   requests = 0;
   items = 0;
   batches = 0;
+  runs = 0;
   batchSizes: Record<string, number> = {};
   batchRequests: Record<string, number> = {};
   rejectedQueueFull = 0;
@@ -361,6 +388,8 @@ class MutableStats {
 
 interface LoadedModel {
   readonly name: string;
+  /** The layer's content digest (export.ts layerDigest). */
+  readonly digest: string;
   readonly description: LayerDescription;
   readonly input: readonly number[];
   readonly output: readonly number[];
@@ -708,6 +737,7 @@ export class AcceleratorServer {
         requests: m.requests,
         items: m.items,
         batches: m.batches,
+        runs: m.runs,
         batchSizes: { ...m.batchSizes },
         batchRequests: { ...m.batchRequests },
         rejectedQueueFull: m.rejectedQueueFull,
@@ -811,8 +841,16 @@ export class AcceleratorServer {
     return s;
   }
 
-  /** Loads (or replaces) model `name` from `bytes`, or from the repository when `bytes` is undefined. */
+  /**
+   * Loads model `name` from `bytes`, or from the repository when `bytes` is undefined: 409 unless the
+   * layer is the one the name's digest names and nothing else is loaded under it; nothing changes if
+   * it is loaded already.
+   */
   private load(name: string, bytes: Uint8Array | undefined): Promise<void> {
+    const claimed = parseLayerModelName(name);
+    if (claimed === undefined) {
+      return Promise.reject(new HttpError(400, `model '${name}': a layer's name must end with .l<index>.<first ${NAME_DIGEST_HEX} hex digits of the layer's digest> (as slalom export and the slalom client name layers)`));
+    }
     const s = this.slot(name);
     const run = s.loading.then(async () => {
       const onnx = bytes ?? readFileSync(this.repositoryFile(name));
@@ -823,14 +861,20 @@ export class AcceleratorServer {
         throw new HttpError(400, `model '${name}': ${(e as Error).message}`);
       }
       const d = parsed.description;
+      const digest = layerDigest(d, parsed.weights);
+      if (d.index !== claimed.index || !digest.startsWith(claimed.digest)) {
+        throw new HttpError(409, `model '${name}': the uploaded layer (index ${d.index}, digest ${digest.slice(0, NAME_DIGEST_HEX)}) is not the layer this name is bound to`);
+      }
+      if (s.model !== undefined) {
+        if (s.model.digest !== digest) throw new HttpError(409, `model '${name}' is loaded already, with other content; unload it first`);
+        return; // the very same layer: nothing to do
+      }
       const runner = await this.factory.create(parsed).catch((e: unknown) => {
         throw new HttpError(400, `model '${name}' cannot be run: ${(e as Error).message}`);
       });
       const dims = itemDims(d);
       if (this.slots.get(name) !== s) this.slots.set(name, s); // a failed load before this one may have dropped the slot
-      const old = s.model;
-      s.model = { name, description: d, input: dims.input, output: dims.output, runner, active: 0, retired: false };
-      if (old) this.retire(old);
+      s.model = { name, digest, description: d, input: dims.input, output: dims.output, runner, active: 0, retired: false };
       this.options.log(`loaded ${name} (${d.op} ${d.name}, W [${d.wDims.join(', ')}])`);
       this.kick();
     });
@@ -934,7 +978,7 @@ export class AcceleratorServer {
     model.active++;
     try {
       const outDims = [items, ...live[0]!.outDims.slice(1)];
-      const y = await model.runner.run(dims, x);
+      const y = await this.runInPieces(model.runner, dims, x, outDims, live[0]!.itemsPerRun, st);
       if (y.length !== sizeOf(outDims)) throw new Error(`the backend returned ${y.length} values for [${outDims.join(', ')}]`);
       const computeMs = performance.now() - start;
       st.batches++;
@@ -966,6 +1010,26 @@ export class AcceleratorServer {
       model.active--;
       if (model.retired && model.active === 0) void model.runner.close().catch(() => {});
     }
+  }
+
+  /** One run, or runs of at most `itemsPerRun` items along the batch axis, concatenated. */
+  private async runInPieces(runner: Runner, dims: readonly number[], x: Float64Array, outDims: readonly number[], itemsPerRun: number, st: MutableStats): Promise<Float64Array> {
+    const items = dims[0]!;
+    if (items <= itemsPerRun) {
+      st.runs++;
+      return runner.run(dims, x);
+    }
+    const inItem = x.length / items;
+    const outItem = sizeOf(outDims) / items;
+    const y = new Float64Array(sizeOf(outDims));
+    for (let at = 0; at < items; at += itemsPerRun) {
+      const n = Math.min(itemsPerRun, items - at);
+      st.runs++;
+      const part = await runner.run([n, ...dims.slice(1)], x.slice(at * inItem, (at + n) * inItem));
+      if (part.length !== n * outItem) throw new Error(`the backend returned ${part.length} values for ${n} items`);
+      y.set(part, at * outItem);
+    }
+    return y;
   }
 
   private settle(e: Entry, err: HttpError): void {
@@ -1232,10 +1296,15 @@ export class AcceleratorServer {
         if (e instanceof HttpError && e.status >= 400 && e.status < 500) slot.stats.rejectedInvalid++;
         throw e;
       }
-      // The body is decoded: hold the tensors' bytes instead.
+      // The body is decoded: hold what the request will use until it is answered instead.
       this.release(held);
       held = 0;
-      hold(8 * (parsed.x.length + sizeOf(parsed.outDims)));
+      // One run may use at most half the budget, so a big request runs in pieces rather than never.
+      const cost = requestCost(model.description, parsed.dims, parsed.outDims, parsed.binaryOutput, Math.min(o.maxWorkBytes, o.maxInflightBytes / 2));
+      if (cost.bytes > o.maxInflightBytes) {
+        throw new HttpError(413, `a request of ${parsed.dims[0]} items needs ${Math.ceil(cost.bytes / MIB)} MiB (input, output, working memory), more than this server's budget of ${Math.floor(o.maxInflightBytes / MIB)} MiB; send fewer items per request`);
+      }
+      hold(cost.bytes);
       if (slot.model === undefined) throw new HttpError(404, `model '${name}' was unloaded`);
       if (slot.queue.size >= o.maxQueue) {
         slot.stats.rejectedQueueFull++;
@@ -1248,6 +1317,7 @@ export class AcceleratorServer {
           outDims: parsed.outDims,
           x: parsed.x,
           items: parsed.dims[0]!,
+          itemsPerRun: cost.itemsPerRun,
           shapeKey: parsed.dims.slice(1).join(','),
           enqueuedAt: performance.now(),
           settled: false,

@@ -61,10 +61,10 @@ export class WorkerBackend implements AcceleratorBackend {
   /** What computes, once `init()` has asked the worker (e.g. "nvidia NVIDIA H200 (…)" or "CPU, ort kernels"). */
   device: string | undefined;
   private readonly worker: Worker;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new Map<string, Pending>();
   private readonly timeoutMs: number;
-  /** Ids of load messages: negative, apart from the callers' request ids. */
-  private nextLoad = -1;
+  /** Counter of init and load message ids (`init-<n>`, `load-<n>`), apart from the callers' request ids. */
+  private loads = 0;
   private dead: Error | undefined;
 
   constructor(options: WorkerBackendOptions = {}) {
@@ -76,7 +76,7 @@ export class WorkerBackend implements AcceleratorBackend {
     this.worker = new Worker(WORKER_ENTRY, { workerData: config });
     this.worker.on('message', (msg: FromWorker) => {
       const id = typeof msg === 'object' && msg !== null ? msg.requestId : undefined;
-      const p = typeof id === 'number' ? this.pending.get(id) : undefined;
+      const p = typeof id === 'string' ? this.pending.get(id) : undefined;
       if (p === undefined) return; // an unsolicited or late message: ignored
       this.pending.delete(id!);
       clearTimeout(p.timer);
@@ -114,14 +114,14 @@ export class WorkerBackend implements AcceleratorBackend {
 
   /** Waits for the worker's kernels (for 'webgpu': the device) and learns what computes; fails with the reason they did not start. */
   async init(): Promise<void> {
-    const reply = await this.send({ type: 'init', requestId: this.nextLoad-- });
+    const reply = await this.send({ type: 'init', requestId: `init-${++this.loads}` });
     if (reply.type !== 'ready') throw new TransportError(`the ${this.name} accelerator did not start: ${reply.type === 'error' ? String(reply.message) : 'unexpected reply'}`);
     this.device = String(reply.device);
   }
 
   async loadWeights(layers: readonly PublicLayer[]): Promise<void> {
     for (const l of layers) this.layers.set(l.id, l);
-    const reply = await this.send({ type: 'load', requestId: this.nextLoad--, layers });
+    const reply = await this.send({ type: 'load', requestId: `load-${++this.loads}`, layers });
     if (reply.type !== 'loaded') throw new TransportError(`the accelerator refused the model: ${reply.type === 'error' ? String(reply.message) : 'unexpected reply'}`);
   }
 
@@ -150,7 +150,7 @@ export class WorkerBackend implements AcceleratorBackend {
     return untrusted(reply as unknown as LinearReply);
   }
 
-  recycle(requestId: number): void {
+  recycle(requestId: string): void {
     const buffer = this.answered.get(requestId);
     this.answered.delete(requestId);
     keep(this.spares, buffer);
@@ -162,7 +162,7 @@ export class WorkerBackend implements AcceleratorBackend {
   /** Reply buffers the caller is done with, by size, to carry later replies. */
   private readonly spares = new Map<number, ArrayBuffer[]>();
   /** Reply buffers until their caller recycles them. */
-  private readonly answered = new Map<number, ArrayBufferLike>();
+  private readonly answered = new Map<string, ArrayBufferLike>();
 
   private wireBuffer(bytes: number): ArrayBuffer {
     return this.wire.get(bytes)?.pop() ?? new ArrayBuffer(bytes);

@@ -23,7 +23,7 @@ type Linear = Extract<ToWorker, { type: 'linear' }>;
 const pending: ToWorker[] = [];
 let draining = false;
 
-const fail = (requestId: number, e: unknown): void => port.postMessage({ type: 'error', requestId, message: (e as Error)?.message ?? String(e) } satisfies FromWorker);
+const fail = (requestId: string, e: unknown): void => port.postMessage({ type: 'error', requestId, message: (e as Error)?.message ?? String(e) } satisfies FromWorker);
 
 /** The result, with the request's buffer handed back (transferred) for the client's next request of its size. */
 function reply(msg: Linear, out: { dims: number[]; data: Uint32Array; computeMs: number }): void {

@@ -15,11 +15,11 @@ export interface WorkerConfig {
 }
 
 export type ToWorker =
-  | { readonly type: 'init'; readonly requestId: number }
-  | { readonly type: 'load'; readonly requestId: number; readonly layers: readonly PublicLayer[] }
+  | { readonly type: 'init'; readonly requestId: string }
+  | { readonly type: 'load'; readonly requestId: string; readonly layers: readonly PublicLayer[] }
   | {
       readonly type: 'linear';
-      readonly requestId: number;
+      readonly requestId: string;
       readonly layerId: number;
       readonly dims: readonly number[];
       readonly x: Uint32Array;
@@ -29,11 +29,11 @@ export type ToWorker =
 
 /** As the worker sends them: the client treats every field as untrusted. */
 export type FromWorker =
-  | { readonly type: 'ready'; readonly requestId: number; readonly device: string }
-  | { readonly type: 'loaded'; readonly requestId: number }
+  | { readonly type: 'ready'; readonly requestId: string; readonly device: string }
+  | { readonly type: 'loaded'; readonly requestId: string }
   | {
       readonly type: 'result';
-      readonly requestId: number;
+      readonly requestId: string;
       readonly layerId: number;
       readonly dims: number[];
       readonly data: Uint32Array;
@@ -41,4 +41,4 @@ export type FromWorker =
       /** The request's buffer, handed back for the next request (the client only ever writes it). */
       readonly returned?: ArrayBuffer;
     }
-  | { readonly type: 'error'; readonly requestId: number; readonly message: string };
+  | { readonly type: 'error'; readonly requestId: string; readonly message: string };

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import type { AcceleratorBackend } from '../../accel/backend.js';
 import { createSession, type RunResult } from '../../api/session.js';
 import { InvalidArgumentError } from '../../errors.js';
+import { finiteInput } from '../../io/npy.js';
 import { isMode, MODES, type Mode } from '../../runtime/modes.js';
 import { formatDims } from '../../tensor/tensor.js';
 import { formatMs } from '../format.js';
@@ -53,7 +54,8 @@ export function registerInfer(program: Command): void {
     const loadStart = performance.now();
     const model = await loadModelFromFlags(flags.model, flags, { sample: files });
     const loadMs = performance.now() - loadStart;
-    const input = typeof files === 'string' ? await model.loadInput(files) : await model.loadInput(files);
+    const input = typeof files === 'string' ? finiteInput(await model.loadInput(files), files) : await model.loadInput(files);
+    if (typeof files !== 'string') for (const [name, t] of Object.entries(input)) finiteInput(t, files[name]!);
     const outsourcing: { accelerator?: AcceleratorBackend } = mode === 'baseline' ? {} : await acceleratorFromFlags(flags, model);
     const accelerator = acceleratorInfo(outsourcing.accelerator);
     const session = await createSession(model, { mode, top, ...sessionOptionsFromFlags(flags), ...outsourcing });
@@ -79,11 +81,15 @@ function acceleratorInfo(a: AcceleratorBackend | undefined): AcceleratorInfo | u
   return a === undefined ? undefined : { backend: a.name, ...(a.device ? { device: a.device } : {}) };
 }
 
+/** Whether the accelerator's results were checked: only the verified modes check them (README, threat model); baseline has none. */
+const isVerified = (r: RunResult): boolean => r.mode === 'baseline' || r.verification !== undefined;
+
 function inferJson(model: string, r: RunResult, timings: Record<string, number>, accelerator: AcceleratorInfo | undefined): object {
   const first = r.outputs[r.outputNames[0]!]!;
   return {
     model,
     mode: r.mode,
+    verified: isVerified(r),
     ...(r.insecure ? { insecure: true } : {}),
     items: r.items,
     // One top-k list per item; absent when the first output is not a class distribution.
@@ -102,7 +108,12 @@ function inferJson(model: string, r: RunResult, timings: Record<string, number>,
 }
 
 function formatInfer(model: string, r: RunResult, timings: Record<string, number>, accelerator: AcceleratorInfo | undefined): string {
-  const lines = [`${model}  mode ${r.mode}${r.insecure ? '  (INSECURE: no checks, accelerator sees plaintext — for measurement only)' : ''}`];
+  const notice = r.insecure
+    ? '  (INSECURE: no checks, accelerator sees plaintext — for measurement only)'
+    : isVerified(r)
+      ? ''
+      : "  (not verified: the accelerator's results are used unchecked; --mode private+verified checks them)";
+  const lines = [`${model}  mode ${r.mode}${notice}`];
   if (r.predictions !== undefined) {
     r.predictions.forEach((list, item) => {
       if (r.items > 1) lines.push(`item ${item}:`);
@@ -121,6 +132,7 @@ function formatInfer(model: string, r: RunResult, timings: Record<string, number
     const v = r.verification;
     lines.push(`verified: ${v.variant} Freivalds, k = ${v.repetitions}, a wrong result goes undetected with probability ≤ 2^${v.soundnessLog2PerInference.toFixed(1)} per inference`);
   }
-  for (const i of r.incidents) lines.push(`WARNING ${i.layer}: ${i.message}${i.layer === '(all)' ? '' : ' — recomputed in the trusted runtime; accelerator distrusted for the rest of the run'}`);
+  // Each incident's message says what was done about it (recomputed, retried, skipped, ran locally).
+  for (const i of r.incidents) lines.push(`WARNING ${i.layer}: ${i.message}`);
   return `${lines.join('\n')}\n`;
 }

@@ -2,9 +2,9 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { PadStore } from '../../blind/pad-store.js';
-import { precomputePads } from '../../blind/precompute.js';
 import { TrustedState } from '../../blind/trusted-state.js';
 import { createExactKernels, EXACT_KERNELS } from '../../kernels/exact-linear.js';
+import { precomputePads } from '../../runtime/precompute.js';
 import { formatMs } from '../format.js';
 import { addModelFlags, loadModelFromFlags, parseKernels, parsePositive, type ModelFlags } from '../options.js';
 
@@ -21,9 +21,9 @@ export function registerPrecompute(program: Command): void {
   addModelFlags(
     program
       .command('precompute')
-      .description('offline phase: draw one-time pads, compute their unblinding factors in the trusted runtime, seal them into the pad store (resumable)')
+      .description('offline phase: draw N new one-time pads, compute their unblinding factors in the trusted runtime, seal them into the pad store (runs may share a store)')
       .requiredOption('--model <file>', 'ONNX model file')
-      .requiredOption('--count <n>', 'how many inferences to prepare pads for')
+      .requiredOption('--count <n>', 'how many more inferences to prepare pads for')
       .requiredOption('--store <dir>', 'the untrusted pad store directory')
       .option('--state <dir>', 'trusted state directory (keys, pad ledger); default $SLALOM_STATE_DIR or ~/.slalom/state')
       .option('--kernels <impl>', `exact kernels of the trusted runtime: ${EXACT_KERNELS.join(', ')}`, 'ort')
@@ -49,7 +49,7 @@ export function registerPrecompute(program: Command): void {
       await kernels.close();
     }
     const perPadMs = result.ms / count;
-    const report = { model: model.name, from: result.from, to: result.to, pads: count, ms: result.ms, padsPerSecond: 1000 / perPadMs, bytesPerInference: result.bytesPerInference };
+    const report = { model: model.name, storeId: result.storeId, from: result.from, to: result.to, pads: count, ms: result.ms, padsPerSecond: 1000 / perPadMs, bytesPerInference: result.bytesPerInference };
     if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else {
       process.stdout.write(

@@ -43,9 +43,20 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
     return { name: input.name, dims: concrete };
   });
 
+  // ONNX graphs are in SSA form with unique node names: a repeated name or output is malformed.
+  const nodeNames = new Set<string>();
+  const producer = new Map<string, string>();
   for (const rawNode of raw.nodes) {
     const node: RawNode = { ...rawNode, inputs: rawNode.inputs.map((n) => (n === '' ? '' : resolveName(n))) };
     const where = `node '${node.name}' (${node.op})`;
+    if (nodeNames.has(node.name)) throw new MalformedModelError(`${where}: two nodes are named '${node.name}' (node names must be unique)`, { layer: node.name });
+    nodeNames.add(node.name);
+    for (const out of node.outputs) {
+      if (out === '') continue;
+      const by = producer.get(out) ?? (raw.initializers.has(out) ? 'an initializer' : raw.inputs.some((i) => i.name === out) ? 'a graph input' : undefined);
+      if (by !== undefined) throw new MalformedModelError(`${where}: output '${out}' is already defined by ${by} (each value must be produced once)`, { layer: node.name });
+      producer.set(out, `node '${node.name}'`);
+    }
     if (node.domain !== '' && node.domain !== 'ai.onnx') {
       throw new UnsupportedModelError(`${where}: operator domain '${node.domain}' is not supported`, { layer: node.name });
     }

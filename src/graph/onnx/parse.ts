@@ -31,7 +31,12 @@ export function parseOnnx(bytes: Uint8Array): RawModel {
   const opset = defaultDomain === undefined ? 13 : Number(defaultDomain.version);
 
   const initializers = new Map<string, Tensor>();
-  for (const t of graph.initializer) initializers.set(t.name, decodeTensor(t, `initializer '${t.name}'`));
+  for (const t of graph.initializer) {
+    // Named by the node that reads it, so that a malformed weight points at its layer.
+    const user = graph.node.findIndex((n) => n.input.includes(t.name));
+    const of = user < 0 ? '' : ` of node '${graph.node[user]!.name || `${graph.node[user]!.opType}_${user}`}' (${graph.node[user]!.opType})`;
+    initializers.set(t.name, decodeTensor(t, `initializer '${t.name}'${of}`));
+  }
 
   const inputs: DeclaredInput[] = [];
   for (const vi of graph.input) {
@@ -82,8 +87,9 @@ export function decodeTensor(t: TensorProto, where: string): Tensor {
   const dims = t.dims.map(Number);
   if (dims.some((d) => !Number.isInteger(d) || d < 0)) throw new MalformedModelError(`${where}: invalid dims [${dims.join(', ')}]`);
   if (t.dataLocation === 1) throw new UnsupportedModelError(`${where}: external tensor data is not supported (save the model with weights embedded)`);
+  // The data present is checked against the dims before anything is sized from them (dims of 10^12
+  // with no data must be a malformed model, not an allocation failure).
   const n = sizeOf(dims);
-  const out = new Float64Array(n);
   const raw = t.rawData;
   if (raw.length > 0) {
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
@@ -92,11 +98,13 @@ export function decodeTensor(t: TensorProto, where: string): Tensor {
     if (raw.byteLength !== n * width) {
       throw new MalformedModelError(`${where}: raw data holds ${raw.byteLength} bytes, shape [${dims.join(', ')}] needs ${n * width}`);
     }
+    const out = new Float64Array(n);
     for (let i = 0; i < n; i++) out[i] = readRaw(view, t.dataType, i * width);
     return { dims, data: out };
   }
   const values: ArrayLike<number | bigint> = pickTypedField(t, where);
   if (values.length !== n) throw new MalformedModelError(`${where}: holds ${values.length} values, shape [${dims.join(', ')}] needs ${n}`);
+  const out = new Float64Array(n);
   for (let i = 0; i < n; i++) out[i] = Number(values[i]);
   return { dims, data: out };
 }

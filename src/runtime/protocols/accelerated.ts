@@ -7,11 +7,19 @@
  * - the reply always passes the gate (boundary/accept.ts); with a verifier (modes verified,
  *   private+verified) Freivalds' check runs on the pair the accelerator saw (x or x + r), its
  *   output side in the pass that reads the reply and its input side in the pass that wrote the request.
- * A failed check or an invalid reply ends the inference with a typed error (policy 'abort'), or is
- * recorded and the layer recomputed in the trusted runtime — f(x + r) − u = f(x), so the same pads
- * serve — which then distrusts the accelerator for the rest of the run (policy 'recompute'). Either
- * way no unverified value is ever used: the pass's outputs leave the gate only once accepted.
+ * A failed check or an invalid reply ends the inference with a typed error (policy 'abort': always,
+ * whatever fallback the backend has — a backend's fallback is for an unreachable accelerator, not a
+ * second opinion on a refused reply), or is recorded and the same request retried on another
+ * accelerator of the backend (at most MAX_RETRIES times), else the layer recomputed in the trusted
+ * runtime — f(x + r) − u = f(x), so the same pads serve — which then distrusts the accelerator for
+ * the rest of the run (policy 'recompute'). Either way no unverified value is ever used: the
+ * pass's outputs leave the gate only once accepted.
+ *
+ * Request ids are `<random prefix of this trusted runtime>-<counter>`, so a reply to another
+ * client's request (a confused or malicious shared accelerator) is refused by the gate by its id,
+ * before any check.
  */
+import { randomBytes } from 'node:crypto';
 import type { AcceleratorBackend } from '../../accel/backend.js';
 import { acceptComputed, acceptReply } from '../../boundary/accept.js';
 import type { Crossing, Sendable } from '../../boundary/pass-plan.js';
@@ -61,7 +69,17 @@ export interface AcceleratedOptions {
   readonly local?: ExactKernels;
 }
 
+/** This trusted runtime's request-id prefix: 64 random bits, so ids of two runtimes never meet. */
+export const REQUEST_ID_PREFIX = randomBytes(8).toString('hex');
 let requestCounter = 0;
+
+/** A request id unique to this trusted runtime. */
+export function nextRequestId(): string {
+  return `${REQUEST_ID_PREFIX}-${++requestCounter}`;
+}
+
+/** Retries of one request on other accelerators after refused replies (policy 'recompute'). */
+export const MAX_RETRIES = 3;
 
 export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedProtocol {
   const { accelerator, verifier, pads } = options;
@@ -81,6 +99,11 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
       if (!(e instanceof PadsExhaustedError) || options.onExhausted !== 'local') throw e;
       incidents.push({ layer: '(all)', code: e.code, message: `${e.message}; this inference ran in the trusted runtime` });
       return 'local';
+    }
+    const skipped = pads.skipped;
+    if (skipped.length > 0) {
+      const which = skipped.length === 1 ? `pad ${skipped[0]} was` : `pads ${skipped.join(', ')} were`;
+      incidents.push({ layer: '(all)', code: 'SLALOM_ERR_PAD_AUTH', message: `${which} recorded in the ledger but missing from the pad store (deleted?): skipped, never to be used` });
     }
     const remaining = pads.inventory().remaining;
     if (remaining < (options.lowWater ?? 10)) options.onLowPads?.(remaining);
@@ -107,14 +130,14 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     /** f(request) in the trusted runtime, through the same pass (without a check). */
     async function compute(step: LayerStep, request: Sendable, crossingPads: CrossingPads): Promise<Crossing> {
       const y = await timedAsync(observer, 'linear', step.layer.name, () => local.apply(step.layer, request.x.dims, request.x.data));
-      return acceptComputed(y, assemblePlan(step, request, { requestId: 0, pads: crossingPads, verifier, checking: false }), sink(step.layer.name));
+      return acceptComputed(y, assemblePlan(step, request, { requestId: 'computed', pads: crossingPads, verifier, checking: false }), sink(step.layer.name));
     }
 
-    /** Send, accept; again on another accelerator after a refused reply while the backend offers one. */
+    /** Send, accept; under 'recompute', again on another accelerator after a refused reply (bounded). */
     async function fromAccelerator(step: LayerStep, request: Sendable, crossingPads: () => CrossingPads): Promise<Crossing> {
       const { layer } = step;
-      for (;;) {
-        const requestId = ++requestCounter;
+      for (let retries = 0; ; retries++) {
+        const requestId = nextRequestId();
         // The request's synchronous part (copying and posting x) is trusted-thread work; the rest is waiting.
         const pending = timed(observer, 'transfer', layer.name, () => accelerator.linear({ requestId, layerId: layer.index, dims: request.x.dims, x: request.x.data }));
         const parts = crossingPads();
@@ -126,9 +149,11 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
           return crossing;
         } catch (e) {
           accelerator.recycle?.(requestId);
-          const retry = (e instanceof IntegrityError || e instanceof MalformedResponseError) && accelerator.reportFailure?.(requestId, e) === true;
-          if (!retry) throw e;
-          incidents.push({ layer: layer.name, code: (e as SlalomError).code, message: `${(e as Error).message}; retried on another accelerator` });
+          if (!(e instanceof IntegrityError || e instanceof MalformedResponseError)) throw e;
+          // The backend quarantines the accelerator that answered, whatever the policy.
+          const another = accelerator.reportFailure?.(requestId, e) === true;
+          if (policy === 'abort' || !another || retries >= MAX_RETRIES) throw e;
+          incidents.push({ layer: layer.name, code: e.code, message: `${e.message}; retried on another accelerator` });
         }
       }
     }
@@ -147,7 +172,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
               const caught = e instanceof IntegrityError || e instanceof MalformedResponseError;
               if (!caught || policy === 'abort') throw e;
               const err = e as SlalomError;
-              incidents.push({ layer: step.layer.name, code: err.code, message: err.message });
+              incidents.push({ layer: step.layer.name, code: err.code, message: `${err.message}; recomputed in the trusted runtime, accelerator distrusted for the rest of the run` });
               distrusted = true;
             }
           }

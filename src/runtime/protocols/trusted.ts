@@ -18,7 +18,7 @@ export function trustedProtocol(kernels: ExactKernels = jsKernels()): LinearProt
           async cross(step, request) {
             const name = step.layer.name;
             const y = await timedAsync(observer, 'linear', name, () => kernels.apply(step.layer, request.x.dims, request.x.data));
-            const plan = assemblePlan(step, request, { requestId: 0, pads: {}, checking: false });
+            const plan = assemblePlan(step, request, { requestId: 'computed', pads: {}, checking: false });
             return acceptComputed(y, plan, (phase, ms) => observer.phase(phase, ms, name));
           },
           end() {},
