@@ -46,7 +46,7 @@ export async function buildPad(q: QuantizedGraph, ledger: LedgerSecrets, index: 
   const records = [];
   for (const layer of q.layers) {
     const r = padVector(padKey, index, layer.index, sizeOf(layer.inDims));
-    const u = Float64Array.from(await kernels.apply(layer, layer.inDims, Uint32Array.from(r)));
+    const u = await kernels.apply(layer, layer.inDims, r);
     records.push({ layer: layer.index, count: u.length, ...sealResidues(sealKey, { weightsHash, storeId, layer: layer.index, index, epoch, count: u.length }, u) });
   }
   return encodePad(records);

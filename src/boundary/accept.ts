@@ -293,8 +293,11 @@ export function acceptPadFile(bytes: Untrusted<Uint8Array> | undefined, expected
   return byLayer;
 }
 
-/** Authenticates and opens one record: the unblinding factor u as residues packed 3 bytes each (checked < p), or PadAuthError. */
-export function acceptPadRecord(record: PadRecord, key: Uint8Array, binding: PadBinding, layerName: string): Uint8Array {
+/**
+ * Authenticates and opens one record: the unblinding factor u as residues packed 3 bytes each
+ * (checked < p) in a region of the trusted runtime's memory the caller releases, or PadAuthError.
+ */
+export function acceptPadRecord(record: PadRecord, key: Uint8Array, binding: PadBinding, layerName: string): Region {
   try {
     return openResidues(key, binding, record);
   } catch (e) {

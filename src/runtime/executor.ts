@@ -91,7 +91,7 @@ function quantizeFor(layer: QuantizedLayer, x: Tensor, run: ProtocolRun, fuse: b
     const next = nextRequest(layer, { fromFloats: true, check: run.verifier?.inputSide(layer), pad });
     return prepareRequest(x, { next, fuse }, (phase, ms) => observer.phase(phase, ms, layer.name));
   } finally {
-    if (pad !== undefined) release(pad);
+    if (pad !== undefined) run.pads!.done(pad);
   }
 }
 

@@ -13,10 +13,10 @@ export interface SimdExports {
   boundaryPass(plan: number): void;
   dots2(x: number, wa: number, wb: number, n: number, out: number): void;
   countRejected(ks: number, words: number): number;
+  wordsToResidues(ks: number, n: number, out: number): void;
   residuesBelowP(at: number, n: number): number;
   residuesFromF64(x: number, out: number, n: number): number;
   packedBelowP(bytes: number, n: number): number;
-  packResidues(x: number, out: number, n: number): void;
   maxPool2x2(x: number, out: number, pairs: number, width: number): void;
   maxPool3x3s2p1(x: number, out: number, planes: number, h: number, w: number, rows: number): void;
 }

@@ -21,10 +21,3 @@ export function packedBelowP(bytes: Uint8Array): boolean {
   const count = Math.floor(bytes.length / 3);
   return withStaged([{ view: bytes, use: 'in', slack: 16 }], (at) => simd().kernels.packedBelowP(at, count) === 1);
 }
-
-/** Residues (< 2^24) as 3 little-endian bytes each (the sealed pad format). */
-export function packResidues(x: Uint32Array, out: Uint8Array): Uint8Array {
-  if (out.length !== 3 * x.length) throw new RangeError(`${x.length} residues into ${out.length} bytes`);
-  withStaged([{ view: x, use: 'in' }, { view: out, use: 'out' }], (xAt, outAt) => simd().kernels.packResidues(xAt, outAt, x.length));
-  return out;
-}

@@ -12,7 +12,8 @@ import { alloc, release, u32 } from '../../src/simd/arena.js';
 import { countRejected } from '../../src/simd/blind.js';
 import { dots2 } from '../../src/simd/freivalds.js';
 import { maxPool2x2, maxPool3x3s2p1 } from '../../src/simd/pool.js';
-import { packedBelowP, packResidues, residuesBelowP, residuesFromF64 } from '../../src/simd/residues.js';
+import { packResidues } from '../../src/field/pack24.js';
+import { packedBelowP, residuesBelowP, residuesFromF64 } from '../../src/simd/residues.js';
 
 /** A deterministic generator (xorshift32), so a failure reproduces. */
 function rng(seed: number): () => number {

@@ -25,13 +25,11 @@ import { acceptComputed, acceptReply } from '../../boundary/accept.js';
 import type { Crossing, Sendable } from '../../boundary/pass-plan.js';
 import { IntegrityError, MalformedResponseError, PadsExhaustedError, type SlalomError } from '../../errors.js';
 import { jsKernels, type ExactKernels } from '../../kernels/exact-linear.js';
-import { release } from '../../simd/arena.js';
 import type { Verifier } from '../../verify/verifier.js';
 import { assemblePlan, type CrossingPads, type LayerStep } from '../boundary-plan.js';
 import type { LinearProtocol, ProtocolRun } from '../linear-protocol.js';
 import { timed, timedAsync, type RunObserver } from '../observer.js';
-import type { OnlinePads } from '../online-pads.js';
-import { leasePad, type PadLease } from '../pad-lease.js';
+import type { PadLease, PadSource } from '../pad-lease.js';
 
 export type FailurePolicy = 'abort' | 'recompute';
 /** What to do when no pad is left: fail, or run that inference entirely in the trusted runtime. */
@@ -51,7 +49,7 @@ export interface AcceleratedProtocol extends LinearProtocol {
   /** True when the current (last) inference ran entirely in the trusted runtime: no pad was left, policy 'local'. */
   readonly localOnly: boolean;
   readonly verifier?: Verifier;
-  readonly pads?: OnlinePads;
+  readonly pads?: PadSource;
 }
 
 export interface AcceleratedOptions {
@@ -59,7 +57,7 @@ export interface AcceleratedOptions {
   /** Without one, results are used unchecked: mode `outsourced` or `private`. */
   readonly verifier?: Verifier;
   /** With them, the accelerator only ever sees blinded inputs. */
-  readonly pads?: OnlinePads;
+  readonly pads?: PadSource;
   readonly onFailure?: FailurePolicy;
   readonly onExhausted?: ExhaustedPolicy;
   /** Called when fewer than `lowWater` pads remain after an inference took one. */
@@ -93,8 +91,9 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
   /** Takes this inference's pad; undefined when none is left and the policy runs it locally. */
   function takePad(): PadLease | undefined | 'local' {
     if (pads === undefined) return undefined;
+    let lease: PadLease;
     try {
-      pads.begin();
+      lease = pads.begin();
     } catch (e) {
       if (!(e instanceof PadsExhaustedError) || options.onExhausted !== 'local') throw e;
       incidents.push({ layer: '(all)', code: e.code, message: `${e.message}; this inference ran in the trusted runtime` });
@@ -107,7 +106,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     }
     const remaining = pads.inventory().remaining;
     if (remaining < (options.lowWater ?? 10)) options.onLowPads?.(remaining);
-    return leasePad(pads);
+    return lease;
   }
 
   function startRun(observer: RunObserver): ProtocolRun {
@@ -178,11 +177,14 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
           }
           return await compute(step, request, crossingPads());
         } finally {
-          if (parts?.unblind !== undefined) release(parts.unblind);
-          if (parts?.nextPad !== undefined) release(parts.nextPad);
+          // Accepted or not, this layer's pads are done with: a retry of it would have used them already.
+          if (parts?.unblind !== undefined) lease!.done(parts.unblind);
+          if (parts?.nextPad !== undefined) lease!.done(parts.nextPad);
         }
       },
-      end() {},
+      end() {
+        lease?.end();
+      },
     };
   }
 

@@ -83,3 +83,33 @@ export function countRejected(ks: usize, n: i32): i32 {
   for (; i < n; i++) if (loadPacked1(ks + <usize>(3 * i)) >= P) count++;
   return count;
 }
+
+/** The first n words < p among the 24-bit words at ks, as u32 residues at out (rejection sampling's output). */
+export function wordsToResidues(ks: usize, n: i32, out: usize): void {
+  let at = ks;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const r = loadPacked4(at);
+    if (anyRejected(r)) break;
+    v128.store(out + (<usize>i << 2), r);
+    at += 12;
+  }
+  for (; i < n; i++) {
+    let r = loadPacked1(at);
+    at += 3;
+    while (r >= P) {
+      r = loadPacked1(at);
+      at += 3;
+    }
+    store<u32>(out + (<usize>i << 2), <u32>r);
+    // Back to four at a time once the rejected word is behind.
+    if ((i & 3) == 3) {
+      for (; i + 5 <= n; i += 4) {
+        const v = loadPacked4(at);
+        if (anyRejected(v)) break;
+        v128.store(out + (<usize>(i + 1) << 2), v);
+        at += 12;
+      }
+    }
+  }
+}

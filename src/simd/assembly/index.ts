@@ -11,6 +11,6 @@
 export { heapBase } from './boundary';
 export { boundaryPass } from './boundary';
 export { dots2 } from './freivalds';
-export { countRejected } from './blind';
-export { residuesBelowP, residuesFromF64, packedBelowP, packResidues } from './residues';
+export { countRejected, wordsToResidues } from './blind';
+export { residuesBelowP, residuesFromF64, packedBelowP } from './residues';
 export { maxPool2x2, maxPool3x3s2p1 } from './pool';

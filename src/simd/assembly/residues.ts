@@ -52,12 +52,3 @@ export function packedBelowP(bytes: usize, n: i32): i32 {
   for (; i < n; i++) if (loadPacked1(bytes + <usize>(3 * i)) >= P) ok = 0;
   return ok;
 }
-
-/** n u32 residues at x as 3 little-endian bytes each at out (the sealed pad format). */
-export function packResidues(x: usize, out: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
-    const v = load<u32>(x + (<usize>i << 2));
-    store<u8>(out + <usize>(3 * i), <u8>v);
-    store<u16>(out + <usize>(3 * i), <u16>(v >> 8), 1);
-  }
-}
