@@ -108,6 +108,10 @@ export class OnlinePads implements PadSource {
     }
   }
 
+  async acquire(): Promise<PadLease> {
+    return this.begin();
+  }
+
   private open(): OpenedStore {
     this.opened ??= openStore(this.state, this.store, { name: this.modelName, weightsHash: this.weightsHash });
     return this.opened;

@@ -24,8 +24,12 @@ export interface PadLease {
 export interface PadSource {
   /** Takes the next pad for one inference (durably consumed first, for a store). PadsExhaustedError when none is left. */
   begin(): PadLease;
+  /** begin(), waiting for a pad being precomputed where the source makes them (the memory pool). */
+  acquire(): Promise<PadLease>;
   /** How many pads are left. */
   inventory(): { readonly remaining: number };
   /** Pads the last begin() skipped (recorded but lost); none for a pool. */
   readonly skipped: readonly number[];
+  /** Stops what the source runs (the pool's thread) and gives back its memory. */
+  close?(): Promise<void>;
 }

@@ -88,12 +88,12 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
   /** Whether the last inference ran entirely in the trusted runtime (no pad left, policy 'local'). */
   let lastLocalOnly = false;
 
-  /** Takes this inference's pad; undefined when none is left and the policy runs it locally. */
-  function takePad(): PadLease | undefined | 'local' {
+  /** Takes this inference's pad; 'local' when none is left and the policy runs it locally. */
+  async function takePad(): Promise<PadLease | undefined | 'local'> {
     if (pads === undefined) return undefined;
     let lease: PadLease;
     try {
-      lease = pads.begin();
+      lease = await pads.acquire();
     } catch (e) {
       if (!(e instanceof PadsExhaustedError) || options.onExhausted !== 'local') throw e;
       incidents.push({ layer: '(all)', code: e.code, message: `${e.message}; this inference ran in the trusted runtime` });
@@ -109,8 +109,8 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     return lease;
   }
 
-  function startRun(observer: RunObserver): ProtocolRun {
-    const taken = takePad();
+  async function startRun(observer: RunObserver): Promise<ProtocolRun> {
+    const taken = await takePad();
     /** This inference runs in the trusted runtime only (no pad was left, policy 'local'). */
     const localOnly = taken === 'local';
     lastLocalOnly = localOnly;
@@ -207,6 +207,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
       verifier?.dispose();
       await accelerator.close();
       await local.close();
+      await pads?.close?.();
     },
   };
 }
