@@ -270,7 +270,7 @@ async function acceleratorOnly(model: SlalomModel, layerIndex: number, maxBatch:
   try {
     for (const b of backends) await b.loadWeights(layers);
     const n = layer.inDims.reduce((x, y) => x * y, 1);
-    const x = new Float64Array(n);
+    const x = new Uint32Array(n);
     for (let i = 0; i < n; i++) x[i] = (i * 2_654_435_761) % P;
     const latencies: number[] = [];
     let requests = 0;

@@ -80,7 +80,7 @@ async function timeOnce(f: () => Promise<unknown>): Promise<number> {
 
 async function measureLayer(layer: QuantizedLayer, kernels: ExactKernels, rng: Rng): Promise<LayerTax> {
   const n = sizeOf(layer.inDims);
-  const residues = new Float64Array(n);
+  const residues = new Uint32Array(n);
   for (let i = 0; i < n; i++) residues[i] = (rng.nextI32() >>> 0) % P;
   const feeds = { x: new ort.Tensor('float32', rng.fillNormal(new Float32Array(n), 1), [...layer.inDims]) };
   const session = await ort.InferenceSession.create(fp32LayerModel(layer), {

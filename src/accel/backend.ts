@@ -5,25 +5,24 @@
  * branded Untrusted and goes through boundary/accept.ts before the trusted runtime touches it.
  */
 import type { Untrusted } from '../boundary/untrusted.js';
-import type { ConvAttrs } from '../kernels/names.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { Residues } from '../field/residues.js';
+import type { LinearWeights } from '../kernels/names.js';
 
-/** What an accelerator knows of one linear layer: public weights and shapes. */
-export interface PublicLayer {
+/** What an accelerator knows of one linear layer: public weights and shapes (kernels/names.ts LinearSpec). */
+export interface PublicLayer extends LinearWeights {
   readonly id: number;
   readonly name: string;
-  readonly op: 'Conv' | 'Gemm';
-  readonly conv?: ConvAttrs;
-  /** Integer weights: Conv [M, C/g, kH, kW]; Gemm [K, N]. */
-  readonly w: Tensor;
 }
 
-/** A reply as the accelerator claims it: to be validated, never trusted. */
+/**
+ * A reply as the accelerator claims it: to be validated, never trusted. Residues as u32 (a service
+ * speaking the Open Inference Protocol's FP64 gives doubles, which the gate checks the same way).
+ */
 export interface LinearReply {
   readonly requestId: string;
   readonly layerId: number;
   readonly dims: readonly number[];
-  readonly data: Float64Array;
+  readonly data: Uint32Array | Float64Array;
   /** The accelerator's own account of its compute time (informational only). */
   readonly computeMs?: number;
 }
@@ -36,8 +35,11 @@ export interface LinearRequest {
   readonly requestId: string;
   readonly layerId: number;
   readonly dims: readonly number[];
-  /** Canonical residues; the backend must not modify or keep the caller's array. */
-  readonly x: Float64Array;
+  /**
+   * Canonical residues. The trusted runtime's own memory (simd/arena.ts): the backend must copy what
+   * it sends before linear() returns, and never post, modify or keep the caller's array.
+   */
+  readonly x: Residues;
 }
 
 export interface AcceleratorBackend {
@@ -56,5 +58,11 @@ export interface AcceleratorBackend {
    * healthy accelerator can take the same request again.
    */
   reportFailure?(requestId: string, error: Error): boolean;
+  /**
+   * The trusted runtime is done with the reply to `requestId` (the gate copied it, whatever it
+   * decided): a backend may let that reply's memory carry a later one (fresh memory costs a page
+   * fault per 4 KiB, and a stream of fresh buffers, garbage collections of the trusted thread).
+   */
+  recycle?(requestId: string): void;
   close(): Promise<void>;
 }

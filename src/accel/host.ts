@@ -7,8 +7,8 @@
  * kernels' own bound (`prepare`, e.g. the WebGPU limb scheme) where they have one.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { P } from '../field/prime.js';
-import { convOutputDims } from '../kernels/conv.js';
+import { firstNonResidue, type Residues } from '../field/residues.js';
+import { outputDims } from '../kernels/output-dims.js';
 import type { ExactKernels } from '../kernels/exact-linear.js';
 import { assertExact } from '../kernels/field.js';
 import { formatDims, sizeOf } from '../tensor/tensor.js';
@@ -30,14 +30,14 @@ export interface HostKernels extends Pick<ExactKernels, 'apply' | 'close'> {
 
 export interface HostResult {
   readonly dims: number[];
-  readonly data: Float64Array;
+  readonly data: Residues;
   readonly computeMs: number;
 }
 
 /** One request of a batch: its input shape and canonical residues. */
 export interface HostRequest {
   readonly dims: readonly number[];
-  readonly x: Float64Array;
+  readonly x: Residues;
 }
 
 export class AcceleratorHost {
@@ -62,7 +62,7 @@ export class AcceleratorHost {
     this.kernels.release?.(layer);
   }
 
-  async linear(layerId: number, dims: readonly number[], x: Float64Array): Promise<HostResult> {
+  async linear(layerId: number, dims: readonly number[], x: Residues): Promise<HostResult> {
     return (await this.linearBatch(layerId, [{ dims, x }]))[0]!;
   }
 
@@ -79,7 +79,7 @@ export class AcceleratorHost {
     const dims = [items, ...requests[0]!.dims.slice(1)];
     let x = requests[0]!.x;
     if (requests.length > 1) {
-      x = new Float64Array(requests.reduce((n, r) => n + r.x.length, 0));
+      x = new Uint32Array(requests.reduce((n, r) => n + r.x.length, 0));
       let at = 0;
       for (const r of requests) {
         x.set(r.x, at);
@@ -101,17 +101,11 @@ export class AcceleratorHost {
   }
 }
 
-function checkRequest(dims: readonly number[], x: Float64Array, first: readonly number[]): void {
+function checkRequest(dims: readonly number[], x: Residues, first: readonly number[]): void {
   if (dims.length === 0 || dims.length !== first.length || dims.some((d, i) => i > 0 && d !== first[i])) {
     throw new InvalidArgumentError(`requests of shapes ${formatDims(first)} and ${formatDims(dims)} cannot share a batch`);
   }
   if (sizeOf(dims) !== x.length) throw new InvalidArgumentError(`input of ${x.length} values does not fill shape ${formatDims(dims)}`);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    if (!(v >= 0 && v < P && Math.floor(v) === v)) throw new InvalidArgumentError(`input value ${v} at ${i} is not a residue`);
-  }
-}
-
-function outputDims(layer: PublicLayer, dims: readonly number[]): number[] {
-  return layer.op === 'Conv' ? convOutputDims(dims, layer.w.dims, layer.conv!) : [dims[0]!, layer.w.dims[1]!];
+  const bad = firstNonResidue(x);
+  if (bad >= 0) throw new InvalidArgumentError(`input value ${x[bad]} at ${bad} is not a residue`);
 }

@@ -13,7 +13,7 @@
  * Forgetting `close()` does not keep the process alive (the embedded worker is unref'd).
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { LayerTiming } from '../runtime/executor.js';
+import type { LayerTiming } from '../runtime/observer.js';
 import { SlalomModel, type LoadOptions } from '../runtime/model.js';
 import { isTensor } from '../runtime/model-inputs.js';
 import { INSECURE_MODES, isMode, MODES, type Mode } from '../runtime/modes.js';
@@ -73,7 +73,9 @@ export interface RunResult {
 }
 
 export interface PadsUsed {
-  readonly storeId: string;
+  /** A sealed store (its identity and key epoch) or an in-memory pool (a random identity, epoch 0). */
+  readonly source: 'store' | 'memory';
+  readonly id: string;
   readonly keyEpoch: number;
   readonly indices: readonly number[];
 }
@@ -129,16 +131,13 @@ export class Session {
     const timings: Record<string, number> = {};
     const layers = new Map<string, { ms: number; phases: Record<string, number> }>();
     const local: number[] = [];
-    let pads: { storeId: string; keyEpoch: number; indices: number[] } | undefined;
+    let pads: { source: 'store' | 'memory'; id: string; keyEpoch: number; indices: number[] } | undefined;
     let trustedMs = 0;
     let acceleratorMs = 0;
     for (const [k, batch] of batches.entries()) {
       const r = await this.model.infer(batch, { protocol: this.protocol });
       if (this.protocol.localOnly === true) local.push(k);
-      else {
-        const pad = this.protocol.pads?.current;
-        if (pad !== undefined) (pads ??= { storeId: pad.storeId, keyEpoch: pad.keyEpoch, indices: [] }).indices.push(pad.index);
-      }
+      if (r.pad !== undefined) (pads ??= { ...r.pad.origin, indices: [] }).indices.push(r.pad.index);
       outputs.push(r.outputs);
       for (const [phase, ms] of Object.entries(r.timings)) timings[phase] = (timings[phase] ?? 0) + ms;
       for (const l of r.layers) {

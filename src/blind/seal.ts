@@ -14,8 +14,9 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { InvalidArgumentError, PadAuthError } from '../errors.js';
 import { packResidues } from '../field/pack24.js';
-import { packedResidues } from '../simd/kernels.js';
-import { takeBytes } from '../tensor/pool.js';
+import type { Residues } from '../field/residues.js';
+import { alloc, release, u8, type Region } from '../simd/arena.js';
+import { packedBelowP } from '../simd/residues.js';
 import { checkLedgerName } from './ledger-keys.js';
 
 export interface PadBinding {
@@ -64,7 +65,7 @@ export function sealNonce(b: Pick<PadBinding, 'index' | 'layer'>): Buffer {
   return nonce;
 }
 
-export function sealResidues(key: Uint8Array, binding: PadBinding, values: Float64Array): SealedRecord {
+export function sealResidues(key: Uint8Array, binding: PadBinding, values: Residues): SealedRecord {
   if (values.length !== binding.count) throw new InvalidArgumentError(`sealing ${values.length} values under a binding for ${binding.count}`);
   const plain = packResidues(values, Buffer.alloc(values.length * 3));
   const nonce = sealNonce(binding);
@@ -75,11 +76,13 @@ export function sealResidues(key: Uint8Array, binding: PadBinding, values: Float
 }
 
 /**
- * The residues of a record, still packed 3 bytes each (field/pack24.ts): the requantization pass
- * unpacks them as it subtracts them. PadAuthError when the tag, the binding or the length is wrong,
- * or a value is not a residue. The array is pooled: the caller gives it back (giveBytes) after use.
+ * The residues of a record, still packed 3 bytes each (field/pack24.ts): the boundary pass unpacks
+ * them as it subtracts them. Decrypted straight into a region of the trusted runtime's memory
+ * (simd/arena.ts: 3·count bytes, readable 16 past them), which the caller releases. PadAuthError
+ * when the tag, the binding or the length is wrong, or a value is not a residue; nothing is then
+ * left allocated.
  */
-export function openResidues(key: Uint8Array, binding: PadBinding, record: SealedRecord): Uint8Array {
+export function openResidues(key: Uint8Array, binding: PadBinding, record: SealedRecord): Region {
   const fail = (why: string, cause?: unknown): never => {
     throw new PadAuthError(`pad ${binding.index} failed authentication: ${why}`, { layer: `layer ${binding.layer}`, cause });
   };
@@ -88,7 +91,8 @@ export function openResidues(key: Uint8Array, binding: PadBinding, record: Seale
   if (record.nonce.length !== NONCE_BYTES) fail(`nonce of ${record.nonce.length} bytes, expected ${NONCE_BYTES}`);
   if (!sealNonce(binding).equals(record.nonce)) fail("the nonce is not this pad's (index, layer)");
   if (record.tag.length !== TAG_BYTES) fail(`tag of ${record.tag.length} bytes, expected ${TAG_BYTES}`);
-  const plain = takeBytes(record.ciphertext.length);
+  const region = alloc(record.ciphertext.length + 16);
+  const plain = u8(region, record.ciphertext.length);
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, record.nonce, { authTagLength: TAG_BYTES });
     decipher.setAAD(associatedData(binding));
@@ -103,8 +107,12 @@ export function openResidues(key: Uint8Array, binding: PadBinding, record: Seale
     }
     decipher.final(); // throws on a bad tag
   } catch (cause) {
+    release(region);
     return fail('the tag does not match (tampered, truncated, reordered, or sealed for another model, store, layer, index or key)', cause);
   }
-  if (!packedResidues(plain)) fail('an authenticated value is not a residue');
-  return plain;
+  if (!packedBelowP(plain)) {
+    release(region);
+    fail('an authenticated value is not a residue');
+  }
+  return region;
 }

@@ -1,12 +1,22 @@
 /**
  * The one way in (DESIGN.md §1) for everything from outside the trusted runtime:
  * - accelerator replies: the reply answers this request for this layer, has the expected shape and
- *   length, is a Float64Array on memory of its own (not a SharedArrayBuffer, which its sender could
- *   still write), and every value is an integer residue in [0, p); anything else is a
- *   MalformedResponseError naming the layer; nothing partially valid is returned;
+ *   length, is a Uint32Array (or, from a service speaking FP64, a Float64Array) on memory of its own
+ *   (not a SharedArrayBuffer, which its sender could still write), and every value is a residue in
+ *   [0, p); anything else is a MalformedResponseError naming the layer; nothing partially valid is
+ *   used. The reply is read once: copied into the trusted runtime's memory, and that copy alone is
+ *   read by the layer's boundary pass (DESIGN.md §7), which computes everything the layer's owners
+ *   need from it in the same read; then the decisions, in a fixed order — the range flag, the
+ *   check (IntegrityError), the magnitudes (OverflowError) — and only then does anything the pass
+ *   wrote (the float outputs, the next layer's request) leave this module. On a failure it is all
+ *   released and nothing else has changed (the reply, u, r′), so a retry or a recomputation sees
+ *   the state it would have seen without the pass;
  * - pads from the pad store: well-formed, one record per layer with the right size, and each record
  *   authenticated by AES-GCM against its binding (weights, store, layer, index, epoch) before use;
  *   anything else is a PadAuthError; the store's manifest: the identity it claims, well-formed.
+ * This is the only caller of the shared loop (simd/boundary.ts): for replies, for results the
+ * trusted runtime computed itself (the same pass, without a check), and for floats entering the
+ * field (a layer whose input comes from a non-linear layer).
  */
 import type { LinearReply } from '../accel/backend.js';
 import { STORE_ID_RE, WEIGHTS_HASH_RE } from '../blind/ledger-keys.js';
@@ -14,25 +24,16 @@ import { decodePad, type PadRecord } from '../blind/pad-format.js';
 import { MANIFEST_FORMAT } from '../blind/pad-store.js';
 import { openResidues, type PadBinding } from '../blind/seal.js';
 import { MalformedResponseError, PadAuthError } from '../errors.js';
-import { P } from '../field/prime.js';
-import { allResidues } from '../simd/kernels.js';
-import { formatDims, sameDims, sizeOf } from '../tensor/tensor.js';
-import type { OutputSums } from '../verify/freivalds.js';
+import type { Residues } from '../field/residues.js';
+import { alloc, f64, isResident, release, u32, type Region } from '../simd/arena.js';
+import { boundaryPass, type PassPlan, type PassResult } from '../simd/boundary.js';
+import { residuesFromF64 } from '../simd/residues.js';
+import { formatDims, sameDims, sizeOf, type Tensor } from '../tensor/tensor.js';
+import type { BoundaryPlan, Crossing, ExpectedReply, NextRequest, PhaseSink, RequestPlan, Sendable } from './pass-plan.js';
 import { revealForValidation, type Untrusted } from './untrusted.js';
 
-export interface ExpectedReply {
-  readonly requestId: string;
-  readonly layerId: number;
-  readonly layerName: string;
-  readonly dims: readonly number[];
-}
-
-/**
- * With `outputSums` (a Freivalds check's output side, verify/freivalds.ts), the one pass that
- * validates the values also computes the check's sums over them, so the check does not read the
- * reply again; the values are validated either way.
- */
-export function acceptLinearOutput(reply: Untrusted<LinearReply>, expected: ExpectedReply, outputSums?: OutputSums): Float64Array {
+/** The reply's values after the envelope checks: still unread. */
+function envelope(reply: Untrusted<LinearReply>, expected: ExpectedReply): Uint32Array | Float64Array {
   const raw = revealForValidation(reply) as Partial<Record<keyof LinearReply, unknown>> | null;
   const fail = (why: string): never => {
     throw new MalformedResponseError(`invalid accelerator response: ${why}`, { layer: expected.layerName });
@@ -44,18 +45,216 @@ export function acceptLinearOutput(reply: Untrusted<LinearReply>, expected: Expe
   if (!Array.isArray(dims) || !dims.every((d) => Number.isInteger(d))) fail('dims are missing or not integers');
   if (!sameDims(dims as number[], expected.dims)) fail(`shape ${formatDims(dims as number[])}, expected ${formatDims(expected.dims)}`);
   const data = raw!.data;
-  if (!(data instanceof Float64Array)) fail(`data is ${Object.prototype.toString.call(data)}, expected a Float64Array`);
-  const values = data as Float64Array;
+  if (!(data instanceof Uint32Array || data instanceof Float64Array)) fail(`data is ${Object.prototype.toString.call(data)}, expected a Uint32Array (or a Float64Array)`);
+  const values = data as Uint32Array | Float64Array;
   // Memory its sender can still write to (a worker may post a SharedArrayBuffer and keep writing)
-  // could change after this validation and after Freivalds' check: refused, never copied silently.
+  // could change while it is copied: refused, never copied silently.
   if (values.buffer instanceof SharedArrayBuffer) fail('data lies in a SharedArrayBuffer, which its sender can still modify');
   if (values.length !== sizeOf(expected.dims)) fail(`${values.length} values, expected ${sizeOf(expected.dims)}`);
-  // One SIMD pass; only a reply that fails it is searched for the value to name.
-  if (!(outputSums === undefined ? allResidues(values) : outputSums.read(values))) {
-    const i = values.findIndex((v) => !(v >= 0 && v < P && Number.isInteger(v)));
-    fail(`value ${values[i]} at index ${i} is not a residue in [0, p)`);
-  }
   return values;
+}
+
+/**
+ * Accepts an accelerator's reply for the layer `plan` describes: the envelope, then the one pass
+ * over the trusted copy, then the decisions. Returns what the layer's consumers need (its float
+ * outputs, the next layer's request), all resident and owned by the caller.
+ */
+export function acceptReply(reply: Untrusted<LinearReply>, plan: BoundaryPlan, time?: PhaseSink): Crossing {
+  const values = envelope(reply, plan.reply);
+  const z = alloc(4 * values.length);
+  try {
+    const copy = u32(z, values.length);
+    if (values instanceof Uint32Array) copy.set(values);
+    else if (!residuesFromF64(values, copy)) {
+      // The copy's check failed: name the first value that is not a residue (reading the reply only for the message).
+      const i = values.findIndex((v) => !(v >= 0 && v < 16_777_213 && Number.isInteger(v)));
+      malformed(plan.reply, `value ${values[i]} at index ${i} is not a residue in [0, p)`);
+    }
+    return crossing(z, values.length, plan, time);
+  } finally {
+    release(z);
+  }
+}
+
+/** The same pass over a result the trusted runtime computed itself (baseline, a recomputed layer): no reply to doubt, no check. */
+export function acceptComputed(y: Residues, plan: BoundaryPlan, time?: PhaseSink): Crossing {
+  const trusted = { ...plan, check: undefined };
+  if (isResident(y)) return crossing({ at: y.byteOffset, bytes: y.byteLength }, y.length, trusted, time);
+  const z = alloc(4 * y.length);
+  try {
+    u32(z, y.length).set(y);
+    return crossing(z, y.length, trusted, time);
+  } finally {
+    release(z);
+  }
+}
+
+function malformed(expected: ExpectedReply, why: string): never {
+  throw new MalformedResponseError(`invalid accelerator response: ${why}`, { layer: expected.layerName });
+}
+
+/** Regions a pass writes, released unless accepted. */
+class Scratch {
+  private readonly regions: Region[] = [];
+
+  take(bytes: number): Region {
+    const r = alloc(bytes);
+    this.regions.push(r);
+    return r;
+  }
+
+  /** Hands `r` to the caller: it is no longer released here. */
+  keep(r: Region): void {
+    this.regions.splice(this.regions.indexOf(r), 1);
+  }
+
+  releaseAll(): void {
+    for (const r of this.regions.splice(0)) release(r);
+  }
+}
+
+/** The pass (or, unfused, the passes) over the trusted copy z of n outputs, then the decisions. */
+function crossing(z: Region, n: number, plan: BoundaryPlan, time?: PhaseSink): Crossing {
+  const { layout, requant, next, check } = plan;
+  const scratch = new Scratch();
+  try {
+    const outCount = requant.poolWidth > 0 ? n / 4 : n;
+    const sums = check?.weights !== undefined ? scratch.take(8 * layout.rows) : undefined;
+    const floats = requant.floatDims !== undefined ? scratch.take(8 * outCount) : undefined;
+    const sink = next === undefined ? undefined : nextRegions(next, outCount, scratch);
+    const base: PassPlan = {
+      source: 'reply',
+      sourceAt: z.at,
+      rows: layout.rows,
+      rowLen: layout.rowLen,
+      ...(sums !== undefined ? { checkOut: { sa: check!.weights!.sa.at, sb: check!.weights!.sb.at, sums: sums.at } } : {}),
+      ...(plan.unblind !== undefined ? { unblindAt: plan.unblind.at } : {}),
+      bias: { at: requant.bias.at, perColumn: requant.perColumn, channels: requant.channels },
+      lo: requant.lo,
+      hi: requant.hi,
+      ...(requant.poolWidth > 0 ? { poolWidth: requant.poolWidth } : {}),
+      shift: requant.shift,
+      dequant: requant.dequant,
+      ...(requant.addend !== undefined ? { addendAt: residentAt(requant.addend.values, scratch), relu: requant.addend.relu } : {}),
+      ...(floats !== undefined ? { floatOutAt: floats.at } : {}),
+      ...(sink?.pass ?? {}),
+    };
+    const result = plan.fuse ? timed(time, 'boundary', () => boundaryPass(base)) : apart(base, n, outCount, scratch, time);
+    // The decisions, in their fixed order.
+    if (result.bad) {
+      const copy = u32(z, n);
+      const i = copy.findIndex((v) => v >= 16_777_213);
+      malformed(plan.reply, `value ${copy[i]} at index ${i} is not a residue in [0, p)`);
+    }
+    check?.decide({ ...(sums !== undefined ? { sums: u32(sums, 2 * layout.rows) } : {}), y: u32(z, n) });
+    requant.decide(result.worst);
+    next?.decide(result.nextMax, result.inexact);
+    const accepted: Crossing = {
+      ...(floats !== undefined ? { floats: { dims: requant.floatDims!, data: f64(floats, outCount) } satisfies Tensor } : {}),
+      ...(sink !== undefined ? { next: sink.accept(result.nextMax) } : {}),
+    };
+    if (floats !== undefined) scratch.keep(floats);
+    return accepted;
+  } finally {
+    scratch.releaseAll();
+  }
+}
+
+/** The owners' steps one pass each (fuse: false), each timed under its owner's phase: the same values as the fused pass. */
+function apart(fused: PassPlan, n: number, count: number, scratch: Scratch, time?: PhaseSink): PassResult {
+  const reply = { source: 'reply', sourceAt: fused.sourceAt, rows: fused.rows, rowLen: fused.rowLen } as const;
+  const range = timed(time, 'validate', () => boundaryPass(reply));
+  if (range.bad) return range;
+  if (fused.checkOut !== undefined) timed(time, 'verify', () => boundaryPass({ ...reply, checkOut: fused.checkOut }));
+  let sourceAt = fused.sourceAt;
+  if (fused.unblindAt !== undefined) {
+    // z − u alone: no bias, no clamp, the integer path with no shift (residues of the centered values).
+    const y = scratch.take(4 * n);
+    timed(time, 'unblind', () => boundaryPass({ ...reply, unblindAt: fused.unblindAt, shift: 0, nextAt: y.at, nextItem: n }));
+    sourceAt = y.at;
+  }
+  const { checkIn, padAt, ...rest } = fused;
+  const requantized = timed(time, 'requantize', () => boundaryPass({ ...rest, sourceAt, checkOut: undefined, unblindAt: undefined }));
+  if (fused.nextAt === undefined) return requantized;
+  const padBytes = residueSteps(fused.nextAt, count, fused.nextItem!, padAt, checkIn, time);
+  return { ...requantized, padBytes };
+}
+
+/** The next layer's pad, then its input side (the check is on what the accelerator sees), over residues in place. */
+function residueSteps(at: number, count: number, item: number, padAt: number | undefined, checkIn: PassPlan['checkIn'], time?: PhaseSink): number {
+  const residues = { source: 'residues', sourceAt: at, rows: count / item, rowLen: item, nextItem: item } as const;
+  const padded = padAt === undefined ? undefined : timed(time, 'blind', () => boundaryPass({ ...residues, padAt, nextAt: at }));
+  if (checkIn !== undefined) timed(time, 'verify', () => boundaryPass({ ...residues, checkIn }));
+  return padded?.padBytes ?? 0;
+}
+
+function timed<T>(time: PhaseSink | undefined, phase: string, f: () => T): T {
+  if (time === undefined) return f();
+  const start = performance.now();
+  try {
+    return f();
+  } finally {
+    time(phase, performance.now() - start);
+  }
+}
+
+/** The next layer's request regions (its x and, with a check, its input side), and how to hand them out once accepted. */
+function nextRegions(next: NextRequest, count: number, scratch: Scratch): { pass: Partial<PassPlan>; accept(maxAbs: number): Sendable } {
+  const x = scratch.take(4 * count);
+  const items = next.check === undefined ? 0 : count / next.check.item;
+  const dots = next.check === undefined ? undefined : scratch.take(8 * items);
+  return {
+    pass: {
+      nextAt: x.at,
+      nextItem: next.check?.item ?? count,
+      ...(next.quantScale !== undefined ? { quantScale: next.quantScale } : {}),
+      ...(next.check !== undefined ? { checkIn: { ta: next.check.ta.at, tb: next.check.tb.at, dots: dots!.at } } : {}),
+      ...(next.pad !== undefined ? { padAt: next.pad.at } : {}),
+    },
+    accept(maxAbs) {
+      scratch.keep(x);
+      return {
+        layerName: next.layerName,
+        x: { dims: next.dims, data: u32(x, count) },
+        maxAbs,
+        ...(dots !== undefined ? { dots: { values: u32(dots, 2 * items).slice(), draw: next.check!.draw } } : {}),
+      };
+    },
+  };
+}
+
+/** A float's resident address, or a scratch copy's. */
+function residentAt(values: Float64Array, scratch: Scratch): number {
+  if (isResident(values)) return values.byteOffset;
+  const r = scratch.take(values.byteLength);
+  f64(r, values.length).set(values);
+  return r.at;
+}
+
+/**
+ * Floats entering the field for a linear layer whose input comes from a non-linear layer (or the
+ * model's input): rounded onto its grid, its check's input side and its pad, in one pass.
+ */
+export function prepareRequest(x: Tensor, plan: RequestPlan, time?: PhaseSink): Sendable {
+  const { next } = plan;
+  const count = x.data.length;
+  const scratch = new Scratch();
+  try {
+    const sourceAt = residentAt(x.data, scratch);
+    const sink = nextRegions(next, count, scratch);
+    const item = sink.pass.nextItem!;
+    const pass: PassPlan = { source: 'floats', sourceAt, rows: count / item, rowLen: item, ...sink.pass };
+    let result: PassResult;
+    if (plan.fuse) result = timed(time, 'boundary', () => boundaryPass(pass));
+    else {
+      result = timed(time, 'quantize', () => boundaryPass({ ...pass, checkIn: undefined, padAt: undefined }));
+      residueSteps(pass.nextAt!, count, item, pass.padAt, pass.checkIn, time);
+    }
+    next.decide(result.nextMax, result.inexact);
+    return sink.accept(result.nextMax);
+  } finally {
+    scratch.releaseAll();
+  }
 }
 
 /**
@@ -94,8 +293,11 @@ export function acceptPadFile(bytes: Untrusted<Uint8Array> | undefined, expected
   return byLayer;
 }
 
-/** Authenticates and opens one record: the unblinding factor u as residues packed 3 bytes each (checked < p), or PadAuthError. */
-export function acceptPadRecord(record: PadRecord, key: Uint8Array, binding: PadBinding, layerName: string): Uint8Array {
+/**
+ * Authenticates and opens one record: the unblinding factor u as residues packed 3 bytes each
+ * (checked < p) in a region of the trusted runtime's memory the caller releases, or PadAuthError.
+ */
+export function acceptPadRecord(record: PadRecord, key: Uint8Array, binding: PadBinding, layerName: string): Region {
   try {
     return openResidues(key, binding, record);
   } catch (e) {

@@ -162,6 +162,8 @@ export interface SessionFlags {
   repetitions?: string;
   soundnessBits: string;
   onFailure: string;
+  pads: string;
+  padPool: string;
   store?: string;
   state?: string;
   onExhausted: string;
@@ -180,6 +182,8 @@ export function parseKernels(name: string): ExactKernelsName {
 /** Flags of the outsourcing modes: checks, failure policy, pads. */
 export function addSessionFlags(cmd: Command): Command {
   return cmd
+    .option('--pads <source>', 'where the private modes take their pads: store (sealed, in --store: an enclave with little trusted memory) or memory (precomputed in the background into trusted memory, under a key that dies with the process: a confidential VM)', 'store')
+    .option('--pad-pool <n>', 'pads kept ready with --pads memory', '4')
     .option('--store <dir>', 'pad store for the private modes (filled by `slalom precompute`)')
     .option('--state <dir>', 'trusted state directory (keys, pad ledger); default $SLALOM_STATE_DIR or ~/.slalom/state')
     .option('--on-exhausted <policy>', 'when no pad is left: fail, or local (run that inference in the trusted runtime)', 'fail')
@@ -269,10 +273,13 @@ export function sessionOptionsFromFlags(flags: SessionFlags): SessionOptions {
   if (flags.onExhausted !== 'fail' && flags.onExhausted !== 'local') throw new InvalidArgumentError(`--on-exhausted must be fail or local, got '${flags.onExhausted}'`);
   const lowWater = Number(flags.lowWater);
   if (!Number.isInteger(lowWater) || lowWater < 0) throw new InvalidArgumentError(`--low-water must be a non-negative integer, got '${flags.lowWater}'`);
+  if (flags.pads !== 'store' && flags.pads !== 'memory') throw new InvalidArgumentError(`--pads must be store or memory, got '${flags.pads}'`);
+  if (flags.pads === 'memory' && flags.store !== undefined) throw new InvalidArgumentError('--store names a pad store: it goes with --pads store, not --pads memory');
   return {
     kernels: parseKernels(flags.kernels),
     verify: parseVerifyFlags(flags),
-    ...(flags.store !== undefined
+    ...(flags.pads === 'memory' ? { pads: { source: 'memory' as const, capacity: parsePositive(flags.padPool, '--pad-pool', true), onExhausted: flags.onExhausted } } : {}),
+    ...(flags.pads === 'store' && flags.store !== undefined
       ? {
           pads: {
             store: flags.store,

@@ -6,32 +6,35 @@
  * The trusted runtime (baseline, recompute, precompute) and the accelerator host both use it.
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { Residues } from '../field/residues.js';
 import { convField, gemmField } from './field.js';
-import type { ConvAttrs } from './names.js';
+import type { LinearWeights } from './names.js';
 import { OrtExactKernels } from './ort-exact.js';
 
-export interface ExactLinearLayer {
-  readonly op: 'Conv' | 'Gemm';
-  readonly conv?: ConvAttrs;
-  /** Integer weights: Conv [M, C/g, kH, kW]; Gemm [K, N]. */
-  readonly w: Tensor;
-}
+/** What an exact kernel needs of a layer: its LinearSpec and integer weights. */
+export type ExactLinearLayer = LinearWeights;
 
 export type ExactKernelsName = 'js' | 'ort';
 export const EXACT_KERNELS: readonly ExactKernelsName[] = ['ort', 'js'];
 
 export interface ExactKernels {
   readonly name: ExactKernelsName;
-  /** f(x) mod p for x (integers, |x| < p) of shape `dims`; canonical residues. */
-  apply(layer: ExactLinearLayer, dims: readonly number[], x: Float64Array): Promise<Float64Array>;
+  /** f(x) mod p for residues x of shape `dims`; canonical residues. */
+  apply(layer: ExactLinearLayer, dims: readonly number[], x: Residues): Promise<Residues>;
   close(): Promise<void>;
 }
 
+/**
+ * The kernels compute in doubles (exact under the bound above: every residue converts exactly, and
+ * so does every canonical result < p), so residues go in and come out through one conversion each.
+ */
+const asDoubles = (x: Residues): Float64Array => Float64Array.from(x);
+const asResidues = (y: Float64Array): Residues => Uint32Array.from(y);
+
 /** The plain-TypeScript kernels, synchronously. */
-export function applyExactSync(layer: ExactLinearLayer, dims: readonly number[], x: Float64Array): Float64Array {
-  const input = { dims, data: x };
-  return (layer.op === 'Conv' ? convField(input, layer.w, layer.conv!) : gemmField(input, layer.w)).data;
+export function applyExactSync(layer: ExactLinearLayer, dims: readonly number[], x: Residues): Residues {
+  const input = { dims, data: asDoubles(x) };
+  return asResidues((layer.op === 'Conv' ? convField(input, layer.w, layer.conv!) : gemmField(input, layer.w)).data);
 }
 
 export function jsKernels(): ExactKernels {
@@ -47,8 +50,8 @@ export async function ortKernels(threads = 1): Promise<ExactKernels> {
   return {
     name: 'ort',
     async apply(layer, dims, x) {
-      const input = { dims, data: x };
-      return (layer.op === 'Conv' ? await ort.convField(input, layer.w, layer.conv!) : await ort.gemmField(input, layer.w)).data;
+      const input = { dims, data: asDoubles(x) };
+      return asResidues((layer.op === 'Conv' ? await ort.convField(input, layer.w, layer.conv!) : await ort.gemmField(input, layer.w)).data);
     },
     close: () => ort.close(),
   };

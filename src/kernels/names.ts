@@ -1,7 +1,9 @@
 /**
- * Kernel contracts: the attribute and input types shared by the graph, the trusted runtime and the
- * accelerator backends. Names follow ONNX op names. Pure types, no code.
+ * Kernel contracts (tfjs's kernel_names.ts, STYLE.md): the attribute and shape types shared by the
+ * graph, the trusted runtime, the verifier and the accelerator backends. Names follow ONNX op names.
+ * Pure types, no code.
  */
+import type { Tensor } from '../tensor/tensor.js';
 
 /** A 2-D convolution, attributes fully resolved (auto_pad already turned into explicit pads). */
 export interface ConvAttrs {
@@ -14,14 +16,30 @@ export interface ConvAttrs {
   readonly group: number;
 }
 
-/**
- * Conv inputs: x is [N, C, H, W]; w is [M, C/group, kH, kW]; bias (optional) has M values.
- * Output is [N, M, OH, OW] with OH = ⌊(H + top + bottom − dH·(kH − 1) − 1)/sH⌋ + 1 (likewise OW).
- */
+/** The linear ops slalom outsources (a MatMul is imported as a Gemm). */
+export type LinearOpName = 'Conv' | 'Gemm';
 
-/** A dense layer Y = X·W + b, with X [B, K], W [K, N], b [N] (Gemm's transB and alpha already applied). */
-export interface GemmShape {
-  readonly batch: number;
-  readonly inFeatures: number;
-  readonly outFeatures: number;
+/**
+ * One linear layer's contract, f(x) = conv(x, w) or x·w (no bias): what every other layer type
+ * extends — the accelerator's PublicLayer, the exact kernels' ExactLinearLayer, the verifier's
+ * LinearMap, the quantizer's QuantizedLayer — so a layer's shape is declared once.
+ *
+ * - Conv: x [N, C, H, W], w [M, C/group, kH, kW], y [N, M, OH, OW] with
+ *   OH = ⌊(H + top + bottom − dH·(kH − 1) − 1)/sH⌋ + 1 (likewise OW); `conv` is required.
+ * - Gemm: x [B, K], w [K, N], y [B, N] (Gemm's transB and alpha already applied).
+ *
+ * kernels/output-dims.ts computes y's dims from x's (`outputDims`); a layer that knows its model's
+ * shapes carries them as inDims/outDims (batch included), a service's layer may leave them free.
+ */
+export interface LinearSpec {
+  readonly op: LinearOpName;
+  readonly conv?: ConvAttrs;
+  readonly wDims: readonly number[];
+  readonly inDims?: readonly number[];
+  readonly outDims?: readonly number[];
+}
+
+/** A LinearSpec with its integer weights (dims wDims): enough to compute the layer exactly. */
+export interface LinearWeights extends LinearSpec {
+  readonly w: Tensor;
 }

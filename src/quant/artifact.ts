@@ -469,7 +469,8 @@ function build(h: ArtifactHeader, blobs: Uint8Array): Pick<LoadedArtifact, 'quan
     }
     const bias = entry.bias === undefined ? undefined : floats(blobs, entry.bias, `layer '${node.name}' bias`);
     if (bias !== undefined && !bias.every((b) => Number.isSafeInteger(b) && Math.abs(b) <= fields.maxAbsBias)) malformed(`layer '${node.name}': bias is not integers within |b̃| ≤ ${fields.maxAbsBias}`);
-    const layer = { ...fields, node, w: lazyWeights(entry.w.dims, wView, fields, node.name) } as QuantizedLayer;
+    // The weight dims of the LinearSpec are the stored weights' (artifacts of version 1 written before it had them included).
+    const layer = { ...fields, wDims: [...entry.w.dims], node, w: lazyWeights(entry.w.dims, wView, fields, node.name) } as QuantizedLayer;
     return bias === undefined ? layer : { ...layer, bias };
   });
   if (!Number.isFinite(h.margin) || h.margin <= 0) malformed('invalid margin');

@@ -1,44 +1,28 @@
 /**
- * The trusted runtime's conversions around a linear layer (DESIGN.md §2):
- * - into the field: x̃ = round(x·2^lx), |x̃| ≤ (p−1)/2, as canonical residues;
+ * The trusted runtime's conversions around a linear layer (DESIGN.md §2), as this module's
+ * contributions to the layer's boundary pass (boundary/pass-plan.ts; the per-value loop is
+ * simd/assembly/requantize.ts, run by boundary.ts):
+ * - into the field: x̃ = round(x·2^lx) = floor(x·2^lx + 0.5), |x̃| ≤ (p−1)/2, as canonical residues
+ *   (nextRequest: a rounding to NaN, ±∞ or past 2^31 is flagged, never wrapped);
  * - out of it: z = f(x̃) + b̃ mod p, centered, checked for wrap-around, and dequantized to
- *   z·2^−(lx+lw). Rounding to the next layer's grid happens when that layer quantizes its input, so
- *   the rounding division the paper applies after each layer is folded into the next quantization.
+ *   z·2^−(lx+lw) — or, when the output feeds the next linear layer directly, rounded onto that
+ *   layer's grid by a right shift (requantTerm). The rounding division the paper applies after each
+ *   layer is folded into the next quantization.
+ *
+ * Exactness in 32-bit lanes: residues and centered values are below 2^24 in magnitude and the
+ * clamp's bounds at most 2^30, so every sum the pass forms (y + b̃ − p − u, z + 2^(shift−1)) is an
+ * int32; dequantization multiplies an int32 by a power of two, exact in a double.
  *
  * Overflow detection: when max|x̃|·Σ|w̃| + max|b̃| ≤ (p−1)/2 no wrap-around is possible (sound
  * bound). Otherwise a centered output beyond (p−1)/4 — twice past the calibrated headroom of the
  * default margin — is reported as an OverflowError rather than trusted.
  */
+import type { InputSide, NextRequest, RequantTerm } from '../boundary/pass-plan.js';
 import { InvalidArgumentError, OverflowError } from '../errors.js';
 import { mod } from '../field/modp.js';
-import { quantize, requantize, requantizePool2x2, type ResidualAdd } from '../simd/kernels.js';
-import { takeF64 } from '../tensor/pool.js';
-import { HALF_P, P } from '../field/prime.js';
+import { HALF_P } from '../field/prime.js';
+import type { Region } from '../simd/arena.js';
 import type { QuantizedLayer } from './quantize-graph.js';
-
-export interface QuantizedInput {
-  /** Canonical residues of x̃. */
-  readonly residues: Float64Array;
-  readonly maxAbs: number;
-}
-
-export function quantizeInput(layer: QuantizedLayer, x: Float64Array): QuantizedInput {
-  const scale = 2 ** layer.lx;
-  const residues = takeF64(x.length);
-  // One SIMD pass (simd/kernels.ts); floor(v + 0.5) rounds half up like Math.round.
-  const maxAbs = quantize(x, scale, residues) ?? largestMagnitude(x, scale);
-  if (!(maxAbs <= HALF_P)) {
-    throw new OverflowError(`quantized input magnitude ${maxAbs} (scale 2^${layer.lx}) leaves (−p/2, p/2)`, { layer: layer.name });
-  }
-  return { residues, maxAbs };
-}
-
-/** max |round(x·scale)| in float (NaN when some x is NaN): the rare path, for the error message. */
-function largestMagnitude(x: Float64Array, scale: number): number {
-  let worst = 0;
-  for (const v of x) worst = Math.max(worst, Math.abs(Math.floor(v * scale + 0.5)));
-  return worst;
-}
 
 /**
  * An activation a linear layer's requantization pass can apply: clamping to [lo, hi] in real units
@@ -51,46 +35,101 @@ export interface Clamp {
 
 export const RELU: Clamp = { lo: 0, hi: Infinity };
 
-/** Work on a linear layer's output that its requantization pass does as well. */
+/** Work on a linear layer's output that its requantization does as well. */
 export interface FusedPasses {
-  /** The unblinding factor u (residues packed 3 bytes each): f(x̃) = fx − u mod p. */
-  readonly minus?: Uint8Array;
   /** An activation that follows the layer, applied after the wrap-around check (which needs the pre-activation). */
   readonly clamp?: Clamp;
   /** A 2×2 max pool with stride 2 that follows (after the clamp); see canPool2x2. */
   readonly pool2x2?: boolean;
   /**
-   * A residual Add that consumes the output, with its other input (same shape), and whether a ReLU
-   * follows it: the pass writes relu(z·2^−(lx+lw) + other). Not combined with the passes above.
+   * A residual Add that consumes the output, with its other input (same shape, resident or not), and
+   * whether a ReLU follows it: the pass writes relu(z·2^−(lx+lw) + other). Not combined with a clamp,
+   * a pool or a shift onto the next grid (the sum is a float, rounded onto it like any float).
    */
-  readonly add?: ResidualAdd;
+  readonly add?: { readonly other: Float64Array; readonly relu: boolean };
 }
 
 /**
- * Adds the bias, centers, checks for wrap-around and dequantizes f(x̃) (canonical residues, or
- * fx − minus when an unblinding factor is left to subtract). In place: `fx` is overwritten with the
- * dequantized outputs and returned; with a pool, the pooled outputs are a new (pooled) array and fx
- * is left to the caller.
+ * The next layer's part of a pass that writes its request: the grid (a shift of this layer's
+ * outputs, or 2^lx for floats), and the decision over the magnitudes the pass found.
  */
-export function finishLinear(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, fused: FusedPasses = {}): Float64Array {
-  return finish(layer, fx, inputMaxAbs, fused, undefined).values;
+export function nextRequest(layer: QuantizedLayer, parts: { readonly fromFloats: boolean; readonly check?: InputSide; readonly pad?: Region }): NextRequest {
+  return {
+    layerName: layer.name,
+    dims: layer.inDims,
+    ...(parts.fromFloats ? { quantScale: 2 ** layer.lx } : {}),
+    ...(parts.check !== undefined ? { check: parts.check } : {}),
+    ...(parts.pad !== undefined ? { pad: parts.pad } : {}),
+    decide(nextMax, inexact) {
+      if (inexact) throw new OverflowError(`a quantized input is not finite or beyond 2^31 at scale 2^${layer.lx} (a NaN or ±∞ input?)`, { layer: layer.name });
+      if (!(nextMax <= HALF_P)) throw new OverflowError(`quantized input magnitude ${nextMax} (scale 2^${layer.lx}) leaves (−p/2, p/2)`, { layer: layer.name });
+    },
+  };
 }
 
 /**
- * finishLinear followed by `next`'s quantizeInput, in one pass, for a layer whose output (after an
- * optional clamp and pool) feeds `next` and nothing else. Only where canFinishInto holds, where
- * round(y·2^lx') with y = z·2^−(lx+lw) is round(z / 2^m), m = lx + lw − lx', which is
- * (z + 2^(m−1)) >> m in int32: exactly what the two separate passes compute.
+ * The requantization of `layer`'s outputs: bias, center, wrap-around decision, the fused clamp and
+ * pool, then either a shift onto `next`'s grid (where canFinishInto holds: round(y·2^lx′) with
+ * y = z·2^−(lx+lw) is round(z / 2^m), m = lx + lw − lx′, which is (z + 2^(m−1)) >> m in int32 —
+ * exactly what the separate passes compute) or float outputs (`keepFloats`, with a residual Add).
+ * `inputMaxAbs` is max |x̃| of the layer's input (for the sound bound); `bias` the resident residues
+ * of biasResidues(layer).
  */
-export function finishLinearInto(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, next: QuantizedLayer, fused: FusedPasses = {}): QuantizedInput {
-  if (!canFinishInto(layer, next)) {
-    throw new InvalidArgumentError(`layer '${next.name}' quantizes at 2^${next.lx}: not a right shift of '${layer.name}' outputs at 2^${layer.lx + layer.lw}`);
+export function requantTerm(
+  layer: QuantizedLayer,
+  parts: { readonly fused: FusedPasses; readonly inputMaxAbs: number; readonly bias: Region; readonly shiftInto?: QuantizedLayer; readonly keepFloats: boolean },
+): RequantTerm {
+  const { fused, shiftInto } = parts;
+  const { clamp } = fused;
+  if (clamp !== undefined && !canApplyClamp(layer, clamp)) throw new InvalidArgumentError(`clamp [${clamp.lo}, ${clamp.hi}] is not exact at scale 2^${layer.lx + layer.lw}`);
+  if (fused.pool2x2 && !canPool2x2(layer)) throw new InvalidArgumentError(`a 2×2 pool cannot be fused after '${layer.name}' (output ${layer.outDims.join('×')})`);
+  if (shiftInto !== undefined && !canFinishInto(layer, shiftInto)) {
+    throw new InvalidArgumentError(`layer '${shiftInto.name}' quantizes at 2^${shiftInto.lx}: not a right shift of '${layer.name}' outputs at 2^${layer.lx + layer.lw}`);
   }
-  const { values, nextMax } = finish(layer, fx, inputMaxAbs, fused, next);
-  if (!(nextMax <= HALF_P)) {
-    throw new OverflowError(`quantized input magnitude ${nextMax} (scale 2^${next.lx}) leaves (−p/2, p/2)`, { layer: next.name });
+  if (fused.add !== undefined && (clamp !== undefined || fused.pool2x2 || shiftInto !== undefined || fused.add.other.length !== layer.outDims.reduce((a, b) => a * b, 1))) {
+    throw new InvalidArgumentError(`an Add cannot be fused after '${layer.name}' with a clamp, a pool or a shift onto the next grid, or with an operand of another size`);
   }
-  return { residues: values, maxAbs: nextMax };
+  // The clamp's bounds in integer units; an absent bound is one no centered value (< 2^23) reaches.
+  const scaleUp = 2 ** (layer.lx + layer.lw);
+  const lo = clamp === undefined || clamp.lo === -Infinity ? -UNBOUNDED : clamp.lo * scaleUp;
+  const hi = clamp === undefined || clamp.hi === Infinity ? UNBOUNDED : clamp.hi * scaleUp;
+  const cannotWrap = parts.inputMaxAbs * layer.weightRowL1 + layer.maxAbsBias <= HALF_P;
+  const limit = cannotWrap ? HALF_P : HALF_P / 2;
+  const [n, c, h, w] = layer.outDims;
+  return {
+    bias: parts.bias,
+    // Conv outputs are channel-major planes (a bias per row); a Gemm's items hold every channel (a bias per position).
+    perColumn: layer.op === 'Gemm',
+    channels: channelsOf(layer),
+    lo,
+    hi,
+    poolWidth: fused.pool2x2 ? w! : 0,
+    shift: shiftInto === undefined ? -1 : layer.lx + layer.lw - shiftInto.lx,
+    dequant: 2 ** -(layer.lx + layer.lw),
+    ...(fused.add !== undefined ? { addend: { values: fused.add.other, relu: fused.add.relu } } : {}),
+    ...(parts.keepFloats ? { floatDims: fused.pool2x2 ? [n!, c!, h! / 2, w! / 2] : layer.outDims } : {}),
+    decide(worst) {
+      if (!(worst <= limit)) {
+        throw new OverflowError(
+          `output magnitude ${worst} exceeds ${limit} at scale 2^${layer.lx + layer.lw}: the value may have wrapped mod p (input beyond the calibrated range?)`,
+          { layer: layer.name },
+        );
+      }
+    },
+  };
+}
+
+/** Output channels: a Conv's planes per item, a Gemm's features. */
+export function channelsOf(layer: QuantizedLayer): number {
+  return layer.op === 'Conv' ? layer.outDims[1]! : layer.outDims[layer.outDims.length - 1]!;
+}
+
+/** The layer's integer bias as residues per channel (zeros without a bias). */
+export function biasResidues(layer: QuantizedLayer): Int32Array {
+  const channels = channelsOf(layer);
+  const residues = new Int32Array(channels);
+  if (layer.bias !== undefined) for (let k = 0; k < channels; k++) residues[k] = mod(layer.bias[k]!);
+  return residues;
 }
 
 /**
@@ -127,67 +166,4 @@ export function canApplyClamp(layer: QuantizedLayer, clamp: Clamp): boolean {
     return !Number.isFinite(bound) || (Number.isInteger(v) && Math.abs(v) <= UNBOUNDED);
   };
   return clamp.lo <= clamp.hi && clamp.lo !== Infinity && clamp.hi !== -Infinity && onGrid(clamp.lo) && onGrid(clamp.hi);
-}
-
-/**
- * The pass behind both: takes f(x̃) = fx − minus mod p (fx alone without `minus`), adds the bias,
- * centers, checks for wrap-around, applies the clamp and the pool, then dequantizes (and adds a
- * residual, rectifying after it) — or, with
- * `next`, rounds to next's input grid. Returns the values and max |x̃'| of next's input (0 without
- * `next`). The per-value work runs in the SIMD kernels (simd/kernels.ts): int32 lanes, sign masks
- * instead of branches.
- */
-function finish(layer: QuantizedLayer, fx: Float64Array, inputMaxAbs: number, fused: FusedPasses, next: QuantizedLayer | undefined): { values: Float64Array; nextMax: number } {
-  const { minus, clamp } = fused;
-  if (minus !== undefined && minus.length !== 3 * fx.length) throw new InvalidArgumentError(`unblinding factor of ${minus.length} bytes for ${fx.length} outputs (3 bytes each)`);
-  if (clamp !== undefined && !canApplyClamp(layer, clamp)) throw new InvalidArgumentError(`clamp [${clamp.lo}, ${clamp.hi}] is not exact at scale 2^${layer.lx + layer.lw}`);
-  if (fused.pool2x2 && !canPool2x2(layer)) throw new InvalidArgumentError(`a 2×2 pool cannot be fused after '${layer.name}' (output ${layer.outDims.join('×')})`);
-  if (fused.add !== undefined && (clamp !== undefined || fused.pool2x2 || next !== undefined || fused.add.other.length !== fx.length)) {
-    throw new InvalidArgumentError(`an Add cannot be fused after '${layer.name}' with a clamp, a pool or the next layer's quantization, or with an operand of another size`);
-  }
-  // The clamp's bounds in integer units; an absent bound is one no centered value (< 2^23) reaches.
-  const scaleUp = 2 ** (layer.lx + layer.lw);
-  const lo = clamp === undefined || clamp.lo === -Infinity ? -UNBOUNDED : clamp.lo * scaleUp;
-  const hi = clamp === undefined || clamp.hi === Infinity ? UNBOUNDED : clamp.hi * scaleUp;
-  const channels = layer.op === 'Conv' ? layer.outDims[1]! : layer.outDims[layer.outDims.length - 1]!;
-  const cannotWrap = inputMaxAbs * layer.weightRowL1 + layer.maxAbsBias <= HALF_P;
-  const limit = cannotWrap ? HALF_P : HALF_P / 2;
-  const q = {
-    bias: biasResidues(layer, channels),
-    // Conv outputs are channel-major blocks of OH·OW values; Gemm outputs alternate channels.
-    inner: layer.op === 'Conv' ? fx.length / (layer.outDims[0]! * channels) : 1,
-    lo,
-    hi,
-    shift: next === undefined ? -1 : layer.lx + layer.lw - next.lx,
-    scale: 2 ** -(layer.lx + layer.lw),
-  };
-  let values = fx;
-  let result: { worst: number; nextMax: number };
-  if (fused.pool2x2) {
-    const [n, c, h, w] = layer.outDims as [number, number, number, number];
-    values = takeF64(fx.length / 4);
-    result = requantizePool2x2(fx, minus, q, { rows: n * c * h, height: h, width: w }, values);
-  } else {
-    result = requantize(fx, minus, q, fused.add);
-  }
-  if (!(result.worst <= limit)) {
-    throw new OverflowError(
-      `output magnitude ${result.worst} exceeds ${limit} at scale 2^${layer.lx + layer.lw}: the value may have wrapped mod p (input beyond the calibrated range?)`,
-      { layer: layer.name },
-    );
-  }
-  return { values, nextMax: result.nextMax };
-}
-
-const biasCache = new WeakMap<QuantizedLayer, Int32Array>();
-
-/** The layer's integer bias as residues per channel (zeros without a bias), computed once per layer. */
-function biasResidues(layer: QuantizedLayer, channels: number): Int32Array {
-  let residues = biasCache.get(layer);
-  if (residues === undefined) {
-    residues = new Int32Array(channels);
-    if (layer.bias !== undefined) for (let c = 0; c < channels; c++) residues[c] = mod(layer.bias[c]!);
-    biasCache.set(layer, residues);
-  }
-  return residues;
 }

@@ -15,6 +15,7 @@ import { HALF_P, linearIsExact, MAX_WEIGHT_L1 } from '../field/prime.js';
 import type { Graph, Node } from '../graph/ir.js';
 import type { ConvNodeAttrs } from '../graph/ops/linear.js';
 import { isLinear } from '../graph/ops/registry.js';
+import type { LinearWeights } from '../kernels/names.js';
 import { sizeOf, tensor, type Tensor } from '../tensor/tensor.js';
 import type { CalibrationStats, LayerStats } from './calibrate.js';
 
@@ -23,11 +24,11 @@ export const DEFAULT_MARGIN = 4;
 /** Fewer total scale bits than this would make the layer meaningless: refuse it. */
 const MIN_TOTAL_BITS = 4;
 
-export interface QuantizedLayer {
+/** A linear layer quantized for the field (its LinearSpec with the model's shapes, batch included). */
+export interface QuantizedLayer extends LinearWeights {
   /** Position among the linear layers (0-based). */
   readonly index: number;
   readonly name: string;
-  readonly op: 'Conv' | 'Gemm';
   readonly node: Node;
   readonly conv?: ConvNodeAttrs;
   readonly inDims: readonly number[];
@@ -102,7 +103,7 @@ function quantizeLayer(graph: Graph, node: Node, stats: LayerStats, margin: numb
   }
   const conv = op === 'Conv' ? (node.attrs as ConvNodeAttrs) : undefined;
   const macs = op === 'Conv' ? sizeOf(outDims) * (w.dims[1]! * w.dims[2]! * w.dims[3]!) : outDims[0]! * w.dims[0]! * w.dims[1]!;
-  return { index, name: node.name, op, node, conv, inDims, outDims, lx, lw, w: wq, bias, weightRowL1, maxAbsBias, macs, stats };
+  return { index, name: node.name, op, node, conv, wDims: wq.dims, inDims, outDims, lx, lw, w: wq, bias, weightRowL1, maxAbsBias, macs, stats };
 }
 
 function maxAbs(values: Float64Array): number {

@@ -1,182 +1,151 @@
 /**
- * The trusted runtime's inference loop: the graph executor with every linear layer replaced by
- * quantize → LinearProtocol (mode-specific: local, outsourced, verified, blinded) → bias, overflow
- * check, dequantize. Non-linear layers run here in float on exactly dequantized values.
+ * The trusted runtime's inference loop (DESIGN.md §5, §7): the graph executor with every linear
+ * layer replaced by its boundary crossing. A layer's request (x̃, or x̃ + r in the private modes,
+ * with its check's input side) was written either by the previous layer's boundary pass or, when
+ * the input comes from a non-linear layer, by the one pass that quantizes it; the protocol obtains
+ * f(x̃) and accepts it through the layer's pass, which writes the float outputs and/or the next
+ * request. Non-linear layers run here in float on exactly dequantized values. Requests, float
+ * outputs, biases and scratch are resident in the trusted runtime's memory (simd/arena.ts), each
+ * released at its last use.
  */
+import { prepareRequest } from '../boundary/accept.js';
+import type { Sendable } from '../boundary/pass-plan.js';
+import { InvalidArgumentError } from '../errors.js';
 import { execute } from '../graph/execute.js';
-import type { Node } from '../graph/ir.js';
-import { isLinear } from '../graph/ops/registry.js';
-import { isPlain2x2, type PoolAttrs } from '../kernels/float/pool.js';
-import { canApplyClamp, canFinishInto, canPool2x2, finishLinear, finishLinearInto, quantizeInput, RELU, type Clamp, type QuantizedInput } from '../quant/fixed-point.js';
+import { biasResidues, nextRequest, requantTerm } from '../quant/fixed-point.js';
 import type { QuantizedGraph, QuantizedLayer } from '../quant/quantize-graph.js';
-import { giveBytes, giveF64 } from '../tensor/pool.js';
-import { sameDims, tensor, type Tensor } from '../tensor/tensor.js';
-import type { LinearProtocol } from './linear-protocol.js';
-import { PhaseTimer } from './timings.js';
+import { alloc, i32, isResident, regionOf, release, type Region } from '../simd/arena.js';
+import type { FieldTensor } from '../tensor/field-tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { fusionPlan, layoutOf, NO_FUSION, type FusionPlan, type LayerStep } from './boundary-plan.js';
+import type { LinearProtocol, ProtocolRun } from './linear-protocol.js';
+import { PhaseTotals, timed, timedAsync, type LayerTiming, type RunObserver } from './observer.js';
+import type { PadOrigin } from './pad-lease.js';
 
-export interface LayerTiming {
-  readonly name: string;
-  /** Wall-clock milliseconds for the whole layer. */
-  readonly ms: number;
-  /** Milliseconds by phase within this layer (quantize, accelerator, validate, verify, requantize…). */
-  readonly phases: Record<string, number>;
+export interface RunOptions {
+  /**
+   * Sees every value as it is produced (drift reports). A fused run never materializes most
+   * pre-activation values, so this needs `fuse: false`.
+   */
+  readonly onValue?: (name: string, value: Tensor) => void;
+  /** Fuse each layer boundary into one pass (default true); false runs the owners' passes apart and times each. */
+  readonly fuse?: boolean;
+  /** Sees every phase as it is spent (besides the totals the result reports). */
+  readonly observer?: RunObserver;
 }
 
 export interface QuantizedRun {
   readonly outputs: Tensor[];
-  /** Milliseconds by phase (quantize, linear/accelerator/verify…, requantize, nonlinear). */
+  /** Milliseconds by phase (runtime/observer.ts names them). */
   readonly timings: Record<string, number>;
-  /** Wall-clock milliseconds each linear layer took, in order. */
+  /** Each linear layer's phases, in order. */
   readonly layers: LayerTiming[];
+  /** The one-time pad this inference used (private modes). */
+  readonly pad?: PadUsed;
 }
 
-export async function runQuantized(
-  qg: QuantizedGraph,
-  inputs: readonly Tensor[],
-  protocol: LinearProtocol,
-  onValue?: (name: string, value: Tensor) => void,
-): Promise<QuantizedRun> {
-  // Without an observer, fusion passes apply (see planFusion); an observer sees every pre-activation
-  // float value, so then nothing is fused.
-  const plan = onValue === undefined ? fusionPlan(qg) : NO_FUSION;
-  /** Values already quantized for the layer that consumes them, by their buffer. */
-  const prequantized = new WeakMap<Float64Array, QuantizedInput & { readonly layer: string }>();
-  const timer = new PhaseTimer();
-  const layers: LayerTiming[] = [];
-  if (protocol.begin) await timer.timeAsync('pad', () => protocol.begin!());
-  const outputs = await execute(qg.graph, inputs, {
-    onValue,
-    passThrough: plan.passThrough,
-    onNonlinearMs: (ms) => timer.add('nonlinear', ms),
-    async linear(node, x, _weights, value) {
-      const start = performance.now();
-      const before = { ...timer.ms };
-      const layer = qg.byNode.get(node.name)!;
-      const pre = prequantized.get(x.data);
-      // Residues quantized for another layer are not floats: quantizing them again would be silently wrong.
-      if (pre !== undefined && pre.layer !== node.name) throw new Error(`internal: '${node.name}' got the input quantized for '${pre.layer}'`);
-      // Consumed once: the buffer goes back to the tensor pool after this layer, to hold other values.
-      prequantized.delete(x.data);
-      // A prequantized input belongs to the graph (it frees it after its last use); our own is ours to free.
-      const xq = pre ?? timer.time('quantize', () => quantizeInput(layer, x.data));
-      const { value: fx, minus } = await protocol.compute(layer, xq.residues, timer);
-      if (xq !== pre) giveF64(xq.residues); // the protocol is done with it (backends send copies)
-      const residual = plan.addAfter.get(node.name);
-      const add = residual === undefined ? undefined : { other: value(residual.other).data, relu: residual.relu };
-      const fused = { minus, clamp: plan.clampAfter.get(node.name), pool2x2: plan.poolAfter.has(node.name), add };
-      const next = plan.feeds.get(node.name);
-      let y: Float64Array;
-      if (next === undefined) {
-        y = timer.time('requantize', () => finishLinear(layer, fx, xq.maxAbs, fused));
-      } else {
-        const q = timer.time('requantize', () => finishLinearInto(layer, fx, xq.maxAbs, next, fused));
-        prequantized.set(q.residues, { ...q, layer: next.name });
-        y = q.residues;
-      }
-      if (minus !== undefined) giveBytes(minus);
-      if (y !== fx) giveF64(fx); // pooled into a smaller array: the reply's memory is free
-      const phases: Record<string, number> = {};
-      for (const [phase, ms] of Object.entries(timer.ms)) if (ms !== (before[phase] ?? 0)) phases[phase] = ms - (before[phase] ?? 0);
-      layers.push({ name: layer.name, ms: performance.now() - start, phases });
-      const [n, c, h, w] = layer.outDims;
-      return tensor(fused.pool2x2 ? [n!, c!, h! / 2, w! / 2] : layer.outDims, y);
-    },
-  });
-  return { outputs, timings: timer.ms, layers };
+export interface PadUsed {
+  readonly index: number;
+  readonly origin: PadOrigin;
 }
 
-/** Which passes a quantized graph's runs fuse; derived from the graph alone, so planned once per graph. */
-export interface FusionPlan {
-  /** Nodes the preceding linear layer's requantization applies (activations, pools, Adds): each passes its input at this index through. */
-  readonly passThrough: ReadonlyMap<string, number>;
-  /** Linear node → the clamp (ReLU, Clip) its requantization applies. */
-  readonly clampAfter: ReadonlyMap<string, Clamp>;
-  /** Linear nodes whose requantization also applies the 2×2 max pool (stride 2) that follows. */
-  readonly poolAfter: ReadonlySet<string>;
-  /** Linear node → the residual Add's other input (computed before it) and whether a ReLU follows the Add. */
-  readonly addAfter: ReadonlyMap<string, { readonly other: string; readonly relu: boolean }>;
-  /** Linear node → the linear layer whose quantized input its requantization writes directly. */
-  readonly feeds: ReadonlyMap<string, QuantizedLayer>;
+export async function runQuantized(qg: QuantizedGraph, inputs: readonly Tensor[], protocol: LinearProtocol, options: RunOptions = {}): Promise<QuantizedRun> {
+  const fuse = options.fuse ?? true;
+  if (options.onValue !== undefined && fuse) throw new InvalidArgumentError('onValue sees every value, which a fused run does not materialize: pass fuse: false as well');
+  const plan = fuse ? fusionPlan(qg) : NO_FUSION;
+  const totals = new PhaseTotals();
+  const extra = options.observer;
+  const observer: RunObserver = extra === undefined ? totals : { phase: (p, ms, l) => (totals.phase(p, ms, l), extra.phase(p, ms, l)) };
+  const run = await timedAsync(observer, 'pad', undefined, () => protocol.start(observer));
+  const biases = new Map<string, Region>();
+  /** Requests written ahead by a boundary pass, by the layer they are for. */
+  const requests = new Map<string, Sendable>();
+  try {
+    const outputs = await execute(qg.graph, inputs, {
+      onValue: options.onValue,
+      passThrough: plan.passThrough,
+      onNonlinearMs: (ms) => observer.phase('nonlinear', ms),
+      async linear(node, x, _weights, value) {
+        const layer = qg.byNode.get(node.name)!;
+        let request = requests.get(layer.name);
+        requests.delete(layer.name);
+        if (request === undefined) {
+          // Residues meant for another layer are not floats: quantizing them again would be silently wrong.
+          if (!(x.data instanceof Float64Array)) throw new Error(`internal: '${node.name}' got residues not written for it`);
+          request = quantizeFor(layer, x as Tensor, run, fuse, observer);
+        }
+        try {
+          const step = stepOf(layer, request, plan, biases, value, fuse);
+          const crossing = await run.cross(step, request);
+          if (crossing.next !== undefined) requests.set(crossing.next.layerName, crossing.next);
+          return crossing.floats ?? crossing.next!.x;
+        } finally {
+          releaseView(request.x.data);
+        }
+      },
+    });
+    const pad = run.pads === undefined ? {} : { pad: { index: run.pads.index, origin: run.pads.origin } };
+    return { outputs: outputs.map(own), timings: totals.ms, layers: totals.layers(), ...pad };
+  } finally {
+    for (const r of requests.values()) releaseView(r.x.data);
+    for (const r of biases.values()) release(r);
+    run.end();
+  }
 }
 
-const NO_FUSION: FusionPlan = { passThrough: new Map(), clampAfter: new Map(), poolAfter: new Set(), addAfter: new Map(), feeds: new Map() };
-const plans = new WeakMap<QuantizedGraph, FusionPlan>();
-
-export function fusionPlan(qg: QuantizedGraph): FusionPlan {
-  let plan = plans.get(qg);
-  if (plan === undefined) plans.set(qg, (plan = planFusion(qg)));
-  return plan;
+/** The first layer's request (or one after a non-linear layer): its input rounded onto its grid, its check's input side, its pad. */
+function quantizeFor(layer: QuantizedLayer, x: Tensor, run: ProtocolRun, fuse: boolean, observer: RunObserver): Sendable {
+  const pad = run.pads === undefined ? undefined : timed(observer, 'keystream', layer.name, () => run.pads!.keystream(layer));
+  try {
+    const next = nextRequest(layer, { fromFloats: true, check: run.verifier?.inputSide(layer), pad });
+    return prepareRequest(x, { next, fuse }, (phase, ms) => observer.phase(phase, ms, layer.name));
+  } finally {
+    if (pad !== undefined) run.pads!.done(pad);
+  }
 }
 
-/**
- * For each linear node: a Relu or Clip that is the only consumer of its output (not a graph output)
- * is applied while requantizing, where that is exact (canApplyClamp); then a 2×2 MaxPool with stride
- * 2 that is the only consumer of the result, where every value lies in one window (canPool2x2); and
- * if the result feeds only another linear layer, on a grid that a right shift reaches
- * (canFinishInto), requantization writes that layer's quantized input directly. A linear output
- * that only a residual Add consumes, whose other operand (same shape) is computed earlier, is added
- * (and a ReLU that alone consumes the sum is applied) in the requantization pass too. Fewer passes
- * over the activations, bit-identical results.
- */
-function planFusion(qg: QuantizedGraph): FusionPlan {
-  const { graph } = qg;
-  const consumers = new Map<string, Node[]>();
-  for (const n of graph.nodes) for (const i of new Set(n.inputs)) consumers.set(i, [...(consumers.get(i) ?? []), n]);
-  const outputs = new Set(graph.outputs);
-  const only = (value: string): Node | undefined => {
-    const c = consumers.get(value);
-    return c?.length === 1 && !outputs.has(value) ? c[0] : undefined;
+/** What `layer`'s boundary pass does in this inference. */
+function stepOf(
+  layer: QuantizedLayer,
+  request: Sendable,
+  plan: FusionPlan,
+  biases: Map<string, Region>,
+  value: (name: string) => Tensor | FieldTensor,
+  fuse: boolean,
+): LayerStep {
+  const name = layer.node.name;
+  const residual = plan.addAfter.get(name);
+  const other = residual === undefined ? undefined : value(residual.other).data;
+  if (other !== undefined && !(other instanceof Float64Array)) throw new Error(`internal: the residual operand of '${name}' holds residues`);
+  const fused = {
+    clamp: plan.clampAfter.get(name),
+    pool2x2: plan.poolAfter.has(name),
+    ...(residual !== undefined ? { add: { other: other as Float64Array, relu: residual.relu } } : {}),
   };
-  const passThrough = new Map<string, number>();
-  const clampAfter = new Map<string, Clamp>();
-  const poolAfter = new Set<string>();
-  const addAfter = new Map<string, { other: string; relu: boolean }>();
-  // Where each value is produced (graph inputs and constants: before every node).
-  const producedAt = new Map<string, number>();
-  graph.nodes.forEach((n, i) => n.outputs.forEach((o) => producedAt.set(o, i)));
-  const feeds = new Map<string, QuantizedLayer>();
-  graph.nodes.forEach((n, index) => {
-    if (!isLinear(n.op)) return;
-    const layer = qg.byNode.get(n.name)!;
-    let value = n.outputs[0]!;
-    let next = only(value);
-    if (next?.op === 'Add' && next.inputs.length === 2) {
-      const mine = next.inputs.indexOf(value);
-      const other = next.inputs[1 - mine]!;
-      const dims = graph.dims.get(other);
-      if (mine >= 0 && other !== value && (producedAt.get(other) ?? -1) < index && dims !== undefined && sameDims(dims, layer.outDims)) {
-        passThrough.set(next.name, mine);
-        const after = only(next.outputs[0]!);
-        const relu = after?.op === 'Relu';
-        if (relu) passThrough.set(after!.name, 0);
-        addAfter.set(n.name, { other, relu });
-      }
-      return;
-    }
-    const clamp = next === undefined ? undefined : activationClamp(next);
-    if (next !== undefined && clamp !== undefined && canApplyClamp(layer, clamp)) {
-      passThrough.set(next.name, 0);
-      clampAfter.set(n.name, clamp);
-      value = next.outputs[0]!;
-      next = only(value);
-    }
-    if (next?.op === 'MaxPool' && isPlain2x2(next.attrs as PoolAttrs) && canPool2x2(layer)) {
-      passThrough.set(next.name, 0);
-      poolAfter.add(n.name);
-      value = next.outputs[0]!;
-      next = only(value);
-    }
-    if (next === undefined || !isLinear(next.op) || next.inputs[0] !== value) return;
-    const nextLayer = qg.byNode.get(next.name)!;
-    if (canFinishInto(layer, nextLayer)) feeds.set(n.name, nextLayer);
-  });
-  return { passThrough, clampAfter, poolAfter, addAfter, feeds };
+  const shiftInto = plan.feeds.get(name);
+  const floatInto = plan.quantizesInto.get(name);
+  const keepFloats = shiftInto === undefined && (floatInto === undefined || plan.keepsFloats.has(name));
+  let bias = biases.get(name);
+  if (bias === undefined) {
+    const residues = biasResidues(layer);
+    bias = alloc(residues.byteLength);
+    i32(bias, residues.length).set(residues);
+    biases.set(name, bias);
+  }
+  const requant = requantTerm(layer, { fused, inputMaxAbs: request.maxAbs, bias, ...(shiftInto !== undefined ? { shiftInto } : {}), keepFloats });
+  const next = shiftInto !== undefined ? { layer: shiftInto, fromFloats: false } : floatInto !== undefined ? { layer: floatInto, fromFloats: true } : undefined;
+  return { layer, layout: layoutOf(layer), requant, ...(next !== undefined ? { next } : {}), fuse };
 }
 
-/** The clamp a Relu or Clip node applies, or undefined for any other node. */
-function activationClamp(node: Node): Clamp | undefined {
-  if (node.op === 'Relu') return RELU;
-  if (node.op !== 'Clip') return undefined;
-  const { min, max } = node.attrs as { min: number; max: number };
-  return { lo: min, hi: max };
+function releaseView(view: ArrayBufferView): void {
+  const region = regionOf(view);
+  if (region !== undefined) release(region);
+}
+
+/** A graph output, on memory of its own (the caller keeps it; resident memory is reused). */
+function own(t: Tensor): Tensor {
+  if (!isResident(t.data)) return t;
+  const data = t.data.slice();
+  releaseView(t.data);
+  return { dims: t.dims, data };
 }

@@ -1,30 +1,34 @@
 /**
- * How the trusted runtime obtains f(x̃) mod p for one quantized linear layer. The mode decides:
- * `baseline` computes it in the trusted runtime; outsourcing modes ask an accelerator and check,
- * blind and unblind (DESIGN.md §5). The executor around it is the same for every mode, which is
- * what makes the modes' logits bit-identical.
+ * How the trusted runtime obtains f(x̃) mod p for the quantized linear layers of one inference. The
+ * mode decides: `baseline` computes it in the trusted runtime; outsourcing modes ask an accelerator,
+ * check, blind and unblind (DESIGN.md §5). Either way the result crosses the layer's boundary pass
+ * (boundary/accept.ts) with the plan runtime/boundary-plan.ts assembles, so the executor around it
+ * is the same for every mode — which is what makes the modes' logits bit-identical.
  */
-import type { QuantizedLayer } from '../quant/quantize-graph.js';
-import type { PhaseTimer } from './timings.js';
-
-/**
- * f(x̃) mod p as a protocol obtained it: `value`, or `value − minus` mod p when an unblinding factor
- * is left to subtract (residues packed 3 bytes each, as sealed). The executor unpacks and subtracts
- * it in its requantization pass (no pass of its own over the layer's output) and then returns
- * `minus` to the pool.
- */
-export interface LinearOutput {
-  readonly value: Float64Array;
-  readonly minus?: Uint8Array;
-}
+import type { Crossing, Sendable } from '../boundary/pass-plan.js';
+import type { Verifier } from '../verify/verifier.js';
+import type { LayerStep } from './boundary-plan.js';
+import type { RunObserver } from './observer.js';
+import type { PadLease } from './pad-lease.js';
 
 export interface LinearProtocol {
-  /** Called once before each inference (e.g. to consume a pad). */
-  begin?(): Promise<void>;
-  /**
-   * @param x canonical residues of the quantized input x̃ (shape layer.inDims)
-   * @returns canonical residues giving f(x̃) without bias (shape layer.outDims)
-   */
-  compute(layer: QuantizedLayer, x: Float64Array, timer: PhaseTimer): Promise<LinearOutput>;
+  /** Starts one inference (in the private modes, its pad is taken: consumed durably first). */
+  start(observer: RunObserver): Promise<ProtocolRun>;
   close?(): Promise<void>;
+}
+
+/** One inference's use of a protocol. */
+export interface ProtocolRun {
+  /** The checks' owner (verified modes): the executor asks it for the input side of a request it quantizes. */
+  readonly verifier?: Verifier;
+  /** This inference's pad (private modes). */
+  readonly pads?: PadLease;
+  /**
+   * f(x) for `request` (x, or x + r: resident residues of `step.layer`'s input), accepted through
+   * the layer's boundary pass: its float outputs and/or the next layer's request. The mode's
+   * policies (a retry on another accelerator, a recomputation in the trusted runtime) live here.
+   */
+  cross(step: LayerStep, request: Sendable): Promise<Crossing>;
+  /** Ends the inference: what it still holds of its pad is released. */
+  end(): void;
 }

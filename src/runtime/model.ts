@@ -21,7 +21,7 @@ import { calibrate } from '../quant/calibrate.js';
 import { DEFAULT_MARGIN, quantizeGraph, type QuantizedGraph, type QuantizedLayer } from '../quant/quantize-graph.js';
 import { formatDims, sameDims, type Tensor } from '../tensor/tensor.js';
 import { SLALOM_VERSION } from '../version.js';
-import { runQuantized, type LayerTiming } from './executor.js';
+import { runQuantized, type RunOptions } from './executor.js';
 import type { LinearProtocol } from './linear-protocol.js';
 import {
   bindInputDims,
@@ -38,6 +38,8 @@ import {
   type PerInput,
 } from './model-inputs.js';
 import { INSECURE_MODES, type Mode } from './modes.js';
+import type { LayerTiming } from './observer.js';
+import type { PadUsed } from './executor.js';
 import { protocolMode } from './protocol-mode.js';
 import { trustedProtocol } from './protocols/trusted.js';
 
@@ -86,6 +88,8 @@ export interface InferenceResult {
   /** Milliseconds spent waiting on the accelerator (its compute and the reply's delivery; copying the request out is the trusted `transfer` phase). */
   readonly acceleratorMs: number;
   readonly layers: LayerTiming[];
+  /** The one-time pad the inference used (private modes). */
+  readonly pad?: PadUsed;
 }
 
 /** What the first output holds: probabilities (a final Softmax), log-probabilities (LogSoftmax) or raw scores. */
@@ -216,16 +220,17 @@ export class SlalomModel {
    * Runs one quantized inference on inputs in graph order (one tensor for a one-input model). The
    * protocol supplies the linear layers and carries its mode (default: the trusted kernels, i.e.
    * baseline); `mode`, if given, must be that mode, so a result never names protections that did
-   * not run. Sessions (api/session.ts) are the public way to run.
+   * not run. Sessions (api/session.ts) are the public way to run. `fuse: false` runs each layer
+   * boundary's passes apart (per-owner timings; needed by `onValue`, which sees every value).
    */
-  async infer(input: Tensor | readonly Tensor[], options: { mode?: Mode; protocol?: LinearProtocol; onValue?: (name: string, t: Tensor) => void } = {}): Promise<InferenceResult> {
+  async infer(input: Tensor | readonly Tensor[], options: { mode?: Mode; protocol?: LinearProtocol } & RunOptions = {}): Promise<InferenceResult> {
     const protocol = options.protocol ?? trustedProtocol();
     const mode = protocolMode(protocol);
     if (options.mode !== undefined && options.mode !== mode) {
       throw new InvalidArgumentError(`mode '${options.mode}' asked, but the protocol runs '${mode}': open the protocol for '${options.mode}' (or use a session, which owns its mode)`);
     }
     const inputs = Array.isArray(input) ? (input as readonly Tensor[]) : [input as Tensor];
-    const run = await withHint(() => runQuantized(this.quantized, inputs, protocol, options.onValue), this.overflowHint());
+    const run = await withHint(() => runQuantized(this.quantized, inputs, protocol, options), this.overflowHint());
     const acceleratorMs = run.timings['accelerator'] ?? 0;
     const trustedMs = Object.values(run.timings).reduce((a, b) => a + b, 0) - acceleratorMs;
     return {
@@ -237,6 +242,7 @@ export class SlalomModel {
       trustedMs,
       acceleratorMs,
       layers: run.layers,
+      ...(run.pad !== undefined ? { pad: run.pad } : {}),
     };
   }
 

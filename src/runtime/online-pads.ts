@@ -10,16 +10,22 @@
  * skipped (consumed as lost: skipping only moves forward, so it never reuses); a pad that is present
  * but malformed or fails authentication is consumed and refused (PadAuthError), so a tampered store
  * cannot stall every later inference on one pad.
+ *
+ * Each begin() hands out a lease of its own (runtime/pad-lease.ts), so inferences in flight at once
+ * each hold their pad: the keystream of r_{i,l} goes straight into the trusted runtime's memory for
+ * the boundary pass that blinds layer l's input, u_{i,l} is decrypted there for the pass that
+ * unblinds its output, each once per layer.
  */
 import { acceptPadFile, acceptPadRecord } from '../boundary/accept.js';
 import { InvalidArgumentError, PadReuseError, PadsExhaustedError } from '../errors.js';
 import type { QuantizedGraph, QuantizedLayer } from '../quant/quantize-graph.js';
-import { giveBytes } from '../tensor/pool.js';
+import { release, type Region } from '../simd/arena.js';
 import { sizeOf } from '../tensor/tensor.js';
-import { blindWithPad } from '../blind/keystream.js';
+import { padKeystream } from '../blind/keystream.js';
 import type { PadRecord } from '../blind/pad-format.js';
 import type { PadStore } from '../blind/pad-store.js';
 import type { TrustedState } from '../blind/trusted-state.js';
+import type { PadLease, PadOrigin, PadSource } from './pad-lease.js';
 import { openStore, type OpenedStore } from './precompute.js';
 
 export interface PadInventory {
@@ -32,14 +38,8 @@ export interface PadInventory {
   readonly storeId: string;
 }
 
-export class OnlinePads {
+export class OnlinePads implements PadSource {
   private opened: OpenedStore | undefined;
-  private index = -1;
-  private records = new Map<number, PadRecord>();
-  /** The first layer's factor, authenticated by begin(). */
-  private first: { layer: number; u: Uint8Array } | undefined;
-  /** Layers whose r of the current pad has been used. */
-  private readonly blinded = new Set<number>();
   /** Pads the last begin() skipped because the store no longer held them. */
   skipped: readonly number[] = [];
 
@@ -64,14 +64,11 @@ export class OnlinePads {
    * from the store. PadsExhaustedError when none is left (nothing consumed), PadAuthError when the
    * store is not this model's and state's, or its copy of the pad is unusable.
    */
-  begin(): number {
-    this.records.clear();
-    this.blinded.clear();
-    this.releaseFirst();
-    this.index = -1; // if no pad is left, nothing may be blinded with the previous one
+  begin(): PadLease {
     // Resolved per inference: the store may be filled, replaced or emptied between inferences.
     this.opened = undefined;
-    const { ledger, secrets } = this.open();
+    const opened = this.open();
+    const { ledger, secrets } = opened;
     const layers = this.q.layers.map((l) => ({ layer: l.index, count: sizeOf(l.outDims) }));
     const firstLayer = this.q.layers[0];
     const skipped: number[] = [];
@@ -88,12 +85,12 @@ export class OnlinePads {
         continue;
       }
       let records: Map<number, PadRecord>;
-      let first: { layer: number; u: Uint8Array } | undefined;
+      let first: { layer: number; u: Region } | undefined;
       try {
         records = acceptPadFile(bytes, { index: candidate, layers });
         if (firstLayer !== undefined) {
           const record = records.get(firstLayer.index)!;
-          first = { layer: firstLayer.index, u: acceptPadRecord(record, secrets.sealKey, this.binding(firstLayer, candidate), firstLayer.name) };
+          first = { layer: firstLayer.index, u: acceptPadRecord(record, secrets.sealKey, binding(opened, firstLayer, candidate), firstLayer.name) };
           records.delete(firstLayer.index);
         }
       } catch (e) {
@@ -103,35 +100,54 @@ export class OnlinePads {
         throw e;
       }
       if (!ledger.consume(candidate)) {
-        if (first !== undefined) giveBytes(first.u);
+        if (first !== undefined) release(first.u);
         continue;
       }
       this.store.deletePad(candidate);
-      this.index = candidate;
-      this.records = records;
-      this.first = first;
-      return candidate;
+      return new StoreLease(candidate, opened, records, first);
     }
   }
 
-  /** The pad the last begin() took, with its ledger's identity (for receipts); undefined before, or after a begin() that found none. */
-  get current(): { readonly index: number; readonly storeId: string; readonly keyEpoch: number } | undefined {
-    if (this.index < 0) return undefined;
-    const { storeId, epoch } = this.open().secrets;
-    return { index: this.index, storeId, keyEpoch: epoch };
+  async acquire(): Promise<PadLease> {
+    return this.begin();
   }
 
-  /** x + r_{i,l} mod p; once per layer and pad (PadReuseError otherwise). */
-  blind(layer: QuantizedLayer, x: Float64Array): Float64Array {
-    if (this.index < 0) throw new InvalidArgumentError('blind() before begin()');
+  private open(): OpenedStore {
+    this.opened ??= openStore(this.state, this.store, { name: this.modelName, weightsHash: this.weightsHash });
+    return this.opened;
+  }
+}
+
+function binding(opened: OpenedStore, layer: QuantizedLayer, index: number) {
+  const { weightsHash, storeId, epoch } = opened.secrets;
+  return { weightsHash, storeId, layer: layer.index, index, epoch, count: sizeOf(layer.outDims) };
+}
+
+/** One inference's pad from the store: its records, each r and u handed out once per layer. */
+class StoreLease implements PadLease {
+  /** Layers whose r of this pad has been used. */
+  private readonly blinded = new Set<number>();
+
+  readonly origin: PadOrigin;
+
+  constructor(
+    readonly index: number,
+    private readonly opened: OpenedStore,
+    private readonly records: Map<number, PadRecord>,
+    /** The first layer's factor, authenticated by begin(). */
+    private first: { layer: number; u: Region } | undefined,
+  ) {
+    this.origin = { source: 'store', id: opened.secrets.storeId, keyEpoch: opened.secrets.epoch };
+  }
+
+  keystream(layer: QuantizedLayer): Region {
     // r_{i,l} blinds one input only: two would hand the accelerator their difference.
     if (this.blinded.has(layer.index)) throw new PadReuseError(`pad ${this.index} already blinded an input of layer '${layer.name}'`, { layer: layer.name });
     this.blinded.add(layer.index);
-    return blindWithPad(this.open().secrets.padKey, this.index, layer.index, x);
+    return padKeystream(this.opened.secrets.padKey, this.index, layer.index, sizeOf(layer.inDims)).region;
   }
 
-  /** u_{i,l} = f(r_{i,l}), authenticated, packed 3 bytes per residue (pooled: give it back). Each layer's factor is handed out once. */
-  unseal(layer: QuantizedLayer): Uint8Array {
+  unblind(layer: QuantizedLayer): Region {
     if (this.first !== undefined && this.first.layer === layer.index) {
       const { u } = this.first;
       this.first = undefined;
@@ -140,21 +156,16 @@ export class OnlinePads {
     const record = this.records.get(layer.index);
     if (record === undefined) throw new InvalidArgumentError(`no unblinding factor left for layer '${layer.name}' in pad ${this.index}`);
     this.records.delete(layer.index);
-    return acceptPadRecord(record, this.open().secrets.sealKey, this.binding(layer, this.index), layer.name);
+    return acceptPadRecord(record, this.opened.secrets.sealKey, binding(this.opened, layer, this.index), layer.name);
   }
 
-  private open(): OpenedStore {
-    this.opened ??= openStore(this.state, this.store, { name: this.modelName, weightsHash: this.weightsHash });
-    return this.opened;
+  done(region: Region): void {
+    release(region);
   }
 
-  private binding(layer: QuantizedLayer, index: number) {
-    const { weightsHash, storeId, epoch } = this.open().secrets;
-    return { weightsHash, storeId, layer: layer.index, index, epoch, count: sizeOf(layer.outDims) };
-  }
-
-  private releaseFirst(): void {
-    if (this.first !== undefined) giveBytes(this.first.u);
+  end(): void {
+    if (this.first !== undefined) release(this.first.u);
     this.first = undefined;
+    this.records.clear();
   }
 }

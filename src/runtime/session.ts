@@ -7,6 +7,7 @@
 import type { AcceleratorBackend, PublicLayer } from '../accel/backend.js';
 import { WorkerBackend } from '../accel/worker/client.js';
 import { OnlinePads } from './online-pads.js';
+import { PadPool } from './pad-pool.js';
 import { PadStore } from '../blind/pad-store.js';
 import { TrustedState } from '../blind/trusted-state.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -20,15 +21,32 @@ import { labelProtocol, outsourcedMode } from './protocol-mode.js';
 import { acceleratedProtocol, type ExhaustedPolicy, type FailurePolicy, type Incident } from './protocols/accelerated.js';
 import { trustedProtocol } from './protocols/trusted.js';
 
-export interface PadOptions {
-  /** The untrusted pad store directory (filled by `slalom precompute`). */
-  readonly store: string;
-  /** The trusted state directory (keys, ledger); default $SLALOM_STATE_DIR or ~/.slalom/state. */
-  readonly stateDir?: string;
+interface PadPolicy {
   readonly onExhausted?: ExhaustedPolicy;
   readonly lowWater?: number;
   readonly onLowPads?: (remaining: number) => void;
 }
+
+/**
+ * Where the private modes' pads come from: the sealed pad store (`--pads store`, the default: an
+ * enclave with little trusted memory), or the in-memory pool (`--pads memory`: a confidential VM,
+ * pads precomputed in idle time under a key that dies with the process; runtime/pad-pool.ts).
+ */
+export type PadOptions =
+  | (PadPolicy & {
+      readonly source?: 'store';
+      /** The untrusted pad store directory (filled by `slalom precompute`). */
+      readonly store: string;
+      /** The trusted state directory (keys, ledger); default $SLALOM_STATE_DIR or ~/.slalom/state. */
+      readonly stateDir?: string;
+    })
+  | (PadPolicy & {
+      readonly source: 'memory';
+      /** Pads kept ready (default 4). */
+      readonly capacity?: number;
+      /** Wait until the pool is full before the first inference (default true). */
+      readonly prefill?: boolean;
+    });
 
 export interface SessionOptions {
   /** The accelerator to use; default a new embedded worker-thread accelerator. */
@@ -47,14 +65,12 @@ export interface OpenedProtocol extends LinearProtocol {
   readonly incidents?: readonly Incident[];
   /** True when the last inference ran entirely in the trusted runtime (no pad left, policy 'local'). */
   readonly localOnly?: boolean;
-  /** The private modes' pads. */
-  readonly pads?: OnlinePads;
 }
 
 /** The public part of each linear layer: what an accelerator is given. */
 export function publicLayers(q: QuantizedGraph): PublicLayer[] {
   // { dims, data } afresh: an artifact's weights are decoded on first use, and structured clone wants plain data.
-  return q.layers.map((l) => ({ id: l.index, name: l.name, op: l.op, ...(l.conv ? { conv: l.conv } : {}), w: { dims: l.w.dims, data: l.w.data } }));
+  return q.layers.map((l) => ({ id: l.index, name: l.name, op: l.op, ...(l.conv ? { conv: l.conv } : {}), wDims: l.wDims, inDims: l.inDims, outDims: l.outDims, w: { dims: l.w.dims, data: l.w.data } }));
 }
 
 /**
@@ -67,24 +83,31 @@ export async function openProtocol(model: SlalomModel, mode: Mode, options: Sess
   if (!isMode(mode)) throw new InvalidArgumentError(`unknown mode '${String(mode)}'`);
   const isPrivate = mode === 'private' || mode === 'private+verified';
   if (isPrivate && options.pads === undefined) {
-    throw new InvalidArgumentError(`mode '${mode}' needs a pad store (--store <dir>, filled by \`slalom precompute\`)`);
+    throw new InvalidArgumentError(`mode '${mode}' needs pads: a pad store (--store <dir>, filled by \`slalom precompute\`), or --pads memory`);
   }
-  const pads = isPrivate ? openPads(model, options.pads!) : undefined;
+  const pads = isPrivate ? openPads(model, options.pads!, kernelsName) : undefined;
   const accelerator = options.accelerator ?? new WorkerBackend({ kernels: kernelsName });
   try {
     await accelerator.loadWeights(publicLayers(model.quantized));
     const verifier = mode === 'verified' || mode === 'private+verified' ? new Verifier(model.quantized.layers, options.verify) : undefined;
     verifier?.prepare();
     const p = options.pads;
+    // A memory pool starts full, so the first inferences find their pads (precomputing them is the offline phase).
+    if (pads instanceof PadPool && (p as { prefill?: boolean }).prefill !== false) await pads.filled();
     const local = await createExactKernels(kernelsName);
     const protocol = acceleratedProtocol({ accelerator, verifier, pads, local, onFailure: options.onFailure, onExhausted: p?.onExhausted, lowWater: p?.lowWater, onLowPads: p?.onLowPads });
     return labelProtocol(protocol, outsourcedMode(verifier !== undefined, pads !== undefined));
   } catch (e) {
     await accelerator.close();
+    if (pads instanceof PadPool) await pads.close();
     throw e;
   }
 }
 
-export function openPads(model: SlalomModel, options: PadOptions): OnlinePads {
+/** The pad source of `options`: the store's ledger (OnlinePads), or a fresh in-memory pool. */
+export function openPads(model: SlalomModel, options: PadOptions & { readonly source?: 'store' }, kernels?: ExactKernelsName): OnlinePads;
+export function openPads(model: SlalomModel, options: PadOptions, kernels?: ExactKernelsName): OnlinePads | PadPool;
+export function openPads(model: SlalomModel, options: PadOptions, kernels: ExactKernelsName = 'ort'): OnlinePads | PadPool {
+  if (options.source === 'memory') return PadPool.open(model.quantized, { capacity: options.capacity, kernels });
   return new OnlinePads(model.quantized, model.weightsHash, TrustedState.open(options.stateDir), new PadStore(options.store), model.name);
 }

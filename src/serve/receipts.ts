@@ -26,7 +26,7 @@ export function receiptFor(keys: ServiceKeys, provider: string, model: SlalomMod
     integrity,
     soundnessLog2: integrity === 'freivalds' ? result.verification!.soundnessLog2PerInference : null,
     verification: integrity === 'freivalds' ? { variant: result.verification!.variant, repetitions: result.verification!.repetitions } : null,
-    pads: result.pads !== undefined ? { source: 'store', identity: result.pads.storeId, epoch: result.pads.keyEpoch, indices: [...result.pads.indices] } : null,
+    pads: result.pads !== undefined ? { source: result.pads.source, identity: result.pads.id, epoch: result.pads.keyEpoch, indices: [...result.pads.indices] } : null,
     incidents: result.incidents.map((i) => i.code),
   };
   return signReceipt(keys, body);

@@ -1,6 +1,6 @@
 /**
- * Free lists of Float64Arrays (activations, residues) and Uint8Arrays (packed unblinding factors)
- * by length. Allocating a fresh large typed array costs more than
+ * Free lists of Float64Arrays (float activations) and Uint8Arrays (packed unblinding factors) by
+ * length, for values outside the trusted runtime's resident memory (simd/arena.ts). Allocating a fresh large typed array costs more than
  * filling it (the OS hands out zeroed pages one fault at a time: ~13 ns per value here, against ~3 ns
  * to write one), and the trusted runtime's per-inference work is a few passes over every activation,
  * so recycling dead activations' memory is one of its largest savings (DESIGN.md §6).
@@ -8,6 +8,8 @@
  * `take…` returns an array with ARBITRARY contents: only for callers that write every element.
  * `give…` must only receive arrays nothing else references (graph/execute.ts checks aliasing).
  */
+import { regionOf, release } from '../simd/arena.js';
+
 /** At most 512 MiB are kept, over both kinds. */
 const MAX_POOLED_BYTES = 512 * 2 ** 20;
 /** Small arrays are cheap to allocate and would only clutter the pool. */
@@ -44,6 +46,11 @@ const doubles = new FreeLists<Float64Array>((n) => new Float64Array(n));
 const bytes = new FreeLists<Uint8Array>((n) => new Uint8Array(n));
 
 export const takeF64 = (length: number): Float64Array => doubles.take(length);
-export const giveF64 = (a: Float64Array): void => doubles.give(a);
+/** Gives back a dead value's memory: a region of the trusted runtime's memory (simd/arena.ts) to the arena, anything else to the pool. */
+export const giveF64 = (a: Float64Array): void => {
+  const region = regionOf(a);
+  if (region !== undefined) release(region);
+  else doubles.give(a);
+};
 export const takeBytes = (length: number): Uint8Array => bytes.take(length);
 export const giveBytes = (a: Uint8Array): void => bytes.give(a);

@@ -1,15 +1,23 @@
 /**
- * A dense row-major tensor of doubles. One representation serves three uses:
- * - float activations (the float reference path and the trusted runtime's non-linear layers);
- * - quantized fixed-point integers (exact while below 2^53);
- * - field elements of Z_p (canonical residues in [0, p) or centered values; see field/).
- * Which one a tensor holds is a property of where it flows, not of the type.
+ * A dense row-major tensor of floats (onnxruntime's `Tensor` and its `DataTypeMap`, STYLE.md): float
+ * activations (the float reference path and the trusted runtime's non-linear layers) and integer
+ * weights (exact while below 2^53). Field elements are another type, FieldTensor (field-tensor.ts),
+ * over 32-bit residues: a residue cannot be passed where a float is meant without a visible
+ * conversion, because a Uint32Array is not a Float64Array to the type checker.
  */
 import { InvalidArgumentError } from '../errors.js';
 
-export interface Tensor {
+export type FloatDType = 'float32' | 'float64';
+
+/** The typed array behind each float dtype. */
+export interface FloatArrayMap {
+  readonly float32: Float32Array;
+  readonly float64: Float64Array;
+}
+
+export interface Tensor<D extends FloatDType = 'float64'> {
   readonly dims: readonly number[];
-  readonly data: Float64Array;
+  readonly data: FloatArrayMap[D];
 }
 
 /** Number of elements of a shape. */
@@ -30,16 +38,21 @@ export function stridesOf(dims: readonly number[]): number[] {
   return strides;
 }
 
-/** Builds a tensor, checking that the data length matches the shape. */
-export function tensor(dims: readonly number[], data?: Float64Array | ArrayLike<number>): Tensor {
+/** Throws unless every dimension is a non-negative integer and `length` values fill the shape; returns the size. */
+export function checkShape(dims: readonly number[], length?: number): number {
   for (const d of dims) {
     if (!Number.isInteger(d) || d < 0) throw new InvalidArgumentError(`invalid dimension ${d} in shape [${dims.join(', ')}]`);
   }
   const n = sizeOf(dims);
+  if (length !== undefined && length !== n) throw new InvalidArgumentError(`shape [${dims.join(', ')}] needs ${n} values, got ${length}`);
+  return n;
+}
+
+/** Builds a float64 tensor, checking that the data length matches the shape. */
+export function tensor(dims: readonly number[], data?: Float64Array | ArrayLike<number>): Tensor {
+  const n = checkShape(dims);
   const values = data === undefined ? new Float64Array(n) : data instanceof Float64Array ? data : Float64Array.from(data);
-  if (values.length !== n) {
-    throw new InvalidArgumentError(`shape [${dims.join(', ')}] needs ${n} values, got ${values.length}`);
-  }
+  checkShape(dims, values.length);
   return { dims: [...dims], data: values };
 }
 

@@ -1,6 +1,6 @@
 /**
  * Freivalds' checks of a claimed Y = f(X) mod p for one linear layer (DESIGN.md §3), in the three
- * variants of the design; each returns true when one repetition passes.
+ * variants of the design; each standalone check returns true when one repetition passes.
  *
  * - fresh:        new r over output channels; Y·r = conv(X, W·r) at every output pixel of every item.
  *                 Cost |Y| + |W| + one single-output conv. One-sided.
@@ -9,10 +9,17 @@
  * - preprocessed: secret r over channels and s over output pixels drawn once, T = convᵀ(s ⊗ W·r)
  *                 precomputed; per item ⟨X_n, T⟩ = sᵀ·Y_n·r. Cost |X| + |Y|. Two-sided.
  * Bias is not part of f: the accelerator computes f(x) and the trusted runtime adds the bias.
+ *
+ * The preprocessed check is what the boundary pass fuses (boundary/pass-plan.ts): its output side
+ * sᵀ·Y_n per channel is a weighted row sum of the reply the pass reads anyway, its input side ⟨X, T⟩
+ * a weighted sum of the request the previous pass writes anyway. For a Conv the pass's rows are the
+ * output planes (weights s, combined with r here); for a Gemm (a 1×1 conv over a 1×1 image) they are
+ * the items, with weights r_m·s_0. Those sums are exact in u64 lanes (simd/assembly/freivalds.ts);
+ * the combinations here are exact in doubles (looseMod keeps every sum below 2^53).
  */
 import { P } from '../field/prime.js';
 import { randomElements, type SampleSet } from '../field/random.js';
-import { dotT2, rowDots2 } from '../simd/kernels.js';
+import type { Residues } from '../field/residues.js';
 import { applyCollapsed, collapse, combineOutputs, transposeCollapsed, type LinearMap } from './linear-map.js';
 
 const INV_P = 1 / P;
@@ -23,13 +30,13 @@ function equal(a: Float64Array, b: Float64Array): boolean {
   return true;
 }
 
-export function checkFresh(map: LinearMap, x: Float64Array, y: Float64Array, set: SampleSet): boolean {
+export function checkFresh(map: LinearMap, x: Residues, y: Residues, set: SampleSet): boolean {
   const r = randomElements(map.g.m, set);
   return equal(combineOutputs(map, y, r), applyCollapsed(map, x, collapse(map, r)));
 }
 
 /** Σ_n s_n·A_n mod p over items of `size` elements. */
-function combineItems(a: Float64Array, size: number, s: Float64Array): Float64Array {
+function combineItems(a: Residues, size: number, s: Float64Array): Float64Array {
   const out = new Float64Array(size);
   let since = 0;
   for (let n = 0; n < s.length; n++) {
@@ -45,12 +52,12 @@ function combineItems(a: Float64Array, size: number, s: Float64Array): Float64Ar
   return out;
 }
 
-export function checkBatched(map: LinearMap, x: Float64Array, y: Float64Array, set: SampleSet): boolean {
+export function checkBatched(map: LinearMap, x: Residues, y: Residues, set: SampleSet): boolean {
   const items = x.length / map.inSize;
   const r = randomElements(map.g.m, set);
   const s = randomElements(items, set);
-  const xs = combineItems(x, map.inSize, s);
-  const ys = combineItems(y, map.outSize, s);
+  const xs = Uint32Array.from(combineItems(x, map.inSize, s));
+  const ys = Uint32Array.from(combineItems(y, map.outSize, s));
   return equal(combineOutputs(map, ys, r), applyCollapsed(map, xs, collapse(map, r)));
 }
 
@@ -58,67 +65,82 @@ export function checkBatched(map: LinearMap, x: Float64Array, y: Float64Array, s
 export interface PreprocessedSecret {
   readonly r: Float64Array;
   readonly s: Float64Array;
-  /** Residues < p < 2^24, which float32 holds exactly: half the memory traffic of the check's largest read. */
-  readonly t: Float32Array;
+  /** T = convᵀ(s ⊗ W·r): residues, one per input value of an item. */
+  readonly t: Uint32Array;
+  /** The boundary pass's output-side weights: s (a Conv's pixels) or r_m·s_0 (a Gemm's features). */
+  readonly weights: Uint32Array;
 }
 
 export function drawPreprocessedSecret(map: LinearMap, set: SampleSet): PreprocessedSecret {
   const r = randomElements(map.g.m, set);
   const s = randomElements(map.g.oh * map.g.ow, set);
-  return { r, s, t: Float32Array.from(transposeCollapsed(map, s, collapse(map, r))) };
+  const t = Uint32Array.from(transposeCollapsed(map, s, collapse(map, r)));
+  const weights = map.op === 'Gemm' ? Uint32Array.from(r, (rm) => (rm * s[0]!) % P) : Uint32Array.from(s);
+  return { r, s, t, weights };
 }
 
-export function checkPreprocessed(map: LinearMap, x: Float64Array, y: Float64Array, secret: PreprocessedSecret): boolean {
+/**
+ * The boundary pass's rows over a layer's outputs (dims [N, M, OH, OW] or [N, M]): a Conv's planes
+ * (N·M rows of OH·OW: one channel's bias and one check row each), a Gemm's items (N rows of M). The
+ * output side's weights are laid out along these rows.
+ */
+export function rowLayout(spec: { readonly op: 'Conv' | 'Gemm'; readonly outDims: readonly number[] }): { rows: number; rowLen: number } {
+  const d = spec.outDims;
+  const rowLen = spec.op === 'Gemm' ? d[d.length - 1]! : d[2]! * d[3]!;
+  return { rows: d.reduce((a, b) => a * b, 1) / rowLen, rowLen };
+}
+
+/**
+ * sᵀ·Y_n·r mod p per item from the pass's row sums of one secret (`sums` holds two secrets
+ * interleaved; `which` picks one): a Conv combines its channels' sums with r, a Gemm's rows are the
+ * items already.
+ */
+export function outputSide(map: LinearMap, secret: PreprocessedSecret, sums: Uint32Array, which: 0 | 1, items: number): Float64Array {
+  const out = new Float64Array(items);
+  const channels = map.op === 'Gemm' ? 1 : map.g.m;
+  for (let n = 0; n < items; n++) {
+    if (map.op === 'Gemm') {
+      out[n] = sums[2 * n + which]!;
+      continue;
+    }
+    // Each row sum is < p, so its product with r_m is < 2^48 and a reduced accumulator plus one stays exact.
+    let acc = 0;
+    for (let m = 0; m < channels; m++) acc = looseMod(acc + sums[2 * (n * channels + m) + which]! * secret.r[m]!);
+    out[n] = canonical(acc);
+  }
+  return out;
+}
+
+export function checkPreprocessed(map: LinearMap, x: Residues, y: Residues, secret: PreprocessedSecret): boolean {
   return firstFailingPreprocessed(map, x, y, [secret]) < 0;
 }
 
 /**
- * The output side of the first two repetitions' preprocessed checks, sᵀ·Y_n per channel, computed
- * by the pass that validates a reply (boundary/accept.ts): that pass reads Y anyway, so the check
- * need not read it again. The sums count only for the very array they were read from.
+ * Every repetition's preprocessed check on whole arrays (the standalone form: tests, and layers
+ * whose check is not fused into their boundary pass). The index of the first failing repetition, or −1.
  */
-export class OutputSums {
-  private sums = new Float64Array(0);
-  private readFrom: Float64Array | undefined;
-
-  constructor(
-    private readonly pixels: number,
-    private readonly a: PreprocessedSecret,
-    private readonly b: PreprocessedSecret,
-  ) {}
-
-  /** Reads y once: returns whether every value is an integer in [0, p), and keeps the sums if so. */
-  read(y: Float64Array): boolean {
-    const rows = y.length / this.pixels;
-    if (this.sums.length !== 2 * rows) this.sums = new Float64Array(2 * rows);
-    const valid = rowDots2(y, 0, rows, this.pixels, this.a.s, this.b.s, this.sums, looseMod);
-    this.readFrom = valid ? y : undefined;
-    return valid;
-  }
-
-  /** The sums for y and these secrets, when read() computed them from y. */
-  for(y: Float64Array, a: PreprocessedSecret, b: PreprocessedSecret): Float64Array | undefined {
-    return y === this.readFrom && a === this.a && b === this.b ? this.sums : undefined;
-  }
-}
-
-export function outputSumsFor(map: LinearMap, secrets: readonly PreprocessedSecret[]): OutputSums {
-  return new OutputSums(map.g.oh * map.g.ow, secrets[0]!, secrets[1] ?? secrets[0]!);
-}
-
-/**
- * Runs every repetition's preprocessed check in one pass over x and y (two repetitions share each
- * read: memory traffic, not multiplications, bounds this check), the first two taking y's side from
- * `known` when it was read from this y. Returns the index of the first failing repetition, or −1.
- */
-export function firstFailingPreprocessed(map: LinearMap, x: Float64Array, y: Float64Array, secrets: readonly PreprocessedSecret[], known?: OutputSums): number {
-  for (let rep = 0; rep < secrets.length; rep += 2) {
-    const a = secrets[rep]!;
-    const b = secrets[rep + 1] ?? a;
-    const ok = checkPair(map, x, y, a, b, known?.for(y, a, b));
-    if (ok !== 0) return ok === 1 ? rep : rep + 1;
+export function firstFailingPreprocessed(map: LinearMap, x: Residues, y: Residues, secrets: readonly PreprocessedSecret[]): number {
+  const items = x.length / map.inSize;
+  const rowLen = map.op === 'Gemm' ? map.g.m : map.g.oh * map.g.ow;
+  const rows = y.length / rowLen;
+  for (let rep = 0; rep < secrets.length; rep++) {
+    const secret = secrets[rep]!;
+    const sums = new Uint32Array(2 * rows);
+    for (let row = 0; row < rows; row++) sums[2 * row] = weightedSum(y, row * rowLen, secret.weights);
+    const right = outputSide(map, secret, sums, 0, items);
+    for (let n = 0; n < items; n++) if (weightedSum(x, n * map.inSize, secret.t) !== right[n]) return rep;
   }
   return -1;
+}
+
+/** Σ_q a[offset + q]·w[q] mod p over w's length (residues, exact in doubles by reduction every 30 products). */
+function weightedSum(a: Residues, offset: number, w: Uint32Array): number {
+  let acc = 0;
+  for (let q = 0; q < w.length; q++) {
+    acc += a[offset + q]! * w[q]!;
+    if (q % 30 === 29) acc = looseMod(acc);
+  }
+  return canonical(acc);
 }
 
 /**
@@ -134,37 +156,4 @@ function looseMod(v: number): number {
 function canonical(v: number): number {
   const r = v % P;
   return r < 0 ? r + P : r;
-}
-
-/**
- * 0 when both secrets' identities hold for every item; 1 or 2 names the first that fails (y not all
- * residues fails the first). The dot products run in the SIMD kernels (simd/kernels.ts), two
- * secrets per read of x and y: memory traffic, not multiplications, bounds this check. `ySums`, when
- * given, holds y's per-channel sums for these secrets (OutputSums), so y is not read again.
- */
-function checkPair(map: LinearMap, x: Float64Array, y: Float64Array, a: PreprocessedSecret, b: PreprocessedSecret, ySums?: Float64Array): number {
-  const items = x.length / map.inSize;
-  const pixels = map.g.oh * map.g.ow;
-  const channels = map.g.m;
-  let sums = ySums;
-  if (sums === undefined) {
-    sums = new Float64Array(2 * items * channels);
-    if (!rowDots2(y, 0, items * channels, pixels, a.s, b.s, sums, looseMod)) return 1;
-  }
-  for (let n = 0; n < items; n++) {
-    // ⟨X_n, T⟩ for both secrets.
-    const [la, lb] = dotT2(x, n * map.inSize, a.t, b.t, map.inSize, looseMod);
-    // sᵀ·Y_n·r = Σ_m r_m·(Σ_o s_o·Y[n, m, o]): the inner sums per channel, then r; each inner sum is
-    // reduced (|d| < 2p) so that its product with r_m stays exact (< 2^49).
-    let ra = 0;
-    let rb = 0;
-    const row = n * channels;
-    for (let m = 0; m < channels; m++) {
-      ra = looseMod(ra + looseMod(sums[2 * (row + m)]!) * a.r[m]!);
-      rb = looseMod(rb + looseMod(sums[2 * (row + m) + 1]!) * b.r[m]!);
-    }
-    if (canonical(la) !== canonical(ra)) return 1;
-    if (canonical(lb) !== canonical(rb)) return 2;
-  }
-  return 0;
 }

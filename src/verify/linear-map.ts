@@ -17,15 +17,16 @@
  */
 import { P } from '../field/prime.js';
 import { conv2d, convGeometry, type ConvGeometry } from '../kernels/conv.js';
+import type { LinearWeights } from '../kernels/names.js';
+import type { Residues } from '../field/residues.js';
 import type { QuantizedLayer } from '../quant/quantize-graph.js';
 import type { Tensor } from '../tensor/tensor.js';
 
-export interface LinearMap {
+/** A layer as Freivalds' checks see it: its LinearSpec and weights, viewed as a convolution. */
+export interface LinearMap extends LinearWeights {
   readonly name: string;
-  readonly op: 'Conv' | 'Gemm';
   /** Geometry of one batch item (n = 1); Gemm as C = K inputs, M = N outputs, 1×1 everywhere. */
   readonly g: ConvGeometry;
-  readonly w: Tensor;
   /** max |w̃|, bounds the products in collapse(). */
   readonly maxAbsW: number;
   /** Elements of one input item (C·H·W) and one output item (M·OH·OW). */
@@ -44,7 +45,7 @@ export function linearMap(layer: QuantizedLayer): LinearMap {
   }
   let maxAbsW = 0;
   for (const v of layer.w.data) maxAbsW = Math.max(maxAbsW, Math.abs(v));
-  return { name: layer.name, op: layer.op, g, w: layer.w, maxAbsW, inSize: g.c * g.h * g.w, outSize: g.m * g.oh * g.ow };
+  return { name: layer.name, op: layer.op, ...(layer.conv ? { conv: layer.conv } : {}), wDims: layer.wDims, inDims: layer.inDims, outDims: layer.outDims, g, w: layer.w, maxAbsW, inSize: g.c * g.h * g.w, outSize: g.m * g.oh * g.ow };
 }
 
 /** V = W·r: [C·kH·kW] residues (Gemm: [K]). */
@@ -94,7 +95,7 @@ export function collapse(map: LinearMap, r: Float64Array): Float64Array {
 }
 
 /** Σ_m r_m·Y[n, m, o] for every item n and output pixel o: [N·OH·OW]. */
-export function combineOutputs(map: LinearMap, y: Float64Array, r: Float64Array): Float64Array {
+export function combineOutputs(map: LinearMap, y: Residues, r: Float64Array): Float64Array {
   const pixels = map.g.oh * map.g.ow;
   const m = map.g.m;
   const items = y.length / map.outSize;
@@ -118,14 +119,15 @@ export function combineOutputs(map: LinearMap, y: Float64Array, r: Float64Array)
 }
 
 /** conv(X, V) mod p per item and output pixel: [N·OH·OW], exact through limb splitting. */
-export function applyCollapsed(map: LinearMap, x: Float64Array, v: Float64Array): Float64Array {
+export function applyCollapsed(map: LinearMap, x: Residues, v: Float64Array): Float64Array {
   const { g } = map;
   const items = x.length / map.inSize;
   const fanIn = g.c * g.kH * g.kW;
   const limbBits = Math.min(24, Math.floor(Math.log2(Number.MAX_SAFE_INTEGER / (fanIn * (P - 1) + 1) + 1)));
   const limbs = Math.ceil(24 / limbBits);
   const base = 2 ** limbBits;
-  const xt: Tensor = { dims: [items, g.c, g.h, g.w], data: x };
+  // The conv kernel is exact in doubles under the limb bound below; residues convert exactly.
+  const xt: Tensor = { dims: [items, g.c, g.h, g.w], data: Float64Array.from(x) };
   const attrs = { strides: [g.sH, g.sW], pads: [g.padTop, g.padLeft, padEnd(g, 'h'), padEnd(g, 'w')], dilations: [g.dH, g.dW], group: 1 } as const;
   const out = new Float64Array(items * g.oh * g.ow);
   let rest = Float64Array.from(v);

@@ -42,6 +42,7 @@ export type MalformedStrategy =
   | 'infinity'
   | 'fractional'
   | 'truncated'
+  | 'fp64-plus-p'
   | 'plain-array'
   | 'null-reply';
 
@@ -75,6 +76,7 @@ export const STRATEGIES: readonly StrategyInfo[] = [
   { name: 'infinity', kind: 'malformed', description: 'one element +Infinity' },
   { name: 'fractional', kind: 'malformed', description: 'one element + 0.5' },
   { name: 'truncated', kind: 'malformed', description: 'the last element missing' },
+  { name: 'fp64-plus-p', kind: 'malformed', description: 'one element + p in an FP64 reply (the wire of a service speaking FP64)' },
   { name: 'plain-array', kind: 'malformed', description: 'the right values in a plain Array' },
   { name: 'null-reply', kind: 'malformed', description: 'null instead of a reply' },
 ];
@@ -94,13 +96,23 @@ export interface Tampering {
 }
 
 interface Cached {
-  readonly x: Float64Array;
+  readonly x: Uint32Array;
   readonly dims: readonly number[];
   readonly data: Float64Array;
 }
 
+type Values = ArrayLike<number> & { readonly length: number };
 const sameDims = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
-const sameData = (a: Float64Array, b: Float64Array): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+const sameData = (a: Values, b: Values): boolean => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => v === b[i]);
+
+/**
+ * Forged values as an accelerator would send them: a Uint32Array while every value fits one (an
+ * out-of-range residue such as v + p, or v − p wrapped to 2^32 + v − p, as a u32 wire carries it), a
+ * Float64Array otherwise (NaN, ±∞, fractions: what the FP64 wire can carry).
+ */
+function asWire(y: Float64Array): Uint32Array | Float64Array {
+  return y.every((v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32) ? Uint32Array.from(y) : y;
+}
 
 export class CheatingBackend implements AcceleratorBackend {
   readonly name: string;
@@ -142,7 +154,7 @@ export class CheatingBackend implements AcceleratorBackend {
     const reply = await this.inner.linear(request);
     const honest = revealForValidation(reply) as LinearReply;
     const previous = this.cache.get(request.layerId);
-    this.cache.set(request.layerId, { x: request.x.slice(), dims: [...honest.dims], data: honest.data.slice() });
+    this.cache.set(request.layerId, { x: request.x.slice(), dims: [...honest.dims], data: Float64Array.from(honest.data) });
     if (!this.enabled || (this.targets !== undefined && !this.targets.has(request.layerId))) return reply;
 
     const forged = await this.forge(request, honest, previous);
@@ -165,14 +177,14 @@ export class CheatingBackend implements AcceleratorBackend {
   /** The forged reply, or why the strategy does not apply to this one. */
   private async forge(request: LinearRequest, honest: LinearReply, previous: Cached | undefined): Promise<unknown> {
     const dims = honest.dims;
-    const y = honest.data.slice();
+    const y = Float64Array.from(honest.data);
     const n = y.length;
     // Conv [N, M, OH, OW]; Gemm [B, N]: the channel axis is 1 either way.
     const items = dims[0]!;
     const channels = dims[1]!;
     const pixels = n / (items * channels);
     const base = { requestId: honest.requestId, layerId: honest.layerId, dims: [...dims] };
-    const withData = (data: unknown): unknown => ({ ...base, data });
+    const withData = (data: unknown): unknown => ({ ...base, data: data instanceof Float64Array ? asWire(data) : data });
     /** A reply with changed values, if they did change. */
     const changed = (data: Float64Array, why: string): unknown => (sameData(data, honest.data) ? why : withData(data));
     if (n === 0) return 'empty output';
@@ -230,7 +242,7 @@ export class CheatingBackend implements AcceleratorBackend {
         // Nothing to replay yet: the result for a random input of the same shape.
         const other = request.x.map(() => this.index(P));
         const r = revealForValidation(await this.inner.linear({ ...request, x: other })) as LinearReply;
-        return changed(r.data.slice(), 'a random input gives the same result');
+        return changed(Float64Array.from(r.data), 'a random input gives the same result');
       }
       case 'other-layer': {
         for (const [id, c] of this.cache) {
@@ -268,12 +280,12 @@ export class CheatingBackend implements AcceleratorBackend {
       }
       case 'wrong-request-id':
         // The id of this runtime's next request: right prefix, wrong counter.
-        return { ...base, requestId: honest.requestId.replace(/\d+$/, (n) => String(Number(n) + 1)), data: y };
+        return { ...base, requestId: honest.requestId.replace(/\d+$/, (n) => String(Number(n) + 1)), data: asWire(y) };
       case 'wrong-layer-id':
-        return { ...base, layerId: honest.layerId + 1, data: y };
+        return { ...base, layerId: honest.layerId + 1, data: asWire(y) };
       case 'wrong-dims': {
         const swapped = [dims[1]!, dims[0]!, ...dims.slice(2)];
-        return { ...base, dims: sameDims(swapped, dims) ? [n] : swapped, data: y };
+        return { ...base, dims: sameDims(swapped, dims) ? [n] : swapped, data: asWire(y) };
       }
       case 'float32':
         return withData(Float32Array.from(y));
@@ -290,6 +302,12 @@ export class CheatingBackend implements AcceleratorBackend {
       }
       case 'truncated':
         return withData(y.slice(0, n - 1));
+      case 'fp64-plus-p': {
+        // The FP64 wire (a service speaking it): the same out-of-range residue as a double.
+        const i = this.index(n);
+        y[i] = y[i]! + P;
+        return { ...base, data: y };
+      }
       case 'plain-array':
         return withData(Array.from(y));
       case 'null-reply':

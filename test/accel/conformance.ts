@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 
 import type { AcceleratorBackend, LinearReply, PublicLayer } from '../../src/accel/backend.js';
 import { LocalBackend } from '../../src/accel/local.js';
-import { acceptLinearOutput } from '../../src/boundary/accept.js';
+import { acceptValues } from '../helpers/accept.js';
 import { revealForValidation } from '../../src/boundary/untrusted.js';
 import { TransportError } from '../../src/errors.js';
 import { MAX_WEIGHT_L1, P } from '../../src/field/prime.js';
@@ -34,8 +34,8 @@ const A = (strides: [number, number], pads: [number, number, number, number], di
 function cases(seed: number): Case[] {
   const r = rng(seed);
   const w = (dims: number[], max: number) => tensor(dims, Float64Array.from({ length: size(dims) }, () => int(r, -max, max)));
-  const conv = (id: number, inDims: number[], wDims: number[], conv: ConvAttrs, max = 127): Case => ({ layer: { id, name: `conv${id}`, op: 'Conv', conv, w: w(wDims, max) }, inDims, outDims: convOutputDims(inDims, wDims, conv) });
-  const gemm = (id: number, b: number, k: number, n: number, max = 127): Case => ({ layer: { id, name: `fc${id}`, op: 'Gemm', w: w([k, n], max) }, inDims: [b, k], outDims: [b, n] });
+  const conv = (id: number, inDims: number[], wDims: number[], conv: ConvAttrs, max = 127): Case => ({ layer: { id, name: `conv${id}`, op: 'Conv', conv, wDims, w: w(wDims, max) }, inDims, outDims: convOutputDims(inDims, wDims, conv) });
+  const gemm = (id: number, b: number, k: number, n: number, max = 127): Case => ({ layer: { id, name: `fc${id}`, op: 'Gemm', wDims: [k, n], w: w([k, n], max) }, inDims: [b, k], outDims: [b, n] });
   return [
     conv(0, [2, 3, 9, 9], [5, 3, 3, 3], A([2, 2], [1, 0, 2, 1])),
     conv(1, [1, 4, 8, 8], [4, 1, 3, 3], A([1, 1], [1, 1, 1, 1], [1, 1], 4)),
@@ -47,8 +47,9 @@ function cases(seed: number): Case[] {
   ];
 }
 
-function reference(c: Case, x: Float64Array): Float64Array {
-  return c.layer.op === 'Conv' ? convRef(c.inDims, x, c.layer.w.dims, c.layer.w.data, c.layer.conv!).data : gemmRef(c.inDims[0]!, c.inDims[1]!, c.outDims[1]!, x, c.layer.w.data);
+function reference(c: Case, x: Uint32Array): Uint32Array {
+  const xs = Float64Array.from(x);
+  return Uint32Array.from(c.layer.op === 'Conv' ? convRef(c.inDims, xs, c.layer.w.dims, c.layer.w.data, c.layer.conv!).data : gemmRef(c.inDims[0]!, c.inDims[1]!, c.outDims[1]!, xs, c.layer.w.data));
 }
 
 /** Registers a `describe` block checking `make()`'s backend; `make` is called once for the shared backend and once per lifecycle test. */
@@ -56,15 +57,15 @@ export function backendConformance(label: string, make: () => Promise<Accelerato
   describe(`${label} conforms to the accelerator contract`, { skip: options.skip ?? false }, () => {
     const all = cases(0xc0f);
     const r = rng(0xc10);
-    const residues = (n: number): Float64Array => Float64Array.from({ length: n }, () => int(r, 0, P - 1));
+    const residues = (n: number): Uint32Array => Uint32Array.from({ length: n }, () => int(r, 0, P - 1));
     const local = new LocalBackend();
     let backend: AcceleratorBackend;
     let counter = 0;
     /** A fresh request id. */
     const nextId = (): string => `conformance-${++counter}`;
-    const run = async (b: AcceleratorBackend, c: Case, x: Float64Array): Promise<Float64Array> => {
+    const run = async (b: AcceleratorBackend, c: Case, x: Uint32Array): Promise<Uint32Array> => {
       const requestId = nextId();
-      return acceptLinearOutput(await b.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
+      return acceptValues(await b.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
     };
 
     before(async () => {
@@ -79,7 +80,7 @@ export function backendConformance(label: string, make: () => Promise<Accelerato
     it('computes what LocalBackend and BigInt compute, on layers of every kind, random and extreme inputs', async () => {
       for (const c of all) {
         for (const fill of [undefined, P - 1, 0]) {
-          const x = fill === undefined ? residues(size(c.inDims)) : new Float64Array(size(c.inDims)).fill(fill);
+          const x = fill === undefined ? residues(size(c.inDims)) : new Uint32Array(size(c.inDims)).fill(fill);
           const copy = x.slice();
           const y = await run(backend, c, x);
           assert.deepEqual([...x], [...copy], 'the caller’s input is left untouched');
@@ -96,7 +97,7 @@ export function backendConformance(label: string, make: () => Promise<Accelerato
       });
       const replies = await Promise.all(jobs.map((j) => backend.linear({ requestId: j.requestId, layerId: j.c.layer.id, dims: j.c.inDims, x: j.x })));
       jobs.forEach(({ c, x, requestId }, i) => {
-        const y = acceptLinearOutput(replies[i]!, { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
+        const y = acceptValues(replies[i]!, { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
         assert.deepEqual([...y], [...reference(c, x)], `job ${i}`);
         assert.equal((revealForValidation(replies[i]!) as LinearReply).requestId, requestId);
       });
@@ -104,19 +105,20 @@ export function backendConformance(label: string, make: () => Promise<Accelerato
 
     it('fails an unknown layer, a non-residue or a short input with TransportError, and keeps serving', async () => {
       const c = all[5]!;
-      await assert.rejects(backend.linear({ requestId: nextId(), layerId: 999, dims: [1, 2], x: new Float64Array(2) }), (e: unknown) => e instanceof TransportError && /unknown layer/.test(e.message));
-      for (const bad of [-1, P, 0.5, Number.NaN]) {
+      await assert.rejects(backend.linear({ requestId: nextId(), layerId: 999, dims: [1, 2], x: new Uint32Array(2) }), (e: unknown) => e instanceof TransportError && /unknown layer/.test(e.message));
+      // A u32 holds only integers: the values a residue is not are those ≥ p (−1 is 2^32 − 1 here).
+      for (const bad of [-1, P, P + 1, 2 ** 31]) {
         const x = residues(size(c.inDims));
         x[3] = bad;
         await assert.rejects(backend.linear({ requestId: nextId(), layerId: c.layer.id, dims: c.inDims, x }), TransportError, String(bad));
       }
-      await assert.rejects(backend.linear({ requestId: nextId(), layerId: c.layer.id, dims: c.inDims, x: new Float64Array(5) }), TransportError);
+      await assert.rejects(backend.linear({ requestId: nextId(), layerId: c.layer.id, dims: c.inDims, x: new Uint32Array(5) }), TransportError);
       const x = residues(size(c.inDims));
       assert.deepEqual([...(await run(backend, c, x))], [...reference(c, x)]);
     });
 
     it('refuses, naming it, a layer over the float64 bound (Σ|w|·(p − 1) ≥ 2^53)', async () => {
-      const bad: PublicLayer = { id: 100, name: 'huge_fc', op: 'Gemm', w: tensor([2, 2], [MAX_WEIGHT_L1, 3, 1, -3]) };
+      const bad: PublicLayer = { id: 100, name: 'huge_fc', op: 'Gemm', wDims: [2, 2], w: tensor([2, 2], [MAX_WEIGHT_L1, 3, 1, -3]) };
       const b = await make();
       try {
         await assert.rejects(b.loadWeights([bad]), (e: unknown) => e instanceof TransportError && e.message.includes('huge_fc'));

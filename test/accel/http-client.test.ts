@@ -22,11 +22,12 @@ import { exportLayerOnnx, parseLayerOnnx, publicLayerDigest } from '../../src/ac
 import { layerModelName, modelIdOf } from '../../src/accel/http/protocol.js';
 import { AcceleratorHost } from '../../src/accel/host.js';
 import { LocalBackend } from '../../src/accel/local.js';
-import { acceptLinearOutput } from '../../src/boundary/accept.js';
+import { acceptValues } from '../helpers/accept.js';
 import { revealForValidation } from '../../src/boundary/untrusted.js';
 import { InvalidArgumentError, TransportError } from '../../src/errors.js';
 import { P } from '../../src/field/prime.js';
-import { quantizeInput } from '../../src/quant/fixed-point.js';
+import { quantizeInput } from '../helpers/requantize.js';
+import { isWireDatatype, readTensor } from '../../src/accel/http/tensor-codec.js';
 import { loadFashionMnist } from '../../src/io/idx.js';
 import { jsKernels } from '../../src/kernels/exact-linear.js';
 import { SlalomModel } from '../../src/runtime/model.js';
@@ -169,9 +170,12 @@ class FakeOip {
         return this.stream(res);
     }
     const layer = this.byName.get(name)!;
-    const x = new Float64Array(xBytes.length / 8);
-    new Uint8Array(x.buffer).set(xBytes);
-    const out = await this.host.linear(layer.id, header.inputs[0]!.shape, x);
+    // Requests in whatever datatype the client sends; replies in FP64, as an existing server answers.
+    const datatype = header.inputs[0]!.datatype;
+    if (!isWireDatatype(datatype)) return this.json(res, 400, { error: `datatype ${datatype}` });
+    const x = Uint32Array.from(readTensor(datatype, xBytes)!);
+    const computed = await this.host.linear(layer.id, header.inputs[0]!.shape, x);
+    const out = { ...computed, data: Float64Array.from(computed.data) };
     if (behavior === 'lie') out.data[0] = (out.data[0]! + 1) % P;
     const id = behavior === 'wrong-id' ? `${String(header.id)}0` : header.id;
     if (behavior === 'json') {
@@ -230,10 +234,10 @@ function client(urls: string[], extra: Partial<ConstructorParameters<typeof Http
 }
 
 /** A first-layer request on the first test image, residues in [0, p). */
-function request(id: number, layerIndex = 1): { requestId: string; layerId: number; dims: number[]; x: Float64Array } {
+function request(id: number, layerIndex = 1): { requestId: string; layerId: number; dims: number[]; x: Uint32Array } {
   const layer = model.quantized.layers[layerIndex]!;
   const n = layer.inDims.reduce((a, b) => a * b, 1);
-  const x = new Float64Array(n);
+  const x = new Uint32Array(n);
   const requestId = `test-${id}`;
   let s = 12345 + id;
   for (let i = 0; i < n; i++) {
@@ -243,16 +247,16 @@ function request(id: number, layerIndex = 1): { requestId: string; layerId: numb
   return { requestId, layerId: layer.index, dims: [...layer.inDims], x };
 }
 
-async function honestAnswer(req: ReturnType<typeof request>): Promise<Float64Array> {
+async function honestAnswer(req: ReturnType<typeof request>): Promise<Uint32Array> {
   const local = new LocalBackend();
   await local.loadWeights(layers);
   const reply = revealForValidation(await local.linear(req)) as LinearReply;
-  return reply.data;
+  return Uint32Array.from(reply.data);
 }
 
-function accept(reply: Awaited<ReturnType<HttpBackend['linear']>>, req: ReturnType<typeof request>): Float64Array {
+function accept(reply: Awaited<ReturnType<HttpBackend['linear']>>, req: ReturnType<typeof request>): Uint32Array {
   const layer = model.quantized.layers.find((l) => l.index === req.layerId)!;
-  return acceptLinearOutput(reply, { requestId: req.requestId, layerId: req.layerId, layerName: layer.name, dims: layer.outDims });
+  return acceptValues(reply, { requestId: req.requestId, layerId: req.layerId, layerName: layer.name, dims: layer.outDims });
 }
 
 before(async () => {
@@ -346,7 +350,7 @@ describe('transport', () => {
     await b.loadWeights(layers);
     const before = connections;
     const reqs = Array.from({ length: 12 }, (_, i) => request(100 + i));
-    const copies = reqs.map((r) => Float64Array.from(r.x));
+    const copies = reqs.map((r) => Uint32Array.from(r.x));
     const replies = await Promise.all(reqs.map((r) => b.linear(r)));
     reqs.forEach((r, i) => {
       accept(replies[i]!, r);
@@ -593,7 +597,7 @@ describe('end to end: SlalomModel over HttpBackend, bit-identical to baseline', 
       const first = [...s1.received, ...s2.received].filter((r) => r.model === nameOf(modelId, layers[0]!));
       assert.equal(first.length, 2);
       for (const r of first) {
-        const sent = new Float64Array(new Uint8Array(r.x).buffer);
+        const sent = new Uint32Array(new Uint8Array(r.x).buffer);
         for (const image of images) {
           const x = quantizeInput(model.quantized.layers[0]!, image.data).residues;
           const same = sent.filter((v, i) => v === x[i]).length;

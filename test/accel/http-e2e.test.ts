@@ -102,7 +102,12 @@ async function proxy(target: string, behavior: 'lie' | 'flaky'): Promise<{ url: 
         up.on('end', () => {
           const bytes = Buffer.concat(body);
           const h = Number(up.headers['inference-header-content-length']);
-          if (isInfer && behavior === 'lie' && up.statusCode === 200 && h > 0) bytes.writeDoubleLE((bytes.readDoubleLE(h) + 1) % 16_777_213, h);
+          if (isInfer && behavior === 'lie' && up.statusCode === 200 && h > 0) {
+            // The first output value + 1 mod p, in the reply's own datatype (UINT32 from slalom's server, FP64 from older ones).
+            const wide = JSON.parse(bytes.subarray(0, h).toString('utf8')).outputs?.[0]?.datatype === 'FP64';
+            if (wide) bytes.writeDoubleLE((bytes.readDoubleLE(h) + 1) % 16_777_213, h);
+            else bytes.writeUInt32LE((bytes.readUInt32LE(h) + 1) % 16_777_213, h);
+          }
           res.writeHead(up.statusCode ?? 502, up.headers).end(bytes);
         });
       });

@@ -84,7 +84,8 @@ const CONV_CASES: ConvCase[] = [
 
 function convLayer(c: ConvCase, w: Float64Array, withDims: boolean): ExportableLayer {
   const cg = c.x[1] / c.attrs.group;
-  return { id: 7, name: `conv ${c.label}`, op: 'Conv', conv: c.attrs, w: { dims: [c.m, cg, c.k[0], c.k[1]], data: w }, ...(withDims ? { inDims: [1, ...c.x.slice(1)] } : {}) };
+  const wDims = [c.m, cg, c.k[0], c.k[1]];
+  return { id: 7, name: `conv ${c.label}`, op: 'Conv', conv: c.attrs, wDims, w: { dims: wDims, data: w }, ...(withDims ? { inDims: [1, ...c.x.slice(1)] } : {}) };
 }
 
 describe('exported conv layers equal the BigInt reference', () => {
@@ -127,7 +128,7 @@ describe('exported gemm layers equal the BigInt reference', () => {
     it(`[${b}, ${k}] · [${k}, ${n}]`, async () => {
       const w = ints(k * n, 1000);
       const x = residues(b * k);
-      const got = await runOnnx(exportLayerOnnx({ id: 1, name: 'fc', op: 'Gemm', w: { dims: [k, n], data: w } }), [b, k], x);
+      const got = await runOnnx(exportLayerOnnx({ id: 1, name: 'fc', op: 'Gemm', wDims: [k, n], w: { dims: [k, n], data: w } }), [b, k], x);
       assert.deepEqual(got.dims, [b, n]);
       assert.equal(mismatches(got.data, gemmRef(b, k, n, x, w)), 0);
       assert.equal(mismatches(got.data, gemmField({ dims: [b, k], data: x }, { dims: [k, n], data: w }).data), 0);
@@ -152,11 +153,11 @@ describe('worst-case magnitudes stay exact', () => {
     const w = boundaryRows(3, perRow, (r, i) => (r === 0 ? 1 : r === 1 ? -1 : i % 2 === 0 ? 1 : -1));
     const a = attrs([1, 1], [0, 0, 0, 0], [1, 1], 1);
     const x = new Float64Array(size(xDims)).fill(P - 1);
-    const got = await runOnnx(exportLayerOnnx({ id: 0, name: 'edge', op: 'Conv', conv: a, w: { dims: kDims, data: w } }), xDims, x);
+    const got = await runOnnx(exportLayerOnnx({ id: 0, name: 'edge', op: 'Conv', conv: a, wDims: kDims, w: { dims: kDims, data: w } }), xDims, x);
     assert.equal(mismatches(got.data, convRef(xDims, x, kDims, w, a).data), 0);
     // a mixed input too
     const x2 = Float64Array.from(x, (_, i) => (i % 3 === 0 ? P - 1 : randInt(0, P - 1)));
-    const got2 = await runOnnx(exportLayerOnnx({ id: 0, name: 'edge', op: 'Conv', conv: a, w: { dims: kDims, data: w } }), xDims, x2);
+    const got2 = await runOnnx(exportLayerOnnx({ id: 0, name: 'edge', op: 'Conv', conv: a, wDims: kDims, w: { dims: kDims, data: w } }), xDims, x2);
     assert.equal(mismatches(got2.data, convRef(xDims, x2, kDims, w, a).data), 0);
   });
 
@@ -167,15 +168,15 @@ describe('worst-case magnitudes stay exact', () => {
     const w = new Float64Array(k * n);
     for (let j = 0; j < n; j++) for (let i = 0; i < k; i++) w[i * n + j] = cols[j * k + i]!;
     const x = new Float64Array(2 * k).fill(P - 1);
-    const got = await runOnnx(exportLayerOnnx({ id: 0, name: 'edge', op: 'Gemm', w: { dims: [k, n], data: w } }), [2, k], x);
+    const got = await runOnnx(exportLayerOnnx({ id: 0, name: 'edge', op: 'Gemm', wDims: [k, n], w: { dims: [k, n], data: w } }), [2, k], x);
     assert.equal(mismatches(got.data, gemmRef(2, k, n, x, w)), 0);
   });
 
   it('a layer one past the bound is refused at export', () => {
     const w = boundaryRows(1, 4, () => 1);
     w[0]! += 1;
-    assert.throws(() => exportLayerOnnx({ id: 0, name: 'over', op: 'Gemm', w: { dims: [4, 1], data: w } }), OverflowError);
-    assert.throws(() => exportLayerOnnx({ id: 0, name: 'frac', op: 'Gemm', w: { dims: [1, 1], data: Float64Array.of(0.5) } }));
+    assert.throws(() => exportLayerOnnx({ id: 0, name: 'over', op: 'Gemm', wDims: [4, 1], w: { dims: [4, 1], data: w } }), OverflowError);
+    assert.throws(() => exportLayerOnnx({ id: 0, name: 'frac', op: 'Gemm', wDims: [1, 1], w: { dims: [1, 1], data: Float64Array.of(0.5) } }));
   });
 });
 
@@ -196,7 +197,7 @@ describe('parseLayerOnnx', () => {
   it('refuses bytes that are not an exported slalom layer', () => {
     assert.throws(() => parseLayerOnnx(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f)), MalformedModelError);
     assert.throws(() => parseLayerOnnx(new Uint8Array(0)), MalformedModelError);
-    const bytes = exportLayerOnnx({ id: 0, name: 'g', op: 'Gemm', w: { dims: [3, 2], data: Float64Array.of(1, 2, 3, 4, 5, 6) } });
+    const bytes = exportLayerOnnx({ id: 0, name: 'g', op: 'Gemm', wDims: [3, 2], w: { dims: [3, 2], data: Float64Array.of(1, 2, 3, 4, 5, 6) } });
     assert.throws(() => parseLayerOnnx(bytes.subarray(0, bytes.length - 10)), MalformedModelError);
   });
 });
@@ -207,8 +208,8 @@ describe('exportModelRepository', () => {
 
   it('writes config.pbtxt, 1/model.onnx per layer and the index', async () => {
     const layers: PublicLayer[] = [
-      { id: 0, name: 'conv', op: 'Conv', conv: attrs([1, 1], [1, 1, 1, 1], [1, 1], 1), w: { dims: [4, 2, 3, 3], data: ints(72, 10) } },
-      { id: 1, name: 'fc', op: 'Gemm', w: { dims: [16, 3], data: ints(48, 10) } },
+      { id: 0, name: 'conv', op: 'Conv', conv: attrs([1, 1], [1, 1, 1, 1], [1, 1], 1), wDims: [4, 2, 3, 3], w: { dims: [4, 2, 3, 3], data: ints(72, 10) } },
+      { id: 1, name: 'fc', op: 'Gemm', wDims: [16, 3], w: { dims: [16, 3], data: ints(48, 10) } },
     ];
     const model = { name: 'tiny net', modelHash: 'ab'.repeat(32), layers: [{ ...layers[0]!, inDims: [1, 2, 2, 2] }, layers[1]!] };
     const index = exportModelRepository(model, dir);

@@ -36,10 +36,10 @@ const ints = (n: number, max: number): Float64Array => Float64Array.from({ lengt
 const residues = (n: number): Float64Array => Float64Array.from({ length: n }, () => randInt(0, P - 1));
 
 const CONV_ATTRS: ConvAttrs = { strides: [2, 1], pads: [1, 1, 1, 0], dilations: [1, 1], group: 2 };
-const CONV: PublicLayer = { id: 0, name: 'conv', op: 'Conv', conv: CONV_ATTRS, w: { dims: [6, 2, 3, 3], data: ints(108, 127) } };
+const CONV: PublicLayer = { id: 0, name: 'conv', op: 'Conv', conv: CONV_ATTRS, wDims: [6, 2, 3, 3], w: { dims: [6, 2, 3, 3], data: ints(108, 127) } };
 const CONV_IN = [4, 7, 6] as const;
-const FC: PublicLayer = { id: 1, name: 'fc', op: 'Gemm', w: { dims: [24, 5], data: ints(120, 5000) } };
-const EDGE: PublicLayer = { id: 2, name: 'edge', op: 'Gemm', w: { dims: [2, 1], data: Float64Array.of(MAX_WEIGHT_L1 - 7, -7) } };
+const FC: PublicLayer = { id: 1, name: 'fc', op: 'Gemm', wDims: [24, 5], w: { dims: [24, 5], data: ints(120, 5000) } };
+const EDGE: PublicLayer = { id: 2, name: 'edge', op: 'Gemm', wDims: [2, 1], w: { dims: [2, 1], data: Float64Array.of(MAX_WEIGHT_L1 - 7, -7) } };
 
 const dir = mkdtempSync(join(tmpdir(), 'slalom-server-'));
 let index: ExportIndex;
@@ -153,8 +153,9 @@ describe('protocol and exact results', () => {
     const meta = json(await send(port, 'GET', '/v2'));
     assert.ok(meta.extensions.includes('binary_tensor_data') && meta.extensions.includes('model_repository'));
     const m = json(await send(port, 'GET', `/v2/models/${convName}`));
-    assert.deepEqual(m.inputs, [{ name: 'x', datatype: 'FP64', shape: [-1, 4, 7, 6] }]);
-    assert.deepEqual(m.outputs, [{ name: 'y', datatype: 'FP64', shape: [-1, 6, 4, 5] }]);
+    assert.deepEqual(m.inputs, [{ name: 'x', datatype: 'UINT32', shape: [-1, 4, 7, 6] }]);
+    assert.deepEqual(m.outputs, [{ name: 'y', datatype: 'UINT32', shape: [-1, 6, 4, 5] }]);
+    assert.deepEqual(m.parameters.datatypes, ['UINT32', 'INT32', 'FP64'], 'every wire datatype is accepted');
     assert.equal(m.platform, 'onnxruntime_onnx');
     assert.equal((await send(port, 'GET', `/v2/models/${convName}/ready`)).status, 200);
     assert.equal((await send(port, 'GET', `/v2/models/${convName}/versions/1/ready`)).status, 200);
@@ -214,6 +215,35 @@ describe('protocol and exact results', () => {
     assert.deepEqual([...outputOf(rb).data], [...want.data]);
   });
 
+  it('UINT32 and INT32 requests (binary and JSON) are answered exactly, in their own datatype', async () => {
+    const dims = [2, ...CONV_IN];
+    const x = residues(size(dims));
+    const want = expectConv(dims, x);
+    for (const datatype of ['UINT32', 'INT32'] as const) {
+      const values = Uint32Array.from(x);
+      const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype, shape: dims, parameters: { binary_data_size: 4 * values.length } }], outputs: [{ name: 'y', parameters: { binary_data: true } }] }));
+      const r = await send(server.port, 'POST', `/v2/models/${convName}/infer`, Buffer.concat([header, Buffer.from(values.buffer)]), {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(header.length),
+      });
+      assert.equal(r.status, 200, r.body.toString());
+      const n = Number(r.headers['inference-header-content-length']);
+      const h = JSON.parse(r.body.subarray(0, n).toString('utf8'));
+      assert.equal(h.outputs[0].datatype, datatype);
+      const raw = r.body.subarray(n);
+      assert.equal(raw.length, 4 * want.data.length, '4 bytes per residue');
+      assert.deepEqual([...new Uint32Array(Uint8Array.from(raw).buffer)], [...want.data]);
+      const j = json(await postJson(server.port, `/v2/models/${convName}/infer`, { inputs: [{ name: 'x', datatype, shape: dims, data: [...x] }] }));
+      assert.equal(j.outputs[0].datatype, datatype);
+      assert.deepEqual(j.outputs[0].data, [...want.data]);
+    }
+    // A binary size that fits FP64 but not UINT32 is refused.
+    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'UINT32', shape: dims, parameters: { binary_data_size: 8 * x.length } }] }));
+    const bad = await send(server.port, 'POST', `/v2/models/${convName}/infer`, Buffer.concat([header, Buffer.from(x.buffer)]), { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) });
+    assert.equal(bad.status, 400);
+    assert.match(json(bad).error, /4 bytes/);
+  });
+
   it('the reference backend (js kernels) gives the same exact results', async () => {
     const ref = await start({ backend: 'reference', kernels: 'js', maxDelayMs: 0 });
     await loadAll(ref);
@@ -254,7 +284,7 @@ describe('repository extension', () => {
 
   it('loads uploaded ONNX as Triton base64 JSON and as octet-stream', async () => {
     const port = server.port;
-    const layer: PublicLayer = { id: 9, name: 'uploaded', op: 'Conv', conv: { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [2, 2], group: 3 }, w: { dims: [3, 1, 3, 3], data: ints(27, 99) } };
+    const layer: PublicLayer = { id: 9, name: 'uploaded', op: 'Conv', conv: { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [2, 2], group: 3 }, wDims: [3, 1, 3, 3], w: { dims: [3, 1, 3, 3], data: ints(27, 99) } };
     const onnx = Buffer.from(exportLayerOnnx(layer));
     const [upJson, upBin] = [nameFor(layer, 'up-json'), nameFor(layer, 'up-bin')];
     const r = await postJson(port, `/v2/repository/models/${upJson}/load`, { parameters: { 'file:1/model.onnx': onnx.toString('base64') } });
@@ -278,7 +308,7 @@ describe('repository extension', () => {
   it('a large upload (base64 past 1 MiB) is decoded without one giant string', async () => {
     const k = 1024;
     const n = 300;
-    const layer: PublicLayer = { id: 3, name: 'big', op: 'Gemm', w: { dims: [k, n], data: ints(k * n, 1000) } };
+    const layer: PublicLayer = { id: 3, name: 'big', op: 'Gemm', wDims: [k, n], w: { dims: [k, n], data: ints(k * n, 1000) } };
     const onnx = Buffer.from(exportLayerOnnx(layer));
     assert.ok(onnx.length * 4 / 3 > 1 << 20);
     const big = nameFor(layer);
@@ -301,7 +331,7 @@ describe('repository extension', () => {
     await bad('{"parameters":', 'application/json');
     await bad(Buffer.from([1, 2, 3, 4, 5]), 'application/octet-stream');
     // weights past the exactness bound, with a hand-patched description
-    const over = exportLayerOnnx({ id: 0, name: 'o', op: 'Gemm', w: { dims: [2, 1], data: Float64Array.of(MAX_WEIGHT_L1, 0) } });
+    const over = exportLayerOnnx({ id: 0, name: 'o', op: 'Gemm', wDims: [2, 1], w: { dims: [2, 1], data: Float64Array.of(MAX_WEIGHT_L1, 0) } });
     const patched = Buffer.from(over);
     const first = Buffer.alloc(4);
     first.writeInt32LE(MAX_WEIGHT_L1);
@@ -317,8 +347,8 @@ describe('a layer name is bound to its content (issue 11, defect 3)', () => {
   const upload = (port: number, name: string, layer: PublicLayer): Promise<Reply> =>
     send(port, 'POST', `/v2/repository/models/${name}/load`, Buffer.from(exportLayerOnnx(layer)), { 'content-type': 'application/octet-stream' });
   // Two layers of one model, as an attacker sharing the accelerator would use them.
-  const L2: PublicLayer = { id: 2, name: 'l2', op: 'Gemm', w: { dims: [24, 5], data: ints(120, 300) } };
-  const L3: PublicLayer = { id: 3, name: 'l3', op: 'Gemm', w: { dims: [24, 5], data: ints(120, 300) } };
+  const L2: PublicLayer = { id: 2, name: 'l2', op: 'Gemm', wDims: [24, 5], w: { dims: [24, 5], data: ints(120, 300) } };
+  const L3: PublicLayer = { id: 3, name: 'l3', op: 'Gemm', wDims: [24, 5], w: { dims: [24, 5], data: ints(120, 300) } };
 
   it("another layer's graph under a layer's name is refused (409), before and after the right one is loaded; the right one keeps serving", async () => {
     const lines: string[] = [];

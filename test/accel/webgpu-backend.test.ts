@@ -65,9 +65,9 @@ describe('the webgpu backend', { skip }, () => {
   });
 
   it('merges requests that wait for the same layer into one batch and answers each', async () => {
-    const layer: PublicLayer = { id: 40, name: 'batched', op: 'Gemm', w: tensor([3, 2], [1, 2, 3, 4, 5, -6]) };
+    const layer: PublicLayer = { id: 40, name: 'batched', op: 'Gemm', wDims: [3, 2], w: tensor([3, 2], [1, 2, 3, 4, 5, -6]) };
     await gpu.loadWeights([layer]);
-    const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => gpu.linear({ requestId: `r${1000 + i}`, layerId: 40, dims: [1, 3], x: new Float64Array([i, 1, 1]) })));
+    const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => gpu.linear({ requestId: `r${1000 + i}`, layerId: 40, dims: [1, 3], x: new Uint32Array([i, 1, 1]) })));
     const raw = replies.map((r) => revealForValidation(r) as LinearReply);
     raw.forEach((r, i) => {
       assert.equal(r.requestId, `r${1000 + i}`);
@@ -78,7 +78,7 @@ describe('the webgpu backend', { skip }, () => {
   });
 
   it('refuses, through the worker and naming it, a layer past the limb bound', async () => {
-    const over: PublicLayer = { id: 41, name: 'past_the_limbs', op: 'Gemm', w: tensor([16, 1], new Float64Array(16).fill(MAX_FOLDED_WEIGHT + 1)) };
+    const over: PublicLayer = { id: 41, name: 'past_the_limbs', op: 'Gemm', wDims: [16, 1], w: tensor([16, 1], new Float64Array(16).fill(MAX_FOLDED_WEIGHT + 1)) };
     await assert.rejects(gpu.loadWeights([over]), (e: unknown) => e instanceof TransportError && e.message.includes('past_the_limbs') && /WebGPU kernels/.test(e.message));
   });
 });
@@ -121,7 +121,7 @@ function wrongWeights(inner: AcceleratorBackend, target: number): AcceleratorBac
           if (l.id !== target) return l;
           const data = l.w.data.slice();
           data[0] = data[0]! + 1;
-          return { ...l, w: { dims: l.w.dims, data } };
+          return { ...l, wDims: l.w.dims, w: { dims: l.w.dims, data } };
         }),
       ),
     linear: (r: LinearRequest) => inner.linear(r),

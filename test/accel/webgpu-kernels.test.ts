@@ -39,11 +39,11 @@ interface Case {
 }
 
 function convCase(label: string, inDims: number[], wDims: [number, number, number, number], conv: ConvAttrs, maxW = 1500, bigint = true): Case {
-  return { label, layer: { op: 'Conv', conv, w: tensor(wDims, weights(size(wDims), maxW)) }, inDims, bigint };
+  return { label, layer: { op: 'Conv', conv, wDims: wDims, w: tensor(wDims, weights(size(wDims), maxW)) }, inDims, bigint };
 }
 
 function gemmCase(label: string, b: number, k: number, n: number, maxW = 1500, bigint = true): Case {
-  return { label, layer: { op: 'Gemm', w: tensor([k, n], weights(k * n, maxW)) }, inDims: [b, k], bigint };
+  return { label, layer: { op: 'Gemm', wDims: [k, n], w: tensor([k, n], weights(k * n, maxW)) }, inDims: [b, k], bigint };
 }
 
 const CASES: Case[] = [
@@ -94,7 +94,7 @@ describe(`WebGPU exact kernels (${TEST_ADAPTER} adapter)`, { skip }, () => {
     it(`${c.label}: random, all-zero and all-(p − 1) inputs`, async () => {
       for (const x of [residues(size(c.inDims)), new Float64Array(size(c.inDims)), new Float64Array(size(c.inDims)).fill(P - 1)]) {
         const out = await gpu(c.layer, c.inDims, x);
-        const js = applyExactSync(c.layer, c.inDims, x);
+        const js = applyExactSync(c.layer, c.inDims, Uint32Array.from(x));
         assert.deepEqual(out.dims, c.layer.op === 'Conv' ? convOutputDims(c.inDims, c.layer.w.dims, c.layer.conv!) : [c.inDims[0], c.layer.w.dims[1]]);
         assert.deepEqual(out.data, [...js], 'against the JS kernels');
         if (c.bigint) assert.deepEqual(out.data, bigintRef(c.layer, c.inDims, x), 'against BigInt');
@@ -104,7 +104,7 @@ describe(`WebGPU exact kernels (${TEST_ADAPTER} adapter)`, { skip }, () => {
 
   it('a layer exactly at the bound: one 16-tap segment with Σ|w| = 524 416 against x = p − 1', async () => {
     for (const sign of [1, -1]) {
-      const layer: ExactLinearLayer = { op: 'Gemm', w: tensor([16, 3], Float64Array.from({ length: 48 }, (_, i) => (i % 3 === 2 ? 1 : sign * MAX_FOLDED_WEIGHT))) };
+      const layer: ExactLinearLayer = { op: 'Gemm', wDims: [16, 3], w: tensor([16, 3], Float64Array.from({ length: 48 }, (_, i) => (i % 3 === 2 ? 1 : sign * MAX_FOLDED_WEIGHT))) };
       assert.equal(16 * MAX_FOLDED_WEIGHT, SEGMENT_L1);
       const x = new Float64Array(32).fill(P - 1);
       assert.deepEqual((await gpu(layer, [2, 16], x)).data, [...gemmRef(2, 16, 3, x, layer.w.data)]);
@@ -113,8 +113,8 @@ describe(`WebGPU exact kernels (${TEST_ADAPTER} adapter)`, { skip }, () => {
 
   it('layers that fold every 16 taps (|w| = 32 776 over long rows): conv, dense small and large batch', async () => {
     const extreme = (n: number): Float64Array => Float64Array.from({ length: n }, (_, i) => (i % 5 === 0 ? -MAX_FOLDED_WEIGHT : MAX_FOLDED_WEIGHT));
-    const c: ExactLinearLayer = { op: 'Conv', conv: A([1, 1], [1, 1, 1, 1]), w: tensor([6, 40, 3, 3], extreme(6 * 360)) };
-    const d: ExactLinearLayer = { op: 'Gemm', w: tensor([2000, 5], extreme(10_000)) };
+    const c: ExactLinearLayer = { op: 'Conv', conv: A([1, 1], [1, 1, 1, 1]), wDims: [6, 40, 3, 3], w: tensor([6, 40, 3, 3], extreme(6 * 360)) };
+    const d: ExactLinearLayer = { op: 'Gemm', wDims: [2000, 5], w: tensor([2000, 5], extreme(10_000)) };
     for (const [layer, inDims] of [[c, [1, 40, 4, 4]], [d, [2, 2000]], [d, [20, 2000]]] as const) {
       assert.ok(engine.register(layer, 'probe').plan.segmentTaps === 16);
       for (const x of [new Float64Array(size(inDims)).fill(P - 1), residues(size(inDims))]) {
@@ -124,7 +124,7 @@ describe(`WebGPU exact kernels (${TEST_ADAPTER} adapter)`, { skip }, () => {
   });
 
   it('a layer just past the bound is refused at registration, naming it; nothing is uploaded', () => {
-    const over: ExactLinearLayer = { op: 'Conv', conv: A([1, 1], [0, 0, 0, 0]), w: tensor([1, 16, 1, 1], new Float64Array(16).fill(MAX_FOLDED_WEIGHT + 1)) };
+    const over: ExactLinearLayer = { op: 'Conv', conv: A([1, 1], [0, 0, 0, 0]), wDims: [1, 16, 1, 1], w: tensor([1, 16, 1, 1], new Float64Array(16).fill(MAX_FOLDED_WEIGHT + 1)) };
     assert.throws(() => engine.register(over, 'over_the_bound'), (e: unknown) => e instanceof OverflowError && e.layer === 'over_the_bound');
   });
 
@@ -137,7 +137,7 @@ describe(`WebGPU exact kernels (${TEST_ADAPTER} adapter)`, { skip }, () => {
         const x = residues(size(dims));
         return { dims, x, out: engine.run(registered, dims, Uint32Array.from(x)) };
       });
-      for (const j of jobs) assert.deepEqual([...(await j.out).data], [...applyExactSync(c.layer, j.dims, j.x)]);
+      for (const j of jobs) assert.deepEqual([...(await j.out).data], [...applyExactSync(c.layer, j.dims, Uint32Array.from(j.x))]);
     } finally {
       engine.release(registered);
     }

@@ -12,8 +12,8 @@ import { P } from '../../src/field/prime.js';
 import { tensor } from '../../src/tensor/tensor.js';
 
 const A = { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 } as const;
-const gemm = (k: number, n: number, fill: (i: number) => number) => ({ op: 'Gemm' as const, w: tensor([k, n], Float64Array.from({ length: k * n }, (_, i) => fill(i))) });
-const conv = (m: number, c: number, fill: (i: number) => number) => ({ op: 'Conv' as const, conv: A, w: tensor([m, c, 1, 1], Float64Array.from({ length: m * c }, (_, i) => fill(i))) });
+const gemm = (k: number, n: number, fill: (i: number) => number) => ({ op: 'Gemm' as const, wDims: [k, n], w: tensor([k, n], Float64Array.from({ length: k * n }, (_, i) => fill(i))) });
+const conv = (m: number, c: number, fill: (i: number) => number) => ({ op: 'Conv' as const, conv: A, wDims: [m, c, 1, 1], w: tensor([m, c, 1, 1], Float64Array.from({ length: m * c }, (_, i) => fill(i))) });
 
 /** The WGSL fold, step by step in the same 32-bit arithmetic: (t + lo + hi·2^12) mod p. */
 function foldLikeWgsl(t: number, lo: number, hi: number): number {

@@ -12,7 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import type { LinearReply, PublicLayer } from '../../src/accel/backend.js';
 import { LocalBackend } from '../../src/accel/local.js';
 import { WorkerBackend } from '../../src/accel/worker/client.js';
-import { acceptLinearOutput } from '../../src/boundary/accept.js';
+import { acceptValues } from '../helpers/accept.js';
+import { alloc, release, u32 } from '../../src/simd/arena.js';
 import { revealForValidation } from '../../src/boundary/untrusted.js';
 import { OverflowError, InvalidArgumentError, TransportError } from '../../src/errors.js';
 import { MAX_EXACT, MAX_WEIGHT_L1, P } from '../../src/field/prime.js';
@@ -31,8 +32,8 @@ function ints(n: number, max: number): Float64Array {
   return out;
 }
 
-function residues(n: number): Float64Array {
-  const out = new Float64Array(n);
+function residues(n: number): Uint32Array {
+  const out = new Uint32Array(n);
   for (let i = 0; i < n; i++) out[i] = (rng.nextI32() >>> 0) % P;
   return out;
 }
@@ -44,11 +45,11 @@ interface Case {
 }
 
 function convCase(id: number, inDims: number[], wDims: [number, number, number, number], conv: ConvAttrs, maxW = 127): Case {
-  return { layer: { id, name: `conv${id}`, op: 'Conv', conv, w: tensor(wDims, ints(size(wDims), maxW)) }, inDims, outDims: convOutputDims(inDims, wDims, conv) };
+  return { layer: { id, name: `conv${id}`, op: 'Conv', conv, wDims: wDims, w: tensor(wDims, ints(size(wDims), maxW)) }, inDims, outDims: convOutputDims(inDims, wDims, conv) };
 }
 
 function gemmCase(id: number, b: number, k: number, n: number, maxW = 127): Case {
-  return { layer: { id, name: `fc${id}`, op: 'Gemm', w: tensor([k, n], ints(k * n, maxW)) }, inDims: [b, k], outDims: [b, n] };
+  return { layer: { id, name: `fc${id}`, op: 'Gemm', wDims: [k, n], w: tensor([k, n], ints(k * n, maxW)) }, inDims: [b, k], outDims: [b, n] };
 }
 
 const A = (strides: [number, number], pads: [number, number, number, number], dilations: [number, number] = [1, 1], group = 1): ConvAttrs => ({ strides, pads, dilations, group });
@@ -63,10 +64,9 @@ const CASES: Case[] = [
   gemmCase(6, 1, 2048, 3, 100_000),
 ];
 
-function reference(c: Case, x: Float64Array): Float64Array {
-  return c.layer.op === 'Conv'
-    ? convRef(c.inDims, x, c.layer.w.dims, c.layer.w.data, c.layer.conv!).data
-    : gemmRef(c.inDims[0]!, c.inDims[1]!, c.outDims[1]!, x, c.layer.w.data);
+function reference(c: Case, x: Uint32Array): Uint32Array {
+  const xs = Float64Array.from(x);
+  return Uint32Array.from(c.layer.op === 'Conv' ? convRef(c.inDims, xs, c.layer.w.dims, c.layer.w.data, c.layer.conv!).data : gemmRef(c.inDims[0]!, c.inDims[1]!, c.outDims[1]!, xs, c.layer.w.data));
 }
 
 let worker: WorkerBackend;
@@ -89,17 +89,46 @@ describe('WorkerBackend computes what LocalBackend computes', () => {
   it('on random layers of every kind, with the extremes of the residues', async () => {
     for (const c of CASES) {
       for (const fill of [undefined, P - 1, 0]) {
-        const x = fill === undefined ? residues(size(c.inDims)) : new Float64Array(size(c.inDims)).fill(fill);
+        const x = fill === undefined ? residues(size(c.inDims)) : new Uint32Array(size(c.inDims)).fill(fill);
         const xCopy = x.slice();
         const requestId = nextId();
         const expected = { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims };
-        const fromWorker = acceptLinearOutput(await worker.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), expected);
-        const fromLocal = acceptLinearOutput(await local.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), expected);
+        const fromWorker = acceptValues(await worker.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), expected);
+        const fromLocal = acceptValues(await local.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), expected);
         assert.deepEqual([...x], [...xCopy], 'the caller’s input is left untouched');
         assert.deepEqual([...fromWorker], [...fromLocal], c.layer.name);
         assert.deepEqual([...fromWorker], [...reference(c, x)], `${c.layer.name} against BigInt`);
       }
     }
+  });
+
+  it("a request in the trusted runtime's memory leaves as a copy in a buffer of its own, never as shared memory", async () => {
+    const c = CASES[0]!;
+    const n = size(c.inDims);
+    const region = alloc(4 * n);
+    const x = u32(region, n);
+    x.set(residues(n));
+    assert.ok(x.buffer instanceof SharedArrayBuffer, 'the arena is shared memory (it grows without detaching views)');
+    const posted: unknown[] = [];
+    const inner = (worker as unknown as { worker: { postMessage(m: unknown, t?: unknown[]): void } }).worker;
+    const post = inner.postMessage.bind(inner);
+    inner.postMessage = (m: unknown, t?: unknown[]) => {
+      posted.push((m as { x?: Uint32Array }).x?.buffer);
+      post(m, t);
+    };
+    try {
+      for (let round = 0; round < 3; round++) {
+        const requestId = nextId();
+        const y = acceptValues(await worker.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
+        assert.deepEqual([...y], [...reference(c, x)]);
+      }
+    } finally {
+      inner.postMessage = post;
+      release(region);
+    }
+    assert.equal(posted.length, 3);
+    for (const b of posted) assert.ok(b instanceof ArrayBuffer && !(b instanceof SharedArrayBuffer), 'a plain ArrayBuffer went to the worker');
+    assert.equal(x.length, n, 'the view is still attached');
   });
 
   it('many requests in flight at once come back to the right callers', async () => {
@@ -111,7 +140,7 @@ describe('WorkerBackend computes what LocalBackend computes', () => {
     const replies = await Promise.all(jobs.map((j) => worker.linear({ requestId: j.requestId, layerId: j.c.layer.id, dims: j.c.inDims, x: j.x })));
     for (let i = 0; i < jobs.length; i++) {
       const { c, x, requestId } = jobs[i]!;
-      const y = acceptLinearOutput(replies[i]!, { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
+      const y = acceptValues(replies[i]!, { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
       assert.deepEqual([...y], [...reference(c, x)], `job ${i}`);
       assert.equal((revealForValidation(replies[i]!) as LinearReply).requestId, requestId);
     }
@@ -120,23 +149,24 @@ describe('WorkerBackend computes what LocalBackend computes', () => {
 
 describe('WorkerBackend failures are TransportErrors', () => {
   it('a request for an unknown layer', async () => {
-    await assert.rejects(worker.linear({ requestId: nextId(), layerId: 999, dims: [1, 2], x: new Float64Array(2) }), (e: unknown) => e instanceof TransportError && /unknown layer/.test(e.message));
+    await assert.rejects(worker.linear({ requestId: nextId(), layerId: 999, dims: [1, 2], x: new Uint32Array(2) }), (e: unknown) => e instanceof TransportError && /unknown layer/.test(e.message));
     // The worker is still serving.
     const c = CASES[5]!;
     const x = residues(size(c.inDims));
     const requestId = nextId();
-    const y = acceptLinearOutput(await worker.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
+    const y = acceptValues(await worker.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
     assert.deepEqual([...y], [...reference(c, x)]);
   });
 
   it('an input that is not residues, or does not fill its shape', async () => {
     const c = CASES[5]!;
-    for (const bad of [-1, P, 0.5, Number.NaN]) {
+    // A u32 holds only integers: the values a residue is not are those ≥ p (−1 is 2^32 − 1 here).
+    for (const bad of [-1, P, P + 1, 2 ** 31]) {
       const x = residues(size(c.inDims));
       x[3] = bad;
       await assert.rejects(worker.linear({ requestId: nextId(), layerId: c.layer.id, dims: c.inDims, x }), TransportError, String(bad));
     }
-    await assert.rejects(worker.linear({ requestId: nextId(), layerId: c.layer.id, dims: c.inDims, x: new Float64Array(5) }), TransportError);
+    await assert.rejects(worker.linear({ requestId: nextId(), layerId: c.layer.id, dims: c.inDims, x: new Uint32Array(5) }), TransportError);
   });
 
   it('a tiny timeoutMs on a large layer: TransportError, not a hang', async () => {
@@ -177,7 +207,7 @@ describe('WorkerBackend failures are TransportErrors', () => {
       assert.ok(waited < 5_000, `settled after ${waited.toFixed(0)} ms`);
       (w as unknown as { timeoutMs: number }).timeoutMs = 60_000;
       const x = residues(size(small.inDims));
-      const y = acceptLinearOutput(await w.linear({ requestId: 'r2', layerId: 1, dims: small.inDims, x }), { requestId: 'r2', layerId: 1, layerName: small.layer.name, dims: small.outDims });
+      const y = acceptValues(await w.linear({ requestId: 'r2', layerId: 1, dims: small.inDims, x }), { requestId: 'r2', layerId: 1, layerName: small.layer.name, dims: small.outDims });
       assert.deepEqual([...y], [...reference(small, x)]);
     } finally {
       await w.close();
@@ -190,7 +220,7 @@ describe('WorkerBackend failures are TransportErrors', () => {
     await w.loadWeights([c.layer]);
     const requestId = nextId();
     const x = residues(size(c.inDims));
-    acceptLinearOutput(await w.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
+    acceptValues(await w.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
     await w.close();
     await assert.rejects(w.linear({ requestId: nextId(), layerId: c.layer.id, dims: c.inDims, x }), TransportError);
     await assert.rejects(w.loadWeights([c.layer]), TransportError);
@@ -202,8 +232,8 @@ describe('loadWeights refuses a layer it cannot compute exactly', () => {
   // One output whose weights have L1 = MAX_WEIGHT_L1 + 1: (p − 1)·L1 ≥ 2^53.
   const tooBig = (op: 'Conv' | 'Gemm', l1: number): PublicLayer =>
     op === 'Gemm'
-      ? { id: 100, name: 'huge_fc', op, w: tensor([2, 2], [l1 - 1, 3, 1, -3]) }
-      : { id: 101, name: 'huge_conv', op, conv: A([1, 1], [0, 0, 0, 0]), w: tensor([2, 2, 1, 1], [1 - l1, 1, 2, 2]) };
+      ? { id: 100, name: 'huge_fc', op, wDims: [2, 2], w: tensor([2, 2], [l1 - 1, 3, 1, -3]) }
+      : { id: 101, name: 'huge_conv', op, conv: A([1, 1], [0, 0, 0, 0]), wDims: [2, 2, 1, 1], w: tensor([2, 2, 1, 1], [1 - l1, 1, 2, 2]) };
 
   it('the bound: L1 = MAX_WEIGHT_L1 is exact, MAX_WEIGHT_L1 + 1 is not', () => {
     assert.ok(MAX_WEIGHT_L1 * (P - 1) <= MAX_EXACT);
@@ -220,7 +250,7 @@ describe('loadWeights refuses a layer it cannot compute exactly', () => {
         const ok = tooBig(op, MAX_WEIGHT_L1);
         await w.loadWeights([ok]);
         const inDims = op === 'Gemm' ? [1, 2] : [1, 2, 1, 1];
-        const x = new Float64Array([P - 1, P - 1]);
+        const x = new Uint32Array([P - 1, P - 1]);
         const reply = revealForValidation(await w.linear({ requestId: 'r1', layerId: ok.id, dims: inDims, x })) as LinearReply;
         const expected = op === 'Gemm' ? gemmRef(1, 2, 2, x, ok.w.data) : convRef(inDims, x, ok.w.dims, ok.w.data, ok.conv!).data;
         assert.deepEqual([...reply.data], [...expected]);
@@ -232,7 +262,7 @@ describe('loadWeights refuses a layer it cannot compute exactly', () => {
   }
 
   it('non-integer weights are refused too', async () => {
-    const layer: PublicLayer = { id: 7, name: 'fractional', op: 'Gemm', w: tensor([1, 1], [0.5]) };
+    const layer: PublicLayer = { id: 7, name: 'fractional', op: 'Gemm', wDims: [1, 1], w: tensor([1, 1], [0.5]) };
     await assert.rejects(new LocalBackend().loadWeights([layer]), InvalidArgumentError);
     const w = new WorkerBackend();
     try {

@@ -18,7 +18,7 @@ import { TrustedState } from '../../src/blind/trusted-state.js';
 import { P } from '../../src/field/prime.js';
 import { OnnxBuilder } from '../../src/graph/onnx/build.js';
 import { jsKernels } from '../../src/kernels/exact-linear.js';
-import { quantizeInput } from '../../src/quant/fixed-point.js';
+import { quantizeInput } from '../helpers/requantize.js';
 import type { SlalomModel } from '../../src/runtime/model.js';
 import { openStore, precomputePads } from '../../src/runtime/precompute.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';

@@ -21,11 +21,12 @@ import { TrustedState } from '../../src/blind/trusted-state.js';
 import { PadAuthError, PadsExhaustedError } from '../../src/errors.js';
 import { subMod } from '../../src/field/modp.js';
 import { P } from '../../src/field/prime.js';
-import { allResidues } from '../../src/simd/kernels.js';
+import { residuesBelowP } from '../../src/simd/residues.js';
 import { OnlinePads } from '../../src/runtime/online-pads.js';
 import { precomputePads } from '../../src/runtime/precompute.js';
 import { sizeOf } from '../../src/tensor/tensor.js';
-import { unpacked } from '../helpers/packed.js';
+import { blindWith, unsealWith } from '../helpers/pad-lease.js';
+import type { PadLease } from '../../src/runtime/pad-lease.js';
 import { CRASH_MODEL, exactLayer, plainKernels, syntheticGraph } from './crash-harness.js';
 
 const [mode, stateDir, storeDir, auditLog] = process.argv.slice(2);
@@ -47,7 +48,7 @@ function audit(line: string): void {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-allResidues(new Float64Array(4)); // compiles the SIMD module now
+residuesBelowP(new Uint32Array(4)); // compiles the SIMD module now
 process.stdout.write('ready\n');
 
 if (mode === 'precompute') {
@@ -55,9 +56,9 @@ if (mode === 'precompute') {
 } else {
   const pads = new OnlinePads(q, CRASH_MODEL.weightsHash, state, store);
   for (;;) {
-    let index: number;
+    let lease: PadLease;
     try {
-      index = pads.begin();
+      lease = pads.begin();
     } catch (e) {
       if (e instanceof PadsExhaustedError) {
         await sleep(2);
@@ -70,14 +71,15 @@ if (mode === 'precompute') {
       }
       throw e;
     }
+    const index = lease.index;
     audit(`used ${index}`);
     for (const layer of q.layers) {
       const x = Float64Array.from({ length: sizeOf(layer.inDims) }, () => Math.floor(Math.random() * P));
-      const sent = pads.blind(layer, x); // this is what would leave the trusted runtime
+      const sent = blindWith(lease, layer, x); // this is what would leave the trusted runtime
       const z = exactLayer(layer, sent); // the accelerator's answer
       let u: Float64Array;
       try {
-        u = unpacked(pads.unseal(layer));
+        u = unsealWith(lease, layer);
       } catch (e) {
         audit(`autherr ${(e as Error).message}`);
         closeSync(log);

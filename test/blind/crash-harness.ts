@@ -25,6 +25,7 @@ import { padVector } from '../../src/blind/keystream.js';
 import { PadStore } from '../../src/blind/pad-store.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { acceptPadFile, acceptPadRecord } from '../../src/boundary/accept.js';
+import { release, u8 } from '../../src/simd/arena.js';
 import { untrusted } from '../../src/boundary/untrusted.js';
 import { convOutputDims } from '../../src/kernels/conv.js';
 import type { ExactKernels } from '../../src/kernels/exact-linear.js';
@@ -69,7 +70,7 @@ export function exactLayer(layer: QuantizedLayer, x: Float64Array): Float64Array
 /** ExactKernels over `exactLayer` (kernels/exact-linear.ts's jsKernels would load onnxruntime). */
 export const plainKernels: ExactKernels = {
   name: 'js',
-  apply: async (layer, _dims, x) => exactLayer(layer as QuantizedLayer, x),
+  apply: async (layer, _dims, x) => Uint32Array.from(exactLayer(layer as QuantizedLayer, Float64Array.from(x))),
   async close() {},
 };
 
@@ -269,8 +270,10 @@ export function auditCrashState(paths: CrashPaths, q: QuantizedGraph = synthetic
       const records = acceptPadFile(untrusted(new Uint8Array(bytes)), { index: i, layers });
       for (const layer of q.layers) {
         const binding = { weightsHash: secrets.weightsHash, storeId: secrets.storeId, layer: layer.index, index: i, epoch: secrets.epoch, count: sizeOf(layer.outDims) };
-        const u = unpacked(acceptPadRecord(records.get(layer.index)!, secrets.sealKey, binding, layer.name));
-        const expected = exactLayer(layer, padVector(secrets.padKey, i, layer.index, sizeOf(layer.inDims)));
+        const region = acceptPadRecord(records.get(layer.index)!, secrets.sealKey, binding, layer.name);
+        const u = unpacked(u8(region, 3 * binding.count));
+        release(region);
+        const expected = exactLayer(layer, Float64Array.from(padVector(secrets.padKey, i, layer.index, sizeOf(layer.inDims))));
         if (!u.every((v, k) => v === expected[k])) {
           authenticatedButWrong.push(`pad ${i} layer ${layer.index}`);
           return 'wrong';

@@ -20,7 +20,7 @@ import { subMod } from '../../src/field/modp.js';
 import { OnlinePads } from '../../src/runtime/online-pads.js';
 import { openStore } from '../../src/runtime/precompute.js';
 import { sizeOf } from '../../src/tensor/tensor.js';
-import { unpacked } from '../helpers/packed.js';
+import { blindWith, unsealWith } from '../helpers/pad-lease.js';
 import { auditCrashState, crashLoop, crashPaths, CRASH_MODEL, exactLayer, lockStampede, syntheticGraph, violations, type AuditResult } from './crash-harness.js';
 import { tempDir } from './blind-helpers.js';
 
@@ -71,12 +71,14 @@ describe('crash test: SIGKILL at random instants', { timeout: 420_000 }, () => {
     const { consumed } = ledger.inventory();
     const n = Math.min(ready.length, 50);
     for (let k = 0; k < n; k++) {
-      assert.equal(pads.begin(), ready[k]);
+      const lease = pads.begin();
+      assert.equal(lease.index, ready[k]);
       for (const layer of q.layers) {
         const x = Float64Array.from({ length: sizeOf(layer.inDims) }, (_, j) => (j * 7919 + k) % 1000);
-        const z = exactLayer(layer, pads.blind(layer, x));
-        assert.deepEqual(subMod(z, unpacked(pads.unseal(layer))), exactLayer(layer, x));
+        const z = exactLayer(layer, blindWith(lease, layer, x));
+        assert.deepEqual(subMod(z, unsealWith(lease, layer)), exactLayer(layer, x));
       }
+      lease.end();
     }
     assert.equal(ledger.inventory().consumed, consumed + n);
   });

@@ -14,7 +14,23 @@ import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
-import { blindWithPad, padIv, padVector } from '../../src/blind/keystream.js';
+import { padIv, padKeystream, padVector } from '../../src/blind/keystream.js';
+import { alloc, release, u32, u8 } from '../../src/simd/arena.js';
+import { boundaryPass } from '../../src/simd/boundary.js';
+
+/** x + r_{i,l} as the boundary pass writes a request: residues as they are, plus the layer's keystream. */
+function blindByPass(key: Uint8Array, index: number, layer: number, x: Uint32Array): Uint32Array {
+  const ks = padKeystream(key, index, layer, x.length);
+  const at = alloc(4 * x.length);
+  try {
+    u32(at, x.length).set(x);
+    boundaryPass({ source: 'residues', sourceAt: at.at, rows: 1, rowLen: x.length, nextAt: at.at, nextItem: x.length, padAt: ks.region.at });
+    return u32(at, x.length).slice();
+  } finally {
+    release(at);
+    release(ks.region);
+  }
+}
 import { addMod } from '../../src/field/modp.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { P } from '../../src/field/prime.js';
@@ -135,18 +151,20 @@ describe('padVector: the keystream as residues', () => {
     assert.deepEqual([...r], expected);
     assert.equal(r[position], raw[position + 1] ?? -1);
     assert.ok(!r.includes(raw[position]!), 'the rejected word appears among the residues');
-    // blindWithPad consumes the same keystream through its four-at-a-time path: x + r across the rejection.
-    const x = Float64Array.from({ length: position + 50 }, (_, k) => (k * 7_654_321) % P);
+    // The boundary pass consumes the same keystream four words at a time: x + r across the rejection.
+    const x = Uint32Array.from({ length: position + 50 }, (_, k) => (k * 7_654_321) % P);
     const full = padVector(key, index, 0, x.length);
-    assert.deepEqual([...blindWithPad(key, index, 0, x)], [...addMod(x, full)]);
+    assert.deepEqual([...blindByPass(key, index, 0, x)], [...addMod(Float64Array.from(x), Float64Array.from(full))]);
   });
 
-  it('blindWithPad(x) is x + r mod p, for lengths of every remainder mod 4, leaving x unchanged', () => {
+  it('padKeystream holds the raw keystream, and the pass that adds it gives x + r mod p, for lengths of every remainder mod 4', () => {
     for (const n of [1, 2, 3, 4, 5, 4095, 70_001]) {
-      const x = Float64Array.from({ length: n }, (_, k) => (k * 1_234_567 + 89) % P);
-      const before = x.slice();
-      assert.deepEqual([...blindWithPad(key, 9, 4, x)], [...addMod(x, padVector(key, 9, 4, n))], `n = ${n}`);
-      assert.deepEqual(x, before);
+      const ks = padKeystream(key, 9, 4, n);
+      const raw = createCipheriv('aes-256-ctr', key, padIv(9, 4)).update(Buffer.alloc(ks.bytes));
+      assert.ok(Buffer.from(u8(ks.region, ks.bytes)).equals(raw), `n = ${n}: the keystream itself`);
+      release(ks.region);
+      const x = Uint32Array.from({ length: n }, (_, k) => (k * 1_234_567 + 89) % P);
+      assert.deepEqual([...blindByPass(key, 9, 4, x)], [...addMod(Float64Array.from(x), Float64Array.from(padVector(key, 9, 4, n)))], `n = ${n}`);
     }
   });
 

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { padVector } from '../../src/blind/keystream.js';
+import { blindWith } from '../helpers/pad-lease.js';
 import { decodePad, encodePad } from '../../src/blind/pad-format.js';
 import { buildPad, type LedgerSecrets } from '../../src/blind/precompute.js';
 import { PadStore } from '../../src/blind/pad-store.js';
@@ -367,8 +368,8 @@ describe('trusted state and the store are kept apart', () => {
     // Plaintext r and u of a pad still in the store, packed the way a careless format would.
     const i = ledger().consumed;
     const layer = modelA.quantized.layers[1]!;
-    const r = padVector(secretsA.padKey, i, 1, 256);
-    const u = computeLayerExactly(layer, r);
+    const r = Float64Array.from(padVector(secretsA.padKey, i, 1, 256));
+    const u = Float64Array.from(computeLayerExactly(layer, Uint32Array.from(r)));
     const pack = (v: Float64Array): Buffer => {
       const b = Buffer.alloc(3 * 8);
       for (let k = 0; k < 8; k++) b.writeUIntLE(v[k]!, 3 * k, 3);
@@ -380,19 +381,20 @@ describe('trusted state and the store are kept apart', () => {
 });
 
 describe('OnlinePads hands each r out once', () => {
-  it('a second input of the same layer under one pad is refused; after the pads run out nothing is blinded with the last one', async () => {
+  it('a second input of the same layer under one pad is refused; after the pads run out nothing is blinded', async () => {
     const dir = join(root, 'once');
     await fillPads(modelA, join(dir, 'state'), join(dir, 'store'), 1);
     const pads = openPads(modelA, { store: join(dir, 'store'), stateDir: join(dir, 'state') });
     const [l0, l1] = modelA.quantized.layers as [QuantizedLayer, QuantizedLayer];
     const x = new Float64Array(256).fill(5);
-    assert.throws(() => pads.blind(l0, x), InvalidArgumentError, 'blind() before begin()');
-    assert.equal(pads.begin(), 0);
-    pads.blind(l0, x);
-    assert.throws(() => pads.blind(l0, new Float64Array(256)), (e: unknown) => e instanceof PadReuseError && e.code === 'SLALOM_ERR_PAD_REUSED');
-    pads.blind(l1, x);
+    const lease = pads.begin();
+    assert.equal(lease.index, 0);
+    blindWith(lease, l0, x);
+    assert.throws(() => blindWith(lease, l0, new Float64Array(256)), (e: unknown) => e instanceof PadReuseError && e.code === 'SLALOM_ERR_PAD_REUSED');
+    blindWith(lease, l1, x);
+    lease.end();
+    // No lease comes out of an exhausted begin(): nothing can be blinded with the last pad again.
     assert.throws(() => pads.begin(), PadsExhaustedError);
-    assert.throws(() => pads.blind(l0, x), InvalidArgumentError, 'the exhausted begin() left the previous pad usable');
   });
 });
 

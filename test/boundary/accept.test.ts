@@ -1,33 +1,35 @@
 /**
- * The trust boundary for accelerator replies (src/boundary/accept.ts, DESIGN.md §1): every hostile
- * reply — a non-residue value (NaN, −1, p, 2^53, 0.5, ±Infinity, …), a wrong length, the wrong
- * container (Float32Array, a plain Array, other typed arrays, null), wrong ids, a dims mismatch —
- * becomes a MalformedResponseError naming the layer; a valid reply is accepted and returned as it
- * came (the same Float64Array, values untouched).
+ * The trust boundary for accelerator replies (src/boundary/accept.ts, DESIGN.md §1, §7): every
+ * hostile reply — a non-residue value (≥ p as u32; NaN, −1, p, 2^53, 0.5, ±Infinity… as FP64), a
+ * wrong length, the wrong container (Float32Array, a plain Array, other typed arrays, null), wrong
+ * ids, a dims mismatch — becomes a MalformedResponseError naming the layer; a valid reply is
+ * accepted, its values reach the pass's outputs exactly, and the reply itself is left untouched.
  *
- * Decision on SharedArrayBuffer-backed Float64Arrays: REJECTED. Such memory stays writable by
- * whoever shares it (a worker can post one and keep writing to it), so values could change after
- * they were validated and after Freivalds' check passed — a time-of-check/time-of-use hole. The
- * honest backends transfer or copy ordinary ArrayBuffers, so nothing legitimate is lost.
- * −0 is accepted (it equals the residue 0); a Float64Array view into a larger ordinary buffer is
- * accepted; extra fields (computeMs, anything else) are ignored. Validation that also computes a
- * Freivalds check's output sums (one read of the reply for both) rejects exactly the same values.
+ * Decision on SharedArrayBuffer-backed arrays: REJECTED. Such memory stays writable by whoever
+ * shares it (a worker can post one and keep writing to it), so values could change while they are
+ * copied — a time-of-check/time-of-use hole. The honest backends transfer or copy ordinary
+ * ArrayBuffers, so nothing legitimate is lost. −0 is accepted from FP64 (it equals the residue 0);
+ * a view into a larger ordinary buffer is accepted; extra fields (computeMs, anything else) are
+ * ignored. The pass that also computes a check's output side rejects exactly the same values, and
+ * the decisions come in their fixed order: range, then the check, then the magnitudes; a refused
+ * reply leaves nothing allocated behind.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import type { LinearReply } from '../../src/accel/backend.js';
-import { acceptLinearOutput, type ExpectedReply } from '../../src/boundary/accept.js';
+import { acceptReply } from '../../src/boundary/accept.js';
+import type { BoundaryPlan, Crossing, ExpectedReply, OutputSide } from '../../src/boundary/pass-plan.js';
 import { untrusted } from '../../src/boundary/untrusted.js';
-import { MalformedResponseError } from '../../src/errors.js';
-import { P } from '../../src/field/prime.js';
-import { OutputSums, type PreprocessedSecret } from '../../src/verify/freivalds.js';
+import { IntegrityError, MalformedResponseError, OverflowError } from '../../src/errors.js';
+import { HALF_P, P } from '../../src/field/prime.js';
+import { alloc, arenaBytes, i32, regionOf, release, u32, type Region } from '../../src/simd/arena.js';
 
 const EXPECTED: ExpectedReply = { requestId: '5eed5eed5eed5eed-41', layerId: 3, layerName: 'block3.conv', dims: [2, 3, 2, 2] };
 const N = 24;
 
-function validData(): Float64Array {
-  const d = new Float64Array(N);
+function validData(): Uint32Array {
+  const d = new Uint32Array(N);
   for (let i = 0; i < N; i++) d[i] = (i * 699_053) % P;
   d[0] = 0;
   d[N - 1] = P - 1;
@@ -38,19 +40,46 @@ function reply(overrides: Record<string, unknown> = {}): Record<string, unknown>
   return { requestId: EXPECTED.requestId, layerId: EXPECTED.layerId, dims: [...EXPECTED.dims], data: validData(), computeMs: 1.5, ...overrides };
 }
 
-/** A Freivalds check's output side over EXPECTED's shape (2 items × 3 channels × 4 pixels). */
-function outputSums(): OutputSums {
-  const secret = (): PreprocessedSecret => ({ r: Float64Array.of(1, 2, 3), s: Float64Array.of(5, 6, 7, P - 1), t: new Float32Array(0) });
-  return new OutputSums(4, secret(), secret());
+const centered = (v: number): number => (v > HALF_P ? v - P : v);
+
+/** A check's output side over EXPECTED's shape (2 items × 3 channels, rows of 4 pixels), recording what the pass summed. */
+function outputSide(seen: Uint32Array[], verdict: () => void = () => undefined): OutputSide {
+  return { weights: { sa: weights, sb: weights }, decide: ({ sums }) => (seen.push(sums!.slice()), verdict()) };
+}
+const weights: Region = alloc(16);
+u32(weights, 4).set([5, 6, 7, P - 1]);
+const zeroBias: Region = alloc(12);
+i32(zeroBias, 3).fill(0);
+
+/** The layer's boundary: no bias, no clamp, the outputs as floats at scale 1 (so they show the accepted values, centered). */
+function plan(check?: OutputSide, decideWorst: (worst: number) => void = () => undefined): BoundaryPlan {
+  return {
+    reply: EXPECTED,
+    layout: { rows: 6, rowLen: 4 },
+    ...(check !== undefined ? { check } : {}),
+    requant: { bias: zeroBias, perColumn: false, channels: 3, lo: -(2 ** 30), hi: 2 ** 30, poolWidth: 0, shift: -1, dequant: 1, floatDims: EXPECTED.dims, decide: decideWorst },
+    fuse: true,
+  };
 }
 
-function accept(raw: unknown, sums?: OutputSums): Float64Array {
-  return acceptLinearOutput(untrusted(raw as LinearReply), EXPECTED, sums);
+function accept(raw: unknown, check?: OutputSide): Crossing {
+  const crossing = acceptReply(untrusted(raw as LinearReply), plan(check));
+  const floats = crossing.floats!;
+  return { floats: { dims: floats.dims, data: floats.data.slice() } };
 }
 
-function assertRejected(raw: unknown, what: string, because?: RegExp, sums?: OutputSums): void {
+/** The accepted values, as the pass's float outputs give them back. */
+function values(raw: unknown, check?: OutputSide): number[] {
+  const c = acceptReply(untrusted(raw as LinearReply), plan(check));
+  const out = [...c.floats!.data];
+  release(regionOf(c.floats!.data)!);
+  return out;
+}
+
+function assertRejected(raw: unknown, what: string, because?: RegExp, check?: OutputSide): void {
+  const before = arenaBytes().live;
   assert.throws(
-    () => accept(raw, sums),
+    () => accept(raw, check),
     (e: unknown) => {
       assert.ok(e instanceof MalformedResponseError, `${what}: got ${String(e)}`);
       assert.equal(e.code, 'SLALOM_ERR_MALFORMED', what);
@@ -61,53 +90,87 @@ function assertRejected(raw: unknown, what: string, because?: RegExp, sums?: Out
     },
     what,
   );
+  assert.equal(arenaBytes().live, before, `${what}: nothing the pass wrote is left allocated`);
 }
 
-describe('acceptLinearOutput: valid replies', () => {
-  it('accepts a valid reply and returns its data unchanged (the very same array)', () => {
+describe('acceptReply: valid replies', () => {
+  it('accepts a valid reply: its values reach the outputs exactly, and the reply is left as it came', () => {
     const r = reply();
-    const before = [...(r.data as Float64Array)];
-    const out = accept(r);
-    assert.equal(out, r.data, 'the same Float64Array, not a copy');
-    assert.deepEqual([...out], before);
+    const before = [...(r.data as Uint32Array)];
+    assert.deepEqual(values(r), before.map(centered));
+    assert.deepEqual([...(r.data as Uint32Array)], before);
   });
 
-  it('accepts a valid reply while computing a check\'s output sums on the same pass', () => {
+  it('accepts a valid reply while computing a check\'s output side in the same pass', () => {
+    const seen: Uint32Array[] = [];
     const r = reply();
-    assert.equal(accept(r, outputSums()), r.data);
+    assert.deepEqual(values(r, outputSide(seen)), [...(r.data as Uint32Array)].map(centered));
+    const data = r.data as Uint32Array;
+    const expected = Array.from({ length: 6 }, (_, row) => {
+      const sum = [0, 1, 2, 3].reduce((acc, q) => acc + BigInt(data[4 * row + q]!) * BigInt([5, 6, 7, P - 1][q]!), 0n);
+      return Number(sum % BigInt(P));
+    });
+    assert.deepEqual([...seen[0]!].filter((_, i) => i % 2 === 0), expected, 'the first secret\'s row sums');
+  });
+
+  it('accepts FP64 replies (a service speaking FP64), −0 included, as the same residues', () => {
+    const data = Float64Array.from(validData());
+    data[5] = -0;
+    assert.deepEqual(values(reply({ data })), [...validData()].map((v, i) => (i === 5 ? 0 : centered(v))));
   });
 
   it('accepts the extremes 0 and p − 1 everywhere', () => {
-    for (const v of [0, P - 1]) assert.deepEqual([...accept(reply({ data: new Float64Array(N).fill(v) }))], new Array(N).fill(v));
+    for (const v of [0, P - 1]) assert.deepEqual(values(reply({ data: new Uint32Array(N).fill(v) })), new Array(N).fill(centered(v)));
   });
 
-  it('accepts −0 (it is the residue 0)', () => {
-    const data = validData();
-    data[5] = -0;
-    assert.equal(accept(reply({ data })), data);
-  });
-
-  it('accepts a Float64Array view into a larger ordinary buffer', () => {
-    const backing = new Float64Array(N + 8);
+  it('accepts a view into a larger ordinary buffer', () => {
+    const backing = new Uint32Array(N + 8);
     backing.set(validData(), 4);
-    const view = backing.subarray(4, 4 + N);
-    assert.equal(accept(reply({ data: view })), view);
+    assert.deepEqual(values(reply({ data: backing.subarray(4, 4 + N) })), [...validData()].map(centered));
   });
 
   it('ignores extra and missing informational fields', () => {
     const { computeMs: _, ...withoutMs } = reply();
-    accept(withoutMs);
-    accept(reply({ computeMs: 'a lot', note: { nested: true } }));
-  });
-
-  it('accepts an empty output when the expected shape is empty', () => {
-    const expected: ExpectedReply = { ...EXPECTED, dims: [0, 3] };
-    const data = new Float64Array(0);
-    assert.equal(acceptLinearOutput(untrusted({ ...reply(), dims: [0, 3], data } as unknown as LinearReply), expected), data);
+    values(withoutMs);
+    values(reply({ computeMs: 'a lot', note: { nested: true } }));
   });
 });
 
-describe('acceptLinearOutput: hostile values', () => {
+describe('acceptReply: the decisions, in their order', () => {
+  it('a value out of range is refused before the check is asked', () => {
+    const data = validData();
+    data[3] = P;
+    let asked = false;
+    assertRejected(reply({ data }), 'range before check', /index 3/, outputSide([], () => (asked = true)));
+    assert.equal(asked, false);
+  });
+
+  it('a failed check is reported before a magnitude the reply would overflow, and nothing is returned', () => {
+    const fail = outputSide([], () => {
+      throw new IntegrityError('check failed', { layer: EXPECTED.layerName });
+    });
+    const before = arenaBytes().live;
+    assert.throws(() => acceptReply(untrusted(reply() as unknown as LinearReply), plan(fail, () => { throw new OverflowError('too big'); })), IntegrityError);
+    assert.equal(arenaBytes().live, before);
+    assert.throws(() => acceptReply(untrusted(reply() as unknown as LinearReply), plan(undefined, () => { throw new OverflowError('too big'); })), OverflowError);
+    assert.equal(arenaBytes().live, before);
+  });
+});
+
+describe('acceptReply: hostile values', () => {
+  for (const [name, v] of [['p', P], ['p + 1', P + 1], ['2^24', 2 ** 24], ['2^31', 2 ** 31], ['2^32 − 1', 2 ** 32 - 1]] as const) {
+    it(`u32 ${name} at the first, a middle and the last index, with and without a check's output side`, () => {
+      for (const at of [0, 11, N - 1]) {
+        for (const check of [undefined, outputSide([])]) {
+          const data = validData();
+          data[at] = v;
+          const copy = data.slice();
+          assertRejected(reply({ data }), `${name} at ${at}`, new RegExp(`index ${at}`), check);
+          assert.deepEqual([...data], [...copy], 'validation does not modify the reply');
+        }
+      }
+    });
+  }
   const bad: [string, number][] = [
     ['NaN', Number.NaN],
     ['−1', -1],
@@ -126,13 +189,13 @@ describe('acceptLinearOutput: hostile values', () => {
     ['−Infinity', Number.NEGATIVE_INFINITY],
   ];
   for (const [name, v] of bad) {
-    it(`${name} at the first, a middle and the last index, with and without a check's output sums`, () => {
+    it(`FP64 ${name} at the first, a middle and the last index, with and without a check's output side`, () => {
       for (const at of [0, 11, N - 1]) {
-        for (const sums of [undefined, outputSums()]) {
-          const data = validData();
+        for (const check of [undefined, outputSide([])]) {
+          const data = Float64Array.from(validData());
           data[at] = v;
           const copy = data.slice();
-          assertRejected(reply({ data }), `${name} at ${at}`, new RegExp(`index ${at}`), sums);
+          assertRejected(reply({ data }), `${name} at ${at}`, new RegExp(`index ${at}`), check);
           assert.deepEqual([...data], [...copy], 'validation does not modify the reply');
         }
       }
@@ -140,39 +203,42 @@ describe('acceptLinearOutput: hostile values', () => {
   }
 });
 
-describe('acceptLinearOutput: hostile containers', () => {
+describe('acceptReply: hostile containers', () => {
   it('wrong length: one short, one long, empty', () => {
     assertRejected(reply({ data: validData().slice(0, N - 1) }), 'short', /23 values, expected 24/);
-    assertRejected(reply({ data: new Float64Array(N + 1) }), 'long', /25 values/);
+    assertRejected(reply({ data: new Uint32Array(N + 1) }), 'long', /25 values/);
     assertRejected(reply({ data: new Float64Array(0) }), 'empty');
   });
 
   it('data of the wrong type, even with the right values', () => {
-    const values = validData();
+    const v = validData();
     const wrong: [string, unknown][] = [
-      ['Float32Array', Float32Array.from(values)],
-      ['plain Array', Array.from(values)],
-      ['Int32Array', Int32Array.from(values)],
-      ['Uint32Array', Uint32Array.from(values)],
-      ['BigInt64Array', BigInt64Array.from(values, (v) => BigInt(v))],
-      ['Uint8Array of the bytes', new Uint8Array(values.buffer)],
-      ['ArrayBuffer', values.buffer],
-      ['DataView', new DataView(values.buffer)],
-      ['array-like object', { ...Array.from(values), length: N }],
-      ['string', values.join(',')],
+      ['Float32Array', Float32Array.from(v)],
+      ['plain Array', Array.from(v)],
+      ['Int32Array', Int32Array.from(v)],
+      ['Uint16Array', Uint16Array.from(v)],
+      ['BigInt64Array', BigInt64Array.from(v, (x) => BigInt(x))],
+      ['Uint8Array of the bytes', new Uint8Array(v.buffer)],
+      ['ArrayBuffer', v.buffer],
+      ['DataView', new DataView(v.buffer)],
+      ['array-like object', { ...Array.from(v), length: N }],
+      ['string', v.join(',')],
       ['number', 7],
       ['null', null],
       ['undefined', undefined],
     ];
-    for (const [name, data] of wrong) assertRejected(reply({ data }), name, /expected a Float64Array/);
+    for (const [name, data] of wrong) assertRejected(reply({ data }), name, /expected a Uint32Array/);
     const { data: _, ...noData } = reply();
     assertRejected(noData, 'missing data');
   });
 
-  it('a Float64Array on a SharedArrayBuffer is rejected (its sender could still write to it)', () => {
-    const shared = new Float64Array(new SharedArrayBuffer(N * 8));
+  it('an array on a SharedArrayBuffer is rejected (its sender could still write to it)', () => {
+    const shared = new Uint32Array(new SharedArrayBuffer(N * 4));
     shared.set(validData());
     assertRejected(reply({ data: shared }), 'SharedArrayBuffer', /SharedArrayBuffer/);
+    const wide = new Float64Array(new SharedArrayBuffer(N * 8));
+    wide.set(validData());
+    assertRejected(reply({ data: wide }), 'SharedArrayBuffer (FP64)', /SharedArrayBuffer/);
   });
 
   it('a reply that is not an object', () => {
@@ -182,7 +248,7 @@ describe('acceptLinearOutput: hostile containers', () => {
   });
 });
 
-describe('acceptLinearOutput: hostile ids and shapes', () => {
+describe('acceptReply: hostile ids and shapes', () => {
   it('a reply to another request', () => {
     for (const requestId of ['5eed5eed5eed5eed-40', '5eed5eed5eed5eed-42', '5eed5eed5eed5eed-41 ', 41, '41', '-41', 41.5, undefined, null, Number.NaN, ['5eed5eed5eed5eed-41']]) {
       assertRejected(reply({ requestId }), `requestId ${String(requestId)}`, /answers request/);

@@ -12,6 +12,8 @@ import { InvalidArgumentError } from '../../src/errors.js';
 
 const flags = (accelerator?: string): SessionFlags => ({
   check: 'preprocessed',
+  pads: 'store',
+  padPool: '4',
   soundnessBits: '40',
   onFailure: 'abort',
   onExhausted: 'fail',

@@ -11,7 +11,8 @@ import { describe, it } from 'node:test';
 import { OverflowError } from '../../src/errors.js';
 import { packResidues } from '../../src/field/pack24.js';
 import { HALF_P, P } from '../../src/field/prime.js';
-import { canApplyClamp, canFinishInto, finishLinear, finishLinearInto, quantizeInput, RELU, type Clamp } from '../../src/quant/fixed-point.js';
+import { canApplyClamp, canFinishInto, RELU, type Clamp } from '../../src/quant/fixed-point.js';
+import { finishLinear, finishLinearInto, quantizeInput } from '../helpers/requantize.js';
 import type { QuantizedLayer } from '../../src/quant/quantize-graph.js';
 import { sizeOf, tensor } from '../../src/tensor/tensor.js';
 import { rng } from '../helpers/single-node.js';
@@ -42,6 +43,7 @@ function layer(fields: {
     outDims,
     lx: fields.lx,
     lw: fields.lw,
+    wDims: [1, 1],
     w: tensor([1, 1], [1]),
     bias,
     weightRowL1: fields.weightRowL1 ?? 1,
@@ -56,7 +58,7 @@ const centeredOf = (r: bigint): bigint => (r > BHALF ? r - BP : r);
 /** floor(n / d) for d > 0 on BigInts (BigInt division truncates toward zero). */
 const floorDiv = (n: bigint, d: bigint): bigint => (n >= 0n ? n / d : -((-n + d - 1n) / d));
 /** +0 for −0, so residues compare with strict equality. */
-const plain = (a: Float64Array): number[] => Array.from(a, (v) => v + 0);
+const plain = (a: Float64Array | Uint32Array): number[] => Array.from(a, (v) => v + 0);
 
 function assertOverflow(f: () => unknown, layerName: string, pattern?: RegExp): void {
   assert.throws(f, (e: unknown) => {

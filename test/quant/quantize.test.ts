@@ -16,7 +16,7 @@ import { OnnxBuilder } from '../../src/graph/onnx/build.js';
 import { importOnnx } from '../../src/graph/onnx/import.js';
 import { isLinear } from '../../src/graph/ops/registry.js';
 import { gemmField } from '../../src/kernels/field.js';
-import { quantizeInput } from '../../src/quant/fixed-point.js';
+import { quantizeInput } from '../helpers/requantize.js';
 import { DEFAULT_MARGIN, quantizeGraph, type QuantizedLayer } from '../../src/quant/quantize-graph.js';
 import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { SlalomModel } from '../../src/runtime/model.js';
@@ -163,6 +163,7 @@ describe('quantizeGraph on a small residual net', () => {
     const fc = model.quantized.byNode.get('fc')!;
     let flat: Tensor | undefined;
     await model.infer(calibration[0]!, {
+      fuse: false,
       onValue: (name, t) => {
         if (name === fc.node.inputs[0]) flat = t;
       },

@@ -7,15 +7,19 @@ import { precomputePads } from '../../src/runtime/precompute.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { createExactKernels } from '../../src/kernels/exact-linear.js';
 import type { SlalomModel } from '../../src/runtime/model.js';
-import { MODES, type Mode } from '../../src/runtime/modes.js';
+import { MODES } from '../../src/runtime/modes.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 
-export async function logitsInEveryMode(model: SlalomModel, input: Tensor): Promise<Map<Mode, Float64Array>> {
+/**
+ * Logits by mode; the private modes once with the sealed store and once more with the in-memory pad
+ * pool (keys `private (memory)`, `private+verified (memory)`).
+ */
+export async function logitsInEveryMode(model: SlalomModel, input: Tensor): Promise<Map<string, Float64Array>> {
   const dir = mkdtempSync(join(tmpdir(), 'slalom-modes-'));
   const stateDir = join(dir, 'state');
   const store = join(dir, 'store');
-  const out = new Map<Mode, Float64Array>();
+  const out = new Map<string, Float64Array>();
   try {
     const kernels = await createExactKernels('ort');
     await precomputePads(model.quantized, model, TrustedState.open(stateDir), new PadStore(store), 2, kernels);
@@ -24,6 +28,14 @@ export async function logitsInEveryMode(model: SlalomModel, input: Tensor): Prom
       const protocol = await openProtocol(model, mode, { pads: { store, stateDir } });
       try {
         out.set(mode, (await model.infer(input, { mode, protocol })).logits);
+      } finally {
+        await protocol.close?.();
+      }
+    }
+    for (const mode of ['private', 'private+verified'] as const) {
+      const protocol = await openProtocol(model, mode, { pads: { source: 'memory', capacity: 1 } });
+      try {
+        out.set(`${mode} (memory)`, (await model.infer(input, { mode, protocol })).logits);
       } finally {
         await protocol.close?.();
       }

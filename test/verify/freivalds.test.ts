@@ -21,6 +21,13 @@ import { checkBatched, checkFresh, checkPreprocessed, drawPreprocessedSecret, ty
 import { linearMap } from '../../src/verify/linear-map.js';
 import { CHECK_VARIANTS, DEFAULT_SOUNDNESS_BITS, log2ErrorPerInference, log2ErrorPerRepetition, repetitionsFor, type CheckVariant } from '../../src/verify/soundness.js';
 import { Verifier } from '../../src/verify/verifier.js';
+import type { LinearReply } from '../../src/accel/backend.js';
+import { acceptReply } from '../../src/boundary/accept.js';
+import type { BoundaryPlan, Sendable } from '../../src/boundary/pass-plan.js';
+import { untrusted } from '../../src/boundary/untrusted.js';
+import { alloc, i32, regionOf, release, u32 } from '../../src/simd/arena.js';
+import { dots2 } from '../../src/simd/freivalds.js';
+import { rowLayout } from '../../src/verify/freivalds.js';
 import { Rng } from '../../src/zoo/rng.js';
 
 const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
@@ -41,16 +48,16 @@ function ints(rng: Rng, n: number, max: number): Float64Array {
   return out;
 }
 
-function residues(rng: Rng, n: number): Float64Array {
-  const out = new Float64Array(n);
+function residues(rng: Rng, n: number): Uint32Array {
+  const out = new Uint32Array(n);
   for (let i = 0; i < n; i++) out[i] = (rng.nextI32() >>> 0) % P;
   return out;
 }
 
 /** The honest f(x) mod p, as an honest accelerator computes it. */
-function honest(layer: QuantizedLayer, x: Float64Array): Float64Array {
+function honest(layer: QuantizedLayer, x: Uint32Array): Uint32Array {
   const input = tensor(layer.inDims, x);
-  return (layer.op === 'Conv' ? convField(input, layer.w, layer.conv!) : gemmField(input, layer.w)).data;
+  return Uint32Array.from((layer.op === 'Conv' ? convField(input, layer.w, layer.conv!) : gemmField(input, layer.w)).data);
 }
 
 const A = (strides: [number, number], pads: [number, number, number, number], dilations: [number, number] = [1, 1], group = 1): ConvAttrs => ({ strides, pads, dilations, group });
@@ -67,7 +74,7 @@ function layers(batch: number, rng: Rng): QuantizedLayer[] {
   ];
 }
 
-type Checker = (layer: QuantizedLayer, x: Float64Array, y: Float64Array) => boolean;
+type Checker = (layer: QuantizedLayer, x: Uint32Array, y: Uint32Array) => boolean;
 
 /** One repetition of each variant, over the whole field. */
 function checkers(): Record<CheckVariant, Checker> {
@@ -253,7 +260,7 @@ describe('Verifier: failures', () => {
     const rng = new Rng(501);
     const [a, b] = layers(1, rng);
     const v = new Verifier([a!], { variant: 'fresh' });
-    assert.throws(() => v.check(b!, new Float64Array(size(b!.inDims)), new Float64Array(size(b!.outDims))), InvalidArgumentError);
+    assert.throws(() => v.check(b!, new Uint32Array(size(b!.inDims)), new Uint32Array(size(b!.outDims))), InvalidArgumentError);
   });
 
   it('preprocessed secrets are re-drawn after a failure, for the failing layer only', () => {
@@ -300,47 +307,79 @@ describe('Verifier: failures', () => {
   });
 });
 
-describe('Verifier: output sums read during validation', () => {
-  it('sums read from the reply give the same verdicts; sums read from another array are never used', () => {
+describe('Verifier: the check fused into the boundary passes', () => {
+  /** The request the pass before would write: x, with its input side for the verifier's current draw (or none). */
+  function request(v: Verifier, layer: QuantizedLayer, x: Uint32Array, withDots: boolean): Sendable {
+    const side = v.inputSide(layer)!;
+    const items = x.length / side.item;
+    const values = new Uint32Array(2 * items);
+    const [ta, tb] = [u32(side.ta, side.item), u32(side.tb, side.item)];
+    for (let n = 0; n < items; n++) values.set(dots2(x.subarray(n * side.item, (n + 1) * side.item), ta, tb), 2 * n);
+    return { layerName: layer.name, x: { dims: layer.inDims, data: x }, maxAbs: 0, ...(withDots ? { dots: { values, draw: side.draw } } : {}) };
+  }
+
+  /** The reply y crossing the layer's boundary with the verifier's output side (outputs as floats: no next layer). */
+  function cross(v: Verifier, layer: QuantizedLayer, req: Sendable, y: Uint32Array): void {
+    const bias = alloc(4 * y.length);
+    i32(bias, y.length).fill(0);
+    try {
+      const plan: BoundaryPlan = {
+        reply: { requestId: 'r1', layerId: layer.index, layerName: layer.name, dims: layer.outDims },
+        layout: rowLayout(layer),
+        check: v.outputSide(layer, req),
+        requant: { bias, perColumn: layer.op === 'Gemm', channels: layer.outDims[1]!, lo: -(2 ** 30), hi: 2 ** 30, poolWidth: 0, shift: -1, dequant: 1, floatDims: layer.outDims, decide() {} },
+        fuse: true,
+      };
+      const c = acceptReply(untrusted({ requestId: 'r1', layerId: layer.index, dims: layer.outDims, data: y } as LinearReply), plan);
+      release(regionOf(c.floats!.data)!);
+    } finally {
+      release(bias);
+    }
+  }
+
+  it('honest replies pass, with the request\'s input side and without it (recomputed from x)', () => {
     const rng = new Rng(31);
     for (const batch of [1, 3]) {
       const ls = layers(batch, rng);
-      const verifier = new Verifier(ls);
+      const v = new Verifier(ls);
       for (const layer of ls) {
         const x = residues(rng, size(layer.inDims));
         const y = honest(layer, x);
-        const sums = verifier.outputSums(layer)!;
-        assert.equal(sums.read(y), true);
-        verifier.check(layer, x, y, sums); // honest: passes with the sums
-        // A wrong result must fail even when the sums came from the honest one (a stale read).
-        const wrong = y.slice();
-        wrong[wrong.length - 1] = (wrong[wrong.length - 1]! + 1) % P;
-        assert.throws(() => verifier.check(layer, x, wrong, sums), IntegrityError, `${layer.name}: stale sums were used`);
-        // Read from the wrong result itself, the sums reject it.
-        const fresh = verifier.outputSums(layer)!;
-        assert.equal(fresh.read(wrong), true);
-        assert.throws(() => verifier.check(layer, x, wrong, fresh), IntegrityError, layer.name);
+        cross(v, layer, request(v, layer, x, true), y);
+        cross(v, layer, request(v, layer, x, false), y);
       }
+      v.dispose();
     }
   });
 
-  it('reading refuses values that are not residues, and the check fails on them without sums', () => {
-    const rng = new Rng(32);
-    const layer = layers(1, rng)[0]!;
-    const verifier = new Verifier([layer]);
-    const x = residues(rng, size(layer.inDims));
-    for (const bad of [P, -1, 0.5, NaN, Infinity]) {
+  it('a wrong reply fails at any position; the failure re-draws the secrets, and a request\'s input side of the old draw is not used', () => {
+    const rng = new Rng(34);
+    for (const layer of layers(2, rng)) {
+      const v = new Verifier([layer]);
+      const x = residues(rng, size(layer.inDims));
       const y = honest(layer, x);
-      y[3] = bad;
-      assert.equal(verifier.outputSums(layer)!.read(y), false, String(bad));
-      assert.throws(() => verifier.check(layer, x, y), IntegrityError, String(bad));
+      for (const at of [0, y.length >> 1, y.length - 1]) {
+        const wrong = y.slice();
+        wrong[at] = (wrong[at]! + 1 + ((rng.nextI32() >>> 0) % (P - 1))) % P;
+        const req = request(v, layer, x, true);
+        const draw = v.inputSide(layer)!.draw;
+        assert.throws(() => cross(v, layer, req, wrong), (e: unknown) => e instanceof IntegrityError && e.layer === layer.name, `${layer.name} at ${at}`);
+        assert.equal(v.inputSide(layer)!.draw, draw + 1, 'new secrets after the failure');
+        // Retried with the same request (its input side is of the old draw): an honest reply passes, a wrong one fails.
+        cross(v, layer, req, y);
+        assert.throws(() => cross(v, layer, req, wrong), IntegrityError);
+      }
+      v.dispose();
     }
   });
 
-  it('variants without preprocessed secrets have no output sums', () => {
+  it('variants without preprocessed secrets read the whole output, and catch what the fused check catches', () => {
     const rng = new Rng(33);
     const layer = layers(1, rng)[0]!;
-    assert.equal(new Verifier([layer], { variant: 'fresh' }).outputSums(layer), undefined);
-    assert.equal(new Verifier([layer], { variant: 'batched' }).outputSums(layer), undefined);
+    for (const variant of ['fresh', 'batched'] as const) {
+      const v = new Verifier([layer], { variant });
+      assert.equal(v.inputSide(layer), undefined);
+      assert.equal(v.outputSide(layer, { layerName: layer.name, x: { dims: layer.inDims, data: new Uint32Array(size(layer.inDims)) }, maxAbs: 0 }).weights, undefined);
+    }
   });
 });

@@ -227,16 +227,16 @@ function battery(layer: QuantizedLayer, data: Data, label: string): void {
   const v = collapse(map, data.r);
   assertSame(v, collapseRef(layer, data.r), `${label}: collapse`);
 
-  assertSame(combineOutputs(map, data.y, data.r), combineRef(data.y, items, map.g.m, pixels, data.r), `${label}: combineOutputs`);
+  assertSame(combineOutputs(map, Uint32Array.from(data.y), data.r), combineRef(data.y, items, map.g.m, pixels, data.r), `${label}: combineOutputs`);
 
   // applyCollapsed on an arbitrary V (here: the given one, often all p − 1) and on W·r.
-  assertSame(applyCollapsed(map, data.x, data.v), applyRef(layer, data.x, data.v), `${label}: applyCollapsed(arbitrary V)`);
-  const xv = applyCollapsed(map, data.x, v);
+  assertSame(applyCollapsed(map, Uint32Array.from(data.x), data.v), applyRef(layer, data.x, data.v), `${label}: applyCollapsed(arbitrary V)`);
+  const xv = applyCollapsed(map, Uint32Array.from(data.x), v);
   assertSame(xv, applyRef(layer, data.x, v), `${label}: applyCollapsed(W·r)`);
 
   // The fresh check's identity: Y·r = conv(X, W·r) when Y = conv(X, W).
   const y = layerRef(layer, data.x);
-  assertSame(combineOutputs(map, y, data.r), xv, `${label}: Y·r = conv(X, W·r)`);
+  assertSame(combineOutputs(map, Uint32Array.from(y), data.r), xv, `${label}: Y·r = conv(X, W·r)`);
 
   // The preprocessed check's identity: ⟨X_n, T⟩ = Σ_o s_o·conv(X_n, V)[o] = sᵀ·Y_n·r.
   for (const vv of [v, data.v]) {
@@ -375,6 +375,6 @@ describe('linear-map: large fan-in (applyCollapsed splits V into limbs)', () => 
     const exact = modBig(BigInt(k) * (BP - 1n) * (BP - 1n));
     assert.notEqual(naive % P, exact, 'the naive sum should have lost precision');
     const map = linearMap(gemmLayer({ label: 'naive', b: 1, k, n: 1 }, filled(k, 1)));
-    assert.deepEqual([...applyCollapsed(map, x, v)], [exact]);
+    assert.deepEqual([...applyCollapsed(map, Uint32Array.from(x), v)], [exact]);
   });
 });

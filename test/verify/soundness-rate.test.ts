@@ -44,12 +44,12 @@ const layer = {
   outDims: convOutputDims(inDims, wDims, attrs),
   w: tensor(wDims, w),
 } as unknown as QuantizedLayer;
-const x = Float64Array.from({ length: 32 }, () => (rng.nextI32() >>> 0) % P);
-const y = convField(tensor(inDims, x), layer.w, attrs).data;
+const x = Uint32Array.from({ length: 32 }, () => (rng.nextI32() >>> 0) % P);
+const y = Uint32Array.from(convField(tensor(inDims, x), layer.w, attrs).data);
 const PIXELS = 16;
 
 /** y with one element off by a random nonzero δ, at a random position. */
-function singleError(): Float64Array {
+function singleError(): Uint32Array {
   const bad = y.slice();
   const i = (rng.nextI32() >>> 0) % bad.length;
   const delta = 1 + ((rng.nextI32() >>> 0) % (P - 1));
@@ -58,7 +58,7 @@ function singleError(): Float64Array {
 }
 
 /** +δ in one channel and −δ in another at the same pixel: passes fresh iff r_a = r_b (1/3). */
-function pairError(): Float64Array {
+function pairError(): Uint32Array {
   const bad = y.slice();
   const o = (rng.nextI32() >>> 0) % PIXELS;
   const a = (rng.nextI32() >>> 0) % 3;
@@ -69,7 +69,7 @@ function pairError(): Float64Array {
   return bad;
 }
 
-function accepts(v: Verifier, bad: Float64Array): boolean {
+function accepts(v: Verifier, bad: Uint32Array): boolean {
   try {
     v.check(layer, x, bad);
     return true;
@@ -83,7 +83,7 @@ function accepts(v: Verifier, bad: Float64Array): boolean {
  * Runs TRIALS trials and checks the acceptance rate against `theory`. `verifier()` is called once per
  * trial: return the same Verifier for variants without held secrets, a new one to re-draw them.
  */
-function measure(t: TestContext, label: string, theory: number, verifier: () => Verifier, wrong: () => Float64Array = singleError): void {
+function measure(t: TestContext, label: string, theory: number, verifier: () => Verifier, wrong: () => Uint32Array = singleError): void {
   let accepted = 0;
   for (let i = 0; i < TRIALS; i++) if (accepts(verifier(), wrong())) accepted++;
   const rate = accepted / TRIALS;
@@ -142,7 +142,7 @@ describe('soundness rate with S = {−1, 0, 1}', () => {
     // With the secret fixed, acceptance is deterministic in the error: not a probability any more.
     // The Verifier only keeps a secret while checks pass, so this is the accelerator's best case:
     // find an error the current secret misses, and it is missed every time until the secret changes.
-    let found: Float64Array | undefined;
+    let found: Uint32Array | undefined;
     const v = make('preprocessed', 1);
     for (let i = 0; i < 200 && found === undefined; i++) {
       const bad = singleError();

@@ -39,11 +39,11 @@ import { createHash } from 'node:crypto';
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { untrusted, type Untrusted } from '../../boundary/untrusted.js';
 import { InvalidArgumentError, TransportError } from '../../errors.js';
-import { convOutputDims } from '../../kernels/conv.js';
+import { outputDims } from '../../kernels/output-dims.js';
 import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../backend.js';
 import { exportLayerOnnx, publicLayerDigest } from './export.js';
-import { BINARY_HEADER, CLIENT_HEADER, DATATYPE, INPUT_TENSOR, layerModelName, LOAD_FILE_PARAMETER, modelIdOf, OUTPUT_TENSOR } from './protocol.js';
-import { readTensor, writeResidues } from './tensor-codec.js';
+import { BINARY_HEADER, CLIENT_HEADER, INPUT_TENSOR, layerModelName, LOAD_FILE_PARAMETER, modelIdOf, OUTPUT_TENSOR } from './protocol.js';
+import { bytesPerValue, isWireDatatype, readTensor, RESIDUE_DATATYPE, writeResidues, type WireDatatype } from './tensor-codec.js';
 
 export interface HttpBackendOptions {
   /** Accelerator base URLs, e.g. `http://127.0.0.1:8000` (http only; a path prefix is kept). */
@@ -68,6 +68,11 @@ export interface HttpBackendOptions {
   readonly loadTimeoutMs?: number;
   /** Quarantines, cool-downs, fallbacks and re-registrations, as they happen (for logs). */
   readonly onEvent?: (event: HttpBackendEvent) => void;
+  /**
+   * The datatype requests carry residues in (default UINT32, 4 bytes each; FP64 for a server that
+   * only speaks it, such as a Triton serving the exported repository). Replies may be either.
+   */
+  readonly datatype?: 'UINT32' | 'FP64';
 }
 
 export interface HttpBackendEvent {
@@ -172,11 +177,6 @@ function parseUrl(text: string): { url: string; host: string; port: number; base
   return { url: `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`, host, port: u.port === '' ? 80 : Number(u.port), basePath: u.pathname.replace(/\/+$/, '') };
 }
 
-/** Expected output dims of a layer for input dims (mirrors host.ts): only to bound the reply size. */
-function outputDims(layer: PublicLayer, dims: readonly number[]): number[] {
-  return layer.op === 'Conv' ? convOutputDims(dims, layer.w.dims, layer.conv!) : [dims[0]!, layer.w.dims[1]!];
-}
-
 /** Text a server sent, as data for a message: one line, bounded. */
 function quote(text: string, max = 200): string {
   const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
@@ -204,25 +204,27 @@ function retryAfterMs(value: string | string[] | undefined, fallback = DEFAULT_R
 }
 
 /** The request body: JSON header, then x as little-endian float64. Built once per request, re-sent as is. */
-function encodeRequest(requestId: string, dims: readonly number[], x: Float64Array, clientId: string | undefined): { body: Buffer; headerLength: number } {
+function encodeRequest(requestId: string, dims: readonly number[], x: Uint32Array, datatype: WireDatatype, clientId: string | undefined): { body: Buffer; headerLength: number } {
+  const size = x.length * bytesPerValue(datatype);
   const header = Buffer.from(
     JSON.stringify({
       id: requestId,
       ...(clientId !== undefined ? { parameters: { client_id: clientId } } : {}),
-      inputs: [{ name: INPUT_TENSOR, datatype: DATATYPE, shape: [...dims], parameters: { binary_data_size: x.byteLength } }],
+      inputs: [{ name: INPUT_TENSOR, datatype, shape: [...dims], parameters: { binary_data_size: size } }],
       outputs: [{ name: OUTPUT_TENSOR, parameters: { binary_data: true } }],
     }),
     'utf8',
   );
-  const body = Buffer.allocUnsafe(header.length + x.byteLength); // every byte written below
+  // x is the trusted runtime's memory: its values are copied into the body here, synchronously.
+  const body = Buffer.allocUnsafe(header.length + size); // every byte written below
   header.copy(body, 0);
-  writeResidues(x, DATATYPE, body, header.length);
+  writeResidues(x, datatype, body, header.length);
   return { body, headerLength: header.length };
 }
 
 /** The bytes of a binary tensor as an array of their declared type; anything else as raw bytes (for the gate to refuse). */
-function binaryTensor(datatype: unknown, bytes: Buffer): Float64Array | Float32Array | Uint8Array {
-  if (datatype === DATATYPE && bytes.length % 8 === 0) return readTensor(DATATYPE, bytes)!;
+function binaryTensor(datatype: unknown, bytes: Buffer): Uint32Array | Float64Array | Float32Array | Uint8Array {
+  if (isWireDatatype(datatype)) return readTensor(datatype, bytes) ?? Uint8Array.from(bytes);
   if (datatype === 'FP32' && bytes.length % 4 === 0) {
     const out = new Float32Array(bytes.length / 4);
     for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(4 * i);
@@ -274,7 +276,7 @@ function decodeResponse(res: HttpResult, layerOfName: ReadonlyMap<string, number
   if (y !== undefined) {
     const bytes = binaries.get(y);
     if (bytes !== undefined) data = binaryTensor(y['datatype'], bytes);
-    else if (Array.isArray(y['data']) && y['datatype'] === DATATYPE && (y['data'] as unknown[]).every((v) => typeof v === 'number')) data = Float64Array.from(y['data'] as number[]);
+    else if (Array.isArray(y['data']) && isWireDatatype(y['datatype']) && (y['data'] as unknown[]).every((v) => typeof v === 'number')) data = Float64Array.from(y['data'] as number[]);
     else data = y['data'];
   }
   const requestId = h['id'];
@@ -297,6 +299,7 @@ export class HttpBackend implements AcceleratorBackend {
   private readonly loadTimeoutMs: number;
   private readonly cooldownMs: number;
   private readonly clientId: string | undefined;
+  private readonly datatype: WireDatatype;
   private readonly fallback: AcceleratorBackend | undefined;
   private readonly onEvent: ((event: HttpBackendEvent) => void) | undefined;
   private modelId: string | undefined;
@@ -322,6 +325,8 @@ export class HttpBackend implements AcceleratorBackend {
     this.cooldownMs = positive(options.cooldownMs, 2_000, 'cooldownMs');
     const maxSockets = Math.floor(positive(options.maxSockets, 8, 'maxSockets'));
     this.clientId = options.clientId;
+    if (options.datatype !== undefined && options.datatype !== 'UINT32' && options.datatype !== 'FP64') throw new InvalidArgumentError(`datatype must be UINT32 or FP64, got ${String(options.datatype)}`);
+    this.datatype = options.datatype ?? RESIDUE_DATATYPE;
     this.fallback = options.fallback;
     this.onEvent = options.onEvent;
     this.modelId = options.modelId;
@@ -459,7 +464,7 @@ export class HttpBackend implements AcceleratorBackend {
     }
     const limit = HEADER_SLACK + expected * JSON_BYTES_PER_VALUE;
     // The same bytes for every attempt on every accelerator (x is copied here: the caller keeps its array).
-    const { body, headerLength } = encodeRequest(req.requestId, req.dims, req.x, this.clientId);
+    const { body, headerLength } = encodeRequest(req.requestId, req.dims, req.x, this.datatype, this.clientId);
     const path = `/v2/models/${encodeURIComponent(this.modelName(layer.id))}/infer`;
     const deadline = Date.now() + this.timeoutMs * this.accelerators.length;
     const failed = new Set<Accelerator>();

@@ -52,11 +52,8 @@ export const WEIGHT_INITIALIZER = 'W';
 /** The file that indexes an exported repository. */
 export const EXPORT_INDEX_FILE = 'slalom-export.json';
 
-/** A public layer, optionally with the input dims it sees in its model (batch first). */
-export interface ExportableLayer extends PublicLayer {
-  /** Input dims including the batch (its value is ignored): fixes H and W of a conv in the graph. */
-  readonly inDims?: readonly number[];
-}
+/** A public layer; its inDims (batch first, the batch's value ignored), when given, fix H and W of a conv in the graph. */
+export type ExportableLayer = PublicLayer;
 
 /** The description stored under `slalom.layer`. */
 export interface LayerDescription {
@@ -405,7 +402,7 @@ export function parseLayerOnnx(bytes: Uint8Array): ParsedLayer {
     if (init.int32Data.length !== size) throw new MalformedModelError(`'${WEIGHT_INITIALIZER}' holds ${init.int32Data.length} values, expected ${size}`);
     w = Int32Array.from(init.int32Data);
   }
-  const layer: PublicLayer = { id: d.index, name: d.name, op: d.op, ...(d.conv ? { conv: d.conv } : {}), w: { dims: [...d.wDims], data: Float64Array.from(w) } };
+  const layer: PublicLayer = { id: d.index, name: d.name, op: d.op, ...(d.conv ? { conv: d.conv } : {}), wDims: [...d.wDims], w: { dims: [...d.wDims], data: Float64Array.from(w) } };
   assertExact(layer.w, d.op === 'Conv' ? 'conv' : 'gemm', 0, d.name);
   return { description: d, weights: w, layer };
 }

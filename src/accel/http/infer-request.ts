@@ -1,18 +1,20 @@
 /**
  * One inference request to the accelerator service, parsed and checked (server.ts): JSON tensors or
- * the binary tensor data extension, the one input `x` of datatype FP64 whose shape fits the layer,
- * every value an integer in [0, p); and the reply, JSON or binary as the request asked.
+ * the binary tensor data extension, the one input `x` of a wire datatype (UINT32, INT32 or FP64:
+ * tensor-codec.ts) whose shape fits the layer, every value an integer in [0, p); and the reply, JSON
+ * or binary as the request asked, in the request's datatype.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { P } from '../../field/prime.js';
-import { convOutputDims } from '../../kernels/conv.js';
+import { isResidue } from '../../field/residues.js';
+import { outputDims } from '../../kernels/output-dims.js';
 import { BINARY_HEADER, framedReply, splitFramedBody } from '../../http/binary-framing.js';
 import { HttpError } from '../../http/http-error.js';
 import { describeValue, isObject, parseJsonBounded } from '../../http/json.js';
 import { sizeOf } from '../../tensor/tensor.js';
 import type { LayerDescription } from './export.js';
-import { DATATYPE, INPUT_TENSOR, MODEL_VERSION, OUTPUT_TENSOR } from './protocol.js';
-import { readTensor, residueBytes } from './tensor-codec.js';
+import { INPUT_TENSOR, MODEL_VERSION, OUTPUT_TENSOR } from './protocol.js';
+import { bytesPerValue, isWireDatatype, readTensor, residueBytes, WIRE_DATATYPES, type WireDatatype } from './tensor-codec.js';
 
 const ID_MAX = 256;
 
@@ -23,6 +25,8 @@ export interface ParsedInfer {
   readonly outDims: number[];
   readonly x: Float64Array;
   readonly binaryOutput: boolean;
+  /** The request's datatype: the reply answers in it. */
+  readonly datatype: WireDatatype;
 }
 
 /** What parsing needs of the loaded layer. */
@@ -72,7 +76,9 @@ export function parseInfer(headers: IncomingHttpHeaders, body: Buffer, model: In
   const input = inputs[0];
   if (!isObject(input)) throw new HttpError(400, 'an input must be an object');
   if (input['name'] !== INPUT_TENSOR) throw new HttpError(400, `unknown input '${String(input['name']).slice(0, 64)}' (the only input is '${INPUT_TENSOR}')`);
-  if (input['datatype'] !== DATATYPE) throw new HttpError(400, `input '${INPUT_TENSOR}' must have datatype ${DATATYPE}, got ${JSON.stringify(input['datatype'])?.slice(0, 32)}`);
+  const datatype = input['datatype'];
+  if (!isWireDatatype(datatype)) throw new HttpError(400, `input '${INPUT_TENSOR}' must have datatype ${WIRE_DATATYPES.join(', ')}, got ${JSON.stringify(datatype)?.slice(0, 32)}`);
+  const width = bytesPerValue(datatype);
   const shape = input['shape'];
   const rank = model.input.length + 1;
   if (!Array.isArray(shape) || shape.length !== rank || !shape.every((d) => Number.isSafeInteger(d) && d >= 1 && d <= o.maxTensorElements)) {
@@ -86,14 +92,10 @@ export function parseInfer(headers: IncomingHttpHeaders, body: Buffer, model: In
   const size = dims.reduce((a, v) => a * v, 1);
   if (size > o.maxTensorElements) throw new HttpError(413, `input of ${size} elements exceeds the limit of ${o.maxTensorElements}`);
   let outDims: number[];
-  const d = model.description;
-  if (d.op === 'Gemm') outDims = [dims[0]!, d.wDims[1]!];
-  else {
-    try {
-      outDims = convOutputDims(dims, d.wDims, d.conv!);
-    } catch (e) {
-      throw new HttpError(400, `input '${INPUT_TENSOR}' shape [${dims.join(', ')}]: ${(e as Error).message}`);
-    }
+  try {
+    outDims = outputDims(model.description, dims);
+  } catch (e) {
+    throw new HttpError(400, `input '${INPUT_TENSOR}' shape [${dims.join(', ')}]: ${(e as Error).message}`);
   }
   const outSize = sizeOf(outDims);
   if (outSize > o.maxTensorElements) throw new HttpError(413, `output of ${outSize} elements exceeds the limit of ${o.maxTensorElements}`);
@@ -103,17 +105,16 @@ export function parseInfer(headers: IncomingHttpHeaders, body: Buffer, model: In
   let x: Float64Array;
   if (binarySize !== undefined) {
     if (binary === undefined) throw new HttpError(400, `binary_data_size given without the ${BINARY_HEADER} header`);
-    if (!Number.isSafeInteger(binarySize) || binarySize !== 8 * size) throw new HttpError(400, `binary_data_size must be ${8 * size} (8 bytes × ${size} values), got ${JSON.stringify(binarySize)?.slice(0, 32)}`);
+    if (!Number.isSafeInteger(binarySize) || binarySize !== width * size) throw new HttpError(400, `binary_data_size must be ${width * size} (${width} bytes × ${size} values of ${datatype}), got ${JSON.stringify(binarySize)?.slice(0, 32)}`);
     if (binary.length !== binarySize) throw new HttpError(400, `binary data is ${binary.length} bytes, binary_data_size says ${binarySize}`);
     if (input['data'] !== undefined) throw new HttpError(400, 'an input has both data and binary_data_size');
-    x = readTensor(DATATYPE, binary)!; // the length is 8 · size, checked above
-    checkResidues(x);
+    x = residuesOfBinary(datatype, binary); // the length is width · size, checked above
   } else {
     if (binary !== undefined && binary.length > 0) throw new HttpError(400, `${binary.length} bytes of binary data follow the header but no input has binary_data_size`);
     x = flattenData(input['data'], dims, size);
   }
   const clientId = isObject(params) && typeof params['client_id'] === 'string' ? params['client_id'] : undefined;
-  return { ...(typeof id === 'string' ? { id } : {}), ...(clientId !== undefined ? { clientId } : {}), dims, outDims, x, binaryOutput };
+  return { ...(typeof id === 'string' ? { id } : {}), ...(clientId !== undefined ? { clientId } : {}), dims, outDims, x, binaryOutput, datatype };
 }
 
 /** Flattens JSON tensor data (flat, or nested to match `shape`) into doubles; every value must be a residue. */
@@ -122,9 +123,7 @@ function flattenData(data: unknown, shape: readonly number[], size: number): Flo
   const out = new Float64Array(size);
   let at = 0;
   const put = (v: unknown): void => {
-    if (typeof v !== 'number' || !(v >= 0 && v < P) || Math.floor(v) !== v) {
-      throw new HttpError(400, `input '${INPUT_TENSOR}': value ${at} is ${describeValue(v)}, not an integer in [0, ${P})`);
-    }
+    if (!isResidue(v)) throw new HttpError(400, `input '${INPUT_TENSOR}': value ${at} is ${describeValue(v)}, not an integer in [0, ${P})`);
     out[at++] = v + 0;
   };
   if (data.length === 0 || !Array.isArray(data[0])) {
@@ -141,20 +140,23 @@ function flattenData(data: unknown, shape: readonly number[], size: number): Flo
   return out;
 }
 
-/** Checks that every value is an integer in [0, p); normalises −0. */
-function checkResidues(x: Float64Array): void {
+/** A binary input's residues as doubles (onnxruntime's graph is FP64), each checked to be a residue; normalises −0. */
+function residuesOfBinary(datatype: WireDatatype, bytes: Uint8Array): Float64Array {
+  const values = readTensor(datatype, bytes)!;
+  const x = values instanceof Float64Array ? values : Float64Array.from(values);
   for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    if (!(v >= 0 && v < P) || Math.floor(v) !== v) throw new HttpError(400, `input '${INPUT_TENSOR}': value ${i} is ${v}, not an integer in [0, ${P})`);
-    if (v === 0) x[i] = 0;
+    if (!isResidue(x[i])) throw new HttpError(400, `input '${INPUT_TENSOR}': value ${i} is ${x[i]}, not an integer in [0, ${P})`);
+    if (x[i] === 0) x[i] = 0;
   }
+  return x;
 }
 
 /** The reply body and headers: binary when the request asked for it, JSON otherwise. */
 export function inferReply(name: string, req: ParsedInfer, o: Outcome): { body: string | Buffer[]; headers: Record<string, string | number> } {
-  const head = `{"model_name":${JSON.stringify(name)},"model_version":"${MODEL_VERSION}"${req.id !== undefined ? `,"id":${JSON.stringify(req.id)}` : ''},"parameters":{"slalom_batch_items":${o.batchItems},"slalom_batch_requests":${o.batchRequests},"slalom_compute_ms":${Number(o.computeMs.toFixed(3))}},"outputs":[{"name":"${OUTPUT_TENSOR}","datatype":"${DATATYPE}","shape":[${req.outDims.join(',')}]`;
+  const head = `{"model_name":${JSON.stringify(name)},"model_version":"${MODEL_VERSION}"${req.id !== undefined ? `,"id":${JSON.stringify(req.id)}` : ''},"parameters":{"slalom_batch_items":${o.batchItems},"slalom_batch_requests":${o.batchRequests},"slalom_compute_ms":${Number(o.computeMs.toFixed(3))}},"outputs":[{"name":"${OUTPUT_TENSOR}","datatype":"${req.datatype}","shape":[${req.outDims.join(',')}]`;
   if (req.binaryOutput) {
-    const { parts, headers } = framedReply(`${head},"parameters":{"binary_data_size":${o.y.byteLength}}}]}`, [residueBytes(o.y, DATATYPE)]);
+    const bytes = residueBytes(o.y, req.datatype);
+    const { parts, headers } = framedReply(`${head},"parameters":{"binary_data_size":${bytes.length}}}]}`, [bytes]);
     return { body: parts, headers };
   }
   return { body: `${head},"data":[${o.y.join(',')}]}]}`, headers: {} };

@@ -14,10 +14,11 @@ import type { Batcher } from './batcher.js';
 import { inferReply, parseInfer, type ParsedInfer } from './infer-request.js';
 import { parseLoadBody } from './load-request.js';
 import { requestCost, type MemoryBudget } from './memory.js';
-import { CLIENT_HEADER, DATATYPE, INPUT_TENSOR, MODEL_VERSION, OUTPUT_TENSOR, PLATFORM, type ServerStats } from './protocol.js';
+import { CLIENT_HEADER, INPUT_TENSOR, MODEL_VERSION, OUTPUT_TENSOR, PLATFORM, type ServerStats } from './protocol.js';
 import { MODEL_NAME_RE, type LayerRepository, type ModelSlot } from './repository.js';
 import { MIB, type ResolvedServerOptions } from './server-options.js';
 import { tritonStats, type AcceleratorMetrics } from './stats.js';
+import { RESIDUE_DATATYPE, WIRE_DATATYPES } from './tensor-codec.js';
 
 /** What the routes work with: the parts of one AcceleratorServer. */
 export interface RouteContext {
@@ -105,9 +106,10 @@ export class AcceleratorRoutes {
         name: b,
         versions: [MODEL_VERSION],
         platform: PLATFORM,
-        inputs: [{ name: INPUT_TENSOR, datatype: DATATYPE, shape: [-1, ...model.input] }],
-        outputs: [{ name: OUTPUT_TENSOR, datatype: DATATYPE, shape: [-1, ...model.output] }],
-        parameters: { slalom_layer: model.description.name, slalom_op: model.description.op, slalom_index: model.description.index, modulus: P },
+        inputs: [{ name: INPUT_TENSOR, datatype: RESIDUE_DATATYPE, shape: [-1, ...model.input] }],
+        outputs: [{ name: OUTPUT_TENSOR, datatype: RESIDUE_DATATYPE, shape: [-1, ...model.output] }],
+        // Any of the wire datatypes is accepted, and a reply answers in its request's.
+        parameters: { slalom_layer: model.description.name, slalom_op: model.description.op, slalom_index: model.description.index, modulus: P, datatypes: [...WIRE_DATATYPES] },
       });
     }
     throw new HttpError(404, `no such endpoint: ${raw.slice(0, 200)}`);

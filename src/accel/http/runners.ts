@@ -61,7 +61,8 @@ function hostFactory(kernels: HostKernels): RunnerFactory {
     async create({ layer }) {
       const host = new AcceleratorHost(kernels);
       host.load([{ ...layer, id: 0 }]);
-      return { run: async (dims, x) => (await host.linear(0, dims, x)).data, close: async () => host.unload(0) };
+      // The exact kernels take and give residues; the server's queues carry doubles (onnxruntime's graph is FP64).
+      return { run: async (dims, x) => Float64Array.from((await host.linear(0, dims, Uint32Array.from(x))).data), close: async () => host.unload(0) };
     },
     close: () => kernels.close(),
   };

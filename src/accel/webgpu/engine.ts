@@ -6,8 +6,7 @@
  * order. Every run is wrapped in error scopes, so a GPU validation or out-of-memory error fails the
  * request instead of returning whatever the buffer held.
  *
- * Residues travel as Uint32Array (p < 2^24); host-kernels.ts converts at the edge of today's
- * Float64Array wire.
+ * Residues travel as Uint32Array (p < 2^24), as everywhere in slalom.
  */
 /// <reference types="@webgpu/types" />
 import { InvalidArgumentError } from '../../errors.js';

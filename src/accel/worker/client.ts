@@ -13,6 +13,20 @@ import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from
 import { preferSurfacelessEgl } from '../webgpu/device.js';
 import type { WebGpuOptions } from '../webgpu/engine.js';
 import type { FromWorker, ToWorker, WorkerConfig } from './messages.js';
+import { outputDims } from '../../kernels/output-dims.js';
+import { sizeOf } from '../../tensor/tensor.js';
+
+/**
+ * Keeps a buffer the worker transferred back, for the next message of its size. Only a plain,
+ * non-shared buffer the worker no longer holds (a transferred one) can carry one; its old contents
+ * are never read here, only overwritten (a request) or handed to the worker (a spare for a reply).
+ */
+function keep(pool: Map<number, ArrayBuffer[]>, buffer: unknown): void {
+  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength === 0) return;
+  let list = pool.get(buffer.byteLength);
+  if (list === undefined) pool.set(buffer.byteLength, (list = []));
+  if (list.length < 4) list.push(buffer);
+}
 
 /**
  * The worker's first module. Compiled (dist/), entry.js runs as it is. From the TypeScript sources
@@ -106,17 +120,62 @@ export class WorkerBackend implements AcceleratorBackend {
   }
 
   async loadWeights(layers: readonly PublicLayer[]): Promise<void> {
+    for (const l of layers) this.layers.set(l.id, l);
     const reply = await this.send({ type: 'load', requestId: `load-${++this.loads}`, layers });
     if (reply.type !== 'loaded') throw new TransportError(`the accelerator refused the model: ${reply.type === 'error' ? String(reply.message) : 'unexpected reply'}`);
   }
 
   async linear({ requestId, layerId, dims, x }: LinearRequest): Promise<Untrusted<LinearReply>> {
-    // The caller keeps x (to verify against it): postMessage copies it. A view is copied first, so
-    // that only its own values leave, never the rest of its buffer.
-    const whole = x.byteOffset === 0 && x.byteLength === x.buffer.byteLength;
-    const reply = await this.send({ type: 'linear', requestId, layerId, dims, x: whole ? x : x.slice() });
+    // x lies in the trusted runtime's (shared) memory: posting it would share that memory with the
+    // worker. Its values are copied into a buffer of this client's own, which is transferred (no
+    // second copy) and comes back with the reply to carry the next request of its size: fresh
+    // memory would cost a page fault per 4 KiB. A returned buffer is only ever written here.
+    const wire = new Uint32Array(this.wireBuffer(x.byteLength), 0, x.length);
+    wire.set(x);
+    // A spare for the reply: a buffer of an earlier reply the caller is done with (recycle), so the
+    // worker writes its result there and nothing new is allocated on this thread.
+    const spare = this.spareFor(layerId, dims);
+    const transfer = spare === undefined ? [wire.buffer as ArrayBuffer] : [wire.buffer as ArrayBuffer, spare];
+    const reply = await this.send({ type: 'linear', requestId, layerId, dims, x: wire, ...(spare !== undefined ? { spare } : {}) }, transfer);
     if (reply.type === 'error') throw new TransportError(`the accelerator failed: ${String(reply.message)}`);
+    if (reply.type === 'result') {
+      keep(this.wire, reply.returned);
+      const data = (reply as { data?: unknown }).data;
+      if (data instanceof Uint32Array) {
+        this.answered.set(requestId, data.buffer);
+        // A caller that never recycles must not make this grow: forget the oldest.
+        if (this.answered.size > 64) this.answered.delete(this.answered.keys().next().value!);
+      }
+    }
     return untrusted(reply as unknown as LinearReply);
+  }
+
+  recycle(requestId: string): void {
+    const buffer = this.answered.get(requestId);
+    this.answered.delete(requestId);
+    keep(this.spares, buffer);
+  }
+
+  private readonly layers = new Map<number, PublicLayer>();
+  /** Request buffers handed back by the worker, by size (a few per size: one per request in flight). */
+  private readonly wire = new Map<number, ArrayBuffer[]>();
+  /** Reply buffers the caller is done with, by size, to carry later replies. */
+  private readonly spares = new Map<number, ArrayBuffer[]>();
+  /** Reply buffers until their caller recycles them. */
+  private readonly answered = new Map<string, ArrayBufferLike>();
+
+  private wireBuffer(bytes: number): ArrayBuffer {
+    return this.wire.get(bytes)?.pop() ?? new ArrayBuffer(bytes);
+  }
+
+  private spareFor(layerId: number, dims: readonly number[]): ArrayBuffer | undefined {
+    const layer = this.layers.get(layerId);
+    if (layer === undefined) return undefined;
+    try {
+      return this.spares.get(4 * sizeOf(outputDims(layer, dims)))?.pop();
+    } catch {
+      return undefined; // dims the layer cannot take: the worker refuses the request
+    }
   }
 
   async close(): Promise<void> {

@@ -25,9 +25,17 @@ let draining = false;
 
 const fail = (requestId: string, e: unknown): void => port.postMessage({ type: 'error', requestId, message: (e as Error)?.message ?? String(e) } satisfies FromWorker);
 
-function reply(msg: Linear, out: { dims: number[]; data: Float64Array; computeMs: number }): void {
-  const r: FromWorker = { type: 'result', requestId: msg.requestId, layerId: msg.layerId, ...out };
-  port.postMessage(r, [out.data.buffer as ArrayBuffer]);
+/** The result, with the request's buffer handed back (transferred) for the client's next request of its size. */
+function reply(msg: Linear, out: { dims: number[]; data: Uint32Array; computeMs: number }): void {
+  const returned = msg.x.buffer as ArrayBuffer;
+  let data = out.data;
+  // The client's spare, when it fits: the result goes back in memory the client already holds.
+  if (msg.spare instanceof ArrayBuffer && msg.spare.byteLength === data.byteLength && data.buffer !== returned) {
+    data = new Uint32Array(msg.spare);
+    data.set(out.data);
+  }
+  const r: FromWorker = { type: 'result', requestId: msg.requestId, layerId: msg.layerId, ...out, data, returned };
+  port.postMessage(r, data.buffer === returned ? [returned] : [data.buffer as ArrayBuffer, returned]);
 }
 
 const batchable = (m: ToWorker): m is Linear => m.type === 'linear' && Array.isArray(m.dims) && m.dims.length > 0 && Number.isInteger(m.dims[0]);

@@ -17,11 +17,28 @@ export interface WorkerConfig {
 export type ToWorker =
   | { readonly type: 'init'; readonly requestId: string }
   | { readonly type: 'load'; readonly requestId: string; readonly layers: readonly PublicLayer[] }
-  | { readonly type: 'linear'; readonly requestId: string; readonly layerId: number; readonly dims: readonly number[]; readonly x: Float64Array };
+  | {
+      readonly type: 'linear';
+      readonly requestId: string;
+      readonly layerId: number;
+      readonly dims: readonly number[];
+      readonly x: Uint32Array;
+      /** A buffer of an earlier reply, for this result (when its size fits). */
+      readonly spare?: ArrayBuffer;
+    };
 
 /** As the worker sends them: the client treats every field as untrusted. */
 export type FromWorker =
   | { readonly type: 'ready'; readonly requestId: string; readonly device: string }
   | { readonly type: 'loaded'; readonly requestId: string }
-  | { readonly type: 'result'; readonly requestId: string; readonly layerId: number; readonly dims: number[]; readonly data: Float64Array; readonly computeMs: number }
+  | {
+      readonly type: 'result';
+      readonly requestId: string;
+      readonly layerId: number;
+      readonly dims: number[];
+      readonly data: Uint32Array;
+      readonly computeMs: number;
+      /** The request's buffer, handed back for the next request (the client only ever writes it). */
+      readonly returned?: ArrayBuffer;
+    }
   | { readonly type: 'error'; readonly requestId: string; readonly message: string };

@@ -11,7 +11,7 @@
  */
 import { InvalidArgumentError } from '../../errors.js';
 import { formatDims, sizeOf, type Tensor } from '../../tensor/tensor.js';
-import { maxPool2x2, maxPool3x3s2p1 } from '../../simd/kernels.js';
+import { maxPool2x2, maxPool3x3s2p1 } from '../../simd/pool.js';
 import { takeF64 } from '../../tensor/pool.js';
 
 export interface PoolAttrs {

@@ -1,15 +1,19 @@
 /**
  * The outsourcing modes (DESIGN.md §5): every linear layer goes to the accelerator.
- * - blinding (modes private, private+verified): x + r leaves, never x; u = f(r) is unsealed from the
- *   pad store and z − u taken (by the executor, in its requantization pass); one pad per inference, consumed durably before anything leaves;
- * - the reply always passes the boundary (accept.ts); with a verifier (modes verified,
- *   private+verified) Freivalds' check runs on the pair the accelerator saw (x or x + r).
+ * - blinding (modes private, private+verified): x + r leaves, never x (the boundary pass that
+ *   wrote the request added r); u = f(r) is unsealed from the pad store while the accelerator
+ *   works, and the layer's boundary pass takes z − u; one pad per inference, consumed durably
+ *   before anything leaves;
+ * - the reply always passes the gate (boundary/accept.ts); with a verifier (modes verified,
+ *   private+verified) Freivalds' check runs on the pair the accelerator saw (x or x + r), its
+ *   output side in the pass that reads the reply and its input side in the pass that wrote the request.
  * A failed check or an invalid reply ends the inference with a typed error (policy 'abort': always,
  * whatever fallback the backend has — a backend's fallback is for an unreachable accelerator, not a
  * second opinion on a refused reply), or is recorded and the same request retried on another
  * accelerator of the backend (at most MAX_RETRIES times), else the layer recomputed in the trusted
- * runtime, which then distrusts the accelerator for the rest of the run (policy 'recompute'). Either
- * way no unverified value is ever used.
+ * runtime — f(x + r) − u = f(x), so the same pads serve — which then distrusts the accelerator for
+ * the rest of the run (policy 'recompute'). Either way no unverified value is ever used: the
+ * pass's outputs leave the gate only once accepted.
  *
  * Request ids are `<random prefix of this trusted runtime>-<counter>`, so a reply to another
  * client's request (a confused or malicious shared accelerator) is refused by the gate by its id,
@@ -17,15 +21,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AcceleratorBackend } from '../../accel/backend.js';
-import type { OnlinePads } from '../online-pads.js';
-import { acceptLinearOutput } from '../../boundary/accept.js';
+import { acceptComputed, acceptReply } from '../../boundary/accept.js';
+import type { Crossing, Sendable } from '../../boundary/pass-plan.js';
 import { IntegrityError, MalformedResponseError, PadsExhaustedError, type SlalomError } from '../../errors.js';
 import { jsKernels, type ExactKernels } from '../../kernels/exact-linear.js';
-import type { QuantizedLayer } from '../../quant/quantize-graph.js';
-import { giveF64 } from '../../tensor/pool.js';
 import type { Verifier } from '../../verify/verifier.js';
-import type { LinearOutput, LinearProtocol } from '../linear-protocol.js';
-import type { PhaseTimer } from '../timings.js';
+import { assemblePlan, type CrossingPads, type LayerStep } from '../boundary-plan.js';
+import type { LinearProtocol, ProtocolRun } from '../linear-protocol.js';
+import { timed, timedAsync, type RunObserver } from '../observer.js';
+import type { PadLease, PadSource } from '../pad-lease.js';
 
 export type FailurePolicy = 'abort' | 'recompute';
 /** What to do when no pad is left: fail, or run that inference entirely in the trusted runtime. */
@@ -45,7 +49,7 @@ export interface AcceleratedProtocol extends LinearProtocol {
   /** True when the current (last) inference ran entirely in the trusted runtime: no pad was left, policy 'local'. */
   readonly localOnly: boolean;
   readonly verifier?: Verifier;
-  readonly pads?: OnlinePads;
+  readonly pads?: PadSource;
 }
 
 export interface AcceleratedOptions {
@@ -53,7 +57,7 @@ export interface AcceleratedOptions {
   /** Without one, results are used unchecked: mode `outsourced` or `private`. */
   readonly verifier?: Verifier;
   /** With them, the accelerator only ever sees blinded inputs. */
-  readonly pads?: OnlinePads;
+  readonly pads?: PadSource;
   readonly onFailure?: FailurePolicy;
   readonly onExhausted?: ExhaustedPolicy;
   /** Called when fewer than `lowWater` pads remain after an inference took one. */
@@ -81,46 +85,107 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
   const policy = options.onFailure ?? 'abort';
   const incidents: Incident[] = [];
   let distrusted = false;
-  /** This inference runs in the trusted runtime only (no pad was left, policy 'local'). */
-  let localOnly = false;
+  /** Whether the last inference ran entirely in the trusted runtime (no pad left, policy 'local'). */
+  let lastLocalOnly = false;
 
-  /** Send, validate, check; under 'recompute', again on another accelerator after a refused reply (bounded). */
-  async function attempt(layer: QuantizedLayer, sent: Float64Array, timer: PhaseTimer): Promise<Float64Array> {
-    for (let retries = 0; ; retries++) {
-      const requestId = nextRequestId();
-      try {
-        return await answer(layer, sent, timer, requestId);
-      } catch (e) {
-        if (!(e instanceof IntegrityError || e instanceof MalformedResponseError)) throw e;
-        // The backend quarantines the accelerator that answered, whatever the policy.
-        const another = accelerator.reportFailure?.(requestId, e) === true;
-        if (policy === 'abort' || !another || retries >= MAX_RETRIES) throw e;
-        incidents.push({ layer: layer.name, code: e.code, message: `${e.message}; retried on another accelerator` });
+  /** Takes this inference's pad; 'local' when none is left and the policy runs it locally. */
+  async function takePad(): Promise<PadLease | undefined | 'local'> {
+    if (pads === undefined) return undefined;
+    let lease: PadLease;
+    try {
+      lease = await pads.acquire();
+    } catch (e) {
+      if (!(e instanceof PadsExhaustedError) || options.onExhausted !== 'local') throw e;
+      incidents.push({ layer: '(all)', code: e.code, message: `${e.message}; this inference ran in the trusted runtime` });
+      return 'local';
+    }
+    const skipped = pads.skipped;
+    if (skipped.length > 0) {
+      const which = skipped.length === 1 ? `pad ${skipped[0]} was` : `pads ${skipped.join(', ')} were`;
+      incidents.push({ layer: '(all)', code: 'SLALOM_ERR_PAD_AUTH', message: `${which} recorded in the ledger but missing from the pad store (deleted?): skipped, never to be used` });
+    }
+    const remaining = pads.inventory().remaining;
+    if (remaining < (options.lowWater ?? 10)) options.onLowPads?.(remaining);
+    return lease;
+  }
+
+  async function startRun(observer: RunObserver): Promise<ProtocolRun> {
+    const taken = await takePad();
+    /** This inference runs in the trusted runtime only (no pad was left, policy 'local'). */
+    const localOnly = taken === 'local';
+    lastLocalOnly = localOnly;
+    const lease = taken === 'local' ? undefined : taken;
+    const sink = (layer: string) => (phase: string, ms: number) => observer.phase(phase, ms, layer);
+
+    /** The pads one crossing uses, taken while the accelerator computes (once per layer, whatever the attempts). */
+    function padsFor(step: LayerStep): CrossingPads {
+      if (lease === undefined) return {};
+      const name = step.layer.name;
+      const unblind = timed(observer, 'unseal', name, () => lease.unblind(step.layer));
+      const next = step.next?.layer;
+      return { unblind, ...(next !== undefined ? { nextPad: timed(observer, 'keystream', name, () => lease.keystream(next)) } : {}) };
+    }
+
+    /** f(request) in the trusted runtime, through the same pass (without a check). */
+    async function compute(step: LayerStep, request: Sendable, crossingPads: CrossingPads): Promise<Crossing> {
+      const y = await timedAsync(observer, 'linear', step.layer.name, () => local.apply(step.layer, request.x.dims, request.x.data));
+      return acceptComputed(y, assemblePlan(step, request, { requestId: 'computed', pads: crossingPads, verifier, checking: false }), sink(step.layer.name));
+    }
+
+    /** Send, accept; under 'recompute', again on another accelerator after a refused reply (bounded). */
+    async function fromAccelerator(step: LayerStep, request: Sendable, crossingPads: () => CrossingPads): Promise<Crossing> {
+      const { layer } = step;
+      for (let retries = 0; ; retries++) {
+        const requestId = nextRequestId();
+        // The request's synchronous part (copying and posting x) is trusted-thread work; the rest is waiting.
+        const pending = timed(observer, 'transfer', layer.name, () => accelerator.linear({ requestId, layerId: layer.index, dims: request.x.dims, x: request.x.data }));
+        const parts = crossingPads();
+        const reply = await timedAsync(observer, 'accelerator', layer.name, () => pending);
+        try {
+          // Asked per attempt: secrets change after a failure. The gate copies the reply: after it, its memory may carry another.
+          const crossing = acceptReply(reply, assemblePlan(step, request, { requestId, pads: parts, verifier, checking: true }), sink(layer.name));
+          accelerator.recycle?.(requestId);
+          return crossing;
+        } catch (e) {
+          accelerator.recycle?.(requestId);
+          if (!(e instanceof IntegrityError || e instanceof MalformedResponseError)) throw e;
+          // The backend quarantines the accelerator that answered, whatever the policy.
+          const another = accelerator.reportFailure?.(requestId, e) === true;
+          if (policy === 'abort' || !another || retries >= MAX_RETRIES) throw e;
+          incidents.push({ layer: layer.name, code: e.code, message: `${e.message}; retried on another accelerator` });
+        }
       }
     }
-  }
 
-  /** One attempt under `requestId`. */
-  async function answer(layer: QuantizedLayer, sent: Float64Array, timer: PhaseTimer, requestId: string): Promise<Float64Array> {
-    // The request's synchronous part (copying and posting x) is trusted-thread work; the rest is waiting.
-    const pending = timer.time('transfer', () => accelerator.linear({ requestId, layerId: layer.index, dims: layer.inDims, x: sent }));
-    const reply = await timer.timeAsync('accelerator', () => pending);
-    // Validation reads the reply once and computes the check's output side on the way (it counts
-    // as validation); the check then reads x only. Asked per attempt: secrets change after a failure.
-    const outputSums = verifier?.outputSums(layer);
-    const z = timer.time('validate', () => acceptLinearOutput(reply, { requestId, layerId: layer.index, layerName: layer.name, dims: layer.outDims }, outputSums));
-    if (verifier !== undefined) timer.time('verify', () => verifier.check(layer, sent, z, outputSums));
-    return z;
-  }
-
-  async function fromAccelerator(layer: QuantizedLayer, x: Float64Array, timer: PhaseTimer): Promise<LinearOutput> {
-    // Blinded once: a retry sends the very same x + r, never a second blinding of x with another pad.
-    const sent = pads === undefined ? x : timer.time('blind', () => pads.blind(layer, x));
-    const z = await attempt(layer, sent, timer);
-    if (pads === undefined) return { value: z };
-    giveF64(sent); // the backends sent copies and the check is done: x + r is dead
-    // f(x) = z − u: the executor subtracts u in its requantization pass.
-    return { value: z, minus: timer.time('unseal', () => pads.unseal(layer)) };
+    return {
+      verifier,
+      ...(lease !== undefined ? { pads: lease } : {}),
+      async cross(step, request) {
+        let parts: CrossingPads | undefined;
+        const crossingPads = (): CrossingPads => (parts ??= padsFor(step));
+        try {
+          if (!distrusted && !localOnly) {
+            try {
+              return await fromAccelerator(step, request, crossingPads);
+            } catch (e) {
+              const caught = e instanceof IntegrityError || e instanceof MalformedResponseError;
+              if (!caught || policy === 'abort') throw e;
+              const err = e as SlalomError;
+              incidents.push({ layer: step.layer.name, code: err.code, message: `${err.message}; recomputed in the trusted runtime, accelerator distrusted for the rest of the run` });
+              distrusted = true;
+            }
+          }
+          return await compute(step, request, crossingPads());
+        } finally {
+          // Accepted or not, this layer's pads are done with: a retry of it would have used them already.
+          if (parts?.unblind !== undefined) lease!.done(parts.unblind);
+          if (parts?.nextPad !== undefined) lease!.done(parts.nextPad);
+        }
+      },
+      end() {
+        lease?.end();
+      },
+    };
   }
 
   return {
@@ -133,44 +198,16 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
       return distrusted;
     },
     get localOnly() {
-      return localOnly;
+      return lastLocalOnly;
     },
-    async begin() {
-      localOnly = false;
-      if (pads === undefined) return;
-      try {
-        pads.begin();
-      } catch (e) {
-        if (!(e instanceof PadsExhaustedError) || options.onExhausted !== 'local') throw e;
-        incidents.push({ layer: '(all)', code: e.code, message: `${e.message}; this inference ran in the trusted runtime` });
-        localOnly = true;
-        return;
-      }
-      const skipped = pads.skipped;
-      if (skipped.length > 0) {
-        const which = skipped.length === 1 ? `pad ${skipped[0]} was` : `pads ${skipped.join(', ')} were`;
-        incidents.push({ layer: '(all)', code: 'SLALOM_ERR_PAD_AUTH', message: `${which} recorded in the ledger but missing from the pad store (deleted?): skipped, never to be used` });
-      }
-      const remaining = pads.inventory().remaining;
-      if (remaining < (options.lowWater ?? 10)) options.onLowPads?.(remaining);
-    },
-    async compute(layer, x, timer) {
-      if (!distrusted && !localOnly) {
-        try {
-          return await fromAccelerator(layer, x, timer);
-        } catch (e) {
-          const caught = e instanceof IntegrityError || e instanceof MalformedResponseError;
-          if (!caught || policy === 'abort') throw e;
-          const err = e as SlalomError;
-          incidents.push({ layer: layer.name, code: err.code, message: `${err.message}; recomputed in the trusted runtime, accelerator distrusted for the rest of the run` });
-          distrusted = true;
-        }
-      }
-      return { value: await timer.timeAsync('linear', () => local.apply(layer, layer.inDims, x)) };
+    async start(observer) {
+      return startRun(observer);
     },
     async close() {
+      verifier?.dispose();
       await accelerator.close();
       await local.close();
+      await pads?.close?.();
     },
   };
 }

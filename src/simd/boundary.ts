@@ -1,0 +1,109 @@
+/**
+ * The one pass per layer boundary (assembly/boundary.ts, DESIGN.md §7) as a typed call: the plan's
+ * addresses are resident regions (arena.ts), written into the kernel's plan block
+ * (boundary-fields.ts); the pass's findings come back as a PassResult. This module only runs the
+ * pass: boundary/accept.ts is its one caller for a reply, and decides what the findings mean.
+ */
+import { alloc, f64, type Region } from './arena.js';
+import * as F from './boundary-fields.js';
+import { simd } from './module.js';
+
+/** Freivalds' output side: row sums of two secrets' weights (u32, one per position in a row), into 2 u32 per row. */
+export interface OutputSideAt {
+  readonly sa: number;
+  readonly sb: number;
+  readonly sums: number;
+}
+
+/** Freivalds' input side of the next layer: T of two secrets (u32, one per position in an item), into 2 u32 per item. */
+export interface InputSideAt {
+  readonly ta: number;
+  readonly tb: number;
+  readonly dots: number;
+}
+
+export interface PassPlan {
+  readonly source: 'reply' | 'floats' | 'residues';
+  readonly sourceAt: number;
+  readonly rows: number;
+  readonly rowLen: number;
+  readonly checkOut?: OutputSideAt;
+  /** Packed u (3 bytes per value). */
+  readonly unblindAt?: number;
+  readonly bias?: { readonly at: number; readonly perColumn: boolean; readonly channels: number };
+  readonly lo?: number;
+  readonly hi?: number;
+  /** A fused 2×2 max pool: rows are planes of this width. */
+  readonly poolWidth?: number;
+  /** ≥ 0: shift onto the next grid; −1: float outputs. */
+  readonly shift?: number;
+  readonly dequant?: number;
+  readonly addendAt?: number;
+  readonly relu?: boolean;
+  readonly floatOutAt?: number;
+  /** 2^lx′ for floats onto the next grid. */
+  readonly quantScale?: number;
+  readonly nextAt?: number;
+  readonly nextItem?: number;
+  readonly checkIn?: InputSideAt;
+  /** Keystream bytes of the next layer's pad. */
+  readonly padAt?: number;
+}
+
+export interface PassResult {
+  /** Some reply value was not a residue (the sums and outputs then mean nothing). */
+  readonly bad: boolean;
+  /** max |z| before the clamp, over every output. */
+  readonly worst: number;
+  /** max |x′| over the next layer's inputs. */
+  readonly nextMax: number;
+  /** Some float did not round to an int32 (NaN, ±∞, ≥ 2^31 in magnitude). */
+  readonly inexact: boolean;
+  /** Keystream bytes the pad used. */
+  readonly padBytes: number;
+}
+
+/** Clamp bounds no centered value (< 2^23) reaches. */
+export const UNBOUNDED = 2 ** 30;
+
+let block: Region | undefined;
+
+export function boundaryPass(plan: PassPlan): PassResult {
+  block ??= alloc(8 * F.FIELDS);
+  const b = f64(block, F.FIELDS);
+  b.fill(0);
+  b[F.SOURCE] = plan.source === 'reply' ? F.SOURCE_REPLY : plan.source === 'floats' ? F.SOURCE_FLOATS : F.SOURCE_RESIDUES;
+  b[F.SOURCE_AT] = plan.sourceAt;
+  b[F.ROWS] = plan.rows;
+  b[F.ROW_LEN] = plan.rowLen;
+  if (plan.checkOut !== undefined) {
+    b[F.CHECK_SA] = plan.checkOut.sa;
+    b[F.CHECK_SB] = plan.checkOut.sb;
+    b[F.CHECK_SUMS] = plan.checkOut.sums;
+  }
+  b[F.UNBLIND_AT] = plan.unblindAt ?? 0;
+  if (plan.bias !== undefined) {
+    b[F.BIAS_AT] = plan.bias.at;
+    b[F.BIAS_PER_COLUMN] = plan.bias.perColumn ? 1 : 0;
+    b[F.CHANNELS] = plan.bias.channels;
+  }
+  b[F.LO] = plan.lo ?? -UNBOUNDED;
+  b[F.HI] = plan.hi ?? UNBOUNDED;
+  b[F.POOL_WIDTH] = plan.poolWidth ?? 0;
+  b[F.SHIFT] = plan.shift ?? -1;
+  b[F.DEQUANT] = plan.dequant ?? 1;
+  b[F.ADDEND_AT] = plan.addendAt ?? 0;
+  b[F.RELU] = plan.relu ? 1 : 0;
+  b[F.FLOAT_OUT_AT] = plan.floatOutAt ?? 0;
+  b[F.QUANT_SCALE] = plan.quantScale ?? 0;
+  b[F.NEXT_AT] = plan.nextAt ?? 0;
+  b[F.NEXT_ITEM] = plan.nextItem ?? 0;
+  if (plan.checkIn !== undefined) {
+    b[F.CHECK_TA] = plan.checkIn.ta;
+    b[F.CHECK_TB] = plan.checkIn.tb;
+    b[F.CHECK_DOTS] = plan.checkIn.dots;
+  }
+  b[F.PAD_AT] = plan.padAt ?? 0;
+  simd().kernels.boundaryPass(block.at);
+  return { bad: b[F.OUT_BAD] === 1, worst: b[F.OUT_WORST]!, nextMax: b[F.OUT_NEXT_MAX]!, inexact: b[F.OUT_INEXACT] === 1, padBytes: b[F.OUT_PAD_BYTES]! };
+}
