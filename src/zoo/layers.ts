@@ -9,7 +9,7 @@
  * BatchNorm statistics stay close to the identity (γ ≈ 1 ± 0.1, var ≈ 1 ± 0.1, small β and mean).
  */
 
-import { OnnxBuilder } from '../graph/onnx/build.js';
+import { OnnxBuilder } from '../onnx/build.js';
 import { Rng } from './rng.js';
 
 /** Every zoo model's input and output names and shapes. */

@@ -25,7 +25,7 @@ import { before, describe, it } from 'node:test';
 
 import { LocalBackend } from '../../src/accel/local.js';
 import { IntegrityError, MalformedResponseError } from '../../src/errors.js';
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { MAX_RETRIES, type AcceleratedProtocol } from '../../src/runtime/protocols/accelerated.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { openProtocol } from '../../src/runtime/session.js';

@@ -15,7 +15,7 @@ import { resolveBackend } from '../../src/accel/registry.js';
 import { MAX_FOLDED_WEIGHT } from '../../src/accel/webgpu/limbs.js';
 import { revealForValidation } from '../../src/boundary/untrusted.js';
 import { IntegrityError, InvalidArgumentError, MalformedResponseError, TransportError } from '../../src/errors.js';
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';

@@ -16,7 +16,7 @@ import { PadStore } from '../../src/blind/pad-store.js';
 import { precomputePads } from '../../src/runtime/precompute.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { writeNpy } from '../../src/io/npy.js';
 import { createExactKernels } from '../../src/kernels/exact-linear.js';
 import { createReferenceSession } from '../../src/reference/ort-session.js';

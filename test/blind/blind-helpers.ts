@@ -16,7 +16,7 @@ import { PadStore } from '../../src/blind/pad-store.js';
 import type { LedgerSecrets } from '../../src/blind/precompute.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { P } from '../../src/field/prime.js';
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { jsKernels } from '../../src/kernels/exact-linear.js';
 import { quantizeInput } from '../../src/quant/fixed-point.js';
 import type { SlalomModel } from '../../src/runtime/model.js';

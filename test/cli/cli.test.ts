@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 
 import { ModelProtoSchema, NodeProtoSchema, TensorProtoSchema, type ModelProto } from 'onnx-buf';
 import { EXIT_CODES } from '../../src/errors.js';
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { writeNpy } from '../../src/io/npy.js';
 import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';

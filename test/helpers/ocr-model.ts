@@ -5,7 +5,7 @@
  * to the seeded standard-normal inputs slalom calibrates on by default, so real text lines overflow a
  * default calibration, as the PaddleOCR recognizer did, and work once calibrated on text lines.
  */
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/zoo/rng.js';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { MalformedModelError, UnsupportedModelError } from '../../src/errors.js';
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { isArtifact, readArtifact, writeArtifact } from '../../src/quant/artifact.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { sizeOf, tensor } from '../../src/tensor/tensor.js';

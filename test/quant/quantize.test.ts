@@ -12,7 +12,7 @@ import { before, describe, it } from 'node:test';
 import { OverflowError, SlalomError } from '../../src/errors.js';
 import { HALF_P, linearIsExact, MAX_WEIGHT_L1, P } from '../../src/field/prime.js';
 import { execute } from '../../src/graph/execute.js';
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { importOnnx } from '../../src/graph/onnx/import.js';
 import { isLinear } from '../../src/graph/ops/registry.js';
 import { gemmField } from '../../src/kernels/field.js';

@@ -55,7 +55,7 @@ import { sizeOf } from '../../tensor/tensor.js';
 import { AcceleratorHost, type HostKernels } from '../host.js';
 import { resolveKernels } from '../registry.js';
 import type { AdapterChoice } from '../webgpu/device.js';
-import { ortLogSeverity } from '../../kernels/ort-exact.js';
+import { ortLogSeverity } from '../../kernels/ort/env.js';
 import { EXPORT_INDEX_FILE, itemDims, layerDigest, onnxOfDescription, parseLayerOnnx, type LayerDescription, type ParsedLayer } from './export.js';
 import { requestCost } from './memory.js';
 import {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { LocalBackend } from '../../../src/accel/local.js';
 import { IntegrityError } from '../../../src/errors.js';
-import { OnnxBuilder } from '../../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../../src/onnx/build.js';
 import { createReferenceSession } from '../../../src/reference/ort-session.js';
 import { SlalomModel } from '../../../src/runtime/model.js';
 import { openProtocol } from '../../../src/runtime/session.js';
