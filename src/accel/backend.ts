@@ -2,11 +2,15 @@
  * The accelerator contract (DESIGN.md §1, STYLE.md "Backends behind one interface"). An accelerator
  * is untrusted: it receives the model's public weights and whatever the trusted runtime sends
  * (plaintext in verified mode, x + r in private modes) and returns f(x) mod p. Every reply is
- * branded Untrusted and goes through boundary/accept.ts before the trusted runtime touches it.
+ * branded Untrusted and goes through boundary/accept.ts before the trusted runtime touches it; the
+ * request and reply messages are the gate's contract (boundary/linear-messages.ts).
  */
+import type { LinearReply, LinearRequest } from '../boundary/linear-messages.js';
 import type { Untrusted } from '../boundary/untrusted.js';
 import type { ConvAttrs } from '../kernels/names.js';
 import type { Tensor } from '../tensor/tensor.js';
+
+export type { LinearReply, LinearRequest } from '../boundary/linear-messages.js';
 
 /** What an accelerator knows of one linear layer: public weights and shapes. */
 export interface PublicLayer {
@@ -16,28 +20,6 @@ export interface PublicLayer {
   readonly conv?: ConvAttrs;
   /** Integer weights: Conv [M, C/g, kH, kW]; Gemm [K, N]. */
   readonly w: Tensor;
-}
-
-/** A reply as the accelerator claims it: to be validated, never trusted. */
-export interface LinearReply {
-  readonly requestId: string;
-  readonly layerId: number;
-  readonly dims: readonly number[];
-  readonly data: Float64Array;
-  /** The accelerator's own account of its compute time (informational only). */
-  readonly computeMs?: number;
-}
-
-/**
- * One linear computation: the caller picks requestId (unique to its trusted runtime: a random prefix
- * and a counter) and checks the reply echoes it.
- */
-export interface LinearRequest {
-  readonly requestId: string;
-  readonly layerId: number;
-  readonly dims: readonly number[];
-  /** Canonical residues; the backend must not modify or keep the caller's array. */
-  readonly x: Float64Array;
 }
 
 export interface AcceleratorBackend {

@@ -8,7 +8,7 @@
  *   authenticated by AES-GCM against its binding (weights, store, layer, index, epoch) before use;
  *   anything else is a PadAuthError; the store's manifest: the identity it claims, well-formed.
  */
-import type { LinearReply } from '../accel/backend.js';
+import type { LinearReply } from './linear-messages.js';
 import { STORE_ID_RE, WEIGHTS_HASH_RE } from '../blind/ledger-keys.js';
 import { decodePad, type PadRecord } from '../blind/pad-format.js';
 import { MANIFEST_FORMAT } from '../blind/pad-store.js';

@@ -127,7 +127,9 @@ export class SlalomModel {
     const calibration = await calibrationSet(options.calibration, { inputs: graph.inputs, info, pickItems: options.calibrationItems }, options.calibrationSource);
     const total = calibration.samples.length;
     progress?.({ phase: 'calibrate', done: 0, total });
-    const stats = await calibrate(bytes, graph, calibration.samples, { onProgress: (done) => progress?.({ phase: 'calibrate', done, total }) });
+    // onnxruntime fp32 is loaded on demand: a model read back from an artifact never needs it.
+    const reference = async (extraOutputs: readonly string[]) => (await import('../reference/ort-session.js')).createReferenceSession(bytes, { extraOutputs });
+    const stats = await calibrate(reference, graph, calibration.samples, { onProgress: (done) => progress?.({ phase: 'calibrate', done, total }) });
     progress?.({ phase: 'quantize', done: 0, total: 1 });
     const margin = options.margin ?? DEFAULT_MARGIN;
     const quantized = await withHint(() => withoutFloatWeights(quantizeGraph(graph, stats, margin)), quantizationHint(margin));

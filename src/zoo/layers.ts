@@ -10,7 +10,7 @@
  */
 
 import { OnnxBuilder } from '../onnx/build.js';
-import { Rng } from './rng.js';
+import { Rng } from '../util/seeded-rng.js';
 
 /** Every zoo model's input and output names and shapes. */
 export const ZOO_INPUT = 'input';

@@ -31,7 +31,7 @@ import { SlalomModel } from '../../src/runtime/model.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { CHECK_VARIANTS, type CheckVariant } from '../../src/verify/soundness.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { CheatingBackend, STRATEGIES, type Strategy, type StrategyInfo } from './cheating.js';
 
 const IN_DIMS = [2, 3, 8, 8];

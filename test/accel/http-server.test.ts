@@ -25,7 +25,7 @@ import { layerModelName, type ServerStats } from '../../src/accel/http/protocol.
 import { AcceleratorServer, FairQueue, type AcceleratorServerOptions, type QueueItem } from '../../src/accel/http/server.js';
 import { MAX_WEIGHT_L1, P } from '../../src/field/prime.js';
 import type { ConvAttrs } from '../../src/kernels/names.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { convRef, gemmRef } from '../reference/bigint.js';
 
 const rng = new Rng(0x0157);

@@ -19,7 +19,7 @@ import { OnnxBuilder } from '../../src/onnx/build.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { unclosable } from '../helpers/shared-backend.js';
 import { TEST_ADAPTER, webgpuSkipReason } from '../helpers/webgpu.js';
 import { CheatingBackend, STRATEGIES } from './cheating.js';

@@ -23,7 +23,7 @@ import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { syntheticInput } from '../runtime/modes-helpers.js';
 
 const FASHION = 'models/fashion-mnist.onnx';

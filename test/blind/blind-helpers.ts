@@ -22,7 +22,7 @@ import { quantizeInput } from '../../src/quant/fixed-point.js';
 import type { SlalomModel } from '../../src/runtime/model.js';
 import { openStore, precomputePads } from '../../src/runtime/precompute.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 
 export interface SeenRequest {
   readonly layerId: number;

@@ -23,7 +23,7 @@ import { OnnxBuilder } from '../../src/onnx/build.js';
 import { writeNpy } from '../../src/io/npy.js';
 import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLASSES = 10;

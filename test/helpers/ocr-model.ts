@@ -7,7 +7,7 @@
  */
 import { OnnxBuilder } from '../../src/onnx/build.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 
 export const OCR_CLASSES = 6;
 export const OCR_LINE: readonly number[] = [1, 3, 48, 96];

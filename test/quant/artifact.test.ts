@@ -16,7 +16,7 @@ import { isArtifact, readArtifact, writeArtifact } from '../../src/quant/artifac
 import { SlalomModel } from '../../src/runtime/model.js';
 import { sizeOf, tensor } from '../../src/tensor/tensor.js';
 import { buildZooModel } from '../../src/zoo/index.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { syntheticInput } from '../runtime/modes-helpers.js';
 
 const FASHION = 'models/fashion-mnist.onnx';

@@ -21,7 +21,7 @@ import { DEFAULT_MARGIN, quantizeGraph, type QuantizedLayer } from '../../src/qu
 import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 
 const IN_DIMS = [1, 3, 8, 8];
 const CLASSES = 10;

@@ -21,7 +21,7 @@ import { checkBatched, checkFresh, checkPreprocessed, drawPreprocessedSecret, ty
 import { linearMap } from '../../src/verify/linear-map.js';
 import { CHECK_VARIANTS, DEFAULT_SOUNDNESS_BITS, log2ErrorPerInference, log2ErrorPerRepetition, repetitionsFor, type CheckVariant } from '../../src/verify/soundness.js';
 import { Verifier } from '../../src/verify/verifier.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 
 const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 

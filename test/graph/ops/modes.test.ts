@@ -16,7 +16,7 @@ import { SlalomModel } from '../../../src/runtime/model.js';
 import { openProtocol } from '../../../src/runtime/session.js';
 import type { Tensor } from '../../../src/tensor/tensor.js';
 import { CHECK_VARIANTS } from '../../../src/verify/soundness.js';
-import { Rng } from '../../../src/zoo/rng.js';
+import { Rng } from '../../../src/util/seeded-rng.js';
 import { CheatingBackend } from '../../accel/cheating.js';
 import { logitsInEveryMode, syntheticInput } from '../../runtime/modes-helpers.js';
 
