@@ -2,6 +2,7 @@
  * `slalom/server`: the untrusted accelerator as an Open Inference Protocol service (what
  * `slalom accelerator serve` runs) and the exporter of its model repository. Re-exports only.
  */
-export { AcceleratorServer, startAcceleratorServer, SERVER_BACKENDS, type AcceleratorServerOptions, type ServerBackendName } from './accel/http/server.js';
+export { AcceleratorServer, startAcceleratorServer, type AcceleratorServerOptions } from './accel/http/server.js';
+export { backendNames, backendForms } from './accel/registry.js';
 export { exportModelRepository, type ExportIndex } from './accel/http/export.js';
 export { modelIdOf, layerModelName } from './accel/http/protocol.js';

@@ -7,8 +7,7 @@ import { EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js
 import type { SessionOptions } from '../runtime/session.js';
 import type { AcceleratorBackend } from '../accel/backend.js';
 import { modelIdOf } from '../accel/http/protocol.js';
-import { resolveBackend, type BackendRequest } from '../accel/registry.js';
-import { ADAPTER_CHOICES, type AdapterChoice } from '../accel/webgpu/device.js';
+import { backendForms, backendRequest, resolveBackend, type BackendRequest } from '../accel/registry.js';
 import { CHECK_VARIANTS, DEFAULT_SOUNDNESS_BITS, type CheckVariant } from '../verify/soundness.js';
 import { loadProgress, progressBar, type ProgressFlags } from './progress.js';
 
@@ -198,7 +197,8 @@ export function addSessionFlags(cmd: Command): Command {
     .option('--accelerator-fallback <policy>', 'when no --accelerator is reachable: fail, or local (compute in the trusted runtime); only for unreachable accelerators, never a second opinion on a failed check under --on-failure abort', 'fail');
 }
 
-const ACCELERATOR_FORMS = 'worker, webgpu[:gpu|auto|software], local, or http://host:port URLs';
+/** The forms `--accelerator` takes: each registered backend the trusted runtime can start, http as its URLs. */
+const acceleratorForms = (): string => [...backendForms('create').filter((f) => f !== 'http'), 'or http://host:port URLs'].join(', ');
 
 /**
  * `--accelerator`: backends to try in order, comma-separated (a run of consecutive URLs is one
@@ -210,7 +210,7 @@ const ACCELERATOR_FORMS = 'worker, webgpu[:gpu|auto|software], local, or http://
 export function acceleratorRequests(flags: SessionFlags, model: { name: string; weightsHash: string }, fallback?: AcceleratorBackend): BackendRequest[] {
   const text = flags.accelerator ?? 'worker';
   const tokens = text.split(',').map((t) => t.trim()).filter((t) => t !== '');
-  if (tokens.length === 0) throw new InvalidArgumentError(`--accelerator needs ${ACCELERATOR_FORMS}, got '${text}'`);
+  if (tokens.length === 0) throw new InvalidArgumentError(`--accelerator needs ${acceleratorForms()}, got '${text}'`);
   const kernels = parseKernels(flags.kernels);
   const requests: BackendRequest[] = [];
   let urls: string[] = [];
@@ -230,12 +230,11 @@ export function acceleratorRequests(flags: SessionFlags, model: { name: string; 
     }
     flushUrls();
     const [name, variant, ...rest] = token.split(':');
-    if (name === 'webgpu' && rest.length === 0 && (variant === undefined || (ADAPTER_CHOICES as readonly string[]).includes(variant))) {
-      requests.push({ name: 'webgpu', options: variant === undefined ? {} : { adapter: variant as AdapterChoice } });
-    } else if ((name === 'worker' || name === 'local') && variant === undefined) {
-      requests.push({ name, options: { kernels } });
-    } else {
-      throw new InvalidArgumentError(`--accelerator: '${token}' is not one of ${ACCELERATOR_FORMS}`);
+    try {
+      if (rest.length > 0 || name === 'http') throw new InvalidArgumentError(`'${token}'`);
+      requests.push(backendRequest(name!, variant, { kernels }, 'create'));
+    } catch {
+      throw new InvalidArgumentError(`--accelerator: '${token}' is not one of ${acceleratorForms()}`);
     }
   }
   flushUrls();

@@ -14,6 +14,9 @@ export interface ConvAttrs {
   readonly group: number;
 }
 
+/** The linear ops slalom outsources (a MatMul is imported as a Gemm). */
+export type LinearOpName = 'Conv' | 'Gemm';
+
 /**
  * Conv inputs: x is [N, C, H, W]; w is [M, C/group, kH, kW]; bias (optional) has M values.
  * Output is [N, M, OH, OW] with OH = ⌊(H + top + bottom − dH·(kH − 1) − 1)/sH⌋ + 1 (likewise OW).

@@ -8,9 +8,10 @@
  * the statistics extension (`GET /v2/models/stats`, `GET /v2/models/{m}/stats`) and `GET /v2/slalom/stats`.
  * `/versions/1` may follow a model name.
  *
- * Backends: `onnxruntime` runs the layer's exact ONNX graph (export.ts) in an InferenceSession;
- * `reference` runs AcceleratorHost with slalom's exact kernels (js or ort), `webgpu` with the exact
- * WGSL kernels on a GPU (both resolved through accel/registry.ts). Either way the server runs
+ * Backends, by name from accel/registry.ts (any registered backend that computes in-process), each
+ * behind an AcceleratorHost: `onnxruntime` runs the layer's exact ONNX graph (export.ts) in an
+ * InferenceSession (http/onnx-graph-kernels.ts), `reference` slalom's exact kernels (js or ort),
+ * `webgpu` the exact WGSL kernels on a GPU. Either way the server runs
  * the graph it regenerates from the uploaded model's `slalom.layer` description and `W` initializer,
  * never an arbitrary uploaded graph: a load is parsed, checked against the exactness bound
  * ((p − 1)·Σ|w̃_row| < 2^53, field.ts) and refused if it fails, so an honest server never answers inexactly.
@@ -46,17 +47,15 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { InvalidArgumentError, isSlalomError, TransportError } from '../../errors.js';
 import { P } from '../../field/prime.js';
 import { convOutputDims } from '../../kernels/conv.js';
-import type { ExactKernelsName } from '../../kernels/exact-linear.js';
+import type { ExactKernels, ExactKernelsName } from '../../kernels/exact-linear.js';
 import { sizeOf } from '../../tensor/tensor.js';
-import { AcceleratorHost, type HostKernels } from '../host.js';
-import { resolveKernels } from '../registry.js';
+import { AcceleratorHost } from '../host.js';
+import { backendRequest, resolveKernels } from '../registry.js';
 import type { AdapterChoice } from '../webgpu/device.js';
-import { ortLogSeverity } from '../../kernels/ort/env.js';
-import { EXPORT_INDEX_FILE, itemDims, layerDigest, onnxOfDescription, parseLayerOnnx, type LayerDescription, type ParsedLayer } from './export.js';
+import { EXPORT_INDEX_FILE, itemDims, layerDigest, parseLayerOnnx, type ExportableLayer, type LayerDescription, type ParsedLayer } from './export.js';
 import { requestCost } from './memory.js';
 import {
   BINARY_HEADER,
@@ -73,18 +72,16 @@ import {
   type ServerStats,
 } from './protocol.js';
 
-export type ServerBackendName = 'onnxruntime' | 'reference' | 'webgpu';
-export const SERVER_BACKENDS: readonly ServerBackendName[] = ['onnxruntime', 'reference', 'webgpu'];
-
 export interface AcceleratorServerOptions {
   /** TCP port; 0 (default) picks a free one. */
   readonly port?: number;
   /** Interface to bind (default 127.0.0.1). */
   readonly host?: string;
-  readonly backend?: ServerBackendName;
+  /** How layers are computed: a backend of accel/registry.ts that computes in-process — onnxruntime (default), reference, webgpu. */
+  readonly backend?: string;
   /** Kernels of the `reference` backend (default 'ort'). */
   readonly kernels?: ExactKernelsName;
-  /** Adapter of the `webgpu` backend (default SLALOM_WEBGPU_ADAPTER, else 'gpu': a hardware GPU or nothing; accel/webgpu/device.ts). */
+  /** The backend's variant: the adapter of `webgpu` (default SLALOM_WEBGPU_ADAPTER, else 'gpu': a hardware GPU or nothing; accel/webgpu/device.ts). */
   readonly adapter?: AdapterChoice;
   /** A model repository (`slalom export`) to load models from. */
   readonly modelRepository?: string;
@@ -136,7 +133,7 @@ function resolveOptions(o: AcceleratorServerOptions): Resolved {
     return x;
   };
   const backend = o.backend ?? 'onnxruntime';
-  if (!SERVER_BACKENDS.includes(backend)) throw new InvalidArgumentError(`backend must be one of ${SERVER_BACKENDS.join(', ')}, got '${String(backend)}'`);
+  backendRequest(backend, o.adapter, {}, 'kernels'); // throws for a backend that cannot serve, or a variant it does not take
   if (o.kernels !== undefined && o.kernels !== 'js' && o.kernels !== 'ort') throw new InvalidArgumentError(`kernels must be js or ort, got '${String(o.kernels)}'`);
   const requestTimeoutMs = int(o.requestTimeoutMs, 30_000, 'requestTimeoutMs');
   return {
@@ -192,51 +189,23 @@ interface RunnerFactory {
   close(): Promise<void>;
 }
 
-function ortFactory(threads: number): RunnerFactory {
-  const options: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    // No arena: the memory of a burst of big requests goes back to the system (issue 11).
-    enableCpuMemArena: false,
-    enableMemPattern: false,
-    logSeverityLevel: ortLogSeverity(),
-  };
+/** Layers run by an AcceleratorHost on the in-process kernels of a registered backend (accel/registry.ts). */
+function hostFactory(backend: string, kernels: ExactKernels): RunnerFactory {
   return {
-    name: 'onnxruntime',
-    async create({ description, weights }) {
-      // The canonical graph regenerated from the description and W, never the uploaded graph itself.
-      const session = await ort.InferenceSession.create(onnxOfDescription(description, weights), options);
-      return {
-        async run(dims, x) {
-          const out = await session.run({ [INPUT_TENSOR]: new ort.Tensor('float64', x, [...dims]) });
-          const y = out[OUTPUT_TENSOR]?.data;
-          if (!(y instanceof Float64Array)) throw new Error('the session returned no float64 output');
-          return y;
-        },
-        close: () => session.release(),
-      };
-    },
-    async close() {},
-  };
-}
-
-/** Layers run by an AcceleratorHost on in-process kernels (accel/registry.ts): `reference` (CPU) or `webgpu`. */
-function hostFactory(kernels: HostKernels): RunnerFactory {
-  return {
-    name: kernels.name === 'webgpu' ? `webgpu (${kernels.device ?? 'unknown adapter'})` : `reference/${kernels.name}`,
-    async create({ layer }) {
+    name: `${backend} (${kernels.device ?? kernels.name})`,
+    async create({ layer, description }) {
       const host = new AcceleratorHost(kernels);
-      host.load([{ ...layer, id: 0 }]);
+      // The input dims fix H and W of a convolution's exported graph (the onnxruntime backend's kernels).
+      const loaded: ExportableLayer = { ...layer, id: 0, ...(description.inputDims ? { inDims: [1, ...description.inputDims] } : {}) };
+      await host.load([loaded]);
       return { run: async (dims, x) => (await host.linear(0, dims, x)).data, close: async () => host.unload(0) };
     },
     close: () => kernels.close(),
   };
 }
 
-function serverKernels(o: Resolved): Promise<HostKernels> {
-  return o.backend === 'webgpu' ? resolveKernels('webgpu', o.adapter !== undefined ? { adapter: o.adapter } : {}) : resolveKernels('local', { kernels: o.kernels, threads: o.threads });
+function serverKernels(o: Resolved): Promise<ExactKernels> {
+  return resolveKernels(backendRequest(o.backend, o.adapter, { kernels: o.kernels, threads: o.threads }, 'kernels'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -699,7 +668,7 @@ export class AcceleratorServer {
   static async start(options: AcceleratorServerOptions = {}): Promise<AcceleratorServer> {
     const server = new AcceleratorServer(options);
     const o = server.options;
-    server.factory = o.backend === 'onnxruntime' ? ortFactory(o.threads) : hostFactory(await serverKernels(o));
+    server.factory = hostFactory(o.backend, await serverKernels(o));
     if (o.preload && o.modelRepository !== undefined) {
       for (const name of server.repositoryModels()) {
         try {

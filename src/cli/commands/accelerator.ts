@@ -3,8 +3,9 @@
  * server (accel/http/server.ts). Runs until SIGTERM or SIGINT, then finishes queued requests and exits.
  */
 import type { Command } from 'commander';
-import { AcceleratorServer, SERVER_BACKENDS, type ServerBackendName } from '../../accel/http/server.js';
-import { ADAPTER_CHOICES, type AdapterChoice } from '../../accel/webgpu/device.js';
+import { AcceleratorServer } from '../../accel/http/server.js';
+import { backendForms, backendRequest } from '../../accel/registry.js';
+import type { AdapterChoice } from '../../accel/webgpu/device.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { parseKernels, parsePositive } from '../options.js';
 
@@ -31,12 +32,16 @@ function nonNegativeInt(text: string, flag: string): number {
   return v;
 }
 
-/** `--backend onnxruntime | reference | webgpu[:gpu|auto|software]`. */
-export function parseServeBackend(text: string): { backend: ServerBackendName; adapter?: AdapterChoice } {
-  const [backend, adapter, ...rest] = text.split(':');
-  const ok = (SERVER_BACKENDS as readonly string[]).includes(backend!) && rest.length === 0 && (adapter === undefined || (backend === 'webgpu' && (ADAPTER_CHOICES as readonly string[]).includes(adapter)));
-  if (!ok) throw new InvalidArgumentError(`--backend must be one of onnxruntime, reference, webgpu[:${ADAPTER_CHOICES.join('|')}], got '${text}'`);
-  return { backend: backend as ServerBackendName, ...(adapter !== undefined ? { adapter: adapter as AdapterChoice } : {}) };
+/** `--backend name[:variant]`: a backend of accel/registry.ts that computes in-process (onnxruntime, reference, webgpu[:gpu|auto|software]). */
+export function parseServeBackend(text: string): { backend: string; adapter?: AdapterChoice } {
+  const [backend, variant, ...rest] = text.split(':');
+  try {
+    if (rest.length > 0) throw new InvalidArgumentError('too many colons');
+    backendRequest(backend!, variant, {}, 'kernels');
+  } catch {
+    throw new InvalidArgumentError(`--backend must be one of ${backendForms('kernels').join(', ')}, got '${text}'`);
+  }
+  return { backend: backend!, ...(variant !== undefined ? { adapter: variant as AdapterChoice } : {}) };
 }
 
 /** Starts the server and resolves once a SIGTERM/SIGINT has shut it down. */
@@ -86,7 +91,7 @@ export function registerAccelerator(program: Command): void {
     .description('serve linear layers over the Open Inference Protocol (KServe v2 REST, binary tensors, repository extension)')
     .requiredOption('--port <n>', 'TCP port (0: any free port)')
     .option('--host <addr>', 'interface to bind', '127.0.0.1')
-    .option('--backend <name>', `how layers are computed: onnxruntime, reference (slalom's CPU kernels), webgpu (a GPU; webgpu:auto falls back to the software adapter, webgpu:software uses it)`, 'onnxruntime')
+    .option('--backend <name>', `how layers are computed: ${backendForms('kernels').join(', ')} — onnxruntime (each layer's exact ONNX graph), reference (slalom's CPU kernels), webgpu (a GPU; webgpu:auto falls back to the software adapter, webgpu:software uses it)`, 'onnxruntime')
     .option('--kernels <impl>', 'exact kernels of the reference backend: ort, js', 'ort')
     .option('--model-repository <dir>', 'repository written by `slalom export`, to load models from')
     .option('--no-preload', 'do not load every repository model at start-up (clients load them)')
