@@ -12,7 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 
-import sharp from 'sharp';
+import type sharpModule from 'sharp';
 
 import { InvalidArgumentError, SlalomError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -49,7 +49,9 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   if (format === null) throw new InvalidArgumentError('unrecognized image format: expected a PNG, JPEG or WebP file');
   const name = FORMAT_NAMES[format];
   const maxPixels = Math.floor((options.maxMegapixels ?? 100) * 1e6);
-  let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
+  // Loaded on first use: importing slalom must not load libvips.
+  const { default: sharp } = await import('sharp');
+  let meta: Awaited<ReturnType<ReturnType<typeof sharpModule>['metadata']>>;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata(); // header only: the limit is checked below
   } catch (e) {
