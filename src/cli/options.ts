@@ -1,5 +1,4 @@
-/** Flags shared by the commands that load a model, and their parsing into LoadOptions. */
-import type { Command } from 'commander';
+/** The parsing of the flags cli/verbs.ts declares: into LoadOptions, session options, accelerators. */
 import { InvalidArgumentError } from '../errors.js';
 import type { Preprocess } from '../io/preprocess.js';
 import { SlalomModel, type LoadOptions, type PerInput } from '../runtime/model.js';
@@ -8,7 +7,7 @@ import type { SessionOptions } from '../runtime/session.js';
 import type { AcceleratorBackend } from '../accel/backend.js';
 import { modelIdOf } from '../accel/http/protocol.js';
 import { backendForms, backendRequest, resolveBackend, type BackendRequest } from '../accel/registry.js';
-import { CHECK_VARIANTS, DEFAULT_SOUNDNESS_BITS, type CheckVariant } from '../verify/soundness.js';
+import { CHECK_VARIANTS, type CheckVariant } from '../verify/soundness.js';
 import { loadProgress, progressBar, type ProgressFlags } from './progress.js';
 
 export interface ModelFlags extends ProgressFlags, PreprocessFlags {
@@ -26,41 +25,6 @@ export interface PreprocessFlags {
   scale?: string;
   channels?: string;
   layout?: string;
-}
-
-/** commander's collector for a repeatable option. */
-export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-export function addModelFlags(cmd: Command): Command {
-  return addProgressFlag(
-    cmd
-      .option('--input-shape <dims>', 'concrete input shape, e.g. 1,3,224,224 (default: the declared one; symbolic sizes come from the given input); name=dims per input, repeatable', collect)
-      .option(
-        '--calibration <source>',
-        'calibration inputs: a directory, a .npy, or fashion-mnist:train:<n>; name=source per input, repeatable (default: the images named by <model>.slalom.json, else seeded normal inputs; refused for a quantized artifact)',
-        collect,
-      )
-      .option('--margin <factor>', 'headroom between calibrated maxima and p/2 (default 4)'),
-  );
-}
-
-export function addProgressFlag(cmd: Command): Command {
-  return cmd.option('--progress', 'show progress bars on stderr even when it is not a terminal').option('--no-progress', 'never show progress bars');
-}
-
-/** How images are turned into inputs (default: from the model's input shape and its sidecar <model>.slalom.json). */
-export function addPreprocessFlags(cmd: Command): Command {
-  return cmd
-    .option('--size <h,w>', 'image size the model takes (default: its input shape)')
-    .option('--resize <n>', 'resize the shorter image side to n pixels first (0: no resize)')
-    .option('--crop <mode>', 'center (crop or zero-pad to --size) or none (stretch to --size)')
-    .option('--mean <values>', 'per-channel mean after dividing by --scale, e.g. 0.485,0.456,0.406')
-    .option('--std <values>', 'per-channel standard deviation, e.g. 0.229,0.224,0.225')
-    .option('--scale <n>', 'pixels are divided by n first (default 255)')
-    .option('--channels <n>', '3 (RGB) or 1 (grayscale by luma)')
-    .option('--layout <layout>', 'NCHW or NHWC');
 }
 
 function numbers(text: string, flag: string): number[] {
@@ -174,27 +138,6 @@ export interface SessionFlags {
 export function parseKernels(name: string): ExactKernelsName {
   if (!(EXACT_KERNELS as readonly string[]).includes(name)) throw new InvalidArgumentError(`--kernels must be one of ${EXACT_KERNELS.join(', ')}, got '${name}'`);
   return name as ExactKernelsName;
-}
-
-/** Flags of the outsourcing modes: checks, failure policy, pads. */
-export function addSessionFlags(cmd: Command): Command {
-  return cmd
-    .option('--store <dir>', 'pad store for the private modes (filled by `slalom precompute`)')
-    .option('--state <dir>', 'trusted state directory (keys, pad ledger); default $SLALOM_STATE_DIR or ~/.slalom/state')
-    .option('--on-exhausted <policy>', 'when no pad is left: fail, or local (run that inference in the trusted runtime)', 'fail')
-    .option('--low-water <n>', 'warn when fewer pads remain', '10')
-    .option('--kernels <impl>', `exact kernels of the trusted runtime and the embedded accelerator: ${EXACT_KERNELS.join(', ')}`, 'ort')
-    .option('--check <variant>', `Freivalds variant: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed')
-    .option('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)')
-    .option('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS))
-    .option(
-      '--on-failure <policy>',
-      'after a failed check or an invalid reply: abort (IntegrityError/exit 4, no output — always, whatever --accelerator-fallback says), or recompute (the same request on another accelerator, else the layer in the trusted runtime, distrusting the accelerator)',
-      'abort',
-    )
-    .option('--accelerator <list>', 'accelerators to try in order, comma-separated: worker (default: the embedded CPU worker), webgpu (a GPU; fails without one, unless SLALOM_WEBGPU_ADAPTER=auto|software), webgpu:auto (a GPU, else the software adapter), webgpu:software, local, or Open Inference Protocol services http://host:port[,http://host2:port…]')
-    .option('--accelerator-timeout-ms <ms>', 'per-request timeout of --accelerator before failing over', '60000')
-    .option('--accelerator-fallback <policy>', 'when no --accelerator is reachable: fail, or local (compute in the trusted runtime); only for unreachable accelerators, never a second opinion on a failed check under --on-failure abort', 'fail');
 }
 
 /** The forms `--accelerator` takes: each registered backend the trusted runtime can start, http as its URLs. */

@@ -2,7 +2,6 @@
  * `slalom accelerator serve --port P …`: the untrusted accelerator as an Open Inference Protocol
  * server (accel/http/server.ts). Runs until SIGTERM or SIGINT, then finishes queued requests and exits.
  */
-import type { Command } from 'commander';
 import { AcceleratorServer } from '../../accel/http/server.js';
 import { backendForms, backendRequest } from '../../accel/registry.js';
 import type { AdapterChoice } from '../../accel/webgpu/device.js';
@@ -84,24 +83,5 @@ export async function serveAccelerator(flags: ServeFlags): Promise<void> {
   });
 }
 
-export function registerAccelerator(program: Command): void {
-  const accelerator = program.command('accelerator').description('the untrusted accelerator as a service');
-  accelerator
-    .command('serve')
-    .description('serve linear layers over the Open Inference Protocol (KServe v2 REST, binary tensors, repository extension)')
-    .requiredOption('--port <n>', 'TCP port (0: any free port)')
-    .option('--host <addr>', 'interface to bind', '127.0.0.1')
-    .option('--backend <name>', `how layers are computed: ${backendForms('kernels').join(', ')} — onnxruntime (each layer's exact ONNX graph), reference (slalom's CPU kernels), webgpu (a GPU; webgpu:auto falls back to the software adapter, webgpu:software uses it)`, 'onnxruntime')
-    .option('--kernels <impl>', 'exact kernels of the reference backend: ort, js', 'ort')
-    .option('--model-repository <dir>', 'repository written by `slalom export`, to load models from')
-    .option('--no-preload', 'do not load every repository model at start-up (clients load them)')
-    .option('--threads <n>', 'onnxruntime intra-op threads', '1')
-    .option('--max-batch <n>', 'most items (sum of batch axes) merged into one batch', '8')
-    .option('--max-delay-ms <ms>', 'longest a request waits for others to join its batch', '2')
-    .option('--max-queue <n>', 'most requests queued per layer before 503 + Retry-After', '64')
-    .option('--max-body-mb <mb>', 'largest inference request body', '64')
-    .option('--max-load-mb <mb>', 'largest model upload (repository load request)', '1024')
-    .option('--request-timeout-ms <ms>', 'longest a request may take to arrive or wait in a queue', '30000')
-    .option('--quiet', 'no log lines on stderr')
-    .action(serveAccelerator);
-}
+/** `slalom accelerator serve`. */
+export const run = serveAccelerator;
