@@ -5,7 +5,7 @@
  * overflows is counted (and disagrees) rather than ending the comparison.
  */
 import { createHash } from 'node:crypto';
-import { InvalidArgumentError, OverflowError } from '../errors.js';
+import { hasErrorCode, InvalidArgumentError } from '../errors.js';
 import type { LabeledInput } from '../io/sources.js';
 import type { SlalomModel } from '../runtime/model.js';
 import { argmax } from './predictions.js';
@@ -94,7 +94,7 @@ export async function compare(model: SlalomModel, inputs: readonly LabeledInput[
           },
         });
       } catch (e) {
-        if (!(e instanceof OverflowError)) throw e;
+        if (!hasErrorCode(e, 'SLALOM_ERR_OVERFLOW')) throw e;
         overflows++;
         firstOverflow ??= { input: item.name, message: e.message };
         options.onProgress?.(k + 1, inputs.length);

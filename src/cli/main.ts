@@ -8,7 +8,7 @@
  * output is flushed before the process ends.
  */
 import { Command, CommanderError, type OutputConfiguration } from 'commander';
-import { EXIT_CODES, isSlalomError } from '../errors.js';
+import { EXIT_CODES, hasErrorCode, isSlalomError, type InvalidArgumentError, type SlalomError } from '../errors.js';
 import { SLALOM_VERSION } from '../version.js';
 import { GROUPS, VERBS, type VerbSpec } from './verbs.js';
 
@@ -74,17 +74,31 @@ export function parseCLI(argv: readonly string[], output?: OutputConfiguration):
   return parsed;
 }
 
+/**
+ * The line to print for a slalom error: a library error that names its argument (util/assert.ts,
+ * `count`) names the verb's flag of the same name instead (`--count`), when the verb has one.
+ */
+export function errorLine(e: SlalomError, verb: VerbSpec | undefined): string {
+  if (!hasErrorCode(e, 'SLALOM_ERR_INVALID_ARG') || e.argument === undefined || verb === undefined) return e.message;
+  const flag = `--${e.argument.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  const requirement = (e as InvalidArgumentError).requirement;
+  if (requirement === undefined || !verb.flags.some((f) => f.flags.split(/[ ,]/)[0] === flag)) return e.message;
+  return `${e.layer !== undefined ? `${e.layer}: ` : ''}${flag} ${requirement}`;
+}
+
 /** Runs the command line; resolves with the exit status. */
 export async function main(argv: readonly string[]): Promise<number> {
+  let verb: VerbSpec | undefined;
   try {
-    const { verb, args, flags } = parseCLI(argv);
+    const parsed = parseCLI(argv);
+    verb = parsed.verb;
     const module = await verb.load();
-    await (module.run as (...a: unknown[]) => Promise<void> | void)(...args, flags);
+    await (module.run as (...a: unknown[]) => Promise<void> | void)(...parsed.args, parsed.flags);
     return 0;
   } catch (e) {
     if (isCommanderError(e)) return e.exitCode === 0 ? 0 : 2;
     if (isSlalomError(e)) {
-      process.stderr.write(`slalom: ${e.message}\n`);
+      process.stderr.write(`slalom: ${errorLine(e, verb)}\n`);
       return EXIT_CODES[e.code];
     }
     const err = e as Error;

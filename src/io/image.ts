@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 
 import type sharpModule from 'sharp';
 
-import { InvalidArgumentError, SlalomError } from '../errors.js';
+import { hasErrorCode, InvalidArgumentError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { isNpy, readNpy } from './npy.js';
 import { imageToTensor, type DecodedImage, type Preprocess } from './preprocess.js';
@@ -128,7 +128,7 @@ export async function loadInputTensor(path: string, opts: LoadInputOptions): Pro
   try {
     return await bytesToInputTensor(bytes, opts);
   } catch (e) {
-    if (e instanceof SlalomError && e.code === 'SLALOM_ERR_INVALID_ARG') throw new InvalidArgumentError(`${path}: ${e.message}`, { cause: e });
+    if (hasErrorCode(e, 'SLALOM_ERR_INVALID_ARG')) throw new InvalidArgumentError(`${path}: ${e.message}`, { cause: e });
     throw e;
   }
 }

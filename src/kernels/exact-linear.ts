@@ -7,12 +7,12 @@
  * (assertExact). The trusted runtime (baseline, recompute, precompute) and the accelerator host
  * both use them.
  */
-import { InvalidArgumentError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { convField, gemmField } from './field.js';
 import type { ConvAttrs } from './names.js';
 import type { OrtExactKernels } from './ort-exact.js';
 import { kernelsOf, openKernels, registerKernel, registerKernelImplementation, type KernelBackend } from './registry.js';
+import { aOneOf } from '../util/assert.js';
 
 export interface ExactLinearLayer {
   readonly op: 'Conv' | 'Gemm';
@@ -73,6 +73,5 @@ export function jsKernels(): ExactKernels {
 
 /** The trusted runtime's kernels by name ('ort' with `threads` onnxruntime threads). */
 export async function createExactKernels(name: ExactKernelsName = 'ort', threads = 1): Promise<ExactKernels> {
-  if (!(EXACT_KERNELS as readonly string[]).includes(name)) throw new InvalidArgumentError(`kernels must be one of ${EXACT_KERNELS.join(', ')}, got '${String(name)}'`);
-  return name === 'ort' ? openKernels('ort', { threads }) : openKernels('js', {});
+  return aOneOf(name, 'kernels', EXACT_KERNELS) === 'ort' ? openKernels('ort', { threads }) : openKernels('js', {});
 }

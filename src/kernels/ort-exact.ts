@@ -23,6 +23,7 @@ import { convBytePlanes, convIntegerModel, fitsInt8, MAX_BYTE_PLANE_K, probeConv
 import { ortLogSeverity, ortSafe } from './ort/env.js';
 import { convF64, matmulF64, matmulF64Model } from './ort/f64.js';
 import { Scratch } from './ort/scratch.js';
+import { aInt, aOneOf } from '../util/assert.js';
 
 export { MAX_BYTE_PLANE_K } from './ort/byte-planes.js';
 
@@ -71,12 +72,8 @@ export class OrtExactKernels {
   }
 
   static async create(opts: OrtExactOptions = {}): Promise<OrtExactKernels> {
-    const threads = opts.threads ?? 1;
-    if (!Number.isInteger(threads) || threads < 1) throw new InvalidArgumentError(`threads must be a positive integer, got ${threads}`);
-    const mode = opts.bytePlanes ?? 'auto';
-    if (mode !== 'auto' && mode !== 'always' && mode !== 'never') {
-      throw new InvalidArgumentError(`bytePlanes must be 'auto', 'always' or 'never', got ${String(mode)}`);
-    }
+    const threads = aInt(opts.threads ?? 1, 'threads', { min: 1 });
+    const mode = aOneOf(opts.bytePlanes ?? 'auto', 'bytePlanes', ['auto', 'always', 'never'] as const);
     const options: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError, MalformedModelError, OverflowError } from '../errors.js';
+import { hasErrorCode, InvalidArgumentError, MalformedModelError, OverflowError } from '../errors.js';
 import { execute } from '../graph/execute.js';
 import type { Graph } from '../graph/ir.js';
 import { buildGraph } from '../graph/onnx/import.js';
@@ -320,7 +320,7 @@ async function withHint<T>(f: () => T | Promise<T>, hint: string): Promise<Await
   try {
     return await f();
   } catch (e) {
-    if (!(e instanceof OverflowError)) throw e;
+    if (!hasErrorCode(e, 'SLALOM_ERR_OVERFLOW')) throw e;
     const message = e.layer !== undefined && e.message.startsWith(`${e.layer}: `) ? e.message.slice(e.layer.length + 2) : e.message;
     throw new OverflowError(`${message}; ${hint}`, { ...(e.layer !== undefined ? { layer: e.layer } : {}), cause: e });
   }

@@ -118,7 +118,7 @@ export class OnlinePads {
   blind(layer: QuantizedLayer, x: Float64Array): Float64Array {
     if (this.index < 0) throw new InvalidArgumentError('blind() before begin()');
     // r_{i,l} blinds one input only: two would hand the accelerator their difference.
-    if (this.blinded.has(layer.index)) throw new PadReuseError(`pad ${this.index} already blinded an input of layer '${layer.name}'`, { layer: layer.name });
+    if (this.blinded.has(layer.index)) throw new PadReuseError(`pad ${this.index} already blinded an input of layer '${layer.name}'`, { layer: layer.name, padIndex: this.index });
     this.blinded.add(layer.index);
     return blindWithPad(this.open().secrets.padKey, this.index, layer.index, x);
   }

@@ -73,6 +73,8 @@ export class Verifier {
     if (this.variant === 'preprocessed') state.secrets = undefined;
     throw new IntegrityError(`the accelerator's result failed Freivalds' check (${this.variant}, repetition ${failed + 1} of ${this.repetitions})`, {
       layer: layer.name,
+      variant: this.variant,
+      repetition: failed + 1,
     });
   }
 

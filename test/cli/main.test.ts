@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { parseCLI } from '../../src/cli/main.js';
+import { errorLine, parseCLI } from '../../src/cli/main.js';
+import { InvalidArgumentError, isSlalomError } from '../../src/errors.js';
+import { aInt } from '../../src/util/assert.js';
 import { VERBS } from '../../src/cli/verbs.js';
 import { modulesLoadedBy, packageOf, urlOf } from '../helpers/loaded-modules.js';
 
@@ -54,6 +56,25 @@ describe('parseCLI', () => {
     assert.ok(missing.error !== undefined && missing.error.exitCode !== 0 && missing.error.code.startsWith('commander.'));
     assert.match(missing.err, /required option '--input <file>'/);
     assert.ok(parse('no-such-verb').error?.code.startsWith('commander.'));
+  });
+
+  it('names the flag where a library error names the argument of the same name', () => {
+    const verb = (path: string): (typeof VERBS)[number] => VERBS.find((v) => v.path.join(' ') === path)!;
+    const refusal = (f: () => unknown): InvalidArgumentError => {
+      try {
+        f();
+      } catch (e) {
+        if (isSlalomError(e)) return e as InvalidArgumentError;
+      }
+      throw new Error('no InvalidArgumentError');
+    };
+    const count = refusal(() => aInt(0, 'count', { min: 1 }));
+    assert.equal(count.message, 'count must be a positive integer, got 0', 'the library names its argument, never a flag');
+    assert.equal(errorLine(count, verb('precompute')), '--count must be a positive integer, got 0');
+    assert.equal(errorLine(refusal(() => aInt(0, 'maxBatch', { min: 1 })), verb('accelerator serve')), '--max-batch must be a positive integer, got 0');
+    assert.equal(errorLine(refusal(() => aInt(0, 'maxBodyBytes', { min: 1 })), verb('accelerator serve')), 'maxBodyBytes must be a positive integer, got 0', 'no flag of that name: the library\'s words');
+    assert.equal(errorLine(count, undefined), count.message);
+    assert.equal(errorLine(new InvalidArgumentError('a plain message'), verb('precompute')), 'a plain message');
   });
 
   it('every verb module exports run', async () => {

@@ -47,10 +47,10 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import { InvalidArgumentError, isSlalomError, TransportError } from '../../errors.js';
+import { isSlalomError, TransportError } from '../../errors.js';
 import { P } from '../../field/prime.js';
 import { convOutputDims } from '../../kernels/conv.js';
-import type { ExactKernels, ExactKernelsName } from '../../kernels/exact-linear.js';
+import { EXACT_KERNELS, type ExactKernels, type ExactKernelsName } from '../../kernels/exact-linear.js';
 import { sizeOf } from '../../tensor/tensor.js';
 import { AcceleratorHost } from '../host.js';
 import { backendRequest, resolveKernels } from '../registry.js';
@@ -71,6 +71,7 @@ import {
   type ModelStats,
   type ServerStats,
 } from './protocol.js';
+import { aInt, aOneOf } from '../../util/assert.js';
 
 export interface AcceleratorServerOptions {
   /** TCP port; 0 (default) picks a free one. */
@@ -127,14 +128,10 @@ const MODEL_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$/;
 const ID_MAX = 256;
 
 function resolveOptions(o: AcceleratorServerOptions): Resolved {
-  const int = (v: number | undefined, def: number, what: string, min = 1): number => {
-    const x = v ?? def;
-    if (!Number.isSafeInteger(x) || x < min) throw new InvalidArgumentError(`${what} must be an integer ≥ ${min}, got ${String(v)}`);
-    return x;
-  };
+  const int = (v: number | undefined, def: number, what: string, min = 1): number => aInt(v ?? def, what, { min });
   const backend = o.backend ?? 'onnxruntime';
   backendRequest(backend, o.adapter, {}, 'kernels'); // throws for a backend that cannot serve, or a variant it does not take
-  if (o.kernels !== undefined && o.kernels !== 'js' && o.kernels !== 'ort') throw new InvalidArgumentError(`kernels must be js or ort, got '${String(o.kernels)}'`);
+  if (o.kernels !== undefined) aOneOf(o.kernels, 'kernels', EXACT_KERNELS);
   const requestTimeoutMs = int(o.requestTimeoutMs, 30_000, 'requestTimeoutMs');
   return {
     port: int(o.port, 0, 'port', 0),

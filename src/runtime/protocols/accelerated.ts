@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { AcceleratorBackend } from '../../accel/backend.js';
 import type { OnlinePads } from '../online-pads.js';
 import { acceptLinearOutput } from '../../boundary/accept.js';
-import { IntegrityError, MalformedResponseError, PadsExhaustedError, type SlalomError } from '../../errors.js';
+import { hasErrorCode, type SlalomError } from '../../errors.js';
 import { jsKernels, type ExactKernels } from '../../kernels/exact-linear.js';
 import type { QuantizedLayer } from '../../quant/quantize-graph.js';
 import { giveF64 } from '../../tensor/pool.js';
@@ -91,7 +91,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
       try {
         return await answer(layer, sent, timer, requestId);
       } catch (e) {
-        if (!(e instanceof IntegrityError || e instanceof MalformedResponseError)) throw e;
+        if (!hasErrorCode(e, 'SLALOM_ERR_INTEGRITY', 'SLALOM_ERR_MALFORMED')) throw e;
         // The backend quarantines the accelerator that answered, whatever the policy.
         const another = accelerator.reportFailure?.(requestId, e) === true;
         if (policy === 'abort' || !another || retries >= MAX_RETRIES) throw e;
@@ -141,7 +141,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
       try {
         pads.begin();
       } catch (e) {
-        if (!(e instanceof PadsExhaustedError) || options.onExhausted !== 'local') throw e;
+        if (!hasErrorCode(e, 'SLALOM_ERR_PADS_EXHAUSTED') || options.onExhausted !== 'local') throw e;
         incidents.push({ layer: '(all)', code: e.code, message: `${e.message}; this inference ran in the trusted runtime` });
         localOnly = true;
         return;
@@ -159,7 +159,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
         try {
           return await fromAccelerator(layer, x, timer);
         } catch (e) {
-          const caught = e instanceof IntegrityError || e instanceof MalformedResponseError;
+          const caught = hasErrorCode(e, 'SLALOM_ERR_INTEGRITY', 'SLALOM_ERR_MALFORMED');
           if (!caught || policy === 'abort') throw e;
           const err = e as SlalomError;
           incidents.push({ layer: layer.name, code: err.code, message: `${err.message}; recomputed in the trusted runtime, accelerator distrusted for the rest of the run` });
