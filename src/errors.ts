@@ -18,7 +18,8 @@ export type SlalomErrorCode =
   | 'SLALOM_ERR_PAD_AUTH'
   | 'SLALOM_ERR_PAD_REUSED'
   | 'SLALOM_ERR_PADS_EXHAUSTED'
-  | 'SLALOM_ERR_TRANSPORT';
+  | 'SLALOM_ERR_TRANSPORT'
+  | 'SLALOM_ERR_ATTESTATION';
 
 export interface SlalomErrorOptions {
   /** The layer where it happened; the message starts with it. */
@@ -136,6 +137,13 @@ export class TransportError extends SlalomError {
   }
 }
 
+/** An attestation document that fails the client's policy, or a receipt whose signature or contents do not check. */
+export class AttestationError extends SlalomError {
+  constructor(message: string, options?: SlalomErrorOptions) {
+    super('SLALOM_ERR_ATTESTATION', message, options);
+  }
+}
+
 /** CLI exit status per error code. */
 export const EXIT_CODES: Readonly<Record<SlalomErrorCode, number>> = Object.freeze({
   SLALOM_ERR_INVALID_ARG: 2,
@@ -148,6 +156,7 @@ export const EXIT_CODES: Readonly<Record<SlalomErrorCode, number>> = Object.free
   SLALOM_ERR_PAD_REUSED: 5,
   SLALOM_ERR_PADS_EXHAUSTED: 5,
   SLALOM_ERR_TRANSPORT: 6,
+  SLALOM_ERR_ATTESTATION: 7,
 });
 
 /** True for an error of any copy of slalom (the `Symbol.for` brand and a known code). */

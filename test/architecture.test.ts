@@ -19,6 +19,8 @@ const SRC = resolve('src');
 const RANKS: readonly (readonly string[])[] = [
   ['errors.ts', 'version.ts'],
   ['util'], // caller-misuse checks, a seeded PRNG: no slalom concept
+  ['http'], // the HTTP layer both servers share (limits, bounded JSON, framing, fair queue, metrics)
+  ['attest'], // keys, attestation, the HPKE channel, receipts: below the service and its client, never the accelerator's
   ['field'], // Z_p
   ['simd'], // WebAssembly kernels over residues
   ['tensor'],
@@ -31,9 +33,10 @@ const RANKS: readonly (readonly string[])[] = [
   ['boundary'], // the one gate
   ['reference', 'accel'], // onnxruntime fp32 (compare, calibration); the untrusted accelerators
   ['runtime'],
-  ['api', 'zoo'], // the library's API; seeded synthetic models (nothing below needs them)
+  ['api', 'zoo', 'client'], // the library's API; seeded synthetic models (nothing below needs them); the service's client
+  ['serve'], // the trusted inference service, over the API, the runtime and the shared HTTP layer
   ['cli'],
-  ['index.ts', 'server.ts'], // the package's entry points
+  ['index.ts', 'server.ts', 'client.ts'], // the package's entry points
 ];
 
 /** The Untrusted brand is a type every layer may carry (accel wraps replies in it, boundary unwraps them). */
@@ -71,9 +74,9 @@ function wrongArrows(file: string, targets: readonly string[]): string[] {
     .map((t) => `${file} → ${t}`);
 }
 
-/** Imports of accelerator code (every backend, the GPU's included) into the trusted side. */
+/** Imports of accelerator code (every backend, the GPU's included) into the trusted side: its secrets, or the trusted service's keys. */
 function accelOffenders(file: string, targets: readonly string[]): string[] {
-  return targets.filter((t) => /^(blind|verify|runtime|quant)\//.test(t)).map((t) => `${file} → ${t}`);
+  return targets.filter((t) => /^(blind|verify|runtime|quant|serve|attest)\//.test(t)).map((t) => `${file} → ${t}`);
 }
 
 test('every folder and top-level file of src/ has a rank', () => {
@@ -99,6 +102,9 @@ test('the rank rule catches a wrong import of every kind', () => {
     ['field/prime.ts', "import '../tensor/tensor.js';", 'tensor/tensor.js'],
     ['verify/freivalds.ts', "import { seal } from '../blind/seal.js';", 'blind/seal.js'],
     ['index.ts', "import { x } from './nowhere/new.js';", 'nowhere/new.js'],
+    ['http/service.ts', "import { AcceleratorHost } from '../accel/host.js';", 'accel/host.js'],
+    ['accel/http/routes.ts', "import { TrustedServer } from '../../serve/server.js';", 'serve/server.js'],
+    ['attest/receipt.ts', "import { createSession } from '../api/session.js';", 'api/session.js'],
   ];
   const reported = cases.flatMap(([file, text]) => wrongArrows(file, importsOf(text, join(SRC, file))));
   assert.deepEqual(reported, cases.map(([file, , target]) => `${file} → ${target}`));
@@ -108,7 +114,7 @@ test('the rank rule catches a wrong import of every kind', () => {
   assert.deepEqual(wrongArrows('kernels/conv.ts', importsOf(text, file)), ['kernels/conv.ts → runtime/executor.js']);
 });
 
-test('accelerator code never imports the trusted runtime, verification, blinding or quantization (static or dynamic imports)', () => {
+test('accelerator code never imports the trusted runtime, verification, blinding, quantization, the trusted service or its keys (static or dynamic imports)', () => {
   const files = sources(join(SRC, 'accel'));
   assert.ok(files.some((f) => f.includes(join('accel', 'webgpu'))), 'the GPU backend is among the files checked');
   assert.ok(files.some((f) => f.includes(join('accel', 'http'))), 'the HTTP client and server are among the files checked');
@@ -117,8 +123,8 @@ test('accelerator code never imports the trusted runtime, verification, blinding
 
 test('the accelerator rule catches a wrong import of every kind', () => {
   const file = join(SRC, 'accel', 'webgpu', 'engine.ts');
-  const text = ["import { x } from '../../blind/seal.js';", "import '../../verify/freivalds.js';", "const m = await import('../../runtime/executor.js');", "export { y } from '../../quant/calibrate.js';", "import { ok } from '../../kernels/conv.js';"].join('\n');
-  assert.deepEqual(accelOffenders('accel/webgpu/engine.ts', importsOf(text, file)), ['blind/seal.js', 'verify/freivalds.js', 'runtime/executor.js', 'quant/calibrate.js'].map((t) => `accel/webgpu/engine.ts → ${t}`));
+  const text = ["import { x } from '../../blind/seal.js';", "import '../../verify/freivalds.js';", "const m = await import('../../runtime/executor.js');", "export { y } from '../../quant/calibrate.js';", "import { k } from '../../attest/keys.js';", "import { ok } from '../../kernels/conv.js';", "import { ok2 } from '../../http/body.js';"].join('\n');
+  assert.deepEqual(accelOffenders('accel/webgpu/engine.ts', importsOf(text, file)), ['blind/seal.js', 'verify/freivalds.js', 'runtime/executor.js', 'quant/calibrate.js', 'attest/keys.js'].map((t) => `accel/webgpu/engine.ts → ${t}`));
 });
 
 test('only boundary/accept.ts reveals untrusted values', () => {

@@ -1,7 +1,7 @@
 /**
- * `slalom accelerator serve` as a child process on 127.0.0.1 (port 0: any free port), for the load test
- * and the harness's loopback-service runs. Every child started here is SIGKILLed if this process exits
- * or is interrupted before stopping it.
+ * `slalom accelerator serve` and `slalom serve` as child processes on 127.0.0.1 (port 0: any free
+ * port), for the load tests and the harness's loopback-service runs. Every child started here is
+ * SIGKILLed if this process exits or is interrupted before stopping it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 
@@ -30,16 +30,21 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 /** Starts one accelerator (onnxruntime backend, one thread, no log lines) and resolves with its URL once it listens. */
-export async function startAccelerator(name: string, options: { readonly maxBatch?: number } = {}): Promise<Accelerator> {
+export function startAccelerator(name: string, options: { readonly maxBatch?: number } = {}): Promise<Accelerator> {
   const args = ['accelerator', 'serve', '--port', '0', '--host', '127.0.0.1', '--backend', 'onnxruntime', '--threads', '1', '--quiet'];
   if (options.maxBatch !== undefined) args.push('--max-batch', String(options.maxBatch));
-  const child = spawn(process.execPath, [SLALOM_BIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return startService(name, args);
+}
+
+/** Starts `slalom <args>` (a server that prints `listening on <url>` on stdout) and resolves with its URL once it listens. */
+export async function startService(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Accelerator> {
+  const child = spawn(process.execPath, [SLALOM_BIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
   children.add(child);
   child.on('exit', () => children.delete(child));
   let out = '';
   try {
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`accelerator ${name} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+      const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
       child.stdout!.on('data', (c: Buffer) => {
         out += c.toString();
         const m = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
@@ -50,7 +55,7 @@ export async function startAccelerator(name: string, options: { readonly maxBatc
       });
       child.once('exit', (code) => {
         clearTimeout(timer);
-        reject(new Error(`accelerator ${name} exited (${code}) before listening`));
+        reject(new Error(`${name} exited (${code}) before listening`));
       });
     });
     return { name, url, child };

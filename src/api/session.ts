@@ -69,6 +69,14 @@ export interface RunResult {
   readonly incidents: readonly Incident[];
   /** Items that ran in the trusted runtime instead (no pad left, `onExhausted: 'local'`), when some but not all did. */
   readonly ranLocally?: readonly number[];
+  /** The one-time pads the items used (private modes): their store's identity, key epoch and indices. */
+  readonly pads?: PadsUsed;
+}
+
+export interface PadsUsed {
+  readonly storeId: string;
+  readonly keyEpoch: number;
+  readonly indices: readonly number[];
 }
 
 export type SessionInput = Tensor | Readonly<Record<string, Tensor>>;
@@ -120,11 +128,16 @@ export class Session {
     const timings: Record<string, number> = {};
     const layers = new Map<string, { ms: number; phases: Record<string, number> }>();
     const local: number[] = [];
+    let pads: { storeId: string; keyEpoch: number; indices: number[] } | undefined;
     let trustedMs = 0;
     let acceleratorMs = 0;
     for (const [k, batch] of batches.entries()) {
       const r = await this.model.infer(batch, { protocol: this.protocol });
       if (this.protocol.localOnly === true) local.push(k);
+      else {
+        const pad = this.protocol.pads?.current;
+        if (pad !== undefined) (pads ??= { storeId: pad.storeId, keyEpoch: pad.keyEpoch, indices: [] }).indices.push(pad.index);
+      }
       outputs.push(r.outputs);
       for (const [phase, ms] of Object.entries(r.timings)) timings[phase] = (timings[phase] ?? 0) + ms;
       for (const l of r.layers) {
@@ -156,6 +169,7 @@ export class Session {
       ...(verification !== undefined ? { verification } : {}),
       incidents: (this.protocol.incidents ?? []).slice(incidentsBefore),
       ...(local.length > 0 && local.length < batches.length ? { ranLocally: local } : {}),
+      ...(pads !== undefined ? { pads } : {}),
     };
   }
 }

@@ -40,6 +40,7 @@ export interface VerbSpec {
 export const GROUPS: Readonly<Record<string, string>> = {
   pads: 'inspect the one-time pad inventory',
   accelerator: 'the untrusted accelerator as a service',
+  client: 'the client of `slalom serve`: attested, encrypted requests and signed receipts',
 };
 
 const flag = (flags: string, description: string, defaultValue?: string): FlagSpec => ({ flags, description, ...(defaultValue !== undefined ? { default: defaultValue } : {}) });
@@ -77,6 +78,13 @@ const PREPROCESS_FLAGS: readonly FlagSpec[] = [
 ];
 
 const STATE_FLAG = flag('--state <dir>', 'trusted state directory (keys, pad ledger); default $SLALOM_STATE_DIR or ~/.slalom/state');
+
+/** The attestation policy of the client verbs (client/client.ts checks it before anything is sent). */
+const POLICY_FLAGS: readonly FlagSpec[] = [
+  flag('--allow-development', "accept the 'none' attestation provider (development only: it signs nothing, so nothing proves what holds the key)"),
+  flag('--weights-hash <hex>', 'the service must attest a model with these weights (a prefix of ≥ 12 hex digits)'),
+  flag('--key-hash <hex>', 'the service must attest exactly this key hash (one process)'),
+];
 
 /** Flags of the outsourcing modes: checks, failure policy, pads, accelerators (options.ts reads them). */
 const SESSION_FLAGS: readonly FlagSpec[] = [
@@ -220,5 +228,63 @@ export const VERBS: readonly VerbSpec[] = [
       flag('--quiet', 'no log lines on stderr'),
     ],
     load: () => import('./commands/accelerator.js'),
+  },
+  {
+    path: ['serve'],
+    description: 'serve models to clients: the trusted runtime as an Open Inference Protocol service with attested keys, encrypted requests, signed receipts and metrics',
+    flags: [
+      repeatable(required('--model <file>', 'ONNX model or quantized artifact; repeatable to serve several')),
+      flag('--mode <mode>', `one of ${MODES.join(', ')}`, 'private+verified'),
+      required('--port <n>', 'TCP port (0: any free port; the first stdout line names the URL)'),
+      flag('--host <addr>', 'interface to bind', '127.0.0.1'),
+      repeatable(flag('--store <dir>', 'pad store of the private modes, one per --model in the same order')),
+      STATE_FLAG,
+      flag('--on-empty <policy>', 'when no pad is ready: wait (for the refill, up to --request-timeout-ms), fail (503 + Retry-After), local (that inference runs in the trusted runtime)', 'wait'),
+      flag('--no-refill', 'no background precompute (pads come from `slalom precompute` only)'),
+      flag('--refill-low <n>', 'refill when fewer pads than this are ready', '8'),
+      flag('--refill-high <n>', 'refill up to this many ready pads', '32'),
+      flag('--lanes <n>', 'requests run at once per model (they share its accelerator: pipelining)', '2'),
+      flag('--max-queue <n>', 'requests waiting per model before 503 + Retry-After', '64'),
+      flag('--accelerator <list>', 'as for infer: worker (default), webgpu[:auto|software], local, or http://host:port[,…] accelerator services'),
+      flag('--accelerator-timeout-ms <ms>', 'per-request timeout of --accelerator before failing over', '60000'),
+      flag('--accelerator-fallback <policy>', 'when no --accelerator is reachable: fail, or local', 'fail'),
+      flag('--kernels <impl>', `exact kernels of the trusted runtime and the embedded accelerator: ${EXACT_KERNELS.join(', ')}`, 'ort'),
+      flag('--check <variant>', `Freivalds variant: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed'),
+      flag('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)'),
+      flag('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS)),
+      flag('--on-failure <policy>', 'after a failed check: abort (the client gets an error), or recompute (another accelerator, else the trusted runtime)', 'abort'),
+      flag('--attestation <provider>', 'attestation provider: none (development only: signs nothing; clients refuse it unless they allow development providers)', 'none'),
+      flag('--top <k>', 'predictions per item in top_k', '5'),
+      flag('--max-body-mb <mb>', 'largest request body', '64'),
+      flag('--request-timeout-ms <ms>', 'longest a request may take to arrive, or wait for a lane and a pad', '60000'),
+      flag('--quiet', 'no log lines on stderr'),
+      ...MODEL_FLAGS,
+    ],
+    load: () => import('./commands/serve.js'),
+  },
+  {
+    path: ['client', 'infer'],
+    description: 'check the service attestation, send one input encrypted to its key, print the verified answer',
+    flags: [
+      required('--url <url>', 'the service, e.g. http://127.0.0.1:8080'),
+      required('--input <file>', 'a PNG/JPEG/WebP image (preprocessed as the service says) or a .npy tensor'),
+      flag('--model <name>', 'the served model (default: the only one)'),
+      flag('--no-encrypt', 'send the input in plain OIP (for debugging: the network sees it)'),
+      flag('--datatype <type>', 'FP64 (exact) or FP32', 'FP64'),
+      flag('--top <k>', 'predictions per item'),
+      flag('--receipt-out <file>', 'write the receipt and the attestation document, for verify-receipt'),
+      flag('--timeout-ms <ms>', 'per request', '60000'),
+      JSON_FLAG,
+      ...POLICY_FLAGS,
+    ],
+    load: () => import('./commands/client.js'),
+  },
+  {
+    path: ['client', 'verify-receipt'],
+    description: 'check a receipt: its signature, and that the attested key signed it (the document saved with it, or --attestation)',
+    args: [['<file>', 'a receipt saved by `slalom client infer --receipt-out`']],
+    flags: [flag('--attestation <file>', 'the attestation document of the service that signed it'), JSON_FLAG, ...POLICY_FLAGS],
+    // Both client verbs live in commands/client.ts; this one is its `verifyReceipt`.
+    load: async () => ({ run: (await import('./commands/client.js')).verifyReceipt }),
   },
 ];

@@ -114,6 +114,13 @@ export class OnlinePads {
     }
   }
 
+  /** The pad the last begin() took, with its ledger's identity (for receipts); undefined before, or after a begin() that found none. */
+  get current(): { readonly index: number; readonly storeId: string; readonly keyEpoch: number } | undefined {
+    if (this.index < 0) return undefined;
+    const { storeId, epoch } = this.open().secrets;
+    return { index: this.index, storeId, keyEpoch: epoch };
+  }
+
   /** x + r_{i,l} mod p; once per layer and pad (PadReuseError otherwise). */
   blind(layer: QuantizedLayer, x: Float64Array): Float64Array {
     if (this.index < 0) throw new InvalidArgumentError('blind() before begin()');

@@ -47,6 +47,8 @@ export interface OpenedProtocol extends LinearProtocol {
   readonly incidents?: readonly Incident[];
   /** True when the last inference ran entirely in the trusted runtime (no pad left, policy 'local'). */
   readonly localOnly?: boolean;
+  /** The private modes' pads. */
+  readonly pads?: OnlinePads;
 }
 
 /** The public part of each linear layer: what an accelerator is given. */

@@ -37,13 +37,13 @@
  */
 import { createHash } from 'node:crypto';
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { endianness } from 'node:os';
 import { untrusted, type Untrusted } from '../../boundary/untrusted.js';
 import { InvalidArgumentError, TransportError } from '../../errors.js';
 import { convOutputDims } from '../../kernels/conv.js';
 import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../backend.js';
 import { exportLayerOnnx, publicLayerDigest } from './export.js';
 import { BINARY_HEADER, CLIENT_HEADER, DATATYPE, INPUT_TENSOR, layerModelName, LOAD_FILE_PARAMETER, modelIdOf, OUTPUT_TENSOR } from './protocol.js';
+import { readTensor, writeResidues } from './tensor-codec.js';
 
 export interface HttpBackendOptions {
   /** Accelerator base URLs, e.g. `http://127.0.0.1:8000` (http only; a path prefix is kept). */
@@ -114,7 +114,6 @@ const DEFAULT_RETRY_AFTER_MS = 100;
 const ANSWERED_MEMORY = 4096;
 /** Registration requests in flight per accelerator. */
 const REGISTRATION_CONCURRENCY = 4;
-const LITTLE_ENDIAN = endianness() === 'LE';
 
 type FailureKind = 'timeout' | 'connection' | 'http' | 'server' | 'busy' | 'invalid';
 
@@ -215,23 +214,15 @@ function encodeRequest(requestId: string, dims: readonly number[], x: Float64Arr
     }),
     'utf8',
   );
-  const body = Buffer.allocUnsafe(header.length + x.byteLength);
+  const body = Buffer.allocUnsafe(header.length + x.byteLength); // every byte written below
   header.copy(body, 0);
-  if (LITTLE_ENDIAN) Buffer.from(x.buffer, x.byteOffset, x.byteLength).copy(body, header.length);
-  else for (let i = 0; i < x.length; i++) body.writeDoubleLE(x[i]!, header.length + 8 * i);
+  writeResidues(x, DATATYPE, body, header.length);
   return { body, headerLength: header.length };
-}
-
-function float64FromLE(bytes: Buffer): Float64Array {
-  const out = new Float64Array(bytes.length / 8);
-  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(bytes);
-  else for (let i = 0; i < out.length; i++) out[i] = bytes.readDoubleLE(8 * i);
-  return out;
 }
 
 /** The bytes of a binary tensor as an array of their declared type; anything else as raw bytes (for the gate to refuse). */
 function binaryTensor(datatype: unknown, bytes: Buffer): Float64Array | Float32Array | Uint8Array {
-  if (datatype === 'FP64' && bytes.length % 8 === 0) return float64FromLE(bytes);
+  if (datatype === DATATYPE && bytes.length % 8 === 0) return readTensor(DATATYPE, bytes)!;
   if (datatype === 'FP32' && bytes.length % 4 === 0) {
     const out = new Float32Array(bytes.length / 4);
     for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(4 * i);

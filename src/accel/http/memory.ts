@@ -9,6 +9,7 @@
  * counts all of those in float64 as if alive at once — an upper bound for that graph, and for the
  * reference kernels too (their im2col holds at most the taps' slices, in chunks).
  */
+import { busy } from '../../http/http-error.js';
 import { sizeOf } from '../../tensor/tensor.js';
 import type { LayerDescription } from './export.js';
 
@@ -47,4 +48,25 @@ export function requestCost(d: LayerDescription, dims: readonly number[], outDim
   const itemsPerRun = Math.max(1, Math.floor(maxWorkBytes / perItem));
   const bytes = F64 * (2 * sizeOf(dims) + sizeOf(outDims)) + perItem * Math.min(items, itemsPerRun) + (binaryOutput ? 0 : JSON_BYTES_PER_VALUE * sizeOf(outDims));
   return { bytes, itemsPerRun };
+}
+
+/** The bytes all requests together may hold (server.ts): a reservation past the budget is 503 + Retry-After. */
+export class MemoryBudget {
+  private held = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  get heldBytes(): number {
+    return this.held;
+  }
+
+  /** Reserves `n` bytes, or throws 503. */
+  reserve(n: number): void {
+    if (this.held + n > this.maxBytes) throw busy('the accelerator holds too much request data; retry later');
+    this.held += n;
+  }
+
+  release(n: number): void {
+    this.held = Math.max(0, this.held - n);
+  }
 }

@@ -7,6 +7,7 @@ import { backendForms, backendRequest } from '../../accel/registry.js';
 import type { AdapterChoice } from '../../accel/webgpu/device.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { parseKernels, parsePositive } from '../options.js';
+import { onSignals } from '../signals.js';
 
 interface ServeFlags {
   port: string;
@@ -67,20 +68,7 @@ export async function serveAccelerator(flags: ServeFlags): Promise<void> {
   });
   // The one line a script waits for, on stdout.
   process.stdout.write(`listening on ${server.url}\n`);
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        log(`${signal} again: exiting now`);
-        process.exit(1);
-      }
-      stopping = true;
-      log(`${signal}: shutting down`);
-      void server.close().then(resolve, resolve);
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-  });
+  await onSignals(log, () => server.close());
 }
 
 /** `slalom accelerator serve`. */

@@ -1,0 +1,98 @@
+/**
+ * Receipts (issue 15, deliverable 5): every answer of the trusted service carries a statement,
+ * signed with its attested Ed25519 key (keys.ts), of which model produced which outputs from which
+ * input under which guarantees, so a client — or an auditor later — can prove it.
+ *
+ * Encoding: the body is a JSON object; what is signed is `"slalom-receipt/1\n" ‖ JCS(body)` (RFC
+ * 8785, canonical.ts), so a verifier re-derives the bytes from the parsed body, whatever whitespace
+ * or key order it was stored with. Hashes (hex SHA-256):
+ * - inputHash: `JCS({inputs: [{name, dims}]}) ‖ 0x00 ‖` each input's values as little-endian float64,
+ *   in order — the values the trusted runtime ran on (an FP32 request's values widened exactly);
+ * - outputsHash: the same form over the outputs (`{outputs: [{name, dims}]}`).
+ * A verifier that holds the input or the outputs recomputes them (tensorsHash).
+ */
+import { endianness } from 'node:os';
+import { canonicalJson, sha256Hex } from './canonical.js';
+import { verifyEd25519, type ServiceKeys } from './keys.js';
+
+export const RECEIPT_FORMAT = 'slalom-receipt/1';
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+export interface ReceiptBody {
+  readonly format: typeof RECEIPT_FORMAT;
+  /** ISO 8601 time of signing. */
+  readonly issuedAt: string;
+  /** 128 random bits (hex): no two receipts have the same body. */
+  readonly nonce: string;
+  readonly requestId: string;
+  readonly service: {
+    /** Raw Ed25519 public key, base64url: the key this receipt is signed with. */
+    readonly signingKey: string;
+    /** The attested key hash (attestation.ts) of the process that signed. */
+    readonly keyHash: string;
+    readonly provider: string;
+  };
+  readonly model: { readonly name: string; readonly modelHash: string; readonly weightsHash: string };
+  readonly inputHash: string;
+  readonly outputsHash: string;
+  /** The mode that ran (runtime/modes.ts). */
+  readonly mode: string;
+  /** How the outputs' integrity is known: every linear layer checked (Freivalds), all computed in the trusted runtime, or nothing checked. */
+  readonly integrity: 'freivalds' | 'trusted-runtime' | 'unchecked';
+  /** log2 of the probability that a wrong result passed this inference (freivalds), else null. */
+  readonly soundnessLog2: number | null;
+  readonly verification: { readonly variant: string; readonly repetitions: number } | null;
+  /** The one-time pads the private modes used: their source, ledger identity, key epoch and indices; null without pads. */
+  readonly pads: { readonly source: string; readonly identity: string; readonly epoch: number; readonly indices: readonly number[] } | null;
+  /** Failures recovered during the run (codes, in order). */
+  readonly incidents: readonly string[];
+}
+
+export interface Receipt {
+  readonly body: ReceiptBody;
+  /** Ed25519 over `"slalom-receipt/1\n" ‖ JCS(body)`, base64url. */
+  readonly signature: string;
+}
+
+function signedBytes(body: ReceiptBody): Buffer {
+  return Buffer.from(`${RECEIPT_FORMAT}\n${canonicalJson(body)}`, 'utf8');
+}
+
+export function signReceipt(keys: ServiceKeys, body: ReceiptBody): Receipt {
+  return { body, signature: keys.sign(signedBytes(body)).toString('base64url') };
+}
+
+/** True when the receipt is well formed and its signature verifies under the signing key it names. */
+export function receiptSignatureValid(receipt: unknown): receipt is Receipt {
+  if (typeof receipt !== 'object' || receipt === null) return false;
+  const r = receipt as Partial<Receipt>;
+  const body = r.body;
+  if (typeof r.signature !== 'string' || typeof body !== 'object' || body === null || body.format !== RECEIPT_FORMAT || typeof body.service?.signingKey !== 'string') return false;
+  try {
+    return verifyEd25519(body.service.signingKey, signedBytes(body), r.signature);
+  } catch {
+    return false; // a body JSON cannot canonicalize
+  }
+}
+
+/** A tensor as hashed: name, dims and its values. */
+export interface HashedTensor {
+  readonly name: string;
+  readonly dims: readonly number[];
+  readonly data: Float64Array;
+}
+
+/** inputHash / outputsHash of a list of tensors (see the module comment); `key` is 'inputs' or 'outputs'. */
+export function tensorsHash(key: 'inputs' | 'outputs', tensors: readonly HashedTensor[]): string {
+  const head = canonicalJson({ [key]: tensors.map((t) => ({ name: t.name, dims: [...t.dims] })) });
+  const parts: (string | Uint8Array)[] = [head, Uint8Array.of(0)];
+  for (const t of tensors) {
+    if (LITTLE_ENDIAN) parts.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    else {
+      const bytes = Buffer.allocUnsafe(t.data.byteLength);
+      for (let i = 0; i < t.data.length; i++) bytes.writeDoubleLE(t.data[i]!, 8 * i);
+      parts.push(bytes);
+    }
+  }
+  return sha256Hex(...parts);
+}

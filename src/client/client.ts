@@ -1,0 +1,325 @@
+/**
+ * The TypeScript client of the trusted inference service (issue 15, deliverable 5), what
+ * `slalom client infer` runs and `slalom/client` exports: it fetches the service's attestation
+ * document with a fresh nonce and checks it against the caller's policy before it sends anything
+ * (attest/attestation.ts: the `none` provider only with `allowDevelopment`), seals each request to the
+ * attested HPKE key (attest/channel.ts; plain OIP when `encrypt: false`), and accepts an answer only
+ * if its receipt is signed by the attested key and names the model, input and outputs it got
+ * (verifyReceipt). Every read is bounded and every request has a timeout.
+ *
+ *     const client = await SlalomClient.connect('http://127.0.0.1:8080', { policy: { allowDevelopment: true } });
+ *     const r = await client.infer('fashion-mnist', { dims: [1, 1, 28, 28], data });
+ *     r.topK?.[0]?.[0]; r.outputs; r.receipt; r.mode;
+ */
+import { randomBytes } from 'node:crypto';
+import { endianness } from 'node:os';
+import { checkAttestation, type AcceptedAttestation, type AttestationDocument, type AttestationPolicy } from '../attest/attestation.js';
+import { REQUEST_CONTENT_TYPE, RESPONSE_CONTENT_TYPE, sealRequest, type FramedMessage } from '../attest/channel.js';
+import { fromBase64url } from '../attest/canonical.js';
+import { receiptSignatureValid, tensorsHash, type HashedTensor, type Receipt, type ReceiptBody } from '../attest/receipt.js';
+import {
+  AttestationError,
+  hasErrorCode,
+  IntegrityError,
+  InvalidArgumentError,
+  MalformedResponseError,
+  OverflowError,
+  PadAuthError,
+  PadsExhaustedError,
+  TransportError,
+  type SlalomError,
+  type SlalomErrorOptions,
+} from '../errors.js';
+
+export interface ClientOptions {
+  /** What attestation to accept (checked before anything is sent). */
+  readonly policy: AttestationPolicy;
+  /** Per request (default 60 s). */
+  readonly timeoutMs?: number;
+  /** Largest answer read (default 256 MiB). */
+  readonly maxResponseBytes?: number;
+  /** Sent as X-Slalom-Client, the service's fair-share key (default: none, the service uses the address). */
+  readonly clientId?: string;
+}
+
+export interface ClientTensor {
+  readonly dims: readonly number[];
+  readonly data: Float32Array | Float64Array;
+}
+
+export interface InferOptions {
+  /** Seal the request to the attested key (default true). */
+  readonly encrypt?: boolean;
+  /** FP64 (default: exact, the values `slalom infer` computes) or FP32 (half the bytes). */
+  readonly datatype?: 'FP32' | 'FP64';
+  /** Predictions per item (default the service's). */
+  readonly top?: number;
+}
+
+export interface ClientOutput {
+  readonly name: string;
+  readonly dims: readonly number[];
+  readonly data: Float64Array;
+}
+
+export interface ClientPrediction {
+  readonly index: number;
+  readonly label?: string;
+  readonly score: number;
+}
+
+export interface ClientResult {
+  readonly model: string;
+  /** The mode that ran, as the signed receipt says. */
+  readonly mode: string;
+  readonly integrity: ReceiptBody['integrity'];
+  readonly soundnessLog2: number | null;
+  readonly outputNames: readonly string[];
+  readonly outputs: Readonly<Record<string, ClientOutput>>;
+  readonly topK?: readonly (readonly ClientPrediction[])[];
+  readonly receipt: Receipt;
+  readonly encrypted: boolean;
+}
+
+export interface ModelMetadata {
+  readonly name: string;
+  readonly inputs: readonly { readonly name: string; readonly datatype: string; readonly shape: readonly number[] }[];
+  readonly outputs: readonly { readonly name: string; readonly datatype: string; readonly shape: readonly number[] }[];
+  readonly parameters: Readonly<Record<string, unknown>>;
+}
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+const BINARY_HEADER = 'inference-header-content-length';
+
+const ERRORS: Record<string, new (message: string, options?: SlalomErrorOptions) => SlalomError> = {
+  SLALOM_ERR_INVALID_ARG: InvalidArgumentError,
+  SLALOM_ERR_OVERFLOW: OverflowError,
+  SLALOM_ERR_MALFORMED: MalformedResponseError,
+  SLALOM_ERR_INTEGRITY: IntegrityError,
+  SLALOM_ERR_PAD_AUTH: PadAuthError,
+  SLALOM_ERR_PADS_EXHAUSTED: PadsExhaustedError,
+};
+
+/** Text a server sent, as data for a message: one line, bounded. */
+const quote = (text: string): string => JSON.stringify(text.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 300));
+
+/** The service's error answer as a typed error: its code's class (an IntegrityError stays one), else TransportError. */
+function remoteError(status: number, json: Buffer): SlalomError {
+  let body: { error?: unknown; code?: unknown } = {};
+  try {
+    body = JSON.parse(json.toString('utf8')) as typeof body;
+  } catch {
+    // not JSON: reported by status only
+  }
+  const message = `the service answered ${status}: ${typeof body.error === 'string' ? quote(body.error) : 'no error message'}`;
+  const Class = typeof body.code === 'string' ? ERRORS[body.code] : undefined;
+  return Class !== undefined ? new Class(message) : new TransportError(message);
+}
+
+function tensorBytes(data: Float32Array | Float64Array, datatype: 'FP32' | 'FP64'): Buffer {
+  const width = datatype === 'FP32' ? 4 : 8;
+  const out = Buffer.allocUnsafe(data.length * width);
+  if (LITTLE_ENDIAN && ((datatype === 'FP32' && data instanceof Float32Array) || (datatype === 'FP64' && data instanceof Float64Array))) {
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    return out;
+  }
+  for (let i = 0; i < data.length; i++) {
+    if (datatype === 'FP32') out.writeFloatLE(data[i]!, 4 * i);
+    else out.writeDoubleLE(data[i]!, 8 * i);
+  }
+  return out;
+}
+
+export class SlalomClient {
+  private readonly metadataCache = new Map<string, ModelMetadata>();
+
+  private constructor(
+    readonly url: string,
+    readonly attestation: AcceptedAttestation,
+    private readonly options: ClientOptions,
+  ) {}
+
+  /** Fetches the attestation with a fresh nonce and checks it against `options.policy`; AttestationError when it does not pass. */
+  static async connect(url: string, options: ClientOptions): Promise<SlalomClient> {
+    const base = url.replace(/\/+$/, '');
+    if (!/^https?:\/\//i.test(base)) throw new InvalidArgumentError(`--url must be an http(s) URL, got '${url}'`);
+    const nonce = randomBytes(32).toString('hex');
+    const probe = new SlalomClient(base, undefined as unknown as AcceptedAttestation, options);
+    const { status, json } = await probe.request('GET', `/v2/slalom/attestation?nonce=${nonce}`);
+    if (status !== 200) throw remoteError(status, json);
+    let doc: unknown;
+    try {
+      doc = JSON.parse(json.toString('utf8'));
+    } catch {
+      throw new AttestationError('the attestation document is not JSON');
+    }
+    return new SlalomClient(base, await checkAttestation(doc, options.policy, nonce), options);
+  }
+
+  get document(): AttestationDocument {
+    return this.attestation.document;
+  }
+
+  async metadata(model: string): Promise<ModelMetadata> {
+    const cached = this.metadataCache.get(model);
+    if (cached !== undefined) return cached;
+    const { status, json } = await this.request('GET', `/v2/models/${encodeURIComponent(model)}`);
+    if (status !== 200) throw remoteError(status, json);
+    const m = JSON.parse(json.toString('utf8')) as ModelMetadata;
+    if (!Array.isArray(m.inputs) || !Array.isArray(m.outputs)) throw new MalformedResponseError(`the metadata of '${model}' has no inputs or outputs`);
+    this.metadataCache.set(model, m);
+    return m;
+  }
+
+  /**
+   * Runs `model` on `inputs` (one tensor for a one-input model, else by input name). The answer is
+   * returned only after its receipt verified against the attestation and what was sent and received.
+   */
+  async infer(model: string, inputs: ClientTensor | Readonly<Record<string, ClientTensor>>, options: InferOptions = {}): Promise<ClientResult> {
+    const meta = await this.metadata(model);
+    const attested = this.document.models.find((m) => m.name === model);
+    if (attested === undefined) throw new AttestationError(`the attested service does not serve '${model}'`);
+    const named: Record<string, ClientTensor> = 'dims' in inputs && 'data' in inputs ? { [meta.inputs[0]!.name]: inputs as ClientTensor } : (inputs as Record<string, ClientTensor>);
+    const datatype = options.datatype ?? 'FP64';
+    const hashed: HashedTensor[] = [];
+    const blobs: Buffer[] = [];
+    const header: unknown[] = [];
+    for (const input of meta.inputs) {
+      const t = named[input.name];
+      if (t === undefined) throw new InvalidArgumentError(`no tensor for input '${input.name}' of ${model}`);
+      const bytes = tensorBytes(t.data, datatype);
+      blobs.push(bytes);
+      header.push({ name: input.name, datatype, shape: [...t.dims], parameters: { binary_data_size: bytes.length } });
+      // What the service runs on: the values as sent, widened to doubles exactly.
+      hashed.push({ name: input.name, dims: t.dims, data: datatype === 'FP32' ? Float64Array.from(Float32Array.from(t.data)) : Float64Array.from(t.data) });
+    }
+    const outputs = [...meta.outputs.map((o) => ({ name: o.name, parameters: { binary_data: o.datatype !== 'BYTES', ...(o.datatype === 'BYTES' && options.top !== undefined ? { classification: options.top } : {}) } }))];
+    const message: FramedMessage = { json: Buffer.from(JSON.stringify({ inputs: header, outputs })), binary: Buffer.concat(blobs) };
+    const encrypt = options.encrypt ?? true;
+    const path = `/v2/models/${encodeURIComponent(model)}/infer`;
+    let reply: FramedMessage;
+    let status: number;
+    if (encrypt) {
+      const sealed = sealRequest(fromBase64url(this.document.keys.hpke.publicKey, 'the attested HPKE key', 32), model, message);
+      const res = await this.request('POST', path, sealed.body, { 'Content-Type': REQUEST_CONTENT_TYPE });
+      status = res.status;
+      if (res.contentType !== RESPONSE_CONTENT_TYPE) throw remoteError(status, res.json); // refused before the request opened
+      reply = sealed.openResponse(res.json);
+    } else {
+      const res = await this.request('POST', path, Buffer.concat([message.json, message.binary]), { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(message.json.length) });
+      status = res.status;
+      reply = res.binaryHeader !== undefined ? { json: res.json.subarray(0, res.binaryHeader), binary: res.json.subarray(res.binaryHeader) } : { json: res.json, binary: Buffer.alloc(0) };
+    }
+    if (status !== 200) throw remoteError(status, reply.json);
+    return this.decode(model, reply, hashed, encrypt);
+  }
+
+  private decode(model: string, reply: FramedMessage, hashed: readonly HashedTensor[], encrypted: boolean): ClientResult {
+    let head: { outputs?: unknown; parameters?: { slalom_receipt?: unknown } };
+    try {
+      head = JSON.parse(reply.json.toString('utf8')) as typeof head;
+    } catch {
+      throw new MalformedResponseError('the service answered with a header that is not JSON');
+    }
+    if (!Array.isArray(head.outputs)) throw new MalformedResponseError('the answer has no outputs');
+    const outputs: Record<string, ClientOutput> = {};
+    const outputNames: string[] = [];
+    let topK: ClientPrediction[][] | undefined;
+    let at = 0;
+    for (const o of head.outputs as { name: string; datatype: string; shape: number[]; data?: unknown[]; parameters?: { binary_data_size?: number } }[]) {
+      const size = Array.isArray(o.shape) ? o.shape.reduce((a, v) => a * v, 1) : NaN;
+      if (o.datatype === 'BYTES') {
+        const k = o.shape[1]!;
+        const cells = (o.data ?? []).map((s) => {
+          const [score, index, ...label] = String(s).split(':');
+          return { index: Number(index), score: Number(score), ...(label.length > 0 ? { label: label.join(':') } : {}) };
+        });
+        topK = Array.from({ length: o.shape[0]! }, (_, i) => cells.slice(i * k, (i + 1) * k));
+        continue;
+      }
+      let data: Float64Array;
+      const n = o.parameters?.binary_data_size;
+      if (n !== undefined) {
+        if (n !== 8 * size || at + n > reply.binary.length) throw new MalformedResponseError(`output '${o.name}' has binary_data_size ${n}, expected ${8 * size}`);
+        data = new Float64Array(size);
+        for (let i = 0; i < size; i++) data[i] = reply.binary.readDoubleLE(at + 8 * i);
+        at += n;
+      } else {
+        if (!Array.isArray(o.data) || o.data.length !== size) throw new MalformedResponseError(`output '${o.name}' has ${o.data?.length ?? 0} values, shape [${o.shape}] needs ${size}`);
+        data = Float64Array.from(o.data as number[]);
+      }
+      outputs[o.name] = { name: o.name, dims: o.shape, data };
+      outputNames.push(o.name);
+    }
+    const body = verifyAnswer(head.parameters?.slalom_receipt, this.document, model, hashed, outputNames.map((n) => outputs[n]!));
+    return {
+      model,
+      mode: body.mode,
+      integrity: body.integrity,
+      soundnessLog2: body.soundnessLog2,
+      outputNames,
+      outputs,
+      ...(topK !== undefined ? { topK } : {}),
+      receipt: head.parameters!.slalom_receipt as Receipt,
+      encrypted,
+    };
+  }
+
+  /** One HTTP exchange, bounded in time and size. */
+  private async request(method: 'GET' | 'POST', path: string, body?: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; json: Buffer; contentType: string; binaryHeader?: number }> {
+    const timeoutMs = this.options.timeoutMs ?? 60_000;
+    const max = this.options.maxResponseBytes ?? 256 * 2 ** 20;
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${path}`, {
+        method,
+        headers: { ...headers, ...(this.options.clientId !== undefined ? { 'X-Slalom-Client': this.options.clientId } : {}) },
+        ...(body !== undefined ? { body: Uint8Array.from(body) } : {}),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (e) {
+      throw new TransportError(`cannot reach ${this.url}: ${(e as Error).message}`, { cause: e });
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    try {
+      for await (const chunk of res.body ?? []) {
+        total += (chunk as Uint8Array).length;
+        if (total > max) throw new TransportError(`the answer of ${this.url} exceeds ${max} bytes`);
+        chunks.push(Buffer.from(chunk as Uint8Array));
+      }
+    } catch (e) {
+      if (hasErrorCode(e, 'SLALOM_ERR_TRANSPORT')) throw e;
+      throw new TransportError(`reading the answer of ${this.url} failed: ${(e as Error).message}`, { cause: e });
+    }
+    const h = res.headers.get(BINARY_HEADER);
+    const bytes = Buffer.concat(chunks, total);
+    const binaryHeader = h !== null && /^\d{1,12}$/.test(h) && Number(h) <= bytes.length ? Number(h) : undefined;
+    return { status: res.status, json: bytes, contentType: (res.headers.get('content-type') ?? '').split(';')[0]!.trim(), ...(binaryHeader !== undefined ? { binaryHeader } : {}) };
+  }
+}
+
+/**
+ * Checks a receipt against what the client knows: signed by the attested signing key, from the
+ * process with the attested key hash, for the attested model, over the very input sent and the
+ * outputs received. AttestationError naming the first thing that fails.
+ */
+export function verifyAnswer(receipt: unknown, doc: AttestationDocument, model: string, inputs: readonly HashedTensor[], outputs: readonly HashedTensor[]): ReceiptBody {
+  const body = verifyReceiptAgainst(receipt, doc);
+  const attested = doc.models.find((m) => m.name === model);
+  if (body.model.name !== model || attested === undefined || body.model.weightsHash !== attested.weightsHash || body.model.modelHash !== attested.modelHash) throw new AttestationError(`the receipt is for model '${String(body.model.name).slice(0, 64)}', not the attested '${model}'`);
+  if (body.inputHash !== tensorsHash('inputs', inputs)) throw new AttestationError('the receipt is for another input than the one sent');
+  if (body.outputsHash !== tensorsHash('outputs', outputs)) throw new AttestationError('the receipt is for other outputs than the ones received');
+  return body;
+}
+
+/** A receipt's signature, and (given an attestation document) that its signer is the attested key. */
+export function verifyReceiptAgainst(receipt: unknown, doc?: AttestationDocument): ReceiptBody {
+  if (!receiptSignatureValid(receipt)) throw new AttestationError('the receipt does not verify: malformed, altered, or not signed by the key it names');
+  const body = receipt.body;
+  if (doc !== undefined) {
+    if (body.service.signingKey !== doc.keys.signing.publicKey || body.service.keyHash !== doc.keyHash) throw new AttestationError('the receipt is signed by a key the attestation document does not attest');
+    if (body.service.provider !== doc.provider) throw new AttestationError(`the receipt names provider '${String(body.service.provider).slice(0, 40)}', the document '${doc.provider}'`);
+  }
+  return body;
+}
