@@ -1,5 +1,6 @@
 /** The parsing of the flags cli/verbs.ts declares: into LoadOptions, session options, accelerators. */
 import { InvalidArgumentError } from '../errors.js';
+import { aInt, aNumber, type IntRange } from '../util/assert.js';
 import type { Preprocess } from '../io/preprocess.js';
 import { SlalomModel, type LoadOptions, type PerInput } from '../runtime/model.js';
 import { EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
@@ -95,12 +96,24 @@ export function parseDims(text: string): number[] {
   return dims;
 }
 
+/**
+ * Numeric flags are checked by util/assert, the library's own checks, under the flag's name in the
+ * library's spelling (`--max-body-mb` → `maxBodyMb`); main.ts's error line turns it back into the
+ * flag. Text that is no number is passed on as text, so the error quotes what was typed.
+ */
+const argumentOf = (flag: string): string => flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+const numberOf = (text: string): number | string => {
+  const v = text.trim() === '' ? Number.NaN : Number(text);
+  return Number.isNaN(v) ? text : v;
+};
+
 export function parsePositive(text: string, flag: string, integer = false): number {
-  const v = Number(text);
-  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-    throw new InvalidArgumentError(`${flag} must be a positive ${integer ? 'integer' : 'number'}, got '${text}'`);
-  }
-  return v;
+  return integer ? aInt(numberOf(text), argumentOf(flag), { min: 1 }) : aNumber(numberOf(text), argumentOf(flag), { positive: true });
+}
+
+/** An integer flag in `range` (default: any safe integer), e.g. `{ min: 0 }` for a count that may be zero. */
+export function parseInteger(text: string, flag: string, range: IntRange = {}): number {
+  return aInt(numberOf(text), argumentOf(flag), range);
 }
 
 /** Loads `path` (ONNX or artifact) as the flags say, with a progress bar through its phases. */
@@ -209,8 +222,7 @@ export function parseVerifyFlags(flags: { check: string; repetitions?: string; s
 export function sessionOptionsFromFlags(flags: SessionFlags): SessionOptions {
   if (flags.onFailure !== 'abort' && flags.onFailure !== 'recompute') throw new InvalidArgumentError(`--on-failure must be abort or recompute, got '${flags.onFailure}'`);
   if (flags.onExhausted !== 'fail' && flags.onExhausted !== 'local') throw new InvalidArgumentError(`--on-exhausted must be fail or local, got '${flags.onExhausted}'`);
-  const lowWater = Number(flags.lowWater);
-  if (!Number.isInteger(lowWater) || lowWater < 0) throw new InvalidArgumentError(`--low-water must be a non-negative integer, got '${flags.lowWater}'`);
+  const lowWater = parseInteger(flags.lowWater, '--low-water', { min: 0 });
   return {
     kernels: parseKernels(flags.kernels),
     verify: parseVerifyFlags(flags),

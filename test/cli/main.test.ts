@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { errorLine, parseCLI } from '../../src/cli/main.js';
+import { errorLine, main, parseCLI } from '../../src/cli/main.js';
 import { InvalidArgumentError, isSlalomError } from '../../src/errors.js';
 import { aInt } from '../../src/util/assert.js';
 import { VERBS } from '../../src/cli/verbs.js';
@@ -75,6 +75,24 @@ describe('parseCLI', () => {
     assert.equal(errorLine(refusal(() => aInt(0, 'maxBodyBytes', { min: 1 })), verb('accelerator serve')), 'maxBodyBytes must be a positive integer, got 0', 'no flag of that name: the library\'s words');
     assert.equal(errorLine(count, undefined), count.message);
     assert.equal(errorLine(new InvalidArgumentError('a plain message'), verb('precompute')), 'a plain message');
+  });
+
+  it("prints a numeric flag's error under the flag's name: the CLI's checks are the library's (util/assert.ts), mapped by main", async () => {
+    const run = async (...argv: string[]): Promise<{ status: number; err: string }> => {
+      let err = '';
+      const write = process.stderr.write;
+      process.stderr.write = ((chunk: string | Uint8Array) => ((err += String(chunk)), true)) as typeof process.stderr.write;
+      try {
+        return { status: await main(argv), err };
+      } finally {
+        process.stderr.write = write;
+      }
+    };
+    assert.deepEqual(await run('precompute', '--model', 'm.onnx', '--count', '0', '--store', 'nowhere'), { status: 2, err: 'slalom: --count must be a positive integer, got 0\n' });
+    assert.deepEqual(await run('accelerator', 'serve', '--port', '70000'), { status: 2, err: 'slalom: --port must be an integer in [0, 65535], got 70000\n' });
+    assert.deepEqual(await run('infer', '--model', 'm.onnx', '--input', 'x.png', '--top', 'many'), { status: 2, err: "slalom: --top must be a positive integer, got 'many'\n" });
+    // Before the store is opened: `--low-water abc` used to be taken as NaN, and no warning ever came.
+    assert.deepEqual(await run('pads', 'status', '--store', 'nowhere', '--low-water', 'abc'), { status: 2, err: "slalom: --low-water must be a non-negative integer, got 'abc'\n" });
   });
 
   it('every verb module exports run', async () => {

@@ -231,7 +231,7 @@ describe('Verifier: repetitions and soundness follow soundness.ts', () => {
 });
 
 describe('Verifier: failures', () => {
-  it('a wrong result throws IntegrityError naming the layer, in every variant', () => {
+  it('a wrong result throws IntegrityError naming the layer, its variant and the failed repetition, in every variant', () => {
     const rng = new Rng(500);
     const ls = layers(2, rng);
     for (const variant of CHECK_VARIANTS) {
@@ -242,7 +242,16 @@ describe('Verifier: failures', () => {
         y[3] = (y[3]! + 1) % P;
         assert.throws(
           () => v.check(layer, x, y),
-          (e: unknown) => e instanceof IntegrityError && e.layer === layer.name && e.code === 'SLALOM_ERR_INTEGRITY' && e.message.includes(variant),
+          (e: unknown) =>
+            e instanceof IntegrityError &&
+            e.layer === layer.name &&
+            e.code === 'SLALOM_ERR_INTEGRITY' &&
+            e.message.includes(variant) &&
+            e.variant === variant &&
+            Number.isInteger(e.repetition) &&
+            e.repetition! >= 1 &&
+            e.repetition! <= v.repetitions &&
+            e.message.includes(`repetition ${e.repetition} of ${v.repetitions}`),
           `${variant} ${layer.name}`,
         );
       }

@@ -6,7 +6,7 @@ import { AcceleratorServer } from '../../accel/http/server.js';
 import { backendForms, backendRequest } from '../../accel/registry.js';
 import type { AdapterChoice } from '../../accel/webgpu/device.js';
 import { InvalidArgumentError } from '../../errors.js';
-import { parseKernels, parsePositive } from '../options.js';
+import { parseInteger, parseKernels, parsePositive } from '../options.js';
 import { onSignals } from '../signals.js';
 
 interface ServeFlags {
@@ -26,12 +26,6 @@ interface ServeFlags {
   quiet?: boolean;
 }
 
-function nonNegativeInt(text: string, flag: string): number {
-  const v = Number(text);
-  if (!Number.isSafeInteger(v) || v < 0) throw new InvalidArgumentError(`${flag} must be a non-negative integer, got '${text}'`);
-  return v;
-}
-
 /** `--backend name[:variant]`: a backend of accel/registry.ts that computes in-process (onnxruntime, reference, webgpu[:gpu|auto|software]). */
 export function parseServeBackend(text: string): { backend: string; adapter?: AdapterChoice } {
   const [backend, variant, ...rest] = text.split(':');
@@ -47,8 +41,7 @@ export function parseServeBackend(text: string): { backend: string; adapter?: Ad
 /** Starts the server and resolves once a SIGTERM/SIGINT has shut it down. */
 export async function serveAccelerator(flags: ServeFlags): Promise<void> {
   const backend = parseServeBackend(flags.backend);
-  const port = nonNegativeInt(flags.port, '--port');
-  if (port > 65535) throw new InvalidArgumentError(`--port must be at most 65535, got ${port}`);
+  const port = parseInteger(flags.port, '--port', { min: 0, max: 65535 });
   const log = flags.quiet ? () => {} : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const server = await AcceleratorServer.start({
     port,
@@ -59,7 +52,7 @@ export async function serveAccelerator(flags: ServeFlags): Promise<void> {
     preload: flags.preload,
     threads: parsePositive(flags.threads, '--threads', true),
     maxBatch: parsePositive(flags.maxBatch, '--max-batch', true),
-    maxDelayMs: nonNegativeInt(flags.maxDelayMs, '--max-delay-ms'),
+    maxDelayMs: parseInteger(flags.maxDelayMs, '--max-delay-ms', { min: 0 }),
     maxQueue: parsePositive(flags.maxQueue, '--max-queue', true),
     maxBodyBytes: Math.round(parsePositive(flags.maxBodyMb, '--max-body-mb') * 2 ** 20),
     maxLoadBytes: Math.round(parsePositive(flags.maxLoadMb, '--max-load-mb') * 2 ** 20),

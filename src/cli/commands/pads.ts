@@ -5,6 +5,7 @@ import { acceptStoreManifest } from '../../boundary/accept.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { SlalomModel } from '../../runtime/model.js';
 import { openStore } from '../../runtime/precompute.js';
+import { parseInteger } from '../options.js';
 
 interface StatusFlags {
   store: string;
@@ -16,6 +17,7 @@ interface StatusFlags {
 
 /** `slalom pads status`. */
 export async function run(flags: StatusFlags): Promise<void> {
+  const lowWater = parseInteger(flags.lowWater, '--low-water', { min: 0 });
   const store = new PadStore(flags.store);
   const claim = acceptStoreManifest(store.readManifest());
   let model = claim.kind === 'store' ? { name: claim.model ?? '?', weightsHash: claim.weightsHash } : undefined;
@@ -42,7 +44,6 @@ export async function run(flags: StatusFlags): Promise<void> {
     bytesPerInference: claim.kind === 'store' ? claim.bytesPerInference : undefined,
     keyEpoch: secrets.epoch,
   };
-  const lowWater = Number(flags.lowWater);
   if (flags.json) process.stdout.write(`${JSON.stringify(status)}\n`);
   else {
     process.stdout.write(

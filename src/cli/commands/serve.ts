@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import { isMode, MODES, type Mode } from '../../runtime/modes.js';
 import { EMPTY_POLICIES, type EmptyPolicy, type ServedModelConfig } from '../../serve/served-model.js';
 import { TrustedServer } from '../../serve/server.js';
-import { acceleratorFromFlags, loadModelFromFlags, parseKernels, parsePositive, parseVerifyFlags, type ModelFlags, type SessionFlags } from '../options.js';
+import { acceleratorFromFlags, loadModelFromFlags, parseInteger, parseKernels, parsePositive, parseVerifyFlags, type ModelFlags, type SessionFlags } from '../options.js';
 import { onSignals } from '../signals.js';
 
 interface ServeFlags extends ModelFlags, Pick<SessionFlags, 'check' | 'repetitions' | 'soundnessBits' | 'onFailure' | 'kernels' | 'accelerator' | 'acceleratorTimeoutMs' | 'acceleratorFallback' | 'state'> {
@@ -28,12 +28,6 @@ interface ServeFlags extends ModelFlags, Pick<SessionFlags, 'check' | 'repetitio
   attestation: string;
   top: string;
   quiet?: boolean;
-}
-
-function port(text: string): number {
-  const v = Number(text);
-  if (!Number.isSafeInteger(v) || v < 0 || v > 65535) throw new InvalidArgumentError(`--port must be an integer in [0, 65535], got '${text}'`);
-  return v;
 }
 
 /** Starts the service and resolves once a SIGTERM/SIGINT has shut it down. */
@@ -68,7 +62,7 @@ export async function serveModels(flags: ServeFlags): Promise<void> {
   }
   const server = await TrustedServer.start({
     models,
-    port: port(flags.port),
+    port: parseInteger(flags.port, '--port', { min: 0, max: 65535 }),
     host: flags.host,
     maxBodyBytes: Math.round(parsePositive(flags.maxBodyMb, '--max-body-mb') * 2 ** 20),
     requestTimeoutMs: parsePositive(flags.requestTimeoutMs, '--request-timeout-ms', true),
