@@ -1,7 +1,11 @@
 /**
  * The trusted runtime's inference loop: the graph executor with every linear layer replaced by
- * quantize → LinearProtocol (mode-specific: local, outsourced, verified, blinded) → bias, overflow
- * check, dequantize. Non-linear layers run here in float on exactly dequantized values.
+ * quantize → LinearProtocol → bias, overflow check, dequantize, where the protocol is the mode's
+ * (protocols/trusted.ts for baseline, protocols/accelerated.ts for outsourced, verified, private and
+ * private+verified: modes.ts). Without an observer of values, the fusion plan folds a following
+ * clamp (ReLU), a plain 2×2 max-pool or a residual Add into the layer's requantization, and a layer
+ * feeding the next linear layer directly hands it its input already quantized. Non-linear layers
+ * run here in float on exactly dequantized values.
  */
 import { execute } from '../graph/execute.js';
 import type { Node } from '../graph/ir.js';

@@ -38,11 +38,14 @@ function reply(overrides: Record<string, unknown> = {}): Record<string, unknown>
   return { requestId: EXPECTED.requestId, layerId: EXPECTED.layerId, dims: [...EXPECTED.dims], data: validData(), computeMs: 1.5, ...overrides };
 }
 
-/** A Freivalds check's output side over EXPECTED's shape (2 items × 3 channels × 4 pixels). */
-function outputSums(): OutputSums {
-  const secret = (): PreprocessedSecret => ({ r: Float64Array.of(1, 2, 3), s: Float64Array.of(5, 6, 7, P - 1), t: new Float32Array(0) });
-  return new OutputSums(4, secret(), secret());
+/** A Freivalds check's output side over EXPECTED's shape (2 items × 3 channels × 4 pixels): two repetitions' secrets. */
+function checkSide(): { sums: OutputSums; a: PreprocessedSecret; b: PreprocessedSecret } {
+  const a: PreprocessedSecret = { r: Float64Array.of(1, 2, 3), s: Float64Array.of(5, 6, 7, P - 1), t: new Float32Array(0) };
+  const b: PreprocessedSecret = { r: Float64Array.of(3, 1, 2), s: Float64Array.of(P - 2, 11, 0, 1), t: new Float32Array(0) };
+  return { sums: new OutputSums(4, a, b), a, b };
 }
+
+const outputSums = (): OutputSums => checkSide().sums;
 
 function accept(raw: unknown, sums?: OutputSums): Float64Array {
   return acceptLinearOutput(untrusted(raw as LinearReply), EXPECTED, sums);
@@ -72,9 +75,25 @@ describe('acceptLinearOutput: valid replies', () => {
     assert.deepEqual([...out], before);
   });
 
-  it('accepts a valid reply while computing a check\'s output sums on the same pass', () => {
+  it('accepts a valid reply while computing a check\'s output sums on the same pass, and those sums are right', () => {
     const r = reply();
-    assert.equal(accept(r, outputSums()), r.data);
+    const data = r.data as Float64Array;
+    const { sums, a, b } = checkSide();
+    assert.equal(accept(r, sums), data);
+    const got = sums.for(data, a, b);
+    assert.ok(got !== undefined, 'the sums of this very reply are kept for the check');
+    // Row (item, channel) of 4 pixels: Σ_q s[q]·y[q] mod p for each repetition's s, against BigInt.
+    const p = BigInt(P);
+    const mod = (v: bigint): bigint => ((v % p) + p) % p;
+    for (let row = 0; row < N / 4; row++) {
+      for (const [k, secret] of [a, b].entries()) {
+        let want = 0n;
+        for (let q = 0; q < 4; q++) want += BigInt(secret.s[q]!) * BigInt(data[row * 4 + q]!);
+        assert.equal(mod(BigInt(got[2 * row + k]!)), mod(want), `row ${row}, repetition ${k}`);
+      }
+    }
+    assert.equal(sums.for(new Float64Array(data), a, b), undefined, 'never handed out for another array');
+    assert.equal(sums.for(data, b, a), undefined, 'nor for other secrets');
   });
 
   it('accepts the extremes 0 and p − 1 everywhere', () => {

@@ -299,14 +299,33 @@ describe('Verifier: failures', () => {
   });
 
   it('fresh and batched checks draw new randomness on every call (no secrets held)', () => {
+    // Over the set {-1, 0, 1} a one-element error passes one fresh repetition when r_j = 0 (1/3), one
+    // batched repetition when s_n·r_j = 0 (5/9). With new r (and s) on every call, N checks of the same
+    // wrong y pass some times and fail others; any fixed r, public or secret, would give one verdict
+    // N times (all passes, or none). Both happen by chance with probability < 2^-30 for N = 80.
     const rng = new Rng(503);
     const layer = layers(2, rng)[0]!;
+    const x = residues(rng, size(layer.inDims));
+    const y = honest(layer, x);
+    y[5] = (y[5]! + 1) % P;
+    const N = 80;
     for (const variant of ['fresh', 'batched'] as const) {
-      const v = new Verifier([layer], { variant });
+      const v = new Verifier([layer], { variant, repetitions: 1, sampleSet: listSet([-1, 0, 1]) });
       v.prepare();
-      assert.equal((v as unknown as { layers: Map<string, { secrets?: unknown }> }).layers.get(layer.name)!.secrets, undefined);
+      assert.equal((v as unknown as { layers: Map<string, { secrets?: unknown }> }).layers.get(layer.name)!.secrets, undefined, `${variant} holds no secrets`);
+      let passes = 0;
+      for (let i = 0; i < N; i++) {
+        try {
+          v.check(layer, x, y);
+          passes++;
+        } catch (e) {
+          if (!(e instanceof IntegrityError)) throw e;
+        }
+      }
+      assert.ok(passes > 0 && passes < N, `${variant}: ${passes} of ${N} checks passed; one verdict every time means the randomness was not new`);
     }
   });
+
 });
 
 describe('Verifier: output sums read during validation', () => {
