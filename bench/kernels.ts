@@ -8,12 +8,12 @@
  * Run: npx tsx bench/kernels.ts [--threads N] [--reps N]
  */
 import * as ort from 'onnxruntime-node';
-import { TensorProto_DataType } from 'onnx-buf';
 import { P } from '../src/field/prime.js';
 import { conv2d, convOutputDims } from '../src/kernels/conv.js';
 import { gemm } from '../src/kernels/gemm.js';
 import type { ConvAttrs } from '../src/kernels/names.js';
-import { OrtExactKernels, singleNodeModel } from '../src/kernels/ort-exact.js';
+import { OrtExactKernels } from '../src/kernels/ort-exact.js';
+import { singleNodeModel } from '../src/onnx/single-node.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 
 function arg(name: string, fallback: number): number {
@@ -53,30 +53,22 @@ function report(label: string, macs: number, t: { median: number; best: number }
   console.log(`  ${label.padEnd(34)} ${t.median.toFixed(2).padStart(9)} ms median ${t.best.toFixed(2).padStart(9)} ms best ${gmacs.toFixed(2).padStart(7)} GMAC/s`);
 }
 
-const FLOAT = TensorProto_DataType.FLOAT;
-const convF32Session = await ort.InferenceSession.create(
-  singleNodeModel(
-    'Conv',
-    [
-      { name: 'X', elemType: FLOAT, dims: ['n', 'c', 'h', 'w'] },
-      { name: 'W', elemType: FLOAT, dims: ['m', 'cg', 'kh', 'kw'] },
-    ],
-    [{ name: 'Y', elemType: FLOAT, dims: ['n', 'm', 'oh', 'ow'] }],
-    { pads: [1, 1, 1, 1], strides: [1, 1] },
-  ),
-  { intraOpNumThreads: threads, graphOptimizationLevel: 'all' },
-);
-const convF32Session1x1 = await ort.InferenceSession.create(
-  singleNodeModel(
-    'Conv',
-    [
-      { name: 'X', elemType: FLOAT, dims: ['n', 'c', 'h', 'w'] },
-      { name: 'W', elemType: FLOAT, dims: ['m', 'cg', 'kh', 'kw'] },
-    ],
-    [{ name: 'Y', elemType: FLOAT, dims: ['n', 'm', 'oh', 'ow'] }],
-  ),
-  { intraOpNumThreads: threads, graphOptimizationLevel: 'all' },
-);
+/** An fp32 Conv session with symbolic shapes: onnxruntime's own speed, the yardstick. */
+const convF32 = (attrs: Record<string, readonly number[]>): Promise<ort.InferenceSession> =>
+  ort.InferenceSession.create(
+    singleNodeModel({
+      op: 'Conv',
+      inputs: [
+        { name: 'X', elemType: 'float', dims: ['n', 'c', 'h', 'w'] },
+        { name: 'W', elemType: 'float', dims: ['m', 'cg', 'kh', 'kw'] },
+      ],
+      outputs: [{ name: 'Y', elemType: 'float', dims: ['n', 'm', 'oh', 'ow'] }],
+      attrs,
+    }),
+    { intraOpNumThreads: threads, graphOptimizationLevel: 'all' },
+  );
+const convF32Session = await convF32({ pads: [1, 1, 1, 1], strides: [1, 1] });
+const convF32Session1x1 = await convF32({});
 const exactF64 = await OrtExactKernels.create({ threads, bytePlanes: 'never' });
 const exactAuto = await OrtExactKernels.create({ threads });
 const exactBytes = await OrtExactKernels.create({ threads, bytePlanes: 'always' });

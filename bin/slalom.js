@@ -5,10 +5,12 @@
 import { existsSync } from 'node:fs';
 
 const sources = new URL('../src/cli/main.ts', import.meta.url);
+let cli;
 if (existsSync(sources)) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(sources.href);
+  cli = await import(sources.href);
 } else {
-  await import('../dist/cli/main.js');
+  cli = await import('../dist/cli/main.js');
 }
+process.exitCode = await cli.main(process.argv.slice(2));

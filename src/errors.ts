@@ -1,7 +1,11 @@
 /**
- * Typed errors. Every failure slalom reports has a stable `code` (callers branch on it, since classes
- * do not survive `postMessage`), an optional `layer` naming where it happened and an optional
- * `cause`. The CLI maps each code to an exit status (see STYLE.md, "Errors carry a code").
+ * Typed errors (undici's lib/core/errors.js, STYLE.md "Errors carry a code"). Every failure slalom
+ * reports has a stable `code` — callers branch on it (`hasErrorCode`), never on `instanceof`, since
+ * classes do not survive `postMessage` and two copies of slalom in one process have two classes — and
+ * structured fields where they apply: `layer` (where), `argument` and `reason` (a caller's mistake,
+ * util/assert.ts), `variant` and `repetition` (a failed check), `padIndex` (a pad), and `cause`. A
+ * `Symbol.for` brand makes `isSlalomError` true for errors of any copy of slalom. The CLI maps each
+ * code to an exit status and an argument to its flag.
  */
 
 export type SlalomErrorCode =
@@ -18,26 +22,55 @@ export type SlalomErrorCode =
   | 'SLALOM_ERR_ATTESTATION';
 
 export interface SlalomErrorOptions {
-  layer?: string;
-  cause?: unknown;
+  /** The layer where it happened; the message starts with it. */
+  readonly layer?: string;
+  readonly cause?: unknown;
+  /** The caller's argument at fault, by its name in the library (the CLI maps it to its flag). */
+  readonly argument?: string;
+  /** Whether that argument had the wrong kind (noble's TypeError) or was out of range (RangeError). */
+  readonly reason?: 'type' | 'range';
+  /** The Freivalds variant of a failed check. */
+  readonly variant?: string;
+  /** The failed repetition of a check, from 1. */
+  readonly repetition?: number;
+  /** The pad concerned. */
+  readonly padIndex?: number;
 }
+
+/** The brand of every slalom error, shared by all copies of the module (`Symbol.for`). */
+const SLALOM_ERROR = Symbol.for('slalom.error');
 
 export class SlalomError extends Error {
   readonly code: SlalomErrorCode;
   readonly layer?: string;
+  readonly argument?: string;
+  readonly reason?: 'type' | 'range';
+  readonly variant?: string;
+  readonly repetition?: number;
+  readonly padIndex?: number;
 
   constructor(code: SlalomErrorCode, message: string, options: SlalomErrorOptions = {}) {
     super(options.layer !== undefined ? `${options.layer}: ${message}` : message, { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
-    if (options.layer !== undefined) this.layer = options.layer;
+    for (const field of ['layer', 'argument', 'reason', 'variant', 'repetition', 'padIndex'] as const) {
+      if (options[field] !== undefined) Object.defineProperty(this, field, { value: options[field], enumerable: true });
+    }
+    Object.defineProperty(this, SLALOM_ERROR, { value: true });
   }
 }
 
-/** A caller passed a value of the wrong kind or out of range. */
+/**
+ * A caller passed a value of the wrong kind or out of range. With `argument`, the message is
+ * `<argument> <requirement>`, e.g. "count must be a positive integer, got 0" (util/assert.ts).
+ */
 export class InvalidArgumentError extends SlalomError {
+  /** The message without the argument's name, when it names one: what the CLI prints after the flag. */
+  readonly requirement?: string;
+
   constructor(message: string, options?: SlalomErrorOptions) {
-    super('SLALOM_ERR_INVALID_ARG', message, options);
+    super('SLALOM_ERR_INVALID_ARG', options?.argument !== undefined ? `${options.argument} ${message}` : message, options);
+    if (options?.argument !== undefined) this.requirement = message;
   }
 }
 
@@ -126,6 +159,12 @@ export const EXIT_CODES: Readonly<Record<SlalomErrorCode, number>> = Object.free
   SLALOM_ERR_ATTESTATION: 7,
 });
 
+/** True for an error of any copy of slalom (the `Symbol.for` brand and a known code). */
 export function isSlalomError(e: unknown): e is SlalomError {
-  return e instanceof SlalomError;
+  return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[SLALOM_ERROR] === true && Object.hasOwn(EXIT_CODES, (e as { code?: unknown }).code as string);
+}
+
+/** True for a slalom error with one of `codes`: how callers tell errors apart. */
+export function hasErrorCode<C extends SlalomErrorCode>(e: unknown, ...codes: C[]): e is SlalomError & { readonly code: C } {
+  return isSlalomError(e) && (codes as SlalomErrorCode[]).includes(e.code);
 }

@@ -1,5 +1,8 @@
 /**
- * slalom's public API: re-exports only; importing it has no side effects.
+ * slalom's public API: re-exports only. Importing it has no side effects and loads neither
+ * onnxruntime-node, sharp, the GPU's Dawn nor the accelerator service (`slalom/server`): each loads
+ * when first used (test/index.test.ts measures it). The built-in kernels and backends register
+ * themselves in slalom's own registries, which costs nothing until one is opened.
  *
  *   const session = await createSession('models/fashion-mnist.onnx', { mode: 'verified' });
  *   const result = await session.run(await session.model.loadInput('examples/fashion-mnist-0-boot.png'));
@@ -36,8 +39,6 @@ export { WorkerBackend } from './accel/worker/client.js';
 export { LocalBackend } from './accel/local.js';
 export { HttpBackend } from './accel/http/client.js';
 export { modelIdOf, layerModelName } from './accel/http/protocol.js';
-export { AcceleratorServer } from './accel/http/server.js';
-export { exportModelRepository } from './accel/http/export.js';
 export { Verifier, type VerifyOptions } from './verify/verifier.js';
 export { CHECK_VARIANTS, type CheckVariant } from './verify/soundness.js';
 export { precomputePads } from './runtime/precompute.js';

@@ -9,11 +9,11 @@
  */
 import * as ort from 'onnxruntime-node';
 import { P } from '../../src/field/prime.js';
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { createExactKernels, type ExactKernels } from '../../src/kernels/exact-linear.js';
 import type { QuantizedLayer } from '../../src/quant/quantize-graph.js';
 import { sizeOf } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { median } from './stats.js';
 
 export interface LayerTax {

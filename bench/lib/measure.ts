@@ -27,7 +27,7 @@ import {
   type Tensor,
 } from '../../src/index.js';
 import { createReferenceSession } from '../../src/reference/ort-session.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { startAccelerator, stopAccelerator } from './accelerator-service.js';
 import { measureExactnessTax, type ExactnessTax } from './exactness-tax.js';
 import type { Bandwidth } from './membw.js';

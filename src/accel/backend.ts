@@ -2,44 +2,20 @@
  * The accelerator contract (DESIGN.md §1, STYLE.md "Backends behind one interface"). An accelerator
  * is untrusted: it receives the model's public weights and whatever the trusted runtime sends
  * (plaintext in verified mode, x + r in private modes) and returns f(x) mod p. Every reply is
- * branded Untrusted and goes through boundary/accept.ts before the trusted runtime touches it.
+ * branded Untrusted and goes through boundary/accept.ts before the trusted runtime touches it; the
+ * request and reply messages are the gate's contract (boundary/linear-messages.ts).
  */
+import type { LinearReply, LinearRequest } from '../boundary/linear-messages.js';
 import type { Untrusted } from '../boundary/untrusted.js';
 import type { Residues } from '../field/residues.js';
 import type { LinearWeights } from '../kernels/names.js';
+
+export type { LinearReply, LinearRequest } from '../boundary/linear-messages.js';
 
 /** What an accelerator knows of one linear layer: public weights and shapes (kernels/names.ts LinearSpec). */
 export interface PublicLayer extends LinearWeights {
   readonly id: number;
   readonly name: string;
-}
-
-/**
- * A reply as the accelerator claims it: to be validated, never trusted. Residues as u32 (a service
- * speaking the Open Inference Protocol's FP64 gives doubles, which the gate checks the same way).
- */
-export interface LinearReply {
-  readonly requestId: string;
-  readonly layerId: number;
-  readonly dims: readonly number[];
-  readonly data: Uint32Array | Float64Array;
-  /** The accelerator's own account of its compute time (informational only). */
-  readonly computeMs?: number;
-}
-
-/**
- * One linear computation: the caller picks requestId (unique to its trusted runtime: a random prefix
- * and a counter) and checks the reply echoes it.
- */
-export interface LinearRequest {
-  readonly requestId: string;
-  readonly layerId: number;
-  readonly dims: readonly number[];
-  /**
-   * Canonical residues. The trusted runtime's own memory (simd/arena.ts): the backend must copy what
-   * it sends before linear() returns, and never post, modify or keep the caller's array.
-   */
-  readonly x: Residues;
 }
 
 export interface AcceleratorBackend {

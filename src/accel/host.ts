@@ -4,7 +4,8 @@
  * secret, and nothing here is relied on for correctness (the trusted runtime checks the results).
  * It still refuses, at registration, a layer its kernels cannot compute exactly, so an honest
  * accelerator never returns a wrong answer: the float64 bound of field/prime.ts always, and the
- * kernels' own bound (`prepare`, e.g. the WebGPU limb scheme) where they have one.
+ * kernels' own bound (`prepare`, e.g. the WebGPU limb scheme) where they have one. The kernels are
+ * any implementation of kernels/registry.ts, opened by the transport.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { firstNonResidue, type Residues } from '../field/residues.js';
@@ -13,20 +14,6 @@ import type { ExactKernels } from '../kernels/exact-linear.js';
 import { assertExact } from '../kernels/field.js';
 import { formatDims, sizeOf } from '../tensor/tensor.js';
 import type { PublicLayer } from './backend.js';
-
-/**
- * The kernels a host runs: slalom's CPU kernels (ExactKernels) as they are, or kernels that keep
- * per-layer state (the GPU's resident weights) and check their own exactness bound in `prepare`.
- */
-export interface HostKernels extends Pick<ExactKernels, 'apply' | 'close'> {
-  readonly name: string;
-  /** What computes, for the user: e.g. "nvidia NVIDIA H200 (…)" or "CPU, ort kernels". */
-  readonly device?: string;
-  /** Called once per registered layer; throws (naming the layer) when it cannot be computed exactly. */
-  prepare?(layer: PublicLayer): void;
-  /** The layer is gone: free what `prepare` holds for it. */
-  release?(layer: PublicLayer): void;
-}
 
 export interface HostResult {
   readonly dims: number[];
@@ -43,12 +30,13 @@ export interface HostRequest {
 export class AcceleratorHost {
   private readonly layers = new Map<number, PublicLayer>();
 
-  constructor(private readonly kernels: HostKernels) {}
+  /** `kernels`: an open implementation of kernels/registry.ts (slalom's CPU kernels, the GPU's, …). */
+  constructor(private readonly kernels: ExactKernels) {}
 
-  load(layers: readonly PublicLayer[]): void {
+  async load(layers: readonly PublicLayer[]): Promise<void> {
     for (const layer of layers) {
       assertExact(layer.w, layer.op === 'Conv' ? 'conv' : 'gemm', 0, layer.name);
-      this.kernels.prepare?.(layer);
+      await this.kernels.prepare?.(layer);
       const old = this.layers.get(layer.id);
       if (old !== undefined && old !== layer) this.kernels.release?.(old);
       this.layers.set(layer.id, layer);

@@ -16,7 +16,7 @@ export class LocalBackend implements AcceleratorBackend {
   }
 
   async loadWeights(layers: readonly PublicLayer[]): Promise<void> {
-    this.host.load(layers);
+    await this.host.load(layers);
   }
 
   async linear({ requestId, layerId, dims, x }: LinearRequest): Promise<Untrusted<LinearReply>> {

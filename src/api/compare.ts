@@ -5,10 +5,9 @@
  * overflows is counted (and disagrees) rather than ending the comparison.
  */
 import { createHash } from 'node:crypto';
-import { InvalidArgumentError, OverflowError } from '../errors.js';
+import { hasErrorCode, InvalidArgumentError } from '../errors.js';
 import type { LabeledInput } from '../io/sources.js';
 import type { SlalomModel } from '../runtime/model.js';
-import { createReferenceSession } from '../reference/ort-session.js';
 import { argmax } from './predictions.js';
 
 export interface LayerDrift {
@@ -56,6 +55,8 @@ export async function compare(model: SlalomModel, inputs: readonly LabeledInput[
   }
   const layers = model.quantized.layers;
   const outputNames = layers.map((l) => l.node.outputs[0]!);
+  // onnxruntime loads here, not when slalom is imported.
+  const { createReferenceSession } = await import('../reference/ort-session.js');
   const session = await createReferenceSession(floatModel, { extraOutputs: outputNames });
   const drift = layers.map((l) => ({ name: l.name, maxAbsError: 0, maxAbsReference: 0 }));
   const driftIndex = new Map(outputNames.map((n, i) => [n, i]));
@@ -95,7 +96,7 @@ export async function compare(model: SlalomModel, inputs: readonly LabeledInput[
           },
         });
       } catch (e) {
-        if (!(e instanceof OverflowError)) throw e;
+        if (!hasErrorCode(e, 'SLALOM_ERR_OVERFLOW')) throw e;
         overflows++;
         firstOverflow ??= { input: item.name, message: e.message };
         options.onProgress?.(k + 1, inputs.length);

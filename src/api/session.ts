@@ -16,11 +16,12 @@ import { InvalidArgumentError } from '../errors.js';
 import type { LayerTiming } from '../runtime/observer.js';
 import { SlalomModel, type LoadOptions } from '../runtime/model.js';
 import { isTensor } from '../runtime/model-inputs.js';
-import { INSECURE_MODES, isMode, MODES, type Mode } from '../runtime/modes.js';
+import { INSECURE_MODES, MODES, type Mode } from '../runtime/modes.js';
 import type { Incident } from '../runtime/protocols/accelerated.js';
 import { openProtocol, type OpenedProtocol, type SessionOptions } from '../runtime/session.js';
 import { formatDims, sizeOf, type Tensor } from '../tensor/tensor.js';
 import { predictionsPerItem, type Prediction } from './predictions.js';
+import { aInt, aOneOf } from '../util/assert.js';
 
 export interface CreateSessionOptions extends SessionOptions {
   /** Default 'baseline' (everything in the trusted runtime). */
@@ -95,10 +96,8 @@ export class Session {
 
   /** @internal use {@link createSession} */
   static async open(model: SlalomModel, options: CreateSessionOptions): Promise<Session> {
-    const mode = options.mode ?? 'baseline';
-    if (!isMode(mode)) throw new InvalidArgumentError(`mode must be one of ${MODES.join(', ')}, got '${String(mode)}'`);
-    const top = options.top ?? 5;
-    if (!Number.isInteger(top) || top < 1) throw new InvalidArgumentError(`top must be a positive integer, got ${top}`);
+    const mode = aOneOf(options.mode ?? 'baseline', 'mode', MODES);
+    const top = aInt(options.top ?? 5, 'top', { min: 1 });
     return new Session(model, mode, await openProtocol(model, mode, options), top);
   }
 

@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
 import { createFileDurably, writeFileDurably } from './durable.js';
 import { acquireLock, processGone } from './lock.js';
+import { aInt } from '../util/assert.js';
 
 export interface LedgerRange {
   readonly from: number;
@@ -82,7 +83,7 @@ export class StoreLedger {
 
   /** Hands out `count` fresh indices to the calling process; returns the first. */
   reserve(count: number): number {
-    if (!Number.isSafeInteger(count) || count < 1) throw new InvalidArgumentError(`pad count must be a positive integer, got ${count}`);
+    aInt(count, 'count', { min: 1 });
     let from = -1;
     this.update((d) => {
       from = d.next;

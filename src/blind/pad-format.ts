@@ -27,7 +27,7 @@ export function encodePad(records: readonly PadRecord[]): Uint8Array {
 export function decodePad(bytes: Uint8Array, index: number): PadRecord[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const fail = (why: string): never => {
-    throw new PadAuthError(`pad ${index} is malformed: ${why}`);
+    throw new PadAuthError(`pad ${index} is malformed: ${why}`, { padIndex: index });
   };
   if (buf.length < 12 || !buf.subarray(0, 8).equals(MAGIC)) fail('bad magic (not a slalom pad file, or truncated)');
   const n = buf.readUInt32BE(8);

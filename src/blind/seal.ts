@@ -84,7 +84,7 @@ export function sealResidues(key: Uint8Array, binding: PadBinding, values: Resid
  */
 export function openResidues(key: Uint8Array, binding: PadBinding, record: SealedRecord): Region {
   const fail = (why: string, cause?: unknown): never => {
-    throw new PadAuthError(`pad ${binding.index} failed authentication: ${why}`, { layer: `layer ${binding.layer}`, cause });
+    throw new PadAuthError(`pad ${binding.index} failed authentication: ${why}`, { layer: `layer ${binding.layer}`, padIndex: binding.index, cause });
   };
   if (record.ciphertext.length !== binding.count * 3) fail(`${record.ciphertext.length} bytes, expected ${binding.count * 3}`);
   // Full-length nonce and tag only: node:crypto would otherwise accept a GCM tag truncated to 4–15 bytes.

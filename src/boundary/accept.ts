@@ -18,12 +18,12 @@
  * trusted runtime computed itself (the same pass, without a check), and for floats entering the
  * field (a layer whose input comes from a non-linear layer).
  */
-import type { LinearReply } from '../accel/backend.js';
+import type { LinearReply } from './linear-messages.js';
 import { STORE_ID_RE, WEIGHTS_HASH_RE } from '../blind/ledger-keys.js';
 import { decodePad, type PadRecord } from '../blind/pad-format.js';
 import { MANIFEST_FORMAT } from '../blind/pad-store.js';
 import { openResidues, type PadBinding } from '../blind/seal.js';
-import { MalformedResponseError, PadAuthError } from '../errors.js';
+import { hasErrorCode, MalformedResponseError, PadAuthError } from '../errors.js';
 import type { Residues } from '../field/residues.js';
 import { alloc, f64, isResident, release, u32, type Region } from '../simd/arena.js';
 import { boundaryPass, type PassPlan, type PassResult } from '../simd/boundary.js';
@@ -280,15 +280,15 @@ export interface ExpectedPad {
  */
 export function acceptPadFile(bytes: Untrusted<Uint8Array> | undefined, expected: ExpectedPad): Map<number, PadRecord> {
   const raw = bytes === undefined ? undefined : revealForValidation(bytes);
-  if (!(raw instanceof Uint8Array)) throw new PadAuthError(`pad ${expected.index} is missing from the pad store`);
+  if (!(raw instanceof Uint8Array)) throw new PadAuthError(`pad ${expected.index} is missing from the pad store`, { padIndex: expected.index });
   const records = decodePad(raw, expected.index);
   const byLayer = new Map(records.map((r) => [r.layer, r]));
   if (byLayer.size !== records.length || records.length !== expected.layers.length) {
-    throw new PadAuthError(`pad ${expected.index} holds ${records.length} records, expected one for each of ${expected.layers.length} layers`);
+    throw new PadAuthError(`pad ${expected.index} holds ${records.length} records, expected one for each of ${expected.layers.length} layers`, { padIndex: expected.index });
   }
   for (const { layer, count } of expected.layers) {
     const r = byLayer.get(layer);
-    if (r === undefined || r.count !== count) throw new PadAuthError(`pad ${expected.index} lacks a record of ${count} values for layer ${layer}`);
+    if (r === undefined || r.count !== count) throw new PadAuthError(`pad ${expected.index} lacks a record of ${count} values for layer ${layer}`, { padIndex: expected.index });
   }
   return byLayer;
 }
@@ -301,7 +301,7 @@ export function acceptPadRecord(record: PadRecord, key: Uint8Array, binding: Pad
   try {
     return openResidues(key, binding, record);
   } catch (e) {
-    if (e instanceof PadAuthError) throw new PadAuthError(e.message, { layer: layerName, cause: e });
+    if (hasErrorCode(e, 'SLALOM_ERR_PAD_AUTH')) throw new PadAuthError(e.message, { layer: layerName, ...(e.padIndex !== undefined ? { padIndex: e.padIndex } : {}), cause: e });
     throw e;
   }
 }

@@ -1,15 +1,14 @@
-/** Flags shared by the commands that load a model, and their parsing into LoadOptions. */
-import type { Command } from 'commander';
+/** The parsing of the flags cli/verbs.ts declares: into LoadOptions, session options, accelerators. */
 import { InvalidArgumentError } from '../errors.js';
+import { aInt, aNumber, type IntRange } from '../util/assert.js';
 import type { Preprocess } from '../io/preprocess.js';
 import { SlalomModel, type LoadOptions, type PerInput } from '../runtime/model.js';
 import { EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
 import type { SessionOptions } from '../runtime/session.js';
 import type { AcceleratorBackend } from '../accel/backend.js';
 import { modelIdOf } from '../accel/http/protocol.js';
-import { resolveBackend, type BackendRequest } from '../accel/registry.js';
-import { ADAPTER_CHOICES, type AdapterChoice } from '../accel/webgpu/device.js';
-import { CHECK_VARIANTS, DEFAULT_SOUNDNESS_BITS, type CheckVariant } from '../verify/soundness.js';
+import { backendForms, backendRequest, resolveBackend, type BackendRequest } from '../accel/registry.js';
+import { CHECK_VARIANTS, type CheckVariant } from '../verify/soundness.js';
 import { loadProgress, progressBar, type ProgressFlags } from './progress.js';
 
 export interface ModelFlags extends ProgressFlags, PreprocessFlags {
@@ -27,41 +26,6 @@ export interface PreprocessFlags {
   scale?: string;
   channels?: string;
   layout?: string;
-}
-
-/** commander's collector for a repeatable option. */
-export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-export function addModelFlags(cmd: Command): Command {
-  return addProgressFlag(
-    cmd
-      .option('--input-shape <dims>', 'concrete input shape, e.g. 1,3,224,224 (default: the declared one; symbolic sizes come from the given input); name=dims per input, repeatable', collect)
-      .option(
-        '--calibration <source>',
-        'calibration inputs: a directory, a .npy, or fashion-mnist:train:<n>; name=source per input, repeatable (default: the images named by <model>.slalom.json, else seeded normal inputs; refused for a quantized artifact)',
-        collect,
-      )
-      .option('--margin <factor>', 'headroom between calibrated maxima and p/2 (default 4)'),
-  );
-}
-
-export function addProgressFlag(cmd: Command): Command {
-  return cmd.option('--progress', 'show progress bars on stderr even when it is not a terminal').option('--no-progress', 'never show progress bars');
-}
-
-/** How images are turned into inputs (default: from the model's input shape and its sidecar <model>.slalom.json). */
-export function addPreprocessFlags(cmd: Command): Command {
-  return cmd
-    .option('--size <h,w>', 'image size the model takes (default: its input shape)')
-    .option('--resize <n>', 'resize the shorter image side to n pixels first (0: no resize)')
-    .option('--crop <mode>', 'center (crop or zero-pad to --size) or none (stretch to --size)')
-    .option('--mean <values>', 'per-channel mean after dividing by --scale, e.g. 0.485,0.456,0.406')
-    .option('--std <values>', 'per-channel standard deviation, e.g. 0.229,0.224,0.225')
-    .option('--scale <n>', 'pixels are divided by n first (default 255)')
-    .option('--channels <n>', '3 (RGB) or 1 (grayscale by luma)')
-    .option('--layout <layout>', 'NCHW or NHWC');
 }
 
 function numbers(text: string, flag: string): number[] {
@@ -132,12 +96,24 @@ export function parseDims(text: string): number[] {
   return dims;
 }
 
+/**
+ * Numeric flags are checked by util/assert, the library's own checks, under the flag's name in the
+ * library's spelling (`--max-body-mb` → `maxBodyMb`); main.ts's error line turns it back into the
+ * flag. Text that is no number is passed on as text, so the error quotes what was typed.
+ */
+const argumentOf = (flag: string): string => flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+const numberOf = (text: string): number | string => {
+  const v = text.trim() === '' ? Number.NaN : Number(text);
+  return Number.isNaN(v) ? text : v;
+};
+
 export function parsePositive(text: string, flag: string, integer = false): number {
-  const v = Number(text);
-  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-    throw new InvalidArgumentError(`${flag} must be a positive ${integer ? 'integer' : 'number'}, got '${text}'`);
-  }
-  return v;
+  return integer ? aInt(numberOf(text), argumentOf(flag), { min: 1 }) : aNumber(numberOf(text), argumentOf(flag), { positive: true });
+}
+
+/** An integer flag in `range` (default: any safe integer), e.g. `{ min: 0 }` for a count that may be zero. */
+export function parseInteger(text: string, flag: string, range: IntRange = {}): number {
+  return aInt(numberOf(text), argumentOf(flag), range);
 }
 
 /** Loads `path` (ONNX or artifact) as the flags say, with a progress bar through its phases. */
@@ -179,30 +155,8 @@ export function parseKernels(name: string): ExactKernelsName {
   return name as ExactKernelsName;
 }
 
-/** Flags of the outsourcing modes: checks, failure policy, pads. */
-export function addSessionFlags(cmd: Command): Command {
-  return cmd
-    .option('--pads <source>', 'where the private modes take their pads: store (sealed, in --store: an enclave with little trusted memory) or memory (precomputed in the background into trusted memory, under a key that dies with the process: a confidential VM)', 'store')
-    .option('--pad-pool <n>', 'pads kept ready with --pads memory', '4')
-    .option('--store <dir>', 'pad store for the private modes (filled by `slalom precompute`)')
-    .option('--state <dir>', 'trusted state directory (keys, pad ledger); default $SLALOM_STATE_DIR or ~/.slalom/state')
-    .option('--on-exhausted <policy>', 'when no pad is left: fail, or local (run that inference in the trusted runtime)', 'fail')
-    .option('--low-water <n>', 'warn when fewer pads remain', '10')
-    .option('--kernels <impl>', `exact kernels of the trusted runtime and the embedded accelerator: ${EXACT_KERNELS.join(', ')}`, 'ort')
-    .option('--check <variant>', `Freivalds variant: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed')
-    .option('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)')
-    .option('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS))
-    .option(
-      '--on-failure <policy>',
-      'after a failed check or an invalid reply: abort (IntegrityError/exit 4, no output — always, whatever --accelerator-fallback says), or recompute (the same request on another accelerator, else the layer in the trusted runtime, distrusting the accelerator)',
-      'abort',
-    )
-    .option('--accelerator <list>', 'accelerators to try in order, comma-separated: worker (default: the embedded CPU worker), webgpu (a GPU; fails without one, unless SLALOM_WEBGPU_ADAPTER=auto|software), webgpu:auto (a GPU, else the software adapter), webgpu:software, local, or Open Inference Protocol services http://host:port[,http://host2:port…]')
-    .option('--accelerator-timeout-ms <ms>', 'per-request timeout of --accelerator before failing over', '60000')
-    .option('--accelerator-fallback <policy>', 'when no --accelerator is reachable: fail, or local (compute in the trusted runtime); only for unreachable accelerators, never a second opinion on a failed check under --on-failure abort', 'fail');
-}
-
-const ACCELERATOR_FORMS = 'worker, webgpu[:gpu|auto|software], local, or http://host:port URLs';
+/** The forms `--accelerator` takes: each registered backend the trusted runtime can start, http as its URLs. */
+const acceleratorForms = (): string => [...backendForms('create').filter((f) => f !== 'http'), 'or http://host:port URLs'].join(', ');
 
 /**
  * `--accelerator`: backends to try in order, comma-separated (a run of consecutive URLs is one
@@ -214,7 +168,7 @@ const ACCELERATOR_FORMS = 'worker, webgpu[:gpu|auto|software], local, or http://
 export function acceleratorRequests(flags: SessionFlags, model: { name: string; weightsHash: string }, fallback?: AcceleratorBackend): BackendRequest[] {
   const text = flags.accelerator ?? 'worker';
   const tokens = text.split(',').map((t) => t.trim()).filter((t) => t !== '');
-  if (tokens.length === 0) throw new InvalidArgumentError(`--accelerator needs ${ACCELERATOR_FORMS}, got '${text}'`);
+  if (tokens.length === 0) throw new InvalidArgumentError(`--accelerator needs ${acceleratorForms()}, got '${text}'`);
   const kernels = parseKernels(flags.kernels);
   const requests: BackendRequest[] = [];
   let urls: string[] = [];
@@ -234,12 +188,11 @@ export function acceleratorRequests(flags: SessionFlags, model: { name: string; 
     }
     flushUrls();
     const [name, variant, ...rest] = token.split(':');
-    if (name === 'webgpu' && rest.length === 0 && (variant === undefined || (ADAPTER_CHOICES as readonly string[]).includes(variant))) {
-      requests.push({ name: 'webgpu', options: variant === undefined ? {} : { adapter: variant as AdapterChoice } });
-    } else if ((name === 'worker' || name === 'local') && variant === undefined) {
-      requests.push({ name, options: { kernels } });
-    } else {
-      throw new InvalidArgumentError(`--accelerator: '${token}' is not one of ${ACCELERATOR_FORMS}`);
+    try {
+      if (rest.length > 0 || name === 'http') throw new InvalidArgumentError(`'${token}'`);
+      requests.push(backendRequest(name!, variant, { kernels }, 'create'));
+    } catch {
+      throw new InvalidArgumentError(`--accelerator: '${token}' is not one of ${acceleratorForms()}`);
     }
   }
   flushUrls();
@@ -271,8 +224,7 @@ export function parseVerifyFlags(flags: { check: string; repetitions?: string; s
 export function sessionOptionsFromFlags(flags: SessionFlags): SessionOptions {
   if (flags.onFailure !== 'abort' && flags.onFailure !== 'recompute') throw new InvalidArgumentError(`--on-failure must be abort or recompute, got '${flags.onFailure}'`);
   if (flags.onExhausted !== 'fail' && flags.onExhausted !== 'local') throw new InvalidArgumentError(`--on-exhausted must be fail or local, got '${flags.onExhausted}'`);
-  const lowWater = Number(flags.lowWater);
-  if (!Number.isInteger(lowWater) || lowWater < 0) throw new InvalidArgumentError(`--low-water must be a non-negative integer, got '${flags.lowWater}'`);
+  const lowWater = parseInteger(flags.lowWater, '--low-water', { min: 0 });
   if (flags.pads !== 'store' && flags.pads !== 'memory') throw new InvalidArgumentError(`--pads must be store or memory, got '${flags.pads}'`);
   if (flags.pads === 'memory' && flags.store !== undefined) throw new InvalidArgumentError('--store names a pad store: it goes with --pads store, not --pads memory');
   return {

@@ -19,6 +19,7 @@ import { fromBase64url } from '../attest/canonical.js';
 import { receiptSignatureValid, tensorsHash, type HashedTensor, type Receipt, type ReceiptBody } from '../attest/receipt.js';
 import {
   AttestationError,
+  hasErrorCode,
   IntegrityError,
   InvalidArgumentError,
   MalformedResponseError,
@@ -288,7 +289,7 @@ export class SlalomClient {
         chunks.push(Buffer.from(chunk as Uint8Array));
       }
     } catch (e) {
-      if (e instanceof TransportError) throw e;
+      if (hasErrorCode(e, 'SLALOM_ERR_TRANSPORT')) throw e;
       throw new TransportError(`reading the answer of ${this.url} failed: ${(e as Error).message}`, { cause: e });
     }
     const h = res.headers.get(BINARY_HEADER);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
 import { InvalidArgumentError } from '../errors.js';
+import { aInt, aOneOf } from '../util/assert.js';
 
 /** An unsigned-byte IDX array: its dimensions and its row-major data. */
 export interface IdxArray {
@@ -93,7 +94,7 @@ export function encodeIdx(array: IdxArray): Uint8Array {
 
 /** Load Fashion-MNIST's `train` (60 000) or `test` (10 000) split. */
 export function loadFashionMnist(split: 'train' | 'test', opts: LoadFashionMnistOptions = {}): FashionMnistSplit {
-  if (split !== 'train' && split !== 'test') throw new InvalidArgumentError(`split must be 'train' or 'test', got ${String(split)}`);
+  aOneOf(split, 'split', ['train', 'test'] as const);
   const dir = opts.dir ?? FASHION_MNIST_DIR;
   const prefix = split === 'train' ? 'train' : 't10k';
   const imagesPath = findIdx(dir, `${prefix}-images-idx3-ubyte`);
@@ -110,8 +111,7 @@ export function loadFashionMnist(split: 'train' | 'test', opts: LoadFashionMnist
 
   let count = total;
   if (opts.limit !== undefined) {
-    if (!Number.isInteger(opts.limit) || opts.limit < 0) throw new InvalidArgumentError(`limit must be a non-negative integer, got ${opts.limit}`);
-    count = Math.min(total, opts.limit);
+    count = Math.min(total, aInt(opts.limit, 'limit', { min: 0 }));
   }
   return {
     images: images.data.subarray(0, count * rows * cols),

@@ -12,9 +12,9 @@
  */
 import { readFile } from 'node:fs/promises';
 
-import sharp from 'sharp';
+import type sharpModule from 'sharp';
 
-import { InvalidArgumentError, SlalomError } from '../errors.js';
+import { hasErrorCode, InvalidArgumentError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { isNpy, readNpy } from './npy.js';
 import { imageToTensor, type DecodedImage, type Preprocess } from './preprocess.js';
@@ -49,7 +49,9 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   if (format === null) throw new InvalidArgumentError('unrecognized image format: expected a PNG, JPEG or WebP file');
   const name = FORMAT_NAMES[format];
   const maxPixels = Math.floor((options.maxMegapixels ?? 100) * 1e6);
-  let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
+  // Loaded on first use: importing slalom must not load libvips.
+  const { default: sharp } = await import('sharp');
+  let meta: Awaited<ReturnType<ReturnType<typeof sharpModule>['metadata']>>;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata(); // header only: the limit is checked below
   } catch (e) {
@@ -126,7 +128,7 @@ export async function loadInputTensor(path: string, opts: LoadInputOptions): Pro
   try {
     return await bytesToInputTensor(bytes, opts);
   } catch (e) {
-    if (e instanceof SlalomError && e.code === 'SLALOM_ERR_INVALID_ARG') throw new InvalidArgumentError(`${path}: ${e.message}`, { cause: e });
+    if (hasErrorCode(e, 'SLALOM_ERR_INVALID_ARG')) throw new InvalidArgumentError(`${path}: ${e.message}`, { cause: e });
     throw e;
   }
 }

@@ -19,7 +19,7 @@
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 
-import { InvalidArgumentError, SlalomError } from '../errors.js';
+import { hasErrorCode, InvalidArgumentError } from '../errors.js';
 import { sizeOf, tensor, type Tensor } from '../tensor/tensor.js';
 import { fitInputDims, fitToInputDims, loadInputTensor, type LoadInputOptions } from './image.js';
 import { decodeNpyData, finiteInput, isNpy, npyHeaderSize, parseNpyHeader, type NpyHeader } from './npy.js';
@@ -60,7 +60,7 @@ function withFile<T>(path: string, f: (fd: number) => T): T {
   try {
     return f(fd);
   } catch (e) {
-    if (e instanceof SlalomError && e.code === 'SLALOM_ERR_INVALID_ARG' && !e.message.startsWith(path)) {
+    if (hasErrorCode(e, 'SLALOM_ERR_INVALID_ARG') && !e.message.startsWith(path)) {
       throw new InvalidArgumentError(`${path}: ${e.message}`, { cause: e });
     }
     throw e;
@@ -122,7 +122,7 @@ function fileItems(path: string, opts: LoadInputOptions): InputItem[] {
   try {
     return npyItems(path, h, opts);
   } catch (e) {
-    if (e instanceof SlalomError && e.code === 'SLALOM_ERR_INVALID_ARG') throw new InvalidArgumentError(`${path}: ${e.message}`, { cause: e });
+    if (hasErrorCode(e, 'SLALOM_ERR_INVALID_ARG')) throw new InvalidArgumentError(`${path}: ${e.message}`, { cause: e });
     throw e;
   }
 }

@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 
-import { InvalidArgumentError } from '../errors.js';
+import { hasErrorCode, InvalidArgumentError } from '../errors.js';
 import { sizeOf, tensor, type Tensor } from '../tensor/tensor.js';
 
 /** The element types slalom reads from and writes to `.npy` files. */
@@ -321,7 +321,7 @@ export function readNpyFile(path: string): Tensor {
   try {
     return readNpy(bytes);
   } catch (e) {
-    if (e instanceof InvalidArgumentError) throw new InvalidArgumentError(`${path}: ${e.message}`, { cause: e });
+    if (hasErrorCode(e, 'SLALOM_ERR_INVALID_ARG')) throw new InvalidArgumentError(`${path}: ${e.message}`, { cause: e });
     throw e;
   }
 }

@@ -29,7 +29,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { InvalidArgumentError, MalformedModelError, SlalomError, UnsupportedModelError } from '../errors.js';
+import { hasErrorCode, InvalidArgumentError, isSlalomError, MalformedModelError, UnsupportedModelError } from '../errors.js';
 import { linearIsExact } from '../field/prime.js';
 import type { Graph, Node } from '../graph/ir.js';
 import { OPS } from '../graph/ops/registry.js';
@@ -269,9 +269,9 @@ export function readArtifact(source: string | Uint8Array, onProgress?: (p: ReadP
   try {
     return typeof source === 'string' ? readFromFile(source, onProgress) : readFromBytes(source);
   } catch (e) {
-    if (e instanceof UnsupportedModelError) throw new UnsupportedModelError(`${where}: ${e.message}`, { cause: e });
-    if (e instanceof SlalomError && e.code !== 'SLALOM_ERR_MALFORMED_MODEL') throw e;
-    const reason = e instanceof SlalomError ? e.message : (e as Error).message;
+    if (hasErrorCode(e, 'SLALOM_ERR_UNSUPPORTED')) throw new UnsupportedModelError(`${where}: ${e.message}`, { cause: e });
+    if (isSlalomError(e) && e.code !== 'SLALOM_ERR_MALFORMED_MODEL') throw e;
+    const reason = (e as Error).message;
     throw new MalformedModelError(`${where}: malformed slalom artifact: ${reason}`, { cause: e });
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Calibration (DESIGN.md §2): runs the float reference (onnxruntime fp32) on calibration inputs and
- * records, for every linear layer, the largest |input| and |output| it saw. quantize-graph.ts
- * turns these into per-layer scales with a safety margin.
+ * Calibration (DESIGN.md §2): runs the float reference on calibration inputs and records, for every
+ * linear layer, the largest |input| and |output| it saw. quantize-graph.ts turns these into
+ * per-layer scales with a safety margin. The reference is the caller's (the runtime passes
+ * onnxruntime fp32, reference/ort-session.ts), so quantization itself never loads a float engine.
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
@@ -16,24 +17,32 @@ export interface LayerStats {
 
 export type CalibrationStats = ReadonlyMap<string, LayerStats>;
 
+/** A float session returning, besides the model outputs, the values named by `extraOutputs` (by their ONNX names). */
+export interface FloatReference {
+  run(inputs: readonly Tensor[]): Promise<ReadonlyMap<string, Tensor>>;
+  close(): Promise<void>;
+}
+
+/** Opens the float reference of the model being calibrated, asked for the given intermediate values. */
+export type OpenFloatReference = (extraOutputs: readonly string[]) => Promise<FloatReference>;
+
 export interface CalibrateOptions {
   /** Called after each sample. */
   readonly onProgress?: (done: number, total: number) => void;
 }
 
 /**
+ * @param openReference the float model `graph` was imported from
  * @param samples one entry per calibration sample: a tensor for each graph input, in graph order
  */
-export async function calibrate(onnxBytes: Uint8Array, graph: Graph, samples: readonly (readonly Tensor[])[], options: CalibrateOptions = {}): Promise<CalibrationStats> {
+export async function calibrate(openReference: OpenFloatReference, graph: Graph, samples: readonly (readonly Tensor[])[], options: CalibrateOptions = {}): Promise<CalibrationStats> {
   if (samples.length === 0) throw new InvalidArgumentError('calibration needs at least one input');
   const linear = graph.nodes.filter((n) => isLinear(n.op));
   const inputNames = new Set(graph.inputs.map((i) => i.name));
   // A ConvTranspose's Conv reads a zero-inserted tensor the ONNX model does not have: observe its source.
   const observed = new Map(linear.map((n) => [n.name, zeroInsertSource(graph, n.inputs[0]!)]));
   const wanted = [...new Set(linear.flatMap((n) => [observed.get(n.name)!, n.outputs[0]!]))].filter((n) => !inputNames.has(n));
-  // Loaded on demand: a model read back from an artifact never needs onnxruntime.
-  const { createReferenceSession } = await import('../reference/ort-session.js');
-  const session = await createReferenceSession(onnxBytes, { extraOutputs: wanted });
+  const session = await openReference(wanted);
   const maxAbs = new Map<string, number>();
   const record = (name: string, t: Tensor): void => {
     let m = maxAbs.get(name) ?? 0;

@@ -7,7 +7,7 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema } from 'onnx-buf';
 import ort from 'onnxruntime-node';
 import { MalformedModelError } from '../errors.js';
-import { ortLogSeverity } from '../kernels/ort-exact.js';
+import { ortLogSeverity } from '../kernels/ort/env.js';
 import { tensor, type Tensor } from '../tensor/tensor.js';
 
 export interface ReferenceSession {

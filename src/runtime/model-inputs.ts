@@ -23,7 +23,7 @@ import { readNpyFile } from '../io/npy.js';
 import { defaultPreprocess, validatePreprocess, type Preprocess } from '../io/preprocess.js';
 import { resolveInputs, type LabeledInput } from '../io/sources.js';
 import { formatDims, sizeOf, tensor, type Tensor } from '../tensor/tensor.js';
-import { Rng } from '../zoo/rng.js';
+import { Rng } from '../util/seeded-rng.js';
 
 /** What a `<model>.slalom.json` beside the model file may say about it. */
 export interface ModelInfo {

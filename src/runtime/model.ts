@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError, MalformedModelError, OverflowError } from '../errors.js';
+import { hasErrorCode, InvalidArgumentError, MalformedModelError, OverflowError } from '../errors.js';
 import { execute } from '../graph/execute.js';
 import type { Graph } from '../graph/ir.js';
 import { buildGraph } from '../graph/onnx/import.js';
@@ -131,7 +131,9 @@ export class SlalomModel {
     const calibration = await calibrationSet(options.calibration, { inputs: graph.inputs, info, pickItems: options.calibrationItems }, options.calibrationSource);
     const total = calibration.samples.length;
     progress?.({ phase: 'calibrate', done: 0, total });
-    const stats = await calibrate(bytes, graph, calibration.samples, { onProgress: (done) => progress?.({ phase: 'calibrate', done, total }) });
+    // onnxruntime fp32 is loaded on demand: a model read back from an artifact never needs it.
+    const reference = async (extraOutputs: readonly string[]) => (await import('../reference/ort-session.js')).createReferenceSession(bytes, { extraOutputs });
+    const stats = await calibrate(reference, graph, calibration.samples, { onProgress: (done) => progress?.({ phase: 'calibrate', done, total }) });
     progress?.({ phase: 'quantize', done: 0, total: 1 });
     const margin = options.margin ?? DEFAULT_MARGIN;
     const quantized = await withHint(() => withoutFloatWeights(quantizeGraph(graph, stats, margin)), quantizationHint(margin));
@@ -324,7 +326,7 @@ async function withHint<T>(f: () => T | Promise<T>, hint: string): Promise<Await
   try {
     return await f();
   } catch (e) {
-    if (!(e instanceof OverflowError)) throw e;
+    if (!hasErrorCode(e, 'SLALOM_ERR_OVERFLOW')) throw e;
     const message = e.layer !== undefined && e.message.startsWith(`${e.layer}: `) ? e.message.slice(e.layer.length + 2) : e.message;
     throw new OverflowError(`${message}; ${hint}`, { ...(e.layer !== undefined ? { layer: e.layer } : {}), cause: e });
   }

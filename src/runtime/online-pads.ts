@@ -142,7 +142,7 @@ class StoreLease implements PadLease {
 
   keystream(layer: QuantizedLayer): Region {
     // r_{i,l} blinds one input only: two would hand the accelerator their difference.
-    if (this.blinded.has(layer.index)) throw new PadReuseError(`pad ${this.index} already blinded an input of layer '${layer.name}'`, { layer: layer.name });
+    if (this.blinded.has(layer.index)) throw new PadReuseError(`pad ${this.index} already blinded an input of layer '${layer.name}'`, { layer: layer.name, padIndex: this.index });
     this.blinded.add(layer.index);
     return padKeystream(this.opened.secrets.padKey, this.index, layer.index, sizeOf(layer.inDims)).region;
   }

@@ -20,9 +20,10 @@ import type { StoreLedger } from '../blind/ledger.js';
 import { MANIFEST_FORMAT, type PadStore } from '../blind/pad-store.js';
 import { padBytes, precomputeInto, type LedgerSecrets, type PrecomputeProgress, type PrecomputeResult } from '../blind/precompute.js';
 import type { TrustedState } from '../blind/trusted-state.js';
-import { InvalidArgumentError, PadAuthError, PadsExhaustedError } from '../errors.js';
+import { PadAuthError, PadsExhaustedError } from '../errors.js';
 import type { ExactKernels } from '../kernels/exact-linear.js';
 import type { QuantizedGraph } from '../quant/quantize-graph.js';
+import { aInt } from '../util/assert.js';
 
 /** What a pad store is checked against: the model its pads must be for. */
 export interface PadModel {
@@ -86,7 +87,7 @@ export async function precomputePads(
   kernels: ExactKernels,
   onProgress?: (p: PrecomputeProgress) => void,
 ): Promise<PrecomputeResult> {
-  if (!Number.isInteger(count) || count < 1) throw new InvalidArgumentError(`--count must be a positive integer, got ${count}`);
+  aInt(count, 'count', { min: 1 });
   const { ledger, secrets } = openOrCreateStore(state, store, model, q);
   return precomputeInto(q, ledger, secrets, store, count, kernels, onProgress);
 }

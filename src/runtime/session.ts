@@ -5,7 +5,7 @@
  * store with the trusted state (private modes).
  */
 import type { AcceleratorBackend, PublicLayer } from '../accel/backend.js';
-import { WorkerBackend } from '../accel/worker/client.js';
+import { resolveBackend } from '../accel/registry.js';
 import { OnlinePads } from './online-pads.js';
 import { PadPool } from './pad-pool.js';
 import { PadStore } from '../blind/pad-store.js';
@@ -86,7 +86,7 @@ export async function openProtocol(model: SlalomModel, mode: Mode, options: Sess
     throw new InvalidArgumentError(`mode '${mode}' needs pads: a pad store (--store <dir>, filled by \`slalom precompute\`), or --pads memory`);
   }
   const pads = isPrivate ? openPads(model, options.pads!, kernelsName) : undefined;
-  const accelerator = options.accelerator ?? new WorkerBackend({ kernels: kernelsName });
+  const accelerator = options.accelerator ?? (await resolveBackend([{ name: 'worker', options: { kernels: kernelsName } }])).backend;
   try {
     await accelerator.loadWeights(publicLayers(model.quantized));
     const verifier = mode === 'verified' || mode === 'private+verified' ? new Verifier(model.quantized.layers, options.verify) : undefined;

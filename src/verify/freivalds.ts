@@ -1,6 +1,10 @@
 /**
  * Freivalds' checks of a claimed Y = f(X) mod p for one linear layer (DESIGN.md §3), in the three
- * variants of the design; each standalone check returns true when one repetition passes.
+ * variants of the design. `checkFresh`, `checkBatched` and `checkPreprocessed` run one repetition and
+ * say whether it passed; `firstFailingPreprocessed` runs every repetition of the preprocessed check
+ * and names the first that failed; `outputSide` is y's side of the fused check from the sums the
+ * boundary pass took while it read this very y. Deciding is the Verifier's (verifier.ts): it throws
+ * IntegrityError, never returns a verdict to ignore.
  *
  * - fresh:        new r over output channels; Y·r = conv(X, W·r) at every output pixel of every item.
  *                 Cost |Y| + |W| + one single-output conv. One-sided.

@@ -138,7 +138,11 @@ export class Verifier {
       state.secrets = undefined;
       state.draw++;
     }
-    throw new IntegrityError(`the accelerator's result failed Freivalds' check (${this.variant}, repetition ${rep + 1} of ${this.repetitions})`, { layer: layer.name });
+    throw new IntegrityError(`the accelerator's result failed Freivalds' check (${this.variant}, repetition ${rep + 1} of ${this.repetitions})`, {
+      layer: layer.name,
+      variant: this.variant,
+      repetition: rep + 1,
+    });
   }
 
   /** ⟨x_n, T⟩ for both fused secrets per item. */

@@ -11,6 +11,7 @@ import { buildMobileNetV1 } from './mobilenet-v1.js';
 import { buildMobileNetV2 } from './mobilenet-v2.js';
 import { buildResNet } from './resnet.js';
 import { buildVgg16 } from './vgg16.js';
+import { aInt } from '../util/assert.js';
 
 export { ZOO_CLASSES, ZOO_INPUT, ZOO_INPUT_DIMS, ZOO_OUTPUT } from './layers.js';
 
@@ -38,7 +39,6 @@ export function isZooModelName(name: string): name is ZooModelName {
 /** The ONNX ModelProto bytes of zoo model `name` with weights drawn from `opts.seed`. */
 export function buildZooModel(name: ZooModelName, opts: ZooBuildOptions = {}): Uint8Array {
   if (!isZooModelName(name)) throw new InvalidArgumentError(`unknown zoo model "${String(name)}"; one of ${ZOO_MODELS.join(', ')}`);
-  const seed = opts.seed ?? 0;
-  if (!Number.isSafeInteger(seed)) throw new InvalidArgumentError(`seed must be an integer, got ${seed}`);
+  const seed = aInt(opts.seed ?? 0, 'seed');
   return BUILDERS[name](seed);
 }

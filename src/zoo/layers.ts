@@ -9,8 +9,8 @@
  * BatchNorm statistics stay close to the identity (γ ≈ 1 ± 0.1, var ≈ 1 ± 0.1, small β and mean).
  */
 
-import { OnnxBuilder } from '../graph/onnx/build.js';
-import { Rng } from './rng.js';
+import { OnnxBuilder } from '../onnx/build.js';
+import { Rng } from '../util/seeded-rng.js';
 
 /** Every zoo model's input and output names and shapes. */
 export const ZOO_INPUT = 'input';

@@ -25,13 +25,13 @@ import { before, describe, it } from 'node:test';
 
 import { LocalBackend } from '../../src/accel/local.js';
 import { IntegrityError, MalformedResponseError } from '../../src/errors.js';
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { MAX_RETRIES, type AcceleratedProtocol } from '../../src/runtime/protocols/accelerated.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { CHECK_VARIANTS, type CheckVariant } from '../../src/verify/soundness.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { CheatingBackend, STRATEGIES, type Strategy, type StrategyInfo } from './cheating.js';
 
 const IN_DIMS = [2, 3, 8, 8];

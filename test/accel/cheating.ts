@@ -17,7 +17,7 @@
 import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../../src/accel/backend.js';
 import { revealForValidation, untrusted, type Untrusted } from '../../src/boundary/untrusted.js';
 import { P } from '../../src/field/prime.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 
 export type WrongValueStrategy =
   | 'off-by-one'

@@ -74,12 +74,12 @@ class FakeOip {
   url = '';
 
   constructor(layers: readonly PublicLayer[], modelId: string) {
-    this.host.load(layers);
     for (const l of layers) this.byName.set(nameOf(modelId, l), l);
   }
 
   static async start(layers: readonly PublicLayer[], modelId: string, setup: (f: FakeOip) => void = () => {}): Promise<FakeOip> {
     const f = new FakeOip(layers, modelId);
+    await f.host.load(layers);
     setup(f);
     f.server = createServer((req, res) => {
       f.handle(req, res).catch((e: unknown) => {

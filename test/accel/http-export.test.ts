@@ -20,7 +20,7 @@ import { MalformedModelError, OverflowError } from '../../src/errors.js';
 import { MAX_WEIGHT_L1, P } from '../../src/field/prime.js';
 import { convField, gemmField } from '../../src/kernels/field.js';
 import type { ConvAttrs } from '../../src/kernels/names.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { convRef, gemmRef } from '../reference/bigint.js';
 
 const rng = new Rng(0x5e7);

@@ -26,7 +26,7 @@ import { AcceleratorServer, type AcceleratorServerOptions } from '../../src/acce
 import { FairQueue, type QueueItem } from '../../src/http/fair-queue.js';
 import { MAX_WEIGHT_L1, P } from '../../src/field/prime.js';
 import type { ConvAttrs } from '../../src/kernels/names.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { convRef, gemmRef } from '../reference/bigint.js';
 
 const rng = new Rng(0x0157);

@@ -20,7 +20,7 @@ import { MAX_EXACT, MAX_WEIGHT_L1, P } from '../../src/field/prime.js';
 import { convOutputDims } from '../../src/kernels/conv.js';
 import type { ConvAttrs } from '../../src/kernels/names.js';
 import { tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { convRef, gemmRef } from '../reference/bigint.js';
 
 const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);

@@ -16,14 +16,14 @@ import { PadStore } from '../../src/blind/pad-store.js';
 import { precomputePads } from '../../src/runtime/precompute.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { writeNpy } from '../../src/io/npy.js';
 import { createExactKernels } from '../../src/kernels/exact-linear.js';
 import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { syntheticInput } from '../runtime/modes-helpers.js';
 
 const FASHION = 'models/fashion-mnist.onnx';

@@ -16,13 +16,13 @@ import { PadStore } from '../../src/blind/pad-store.js';
 import type { LedgerSecrets } from '../../src/blind/precompute.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { P } from '../../src/field/prime.js';
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { jsKernels } from '../../src/kernels/exact-linear.js';
 import { quantizeInput } from '../helpers/requantize.js';
 import type { SlalomModel } from '../../src/runtime/model.js';
 import { openStore, precomputePads } from '../../src/runtime/precompute.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 
 export interface SeenRequest {
   readonly layerId: number;

@@ -18,7 +18,7 @@ import { padIv, padVector } from '../../src/blind/keystream.js';
 import { deriveLedgerKeys, ledgerKeyInfo, type KeyPurpose, type LedgerName } from '../../src/blind/ledger-keys.js';
 import { sealNonce } from '../../src/blind/seal.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { tempDir } from './blind-helpers.js';
 
 const PURPOSES: readonly KeyPurpose[] = ['pad keystream', 'pad seal'];

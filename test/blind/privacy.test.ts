@@ -36,7 +36,7 @@ import type { AcceleratedProtocol } from '../../src/runtime/protocols/accelerate
 import { openStore } from '../../src/runtime/precompute.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { SKIP_WITHOUT_FASHION_MNIST } from '../helpers/data.js';
 import { chiSquareGof, chiSquareQuantile, chiSquareTwoSample, formatChi, lowByteHistogram, zpBucketSizes, zpHistogram } from './chi-square.js';
 import { fillPads, RecordingBackend, tempDir } from './blind-helpers.js';

@@ -12,9 +12,9 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { writeNpy } from '../../src/io/npy.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { syntheticInput } from '../runtime/modes-helpers.js';
 import { OCR_CLASSES, ocrModel, textLines } from '../helpers/ocr-model.js';
 

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 import { writeNpy } from '../../src/io/npy.js';
 import { tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { TINY_DIMS, tinyModelBytes } from '../blind/blind-helpers.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

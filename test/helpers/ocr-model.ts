@@ -5,9 +5,9 @@
  * to the seeded standard-normal inputs slalom calibrates on by default, so real text lines overflow a
  * default calibration, as the PaddleOCR recognizer did, and work once calibrated on text lines.
  */
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 
 export const OCR_CLASSES = 6;
 export const OCR_LINE: readonly number[] = [1, 3, 48, 96];

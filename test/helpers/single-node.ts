@@ -1,26 +1,14 @@
 /**
- * Test helper: builds a one-node ONNX model in memory (ir_version 8, default opset 13), runs it
- * with onnxruntime-node on the CPU and returns its outputs as float64 Tensors. ORT computes in
- * float32, so compare with a relative tolerance around 1e-5. Also exports a seeded PRNG,
- * float32-rounded random tensors and a tolerance assertion for comparing against ORT.
+ * Test helper: builds a one-node ONNX model in memory (src/onnx/single-node.ts), runs it with
+ * onnxruntime-node on the CPU and returns its outputs as float64 Tensors. ORT computes in float32,
+ * so compare with a relative tolerance around 1e-5. Also exports float32-rounded random tensors and
+ * a tolerance assertion for comparing against ORT (and re-exports the seeded PRNG of random.ts).
  */
-import { create, toBinary } from '@bufbuild/protobuf';
-import {
-  AttributeProtoSchema,
-  AttributeProto_AttributeType,
-  GraphProtoSchema,
-  ModelProtoSchema,
-  NodeProtoSchema,
-  OperatorSetIdProtoSchema,
-  TensorProto_DataType,
-  TypeProtoSchema,
-  TypeProto_TensorSchema,
-  ValueInfoProtoSchema,
-  type AttributeProto,
-  type ValueInfoProto,
-} from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
+import type { OnnxAttrValue } from '../../src/onnx/build.js';
+import { singleNodeModel } from '../../src/onnx/single-node.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
+export { rng } from './random.js';
 
 export type NodeInputDtype = 'float' | 'int64';
 
@@ -31,84 +19,16 @@ export interface NodeInput {
   readonly dtype?: NodeInputDtype;
 }
 
-/** Forces a FLOAT attribute even for an integral value (plain integral numbers become INT). */
-export interface FloatAttr {
-  readonly f: number;
-}
-
-/**
- * Attribute values: integral number → INT, non-integral number or {f} → FLOAT, string → STRING,
- * number[] → INTS (or FLOATS when any element is non-integral), {floats} → FLOATS.
- */
-export type AttrValue = number | string | readonly number[] | FloatAttr | { readonly floats: readonly number[] };
-
-function attribute(name: string, value: AttrValue): AttributeProto {
-  const T = AttributeProto_AttributeType;
-  if (typeof value === 'string') return create(AttributeProtoSchema, { name, type: T.STRING, s: new TextEncoder().encode(value) });
-  if (typeof value === 'number') {
-    return Number.isInteger(value)
-      ? create(AttributeProtoSchema, { name, type: T.INT, i: BigInt(value) })
-      : create(AttributeProtoSchema, { name, type: T.FLOAT, f: value });
-  }
-  if ('f' in value) return create(AttributeProtoSchema, { name, type: T.FLOAT, f: value.f });
-  if ('floats' in value) return create(AttributeProtoSchema, { name, type: T.FLOATS, floats: [...value.floats] });
-  const list: readonly number[] = value;
-  return list.every((v) => Number.isInteger(v))
-    ? create(AttributeProtoSchema, { name, type: T.INTS, ints: list.map((v) => BigInt(v)) })
-    : create(AttributeProtoSchema, { name, type: T.FLOATS, floats: [...list] });
-}
-
-function valueInfo(name: string, elemType: TensorProto_DataType, dims?: readonly number[]): ValueInfoProto {
-  const tensorType = create(TypeProto_TensorSchema, {
-    elemType,
-    ...(dims !== undefined ? { shape: { dim: dims.map((d) => ({ value: { case: 'dimValue' as const, value: BigInt(d) } })) } } : {}),
+/** The model of `runSingleNode`: typed inputs, untyped outputs (ORT infers them: float data, or int64 for e.g. MaxPool indices). */
+function nodeModel(op: string, inputs: readonly NodeInput[], attrs: Readonly<Record<string, OnnxAttrValue>>, outputCount: number, opset: number): Uint8Array {
+  return singleNodeModel({
+    op,
+    inputs: inputs.map((i) => (i.tensor === null ? null : { name: i.name, elemType: i.dtype ?? 'float', dims: i.tensor.dims })),
+    outputs: Array.from({ length: outputCount }, (_, i) => ({ name: `out${i}`, elemType: 'inferred' as const })),
+    attrs,
+    opset,
+    producer: 'slalom-test',
   });
-  return create(ValueInfoProtoSchema, {
-    name,
-    type: create(TypeProtoSchema, { value: { case: 'tensorType', value: tensorType } }),
-  });
-}
-
-/** Node input names: '' for an omitted optional input, trailing omitted ones dropped altogether. */
-function nodeInputNames(inputs: readonly NodeInput[]): string[] {
-  const names = inputs.map((i) => (i.tensor === null ? '' : i.name));
-  while (names.length > 0 && names[names.length - 1] === '') names.pop();
-  return names;
-}
-
-/** Serializes a single-node model; exported for tests that want to inspect or reuse it. */
-export function singleNodeModel(
-  op: string,
-  inputs: readonly NodeInput[],
-  attrs: Readonly<Record<string, AttrValue>>,
-  outputCount = 1,
-  opset = 13,
-): Uint8Array {
-  const outputs = Array.from({ length: outputCount }, (_, i) => `out${i}`);
-  const present = inputs.filter((i) => i.tensor !== null);
-  const node = create(NodeProtoSchema, {
-    opType: op,
-    name: `${op}_0`,
-    input: nodeInputNames(inputs),
-    output: outputs,
-    attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
-  });
-  const graph = create(GraphProtoSchema, {
-    name: `single_${op}`,
-    node: [node],
-    input: present.map((i) =>
-      valueInfo(i.name, i.dtype === 'int64' ? TensorProto_DataType.INT64 : TensorProto_DataType.FLOAT, i.tensor!.dims),
-    ),
-    // Outputs are left untyped: ORT infers them (float data, or int64 for e.g. MaxPool indices).
-    output: outputs.map((name) => create(ValueInfoProtoSchema, { name })),
-  });
-  const model = create(ModelProtoSchema, {
-    irVersion: 8n,
-    producerName: 'slalom-test',
-    opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opset) })],
-    graph,
-  });
-  return toBinary(ModelProtoSchema, model);
 }
 
 const INT64_MAX = 9223372036854775807n;
@@ -141,11 +61,11 @@ export function roundToFloat32(t: Tensor): Tensor {
 export async function runSingleNode(
   op: string,
   inputs: readonly NodeInput[],
-  attrs: Readonly<Record<string, AttrValue>> = {},
+  attrs: Readonly<Record<string, OnnxAttrValue>> = {},
   outputCount = 1,
   opset = 13,
 ): Promise<Tensor[]> {
-  const bytes = singleNodeModel(op, inputs, attrs, outputCount, opset);
+  const bytes = nodeModel(op, inputs, attrs, outputCount, opset);
   const session = await ort.InferenceSession.create(bytes, {
     graphOptimizationLevel: 'disabled',
     intraOpNumThreads: 1,
@@ -167,18 +87,6 @@ export async function runSingleNode(
   } finally {
     await session.release();
   }
-}
-
-/** A small deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -7,12 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { TensorProto_DataType } from 'onnx-buf';
 import { MAX_EXACT, MAX_WEIGHT_L1, P } from '../../src/field/prime.js';
 import { conv2d, convOutputDims } from '../../src/kernels/conv.js';
 import { assertExact, convField, weightRowL1 } from '../../src/kernels/field.js';
 import type { ConvAttrs } from '../../src/kernels/names.js';
-import { singleNodeModel } from '../../src/kernels/ort-exact.js';
+import { singleNodeModel } from '../../src/onnx/single-node.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { convRef } from '../reference/bigint.js';
 import { rng, int, size } from '../helpers/random.js';
@@ -201,7 +200,6 @@ test('conv2d rejects inconsistent shapes with InvalidArgumentError', () => {
 
 test('float conv2d agrees with onnxruntime fp32 Conv', async () => {
   const r = rng(15);
-  const FLOAT = TensorProto_DataType.FLOAT;
   const cases: ConvCase[] = [
     { x: [2, 6, 11, 9], w: [4, 3, 3, 2], attrs: { strides: [2, 1], pads: [1, 0, 2, 1], dilations: [1, 2], group: 2 } },
     { x: [1, 5, 8, 8], w: [10, 1, 3, 3], attrs: { strides: [1, 2], pads: [1, 1, 1, 1], dilations: [2, 1], group: 5 } },
@@ -213,16 +211,16 @@ test('float conv2d agrees with onnxruntime fp32 Conv', async () => {
     const w = { dims: c.w, data: Float64Array.from({ length: size(c.w) }, () => Math.fround(r() * 2 - 1)) };
     const bias = Float64Array.from({ length: c.w[0]! }, () => Math.fround(r() - 0.5));
     const session = await ort.InferenceSession.create(
-      singleNodeModel(
-        'Conv',
-        [
-          { name: 'X', elemType: FLOAT, dims: c.x },
-          { name: 'W', elemType: FLOAT, dims: c.w },
-          { name: 'B', elemType: FLOAT, dims: [c.w[0]!] },
+      singleNodeModel({
+        op: 'Conv',
+        inputs: [
+          { name: 'X', elemType: 'float', dims: c.x },
+          { name: 'W', elemType: 'float', dims: c.w },
+          { name: 'B', elemType: 'float', dims: [c.w[0]!] },
         ],
-        [{ name: 'Y', elemType: FLOAT, dims: ['n', 'm', 'oh', 'ow'] }],
-        { strides: c.attrs.strides, pads: c.attrs.pads, dilations: c.attrs.dilations, group: c.attrs.group },
-      ),
+        outputs: [{ name: 'Y', elemType: 'float', dims: ['n', 'm', 'oh', 'ow'] }],
+        attrs: { strides: c.attrs.strides, pads: c.attrs.pads, dilations: c.attrs.dilations, group: c.attrs.group },
+      }),
     );
     try {
       const res = await session.run({

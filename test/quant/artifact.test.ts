@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { MalformedModelError, UnsupportedModelError } from '../../src/errors.js';
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { isArtifact, readArtifact, writeArtifact } from '../../src/quant/artifact.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { sizeOf, tensor } from '../../src/tensor/tensor.js';
 import { buildZooModel } from '../../src/zoo/index.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { syntheticInput } from '../runtime/modes-helpers.js';
 
 const FASHION = 'models/fashion-mnist.onnx';

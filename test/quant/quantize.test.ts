@@ -12,7 +12,7 @@ import { before, describe, it } from 'node:test';
 import { OverflowError, SlalomError } from '../../src/errors.js';
 import { HALF_P, linearIsExact, MAX_WEIGHT_L1, P } from '../../src/field/prime.js';
 import { execute } from '../../src/graph/execute.js';
-import { OnnxBuilder } from '../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 import { importOnnx } from '../../src/graph/onnx/import.js';
 import { isLinear } from '../../src/graph/ops/registry.js';
 import { gemmField } from '../../src/kernels/field.js';
@@ -21,7 +21,7 @@ import { DEFAULT_MARGIN, quantizeGraph, type QuantizedLayer } from '../../src/qu
 import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 
 const IN_DIMS = [1, 3, 8, 8];
 const CLASSES = 10;

@@ -59,7 +59,7 @@ describe('slalom serve (verified mode)', () => {
     const logits = json.outputs.find((o: { name: string }) => o.name === 'logits');
     const topK = json.outputs.find((o: { name: string }) => o.name === 'top_k');
     // The CLI itself, as the README compares it.
-    const cli = JSON.parse((await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'infer', '--model', MODEL, '--input', IMAGE, '--mode', 'verified', '--json', '--no-progress'])).stdout);
+    const cli = JSON.parse((await run(process.execPath, ['bin/slalom.js', 'infer', '--model', MODEL, '--input', IMAGE, '--mode', 'verified', '--json', '--no-progress'])).stdout);
     assert.deepEqual(logits.data, cli.logits);
     assert.equal(Number(String(topK.data[0]).split(':')[1]), cli.predictions[0][0].index);
     assert.match(topK.data[0], /:9:Ankle boot$/);
@@ -166,7 +166,7 @@ describe('slalom serve (verified mode)', () => {
       const r = await client.infer(model.name, await model.loadInput(IMAGE));
       const good = join(dir, 'good.json');
       writeFileSync(good, JSON.stringify({ receipt: r.receipt, attestation: client.document }));
-      const cli = (file: string, ...flags: string[]) => run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'client', 'verify-receipt', file, ...flags]);
+      const cli = (file: string, ...flags: string[]) => run(process.execPath, ['bin/slalom.js', 'client', 'verify-receipt', file, ...flags]);
       const ok = await cli(good, '--allow-development');
       assert.match(ok.stdout, /receipt valid/);
       assert.match(ok.stdout, /mode verified/);

@@ -28,7 +28,7 @@ import { untrusted } from '../../src/boundary/untrusted.js';
 import { alloc, i32, regionOf, release, u32 } from '../../src/simd/arena.js';
 import { dots2 } from '../../src/simd/freivalds.js';
 import { rowLayout } from '../../src/verify/freivalds.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 
 const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
@@ -238,7 +238,7 @@ describe('Verifier: repetitions and soundness follow soundness.ts', () => {
 });
 
 describe('Verifier: failures', () => {
-  it('a wrong result throws IntegrityError naming the layer, in every variant', () => {
+  it('a wrong result throws IntegrityError naming the layer, its variant and the failed repetition, in every variant', () => {
     const rng = new Rng(500);
     const ls = layers(2, rng);
     for (const variant of CHECK_VARIANTS) {
@@ -249,7 +249,16 @@ describe('Verifier: failures', () => {
         y[3] = (y[3]! + 1) % P;
         assert.throws(
           () => v.check(layer, x, y),
-          (e: unknown) => e instanceof IntegrityError && e.layer === layer.name && e.code === 'SLALOM_ERR_INTEGRITY' && e.message.includes(variant),
+          (e: unknown) =>
+            e instanceof IntegrityError &&
+            e.layer === layer.name &&
+            e.code === 'SLALOM_ERR_INTEGRITY' &&
+            e.message.includes(variant) &&
+            e.variant === variant &&
+            Number.isInteger(e.repetition) &&
+            e.repetition! >= 1 &&
+            e.repetition! <= v.repetitions &&
+            e.message.includes(`repetition ${e.repetition} of ${v.repetitions}`),
           `${variant} ${layer.name}`,
         );
       }
@@ -297,14 +306,33 @@ describe('Verifier: failures', () => {
   });
 
   it('fresh and batched checks draw new randomness on every call (no secrets held)', () => {
+    // Over the set {-1, 0, 1} a one-element error passes one fresh repetition when r_j = 0 (1/3), one
+    // batched repetition when s_n·r_j = 0 (5/9). With new r (and s) on every call, N checks of the same
+    // wrong y pass some times and fail others; any fixed r, public or secret, would give one verdict
+    // N times (all passes, or none). Both happen by chance with probability < 2^-30 for N = 80.
     const rng = new Rng(503);
     const layer = layers(2, rng)[0]!;
+    const x = residues(rng, size(layer.inDims));
+    const y = honest(layer, x);
+    y[5] = (y[5]! + 1) % P;
+    const N = 80;
     for (const variant of ['fresh', 'batched'] as const) {
-      const v = new Verifier([layer], { variant });
+      const v = new Verifier([layer], { variant, repetitions: 1, sampleSet: listSet([-1, 0, 1]) });
       v.prepare();
-      assert.equal((v as unknown as { layers: Map<string, { secrets?: unknown }> }).layers.get(layer.name)!.secrets, undefined);
+      assert.equal((v as unknown as { layers: Map<string, { secrets?: unknown }> }).layers.get(layer.name)!.secrets, undefined, `${variant} holds no secrets`);
+      let passes = 0;
+      for (let i = 0; i < N; i++) {
+        try {
+          v.check(layer, x, y);
+          passes++;
+        } catch (e) {
+          if (!(e instanceof IntegrityError)) throw e;
+        }
+      }
+      assert.ok(passes > 0 && passes < N, `${variant}: ${passes} of ${N} checks passed; one verdict every time means the randomness was not new`);
     }
   });
+
 });
 
 describe('Verifier: the check fused into the boundary passes', () => {

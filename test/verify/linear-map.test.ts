@@ -17,7 +17,7 @@ import type { ConvAttrs } from '../../src/kernels/names.js';
 import type { QuantizedLayer } from '../../src/quant/quantize-graph.js';
 import { tensor } from '../../src/tensor/tensor.js';
 import { applyCollapsed, collapse, combineOutputs, linearMap, transposeCollapsed, type LinearMap } from '../../src/verify/linear-map.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 import { convRef, gemmRef, modBig } from '../reference/bigint.js';
 
 const BP = BigInt(P);

@@ -24,7 +24,7 @@ import type { QuantizedLayer } from '../../src/quant/quantize-graph.js';
 import { tensor } from '../../src/tensor/tensor.js';
 import { log2ErrorPerRepetition, type CheckVariant } from '../../src/verify/soundness.js';
 import { Verifier } from '../../src/verify/verifier.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 
 const TRIALS = 3000;
 const SIGMAS = 5;

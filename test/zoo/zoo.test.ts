@@ -13,7 +13,7 @@ import * as ort from 'onnxruntime-node';
 
 import { InvalidArgumentError } from '../../src/errors.js';
 import { buildZooModel, ZOO_MODELS, type ZooModelName } from '../../src/zoo/index.js';
-import { Rng } from '../../src/zoo/rng.js';
+import { Rng } from '../../src/util/seeded-rng.js';
 
 /** torchvision's sum(p.numel() for p in model.parameters()); MobileNetV1 as Keras' trainable count. */
 const PARAMS: Record<ZooModelName, number> = {

@@ -31,11 +31,11 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataType } from 'onnx-buf';
+import { fromBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, TensorProto_DataType } from 'onnx-buf';
 import { InvalidArgumentError, MalformedModelError } from '../../errors.js';
 import { P } from '../../field/prime.js';
-import { OnnxBuilder } from '../../graph/onnx/build.js';
+import { OnnxBuilder } from '../../onnx/build.js';
 import { convOutputDims } from '../../kernels/conv.js';
 import { assertExact } from '../../kernels/field.js';
 import type { ConvAttrs } from '../../kernels/names.js';
@@ -290,18 +290,6 @@ function buildConv(b: OnnxBuilder, d: LayerDescription, w: Int32Array): void {
   modP(b, 'z', OUTPUT_TENSOR);
 }
 
-/** Appends `metadata_props` entries to serialized ModelProto bytes (a repeated field: protobuf concatenation merges it). */
-function withMetadata(model: Uint8Array, props: Record<string, string>): Uint8Array {
-  const extra = toBinary(
-    ModelProtoSchema,
-    create(ModelProtoSchema, { metadataProps: Object.entries(props).map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })) }),
-  );
-  const out = new Uint8Array(model.length + extra.length);
-  out.set(model, 0);
-  out.set(extra, model.length);
-  return out;
-}
-
 /**
  * The exact ONNX model of one linear layer (see the module comment): input `x`, output `y`, FP64,
  * batch symbolic. Deterministic: the same layer always gives the same bytes. Throws for a layer that
@@ -317,7 +305,7 @@ export function onnxOfDescription(d: LayerDescription, w: Int32Array): Uint8Arra
   const b = new OnnxBuilder(`slalom_${d.op.toLowerCase()}_${d.index}`, { opset: 13 });
   if (d.op === 'Gemm') buildGemm(b, d, w);
   else buildConv(b, d, w);
-  return withMetadata(b.toBytes(), { [LAYER_METADATA_KEY]: JSON.stringify(d) });
+  return b.metadata(LAYER_METADATA_KEY, JSON.stringify(d)).toBytes();
 }
 
 const NAME_RE = /^[\w.\- :/]{0,256}$/u;

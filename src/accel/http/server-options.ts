@@ -1,20 +1,19 @@
 /** Options of the accelerator service (server.ts) and their defaults; a bad value is an InvalidArgumentError naming it. */
-import { InvalidArgumentError } from '../../errors.js';
-import type { ExactKernelsName } from '../../kernels/exact-linear.js';
+import { EXACT_KERNELS, type ExactKernelsName } from '../../kernels/exact-linear.js';
+import { aInt, aOneOf } from '../../util/assert.js';
+import { backendRequest } from '../registry.js';
 import type { AdapterChoice } from '../webgpu/device.js';
-
-export type ServerBackendName = 'onnxruntime' | 'reference' | 'webgpu';
-export const SERVER_BACKENDS: readonly ServerBackendName[] = ['onnxruntime', 'reference', 'webgpu'];
 
 export interface AcceleratorServerOptions {
   /** TCP port; 0 (default) picks a free one. */
   readonly port?: number;
   /** Interface to bind (default 127.0.0.1). */
   readonly host?: string;
-  readonly backend?: ServerBackendName;
+  /** How layers are computed: a backend of accel/registry.ts that computes in-process — onnxruntime (default), reference, webgpu. */
+  readonly backend?: string;
   /** Kernels of the `reference` backend (default 'ort'). */
   readonly kernels?: ExactKernelsName;
-  /** Adapter of the `webgpu` backend (default SLALOM_WEBGPU_ADAPTER, else 'gpu': a hardware GPU or nothing; accel/webgpu/device.ts). */
+  /** The backend's variant: the adapter of `webgpu` (default SLALOM_WEBGPU_ADAPTER, else 'gpu': a hardware GPU or nothing; accel/webgpu/device.ts). */
   readonly adapter?: AdapterChoice;
   /** A model repository (`slalom export`) to load models from. */
   readonly modelRepository?: string;
@@ -57,14 +56,10 @@ export type ResolvedServerOptions = Required<Omit<AcceleratorServerOptions, 'mod
 export const MIB = 1 << 20;
 
 export function resolveOptions(o: AcceleratorServerOptions): ResolvedServerOptions {
-  const int = (v: number | undefined, def: number, what: string, min = 1): number => {
-    const x = v ?? def;
-    if (!Number.isSafeInteger(x) || x < min) throw new InvalidArgumentError(`${what} must be an integer ≥ ${min}, got ${String(v)}`);
-    return x;
-  };
+  const int = (v: number | undefined, def: number, what: string, min = 1): number => aInt(v ?? def, what, { min });
   const backend = o.backend ?? 'onnxruntime';
-  if (!SERVER_BACKENDS.includes(backend)) throw new InvalidArgumentError(`backend must be one of ${SERVER_BACKENDS.join(', ')}, got '${String(backend)}'`);
-  if (o.kernels !== undefined && o.kernels !== 'js' && o.kernels !== 'ort') throw new InvalidArgumentError(`kernels must be js or ort, got '${String(o.kernels)}'`);
+  backendRequest(backend, o.adapter, {}, 'kernels'); // throws for a backend that cannot serve, or a variant it does not take
+  if (o.kernels !== undefined) aOneOf(o.kernels, 'kernels', EXACT_KERNELS);
   const requestTimeoutMs = int(o.requestTimeoutMs, 30_000, 'requestTimeoutMs');
   return {
     port: int(o.port, 0, 'port', 0),

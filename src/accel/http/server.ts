@@ -8,9 +8,10 @@
  * the statistics extension (`GET /v2/models/stats`, `GET /v2/models/{m}/stats`) and `GET /v2/slalom/stats`.
  * `/versions/1` may follow a model name.
  *
- * Backends: `onnxruntime` runs the layer's exact ONNX graph (export.ts) in an InferenceSession;
- * `reference` runs AcceleratorHost with slalom's exact kernels (js or ort), `webgpu` with the exact
- * WGSL kernels on a GPU (both resolved through accel/registry.ts). Either way the server runs
+ * Backends, by name from accel/registry.ts (any registered backend that computes in-process), each
+ * behind an AcceleratorHost: `onnxruntime` runs the layer's exact ONNX graph (export.ts) in an
+ * InferenceSession (onnx-graph-kernels.ts), `reference` slalom's exact kernels (js or ort),
+ * `webgpu` the exact WGSL kernels on a GPU. Either way the server runs
  * the graph it regenerates from the uploaded model's `slalom.layer` description and `W` initializer,
  * never an arbitrary uploaded graph: a load is parsed, checked against the exactness bound
  * ((p − 1)·Σ|w̃_row| < 2^53, field.ts) and refused if it fails, so an honest server never answers inexactly.
@@ -58,7 +59,7 @@ import { createRunnerFactory, type RunnerFactory } from './runners.js';
 import { resolveOptions, type AcceleratorServerOptions, type ResolvedServerOptions } from './server-options.js';
 import { AcceleratorMetrics, serverStats } from './stats.js';
 
-export { SERVER_BACKENDS, type AcceleratorServerOptions, type ServerBackendName } from './server-options.js';
+export type { AcceleratorServerOptions } from './server-options.js';
 
 export class AcceleratorServer {
   private readonly service: HttpService;

@@ -7,14 +7,17 @@
  * merged batch fails, its requests run one by one, so one bad request fails only itself.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createExactKernels } from '../../kernels/exact-linear.js';
-import { AcceleratorHost, type HostKernels } from '../host.js';
+import '../../kernels/exact-linear.js'; // registers the 'js' and 'ort' kernels
+import type { ExactKernels } from '../../kernels/exact-linear.js';
+import { openKernels, type KernelOptionMap } from '../../kernels/registry.js';
+import '../webgpu/register.js'; // registers the 'webgpu' kernels
+import { AcceleratorHost } from '../host.js';
 import type { FromWorker, ToWorker, WorkerConfig } from './messages.js';
 
 const config = workerData as WorkerConfig;
 const port = parentPort!;
-const kernels: Promise<HostKernels> =
-  config.kernels === 'webgpu' ? import('../webgpu/host-kernels.js').then((m) => m.openWebGpuKernels(config.webgpu)) : createExactKernels(config.kernels, config.threads);
+// The kernels by name from kernels/registry.ts; each implementation reads the options it knows.
+const kernels: Promise<ExactKernels> = openKernels(config.kernels, { threads: config.threads, ...config.webgpu } as KernelOptionMap[typeof config.kernels]);
 const host = kernels.then((k) => new AcceleratorHost(k));
 // A failed start is reported to each request, not left as an unhandled rejection.
 host.catch(() => {});
@@ -67,7 +70,7 @@ async function handle(batch: ToWorker[]): Promise<void> {
       const k = await kernels;
       port.postMessage({ type: 'ready', requestId: msg.requestId, device: k.device ?? `CPU, ${k.name} kernels` } satisfies FromWorker);
     } else if (msg.type === 'load') {
-      h.load(msg.layers);
+      await h.load(msg.layers);
       port.postMessage({ type: 'loaded', requestId: msg.requestId } satisfies FromWorker);
     } else if (batch.length === 1) {
       reply(msg, await h.linear(msg.layerId, msg.dims, msg.x));

@@ -7,7 +7,6 @@
  * attestation document (in the saved bundle, or `--attestation`), that the attested key signed it.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { Command } from 'commander';
 import { checkAttestation, type AttestationDocument, type AttestationPolicy } from '../../attest/attestation.js';
 import type { Receipt } from '../../attest/receipt.js';
 import { SlalomClient, verifyReceiptAgainst } from '../../client/client.js';
@@ -44,13 +43,6 @@ const policyOf = (f: PolicyFlags): AttestationPolicy => ({
   ...(f.weightsHash !== undefined ? { weightsHash: f.weightsHash } : {}),
   ...(f.keyHash !== undefined ? { keyHash: f.keyHash } : {}),
 });
-
-function addPolicyFlags(cmd: Command): Command {
-  return cmd
-    .option('--allow-development', "accept the 'none' attestation provider (development only: it signs nothing, so nothing proves what holds the key)")
-    .option('--weights-hash <hex>', 'the service must attest a model with these weights (a prefix of ≥ 12 hex digits)')
-    .option('--key-hash <hex>', 'the service must attest exactly this key hash (one process)');
-}
 
 function readJson(path: string, what: string): unknown {
   try {
@@ -111,27 +103,8 @@ async function verifyReceiptFile(file: string, flags: VerifyFlags): Promise<void
   );
 }
 
-export function registerClient(program: Command): void {
-  const client = program.command('client').description('the client of `slalom serve`: attested, encrypted requests and signed receipts');
-  addPolicyFlags(
-    client
-      .command('infer')
-      .description('check the service attestation, send one input encrypted to its key, print the verified answer')
-      .requiredOption('--url <url>', 'the service, e.g. http://127.0.0.1:8080')
-      .requiredOption('--input <file>', 'a PNG/JPEG/WebP image (preprocessed as the service says) or a .npy tensor')
-      .option('--model <name>', 'the served model (default: the only one)')
-      .option('--no-encrypt', 'send the input in plain OIP (for debugging: the network sees it)')
-      .option('--datatype <type>', 'FP64 (exact) or FP32', 'FP64')
-      .option('--top <k>', 'predictions per item')
-      .option('--receipt-out <file>', 'write the receipt and the attestation document, for verify-receipt')
-      .option('--timeout-ms <ms>', 'per request', '60000')
-      .option('--json', 'print one JSON object'),
-  ).action(clientInfer);
-  addPolicyFlags(
-    client
-      .command('verify-receipt <file>')
-      .description('check a receipt: its signature, and that the attested key signed it (the document saved with it, or --attestation)')
-      .option('--attestation <file>', 'the attestation document of the service that signed it')
-      .option('--json', 'print one JSON object'),
-  ).action(verifyReceiptFile);
-}
+/** `slalom client infer`. */
+export const run = clientInfer;
+
+/** `slalom client verify-receipt <file>` (verbs.ts loads it by this name). */
+export const verifyReceipt = verifyReceiptFile;

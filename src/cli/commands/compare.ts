@@ -4,7 +4,6 @@
  * calibrated on a held-out part of the inputs, which the comparison then leaves out; it says so.
  */
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
 import { compare, heldOutForCalibration, type CompareReport } from '../../api/compare.js';
 import { InvalidArgumentError, OverflowError } from '../../errors.js';
 import type { LabeledInput } from '../../io/sources.js';
@@ -12,7 +11,7 @@ import { resolveInputs } from '../../io/sources.js';
 import { isArtifactFile } from '../../runtime/model.js';
 import { readSidecar } from '../../runtime/model-inputs.js';
 import { table } from '../format.js';
-import { addModelFlags, addPreprocessFlags, loadModelFromFlags, parsePositive, type ModelFlags } from '../options.js';
+import { loadModelFromFlags, parsePositive, type ModelFlags } from '../options.js';
 import { progressBar } from '../progress.js';
 
 interface CompareFlags extends ModelFlags {
@@ -23,60 +22,47 @@ interface CompareFlags extends ModelFlags {
   json?: boolean;
 }
 
-export function registerCompare(program: Command): void {
-  addPreprocessFlags(
-    addModelFlags(
-      program
-        .command('compare')
-        .description('run the model in onnxruntime fp32 and in slalom; report top-1 agreement, logit error and per-layer drift')
-        .requiredOption('--model <file>', 'ONNX model or quantized artifact (slalom quantize)')
-        .requiredOption('--inputs <source>', 'a directory of images/.npy, a (batched) .npy, or fashion-mnist:test[:<count>]')
-        .option('--limit <n>', 'use at most n inputs')
-        .option('--float-model <file>', 'the ONNX file an artifact was quantized from, when the artifact does not hold it')
-        .option('--json', 'print one JSON object'),
-    ),
-  ).action(async (flags: CompareFlags) => {
-    const limit = flags.limit === undefined ? undefined : parsePositive(flags.limit, '--limit', true);
-    const limited = <T>(items: readonly T[]): readonly T[] => (limit === undefined ? items : items.slice(0, limit));
-    // Held out for calibration: only for an ONNX model that has no calibration of its own.
-    const holdOut = flags.calibration === undefined && !isArtifactFile(flags.model) && readSidecar(flags.model).calibration === undefined;
-    let heldOut = new Set<number>();
-    let listed = 0;
-    const model = await loadModelFromFlags(flags.model, flags, holdOut
-      ? {
-          calibration: flags.inputs,
-          calibrationItems: (items) => {
-            const use = limited(items);
-            listed = use.length;
-            heldOut = heldOutForCalibration(use.length);
-            return use.filter((_, i) => heldOut.has(i));
-          },
-          calibrationSource: `held out: part of ${flags.inputs}`,
-        }
-      : {});
-    const all = limited(resolveInputs(flags.inputs, { preprocess: model.info.preprocess, expectDims: model.inputDims }));
-    const inputs: readonly LabeledInput[] = holdOut && all.length > 1 ? all.filter((_, i) => !heldOut.has(i)) : all;
-    if (holdOut) {
-      const note = all.length > 1 ? `${heldOut.size} of ${listed} inputs, held out from the comparison` : 'the only input, which is also compared (nothing to hold out)';
-      process.stderr.write(`compare: no calibration given: calibrating on ${note}; pass --calibration <dir|.npy> to choose\n`);
-    }
-    const floatModel = flags.floatModel === undefined ? undefined : readFloatModel(flags.floatModel);
-    const bar = progressBar(flags);
-    bar.start(inputs.length, 'compare (inputs)');
-    let report: CompareReport;
-    try {
-      report = await compare(model, inputs, { onProgress: (done) => bar.update(done), ...(floatModel !== undefined ? { floatModel } : {}) });
-    } finally {
-      bar.stop();
-    }
-    const calibration = model.provenance.calibration;
-    process.stdout.write(flags.json ? `${JSON.stringify({ ...report, calibration: { source: calibration.source, samples: calibration.samples } })}\n` : formatCompare(report));
-    if (report.overflows !== undefined) {
-      // After the summary: the exit status (3) and one line say the comparison is not clean.
-      const { count, first } = report.overflows;
-      throw new OverflowError(`${count} of ${report.count} inputs overflowed (counted as disagreeing); first, ${first.input}: ${first.message}`);
-    }
-  });
+export async function run(flags: CompareFlags): Promise<void> {
+  const limit = flags.limit === undefined ? undefined : parsePositive(flags.limit, '--limit', true);
+  const limited = <T>(items: readonly T[]): readonly T[] => (limit === undefined ? items : items.slice(0, limit));
+  // Held out for calibration: only for an ONNX model that has no calibration of its own.
+  const holdOut = flags.calibration === undefined && !isArtifactFile(flags.model) && readSidecar(flags.model).calibration === undefined;
+  let heldOut = new Set<number>();
+  let listed = 0;
+  const model = await loadModelFromFlags(flags.model, flags, holdOut
+    ? {
+        calibration: flags.inputs,
+        calibrationItems: (items) => {
+          const use = limited(items);
+          listed = use.length;
+          heldOut = heldOutForCalibration(use.length);
+          return use.filter((_, i) => heldOut.has(i));
+        },
+        calibrationSource: `held out: part of ${flags.inputs}`,
+      }
+    : {});
+  const all = limited(resolveInputs(flags.inputs, { preprocess: model.info.preprocess, expectDims: model.inputDims }));
+  const inputs: readonly LabeledInput[] = holdOut && all.length > 1 ? all.filter((_, i) => !heldOut.has(i)) : all;
+  if (holdOut) {
+    const note = all.length > 1 ? `${heldOut.size} of ${listed} inputs, held out from the comparison` : 'the only input, which is also compared (nothing to hold out)';
+    process.stderr.write(`compare: no calibration given: calibrating on ${note}; pass --calibration <dir|.npy> to choose\n`);
+  }
+  const floatModel = flags.floatModel === undefined ? undefined : readFloatModel(flags.floatModel);
+  const bar = progressBar(flags);
+  bar.start(inputs.length, 'compare (inputs)');
+  let report: CompareReport;
+  try {
+    report = await compare(model, inputs, { onProgress: (done) => bar.update(done), ...(floatModel !== undefined ? { floatModel } : {}) });
+  } finally {
+    bar.stop();
+  }
+  const calibration = model.provenance.calibration;
+  process.stdout.write(flags.json ? `${JSON.stringify({ ...report, calibration: { source: calibration.source, samples: calibration.samples } })}\n` : formatCompare(report));
+  if (report.overflows !== undefined) {
+    // After the summary: the exit status (3) and one line say the comparison is not clean.
+    const { count, first } = report.overflows;
+    throw new OverflowError(`${count} of ${report.count} inputs overflowed (counted as disagreeing); first, ${first.input}: ${first.message}`);
+  }
 }
 
 function readFloatModel(path: string): Uint8Array {

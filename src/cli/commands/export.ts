@@ -3,11 +3,10 @@
  * ONNX model per linear layer (accel/http/export.ts), for `slalom accelerator serve --model-repository`
  * or any onnxruntime-backed inference server.
  */
-import type { Command } from 'commander';
 import { exportModelRepository, type ExportableModel } from '../../accel/http/export.js';
 import { publicLayers } from '../../runtime/session.js';
 import type { SlalomModel } from '../../runtime/model.js';
-import { addModelFlags, loadModelFromFlags, type ModelFlags } from '../options.js';
+import { loadModelFromFlags, type ModelFlags } from '../options.js';
 
 interface ExportFlags extends ModelFlags {
   model: string;
@@ -25,21 +24,12 @@ export function exportableModel(model: SlalomModel): ExportableModel {
   };
 }
 
-export function registerExport(program: Command): void {
-  addModelFlags(
-    program
-      .command('export')
-      .description('write a Triton-style model repository: one exact ONNX model per linear layer (input x, output y, FP64 residues of Z_p)')
-      .requiredOption('--model <file>', 'ONNX model or quantized artifact (slalom quantize)')
-      .requiredOption('--out <dir>', 'repository directory to write')
-      .option('--json', 'print the repository index as JSON'),
-  ).action(async (flags: ExportFlags) => {
-    const model = await loadModelFromFlags(flags.model, flags);
-    const index = exportModelRepository(exportableModel(model), flags.out);
-    if (flags.json) process.stdout.write(`${JSON.stringify(index)}\n`);
-    else {
-      process.stdout.write(`exported ${index.layers.length} linear layers of ${index.model} (model id ${index.modelId}) to ${flags.out}\n`);
-      for (const d of index.details) process.stdout.write(`  ${d.model}  ${d.op} ${d.layer}  x [${d.inputDims.join(', ')}] → y [${d.outputDims.join(', ')}]\n`);
-    }
-  });
+export async function run(flags: ExportFlags): Promise<void> {
+  const model = await loadModelFromFlags(flags.model, flags);
+  const index = exportModelRepository(exportableModel(model), flags.out);
+  if (flags.json) process.stdout.write(`${JSON.stringify(index)}\n`);
+  else {
+    process.stdout.write(`exported ${index.layers.length} linear layers of ${index.model} (model id ${index.modelId}) to ${flags.out}\n`);
+    for (const d of index.details) process.stdout.write(`  ${d.model}  ${d.op} ${d.layer}  x [${d.inputDims.join(', ')}] → y [${d.outputDims.join(', ')}]\n`);
+  }
 }

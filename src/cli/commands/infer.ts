@@ -3,7 +3,6 @@
  * per batch item, the outputs' shapes and per-phase timings. Runs through a session (api/session.ts),
  * so the mode printed is the mode that ran.
  */
-import type { Command } from 'commander';
 import type { AcceleratorBackend } from '../../accel/backend.js';
 import { createSession, type RunResult } from '../../api/session.js';
 import { InvalidArgumentError } from '../../errors.js';
@@ -13,10 +12,6 @@ import { formatDims } from '../../tensor/tensor.js';
 import { formatMs } from '../format.js';
 import {
   acceleratorFromFlags,
-  addModelFlags,
-  addPreprocessFlags,
-  addSessionFlags,
-  collect,
   loadModelFromFlags,
   parsePositive,
   perInputFlag,
@@ -33,42 +28,28 @@ interface InferFlags extends ModelFlags, SessionFlags {
   top: string;
 }
 
-export function registerInfer(program: Command): void {
-  const cmd = addPreprocessFlags(
-    addModelFlags(
-      program
-        .command('infer')
-        .description('run one inference (or one per item of a batch) and print the top predictions, output shapes and per-phase timings')
-        .requiredOption('--model <file>', 'ONNX model or quantized artifact (slalom quantize)')
-        .requiredOption('--input <file>', 'a PNG/JPEG/WebP image (preprocessed as the model wants) or a .npy tensor (a batch of N: one prediction list each); name=file per input for several inputs, repeatable', collect)
-        .option('--mode <mode>', `one of ${MODES.join(', ')}`, 'baseline')
-        .option('--top <k>', 'how many predictions to print per item', '5')
-        .option('--json', 'print one JSON object'),
-    ),
-  );
-  addSessionFlags(cmd).action(async (flags: InferFlags) => {
-    if (!isMode(flags.mode)) throw new InvalidArgumentError(`--mode must be one of ${MODES.join(', ')}, got '${flags.mode}'`);
-    const mode: Mode = flags.mode;
-    const top = parsePositive(flags.top, '--top', true);
-    const files = perInputFlag(flags.input, '--input', (s) => s)!;
-    const loadStart = performance.now();
-    const model = await loadModelFromFlags(flags.model, flags, { sample: files });
-    const loadMs = performance.now() - loadStart;
-    const input = typeof files === 'string' ? finiteInput(await model.loadInput(files), files) : await model.loadInput(files);
-    if (typeof files !== 'string') for (const [name, t] of Object.entries(input)) finiteInput(t, files[name]!);
-    const outsourcing: { accelerator?: AcceleratorBackend } = mode === 'baseline' ? {} : await acceleratorFromFlags(flags, model);
-    const accelerator = acceleratorInfo(outsourcing.accelerator);
-    const session = await createSession(model, { mode, top, ...sessionOptionsFromFlags(flags), ...outsourcing });
-    const start = performance.now();
-    let result: RunResult;
-    try {
-      result = await session.run(input);
-    } finally {
-      await session.close();
-    }
-    const timings = { load: loadMs, ...result.timings, total: performance.now() - start };
-    process.stdout.write(flags.json ? `${JSON.stringify(inferJson(model.name, result, timings, accelerator))}\n` : formatInfer(model.name, result, timings, accelerator));
-  });
+export async function run(flags: InferFlags): Promise<void> {
+  if (!isMode(flags.mode)) throw new InvalidArgumentError(`--mode must be one of ${MODES.join(', ')}, got '${flags.mode}'`);
+  const mode: Mode = flags.mode;
+  const top = parsePositive(flags.top, '--top', true);
+  const files = perInputFlag(flags.input, '--input', (s) => s)!;
+  const loadStart = performance.now();
+  const model = await loadModelFromFlags(flags.model, flags, { sample: files });
+  const loadMs = performance.now() - loadStart;
+  const input = typeof files === 'string' ? finiteInput(await model.loadInput(files), files) : await model.loadInput(files);
+  if (typeof files !== 'string') for (const [name, t] of Object.entries(input)) finiteInput(t, files[name]!);
+  const outsourcing: { accelerator?: AcceleratorBackend } = mode === 'baseline' ? {} : await acceleratorFromFlags(flags, model);
+  const accelerator = acceleratorInfo(outsourcing.accelerator);
+  const session = await createSession(model, { mode, top, ...sessionOptionsFromFlags(flags), ...outsourcing });
+  const start = performance.now();
+  let result: RunResult;
+  try {
+    result = await session.run(input);
+  } finally {
+    await session.close();
+  }
+  const timings = { load: loadMs, ...result.timings, total: performance.now() - start };
+  process.stdout.write(flags.json ? `${JSON.stringify(inferJson(model.name, result, timings, accelerator))}\n` : formatInfer(model.name, result, timings, accelerator));
 }
 
 interface AcceleratorInfo {

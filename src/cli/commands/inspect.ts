@@ -1,27 +1,13 @@
 /** `slalom inspect <model.onnx> [--json]`: the per-layer table and totals. */
-import type { Command } from 'commander';
 import { inspect, type InspectReport } from '../../api/inspect.js';
 import { formatDims } from '../../tensor/tensor.js';
-import { CHECK_VARIANTS, DEFAULT_SOUNDNESS_BITS } from '../../verify/soundness.js';
-import { addModelFlags, loadModelFromFlags, parseVerifyFlags, type ModelFlags } from '../options.js';
+import { loadModelFromFlags, parseVerifyFlags, type ModelFlags } from '../options.js';
 import { formatCount, table } from '../format.js';
 
-export function registerInspect(program: Command): void {
-  addModelFlags(
-    program
-      .command('inspect')
-      .description('per-layer table: op, shapes, MACs, parameters, scales, outsourced or trusted; totals')
-      .argument('<model>', 'ONNX model or quantized artifact (slalom quantize)')
-      .option('--json', 'print one JSON object'),
-  )
-    .option('--check <variant>', `Freivalds variant whose cost and soundness to report: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed')
-    .option('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)')
-    .option('--soundness-bits <bits>', 'soundness target per inference', String(DEFAULT_SOUNDNESS_BITS))
-    .action(async (path: string, flags: ModelFlags & { json?: boolean; check: string; repetitions?: string; soundnessBits: string }) => {
-    const verify = parseVerifyFlags(flags);
-    const report = inspect(await loadModelFromFlags(path, flags), { variant: verify.variant, repetitions: verify.repetitions, soundnessBits: verify.soundnessBits });
-    process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatInspect(report));
-  });
+export async function run(path: string, flags: ModelFlags & { json?: boolean; check: string; repetitions?: string; soundnessBits: string }): Promise<void> {
+  const verify = parseVerifyFlags(flags);
+  const report = inspect(await loadModelFromFlags(path, flags), { variant: verify.variant, repetitions: verify.repetitions, soundnessBits: verify.soundnessBits });
+  process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatInspect(report));
 }
 
 function formatInspect(r: InspectReport): string {

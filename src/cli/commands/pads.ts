@@ -1,11 +1,11 @@
 /** `slalom pads status --store <dir> [--model m.onnx] [--json]`: the pad inventory. */
-import type { Command } from 'commander';
 import { TrustedState } from '../../blind/trusted-state.js';
 import { PadStore } from '../../blind/pad-store.js';
 import { acceptStoreManifest } from '../../boundary/accept.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { SlalomModel } from '../../runtime/model.js';
 import { openStore } from '../../runtime/precompute.js';
+import { parseInteger } from '../options.js';
 
 interface StatusFlags {
   store: string;
@@ -15,57 +15,47 @@ interface StatusFlags {
   json?: boolean;
 }
 
-export function registerPads(program: Command): void {
-  const pads = program.command('pads').description('inspect the one-time pad inventory');
-  pads
-    .command('status')
-    .description('usable pads (recorded in the ledger and present in the store), consumed, next pad index, bytes per inference, key epoch')
-    .requiredOption('--store <dir>', 'the pad store directory')
-    .option('--state <dir>', 'trusted state directory; default $SLALOM_STATE_DIR or ~/.slalom/state')
-    .option('--model <file>', 'the model the pads are for (default: the one the store manifest names)')
-    .option('--low-water <n>', 'warn when fewer pads remain', '10')
-    .option('--json', 'print one JSON object')
-    .action(async (flags: StatusFlags) => {
-      const store = new PadStore(flags.store);
-      const claim = acceptStoreManifest(store.readManifest());
-      let model = claim.kind === 'store' ? { name: claim.model ?? '?', weightsHash: claim.weightsHash } : undefined;
-      if (flags.model !== undefined) model = await SlalomModel.load(flags.model);
-      if (model === undefined && claim.kind === 'none') throw new InvalidArgumentError(`${flags.store} has no manifest (no pads were precomputed into it): pass --model, or run \`slalom precompute\``);
-      const state = TrustedState.open(flags.state);
-      // Refuses, saying why, a store of another trusted state or another model.
-      const { ledger, secrets } = openStore(state, store, model!);
-      const inventory = ledger.inventory();
-      const present = new Set(store.indices());
-      const recorded = ledger.readyIndices();
-      const usable = recorded.filter((i) => present.has(i)).length;
-      const status = {
-        model: model!.name,
-        weightsHash: model!.weightsHash,
-        storeId: secrets.storeId,
-        remaining: usable,
-        recorded: recorded.length,
-        missing: recorded.length - usable,
-        consumed: inventory.consumed,
-        ...(inventory.nextIndex !== undefined ? { nextIndex: inventory.nextIndex } : {}),
-        generated: inventory.generated,
-        inProgress: inventory.inProgress,
-        bytesPerInference: claim.kind === 'store' ? claim.bytesPerInference : undefined,
-        keyEpoch: secrets.epoch,
-      };
-      const lowWater = Number(flags.lowWater);
-      if (flags.json) process.stdout.write(`${JSON.stringify(status)}\n`);
-      else {
-        process.stdout.write(
-          [
-            `model ${status.model} (${status.weightsHash.slice(0, 16)}…), store ${status.storeId}, key epoch ${status.keyEpoch}`,
-            `remaining ${usable} usable, consumed ${status.consumed}, next index ${status.nextIndex ?? '-'}, generated ${status.generated}` +
-              (status.inProgress > 0 ? `, ${status.inProgress} being precomputed` : ''),
-            `bytes per inference ${status.bytesPerInference ?? '?'}` +
-              (status.missing > 0 ? `; ${status.missing} pads recorded in the ledger are missing from the store (deleted?) and will be skipped` : ''),
-            '',
-          ].join('\n'),
-        );
-      }
-      if (usable < lowWater) process.stderr.write(`warning: only ${usable} pads left (low-water mark ${lowWater}); run \`slalom precompute\`\n`);
-    });
+/** `slalom pads status`. */
+export async function run(flags: StatusFlags): Promise<void> {
+  const lowWater = parseInteger(flags.lowWater, '--low-water', { min: 0 });
+  const store = new PadStore(flags.store);
+  const claim = acceptStoreManifest(store.readManifest());
+  let model = claim.kind === 'store' ? { name: claim.model ?? '?', weightsHash: claim.weightsHash } : undefined;
+  if (flags.model !== undefined) model = await SlalomModel.load(flags.model);
+  if (model === undefined && claim.kind === 'none') throw new InvalidArgumentError(`${flags.store} has no manifest (no pads were precomputed into it): pass --model, or run \`slalom precompute\``);
+  const state = TrustedState.open(flags.state);
+  // Refuses, saying why, a store of another trusted state or another model.
+  const { ledger, secrets } = openStore(state, store, model!);
+  const inventory = ledger.inventory();
+  const present = new Set(store.indices());
+  const recorded = ledger.readyIndices();
+  const usable = recorded.filter((i) => present.has(i)).length;
+  const status = {
+    model: model!.name,
+    weightsHash: model!.weightsHash,
+    storeId: secrets.storeId,
+    remaining: usable,
+    recorded: recorded.length,
+    missing: recorded.length - usable,
+    consumed: inventory.consumed,
+    ...(inventory.nextIndex !== undefined ? { nextIndex: inventory.nextIndex } : {}),
+    generated: inventory.generated,
+    inProgress: inventory.inProgress,
+    bytesPerInference: claim.kind === 'store' ? claim.bytesPerInference : undefined,
+    keyEpoch: secrets.epoch,
+  };
+  if (flags.json) process.stdout.write(`${JSON.stringify(status)}\n`);
+  else {
+    process.stdout.write(
+      [
+        `model ${status.model} (${status.weightsHash.slice(0, 16)}…), store ${status.storeId}, key epoch ${status.keyEpoch}`,
+        `remaining ${usable} usable, consumed ${status.consumed}, next index ${status.nextIndex ?? '-'}, generated ${status.generated}` +
+          (status.inProgress > 0 ? `, ${status.inProgress} being precomputed` : ''),
+        `bytes per inference ${status.bytesPerInference ?? '?'}` +
+          (status.missing > 0 ? `; ${status.missing} pads recorded in the ledger are missing from the store (deleted?) and will be skipped` : ''),
+        '',
+      ].join('\n'),
+    );
+  }
+  if (usable < lowWater) process.stderr.write(`warning: only ${usable} pads left (low-water mark ${lowWater}); run \`slalom precompute\`\n`);
 }

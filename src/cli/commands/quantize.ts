@@ -3,12 +3,11 @@
  * write the quantized artifact (quant/artifact.ts) that every other command loads in a fraction of
  * the time, without onnxruntime and without the float weights.
  */
-import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../errors.js';
 import { isArtifactFile } from '../../runtime/model.js';
 import { SEEDED_NORMAL } from '../../runtime/model-inputs.js';
 import { formatMs } from '../format.js';
-import { addModelFlags, addPreprocessFlags, loadModelFromFlags, type ModelFlags } from '../options.js';
+import { loadModelFromFlags, type ModelFlags } from '../options.js';
 
 interface QuantizeFlags extends ModelFlags {
   model: string;
@@ -17,47 +16,35 @@ interface QuantizeFlags extends ModelFlags {
   json?: boolean;
 }
 
-export function registerQuantize(program: Command): void {
-  addPreprocessFlags(
-    addModelFlags(
-      program
-        .command('quantize')
-        .description('calibrate an ONNX model once and write a quantized artifact (scales, integer weights, graph, hashes, provenance) that every command loads')
-        .requiredOption('--model <file>', 'ONNX model file')
-        .requiredOption('--out <file>', 'artifact to write (e.g. m.slalom)')
-        .option('--include-onnx', 'also store the ONNX file, so the artifact alone serves compare (the float reference)')
-        .option('--json', 'print one JSON object'),
-    ),
-  ).action(async (flags: QuantizeFlags) => {
-    if (isArtifactFile(flags.model)) throw new InvalidArgumentError(`${flags.model} is a quantized artifact already: quantize the ONNX model it came from`);
-    const start = performance.now();
-    const model = await loadModelFromFlags(flags.model, flags);
-    const bytes = model.save(flags.out, { includeOnnx: flags.includeOnnx === true });
-    const ms = performance.now() - start;
-    const { calibration, margin } = model.provenance;
-    if (calibration.source === SEEDED_NORMAL) {
-      process.stderr.write(`warning: ${model.name} was calibrated on seeded normal inputs, not real data: real inputs may overflow; pass --calibration <dir|.npy>\n`);
-    }
-    const report = {
-      model: model.name,
-      out: flags.out,
-      bytes,
-      linearLayers: model.quantized.layers.length,
-      inputs: model.inputs,
-      calibration,
-      margin,
-      modelHash: model.modelHash,
-      weightsHash: model.weightsHash,
-      includesOnnx: flags.includeOnnx === true,
-      ms,
-    };
-    if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-    else {
-      process.stdout.write(
-        `quantized ${model.name} (${report.linearLayers} linear layers, input ${model.inputs.map((i) => `${i.name} [${i.dims.join(', ')}]`).join(', ')}) ` +
-          `on ${calibration.samples} calibration input(s) from ${calibration.source}, margin ${margin}\n` +
-          `wrote ${flags.out}: ${(bytes / 2 ** 20).toFixed(2)} MiB${report.includesOnnx ? ' (with the ONNX file)' : ''}, weights hash ${model.weightsHash.slice(0, 16)}…, in ${formatMs(ms)}\n`,
-      );
-    }
-  });
+export async function run(flags: QuantizeFlags): Promise<void> {
+  if (isArtifactFile(flags.model)) throw new InvalidArgumentError(`${flags.model} is a quantized artifact already: quantize the ONNX model it came from`);
+  const start = performance.now();
+  const model = await loadModelFromFlags(flags.model, flags);
+  const bytes = model.save(flags.out, { includeOnnx: flags.includeOnnx === true });
+  const ms = performance.now() - start;
+  const { calibration, margin } = model.provenance;
+  if (calibration.source === SEEDED_NORMAL) {
+    process.stderr.write(`warning: ${model.name} was calibrated on seeded normal inputs, not real data: real inputs may overflow; pass --calibration <dir|.npy>\n`);
+  }
+  const report = {
+    model: model.name,
+    out: flags.out,
+    bytes,
+    linearLayers: model.quantized.layers.length,
+    inputs: model.inputs,
+    calibration,
+    margin,
+    modelHash: model.modelHash,
+    weightsHash: model.weightsHash,
+    includesOnnx: flags.includeOnnx === true,
+    ms,
+  };
+  if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  else {
+    process.stdout.write(
+      `quantized ${model.name} (${report.linearLayers} linear layers, input ${model.inputs.map((i) => `${i.name} [${i.dims.join(', ')}]`).join(', ')}) ` +
+        `on ${calibration.samples} calibration input(s) from ${calibration.source}, margin ${margin}\n` +
+        `wrote ${flags.out}: ${(bytes / 2 ** 20).toFixed(2)} MiB${report.includesOnnx ? ' (with the ONNX file)' : ''}, weights hash ${model.weightsHash.slice(0, 16)}…, in ${formatMs(ms)}\n`,
+    );
+  }
 }

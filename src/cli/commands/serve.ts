@@ -3,15 +3,12 @@
  * inference service for clients (serve/server.ts). Runs until SIGTERM or SIGINT, then finishes what
  * is queued and exits.
  */
-import type { Command } from 'commander';
 import { noneProvider } from '../../attest/attestation.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { isMode, MODES, type Mode } from '../../runtime/modes.js';
 import { EMPTY_POLICIES, type EmptyPolicy, type ServedModelConfig } from '../../serve/served-model.js';
 import { TrustedServer } from '../../serve/server.js';
-import { CHECK_VARIANTS, DEFAULT_SOUNDNESS_BITS } from '../../verify/soundness.js';
-import { EXACT_KERNELS } from '../../kernels/exact-linear.js';
-import { acceleratorFromFlags, addModelFlags, collect, loadModelFromFlags, parseKernels, parsePositive, parseVerifyFlags, type ModelFlags, type SessionFlags } from '../options.js';
+import { acceleratorFromFlags, loadModelFromFlags, parseInteger, parseKernels, parsePositive, parseVerifyFlags, type ModelFlags, type SessionFlags } from '../options.js';
 import { onSignals } from '../signals.js';
 
 interface ServeFlags extends ModelFlags, Pick<SessionFlags, 'check' | 'repetitions' | 'soundnessBits' | 'onFailure' | 'kernels' | 'accelerator' | 'acceleratorTimeoutMs' | 'acceleratorFallback' | 'state'> {
@@ -31,12 +28,6 @@ interface ServeFlags extends ModelFlags, Pick<SessionFlags, 'check' | 'repetitio
   attestation: string;
   top: string;
   quiet?: boolean;
-}
-
-function port(text: string): number {
-  const v = Number(text);
-  if (!Number.isSafeInteger(v) || v < 0 || v > 65535) throw new InvalidArgumentError(`--port must be an integer in [0, 65535], got '${text}'`);
-  return v;
 }
 
 /** Starts the service and resolves once a SIGTERM/SIGINT has shut it down. */
@@ -71,7 +62,7 @@ export async function serveModels(flags: ServeFlags): Promise<void> {
   }
   const server = await TrustedServer.start({
     models,
-    port: port(flags.port),
+    port: parseInteger(flags.port, '--port', { min: 0, max: 65535 }),
     host: flags.host,
     maxBodyBytes: Math.round(parsePositive(flags.maxBodyMb, '--max-body-mb') * 2 ** 20),
     requestTimeoutMs: parsePositive(flags.requestTimeoutMs, '--request-timeout-ms', true),
@@ -84,35 +75,5 @@ export async function serveModels(flags: ServeFlags): Promise<void> {
   await onSignals(log, () => server.close());
 }
 
-export function registerServe(program: Command): void {
-  addModelFlags(
-    program
-      .command('serve')
-      .description('serve models to clients: the trusted runtime as an Open Inference Protocol service with attested keys, encrypted requests, signed receipts and metrics')
-      .requiredOption('--model <file>', 'ONNX model or quantized artifact; repeatable to serve several', collect)
-      .option('--mode <mode>', `one of ${MODES.join(', ')}`, 'private+verified')
-      .requiredOption('--port <n>', 'TCP port (0: any free port; the first stdout line names the URL)')
-      .option('--host <addr>', 'interface to bind', '127.0.0.1')
-      .option('--store <dir>', 'pad store of the private modes, one per --model in the same order', collect)
-      .option('--state <dir>', 'trusted state directory (keys, pad ledger); default $SLALOM_STATE_DIR or ~/.slalom/state')
-      .option('--on-empty <policy>', 'when no pad is ready: wait (for the refill, up to --request-timeout-ms), fail (503 + Retry-After), local (that inference runs in the trusted runtime)', 'wait')
-      .option('--no-refill', 'no background precompute (pads come from `slalom precompute` only)')
-      .option('--refill-low <n>', 'refill when fewer pads than this are ready', '8')
-      .option('--refill-high <n>', 'refill up to this many ready pads', '32')
-      .option('--lanes <n>', 'requests run at once per model (they share its accelerator: pipelining)', '2')
-      .option('--max-queue <n>', 'requests waiting per model before 503 + Retry-After', '64')
-      .option('--accelerator <list>', 'as for infer: worker (default), webgpu[:auto|software], local, or http://host:port[,…] accelerator services')
-      .option('--accelerator-timeout-ms <ms>', 'per-request timeout of --accelerator before failing over', '60000')
-      .option('--accelerator-fallback <policy>', 'when no --accelerator is reachable: fail, or local', 'fail')
-      .option('--kernels <impl>', `exact kernels of the trusted runtime and the embedded accelerator: ${EXACT_KERNELS.join(', ')}`, 'ort')
-      .option('--check <variant>', `Freivalds variant: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed')
-      .option('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)')
-      .option('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS))
-      .option('--on-failure <policy>', 'after a failed check: abort (the client gets an error), or recompute (another accelerator, else the trusted runtime)', 'abort')
-      .option('--attestation <provider>', 'attestation provider: none (development only: signs nothing; clients refuse it unless they allow development providers)', 'none')
-      .option('--top <k>', 'predictions per item in top_k', '5')
-      .option('--max-body-mb <mb>', 'largest request body', '64')
-      .option('--request-timeout-ms <ms>', 'longest a request may take to arrive, or wait for a lane and a pad', '60000')
-      .option('--quiet', 'no log lines on stderr'),
-  ).action(serveModels);
-}
+/** `slalom serve`. */
+export const run = serveModels;

@@ -6,7 +6,7 @@
  * LayerNormalization's statistics outputs), drops dead nodes and folds BatchNormalization into the
  * preceding Conv or Gemm. Any problem is an error naming the node, its op and the reason.
  */
-import { InvalidArgumentError, MalformedModelError, SlalomError, UnsupportedModelError } from '../../errors.js';
+import { InvalidArgumentError, isSlalomError, MalformedModelError, UnsupportedModelError } from '../../errors.js';
 import { formatDims, sizeOf, tensor, type Tensor } from '../../tensor/tensor.js';
 import type { AttrValue, Graph, Node, RawModel, RawNode } from '../ir.js';
 import type { ResolveContext } from '../ops/op.js';
@@ -177,7 +177,7 @@ function guarded<T>(where: string, layer: string, f: () => T): T {
   try {
     return f();
   } catch (e) {
-    if (e instanceof SlalomError && e.layer !== undefined) throw e;
+    if (isSlalomError(e) && e.layer !== undefined) throw e;
     throw new MalformedModelError(`${where}: ${(e as Error).message}`, { layer, cause: e });
   }
 }

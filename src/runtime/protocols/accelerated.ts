@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import type { AcceleratorBackend } from '../../accel/backend.js';
 import { acceptComputed, acceptReply } from '../../boundary/accept.js';
 import type { Crossing, Sendable } from '../../boundary/pass-plan.js';
-import { IntegrityError, MalformedResponseError, PadsExhaustedError, type SlalomError } from '../../errors.js';
+import { hasErrorCode, type SlalomError } from '../../errors.js';
 import { jsKernels, type ExactKernels } from '../../kernels/exact-linear.js';
 import type { Verifier } from '../../verify/verifier.js';
 import { assemblePlan, type CrossingPads, type LayerStep } from '../boundary-plan.js';
@@ -95,7 +95,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     try {
       lease = await pads.acquire();
     } catch (e) {
-      if (!(e instanceof PadsExhaustedError) || options.onExhausted !== 'local') throw e;
+      if (!hasErrorCode(e, 'SLALOM_ERR_PADS_EXHAUSTED') || options.onExhausted !== 'local') throw e;
       incidents.push({ layer: '(all)', code: e.code, message: `${e.message}; this inference ran in the trusted runtime` });
       return 'local';
     }
@@ -148,7 +148,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
           return crossing;
         } catch (e) {
           accelerator.recycle?.(requestId);
-          if (!(e instanceof IntegrityError || e instanceof MalformedResponseError)) throw e;
+          if (!hasErrorCode(e, 'SLALOM_ERR_INTEGRITY', 'SLALOM_ERR_MALFORMED')) throw e;
           // The backend quarantines the accelerator that answered, whatever the policy.
           const another = accelerator.reportFailure?.(requestId, e) === true;
           if (policy === 'abort' || !another || retries >= MAX_RETRIES) throw e;
@@ -168,7 +168,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
             try {
               return await fromAccelerator(step, request, crossingPads);
             } catch (e) {
-              const caught = e instanceof IntegrityError || e instanceof MalformedResponseError;
+              const caught = hasErrorCode(e, 'SLALOM_ERR_INTEGRITY', 'SLALOM_ERR_MALFORMED');
               if (!caught || policy === 'abort') throw e;
               const err = e as SlalomError;
               incidents.push({ layer: step.layer.name, code: err.code, message: `${err.message}; recomputed in the trusted runtime, accelerator distrusted for the rest of the run` });

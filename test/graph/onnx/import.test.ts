@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { InvalidArgumentError, MalformedModelError, SlalomError, UnsupportedModelError } from '../../../src/errors.js';
 import { execute } from '../../../src/graph/execute.js';
 import type { Graph } from '../../../src/graph/ir.js';
-import { OnnxBuilder } from '../../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../../src/onnx/build.js';
 import { importOnnx } from '../../../src/graph/onnx/import.js';
 import { createReferenceSession } from '../../../src/reference/ort-session.js';
 import type { Tensor } from '../../../src/tensor/tensor.js';

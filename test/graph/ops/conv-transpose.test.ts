@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MalformedModelError, UnsupportedModelError } from '../../../src/errors.js';
 import type { ConvNodeAttrs } from '../../../src/graph/ops/linear.js';
-import { OnnxBuilder, type OnnxAttrValue } from '../../../src/graph/onnx/build.js';
+import { OnnxBuilder, type OnnxAttrValue } from '../../../src/onnx/build.js';
 import { importOnnx } from '../../../src/graph/onnx/import.js';
 import { convTransposeWeight } from '../../../src/graph/ops/conv-transpose.js';
 import { tensor } from '../../../src/tensor/tensor.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MalformedModelError } from '../../../src/errors.js';
 import { execute } from '../../../src/graph/execute.js';
-import { OnnxBuilder } from '../../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../../src/onnx/build.js';
 import { importOnnx } from '../../../src/graph/onnx/import.js';
 import { tensor } from '../../../src/tensor/tensor.js';
 import { assertAgreesWithOrt } from '../../helpers/ort-agree.js';

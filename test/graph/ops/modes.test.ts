@@ -10,13 +10,13 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { LocalBackend } from '../../../src/accel/local.js';
 import { IntegrityError } from '../../../src/errors.js';
-import { OnnxBuilder } from '../../../src/graph/onnx/build.js';
+import { OnnxBuilder } from '../../../src/onnx/build.js';
 import { createReferenceSession } from '../../../src/reference/ort-session.js';
 import { SlalomModel } from '../../../src/runtime/model.js';
 import { openProtocol } from '../../../src/runtime/session.js';
 import type { Tensor } from '../../../src/tensor/tensor.js';
 import { CHECK_VARIANTS } from '../../../src/verify/soundness.js';
-import { Rng } from '../../../src/zoo/rng.js';
+import { Rng } from '../../../src/util/seeded-rng.js';
 import { CheatingBackend } from '../../accel/cheating.js';
 import { logitsInEveryMode, syntheticInput } from '../../runtime/modes-helpers.js';
 

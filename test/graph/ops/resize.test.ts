@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UnsupportedModelError } from '../../../src/errors.js';
-import { OnnxBuilder, type OnnxAttrValue } from '../../../src/graph/onnx/build.js';
+import { OnnxBuilder, type OnnxAttrValue } from '../../../src/onnx/build.js';
 import { importOnnx } from '../../../src/graph/onnx/import.js';
 import { assertAgreesWithOrt } from '../../helpers/ort-agree.js';
 import { randomTensor, rng } from '../../helpers/single-node.js';

@@ -1,8 +1,9 @@
 /**
- * A small seeded PRNG for the model zoo: mulberry32 (32-bit state, period 2^32) for uniforms and
+ * A small seeded PRNG for reproducible, public values — the model zoo's weights, the runtime's
+ * default calibration inputs, tests: mulberry32 (32-bit state, period 2^32) for uniforms and
  * Marsaglia–Tsang's 128-layer ziggurat (J. Stat. Softw. 5(8), 2000) for normals — about 3× faster
- * than Box-Muller, which matters for VGG-16's 138M weights. Not cryptographic: it only makes zoo
- * weights reproducible; the same seed gives the same sequence wherever the same Node/V8 runs.
+ * than Box-Muller, which matters for VGG-16's 138M weights. Not cryptographic (secrets come from
+ * field/random.ts): the same seed gives the same sequence wherever the same Node/V8 runs.
  * (As in the original ziggurat the layer index reuses the low bits of the 32-bit draw, a bias far
  * below anything weight initialisation can notice.)
  */

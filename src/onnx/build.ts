@@ -1,6 +1,8 @@
 /**
- * A small ONNX model builder: declare inputs, outputs, initializers and nodes, get ModelProto bytes
- * (ir_version 8, default opset 13). Used by the model zoo, by tests and by the model-repository exporter.
+ * The ONNX model builder, below every layer that writes ONNX (kernels' single-node sessions, the
+ * model zoo, the model-repository exporter, tests): declare inputs, outputs, initializers, nodes and
+ * metadata, get ModelProto bytes (ir_version 8, default opset 13). single-node.ts is the one-node
+ * shorthand. Reading ONNX is graph/onnx/'s job.
  *
  * Initializers are stored as little-endian `raw_data`. `toBytes()` writes the protobuf itself around the
  * initializer payloads (one allocation of the final size, one copy of each weight array), because the
@@ -17,6 +19,7 @@ import {
   ModelProtoSchema,
   NodeProtoSchema,
   OperatorSetIdProtoSchema,
+  StringStringEntryProtoSchema,
   TensorProtoSchema,
   TensorProto_DataType,
   TensorShapeProtoSchema,
@@ -29,10 +32,13 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from 'onnx-buf';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /** Element types the builder can declare on inputs and outputs. */
 export type OnnxElemType = 'float' | 'double' | 'int64' | 'uint8' | 'int8' | 'int32';
+
+/** An output's declared type: an element type, or `'inferred'` (no type: onnxruntime infers it, e.g. MaxPool's int64 indices). */
+export type OnnxOutputType = OnnxElemType | 'inferred';
 
 /** Typed arrays accepted as tensor data; the ONNX data type follows from the array type. */
 export type OnnxTensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Int8Array;
@@ -44,14 +50,14 @@ export type OnnxTensorData = Float32Array | Float64Array | BigInt64Array | Int32
  */
 export type OnnxAttrValue =
   | number
-  | number[]
+  | readonly number[]
   | string
   | OnnxTensorData
-  | { tensor: OnnxTensorData; dims: number[] }
-  | { ints: number[] }
-  | { floats: number[] }
-  | { float: number }
-  | { int: number };
+  | { readonly tensor: OnnxTensorData; readonly dims: readonly number[] }
+  | { readonly ints: readonly number[] }
+  | { readonly floats: readonly number[] }
+  | { readonly float: number }
+  | { readonly int: number };
 
 export interface OnnxBuilderOptions {
   /** Default-domain opset version (default 13). */
@@ -112,7 +118,8 @@ function tensorHeader(name: string, dims: readonly number[], data: OnnxTensorDat
   return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: dataTypeOf(data) });
 }
 
-function valueInfo(name: string, dims: readonly (number | string)[] | undefined, elemType: OnnxElemType): ValueInfoProto {
+function valueInfo(name: string, dims: readonly (number | string)[] | undefined, elemType: OnnxOutputType): ValueInfoProto {
+  if (elemType === 'inferred') return create(ValueInfoProtoSchema, { name });
   const shape =
     dims === undefined
       ? undefined
@@ -130,6 +137,10 @@ function valueInfo(name: string, dims: readonly (number | string)[] | undefined,
   });
 }
 
+function isNumberList(v: unknown): v is readonly number[] {
+  return Array.isArray(v);
+}
+
 function isTensorData(v: unknown): v is OnnxTensorData {
   return ArrayBuffer.isView(v) && !(v instanceof DataView);
 }
@@ -142,7 +153,7 @@ function attribute(name: string, v: OnnxAttrValue): AttributeProto {
     return Number.isInteger(v) ? make({ type: T.INT, i: BigInt(v) }) : make({ type: T.FLOAT, f: v });
   }
   if (typeof v === 'string') return make({ type: T.STRING, s: utf8.encode(v) });
-  if (Array.isArray(v)) {
+  if (isNumberList(v)) {
     return v.every(Number.isInteger)
       ? make({ type: T.INTS, ints: v.map(BigInt) })
       : make({ type: T.FLOATS, floats: v.slice() });
@@ -205,6 +216,7 @@ export class OnnxBuilder {
   private readonly initNames = new Set<string>();
   private readonly used = new Set<string>();
   private readonly counters = new Map<string, number>();
+  private readonly metadataProps: { key: string; value: string }[] = [];
 
   constructor(graphName: string, opts: OnnxBuilderOptions = {}) {
     this.graphName = graphName;
@@ -214,22 +226,22 @@ export class OnnxBuilder {
   }
 
   /** Declares a graph input; a string dimension is a symbolic `dim_param`. */
-  input(name: string, dims: (number | string)[], elemType: OnnxElemType = 'float'): this {
+  input(name: string, dims: readonly (number | string)[], elemType: OnnxElemType = 'float'): this {
     checkDims(dims.filter((d): d is number => typeof d === 'number'), name);
     this.inputs.push(valueInfo(name, dims, elemType));
     this.used.add(name);
     return this;
   }
 
-  /** Declares a graph output; without `dims` the output has a type but no shape. */
-  output(name: string, dims?: (number | string)[], elemType: OnnxElemType = 'float'): this {
+  /** Declares a graph output; without `dims` the output has a type but no shape ('inferred': no type either). */
+  output(name: string, dims?: readonly (number | string)[], elemType: OnnxOutputType = 'float'): this {
     if (dims) checkDims(dims.filter((d): d is number => typeof d === 'number'), name);
     this.outputs.push(valueInfo(name, dims, elemType));
     return this;
   }
 
   /** Adds a constant weight tensor; `data` is kept by reference until `toBytes()`. */
-  initializer(name: string, dims: number[], data: OnnxTensorData): this {
+  initializer(name: string, dims: readonly number[], data: OnnxTensorData): this {
     checkTensor(name, dims, data);
     if (this.initNames.has(name)) throw new InvalidArgumentError(`initializer ${name} declared twice`);
     this.initNames.add(name);
@@ -239,17 +251,17 @@ export class OnnxBuilder {
   }
 
   /** Adds a node of the default domain; `name` defaults to a fresh `<op>_<n>`. An empty input name skips an optional input. */
-  node(op: string, inputs: string[], outputs: string[], attrs: Record<string, OnnxAttrValue> = {}, name?: string): this {
+  node(op: string, inputs: readonly string[], outputs: readonly string[], attrs: Readonly<Record<string, OnnxAttrValue>> = {}, name?: string): this {
     const attribute_ = Object.entries(attrs).map(([k, v]) => attribute(k, v));
     for (const o of outputs) this.used.add(o);
     const nodeName = name ?? this.uniqueName(op);
     this.used.add(nodeName);
-    this.nodes.push(create(NodeProtoSchema, { opType: op, name: nodeName, input: inputs, output: outputs, attribute: attribute_ }));
+    this.nodes.push(create(NodeProtoSchema, { opType: op, name: nodeName, input: [...inputs], output: [...outputs], attribute: attribute_ }));
     return this;
   }
 
   /** A `Constant` node producing `name` from `data` with shape `dims`. */
-  constant(name: string, dims: number[], data: OnnxTensorData): this {
+  constant(name: string, dims: readonly number[], data: OnnxTensorData): this {
     return this.node('Constant', [], [name], { value: { tensor: data, dims } });
   }
 
@@ -263,7 +275,13 @@ export class OnnxBuilder {
     return name;
   }
 
-  /** The ModelProto bytes. */
+  /** Adds a `metadata_props` entry (e.g. the exporter's layer description). */
+  metadata(key: string, value: string): this {
+    this.metadataProps.push({ key, value });
+    return this;
+  }
+
+  /** The ModelProto bytes (metadata last). */
   toBytes(): Uint8Array {
     const graphHead = toBinary(
       GraphProtoSchema,
@@ -284,6 +302,10 @@ export class OnnxBuilder {
     }
     const graphLength = parts.reduce((a, p) => a + p.length, 0);
     parts.unshift(modelHead, lenPrefix(MODEL_FIELD_GRAPH, graphLength));
+    if (this.metadataProps.length > 0) {
+      // A repeated field after the graph: protobuf merges it wherever it stands.
+      parts.push(toBinary(ModelProtoSchema, create(ModelProtoSchema, { metadataProps: this.metadataProps.map((e) => create(StringStringEntryProtoSchema, e)) })));
+    }
     const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
     let at = 0;
     for (const p of parts) {

@@ -10,8 +10,8 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { AttributeProto_AttributeType as A, ModelProtoSchema, TensorProto_DataType } from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
 
-import { InvalidArgumentError } from '../../../src/errors.js';
-import { OnnxBuilder } from '../../../src/graph/onnx/build.js';
+import { InvalidArgumentError } from '../../src/errors.js';
+import { OnnxBuilder } from '../../src/onnx/build.js';
 
 const H = 4;
 const W = 4;
