@@ -5,7 +5,7 @@
  * flag (MalformedResponseError), the check (IntegrityError), the magnitudes (OverflowError). Each
  * owner keeps its math and its decision; only the loop is shared. Contract only, no code.
  */
-import type { LinearRequest } from '../accel/backend.js';
+import type { LinearRequest } from './linear-messages.js';
 import type { Residues } from '../field/residues.js';
 import type { Region } from '../simd/arena.js';
 import type { FieldTensor } from '../tensor/field-tensor.js';
