@@ -21,6 +21,8 @@ import { ADAPTER_CHOICES, type AdapterChoice } from '../src/accel/webgpu/device.
 import { GPU_MODES } from './gpu/measure.js';
 import { refreshGpuSection, runGpuBench } from './gpu/run.js';
 import { renderChart } from './lib/chart.js';
+import { measureCiphers } from './lib/ciphers.js';
+import { cpuFeatures } from './lib/cpu.js';
 import { measureBandwidth } from './lib/membw.js';
 import { measureModel } from './lib/measure.js';
 import { renderReport, stdoutTable } from './lib/report.js';
@@ -158,12 +160,17 @@ const bandwidth = measureBandwidth();
 collect();
 log(`memory bandwidth: copy ${(bandwidth.copyBytesPerS / 1e9).toFixed(1)} GB/s, read ${(bandwidth.readBytesPerS / 1e9).toFixed(1)} GB/s`);
 
+log('measuring the pad ciphers (node:crypto, 64 MiB each)…');
+const ciphers = measureCiphers();
+log(`ciphers: ${ciphers.map((c) => `${c.cipher} ${(c.bytesPerS / 1e9).toFixed(2)} GB/s (${Math.round(c.pieceBytes / 1024)} KiB)`).join(', ')}`);
 const cpuList = cpus();
 const environment: BenchEnvironment = {
   date: new Date().toISOString(),
   node: process.versions.node,
   platform: `${process.platform} ${process.arch}`,
   cpus: cpuList[0]?.model.trim() ?? 'unknown CPU',
+  simd: cpuFeatures().simd,
+  ciphers,
   cpuCount: cpuList.length,
   loadAvgAtStart: loadavg(),
   totalMemBytes: totalmem(),

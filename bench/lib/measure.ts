@@ -27,13 +27,14 @@ import {
   type Tensor,
 } from '../../src/index.js';
 import { createReferenceSession } from '../../src/reference/ort-session.js';
+import { PadPool } from '../../src/runtime/pad-pool.js';
 import { Rng } from '../../src/util/seeded-rng.js';
 import { startAccelerator, stopAccelerator } from './accelerator-service.js';
 import { measureExactnessTax, type ExactnessTax } from './exactness-tax.js';
 import type { Bandwidth } from './membw.js';
 import { RssSampler } from './rss.js';
 import { fmtCount, median } from './stats.js';
-import { BENCH_MODES, OUTSOURCING_MODES, PRIVATE_MODES, SERVICE_MODES, type BenchMode, type BenchRecord, type ModelSummary, type ServiceMeasurement } from './types.js';
+import { BENCH_MODES, IN_FLIGHT, MEMORY_PAD_MODES, OUTSOURCING_MODES, PRIVATE_MODES, SERVICE_MODES, type BenchMode, type BenchRecord, type InFlightMeasurement, type ModelSummary, type ServiceMeasurement } from './types.js';
 
 export interface MeasureOptions {
   readonly modes: readonly BenchMode[];
@@ -65,6 +66,8 @@ const WARM_MIN_MS = 300;
 const RUN_MIN_MS = 1000;
 const WARM_CAP = 30;
 const RUN_CAP = 100;
+/** As many images in flight as the mode ran one at a time, in batches, up to this many. */
+const IN_FLIGHT_BATCH_CAP = 25;
 
 interface IterationPlan {
   readonly warmup: number;
@@ -88,6 +91,10 @@ interface ModeRun {
   readonly setupMs: number;
   readonly peakRssBytes: number;
   readonly soundnessLog2PerInference?: number;
+  /** IN_FLIGHT images at a time: each batch's wall milliseconds and every image's logits. */
+  readonly inFlight?: { readonly batchMs: readonly number[]; readonly logits: readonly Float64Array[] };
+  /** Memory pads: the pool thread's milliseconds per pad. */
+  readonly fillMs?: readonly number[];
 }
 
 const FASHION_MNIST_PATH = new URL('../../models/fashion-mnist.onnx', import.meta.url).pathname;
@@ -193,7 +200,8 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
         }
         options.collect();
       }
-      const plan = PRIVATE_MODES.has(mode) ? fixedPlan() : { warmup, runs, adaptive: true };
+      // Pads are consumed (store) or made one per inference (pool): counted in advance.
+      const plan = PRIVATE_MODES.has(mode) || MEMORY_PAD_MODES.has(mode) ? fixedPlan() : { warmup, runs, adaptive: true };
       results.set(mode, await measureMode(model, name, mode, input, plan, { ...options, stateDir, storeDir }));
     }
     if (serviceModes.length > 0) await measureService(model, name, serviceModes, input, fixedPlan(), { ...options, stateDir, storeDir }, serviceRuns, serviceNotRun);
@@ -239,6 +247,8 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
       peakRssBytes: run.peakRssBytes,
       setupMs: run.setupMs,
       ...(PRIVATE_MODES.has(mode) && precompute ? { precomputeMsPerImage: precompute.msPerImage, padBytesPerImage: precompute.padBytesPerImage } : {}),
+      ...(run.fillMs !== undefined && run.fillMs.length > 0 ? { precomputeMsPerImage: median([...run.fillMs]) } : {}),
+      ...(run.inFlight !== undefined ? { inFlight: inFlightRecord(run.inFlight, referenceLogits) } : {}),
       ...(run.soundnessLog2PerInference !== undefined ? { soundnessLog2PerInference: run.soundnessLog2PerInference } : {}),
       floorMs,
       vsFloor: trustedMs / floorMs,
@@ -263,6 +273,17 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
     ...(tax ? { exactLinearMs: tax.exactLinearMs, fp32LinearMs: tax.fp32LinearMs, exactnessTax: tax.tax, exactnessLayers: tax.layers } : {}),
   };
   return { summary, records };
+}
+
+function inFlightRecord(run: NonNullable<ModeRun['inFlight']>, referenceLogits: Float64Array | undefined): InFlightMeasurement {
+  const wallMsPerBatch = median([...run.batchMs]);
+  return {
+    images: IN_FLIGHT,
+    batches: run.batchMs.length,
+    wallMsPerBatch,
+    throughput: (1000 * IN_FLIGHT) / wallMsPerBatch,
+    logitsMatchBaseline: referenceLogits !== undefined && run.logits.every((l) => sameLogits(l, referenceLogits)),
+  };
 }
 
 /** A service mode's record fields: its measurement, or why there is none. */
@@ -370,8 +391,11 @@ async function measureMode(
   const setupStart = performance.now();
   let setupMs = 0;
   let soundness: number | undefined;
+  let inFlight: ModeRun['inFlight'];
   let infer: () => Promise<Omit<Sample, 'wallMs'>>;
   let close: () => Promise<void>;
+  /** The memory pool of a `:memory` mode: refilled between runs, outside the timing (it fills in idle time). */
+  let pool: PadPool | undefined;
   if (mode === 'ort-fp32') {
     const session = await createReferenceSession(model.onnxBytes, { threads: 1 });
     infer = async () => {
@@ -382,12 +406,15 @@ async function measureMode(
     };
     close = () => session.close();
   } else {
-    const slalomMode = mode as Mode;
+    const slalomMode = mode.replace(/:memory$/, '') as Mode;
     const protocol = await openProtocol(model, slalomMode, {
       kernels: 'ort',
       ...(options.accelerator ? { accelerator: options.accelerator } : {}),
       ...(PRIVATE_MODES.has(mode) ? { pads: { store: options.storeDir, stateDir: options.stateDir } } : {}),
+      ...(MEMORY_PAD_MODES.has(mode) ? { pads: { source: 'memory' as const, capacity: IN_FLIGHT } } : {}),
     });
+    const source = (protocol as { pads?: unknown }).pads;
+    pool = source instanceof PadPool ? source : undefined;
     soundness = protocol.verifier?.soundnessLog2PerInference;
     infer = async () => {
       const r = await model.infer(input, { mode: slalomMode, protocol });
@@ -403,6 +430,7 @@ async function measureMode(
     const warmStart = performance.now();
     while (warmups < plan.warmup || (plan.adaptive && warmups < WARM_CAP && performance.now() - warmStart < WARM_MIN_MS)) {
       if (warmups < plan.warmup && (plan.warmup <= 10 || warmups === 0)) log(`[${name}] ${label}: warm-up ${warmups + 1}/${plan.warmup}`);
+      await pool?.filled();
       await infer();
       warmups++;
       rss.sample();
@@ -412,6 +440,7 @@ async function measureMode(
     while (samples.length < plan.runs || (plan.adaptive && samples.length < RUN_CAP && performance.now() - runStart < RUN_MIN_MS)) {
       const k = samples.length + 1;
       if (k <= plan.runs && (plan.runs <= 10 || k % 10 === 0 || k === plan.runs)) log(`[${name}] ${label}: run ${k}/${plan.runs}`);
+      await pool?.filled();
       const t0 = performance.now();
       const r = await infer();
       const wallMs = performance.now() - t0;
@@ -419,8 +448,36 @@ async function measureMode(
       samples.push({ ...r, wallMs });
     }
     if (samples.length > plan.runs) log(`[${name}] ${label}: ${samples.length} runs in all`);
+    // Several images at once on the same protocol (store pads excepted: each would cost a precomputed pad more).
+    if (OUTSOURCING_MODES.has(mode) && !PRIVATE_MODES.has(mode) && options.accelerator === undefined) {
+      inFlight = await measureInFlight(infer, Math.max(2, Math.min(IN_FLIGHT_BATCH_CAP, Math.ceil(samples.length / IN_FLIGHT))), pool, (msg) => log(`[${name}] ${label}: ${msg}`));
+      rss.sample();
+    }
   } finally {
     await close();
   }
-  return { warmup: warmups, samples, setupMs, peakRssBytes: rss.peak(), ...(soundness !== undefined ? { soundnessLog2PerInference: soundness } : {}) };
+  return {
+    warmup: warmups,
+    samples,
+    setupMs,
+    peakRssBytes: rss.peak(),
+    ...(soundness !== undefined ? { soundnessLog2PerInference: soundness } : {}),
+    ...(inFlight !== undefined ? { inFlight } : {}),
+    ...(pool !== undefined ? { fillMs: [...pool.fillMs] } : {}),
+  };
+}
+
+/** `batches` batches of IN_FLIGHT inferences started at once; a pool is filled before each batch, outside the timing. */
+async function measureInFlight(infer: () => Promise<Omit<Sample, 'wallMs'>>, batches: number, pool: PadPool | undefined, log: (msg: string) => void): Promise<NonNullable<ModeRun['inFlight']>> {
+  const batchMs: number[] = [];
+  const logits: Float64Array[] = [];
+  for (let b = 0; b < batches; b++) {
+    log(`${IN_FLIGHT} in flight, batch ${b + 1}/${batches}`);
+    await pool?.filled();
+    const t0 = performance.now();
+    const rs = await Promise.all(Array.from({ length: IN_FLIGHT }, () => infer()));
+    batchMs.push(performance.now() - t0);
+    logits.push(...rs.map((r) => r.logits));
+  }
+  return { batchMs, logits };
 }

@@ -1,17 +1,25 @@
 /** The benchmark's vocabulary: which models and modes it runs, and what it records for each. */
 import type { LayerTax } from './exactness-tax.js';
+import type { CipherSpeed } from './ciphers.js';
 import type { Bandwidth } from './membw.js';
 
 export const BENCH_MODELS = ['vgg16', 'resnet50', 'resnet18', 'mobilenet-v2', 'fashion-mnist'] as const;
 export type BenchModel = (typeof BENCH_MODELS)[number];
 
 /** `ort-fp32` is the whole network in onnxruntime fp32 on one thread; the rest are slalom's modes (DESIGN.md §5). */
-export const BENCH_MODES = ['ort-fp32', 'baseline', 'outsourced', 'verified', 'private', 'private+verified'] as const;
+/** `private` and `private+verified` take their pads from the sealed store (`--pads store`); the `:memory` rows are the same modes with the in-memory pool (`--pads memory`). */
+export const BENCH_MODES = ['ort-fp32', 'baseline', 'outsourced', 'verified', 'private', 'private+verified', 'private:memory', 'private+verified:memory'] as const;
 export type BenchMode = (typeof BENCH_MODES)[number];
 
+/** Private modes with pads from the sealed store (precomputed before they run). */
 export const PRIVATE_MODES: ReadonlySet<BenchMode> = new Set(['private', 'private+verified']);
+/** Private modes with pads from the in-memory pool (precomputed by its thread between inferences). */
+export const MEMORY_PAD_MODES: ReadonlySet<BenchMode> = new Set(['private:memory', 'private+verified:memory']);
 /** Modes whose linear layers cross the trust boundary to the accelerator. */
-export const OUTSOURCING_MODES: ReadonlySet<BenchMode> = new Set(['outsourced', 'verified', 'private', 'private+verified']);
+export const OUTSOURCING_MODES: ReadonlySet<BenchMode> = new Set(['outsourced', 'verified', 'private', 'private+verified', 'private:memory', 'private+verified:memory']);
+
+/** Images in flight at once on one protocol for the throughput comparison (issue 12, deliverable 5). */
+export const IN_FLIGHT = 4;
 
 /** Modes also measured end to end against the accelerator as a loopback HTTP service (a `slalom accelerator serve` child process). */
 export const SERVICE_MODES: ReadonlySet<BenchMode> = new Set(['verified', 'private+verified']);
@@ -64,10 +72,23 @@ export interface BenchRecord {
   readonly top1MatchesOrt: boolean;
   readonly trustedMsSamples: readonly number[];
   readonly wallMsSamples: readonly number[];
+  /** Outsourcing modes except the store's: IN_FLIGHT images at a time on the same protocol (embedded worker). */
+  readonly inFlight?: InFlightMeasurement;
   /** SERVICE_MODES: the same mode with the accelerator as a loopback service instead of the embedded worker. */
   readonly service?: ServiceMeasurement;
   /** SERVICE_MODES without `service`: why (skipped, or the error it failed with). Both absent in runs before the service was measured. */
   readonly serviceNotRun?: string;
+}
+
+/** Throughput with several images in flight on one protocol, against the same protocol's one-at-a-time runs. */
+export interface InFlightMeasurement {
+  readonly images: number;
+  readonly batches: number;
+  /** Median wall-clock milliseconds per batch of `images`, and images per second from it. */
+  readonly wallMsPerBatch: number;
+  readonly throughput: number;
+  /** Every image's logits bit-identical to baseline's. */
+  readonly logitsMatchBaseline: boolean;
 }
 
 /** One mode against `slalom accelerator serve` on 127.0.0.1 (onnxruntime backend, one thread), through HttpBackend. */
@@ -122,6 +143,10 @@ export interface BenchEnvironment {
   readonly loadAvgAtEnd?: readonly number[];
   readonly totalMemBytes: number;
   readonly bandwidth: Bandwidth;
+  /** SIMD and crypto features of the CPU (/proc/cpuinfo flags); absent in older runs. */
+  readonly simd?: readonly string[];
+  /** The pad ciphers and their alternatives (bench/lib/ciphers.ts); absent in older runs. */
+  readonly ciphers?: readonly CipherSpeed[];
   readonly quick: boolean;
   readonly warmup: number;
   readonly runs: number;

@@ -25,10 +25,17 @@ export interface StoreManifest {
   readonly bytesPerInference: number;
 }
 
+/** A pad file's bytes, in a buffer the reader holds until it gives it back (then the store reads the next pad into it). */
+export interface PadRead {
+  readonly bytes: Untrusted<Uint8Array>;
+  giveBack(): void;
+}
+
 export class PadStore {
   readonly dir: string;
   private readonly padsDir: string;
-  private scratch = Buffer.alloc(0);
+  /** Buffers given back by earlier reads. */
+  private readonly spare: Buffer[] = [];
 
   constructor(dir: string) {
     this.dir = dir;
@@ -62,10 +69,11 @@ export class PadStore {
   }
 
   /**
-   * The pad file's bytes, read into this store's reusable buffer: valid until the next readPad.
-   * (A pad is tens of MiB for a large model; fresh memory for each would cost a page fault per 4 KiB.)
+   * The pad file's bytes, read into a buffer an earlier read gave back, or a new one while every
+   * buffer is held (inferences in flight each hold their pad's). A pad is tens of MiB for a large
+   * model: fresh memory for each would cost a page fault per 4 KiB.
    */
-  readPad(index: number): Untrusted<Uint8Array> | undefined {
+  readPad(index: number): PadRead | undefined {
     const path = this.path(index);
     let fd: number;
     try {
@@ -76,14 +84,21 @@ export class PadStore {
     }
     try {
       const size = fstatSync(fd).size;
-      if (this.scratch.length < size) this.scratch = Buffer.allocUnsafe(size); // every byte used is read below
+      const held = this.spare.pop();
+      const buffer = held !== undefined && held.length >= size ? held : Buffer.allocUnsafe(size); // every byte used is read below
       let read = 0;
       while (read < size) {
-        const n = readSync(fd, this.scratch, read, size - read, read);
+        const n = readSync(fd, buffer, read, size - read, read);
         if (n === 0) break; // shrank while reading: what was read is all there is
         read += n;
       }
-      return untrusted(new Uint8Array(this.scratch.buffer, this.scratch.byteOffset, read));
+      let given = false;
+      const giveBack = (): void => {
+        if (given) return;
+        given = true;
+        this.spare.push(buffer);
+      };
+      return { bytes: untrusted(new Uint8Array(buffer.buffer, buffer.byteOffset, read)), giveBack };
     } finally {
       closeSync(fd);
     }

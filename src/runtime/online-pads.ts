@@ -79,21 +79,22 @@ export class OnlinePads implements PadSource {
         const lost = skipped.length > 0 ? `; pads ${skipped[0]}…${skipped[skipped.length - 1]} were recorded but missing from the store (deleted?)` : '';
         throw new PadsExhaustedError(`no precomputed pads left in ${this.store.dir} for ${this.modelName}${lost}; run \`slalom precompute\``);
       }
-      const bytes = this.store.readPad(candidate);
-      if (bytes === undefined) {
+      const read = this.store.readPad(candidate);
+      if (read === undefined) {
         if (ledger.consume(candidate)) skipped.push(candidate);
         continue;
       }
       let records: Map<number, PadRecord>;
       let first: { layer: number; u: Region } | undefined;
       try {
-        records = acceptPadFile(bytes, { index: candidate, layers });
+        records = acceptPadFile(read.bytes, { index: candidate, layers });
         if (firstLayer !== undefined) {
           const record = records.get(firstLayer.index)!;
           first = { layer: firstLayer.index, u: acceptPadRecord(record, secrets.sealKey, binding(opened, firstLayer, candidate), firstLayer.name) };
           records.delete(firstLayer.index);
         }
       } catch (e) {
+        read.giveBack();
         // Present but unusable: consumed for good (a tampered pad must not block the next ones).
         if (!ledger.consume(candidate)) continue; // another process took it first
         this.store.deletePad(candidate);
@@ -101,10 +102,12 @@ export class OnlinePads implements PadSource {
       }
       if (!ledger.consume(candidate)) {
         if (first !== undefined) release(first.u);
+        read.giveBack();
         continue;
       }
       this.store.deletePad(candidate);
-      return new StoreLease(candidate, opened, records, first);
+      // The records are views of the read's buffer: the lease holds it until the inference ends.
+      return new StoreLease(candidate, opened, records, first, read.giveBack);
     }
   }
 
@@ -136,6 +139,8 @@ class StoreLease implements PadLease {
     private readonly records: Map<number, PadRecord>,
     /** The first layer's factor, authenticated by begin(). */
     private first: { layer: number; u: Region } | undefined,
+    /** Gives the buffer the records are read from back to the store. */
+    private readonly giveBack: () => void,
   ) {
     this.origin = { source: 'store', id: opened.secrets.storeId, keyEpoch: opened.secrets.epoch };
   }
@@ -167,5 +172,6 @@ class StoreLease implements PadLease {
     if (this.first !== undefined) release(this.first.u);
     this.first = undefined;
     this.records.clear();
+    this.giveBack();
   }
 }

@@ -15,8 +15,10 @@ const data = workerData as PoolWorkerData;
 const port = parentPort!;
 const kernels = createExactKernels(data.kernels, 1);
 let queue: Promise<void> = Promise.resolve();
+let closing = false;
 
-async function fill(m: ToPoolWorker): Promise<void> {
+async function fill(m: Extract<ToPoolWorker, { type: 'fill' }>): Promise<void> {
+  if (closing) return;
   try {
     const k = await kernels;
     const start = performance.now();
@@ -34,6 +36,16 @@ async function fill(m: ToPoolWorker): Promise<void> {
   }
 }
 
+/**
+ * Closing waits for the pad being computed: terminating the thread inside a native kernel call
+ * (onnxruntime) aborts the whole process, so the pool asks, and the thread ends its work first.
+ */
+async function close(): Promise<void> {
+  await (await kernels).close();
+  port.postMessage({ type: 'closed' } satisfies FromPoolWorker);
+}
+
 port.on('message', (m: ToPoolWorker) => {
-  queue = queue.then(() => fill(m));
+  if (m.type === 'close') closing = true;
+  queue = queue.then(() => (m.type === 'close' ? close() : fill(m)));
 });

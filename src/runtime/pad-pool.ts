@@ -54,9 +54,10 @@ export interface SlotLayout {
 }
 
 /** What the pool's thread is told and tells (pad-pool-worker.ts). */
-export type ToPoolWorker = { readonly type: 'fill'; readonly slot: number; readonly index: number; readonly layout: SlotLayout };
+export type ToPoolWorker = { readonly type: 'fill'; readonly slot: number; readonly index: number; readonly layout: SlotLayout } | { readonly type: 'close' };
 export type FromPoolWorker =
   | { readonly type: 'filled'; readonly slot: number; readonly index: number; readonly ms: number }
+  | { readonly type: 'closed' }
   | { readonly type: 'error'; readonly slot: number; readonly message: string };
 
 export interface PoolWorkerData {
@@ -89,6 +90,7 @@ export class PadPool implements PadSource {
   private idle: NodeJS.Timeout | undefined;
   /** Names this pool's pads in receipts: 128 random bits, unrelated to its key. */
   private readonly origin: PadOrigin = { source: 'memory', id: randomBytes(16).toString('hex'), keyEpoch: 0 };
+  private stopped: (() => void) | undefined;
 
   private constructor(
     private readonly q: QuantizedGraph,
@@ -123,7 +125,10 @@ export class PadPool implements PadSource {
       this.wake();
     };
     this.worker.on('error', die);
-    this.worker.on('exit', (code) => die(new Error(`exit code ${code}`)));
+    this.worker.on('exit', (code) => {
+      die(new Error(`exit code ${code}`));
+      this.stopped?.();
+    });
     // The pool alone never keeps the process alive.
     this.worker.unref();
   }
@@ -184,6 +189,14 @@ export class PadPool implements PadSource {
     this.closed = true;
     clearTimeout(this.idle);
     this.wake();
+    // The thread finishes the pad it is computing and closes its kernels (pad-pool-worker.ts), then it is ended.
+    if (this.failure === undefined) {
+      this.worker.ref();
+      await new Promise<void>((resolve) => {
+        this.stopped = resolve;
+        this.worker.postMessage({ type: 'close' } satisfies ToPoolWorker);
+      });
+    }
     await this.worker.terminate();
     for (const s of this.slots) release(s.region);
   }
@@ -242,7 +255,8 @@ export class PadPool implements PadSource {
   }
 
   private onMessage(m: FromPoolWorker): void {
-    if (m.type === 'filled') {
+    if (m.type === 'closed') this.stopped?.();
+    else if (m.type === 'filled') {
       const slot = this.slots[m.slot];
       if (slot !== undefined && slot.state === 'filling' && slot.index === m.index) {
         slot.state = 'ready';
