@@ -86,6 +86,16 @@ const POLICY_FLAGS: readonly FlagSpec[] = [
   flag('--key-hash <hex>', 'the service must attest exactly this key hash (one process)'),
 ];
 
+const KERNELS_FLAG = flag('--kernels <impl>', `exact kernels of the trusted runtime and the embedded accelerator: ${EXACT_KERNELS.join(', ')}`, 'ort');
+const TIMEOUT_FLAG = flag('--accelerator-timeout-ms <ms>', 'per-request timeout of --accelerator before failing over', '60000');
+
+/** How the accelerator's results are checked (options.ts `parseVerifyFlags`). */
+const CHECK_FLAGS: readonly FlagSpec[] = [
+  flag('--check <variant>', `Freivalds variant: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed'),
+  flag('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)'),
+  flag('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS)),
+];
+
 /** Flags of the outsourcing modes: checks, failure policy, pads, accelerators (options.ts reads them). */
 const SESSION_FLAGS: readonly FlagSpec[] = [
   flag('--pads <source>', 'where the private modes take their pads: store (sealed, in --store: an enclave with little trusted memory) or memory (precomputed in the background into trusted memory, under a key that dies with the process: a confidential VM)', 'store'),
@@ -94,10 +104,8 @@ const SESSION_FLAGS: readonly FlagSpec[] = [
   STATE_FLAG,
   flag('--on-exhausted <policy>', 'when no pad is left: fail, or local (run that inference in the trusted runtime)', 'fail'),
   flag('--low-water <n>', 'warn when fewer pads remain', '10'),
-  flag('--kernels <impl>', `exact kernels of the trusted runtime and the embedded accelerator: ${EXACT_KERNELS.join(', ')}`, 'ort'),
-  flag('--check <variant>', `Freivalds variant: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed'),
-  flag('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)'),
-  flag('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS)),
+  KERNELS_FLAG,
+  ...CHECK_FLAGS,
   flag(
     '--on-failure <policy>',
     'after a failed check or an invalid reply: abort (IntegrityError/exit 4, no output — always, whatever --accelerator-fallback says), or recompute (the same request on another accelerator, else the layer in the trusted runtime, distrusting the accelerator)',
@@ -107,7 +115,7 @@ const SESSION_FLAGS: readonly FlagSpec[] = [
     '--accelerator <list>',
     `accelerators to try in order, comma-separated: worker (default: the embedded CPU worker), webgpu (a GPU; fails without one, unless SLALOM_WEBGPU_ADAPTER=auto|software), webgpu:auto (a GPU, else the software adapter), webgpu:software, local, or Open Inference Protocol services http://host:port[,http://host2:port…] (registered: ${backendForms('create').join(', ')})`,
   ),
-  flag('--accelerator-timeout-ms <ms>', 'per-request timeout of --accelerator before failing over', '60000'),
+  TIMEOUT_FLAG,
   flag('--accelerator-fallback <policy>', 'when no --accelerator is reachable: fail, or local (compute in the trusted runtime); only for unreachable accelerators, never a second opinion on a failed check under --on-failure abort', 'fail'),
 ];
 
@@ -248,12 +256,10 @@ export const VERBS: readonly VerbSpec[] = [
       flag('--lanes <n>', 'requests run at once per model (they share its accelerator: pipelining)', '2'),
       flag('--max-queue <n>', 'requests waiting per model before 503 + Retry-After', '64'),
       flag('--accelerator <list>', 'as for infer: worker (default), webgpu[:auto|software], local, or http://host:port[,…] accelerator services'),
-      flag('--accelerator-timeout-ms <ms>', 'per-request timeout of --accelerator before failing over', '60000'),
+      TIMEOUT_FLAG,
       flag('--accelerator-fallback <policy>', 'when no --accelerator is reachable: fail, or local', 'fail'),
-      flag('--kernels <impl>', `exact kernels of the trusted runtime and the embedded accelerator: ${EXACT_KERNELS.join(', ')}`, 'ort'),
-      flag('--check <variant>', `Freivalds variant: ${CHECK_VARIANTS.join(', ')}`, 'preprocessed'),
-      flag('--repetitions <k>', 'repetitions per check (default: the fewest that reach --soundness-bits)'),
-      flag('--soundness-bits <bits>', 'a wrong result may pass an inference with probability at most 2^-bits', String(DEFAULT_SOUNDNESS_BITS)),
+      KERNELS_FLAG,
+      ...CHECK_FLAGS,
       flag('--on-failure <policy>', 'after a failed check: abort (the client gets an error), or recompute (another accelerator, else the trusted runtime)', 'abort'),
       flag('--attestation <provider>', 'attestation provider: none (development only: signs nothing; clients refuse it unless they allow development providers)', 'none'),
       flag('--top <k>', 'predictions per item in top_k', '5'),
