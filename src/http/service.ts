@@ -45,6 +45,17 @@ export interface ShutdownHooks {
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
+/** A request's path and method, as a router reads them (HttpService.routeRequest). */
+export interface RouteRequest {
+  readonly raw: string;
+  readonly parts: readonly string[];
+  readonly method: string;
+  /** GET or HEAD. */
+  readonly get: boolean;
+  /** 405 unless `ok`, naming the methods allowed. */
+  allow(ok: boolean, allowed: string): void;
+}
+
 export class HttpService {
   readonly metrics: HttpMetrics;
   readonly totals: Totals = { requests: 0, ok: 0, rejected: {} };
@@ -146,6 +157,25 @@ export class HttpService {
   }
 
   /**
+   * The start every router shares: the request's path segments and method, and `GET /metrics`
+   * answered here (both servers have it). Undefined when the request has been answered.
+   */
+  async routeRequest(req: IncomingMessage, res: ServerResponse): Promise<RouteRequest | undefined> {
+    const raw = req.url ?? '/';
+    const parts = pathSegments(raw);
+    const method = req.method ?? 'GET';
+    const get = method === 'GET' || method === 'HEAD';
+    const allow = (ok: boolean, allowed: string): void => allowMethod(ok, method, allowed);
+    if (parts.length === 1 && parts[0] === 'metrics') {
+      allow(get, 'GET');
+      this.label(res, 'metrics');
+      await this.sendMetrics(res);
+      return undefined;
+    }
+    return { raw, parts, method, get, allow };
+  }
+
+  /**
    * Graceful stop: not ready, no new connections; the server finishes its work (up to `graceMs`, then
    * abandons what is left); responses just written get a moment to flush; then every connection is
    * closed and the server releases its resources.
@@ -184,7 +214,7 @@ export class HttpService {
 }
 
 /** The path of a request URL as decoded segments (400 for a malformed escape). */
-export function pathSegments(raw: string): string[] {
+function pathSegments(raw: string): string[] {
   const q = raw.indexOf('?');
   try {
     return (q < 0 ? raw : raw.slice(0, q)).split('/').filter((p) => p !== '').map(decodeURIComponent);
@@ -194,6 +224,6 @@ export function pathSegments(raw: string): string[] {
 }
 
 /** 405 with Allow unless `ok`. */
-export function allowMethod(ok: boolean, method: string, allowed: string): void {
+function allowMethod(ok: boolean, method: string, allowed: string): void {
   if (!ok) throw new HttpError(405, `method ${method} not allowed here (use ${allowed})`, { Allow: allowed });
 }

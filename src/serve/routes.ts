@@ -12,7 +12,7 @@ import type { ServiceKeys } from '../attest/keys.js';
 import { splitFramedBody } from '../http/binary-framing.js';
 import { readBody } from '../http/body.js';
 import { busy, HttpError } from '../http/http-error.js';
-import { allowMethod, pathSegments, type HttpService } from '../http/service.js';
+import type { HttpService } from '../http/service.js';
 import { SLALOM_VERSION } from '../version.js';
 import { httpErrorOf } from './errors.js';
 import type { ServeMetrics } from './metrics.js';
@@ -40,17 +40,10 @@ export class ServeRoutes {
   constructor(private readonly s: ServeContext) {}
 
   async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const raw = req.url ?? '/';
-    const parts = pathSegments(raw);
-    const method = req.method ?? 'GET';
-    const get = method === 'GET' || method === 'HEAD';
-    const allow = (ok: boolean, allowed: string): void => allowMethod(ok, method, allowed);
     const http = this.s.service;
-    if (parts.length === 1 && parts[0] === 'metrics') {
-      allow(get, 'GET');
-      http.label(res, 'metrics');
-      return http.sendMetrics(res);
-    }
+    const request = await http.routeRequest(req, res);
+    if (request === undefined) return;
+    const { raw, parts, method, get, allow } = request;
     if (parts[0] !== 'v2') throw new HttpError(404, `no such endpoint: ${raw.slice(0, 200)}`);
     const [, a, b] = parts;
     if (parts.length === 1) {

@@ -9,7 +9,8 @@ import { P } from '../../field/prime.js';
 import { readBody } from '../../http/body.js';
 import { busy, HttpError } from '../../http/http-error.js';
 import { isObject, parseJsonBounded } from '../../http/json.js';
-import { allowMethod, pathSegments, type HttpService } from '../../http/service.js';
+import type { HttpService } from '../../http/service.js';
+import { SLALOM_VERSION } from '../../version.js';
 import type { Batcher } from './batcher.js';
 import { inferReply, parseInfer, type ParsedInfer } from './infer-request.js';
 import { parseLoadBody } from './load-request.js';
@@ -38,22 +39,15 @@ export class AcceleratorRoutes {
   constructor(private readonly s: RouteContext) {}
 
   async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const raw = req.url ?? '/';
-    const parts = pathSegments(raw);
-    const method = req.method ?? 'GET';
-    const get = method === 'GET' || method === 'HEAD';
-    const allow = (ok: boolean, allowed: string): void => allowMethod(ok, method, allowed);
     const http = this.s.service;
-    if (parts.length === 1 && parts[0] === 'metrics') {
-      allow(get, 'GET');
-      http.label(res, 'metrics');
-      return http.sendMetrics(res);
-    }
+    const request = await http.routeRequest(req, res);
+    if (request === undefined) return;
+    const { raw, parts, method, get, allow } = request;
     if (parts[0] !== 'v2') throw new HttpError(404, `no such endpoint: ${raw.slice(0, 200)}`);
     const [, a, b, c, d] = parts;
     if (parts.length === 1) {
       allow(get, 'GET');
-      return http.sendJson(res, 200, { name: 'slalom-accelerator', version: '0.1.0', extensions: ['binary_tensor_data', 'model_repository', 'statistics', 'slalom_stats'] });
+      return http.sendJson(res, 200, { name: 'slalom-accelerator', version: SLALOM_VERSION, extensions: ['binary_tensor_data', 'model_repository', 'statistics', 'slalom_stats'] });
     }
     if (a === 'health' && parts.length === 3 && (b === 'live' || b === 'ready')) {
       allow(get, 'GET');

@@ -156,6 +156,9 @@ export function poolPass<CO, UB, CI, PD>(plan: usize): void {
         }
         const qs = (z + half) >> shift;
         nextMax = max(nextMax, abs(qs));
+        // The next layer's grid, pad and input side, as in boundary.ts's tail: written out again because
+        // AssemblyScript cannot share a loop body that updates six of the loop's locals without a round
+        // trip through memory on every value.
         let x = residue1(qs);
         if (on<PD>()) {
           x = pad1(x, rp);
