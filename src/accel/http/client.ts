@@ -8,10 +8,11 @@
  * has a timeout, nothing waits forever.
  *
  * - Transport: one keep-alive node:http Agent per accelerator (at most `maxSockets` connections);
- *   requests and replies use the binary tensor data extension (JSON header + raw little-endian float64,
- *   `Inference-Header-Content-Length`); JSON replies are accepted too. A reply may be at most the
- *   expected output (8 bytes per value binary, 24 per value as JSON text) plus 64 KiB; a larger
- *   Content-Length or body is cut off at that point, whatever its headers say.
+ *   requests and replies use the binary tensor data extension (JSON header + little-endian UINT32
+ *   residues, or FP64 for a server that speaks only that; `Inference-Header-Content-Length`; the
+ *   codec is client-wire.ts); JSON replies are accepted too. A reply may be at most the expected
+ *   output as JSON text (24 bytes per value) plus 64 KiB; a larger Content-Length or body is cut off
+ *   at that point, whatever its headers say.
  * - Registration (loadWeights): for each layer `${modelId}.l${id}.${digest}` (protocol.ts: the name
  *   carries the layer's content digest, which the server checks every upload against) on every accelerator, GET
  *   /v2/models/{name}/ready; if not ready, POST /v2/repository/models/{name}/load without a body (the
@@ -36,14 +37,15 @@
  *   whose model name it names, so the gate sees what the server claimed.
  */
 import { createHash } from 'node:crypto';
-import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { Agent } from 'node:http';
 import { untrusted, type Untrusted } from '../../boundary/untrusted.js';
 import { InvalidArgumentError, TransportError } from '../../errors.js';
 import { outputDims } from '../../kernels/output-dims.js';
 import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../backend.js';
 import { exportLayerOnnx, publicLayerDigest } from './export.js';
-import { BINARY_HEADER, CLIENT_HEADER, INPUT_TENSOR, layerModelName, LOAD_FILE_PARAMETER, modelIdOf, OUTPUT_TENSOR } from './protocol.js';
-import { bytesPerValue, isWireDatatype, readTensor, RESIDUE_DATATYPE, writeResidues, type WireDatatype } from './tensor-codec.js';
+import { AttemptFailure, DEFAULT_RETRY_AFTER_MS, decodeResponse, encodeRequest, errorText, exchange, MAX_RETRY_AFTER_MS, parseUrl, retryAfterMs, type HttpResult } from './client-wire.js';
+import { BINARY_HEADER, CLIENT_HEADER, layerModelName, LOAD_FILE_PARAMETER, modelIdOf } from './protocol.js';
+import { RESIDUE_DATATYPE, type WireDatatype } from './tensor-codec.js';
 
 export interface HttpBackendOptions {
   /** Accelerator base URLs, e.g. `http://127.0.0.1:8000` (http only; a path prefix is kept). */
@@ -99,47 +101,23 @@ export interface HttpBackendStats {
   readonly fallbackReplies: number;
 }
 
-/** Extra bytes allowed beyond the expected tensor in a reply: the JSON header. */
 /** Layers whose ONNX exceeds this are uploaded as raw application/octet-stream. */
 const RAW_UPLOAD_BYTES = 32 * 2 ** 20;
+/** Extra bytes allowed beyond the expected tensor in a reply: the JSON header. */
 const HEADER_SLACK = 64 * 1024;
 /** The most bytes a registration or readiness answer may have. */
 const SMALL_REPLY = 64 * 1024;
 /** A residue as JSON text: at most 8 digits, a comma and generous whitespace. */
 const JSON_BYTES_PER_VALUE = 24;
 const MAX_COOLDOWN_MS = 60_000;
-const MAX_RETRY_AFTER_MS = 10_000;
 /** Attempts of one request on the only usable accelerator while it answers 5xx (issue 11). */
 const SERVER_ERROR_TRIES = 3;
 /** First wait after a 5xx without Retry-After; doubles per retry. */
 const SERVER_ERROR_BACKOFF_MS = 100;
-/** Wait after a 503 without a usable Retry-After. */
-const DEFAULT_RETRY_AFTER_MS = 100;
 /** How many answered request ids are remembered for reportFailure. */
 const ANSWERED_MEMORY = 4096;
 /** Registration requests in flight per accelerator. */
 const REGISTRATION_CONCURRENCY = 4;
-
-type FailureKind = 'timeout' | 'connection' | 'http' | 'server' | 'busy' | 'invalid';
-
-/** One failed attempt on one accelerator (internal: linear() turns these into failover or a TransportError). */
-class AttemptFailure extends Error {
-  constructor(
-    readonly kind: FailureKind,
-    message: string,
-    readonly retryAfterMs?: number,
-    /** The connection was a reused keep-alive one the server had closed: retry at once, no penalty. */
-    readonly stale = false,
-  ) {
-    super(message);
-  }
-}
-
-interface HttpResult {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: Buffer;
-}
 
 interface Accelerator {
   readonly url: string;
@@ -164,129 +142,6 @@ interface Accelerator {
 
 const FALLBACK = -1;
 
-function parseUrl(text: string): { url: string; host: string; port: number; basePath: string } {
-  let u: URL;
-  try {
-    u = new URL(text);
-  } catch {
-    throw new InvalidArgumentError(`accelerator URL '${text}' is not a URL (expected http://host:port)`);
-  }
-  if (u.protocol !== 'http:') throw new InvalidArgumentError(`accelerator URL '${text}': only http:// is supported`);
-  if (u.username || u.password || u.search || u.hash) throw new InvalidArgumentError(`accelerator URL '${text}' must be http://host:port[/prefix] only`);
-  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
-  return { url: `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`, host, port: u.port === '' ? 80 : Number(u.port), basePath: u.pathname.replace(/\/+$/, '') };
-}
-
-/** Text a server sent, as data for a message: one line, bounded. */
-function quote(text: string, max = 200): string {
-  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return JSON.stringify(flat.length > max ? `${flat.slice(0, max)}…` : flat);
-}
-
-function errorText(body: Buffer): string {
-  const text = body.subarray(0, 1024).toString('utf8');
-  try {
-    const j = JSON.parse(text) as { error?: unknown };
-    if (typeof j?.error === 'string') return quote(j.error);
-  } catch {
-    /* not JSON: quoted as is */
-  }
-  return quote(text);
-}
-
-function retryAfterMs(value: string | string[] | undefined, fallback = DEFAULT_RETRY_AFTER_MS): number {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (v === undefined) return fallback;
-  const seconds = Number(v);
-  if (v.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return Math.min(MAX_RETRY_AFTER_MS, Math.max(10, seconds * 1000));
-  const date = Date.parse(v);
-  return Number.isFinite(date) ? Math.min(MAX_RETRY_AFTER_MS, Math.max(10, date - Date.now())) : fallback;
-}
-
-/** The request body: JSON header, then x as little-endian float64. Built once per request, re-sent as is. */
-function encodeRequest(requestId: string, dims: readonly number[], x: Uint32Array, datatype: WireDatatype, clientId: string | undefined): { body: Buffer; headerLength: number } {
-  const size = x.length * bytesPerValue(datatype);
-  const header = Buffer.from(
-    JSON.stringify({
-      id: requestId,
-      ...(clientId !== undefined ? { parameters: { client_id: clientId } } : {}),
-      inputs: [{ name: INPUT_TENSOR, datatype, shape: [...dims], parameters: { binary_data_size: size } }],
-      outputs: [{ name: OUTPUT_TENSOR, parameters: { binary_data: true } }],
-    }),
-    'utf8',
-  );
-  // x is the trusted runtime's memory: its values are copied into the body here, synchronously.
-  const body = Buffer.allocUnsafe(header.length + size); // every byte written below
-  header.copy(body, 0);
-  writeResidues(x, datatype, body, header.length);
-  return { body, headerLength: header.length };
-}
-
-/** The bytes of a binary tensor as an array of their declared type; anything else as raw bytes (for the gate to refuse). */
-function binaryTensor(datatype: unknown, bytes: Buffer): Uint32Array | Float64Array | Float32Array | Uint8Array {
-  if (isWireDatatype(datatype)) return readTensor(datatype, bytes) ?? Uint8Array.from(bytes);
-  if (datatype === 'FP32' && bytes.length % 4 === 0) {
-    const out = new Float32Array(bytes.length / 4);
-    for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(4 * i);
-    return out;
-  }
-  return Uint8Array.from(bytes);
-}
-
-/**
- * An OIP infer response → the reply as the server claims it. Only what is needed to find the bytes is
- * required here (a JSON object header, consistent binary sizes); ids, shape, dtype and values go to
- * the trusted gate as they came. Throws AttemptFailure('invalid') for a body that is no OIP response.
- */
-function decodeResponse(res: HttpResult, layerOfName: ReadonlyMap<string, number>): LinearReply {
-  const invalid = (why: string): never => {
-    throw new AttemptFailure('invalid', `not an OIP infer response: ${why}`);
-  };
-  const declared = res.headers[BINARY_HEADER];
-  let headerLength = res.body.length;
-  if (declared !== undefined) {
-    const n = Number(Array.isArray(declared) ? declared[0] : declared);
-    if (!Number.isSafeInteger(n) || n < 2 || n > res.body.length) invalid(`${BINARY_HEADER} ${quote(String(declared), 40)} does not fit a body of ${res.body.length} bytes`);
-    headerLength = n;
-  }
-  let header: unknown;
-  try {
-    header = JSON.parse(res.body.subarray(0, headerLength).toString('utf8'));
-  } catch {
-    invalid('the header is not JSON');
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) invalid('the header is not a JSON object');
-  const h = header as Record<string, unknown>;
-  const outputs = h['outputs'];
-  if (!Array.isArray(outputs)) invalid('no outputs array');
-  // Binary data of the outputs, in order, fills the rest of the body exactly.
-  const binaries = new Map<unknown, Buffer>();
-  let offset = headerLength;
-  for (const o of outputs as unknown[]) {
-    const size = (o as { parameters?: { binary_data_size?: unknown } } | null)?.parameters?.binary_data_size;
-    if (size === undefined) continue;
-    if (!Number.isSafeInteger(size) || (size as number) < 0 || offset + (size as number) > res.body.length) invalid('binary_data_size runs past the body');
-    binaries.set(o, res.body.subarray(offset, offset + (size as number)));
-    offset += size as number;
-  }
-  if (offset !== res.body.length) invalid(`${res.body.length - offset} bytes after the declared tensors`);
-
-  const y = (outputs as unknown[]).find((o) => (o as { name?: unknown } | null)?.name === OUTPUT_TENSOR) as Record<string, unknown> | undefined;
-  let data: unknown;
-  if (y !== undefined) {
-    const bytes = binaries.get(y);
-    if (bytes !== undefined) data = binaryTensor(y['datatype'], bytes);
-    else if (Array.isArray(y['data']) && isWireDatatype(y['datatype']) && (y['data'] as unknown[]).every((v) => typeof v === 'number')) data = Float64Array.from(y['data'] as number[]);
-    else data = y['data'];
-  }
-  const requestId = h['id'];
-  const name = h['model_name'];
-  const layerId = typeof name === 'string' ? (layerOfName.get(name) ?? name) : name;
-  const params = h['parameters'] as Record<string, unknown> | undefined;
-  const reported = params?.['slalom_compute_ms'];
-  const computeMs = typeof reported === 'number' && Number.isFinite(reported) ? reported : undefined;
-  return { requestId, layerId, dims: y?.['shape'], data, ...(computeMs !== undefined ? { computeMs } : {}) } as unknown as LinearReply;
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -620,60 +475,9 @@ export class HttpBackend implements AcceleratorBackend {
     return this.fallback !== undefined || this.accelerators.some((a) => a.quarantined === undefined && a.coolUntil <= now);
   }
 
-  /**
-   * One HTTP exchange with a bounded reply: at most `limit` body bytes (a larger Content-Length is
-   * refused before reading), the whole exchange within `timeoutMs`. Failures are AttemptFailures.
-   */
   private send(a: Accelerator, method: 'GET' | 'POST', path: string, body: Buffer | undefined, headers: Record<string, string>, limit: number, timeoutMs: number): Promise<HttpResult> {
     if (this.closed) return Promise.reject(new AttemptFailure('connection', 'the client is closed'));
-    return new Promise<HttpResult>((resolve, reject) => {
-      let settled = false;
-      const finish = (err: AttemptFailure | undefined, result?: HttpResult): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (err !== undefined) {
-          req.destroy();
-          reject(err);
-        } else resolve(result!);
-      };
-      const req = httpRequest({
-        host: a.host,
-        port: a.port,
-        method,
-        path: `${a.basePath}${path}`,
-        agent: a.agent,
-        headers: { ...headers, 'content-length': String(body?.length ?? 0) },
-      });
-      const timer = setTimeout(() => finish(new AttemptFailure('timeout', `no complete answer within ${Math.round(timeoutMs)} ms`)), timeoutMs);
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        const stale = req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
-        finish(new AttemptFailure('connection', `connection failed: ${err.code ?? err.message}`, undefined, stale));
-      });
-      req.on('response', (res) => {
-        const cl = res.headers['content-length'];
-        if (cl !== undefined && !(Number(cl) <= limit)) {
-          finish(new AttemptFailure('invalid', `a reply of ${quote(cl, 24)} bytes announced, at most ${limit} expected`));
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let total = 0;
-        res.on('data', (chunk: Buffer) => {
-          total += chunk.length;
-          if (total > limit) {
-            finish(new AttemptFailure('invalid', `the reply exceeds ${limit} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, total) }));
-        res.on('error', (err: NodeJS.ErrnoException) => finish(new AttemptFailure('connection', `the reply was cut short: ${err.code ?? err.message}`)));
-        res.on('close', () => {
-          if (!res.complete) finish(new AttemptFailure('connection', 'the reply was cut short'));
-        });
-      });
-      req.end(body);
-    });
+    return exchange({ host: a.host, port: a.port, path: `${a.basePath}${path}`, agent: a.agent }, method, body, headers, limit, timeoutMs);
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,222 @@
+/**
+ * The bytes of one exchange between the accelerator client (client.ts) and a service: the request
+ * body it builds once per request (JSON header + the binary residues), the decoding of an OIP infer
+ * response into the reply as the server claims it (nothing validated beyond finding the bytes: that
+ * is boundary/accept.ts's job), one bounded HTTP exchange, and the small readers of a server's
+ * error text and Retry-After.
+ * A failed attempt is an AttemptFailure, which client.ts turns into failover or a TransportError.
+ */
+import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
+import { InvalidArgumentError } from '../../errors.js';
+import type { LinearReply } from '../backend.js';
+import { BINARY_HEADER, INPUT_TENSOR, OUTPUT_TENSOR } from './protocol.js';
+import { bytesPerValue, isWireDatatype, readTensor, writeResidues, type WireDatatype } from './tensor-codec.js';
+
+export const MAX_RETRY_AFTER_MS = 10_000;
+/** Wait after a 503 without a usable Retry-After. */
+export const DEFAULT_RETRY_AFTER_MS = 100;
+
+export type FailureKind = 'timeout' | 'connection' | 'http' | 'server' | 'busy' | 'invalid';
+
+/** One failed attempt on one accelerator (internal: linear() turns these into failover or a TransportError). */
+export class AttemptFailure extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+    readonly retryAfterMs?: number,
+    /** The connection was a reused keep-alive one the server had closed: retry at once, no penalty. */
+    readonly stale = false,
+  ) {
+    super(message);
+  }
+}
+
+export interface HttpResult {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+/** An accelerator's base URL: http://host:port[/prefix] only. */
+export function parseUrl(text: string): { url: string; host: string; port: number; basePath: string } {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new InvalidArgumentError(`accelerator URL '${text}' is not a URL (expected http://host:port)`);
+  }
+  if (u.protocol !== 'http:') throw new InvalidArgumentError(`accelerator URL '${text}': only http:// is supported`);
+  if (u.username || u.password || u.search || u.hash) throw new InvalidArgumentError(`accelerator URL '${text}' must be http://host:port[/prefix] only`);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  return { url: `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`, host, port: u.port === '' ? 80 : Number(u.port), basePath: u.pathname.replace(/\/+$/, '') };
+}
+
+/** Text a server sent, as data for a message: one line, bounded. */
+export function quote(text: string, max = 200): string {
+  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return JSON.stringify(flat.length > max ? `${flat.slice(0, max)}…` : flat);
+}
+
+export function errorText(body: Buffer): string {
+  const text = body.subarray(0, 1024).toString('utf8');
+  try {
+    const j = JSON.parse(text) as { error?: unknown };
+    if (typeof j?.error === 'string') return quote(j.error);
+  } catch {
+    /* not JSON: quoted as is */
+  }
+  return quote(text);
+}
+
+export function retryAfterMs(value: string | string[] | undefined, fallback = DEFAULT_RETRY_AFTER_MS): number {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (v === undefined) return fallback;
+  const seconds = Number(v);
+  if (v.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return Math.min(MAX_RETRY_AFTER_MS, Math.max(10, seconds * 1000));
+  const date = Date.parse(v);
+  return Number.isFinite(date) ? Math.min(MAX_RETRY_AFTER_MS, Math.max(10, date - Date.now())) : fallback;
+}
+
+/** The request body: JSON header, then x in `datatype` (little-endian). Built once per request, re-sent as is. */
+export function encodeRequest(requestId: string, dims: readonly number[], x: Uint32Array, datatype: WireDatatype, clientId: string | undefined): { body: Buffer; headerLength: number } {
+  const size = x.length * bytesPerValue(datatype);
+  const header = Buffer.from(
+    JSON.stringify({
+      id: requestId,
+      ...(clientId !== undefined ? { parameters: { client_id: clientId } } : {}),
+      inputs: [{ name: INPUT_TENSOR, datatype, shape: [...dims], parameters: { binary_data_size: size } }],
+      outputs: [{ name: OUTPUT_TENSOR, parameters: { binary_data: true } }],
+    }),
+    'utf8',
+  );
+  // x is the trusted runtime's memory: its values are copied into the body here, synchronously.
+  const body = Buffer.allocUnsafe(header.length + size); // every byte written below
+  header.copy(body, 0);
+  writeResidues(x, datatype, body, header.length);
+  return { body, headerLength: header.length };
+}
+
+/** The bytes of a binary tensor as an array of their declared type; anything else as raw bytes (for the gate to refuse). */
+function binaryTensor(datatype: unknown, bytes: Buffer): Uint32Array | Float64Array | Float32Array | Uint8Array {
+  if (isWireDatatype(datatype)) return readTensor(datatype, bytes) ?? Uint8Array.from(bytes);
+  if (datatype === 'FP32' && bytes.length % 4 === 0) {
+    const out = new Float32Array(bytes.length / 4);
+    for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(4 * i);
+    return out;
+  }
+  return Uint8Array.from(bytes);
+}
+
+/**
+ * An OIP infer response → the reply as the server claims it. Only what is needed to find the bytes is
+ * required here (a JSON object header, consistent binary sizes); ids, shape, dtype and values go to
+ * the trusted gate as they came. Throws AttemptFailure('invalid') for a body that is no OIP response.
+ */
+export function decodeResponse(res: HttpResult, layerOfName: ReadonlyMap<string, number>): LinearReply {
+  const invalid = (why: string): never => {
+    throw new AttemptFailure('invalid', `not an OIP infer response: ${why}`);
+  };
+  const declared = res.headers[BINARY_HEADER];
+  let headerLength = res.body.length;
+  if (declared !== undefined) {
+    const n = Number(Array.isArray(declared) ? declared[0] : declared);
+    if (!Number.isSafeInteger(n) || n < 2 || n > res.body.length) invalid(`${BINARY_HEADER} ${quote(String(declared), 40)} does not fit a body of ${res.body.length} bytes`);
+    headerLength = n;
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(res.body.subarray(0, headerLength).toString('utf8'));
+  } catch {
+    invalid('the header is not JSON');
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) invalid('the header is not a JSON object');
+  const h = header as Record<string, unknown>;
+  const outputs = h['outputs'];
+  if (!Array.isArray(outputs)) invalid('no outputs array');
+  // Binary data of the outputs, in order, fills the rest of the body exactly.
+  const binaries = new Map<unknown, Buffer>();
+  let offset = headerLength;
+  for (const o of outputs as unknown[]) {
+    const size = (o as { parameters?: { binary_data_size?: unknown } } | null)?.parameters?.binary_data_size;
+    if (size === undefined) continue;
+    if (!Number.isSafeInteger(size) || (size as number) < 0 || offset + (size as number) > res.body.length) invalid('binary_data_size runs past the body');
+    binaries.set(o, res.body.subarray(offset, offset + (size as number)));
+    offset += size as number;
+  }
+  if (offset !== res.body.length) invalid(`${res.body.length - offset} bytes after the declared tensors`);
+
+  const y = (outputs as unknown[]).find((o) => (o as { name?: unknown } | null)?.name === OUTPUT_TENSOR) as Record<string, unknown> | undefined;
+  let data: unknown;
+  if (y !== undefined) {
+    const bytes = binaries.get(y);
+    if (bytes !== undefined) data = binaryTensor(y['datatype'], bytes);
+    else if (Array.isArray(y['data']) && isWireDatatype(y['datatype']) && (y['data'] as unknown[]).every((v) => typeof v === 'number')) data = Float64Array.from(y['data'] as number[]);
+    else data = y['data'];
+  }
+  const requestId = h['id'];
+  const name = h['model_name'];
+  const layerId = typeof name === 'string' ? (layerOfName.get(name) ?? name) : name;
+  const params = h['parameters'] as Record<string, unknown> | undefined;
+  const reported = params?.['slalom_compute_ms'];
+  const computeMs = typeof reported === 'number' && Number.isFinite(reported) ? reported : undefined;
+  return { requestId, layerId, dims: y?.['shape'], data, ...(computeMs !== undefined ? { computeMs } : {}) } as unknown as LinearReply;
+}
+
+/**
+ * One HTTP exchange with a bounded reply: at most `limit` body bytes (a larger Content-Length is
+ * refused before reading), the whole exchange within `timeoutMs`. Failures are AttemptFailures.
+ */
+export function exchange(
+  target: { readonly host: string; readonly port: number; readonly path: string; readonly agent: Agent },
+  method: 'GET' | 'POST',
+  body: Buffer | undefined,
+  headers: Record<string, string>,
+  limit: number,
+  timeoutMs: number,
+): Promise<HttpResult> {
+  return new Promise<HttpResult>((resolve, reject) => {
+    let settled = false;
+    const finish = (err: AttemptFailure | undefined, result?: HttpResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err !== undefined) {
+        req.destroy();
+        reject(err);
+      } else resolve(result!);
+    };
+    const req = httpRequest({
+      ...target,
+      method,
+      headers: { ...headers, 'content-length': String(body?.length ?? 0) },
+    });
+    const timer = setTimeout(() => finish(new AttemptFailure('timeout', `no complete answer within ${Math.round(timeoutMs)} ms`)), timeoutMs);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      const stale = req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+      finish(new AttemptFailure('connection', `connection failed: ${err.code ?? err.message}`, undefined, stale));
+    });
+    req.on('response', (res) => {
+      const cl = res.headers['content-length'];
+      if (cl !== undefined && !(Number(cl) <= limit)) {
+        finish(new AttemptFailure('invalid', `a reply of ${quote(cl, 24)} bytes announced, at most ${limit} expected`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let total = 0;
+      res.on('data', (chunk: Buffer) => {
+        total += chunk.length;
+        if (total > limit) {
+          finish(new AttemptFailure('invalid', `the reply exceeds ${limit} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, total) }));
+      res.on('error', (err: NodeJS.ErrnoException) => finish(new AttemptFailure('connection', `the reply was cut short: ${err.code ?? err.message}`)));
+      res.on('close', () => {
+        if (!res.complete) finish(new AttemptFailure('connection', 'the reply was cut short'));
+      });
+    });
+    req.end(body);
+  });
+}
