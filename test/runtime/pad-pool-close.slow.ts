@@ -4,7 +4,8 @@
  * thread terminated inside onnxruntime aborts the whole process with "terminate called after
  * throwing an instance of 'Napi::Error'" — `slalom serve --pads memory` closing while its pool
  * refilled in idle time). The abort depends on where the thread is when it is stopped: before the
- * fix, 24 rounds hit it in about four runs of five on a 2-core machine.
+ * fix, 6 rounds hit it in 1 run of 3 on a loaded 2-core machine (so 24 rounds in about 4 of 5, an
+ * estimate); after it, 24 rounds pass.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
