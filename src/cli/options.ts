@@ -221,12 +221,18 @@ export function parseVerifyFlags(flags: { check: string; repetitions?: string; s
   };
 }
 
+/** `--pads`: store or memory; `--store` goes with store only. */
+export function parsePadSource(pads: string, hasStore: boolean): 'store' | 'memory' {
+  if (pads !== 'store' && pads !== 'memory') throw new InvalidArgumentError(`--pads must be store or memory, got '${pads}'`);
+  if (pads === 'memory' && hasStore) throw new InvalidArgumentError('--store names a pad store: it goes with --pads store, not --pads memory');
+  return pads;
+}
+
 export function sessionOptionsFromFlags(flags: SessionFlags): SessionOptions {
   if (flags.onFailure !== 'abort' && flags.onFailure !== 'recompute') throw new InvalidArgumentError(`--on-failure must be abort or recompute, got '${flags.onFailure}'`);
   if (flags.onExhausted !== 'fail' && flags.onExhausted !== 'local') throw new InvalidArgumentError(`--on-exhausted must be fail or local, got '${flags.onExhausted}'`);
   const lowWater = parseInteger(flags.lowWater, '--low-water', { min: 0 });
-  if (flags.pads !== 'store' && flags.pads !== 'memory') throw new InvalidArgumentError(`--pads must be store or memory, got '${flags.pads}'`);
-  if (flags.pads === 'memory' && flags.store !== undefined) throw new InvalidArgumentError('--store names a pad store: it goes with --pads store, not --pads memory');
+  parsePadSource(flags.pads, flags.store !== undefined);
   return {
     kernels: parseKernels(flags.kernels),
     verify: parseVerifyFlags(flags),

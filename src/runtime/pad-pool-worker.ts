@@ -2,23 +2,22 @@
  * The pad pool's thread (pad-pool.ts): a thread of the trusted runtime — never the accelerator's —
  * that precomputes pads into the slots the pool hands it, in the trusted runtime's own (shared)
  * memory: per layer r_{i,l} from the pool's ephemeral key (blind/keystream.ts), u_{i,l} = f(r_{i,l})
- * with the exact kernels, both packed 3 bytes per residue. One pad at a time, in order.
+ * with the exact kernels, both packed 3 bytes per residue. One pad at a time, in order; 'stop'
+ * skips what is queued and says 'stopped' once nothing runs.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { padVector } from '../blind/keystream.js';
 import { packResidues } from '../field/pack24.js';
 import { createExactKernels } from '../kernels/exact-linear.js';
 import { sizeOf } from '../tensor/tensor.js';
-import type { FromPoolWorker, PoolWorkerData, ToPoolWorker } from './pad-pool.js';
+import type { FillMessage, FromPoolWorker, PoolWorkerData, ToPoolWorker } from './pad-pool.js';
 
 const data = workerData as PoolWorkerData;
 const port = parentPort!;
 const kernels = createExactKernels(data.kernels, 1);
 let queue: Promise<void> = Promise.resolve();
-let closing = false;
 
-async function fill(m: Extract<ToPoolWorker, { type: 'fill' }>): Promise<void> {
-  if (closing) return;
+async function fill(m: FillMessage): Promise<void> {
   try {
     const k = await kernels;
     const start = performance.now();
@@ -36,16 +35,23 @@ async function fill(m: Extract<ToPoolWorker, { type: 'fill' }>): Promise<void> {
   }
 }
 
+/** Set by 'stop': fills still queued are skipped. */
+let stopping = false;
+
 /**
- * Closing waits for the pad being computed: terminating the thread inside a native kernel call
- * (onnxruntime) aborts the whole process, so the pool asks, and the thread ends its work first.
+ * Runs once the pad being made is done: closes the kernels and says so; only then does the pool
+ * terminate this thread (one terminated inside onnxruntime aborts the whole process).
  */
-async function close(): Promise<void> {
-  await (await kernels).close();
-  port.postMessage({ type: 'closed' } satisfies FromPoolWorker);
+async function stop(): Promise<void> {
+  try {
+    await (await kernels).close();
+  } catch {
+    // kernels that never started hold nothing
+  }
+  port.postMessage({ type: 'stopped' } satisfies FromPoolWorker);
 }
 
 port.on('message', (m: ToPoolWorker) => {
-  if (m.type === 'close') closing = true;
-  queue = queue.then(() => (m.type === 'close' ? close() : fill(m)));
+  if (m.type === 'stop') stopping = true;
+  queue = queue.then(() => (m.type === 'stop' ? stop() : stopping ? undefined : fill(m)));
 });

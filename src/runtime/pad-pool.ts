@@ -45,6 +45,8 @@ export interface PadPoolOptions {
   readonly kernels?: ExactKernelsName;
   /** Idle milliseconds after the last inference before empty slots are refilled (default 50). */
   readonly idleMs?: number;
+  /** Called after each pad the pool's thread made, with the milliseconds it took (the offline cost; a service's metrics count them). */
+  readonly onFilled?: (ms: number) => void;
 }
 
 /** Where one pad's parts lie in a slot: r and u of each layer (byte offsets into the module's memory). */
@@ -54,11 +56,12 @@ export interface SlotLayout {
 }
 
 /** What the pool's thread is told and tells (pad-pool-worker.ts). */
-export type ToPoolWorker = { readonly type: 'fill'; readonly slot: number; readonly index: number; readonly layout: SlotLayout } | { readonly type: 'close' };
+export type FillMessage = { readonly type: 'fill'; readonly slot: number; readonly index: number; readonly layout: SlotLayout };
+export type ToPoolWorker = FillMessage | { readonly type: 'stop' };
 export type FromPoolWorker =
   | { readonly type: 'filled'; readonly slot: number; readonly index: number; readonly ms: number }
-  | { readonly type: 'closed' }
-  | { readonly type: 'error'; readonly slot: number; readonly message: string };
+  | { readonly type: 'error'; readonly slot: number; readonly message: string }
+  | { readonly type: 'stopped' };
 
 export interface PoolWorkerData {
   readonly memory: WebAssembly.Memory;
@@ -78,8 +81,6 @@ interface Slot {
 
 export class PadPool implements PadSource {
   readonly skipped: readonly number[] = [];
-  /** Milliseconds the pool's thread spent per pad, in order (the offline cost). */
-  readonly fillMs: number[] = [];
   private readonly slots: Slot[];
   private readonly worker: Worker;
   private nextIndex = 0;
@@ -88,15 +89,18 @@ export class PadPool implements PadSource {
   private closed = false;
   private waiters: (() => void)[] = [];
   private idle: NodeJS.Timeout | undefined;
+  /** False once the thread exited or failed: nothing to wait for at close. */
+  private running = true;
+  private onStopped: () => void = () => {};
   /** Names this pool's pads in receipts: 128 random bits, unrelated to its key. */
   private readonly origin: PadOrigin = { source: 'memory', id: randomBytes(16).toString('hex'), keyEpoch: 0 };
-  private stopped: (() => void) | undefined;
 
   private constructor(
     private readonly q: QuantizedGraph,
     capacity: number,
     kernels: ExactKernelsName,
     private readonly idleMs: number,
+    private readonly onFilled: (ms: number) => void,
   ) {
     const layers = q.layers;
     const rBytes = layers.map((l) => 3 * sizeOf(l.inDims) + SLACK);
@@ -121,14 +125,13 @@ export class PadPool implements PadSource {
     this.worker = new Worker(WORKER_ENTRY, { workerData: data });
     this.worker.on('message', (m: FromPoolWorker) => this.onMessage(m));
     const die = (e: Error): void => {
+      this.running = false;
       this.failure ??= new TransportError(`the pad pool's thread stopped: ${e.message}`, { cause: e });
       this.wake();
+      this.onStopped();
     };
     this.worker.on('error', die);
-    this.worker.on('exit', (code) => {
-      die(new Error(`exit code ${code}`));
-      this.stopped?.();
-    });
+    this.worker.on('exit', (code) => die(new Error(`exit code ${code}`)));
     // The pool alone never keeps the process alive.
     this.worker.unref();
   }
@@ -137,13 +140,14 @@ export class PadPool implements PadSource {
   static open(q: QuantizedGraph, options: PadPoolOptions = {}): PadPool {
     const capacity = options.capacity ?? 4;
     if (!Number.isInteger(capacity) || capacity < 1) throw new InvalidArgumentError(`the pad pool needs a capacity of at least 1, got ${capacity}`);
-    const pool = new PadPool(q, capacity, options.kernels ?? 'ort', options.idleMs ?? 50);
+    const pool = new PadPool(q, capacity, options.kernels ?? 'ort', options.idleMs ?? 50, options.onFilled ?? (() => {}));
     pool.refill(true);
     return pool;
   }
 
-  inventory(): { readonly remaining: number; readonly capacity: number } {
-    return { remaining: this.slots.filter((s) => s.state === 'ready').length, capacity: this.slots.length };
+  /** Pads ready, slots in all, and pads the pool's thread is making now. */
+  inventory(): { readonly remaining: number; readonly capacity: number; readonly filling: number } {
+    return { remaining: this.count('ready'), capacity: this.slots.length, filling: this.count('filling') };
   }
 
   /** Resolves once `count` pads (default: every slot) are ready. */
@@ -180,21 +184,24 @@ export class PadPool implements PadSource {
 
   begin(): PadLease {
     const slot = this.slots.find((s) => s.state === 'ready');
-    if (slot === undefined) throw new PadsExhaustedError(`no pad ready in the memory pool (${this.slots.filter((s) => s.state === 'filling').length} being precomputed)`);
+    if (slot === undefined) throw new PadsExhaustedError(`no pad ready in the memory pool (${this.count('filling')} being precomputed)`);
     return this.lease(slot);
   }
 
+  /**
+   * Stops the thread once the pad it is making is done (terminating it inside onnxruntime's run
+   * would abort the process), then gives the slots' memory back.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.idle);
     this.wake();
-    // The thread finishes the pad it is computing and closes its kernels (pad-pool-worker.ts), then it is ended.
-    if (this.failure === undefined) {
-      this.worker.ref();
+    if (this.running) {
+      this.worker.ref(); // the answer must keep the loop alive until it comes
       await new Promise<void>((resolve) => {
-        this.stopped = resolve;
-        this.worker.postMessage({ type: 'close' } satisfies ToPoolWorker);
+        this.onStopped = resolve;
+        this.worker.postMessage({ type: 'stop' } satisfies ToPoolWorker);
       });
     }
     await this.worker.terminate();
@@ -255,17 +262,24 @@ export class PadPool implements PadSource {
   }
 
   private onMessage(m: FromPoolWorker): void {
-    if (m.type === 'closed') this.stopped?.();
-    else if (m.type === 'filled') {
+    if (m.type === 'stopped') {
+      this.onStopped();
+      return;
+    }
+    if (m.type === 'filled') {
       const slot = this.slots[m.slot];
       if (slot !== undefined && slot.state === 'filling' && slot.index === m.index) {
         slot.state = 'ready';
-        this.fillMs.push(m.ms);
+        this.onFilled(m.ms);
       }
     } else if (m.type === 'error') {
       this.failure ??= new TransportError(`the pad pool could not precompute a pad: ${m.message}`);
     }
     this.wake();
+  }
+
+  private count(state: SlotState): number {
+    return this.slots.filter((s) => s.state === state).length;
   }
 
   private wake(): void {

@@ -15,6 +15,7 @@ import { createExactKernels, type ExactKernelsName } from '../kernels/exact-line
 import type { QuantizedGraph } from '../quant/quantize-graph.js';
 import { Verifier, type VerifyOptions } from '../verify/verifier.js';
 import type { LinearProtocol } from './linear-protocol.js';
+import type { PadSource } from './pad-lease.js';
 import type { SlalomModel } from './model.js';
 import { isMode, type Mode } from './modes.js';
 import { labelProtocol, outsourcedMode } from './protocol-mode.js';
@@ -30,9 +31,27 @@ interface PadPolicy {
 /**
  * Where the private modes' pads come from: the sealed pad store (`--pads store`, the default: an
  * enclave with little trusted memory), or the in-memory pool (`--pads memory`: a confidential VM,
- * pads precomputed in idle time under a key that dies with the process; runtime/pad-pool.ts).
+ * pads precomputed in idle time under a key that dies with the process; runtime/pad-pool.ts), each
+ * opened by the session for itself; or a source the caller opened and closes, which several sessions
+ * may share because each inference leases its own pad (`slalom serve --pads memory`: one pool for a
+ * model's lanes, one index counter, so no two requests get one pad).
  */
 export type PadOptions =
+  | OwnPadOptions
+  | (PadPolicy & {
+      readonly source: 'shared';
+      /** The source; the session never closes it. */
+      readonly from: PadSource;
+      /**
+       * Whether an inference waits for a pad being precomputed (default true); false: PadsExhaustedError
+       * (or the 'local' policy) at once, so the caller's own policy decides (a service: wait up to the
+       * request's deadline, or 503).
+       */
+      readonly wait?: boolean;
+    });
+
+/** The pad sources a session opens (and closes) itself. */
+export type OwnPadOptions =
   | (PadPolicy & {
       readonly source?: 'store';
       /** The untrusted pad store directory (filled by `slalom precompute`). */
@@ -85,29 +104,43 @@ export async function openProtocol(model: SlalomModel, mode: Mode, options: Sess
   if (isPrivate && options.pads === undefined) {
     throw new InvalidArgumentError(`mode '${mode}' needs pads: a pad store (--store <dir>, filled by \`slalom precompute\`), or --pads memory`);
   }
-  const pads = isPrivate ? openPads(model, options.pads!, kernelsName) : undefined;
+  const p = options.pads;
+  const pads = !isPrivate ? undefined : p!.source === 'shared' ? borrowed(p!.from, p!.wait ?? true) : openPads(model, p!, kernelsName);
+  /** A pool this session opened: it fills it first and closes it on failure (the protocol closes it with the session). */
+  const ownPool = pads instanceof PadPool && p!.source === 'memory' ? pads : undefined;
   const accelerator = options.accelerator ?? (await resolveBackend([{ name: 'worker', options: { kernels: kernelsName } }])).backend;
   try {
     await accelerator.loadWeights(publicLayers(model.quantized));
     const verifier = mode === 'verified' || mode === 'private+verified' ? new Verifier(model.quantized.layers, options.verify) : undefined;
     verifier?.prepare();
-    const p = options.pads;
     // A memory pool starts full, so the first inferences find their pads (precomputing them is the offline phase).
-    if (pads instanceof PadPool && (p as { prefill?: boolean }).prefill !== false) await pads.filled();
+    if (ownPool !== undefined && (p as { prefill?: boolean }).prefill !== false) await ownPool.filled();
     const local = await createExactKernels(kernelsName);
     const protocol = acceleratedProtocol({ accelerator, verifier, pads, local, onFailure: options.onFailure, onExhausted: p?.onExhausted, lowWater: p?.lowWater, onLowPads: p?.onLowPads });
     return labelProtocol(protocol, outsourcedMode(verifier !== undefined, pads !== undefined));
   } catch (e) {
     await accelerator.close();
-    if (pads instanceof PadPool) await pads.close();
+    await ownPool?.close();
     throw e;
   }
 }
 
 /** The pad source of `options`: the store's ledger (OnlinePads), or a fresh in-memory pool. */
-export function openPads(model: SlalomModel, options: PadOptions & { readonly source?: 'store' }, kernels?: ExactKernelsName): OnlinePads;
-export function openPads(model: SlalomModel, options: PadOptions, kernels?: ExactKernelsName): OnlinePads | PadPool;
-export function openPads(model: SlalomModel, options: PadOptions, kernels: ExactKernelsName = 'ort'): OnlinePads | PadPool {
+export function openPads(model: SlalomModel, options: OwnPadOptions & { readonly source?: 'store' }, kernels?: ExactKernelsName): OnlinePads;
+export function openPads(model: SlalomModel, options: OwnPadOptions, kernels?: ExactKernelsName): OnlinePads | PadPool;
+export function openPads(model: SlalomModel, options: OwnPadOptions, kernels: ExactKernelsName = 'ort'): OnlinePads | PadPool {
   if (options.source === 'memory') return PadPool.open(model.quantized, { capacity: options.capacity, kernels });
   return new OnlinePads(model.quantized, model.weightsHash, TrustedState.open(options.stateDir), new PadStore(options.store), model.name);
+}
+
+/** A shared source as one session sees it: no close (its owner closes it); acquire waits only if `wait`. */
+function borrowed(source: PadSource, wait: boolean): PadSource {
+  return {
+    begin: () => source.begin(),
+    acquire: wait ? () => source.acquire() : async () => source.begin(),
+    inventory: () => source.inventory(),
+    get skipped() {
+      return source.skipped;
+    },
+  };
 }

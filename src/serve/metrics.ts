@@ -39,7 +39,7 @@ export class ServeMetrics {
     this.phases = new Histogram({ name: `${PREFIX}_phase_seconds`, help: 'Latency of an inference request by phase (queue, run, total, and the trusted runtime phases of the run)', labelNames: ['model', 'phase'], buckets: LATENCY_BUCKETS, registers });
     this.integrityFailures = new Counter({ name: `${PREFIX}_integrity_failures_total`, help: 'Inferences refused because an accelerator reply failed its Freivalds check (IntegrityError)', labelNames: ['model'], registers });
     this.incidents = new Counter({ name: `${PREFIX}_incidents_total`, help: 'Failures recovered during inferences (recompute policy, skipped pads, local fallbacks), by code', labelNames: ['model', 'code'], registers });
-    this.padsPrecomputed = new Counter({ name: `${PREFIX}_pads_precomputed_total`, help: 'Pads made by the background refill', labelNames: ['model'], registers });
+    this.padsPrecomputed = new Counter({ name: `${PREFIX}_pads_precomputed_total`, help: 'Pads made in the background (the store\'s refill, or the memory pool\'s thread)', labelNames: ['model'], registers });
     this.padsExhausted = new Counter({ name: `${PREFIX}_pads_exhausted_total`, help: 'Inferences that found no pad ready, by the policy applied (wait, fail, local)', labelNames: ['model', 'policy'], registers });
     this.encrypted = new Counter({ name: `${PREFIX}_encrypted_requests_total`, help: 'Encrypted (HPKE) requests by result', labelNames: ['result'], registers });
     const gauge = (name: string, help: string, read: (m: ReturnType<ServeGaugeSource['models']> extends Iterable<infer M> ? M : never) => number | undefined): void => {
@@ -60,7 +60,7 @@ export class ServeMetrics {
     gauge('queue_depth', 'Requests waiting for a lane', (m) => m.queueDepth());
     gauge('inflight', 'Inferences running (one per busy lane)', (m) => m.inflight());
     gauge('pads_remaining', 'Pads ready in the pad source', (m) => m.padsRemaining());
-    gauge('precompute_pads_per_second', 'Pads per second of the last refill run', (m) => m.padsPerSecond());
+    gauge('precompute_pads_per_second', 'Pads per second of the last refill run (memory pool: of its last pad)', (m) => m.padsPerSecond());
     gauge('accelerators_quarantined', 'Accelerators this model no longer uses (a refused reply)', (m) => m.quarantined());
   }
 

@@ -1,9 +1,9 @@
 /**
- * Where the trusted service's one-time pads come from, as the refill (refill.ts) sees it (issue 15,
- * deliverable 3): how many are ready, and a way to make more at a lower priority than requests.
- * The sealed store (StorePadSource, here) makes them in a child process; the in-memory pool of
- * issue 12 plugs in as a second implementation (its background worker makes them in trusted memory
- * under an ephemeral key) without the refill changing.
+ * Where the trusted service's one-time pads come from (issue 15, deliverable 3): how many are
+ * ready, and a way to make more. The sealed store (StorePadSource, here) makes them in a child
+ * process at a lower priority than requests, driven by the refill (refill.ts); the in-memory pool
+ * (memory-pad-source.ts) makes them in its own thread, in trusted memory under an ephemeral key, and
+ * refills itself in idle time, so no refill drives it.
  *
  * StorePadSource: the child (refill-child.ts) loads the model from an artifact the parent wrote
  * (so it computes the very pads the parent will consume: same weightsHash, checked), lowers its own
@@ -25,7 +25,7 @@ import { openStore } from '../runtime/precompute.js';
 
 export interface PadSource {
   /** 'store' (sealed, untrusted store) or 'memory' (trusted memory, issue 12). */
-  readonly kind: string;
+  readonly kind: 'store' | 'memory';
   /** Pads ready to use now (0 when the source holds none yet). */
   remaining(): number;
   /** Makes `count` more pads at low priority, calling `onPad` after each; resolves with how many were made. */

@@ -26,15 +26,31 @@ export interface RefillOptions {
 
 export interface RefillStatus {
   readonly remaining: number;
+  /** Pads the source holds at most (the memory pool's slots; a store has no bound). */
+  readonly capacity?: number;
   readonly refilling: boolean;
   /** Pads made since start. */
   readonly produced: number;
-  /** Pads per second of the last run (0 before the first). */
+  /** Pads per second of the last run, or of the last pad for the memory pool (0 before the first). */
   readonly padsPerSecond: number;
   readonly lastError?: string;
 }
 
-export class PadRefill {
+/**
+ * What keeps a served model's pads coming, as the service uses it (served-model.ts): this refill
+ * over the sealed store, or the memory pool, which refills itself in idle time (memory-pad-source.ts).
+ */
+export interface PadSupply {
+  status(): RefillStatus;
+  /** Looks at the level after a request. */
+  check(): void;
+  /** Resolves true once a pad is ready, false after `timeoutMs`. */
+  waitForPad(timeoutMs: number): Promise<boolean>;
+  /** Stops refilling and closes the source. */
+  close(): Promise<void>;
+}
+
+export class PadRefill implements PadSupply {
   private readonly low: number;
   private readonly high: number;
   private readonly chunk: number;

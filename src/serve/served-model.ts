@@ -6,10 +6,12 @@
  * request is one run of one lane: its own pads (each item one pad, consumed durably before anything
  * leaves), its own result; a lane's Freivalds secrets and failure state are its own.
  *
- * No pad ready (private modes): `onEmpty` 'wait' waits for the refill (refill.ts) up to the
- * request's deadline, 'fail' answers 503 + Retry-After, 'local' runs that inference in the trusted
- * runtime (the result says mode baseline). A PadsExhaustedError is raised before anything is
- * consumed or sent, so waiting and trying again is safe.
+ * Pads (private modes) come from the sealed store, refilled in idle time by a nice-19 child
+ * (refill.ts, pad-source.ts), or from one in-memory pool per model shared by its lanes, which
+ * refills itself in idle time (memory-pad-source.ts). No pad ready: `onEmpty` 'wait' waits for the
+ * refill up to the request's deadline, 'fail' answers 503 + Retry-After, 'local' runs that inference
+ * in the trusted runtime (the result says mode baseline); either source alike. A PadsExhaustedError
+ * is raised before anything is consumed or sent, so waiting and trying again is safe.
  */
 import type { AcceleratorBackend } from '../accel/backend.js';
 import { HttpBackend } from '../accel/http/client.js';
@@ -20,22 +22,30 @@ import { busy, HttpError } from '../http/http-error.js';
 import type { SlalomModel } from '../runtime/model.js';
 import type { Mode } from '../runtime/modes.js';
 import type { ServeMetrics } from './metrics.js';
+import { MemoryPadSource, type MemoryPadOptions } from './memory-pad-source.js';
 import { StorePadSource, type PadSource } from './pad-source.js';
-import { PadRefill, type RefillOptions } from './refill.js';
+import { PadRefill, type PadSupply, type RefillOptions } from './refill.js';
 import { shareAccelerator, type SharedAccelerator } from './shared-accelerator.js';
 
 export type EmptyPolicy = 'wait' | 'fail' | 'local';
 export const EMPTY_POLICIES: readonly EmptyPolicy[] = ['wait', 'fail', 'local'];
 
-export interface ServedPads {
-  /** The pad store directory. */
-  readonly store: string;
-  readonly stateDir?: string;
+interface EmptyHandling {
   /** What a request does when no pad is ready (default 'wait'). */
   readonly onEmpty?: EmptyPolicy;
-  /** Background refill between water marks (default on; false: none, pads come from `slalom precompute`). */
-  readonly refill?: RefillOptions | false;
 }
+
+/** The private modes' pads: a sealed store, or an in-memory pool (a confidential VM; `--pads memory`). */
+export type ServedPads =
+  | (EmptyHandling & {
+      readonly source?: 'store';
+      /** The pad store directory. */
+      readonly store: string;
+      readonly stateDir?: string;
+      /** Background refill between water marks (default on; false: none, pads come from `slalom precompute`). */
+      readonly refill?: RefillOptions | false;
+    })
+  | (EmptyHandling & { readonly source: 'memory' } & Omit<MemoryPadOptions, 'kernels'>);
 
 export interface ServedModelConfig {
   readonly model: SlalomModel;
@@ -77,7 +87,8 @@ export class ServedModel {
     private readonly maxQueue: number,
     private readonly shared: SharedAccelerator | undefined,
     readonly pads: PadSource | undefined,
-    readonly refill: PadRefill | undefined,
+    /** What keeps the pads coming: the store's refill, or the memory pool itself. */
+    readonly refill: PadSupply | undefined,
     private readonly metrics: ServeMetrics,
   ) {
     this.free = [...lanes];
@@ -89,28 +100,42 @@ export class ServedModel {
     const lanes = config.lanes ?? 2;
     if (!Number.isSafeInteger(lanes) || lanes < 1) throw new RangeError(`lanes must be a positive integer, got ${lanes}`);
     const isPrivate = mode === 'private' || mode === 'private+verified';
-    if (isPrivate && config.pads === undefined) throw new RangeError(`mode '${mode}' of ${name} needs a pad store`);
+    if (isPrivate && config.pads === undefined) throw new RangeError(`mode '${mode}' of ${name} needs pads (a store, or source 'memory')`);
     const kernels = config.session?.kernels ?? 'ort';
     const shared = mode === 'baseline' ? undefined : shareAccelerator(config.accelerator ?? new WorkerBackend({ kernels }));
-    const onEmpty = isPrivate ? (config.pads!.onEmpty ?? 'wait') : undefined;
-    const refillOptions = config.pads?.refill;
-    const pads = isPrivate ? new StorePadSource(model, config.pads!.store, config.pads!.stateDir, kernels, refillOptions === false ? undefined : refillOptions?.nice) : undefined;
-    const refill = pads !== undefined && refillOptions !== false ? new PadRefill(pads, refillOptions ?? {}, () => metrics.padsPrecomputed.inc({ model: name })) : undefined;
+    const p = isPrivate ? config.pads! : undefined;
+    const onEmpty = p !== undefined ? (p.onEmpty ?? 'wait') : undefined;
+    // The sessions never wait for a pad themselves: an empty source is this model's policy (run()).
+    const padPolicy = { onExhausted: onEmpty === 'local' ? ('local' as const) : ('fail' as const), lowWater: 0 };
+    const countPad = (): void => metrics.padsPrecomputed.inc({ model: name });
+    let pads: PadSource | undefined;
+    let refill: PadSupply | undefined;
     const sessions: Session[] = [];
     try {
+      let sessionPads: CreateSessionOptions['pads'];
+      if (p?.source === 'memory') {
+        const memory = await MemoryPadSource.open(model, { capacity: p.capacity, idleMs: p.idleMs, kernels }, countPad);
+        pads = refill = memory;
+        sessionPads = { source: 'shared', from: memory.pool, wait: false, ...padPolicy };
+      } else if (p !== undefined) {
+        pads = new StorePadSource(model, p.store, p.stateDir, kernels, p.refill === false ? undefined : p.refill?.nice);
+        refill = p.refill !== false ? new PadRefill(pads, p.refill ?? {}, countPad) : undefined;
+        sessionPads = { store: p.store, stateDir: p.stateDir, ...padPolicy };
+      }
       for (let k = 0; k < lanes; k++) {
         sessions.push(
           await createSession(model, {
             ...config.session,
             mode,
             ...(shared !== undefined ? { accelerator: shared.lane() } : {}),
-            ...(isPrivate ? { pads: { store: config.pads!.store, stateDir: config.pads!.stateDir, onExhausted: onEmpty === 'local' ? 'local' : 'fail', lowWater: 0 } } : {}),
+            ...(sessionPads !== undefined ? { pads: sessionPads } : {}),
           }),
         );
       }
     } catch (e) {
       await Promise.all(sessions.map((s) => s.close()));
-      await refill?.close();
+      if (refill !== undefined) await refill.close();
+      else await pads?.close();
       await shared?.close();
       throw e;
     }

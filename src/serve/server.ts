@@ -2,7 +2,7 @@
  * The trusted inference service (issue 15): the trusted runtime as a long-running Open Inference
  * Protocol (KServe v2 REST) server for clients — what `slalom serve` runs. It holds, per served
  * model, a bounded fair queue and several sessions sharing one accelerator (served-model.ts), the
- * pads' background refill (refill.ts), per-process keys (attest/keys.ts) published in an
+ * pads' background refill (refill.ts; an in-memory pool refills itself, memory-pad-source.ts), per-process keys (attest/keys.ts) published in an
  * attestation document, an HPKE channel with a replay guard, signed receipts, and Prometheus
  * metrics; the HTTP layer (limits, bounded JSON, framing, error replies, graceful shutdown) is
  * src/http/, shared with the accelerator service.
@@ -66,7 +66,7 @@ export class TrustedServer {
       await Promise.all([...server.models.values()].map((m) => m.close()));
       throw e;
     }
-    server.options.log(`slalom serve: ${[...server.models.values()].map((m) => `${m.name} (${m.mode})`).join(', ')} on ${server.url}; attestation provider '${server.options.attestation.name}'${server.options.attestation.development ? ' (development only: signs nothing)' : ''}`);
+    server.options.log(`slalom serve: ${[...server.models.values()].map((m) => `${m.name} (${m.mode}${m.pads !== undefined ? `, pads: ${m.pads.kind}` : ''})`).join(', ')} on ${server.url}; attestation provider '${server.options.attestation.name}'${server.options.attestation.development ? ' (development only: signs nothing)' : ''}`);
     return server;
   }
 
@@ -89,7 +89,7 @@ export class TrustedServer {
       totals: { ...this.service.totals, rejected: { ...this.service.totals.rejected } },
       keyHash: this.keys.keyHash,
       models: Object.fromEntries(
-        [...this.models.values()].map((m) => [m.name, { mode: m.mode, queueDepth: m.queueDepth(), inflight: m.inflight(), ...(m.refill !== undefined ? { pads: m.refill.status() } : m.pads !== undefined ? { pads: { remaining: m.pads.remaining() } } : {}) }]),
+        [...this.models.values()].map((m) => [m.name, { mode: m.mode, queueDepth: m.queueDepth(), inflight: m.inflight(), ...(m.pads !== undefined ? { pads: { source: m.pads.kind, ...(m.refill?.status() ?? { remaining: m.pads.remaining() }) } } : {}) }]),
       ),
     };
   }

@@ -93,6 +93,9 @@ describe('parseCLI', () => {
     assert.deepEqual(await run('infer', '--model', 'm.onnx', '--input', 'x.png', '--top', 'many'), { status: 2, err: "slalom: --top must be a positive integer, got 'many'\n" });
     // Before the store is opened: `--low-water abc` used to be taken as NaN, and no warning ever came.
     assert.deepEqual(await run('pads', 'status', '--store', 'nowhere', '--low-water', 'abc'), { status: 2, err: "slalom: --low-water must be a non-negative integer, got 'abc'\n" });
+    // `serve --pads memory` keeps its pads in trusted memory: a --store is refused before any model loads.
+    assert.deepEqual(await run('serve', '--model', 'm.onnx', '--port', '0', '--pads', 'memory', '--store', 'nowhere'), { status: 2, err: 'slalom: --store names a pad store: it goes with --pads store, not --pads memory\n' });
+    assert.deepEqual(await run('serve', '--model', 'm.onnx', '--port', '0', '--pads', 'memory', '--pad-pool', '0'), { status: 2, err: 'slalom: --pad-pool must be a positive integer, got 0\n' });
   });
 
   it('every verb module exports run', async () => {

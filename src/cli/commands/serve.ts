@@ -6,14 +6,16 @@
 import { noneProvider } from '../../attest/attestation.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { isMode, MODES, type Mode } from '../../runtime/modes.js';
-import { EMPTY_POLICIES, type EmptyPolicy, type ServedModelConfig } from '../../serve/served-model.js';
+import { EMPTY_POLICIES, type EmptyPolicy, type ServedModelConfig, type ServedPads } from '../../serve/served-model.js';
 import { TrustedServer } from '../../serve/server.js';
-import { acceleratorFromFlags, loadModelFromFlags, parseInteger, parseKernels, parsePositive, parseVerifyFlags, type ModelFlags, type SessionFlags } from '../options.js';
+import { acceleratorFromFlags, loadModelFromFlags, parseInteger, parseKernels, parsePadSource, parsePositive, parseVerifyFlags, type ModelFlags, type SessionFlags } from '../options.js';
 import { onSignals } from '../signals.js';
 
 interface ServeFlags extends ModelFlags, Pick<SessionFlags, 'check' | 'repetitions' | 'soundnessBits' | 'onFailure' | 'kernels' | 'accelerator' | 'acceleratorTimeoutMs' | 'acceleratorFallback' | 'state'> {
   model: string[];
   mode: string;
+  pads: string;
+  padPool: string;
   store?: string[];
   port: string;
   host: string;
@@ -39,13 +41,21 @@ export async function serveModels(flags: ServeFlags): Promise<void> {
   if (flags.attestation !== 'none') throw new InvalidArgumentError(`--attestation must be none (the development provider; a TEE's provider plugs into the library), got '${flags.attestation}'`);
   const isPrivate = mode === 'private' || mode === 'private+verified';
   const stores = flags.store ?? [];
-  if (isPrivate && stores.length !== flags.model.length) throw new InvalidArgumentError(`--mode ${mode} needs one --store per --model (${flags.model.length} models, ${stores.length} stores)`);
+  const memory = parsePadSource(flags.pads, stores.length > 0) === 'memory';
+  if (isPrivate && !memory && stores.length !== flags.model.length) throw new InvalidArgumentError(`--mode ${mode} needs one --store per --model (${flags.model.length} models, ${stores.length} stores), or --pads memory`);
+  const capacity = parsePositive(flags.padPool, '--pad-pool', true);
   const low = parsePositive(flags.refillLow, '--refill-low', true);
   const high = parsePositive(flags.refillHigh, '--refill-high', true);
   if (high < low) throw new InvalidArgumentError(`--refill-high (${high}) must be at least --refill-low (${low})`);
   const log = flags.quiet ? () => {} : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const kernels = parseKernels(flags.kernels);
   const verify = parseVerifyFlags(flags);
+  const onEmpty = flags.onEmpty as EmptyPolicy;
+  // One pool per model, filling itself in idle time; or model k's store, refilled by a child between the water marks.
+  const padsOf = (k: number): ServedPads =>
+    memory
+      ? { source: 'memory', capacity, onEmpty }
+      : { store: stores[k]!, ...(flags.state !== undefined ? { stateDir: flags.state } : {}), onEmpty, refill: flags.refill ? { lowWater: low, highWater: high } : false };
   const models: ServedModelConfig[] = [];
   for (const [k, path] of flags.model.entries()) {
     const model = await loadModelFromFlags(path, flags);
@@ -56,7 +66,7 @@ export async function serveModels(flags: ServeFlags): Promise<void> {
       lanes: parsePositive(flags.lanes, '--lanes', true),
       maxQueue: parsePositive(flags.maxQueue, '--max-queue', true),
       ...(accelerator !== undefined ? { accelerator } : {}),
-      ...(isPrivate ? { pads: { store: stores[k]!, ...(flags.state !== undefined ? { stateDir: flags.state } : {}), onEmpty: flags.onEmpty as EmptyPolicy, refill: flags.refill ? { lowWater: low, highWater: high } : false } } : {}),
+      ...(isPrivate ? { pads: padsOf(k) } : {}),
       session: { verify, onFailure: flags.onFailure, kernels },
     });
   }
