@@ -150,7 +150,8 @@ export async function measureModel(name: string, options: MeasureOptions): Promi
   const report = inspect(model);
   const floorTrafficBytes = 8 * (report.linearInputElements + report.linearOutputElements);
   const floorMs = (floorTrafficBytes / bandwidth.bestBytesPerS) * 1000;
-  const boundaryBytes = floorTrafficBytes;
+  // What the embedded worker carries: 4-byte residues (u32) in and out of every linear layer.
+  const boundaryBytes = 4 * (report.linearInputElements + report.linearOutputElements);
   const packedBytes = 3 * (report.linearInputElements + report.linearOutputElements);
   log(
     `[${name}] loaded in ${(loadMs / 1000).toFixed(1)} s: ${report.linearLayers} linear layers, ${fmtCount(report.macs)} MACs, ` +

@@ -77,7 +77,7 @@ function modelSection(summary: ModelSummary, records: readonly BenchRecord[], re
       (ort ? ` onnxruntime fp32 sustains ${(summary.macs / ort.trustedMsPerImage / 1e6).toFixed(1)} GMAC/s on one thread.` : ''),
   );
   lines.push('');
-  const header = ['mode', 'trusted ms', 'best', '×ORT', '×baseline', 'wall ms', 'img/s', 'accelerator ms', 'bytes/img (f64)', 'packed (3 B)', 'peak RSS', 'setup', 'logits = baseline', 'top-1 = ORT'];
+  const header = ['mode', 'trusted ms', 'best', '×ORT', '×baseline', 'wall ms', 'img/s', 'accelerator ms', 'bytes/img (u32)', 'packed (3 B)', 'peak RSS', 'setup', 'logits = baseline', 'top-1 = ORT'];
   const right = [false, true, true, true, true, true, true, true, true, true, true, true, false, false];
   lines.push(
     mdTable(
@@ -254,7 +254,7 @@ function serviceSection(results: BenchResults): string {
       `so the batching window would only add waiting per layer), reached through \`HttpBackend\`. Both compute the exact linear layers on one thread of the same cores ` +
       `(the worker with slalom's exact \`ort\` kernels, the service with onnxruntime on the exported exact ONNX graphs); the rest of the difference is transport: ` +
       `the worker gets each layer's residues by \`postMessage\` (a copy within the process), the service over HTTP on loopback ` +
-      `(a JSON header plus the binary float64 tensor written to a socket, read, framed and range-checked by the server, and the reply the same way back). ` +
+      `(a JSON header plus the binary UINT32 tensor written to a socket, read, framed and range-checked by the server, and the reply the same way back). ` +
       `It lands in accelerator and wall time; only the synchronous part of sending a request counts as trusted (\`transfer\`). ` +
       `Service setup is the protocol's opening, the weights' upload to the service included.`,
   );
@@ -323,7 +323,7 @@ export function renderReport(results: BenchResults): string {
     `**Trusted ms** is the trusted runtime's own work per image (every phase but waiting on the accelerator; for \`ort-fp32\` and \`baseline\` the whole inference). ` +
       `**×ORT** = onnxruntime fp32 ms / trusted ms (> 1: slalom's trusted side is faster than running the whole network in fp32 on one core). ` +
       `**×baseline** = baseline ms / trusted ms (the paper's methodology). **Wall** and **img/s** are end to end with the embedded CPU-worker accelerator. ` +
-      `**bytes/img** is what crosses the trust boundary as the embedded worker sends it (8 B per residue, inputs + outputs of every linear layer); **packed** is the same at 3 B per residue. See bench/README.md.`,
+      `**bytes/img** is what crosses the trust boundary as the embedded worker sends it (4 B per residue, u32, inputs + outputs of every linear layer); **packed** is the same at 3 B per residue. See bench/README.md.`,
   );
   out.push('');
   out.push(
