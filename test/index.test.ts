@@ -5,6 +5,7 @@
  * trusted runtime, the services nor onnxruntime.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { modulesLoadedBy, packageOf, urlOf } from './helpers/loaded-modules.js';
 
@@ -29,5 +30,11 @@ describe('entry points', () => {
     const packages = new Set(urls.map(packageOf));
     for (const heavy of ['onnxruntime-node', 'sharp', 'webgpu']) assert.ok(!packages.has(heavy), `${heavy} was loaded`);
     assert.deepEqual(urls.filter((u) => /\/src\/(runtime|blind|verify|accel|serve|cli)\//.test(u)), [], 'nothing of the trusted runtime, the services or the CLI');
+  });
+
+  it('SLALOM_VERSION is the package version (artifacts and --version name the release that made them)', async () => {
+    const { SLALOM_VERSION } = await import('../src/version.js');
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(SLALOM_VERSION, pkg.version);
   });
 });
