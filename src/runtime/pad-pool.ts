@@ -182,10 +182,13 @@ export class PadPool implements PadSource {
     }
   }
 
+  /** A ready pad now, without waiting: PadsExhaustedError when none is (the pool refills in idle time), the thread's failure when it died. */
   begin(): PadLease {
     const slot = this.slots.find((s) => s.state === 'ready');
-    if (slot === undefined) throw new PadsExhaustedError(`no pad ready in the memory pool (${this.count('filling')} being precomputed)`);
-    return this.lease(slot);
+    if (slot !== undefined) return this.lease(slot);
+    // A dead thread makes no more pads: say so, rather than "none ready" for ever.
+    if (this.failure !== undefined) throw this.failure;
+    throw new PadsExhaustedError(`no pad ready in the memory pool (${this.count('filling')} being precomputed)`);
   }
 
   /**

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { InvalidArgumentError, PadReuseError } from '../../src/errors.js';
+import { InvalidArgumentError, PadReuseError, PadsExhaustedError, TransportError } from '../../src/errors.js';
 import { PadPool } from '../../src/runtime/pad-pool.js';
 import { u8 } from '../../src/simd/arena.js';
 import { sizeOf } from '../../src/tensor/tensor.js';
@@ -43,6 +43,22 @@ describe('the memory pad pool', () => {
       assert.throws(() => lease.keystream(q.layers[0]!), /given back|already blinded/);
     }
     assert.equal(rs.size, 8 * q.layers.length, 'every r differs');
+  });
+
+  it('a pool whose thread died says so, instead of "no pad ready" for ever', async () => {
+    const lone = PadPool.open(q, { capacity: 1, kernels: 'js', idleMs: 60_000 });
+    try {
+      const lease = await lone.acquire();
+      assert.throws(() => lone.begin(), PadsExhaustedError, 'merely empty: its refill waits for idle time');
+      lease.end();
+      await lone.filled();
+      lone.begin().end();
+      await (lone as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      assert.throws(() => lone.begin(), (e: unknown) => e instanceof TransportError && /pad pool's thread stopped/.test(e.message));
+      await assert.rejects(lone.acquire(), TransportError);
+    } finally {
+      await lone.close();
+    }
   });
 
   it('two pools draw unrelated pads (each its own key): the same index, other residues', async () => {
