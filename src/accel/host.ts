@@ -13,6 +13,7 @@ import { outputDims } from '../kernels/output-dims.js';
 import type { ExactKernels } from '../kernels/exact-linear.js';
 import { assertExact } from '../kernels/field.js';
 import { formatDims, sizeOf } from '../tensor/tensor.js';
+import { joinArrays } from '../tensor/join.js';
 import type { PublicLayer } from './backend.js';
 
 export interface HostResult {
@@ -65,15 +66,7 @@ export class AcceleratorHost {
     for (const { dims, x } of requests) checkRequest(dims, x, requests[0]!.dims);
     const items = requests.reduce((n, r) => n + r.dims[0]!, 0);
     const dims = [items, ...requests[0]!.dims.slice(1)];
-    let x = requests[0]!.x;
-    if (requests.length > 1) {
-      x = new Uint32Array(requests.reduce((n, r) => n + r.x.length, 0));
-      let at = 0;
-      for (const r of requests) {
-        x.set(r.x, at);
-        at += r.x.length;
-      }
-    }
+    const x = joinArrays(requests.map((r) => r.x));
     const start = performance.now();
     const data = await this.kernels.apply(layer, dims, x);
     const computeMs = performance.now() - start;

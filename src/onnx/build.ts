@@ -33,6 +33,7 @@ import {
   type ValueInfoProto,
 } from 'onnx-buf';
 import { InvalidArgumentError } from '../errors.js';
+import { joinArrays } from '../tensor/join.js';
 
 /** Element types the builder can declare on inputs and outputs. */
 export type OnnxElemType = 'float' | 'double' | 'int64' | 'uint8' | 'int8' | 'int32';
@@ -306,12 +307,6 @@ export class OnnxBuilder {
       // A repeated field after the graph: protobuf merges it wherever it stands.
       parts.push(toBinary(ModelProtoSchema, create(ModelProtoSchema, { metadataProps: this.metadataProps.map((e) => create(StringStringEntryProtoSchema, e)) })));
     }
-    const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return joinArrays(parts);
   }
 }

@@ -13,6 +13,7 @@ import { isSlalomError } from '../../errors.js';
 import type { QueueItem } from '../../http/fair-queue.js';
 import { busy, HttpError } from '../../http/http-error.js';
 import { sizeOf } from '../../tensor/tensor.js';
+import { joinArrays } from '../../tensor/join.js';
 import type { Outcome } from './infer-request.js';
 import type { ModelSlot } from './repository.js';
 import type { Runner } from './runners.js';
@@ -154,16 +155,7 @@ export class Batcher {
     }
     const items = live.reduce((a, e) => a + e.items, 0);
     const dims = [items, ...live[0]!.dims.slice(1)];
-    let x: Float64Array;
-    if (live.length === 1) x = live[0]!.x;
-    else {
-      x = new Float64Array(live.reduce((a, e) => a + e.x.length, 0));
-      let at = 0;
-      for (const e of live) {
-        x.set(e.x, at);
-        at += e.x.length;
-      }
-    }
+    const x = joinArrays(live.map((e) => e.x));
     const start = performance.now();
     this.metrics.recordWaits(slot, live.map((e) => start - e.enqueuedAt));
     model.active++;
