@@ -21,21 +21,15 @@ import { convOutputDims } from '../../src/kernels/conv.js';
 import type { ConvAttrs } from '../../src/kernels/names.js';
 import { tensor } from '../../src/tensor/tensor.js';
 import { int, rng, size } from '../helpers/random.js';
-import { convRef, gemmRef } from '../reference/bigint.js';
-
-interface Case {
-  readonly layer: PublicLayer;
-  readonly inDims: number[];
-  readonly outDims: number[];
-}
+import { reference, type LinearCase } from '../helpers/linear-case.js';
 
 const A = (strides: [number, number], pads: [number, number, number, number], dilations: [number, number] = [1, 1], group = 1): ConvAttrs => ({ strides, pads, dilations, group });
 
-function cases(seed: number): Case[] {
+function cases(seed: number): LinearCase[] {
   const r = rng(seed);
   const w = (dims: number[], max: number) => tensor(dims, Float64Array.from({ length: size(dims) }, () => int(r, -max, max)));
-  const conv = (id: number, inDims: number[], wDims: number[], conv: ConvAttrs, max = 127): Case => ({ layer: { id, name: `conv${id}`, op: 'Conv', conv, wDims, w: w(wDims, max) }, inDims, outDims: convOutputDims(inDims, wDims, conv) });
-  const gemm = (id: number, b: number, k: number, n: number, max = 127): Case => ({ layer: { id, name: `fc${id}`, op: 'Gemm', wDims: [k, n], w: w([k, n], max) }, inDims: [b, k], outDims: [b, n] });
+  const conv = (id: number, inDims: number[], wDims: number[], conv: ConvAttrs, max = 127): LinearCase => ({ layer: { id, name: `conv${id}`, op: 'Conv', conv, wDims, w: w(wDims, max) }, inDims, outDims: convOutputDims(inDims, wDims, conv) });
+  const gemm = (id: number, b: number, k: number, n: number, max = 127): LinearCase => ({ layer: { id, name: `fc${id}`, op: 'Gemm', wDims: [k, n], w: w([k, n], max) }, inDims: [b, k], outDims: [b, n] });
   return [
     conv(0, [2, 3, 9, 9], [5, 3, 3, 3], A([2, 2], [1, 0, 2, 1])),
     conv(1, [1, 4, 8, 8], [4, 1, 3, 3], A([1, 1], [1, 1, 1, 1], [1, 1], 4)),
@@ -45,11 +39,6 @@ function cases(seed: number): Case[] {
     gemm(5, 3, 40, 11),
     gemm(6, 1, 2048, 3, 1500),
   ];
-}
-
-function reference(c: Case, x: Uint32Array): Uint32Array {
-  const xs = Float64Array.from(x);
-  return Uint32Array.from(c.layer.op === 'Conv' ? convRef(c.inDims, xs, c.layer.w.dims, c.layer.w.data, c.layer.conv!).data : gemmRef(c.inDims[0]!, c.inDims[1]!, c.outDims[1]!, xs, c.layer.w.data));
 }
 
 /** Registers a `describe` block checking `make()`'s backend; `make` is called once for the shared backend and once per lifecycle test. */
@@ -63,7 +52,7 @@ export function backendConformance(label: string, make: () => Promise<Accelerato
     let counter = 0;
     /** A fresh request id. */
     const nextId = (): string => `conformance-${++counter}`;
-    const run = async (b: AcceleratorBackend, c: Case, x: Uint32Array): Promise<Uint32Array> => {
+    const run = async (b: AcceleratorBackend, c: LinearCase, x: Uint32Array): Promise<Uint32Array> => {
       const requestId = nextId();
       return acceptValues(await b.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x }), { requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
     };

@@ -22,6 +22,7 @@ import type { ConvAttrs } from '../../src/kernels/names.js';
 import { tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/util/seeded-rng.js';
 import { convRef, gemmRef } from '../reference/bigint.js';
+import { reference, type LinearCase } from '../helpers/linear-case.js';
 
 const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 const rng = new Rng(0x3017);
@@ -38,23 +39,17 @@ function residues(n: number): Uint32Array {
   return out;
 }
 
-interface Case {
-  readonly layer: PublicLayer;
-  readonly inDims: number[];
-  readonly outDims: number[];
-}
-
-function convCase(id: number, inDims: number[], wDims: [number, number, number, number], conv: ConvAttrs, maxW = 127): Case {
+function convCase(id: number, inDims: number[], wDims: [number, number, number, number], conv: ConvAttrs, maxW = 127): LinearCase {
   return { layer: { id, name: `conv${id}`, op: 'Conv', conv, wDims: wDims, w: tensor(wDims, ints(size(wDims), maxW)) }, inDims, outDims: convOutputDims(inDims, wDims, conv) };
 }
 
-function gemmCase(id: number, b: number, k: number, n: number, maxW = 127): Case {
+function gemmCase(id: number, b: number, k: number, n: number, maxW = 127): LinearCase {
   return { layer: { id, name: `fc${id}`, op: 'Gemm', wDims: [k, n], w: tensor([k, n], ints(k * n, maxW)) }, inDims: [b, k], outDims: [b, n] };
 }
 
 const A = (strides: [number, number], pads: [number, number, number, number], dilations: [number, number] = [1, 1], group = 1): ConvAttrs => ({ strides, pads, dilations, group });
 
-const CASES: Case[] = [
+const CASES: LinearCase[] = [
   convCase(0, [2, 3, 9, 9], [5, 3, 3, 3], A([2, 2], [1, 0, 2, 1])),
   convCase(1, [1, 4, 8, 8], [4, 1, 3, 3], A([1, 1], [1, 1, 1, 1], [1, 1], 4)),
   convCase(2, [3, 6, 5, 5], [4, 3, 3, 3], A([1, 1], [2, 2, 2, 2], [2, 2], 2)),
@@ -63,11 +58,6 @@ const CASES: Case[] = [
   gemmCase(5, 3, 40, 11),
   gemmCase(6, 1, 2048, 3, 100_000),
 ];
-
-function reference(c: Case, x: Uint32Array): Uint32Array {
-  const xs = Float64Array.from(x);
-  return Uint32Array.from(c.layer.op === 'Conv' ? convRef(c.inDims, xs, c.layer.w.dims, c.layer.w.data, c.layer.conv!).data : gemmRef(c.inDims[0]!, c.inDims[1]!, c.outDims[1]!, xs, c.layer.w.data));
-}
 
 let worker: WorkerBackend;
 const local = new LocalBackend();
