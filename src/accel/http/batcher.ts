@@ -10,6 +10,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { isSlalomError } from '../../errors.js';
+import type { Residues } from '../../field/residues.js';
 import type { QueueItem } from '../../http/fair-queue.js';
 import { busy, HttpError } from '../../http/http-error.js';
 import { sizeOf } from '../../tensor/tensor.js';
@@ -24,7 +25,7 @@ export interface Entry extends QueueItem {
   readonly client: string;
   readonly dims: readonly number[];
   readonly outDims: readonly number[];
-  readonly x: Float64Array;
+  readonly x: Residues;
   readonly items: number;
   /** Items per backend run for this per-item shape (memory.ts). */
   readonly itemsPerRun: number;
@@ -184,7 +185,7 @@ export class Batcher {
   }
 
   /** One run, or runs of at most `itemsPerRun` items along the batch axis, concatenated. */
-  private async runInPieces(runner: Runner, dims: readonly number[], x: Float64Array, outDims: readonly number[], itemsPerRun: number, st: MutableStats): Promise<Float64Array> {
+  private async runInPieces(runner: Runner, dims: readonly number[], x: Residues, outDims: readonly number[], itemsPerRun: number, st: MutableStats): Promise<Residues> {
     const items = dims[0]!;
     if (items <= itemsPerRun) {
       st.runs++;
@@ -192,7 +193,7 @@ export class Batcher {
     }
     const inItem = x.length / items;
     const outItem = sizeOf(outDims) / items;
-    const y = new Float64Array(sizeOf(outDims));
+    const y = new Uint32Array(sizeOf(outDims));
     for (let at = 0; at < items; at += itemsPerRun) {
       const n = Math.min(itemsPerRun, items - at);
       st.runs++;

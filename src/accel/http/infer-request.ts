@@ -6,7 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { P } from '../../field/prime.js';
-import { isResidue } from '../../field/residues.js';
+import { firstNonResidue, isResidue, type Residues } from '../../field/residues.js';
 import { outputDims } from '../../kernels/output-dims.js';
 import { BINARY_HEADER, framedReply, splitFramedBody } from '../../http/binary-framing.js';
 import { HttpError } from '../../http/http-error.js';
@@ -23,7 +23,8 @@ export interface ParsedInfer {
   readonly clientId?: string;
   readonly dims: number[];
   readonly outDims: number[];
-  readonly x: Float64Array;
+  /** Residues, whatever the wire's datatype: the layer's kernels take and give u32. */
+  readonly x: Residues;
   readonly binaryOutput: boolean;
   /** The request's datatype: the reply answers in it. */
   readonly datatype: WireDatatype;
@@ -43,7 +44,7 @@ export interface InferLimits {
 
 /** What a batch run gives one request. */
 export interface Outcome {
-  readonly y: Float64Array;
+  readonly y: Residues;
   readonly computeMs: number;
   readonly batchItems: number;
   readonly batchRequests: number;
@@ -102,7 +103,7 @@ export function parseInfer(headers: IncomingHttpHeaders, body: Buffer, model: In
   const ip = input['parameters'];
   if (ip !== undefined && !isObject(ip)) throw new HttpError(400, 'input parameters must be an object');
   const binarySize = isObject(ip) ? ip['binary_data_size'] : undefined;
-  let x: Float64Array;
+  let x: Residues;
   if (binarySize !== undefined) {
     if (binary === undefined) throw new HttpError(400, `binary_data_size given without the ${BINARY_HEADER} header`);
     if (!Number.isSafeInteger(binarySize) || binarySize !== width * size) throw new HttpError(400, `binary_data_size must be ${width * size} (${width} bytes × ${size} values of ${datatype}), got ${JSON.stringify(binarySize)?.slice(0, 32)}`);
@@ -117,14 +118,14 @@ export function parseInfer(headers: IncomingHttpHeaders, body: Buffer, model: In
   return { ...(typeof id === 'string' ? { id } : {}), ...(clientId !== undefined ? { clientId } : {}), dims, outDims, x, binaryOutput, datatype };
 }
 
-/** Flattens JSON tensor data (flat, or nested to match `shape`) into doubles; every value must be a residue. */
-function flattenData(data: unknown, shape: readonly number[], size: number): Float64Array {
+/** Flattens JSON tensor data (flat, or nested to match `shape`) into residues; every value must be one. */
+function flattenData(data: unknown, shape: readonly number[], size: number): Residues {
   if (!Array.isArray(data)) throw new HttpError(400, `input '${INPUT_TENSOR}': data must be an array`);
-  const out = new Float64Array(size);
+  const out = new Uint32Array(size);
   let at = 0;
   const put = (v: unknown): void => {
     if (!isResidue(v)) throw new HttpError(400, `input '${INPUT_TENSOR}': value ${at} is ${describeValue(v)}, not an integer in [0, ${P})`);
-    out[at++] = v + 0;
+    out[at++] = v;
   };
   if (data.length === 0 || !Array.isArray(data[0])) {
     if (data.length !== size) throw new HttpError(400, `input '${INPUT_TENSOR}': data has ${data.length} values, shape [${shape.join(', ')}] needs ${size}`);
@@ -140,15 +141,12 @@ function flattenData(data: unknown, shape: readonly number[], size: number): Flo
   return out;
 }
 
-/** A binary input's residues as doubles (onnxruntime's graph is FP64), each checked to be a residue; normalises −0. */
-function residuesOfBinary(datatype: WireDatatype, bytes: Uint8Array): Float64Array {
+/** A binary input's residues, each checked to be one (UINT32/INT32 as they are; FP64 converted once, −0 as 0). */
+function residuesOfBinary(datatype: WireDatatype, bytes: Uint8Array): Residues {
   const values = readTensor(datatype, bytes)!;
-  const x = values instanceof Float64Array ? values : Float64Array.from(values);
-  for (let i = 0; i < x.length; i++) {
-    if (!isResidue(x[i])) throw new HttpError(400, `input '${INPUT_TENSOR}': value ${i} is ${x[i]}, not an integer in [0, ${P})`);
-    if (x[i] === 0) x[i] = 0;
-  }
-  return x;
+  const bad = firstNonResidue(values);
+  if (bad >= 0) throw new HttpError(400, `input '${INPUT_TENSOR}': value ${bad} is ${values[bad]}, not an integer in [0, ${P})`);
+  return values instanceof Uint32Array ? values : Uint32Array.from(values);
 }
 
 /** The reply body and headers: binary when the request asked for it, JSON otherwise. */

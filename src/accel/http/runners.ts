@@ -6,6 +6,7 @@
  * the one regenerated from the uploaded model's `slalom.layer` description and `W` initializer,
  * never the uploaded graph itself.
  */
+import type { Residues } from '../../field/residues.js';
 import type { ExactKernels } from '../../kernels/exact-linear.js';
 import { AcceleratorHost } from '../host.js';
 import { backendRequest, resolveKernels } from '../registry.js';
@@ -13,7 +14,7 @@ import type { ExportableLayer, ParsedLayer } from './export.js';
 import type { ResolvedServerOptions } from './server-options.js';
 
 export interface Runner {
-  run(dims: readonly number[], x: Float64Array): Promise<Float64Array>;
+  run(dims: readonly number[], x: Residues): Promise<Residues>;
   close(): Promise<void>;
 }
 
@@ -32,8 +33,7 @@ function hostFactory(backend: string, kernels: ExactKernels): RunnerFactory {
       // The input dims fix H and W of a convolution's exported graph (the onnxruntime backend's kernels).
       const loaded: ExportableLayer = { ...layer, id: 0, ...(description.inputDims ? { inDims: [1, ...description.inputDims] } : {}) };
       await host.load([loaded]);
-      // The host takes and gives u32 residues; the server's queues carry doubles (what its wire's FP64 and JSON give).
-      return { run: async (dims, x) => Float64Array.from((await host.linear(0, dims, Uint32Array.from(x))).data), close: async () => host.unload(0) };
+      return { run: async (dims, x) => (await host.linear(0, dims, x)).data, close: async () => host.unload(0) };
     },
     close: () => kernels.close(),
   };
