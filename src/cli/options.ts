@@ -133,6 +133,9 @@ export async function loadModelFromFlags(path: string, flags: ModelFlags, extra:
   }
 }
 
+/** The flags that choose the accelerators (`--accelerator`, its timeout and fallback, `--kernels`). */
+export type AcceleratorFlags = Pick<SessionFlags, 'accelerator' | 'acceleratorTimeoutMs' | 'acceleratorFallback' | 'kernels'>;
+
 export interface SessionFlags {
   check: string;
   repetitions?: string;
@@ -165,7 +168,7 @@ const acceleratorForms = (): string => [...backendForms('create').filter((f) => 
  * `webgpu:auto` (a GPU, else the software adapter), `webgpu:software`, `local`, `http://host:port…`.
  * When several are listed, one that fails to start is reported and the next tried.
  */
-export function acceleratorRequests(flags: SessionFlags, model: { name: string; weightsHash: string }, fallback?: AcceleratorBackend): BackendRequest[] {
+export function acceleratorRequests(flags: AcceleratorFlags, model: { name: string; weightsHash: string }, fallback?: AcceleratorBackend): BackendRequest[] {
   const text = flags.accelerator ?? 'worker';
   const tokens = text.split(',').map((t) => t.trim()).filter((t) => t !== '');
   if (tokens.length === 0) throw new InvalidArgumentError(`--accelerator needs ${acceleratorForms()}, got '${text}'`);
@@ -200,7 +203,7 @@ export function acceleratorRequests(flags: SessionFlags, model: { name: string; 
 }
 
 /** The accelerator `--accelerator` names (default: the embedded worker), started; skipped backends are warned about on stderr. */
-export async function acceleratorFromFlags(flags: SessionFlags, model: { name: string; weightsHash: string }): Promise<{ accelerator: AcceleratorBackend }> {
+export async function acceleratorFromFlags(flags: AcceleratorFlags, model: { name: string; weightsHash: string }): Promise<{ accelerator: AcceleratorBackend }> {
   if (flags.acceleratorFallback !== 'fail' && flags.acceleratorFallback !== 'local') throw new InvalidArgumentError(`--accelerator-fallback must be fail or local, got '${flags.acceleratorFallback}'`);
   const usesHttp = (flags.accelerator ?? '').split(',').some((t) => /^\s*https?:\/\//i.test(t));
   const fallback = usesHttp && flags.acceleratorFallback === 'local' ? (await resolveBackend([{ name: 'local', options: { kernels: parseKernels(flags.kernels) } }])).backend : undefined;

@@ -59,7 +59,7 @@ export async function serveModels(flags: ServeFlags): Promise<void> {
   const models: ServedModelConfig[] = [];
   for (const [k, path] of flags.model.entries()) {
     const model = await loadModelFromFlags(path, flags);
-    const accelerator = mode === 'baseline' ? undefined : (await acceleratorFromFlags({ ...flags, pads: 'store', padPool: '0', onExhausted: 'fail', lowWater: '0' } as SessionFlags, model)).accelerator;
+    const accelerator = mode === 'baseline' ? undefined : (await acceleratorFromFlags(flags, model)).accelerator;
     models.push({
       model,
       mode,
