@@ -14,7 +14,7 @@
 import type { ExactKernelsName } from '../kernels/exact-linear.js';
 import type { SlalomModel } from '../runtime/model.js';
 import { PadPool } from '../runtime/pad-pool.js';
-import type { PadSource } from './pad-source.js';
+import type { PadMaker } from './pad-source.js';
 import type { PadSupply, RefillStatus } from './refill.js';
 
 export interface MemoryPadOptions {
@@ -25,7 +25,7 @@ export interface MemoryPadOptions {
   readonly kernels?: ExactKernelsName;
 }
 
-export class MemoryPadSource implements PadSource, PadSupply {
+export class MemoryPadSource implements PadMaker, PadSupply {
   readonly kind = 'memory';
   private produced = 0;
   private rate = 0;

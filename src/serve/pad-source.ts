@@ -23,7 +23,11 @@ import type { ExactKernelsName } from '../kernels/exact-linear.js';
 import type { SlalomModel } from '../runtime/model.js';
 import { openStore } from '../runtime/precompute.js';
 
-export interface PadSource {
+/**
+ * The service's view of a pad supply: how many are ready and how to make more. Not the runtime's
+ * PadSource (runtime/pad-lease.ts), which hands one inference its pad; the sessions take theirs there.
+ */
+export interface PadMaker {
   /** 'store' (sealed, untrusted store) or 'memory' (trusted memory, issue 12). */
   readonly kind: 'store' | 'memory';
   /** Pads ready to use now (0 when the source holds none yet). */
@@ -48,7 +52,7 @@ export interface RefillChildConfig {
 
 const CHILD_ENTRY = new URL(import.meta.url).pathname.endsWith('.ts') ? new URL('./refill-child.ts', import.meta.url) : new URL('./refill-child.js', import.meta.url);
 
-export class StorePadSource implements PadSource {
+export class StorePadSource implements PadMaker {
   readonly kind = 'store';
   private child: ChildProcess | undefined;
   private ready: Promise<void> | undefined;

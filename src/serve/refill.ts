@@ -9,7 +9,7 @@
  * refill, `waitForPad`, up to the request's deadline), `fail` (503 + Retry-After) or `local` (that
  * inference runs in the trusted runtime, mode baseline); each is counted in the metrics.
  */
-import type { PadSource } from './pad-source.js';
+import type { PadMaker } from './pad-source.js';
 
 export interface RefillOptions {
   /** Start refilling when fewer pads than this are ready (default 8). */
@@ -63,7 +63,7 @@ export class PadRefill implements PadSupply {
   private waiters: (() => void)[] = [];
 
   constructor(
-    readonly source: PadSource,
+    readonly source: PadMaker,
     options: RefillOptions = {},
     private readonly onPad: (ratePerSecond: number) => void = () => {},
   ) {

@@ -23,7 +23,7 @@ import type { SlalomModel } from '../runtime/model.js';
 import type { Mode } from '../runtime/modes.js';
 import type { ServeMetrics } from './metrics.js';
 import { MemoryPadSource, type MemoryPadOptions } from './memory-pad-source.js';
-import { StorePadSource, type PadSource } from './pad-source.js';
+import { StorePadSource, type PadMaker } from './pad-source.js';
 import { PadRefill, type PadSupply, type RefillOptions } from './refill.js';
 import { shareAccelerator, type SharedAccelerator } from './shared-accelerator.js';
 
@@ -86,7 +86,7 @@ export class ServedModel {
     private readonly lanes: readonly Session[],
     private readonly maxQueue: number,
     private readonly shared: SharedAccelerator | undefined,
-    readonly pads: PadSource | undefined,
+    readonly pads: PadMaker | undefined,
     /** What keeps the pads coming: the store's refill, or the memory pool itself. */
     readonly refill: PadSupply | undefined,
     private readonly metrics: ServeMetrics,
@@ -108,7 +108,7 @@ export class ServedModel {
     // The sessions never wait for a pad themselves: an empty source is this model's policy (run()).
     const padPolicy = { onExhausted: onEmpty === 'local' ? ('local' as const) : ('fail' as const), lowWater: 0 };
     const countPad = (): void => metrics.padsPrecomputed.inc({ model: name });
-    let pads: PadSource | undefined;
+    let pads: PadMaker | undefined;
     let refill: PadSupply | undefined;
     const sessions: Session[] = [];
     try {
