@@ -3,7 +3,8 @@
  * - accelerator replies: the reply answers this request for this layer, has the expected shape and
  *   length, is a Uint32Array (or, from a service speaking FP64, a Float64Array) on memory of its own
  *   (not a SharedArrayBuffer, which its sender could still write), and every value is a residue in
- *   [0, p); anything else is a MalformedResponseError naming the layer; nothing partially valid is
+ *   [0, p); anything else — a reply its backend could not even read (broken framing, oversized) included —
+ *   is a MalformedResponseError naming the layer; nothing partially valid is
  *   used. The reply is read once: copied into the trusted runtime's memory, and that copy alone is
  *   read by the layer's boundary pass (DESIGN.md §7), which computes everything the layer's owners
  *   need from it in the same read; then the decisions, in a fixed order — the range flag, the
@@ -39,6 +40,7 @@ function envelope(reply: Untrusted<LinearReply>, expected: ExpectedReply): Uint3
     throw new MalformedResponseError(`invalid accelerator response: ${why}`, { layer: expected.layerName });
   };
   if (raw === null || typeof raw !== 'object') fail('not an object');
+  if (raw!.unreadable !== undefined) fail(typeof raw!.unreadable === 'string' ? raw!.unreadable : 'unreadable');
   if (raw!.requestId !== expected.requestId) fail(`it answers request ${describeRequestId(raw!.requestId, expected.requestId)}, not ${expected.requestId}`);
   if (raw!.layerId !== expected.layerId) fail(`it is for layer ${String(raw!.layerId)}, not ${expected.layerId}`);
   const dims = raw!.dims;

@@ -164,7 +164,9 @@ export function decodeResponse(res: HttpResult, layerOfName: ReadonlyMap<string,
 
 /**
  * One HTTP exchange with a bounded reply: at most `limit` body bytes (a larger Content-Length is
- * refused before reading), the whole exchange within `timeoutMs`. Failures are AttemptFailures.
+ * refused before reading), the whole exchange within `timeoutMs`. Failures are AttemptFailures:
+ * 'invalid' for an answer that breaks the framing (not HTTP, past the limit), which is the
+ * accelerator's doing; 'timeout' and 'connection' for what the network may have done.
  */
 export function exchange(
   target: { readonly host: string; readonly port: number; readonly path: string; readonly agent: Agent },
@@ -192,6 +194,8 @@ export function exchange(
     });
     const timer = setTimeout(() => finish(new AttemptFailure('timeout', `no complete answer within ${Math.round(timeoutMs)} ms`)), timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => {
+      // Bytes that are not HTTP (llhttp's HPE_* codes) are a malformed answer, not a lost connection.
+      if (err.code?.startsWith('HPE_') === true) return finish(new AttemptFailure('invalid', `the reply is not HTTP: ${err.code}`));
       const stale = req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
       finish(new AttemptFailure('connection', `connection failed: ${err.code ?? err.message}`, undefined, stale));
     });

@@ -27,11 +27,14 @@
  *   backoff doubling from 100 ms, up to SERVER_ERROR_TRIES times per request (then it is treated
  *   like a timeout). 503 is back-pressure: Retry-After is honoured within the request's budget
  *   (`timeoutMs` per accelerator), the accelerator is not penalised. A retry never re-blinds: the
- *   bytes are built once. A reply that is not an OIP
- *   response at all (unparseable header, inconsistent binary framing, oversized) and a reply the trusted
- *   runtime refused (`reportFailure`: a failed check or an invalid reply) quarantine the accelerator for
- *   the rest of the run. When no accelerator is healthy the request goes to `fallback` if one is
+ *   bytes are built once. When no accelerator is healthy the request goes to `fallback` if one is
  *   configured (e.g. a LocalBackend: the layer computed in the trusted process), else TransportError.
+ * - Malformed replies are no transport failure: an answer that is not an OIP response at all
+ *   (unparseable HTTP or header, inconsistent binary framing, a Content-Length or body past the limit)
+ *   quarantines the accelerator for the rest of the run and goes to the trusted gate as an unreadable
+ *   reply, which refuses it (MalformedResponseError) — no failover, no fallback: under
+ *   `--on-failure abort` that ends the inference with no result, under `recompute` the runtime asks
+ *   again or recomputes. So does a reply the trusted runtime refused (`reportFailure`).
  * - Ids: the request's `id` is the requestId (unique to the trusted runtime: runtime/protocols/
  *   accelerated.ts); the reply's requestId is the `id` the server echoed and its layerId the layer
  *   whose model name it names, so the gate sees what the server claimed.
@@ -349,6 +352,14 @@ export class HttpBackend implements AcceleratorBackend {
         return untrusted(reply);
       } catch (e) {
         if (!(e instanceof AttemptFailure)) throw e;
+        if (e.kind === 'invalid') {
+          // An answer, but no readable reply: the trusted gate refuses it like any malformed reply,
+          // so the failure policy decides what follows (abort: no result), not this failover.
+          a.failures++;
+          this.quarantine(a, e.message);
+          this.remember(req.requestId, this.accelerators.indexOf(a));
+          return untrusted({ unreadable: e.message } as Partial<LinearReply> as LinearReply);
+        }
         failures.push(`${a.url}: ${e.message}`);
         const tries = (serverErrors.get(a)?.tries ?? 0) + 1;
         if (e.kind === 'server' && tries < SERVER_ERROR_TRIES && !this.anyUsable(new Set([...failed, a]), Date.now())) {
