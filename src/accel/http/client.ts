@@ -18,7 +18,9 @@
  *   /v2/models/{name}/ready; if not ready, POST /v2/repository/models/{name}/load without a body (the
  *   server loads it from its model repository) and, if that fails, with the layer's exact ONNX graph
  *   (export.ts) as Triton's `{"parameters": {"file:1/model.onnx": <base64>}}`; loads go one at a time
- *   per accelerator and a 503 (another upload in progress) is waited out. An accelerator that answers
+ *   per accelerator and a 503 (another upload in progress, or the server full of this client's busy
+ *   layers) is waited out; every request carries the client id and, when given, the services' token
+ *   (`Authorization: Bearer`), which a server may require for loads. An accelerator that answers
  *   404 for a registered layer later (it restarted) is registered again, once per request.
  * - Failover: on a timeout, a connection error or a 4xx, the very same request bytes go to the
  *   next healthy accelerator (round robin); the one that failed cools down (doubling from
@@ -55,8 +57,10 @@ export interface HttpBackendOptions {
   readonly urls: readonly string[];
   /** Per-request timeout: connect, send, compute and read the whole reply (default 60 s). */
   readonly timeoutMs?: number;
-  /** Sent with each request (`x-slalom-client` header, `client_id` parameter) for the server's fair share. */
+  /** Sent with each request (`x-slalom-client` header, `client_id` parameter) for the server's fair share; the server's unloads go by it too. */
   readonly clientId?: string;
+  /** The services' bearer token (`accelerator serve --token`), sent as `Authorization: Bearer …` with every request. */
+  readonly token?: string;
   /**
    * The OIP model id of the model (layer l is `${modelId}.l${l}.${digest}`): `modelIdOf(model.name,
    * model.modelHash)` to match a repository written by `slalom export`. Default: derived from the
@@ -157,6 +161,8 @@ export class HttpBackend implements AcceleratorBackend {
   private readonly loadTimeoutMs: number;
   private readonly cooldownMs: number;
   private readonly clientId: string | undefined;
+  /** Headers of every request: the client id and the token. */
+  private readonly baseHeaders: Record<string, string>;
   private readonly datatype: WireDatatype;
   private readonly fallback: AcceleratorBackend | undefined;
   private readonly onEvent: ((event: HttpBackendEvent) => void) | undefined;
@@ -183,6 +189,8 @@ export class HttpBackend implements AcceleratorBackend {
     this.cooldownMs = positive(options.cooldownMs, 2_000, 'cooldownMs');
     const maxSockets = Math.floor(positive(options.maxSockets, 8, 'maxSockets'));
     this.clientId = options.clientId;
+    if (options.token !== undefined && !/^[A-Za-z0-9\-._~+/]+=*$/.test(options.token)) throw new InvalidArgumentError('the accelerator token must be a bearer token (A-Z a-z 0-9 - . _ ~ + /)');
+    this.baseHeaders = { ...(options.clientId !== undefined ? { [CLIENT_HEADER]: options.clientId } : {}), ...(options.token !== undefined ? { authorization: `Bearer ${options.token}` } : {}) };
     if (options.datatype !== undefined && options.datatype !== 'UINT32' && options.datatype !== 'FP64') throw new InvalidArgumentError(`datatype must be UINT32 or FP64, got ${String(options.datatype)}`);
     this.datatype = options.datatype ?? RESIDUE_DATATYPE;
     this.fallback = options.fallback;
@@ -388,7 +396,7 @@ export class HttpBackend implements AcceleratorBackend {
 
   /** One request on one accelerator; a stale keep-alive connection and a 404 (it lost the model) get one more try there. */
   private async attempt(a: Accelerator, path: string, body: Buffer, headerLength: number, limit: number, timeoutMs: number): Promise<LinearReply> {
-    const headers = { 'content-type': 'application/octet-stream', [BINARY_HEADER]: String(headerLength), ...(this.clientId !== undefined ? { [CLIENT_HEADER]: this.clientId } : {}) };
+    const headers = { 'content-type': 'application/octet-stream', [BINARY_HEADER]: String(headerLength) };
     let staleRetried = false;
     let reregistered = false;
     const start = Date.now();
@@ -488,7 +496,7 @@ export class HttpBackend implements AcceleratorBackend {
 
   private send(a: Accelerator, method: 'GET' | 'POST', path: string, body: Buffer | undefined, headers: Record<string, string>, limit: number, timeoutMs: number): Promise<HttpResult> {
     if (this.closed) return Promise.reject(new AttemptFailure('connection', 'the client is closed'));
-    return exchange({ host: a.host, port: a.port, path: `${a.basePath}${path}`, agent: a.agent }, method, body, headers, limit, timeoutMs);
+    return exchange({ host: a.host, port: a.port, path: `${a.basePath}${path}`, agent: a.agent }, method, body, { ...this.baseHeaders, ...headers }, limit, timeoutMs);
   }
 
   async close(): Promise<void> {
