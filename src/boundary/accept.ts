@@ -315,15 +315,21 @@ export type StoreClaim =
   | { readonly kind: 'store'; readonly storeId: string; readonly weightsHash: string; readonly model?: string; readonly bytesPerInference?: number };
 
 /**
- * The store's manifest: 'none' when it has none (a fresh store), 'invalid' with the reason when it
- * is unreadable or written by an older slalom, else the identity and model it claims. A claim only
- * routes the trusted runtime to a ledger of its own; the identity is then bound into every key and
- * seal, so a false claim costs pads (they fail authentication), never privacy.
+ * The store's manifest (its text): 'none' when it has none (a fresh store), 'invalid' with the reason
+ * when it is malformed (unreadable, not JSON) or written by an older slalom, else the identity and
+ * model it claims. A claim only routes the trusted runtime to a ledger of its own; the identity is
+ * then bound into every key and seal, so a false claim costs pads (they fail authentication), never privacy.
  */
-export function acceptStoreManifest(manifest: Untrusted<unknown> | undefined): StoreClaim {
+export function acceptStoreManifest(manifest: Untrusted<string> | undefined): StoreClaim {
   if (manifest === undefined) return { kind: 'none' };
-  const raw = revealForValidation(manifest) as Record<string, unknown> | undefined;
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { kind: 'invalid', why: 'its manifest.json is not a JSON object' };
+  const text = revealForValidation(manifest);
+  let raw: Record<string, unknown> | null;
+  try {
+    raw = typeof text === 'string' ? (JSON.parse(text) as Record<string, unknown> | null) : null;
+  } catch {
+    return { kind: 'invalid', why: 'its manifest.json is malformed (not JSON)' };
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { kind: 'invalid', why: 'its manifest.json is malformed (not a JSON object)' };
   if (raw.format !== MANIFEST_FORMAT) {
     return { kind: 'invalid', why: raw.format === undefined && typeof raw.modelHash === 'string' ? 'it was written by an older slalom (its manifest names no store identity)' : `its manifest.json has an unknown format ${JSON.stringify(raw.format)?.slice(0, 40)}` };
   }
