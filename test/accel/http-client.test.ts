@@ -44,6 +44,8 @@ import { FASHION_MNIST_SAMPLE_DIR } from '../helpers/data.js';
 type Behavior =
   | 'honest'
   | 'json'
+  | 'json-nested'
+  | 'json-ragged'
   | 'hang'
   | 'error500'
   | 'error502'
@@ -208,6 +210,22 @@ class FakeOip {
     if (behavior === 'json') {
       return this.json(res, 200, { model_name: name, id, outputs: [{ name: 'y', datatype: 'FP64', shape: out.dims, data: Array.from(out.data) }] });
     }
+    if (behavior === 'json-nested' || behavior === 'json-ragged') {
+      // Nested in the tensor's shape, row-major.
+      const nest = (at: number, depth: number): unknown => {
+        const n = out.dims[depth]!;
+        const stride = out.dims.slice(depth + 1).reduce((a, d) => a * d, 1);
+        return Array.from({ length: n }, (_, i) => (depth === out.dims.length - 1 ? out.data[at + i] : nest(at + i * stride, depth + 1)));
+      };
+      const data = nest(0, 0) as unknown[];
+      if (behavior === 'json-ragged') {
+        // The first value one level deeper than the shape says: the right count, the wrong nesting.
+        let row = data;
+        while (Array.isArray(row[0])) row = row[0] as unknown[];
+        row[0] = [row[0]];
+      }
+      return this.json(res, 200, { model_name: name, id, outputs: [{ name: 'y', datatype: 'FP64', shape: out.dims, data }] });
+    }
     // binary-past-body: the tensor's binary_data_size claims 8 bytes more than the body holds.
     const size = out.data.byteLength + (behavior === 'binary-past-body' ? 8 : 0);
     const h = Buffer.from(JSON.stringify({ model_name: name, id, parameters: { slalom_compute_ms: out.computeMs }, outputs: [{ name: 'y', datatype: 'FP64', shape: out.dims, parameters: { binary_data_size: size } }] }));
@@ -369,6 +387,20 @@ describe('transport', () => {
     await b.loadWeights(layers);
     const req = request(8);
     assert.deepEqual(Array.from(accept(await b.linear(req), req)), Array.from(await honestAnswer(req)));
+  });
+
+  it('accepts JSON data nested in the tensor shape, as the Open Inference Protocol allows; refuses nesting that does not follow the shape', async () => {
+    for (const layerIndex of [1, model.quantized.layers.length - 1]) {
+      const s = await fake((f) => (f.behavior = 'json-nested'));
+      const b = client([s.url]);
+      await b.loadWeights(layers);
+      const req = request(9, layerIndex);
+      assert.deepEqual(Array.from(accept(await b.linear(req), req)), Array.from(await honestAnswer(req)), `layer ${layerIndex}`);
+      s.behavior = 'json-ragged';
+      const ragged = request(10, layerIndex);
+      const reply = await b.linear(ragged);
+      assert.throws(() => accept(reply, ragged), (e: unknown) => e instanceof MalformedResponseError, `layer ${layerIndex}`);
+    }
   });
 
   it("leaves the caller's array alone and reuses connections (keep-alive)", async () => {
