@@ -5,6 +5,8 @@
  * garbage or an endless body, forget their models. The client must carry bytes faithfully (binary
  * extension both ways, the very same request bytes on a retry), register layers (repository load, then
  * ONNX upload), fail over, quarantine, stay bounded and end in TransportError when nothing is healthy;
+ * an answer with malformed framing is no transport failure but a reply the gate refuses (issue 20:
+ * exit 4 and no result under --on-failure abort, whatever the fallback);
  * the trusted runtime, over it, must give logits bit-identical to the baseline in modes verified and
  * private+verified on the Fashion-MNIST model, a lying accelerator included.
  */

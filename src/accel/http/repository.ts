@@ -190,7 +190,6 @@ export class LayerRepository {
         throw new HttpError(400, `model '${name}' cannot be run: ${(e as Error).message}`);
       }
       const dims = itemDims(d);
-      if (this.slots.get(name) !== s) this.slots.set(name, s); // an unload before this one may have dropped the slot
       s.model = { name, digest, description: d, input: dims.input, output: dims.output, runner, ...(client !== undefined ? { owner: client } : {}), bytes: size, lastUsed: performance.now(), active: 0, retired: false };
       this.o.log(`loaded ${name} (${d.op} ${d.name}, W [${d.wDims.join(', ')}])${client !== undefined ? ` for ${client}` : ''}`);
       this.scheduler.kick();
