@@ -235,7 +235,7 @@ export const VERBS: readonly VerbSpec[] = [
       flag('--max-body-mb <mb>', 'largest inference request body', '64'),
       flag('--max-load-mb <mb>', 'largest model upload (repository load request)', '1024'),
       flag('--request-timeout-ms <ms>', 'longest a request may take to arrive or wait in a queue', '30000'),
-      flag('--max-loaded-mb <mb>', 'most bytes of loaded layers (weights as float64); a load past it evicts idle layers of the same client, least recently used first, else gets 507 (503 while they are busy)', '4096'),
+      flag('--max-loaded-mb <mb>', 'most memory loaded layers may hold (counted as 24 bytes per weight); a load past it evicts idle layers of the same client, least recently used first, else gets 507 (503 while they are busy)', '4096'),
       flag('--max-loaded-layers <n>', 'most layers loaded at once, under the same rule', '1024'),
       flag('--token <secret>', 'bearer token that repository loads and unloads must carry (clients: SLALOM_ACCELERATOR_TOKEN); a holder may unload any layer. Default SLALOM_ACCELERATOR_TOKEN; without one, only the client that loaded a layer may unload it'),
       flag('--quiet', 'no log lines on stderr'),

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import type { PublicLayer } from '../../src/accel/backend.js';
-import { planRoom, type Resident } from '../../src/accel/http/capacity.js';
+import { BYTES_PER_WEIGHT, planRoom, type Resident } from '../../src/accel/http/capacity.js';
 import { HttpBackend } from '../../src/accel/http/client.js';
 import { exportLayerOnnx, exportModelRepository, publicLayerDigest } from '../../src/accel/http/export.js';
 import { layerModelName, type ServerStats } from '../../src/accel/http/protocol.js';
@@ -45,7 +45,7 @@ function send(port: number, method: string, path: string, body?: Buffer, headers
   });
 }
 
-/** A Gemm layer [k, 2] with distinct weights per seed: 8·2k bytes loaded. */
+/** A Gemm layer [k, 2] with distinct weights per seed: BYTES_PER_WEIGHT · 2k bytes loaded. */
 function gemm(seed: number, k = 4): PublicLayer {
   return { id: 0, name: `fc${seed}`, op: 'Gemm', wDims: [k, 2], w: { dims: [k, 2], data: Float64Array.from({ length: 2 * k }, (_, i) => ((seed * 31 + i * 7) % 19) - 9) } };
 }
@@ -95,17 +95,17 @@ describe('the cap on loaded layers and their bytes', () => {
   });
 
   it('a layer larger than --max-loaded-mb on its own: 507', async () => {
-    const s = await start({ maxLoadedBytes: 1024 });
-    const big = gemm(4, 128); // 8 · 256 = 2 KiB
+    const s = await start({ maxLoadedBytes: BYTES_PER_WEIGHT * 128 });
+    const big = gemm(4, 128); // 256 weights
     const r = await load(s, big, 'alice');
     assert.equal(r.status, 507, r.body);
     assert.match(r.body, /larger than this server's limit/);
-    assert.equal((await load(s, gemm(5, 32), 'alice')).status, 200, 'a 512-byte layer fits');
+    assert.equal((await load(s, gemm(5, 32), 'alice')).status, 200, 'a layer of 64 weights fits');
   });
 
   it("full: the client's least recently used idle layer is evicted, not another client's", async () => {
-    // Bytes are the binding limit here: 3 layers of 64 bytes fit, a fourth does not.
-    const s = await start({ maxLoadedBytes: 3 * 64 });
+    // Bytes are the binding limit here: 3 layers of 8 weights fit, a fourth does not.
+    const s = await start({ maxLoadedBytes: 3 * 8 * BYTES_PER_WEIGHT });
     const [a1, a2, b1, a3] = [gemm(11), gemm(12), gemm(13), gemm(14)];
     assert.equal((await load(s, a1, 'alice')).status, 200);
     assert.equal((await load(s, a2, 'alice')).status, 200);

@@ -49,8 +49,8 @@ export interface AcceleratorServerOptions {
   /** Most open connections; more are refused (default 1024). */
   readonly maxConnections?: number;
   /**
-   * Bytes the loaded layers may hold together, each counted as its weights in float64 (8 bytes
-   * each, what every backend keeps at least once; default 4 GiB). A load past it evicts idle layers
+   * Bytes the loaded layers may hold together, each counted as 24 bytes per weight (capacity.ts:
+   * about what the onnxruntime backend holds; default 4 GiB). A load past it evicts idle layers
    * of the same client, least recently used first, else is refused (507, or 503 while they are busy).
    */
   readonly maxLoadedBytes?: number;
