@@ -53,14 +53,14 @@ export class PadStore {
     return createFileDurably(join(this.dir, 'manifest.json'), `${JSON.stringify(m, null, 2)}\n`, 0o644);
   }
 
-  /** The manifest as the store claims it: boundary/accept.ts validates it. */
-  readManifest(): Untrusted<unknown> | undefined {
+  /** The manifest's text as the store holds it (undefined when it has none): boundary/accept.ts parses and validates it. */
+  readManifest(): Untrusted<string> | undefined {
     const path = join(this.dir, 'manifest.json');
     if (!existsSync(path)) return undefined;
     try {
-      return untrusted(JSON.parse(readFileSync(path, 'utf8')));
+      return untrusted(readFileSync(path, 'utf8'));
     } catch {
-      return untrusted(undefined);
+      return untrusted(''); // there, but unreadable: the gate calls it malformed, not missing
     }
   }
 

@@ -3,7 +3,8 @@
  * - accelerator replies: the reply answers this request for this layer, has the expected shape and
  *   length, is a Uint32Array (or, from a service speaking FP64, a Float64Array) on memory of its own
  *   (not a SharedArrayBuffer, which its sender could still write), and every value is a residue in
- *   [0, p); anything else is a MalformedResponseError naming the layer; nothing partially valid is
+ *   [0, p); anything else — a reply its backend could not even read (broken framing, oversized) included —
+ *   is a MalformedResponseError naming the layer; nothing partially valid is
  *   used. The reply is read once: copied into the trusted runtime's memory, and that copy alone is
  *   read by the layer's boundary pass (DESIGN.md §7), which computes everything the layer's owners
  *   need from it in the same read; then the decisions, in a fixed order — the range flag, the
@@ -39,6 +40,7 @@ function envelope(reply: Untrusted<LinearReply>, expected: ExpectedReply): Uint3
     throw new MalformedResponseError(`invalid accelerator response: ${why}`, { layer: expected.layerName });
   };
   if (raw === null || typeof raw !== 'object') fail('not an object');
+  if (raw!.unreadable !== undefined) fail(typeof raw!.unreadable === 'string' ? raw!.unreadable : 'unreadable');
   if (raw!.requestId !== expected.requestId) fail(`it answers request ${describeRequestId(raw!.requestId, expected.requestId)}, not ${expected.requestId}`);
   if (raw!.layerId !== expected.layerId) fail(`it is for layer ${String(raw!.layerId)}, not ${expected.layerId}`);
   const dims = raw!.dims;
@@ -313,15 +315,21 @@ export type StoreClaim =
   | { readonly kind: 'store'; readonly storeId: string; readonly weightsHash: string; readonly model?: string; readonly bytesPerInference?: number };
 
 /**
- * The store's manifest: 'none' when it has none (a fresh store), 'invalid' with the reason when it
- * is unreadable or written by an older slalom, else the identity and model it claims. A claim only
- * routes the trusted runtime to a ledger of its own; the identity is then bound into every key and
- * seal, so a false claim costs pads (they fail authentication), never privacy.
+ * The store's manifest (its text): 'none' when it has none (a fresh store), 'invalid' with the reason
+ * when it is malformed (unreadable, not JSON) or written by an older slalom, else the identity and
+ * model it claims. A claim only routes the trusted runtime to a ledger of its own; the identity is
+ * then bound into every key and seal, so a false claim costs pads (they fail authentication), never privacy.
  */
-export function acceptStoreManifest(manifest: Untrusted<unknown> | undefined): StoreClaim {
+export function acceptStoreManifest(manifest: Untrusted<string> | undefined): StoreClaim {
   if (manifest === undefined) return { kind: 'none' };
-  const raw = revealForValidation(manifest) as Record<string, unknown> | undefined;
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { kind: 'invalid', why: 'its manifest.json is not a JSON object' };
+  const text = revealForValidation(manifest);
+  let raw: Record<string, unknown> | null;
+  try {
+    raw = typeof text === 'string' ? (JSON.parse(text) as Record<string, unknown> | null) : null;
+  } catch {
+    return { kind: 'invalid', why: 'its manifest.json is malformed (not JSON)' };
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { kind: 'invalid', why: 'its manifest.json is malformed (not a JSON object)' };
   if (raw.format !== MANIFEST_FORMAT) {
     return { kind: 'invalid', why: raw.format === undefined && typeof raw.modelHash === 'string' ? 'it was written by an older slalom (its manifest names no store identity)' : `its manifest.json has an unknown format ${JSON.stringify(raw.format)?.slice(0, 40)}` };
   }

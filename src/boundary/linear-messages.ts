@@ -32,4 +32,10 @@ export interface LinearReply {
   readonly data: Uint32Array | Float64Array;
   /** The accelerator's own account of its compute time (informational only). */
   readonly computeMs?: number;
+  /**
+   * Set by a backend that got bytes it could not read as a reply at all (broken framing, a body past
+   * the size the layer's output allows): why. The gate refuses it like any other malformed reply,
+   * so what follows is the failure policy's decision (abort: no result), never a transport fallback.
+   */
+  readonly unreadable?: string;
 }

@@ -1,4 +1,5 @@
 /** The parsing of the flags cli/verbs.ts declares: into LoadOptions, session options, accelerators. */
+import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
 import { aInt, aNumber, type IntRange } from '../util/assert.js';
 import type { Preprocess } from '../io/preprocess.js';
@@ -6,7 +7,7 @@ import { SlalomModel, type LoadOptions, type PerInput } from '../runtime/model.j
 import { EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
 import type { SessionOptions } from '../runtime/session.js';
 import type { AcceleratorBackend } from '../accel/backend.js';
-import { modelIdOf } from '../accel/http/protocol.js';
+import { ACCELERATOR_TOKEN_ENV, modelIdOf } from '../accel/http/protocol.js';
 import { backendForms, backendRequest, resolveBackend, type BackendRequest } from '../accel/registry.js';
 import { CHECK_VARIANTS, type CheckVariant } from '../verify/soundness.js';
 import { loadProgress, progressBar, type ProgressFlags } from './progress.js';
@@ -181,7 +182,10 @@ export function acceleratorRequests(flags: AcceleratorFlags, model: { name: stri
     const onEvent = (e: { kind: string; url: string; message: string }): void => {
       if (e.kind !== 'busy') process.stderr.write(`warning: accelerator ${e.url}: ${e.message}\n`);
     };
-    requests.push({ name: 'http', options: { urls, timeoutMs, clientId: `slalom-${process.pid}`, modelId: modelIdOf(model.name, model.weightsHash), ...(fallback ? { fallback } : {}), onEvent } });
+    const token = process.env[ACCELERATOR_TOKEN_ENV];
+    // The client id is unguessable: a service lets only the client that loaded a layer unload it.
+    const clientId = `slalom-${process.pid}-${randomBytes(6).toString('hex')}`;
+    requests.push({ name: 'http', options: { urls, timeoutMs, clientId, modelId: modelIdOf(model.name, model.weightsHash), ...(token ? { token } : {}), ...(fallback ? { fallback } : {}), onEvent } });
     urls = [];
   };
   for (const token of tokens) {

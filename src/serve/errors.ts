@@ -3,7 +3,9 @@
  * becomes an HTTP status with its `SLALOM_ERR_*` code, never a result. A lying or broken
  * accelerator (IntegrityError, MalformedResponseError) is 502: the request was fine, the upstream
  * was not; an unreachable accelerator or no pad is 503 + Retry-After; an input that overflows the
- * model's quantization is 422; a bad input 400; a tampered pad store 500.
+ * model's quantization is 422; a bad input 400; a tampered pad store 500. What a 422 says is the
+ * client's part only: the runtime's own message names how the model was calibrated (a file on this
+ * server, the margin), which is the operator's business, not a remote client's.
  */
 import { isSlalomError, type SlalomErrorCode } from '../errors.js';
 import { HttpError, RETRY_AFTER_S } from '../http/http-error.js';
@@ -39,7 +41,13 @@ export function httpErrorOf(e: unknown): { error: HttpError; outcome: Outcome } 
   if (e instanceof HttpError) return { error: e, outcome: e.status === 503 ? 'busy' : e.status < 500 ? 'invalid' : 'error' };
   if (isSlalomError(e)) {
     const status = STATUS[e.code];
-    return { error: new HttpError(status, e.message, status === 503 ? { 'Retry-After': RETRY_AFTER_S } : {}, e.code), outcome: OUTCOME[e.code] ?? 'error' };
+    const message = e.code === 'SLALOM_ERR_OVERFLOW' ? overflowMessage(e.layer) : e.message;
+    return { error: new HttpError(status, message, status === 503 ? { 'Retry-After': RETRY_AFTER_S } : {}, e.code), outcome: OUTCOME[e.code] ?? 'error' };
   }
   return { error: new HttpError(500, `internal error: ${(e as Error)?.message ?? String(e)}`), outcome: 'error' };
+}
+
+function overflowMessage(layer: string | undefined): string {
+  const where = layer !== undefined ? ` at layer '${layer.slice(0, 200)}'` : '';
+  return `the input overflows the model's quantization${where}: it lies outside the range the model was calibrated for (the operator can calibrate it on inputs like this one)`;
 }

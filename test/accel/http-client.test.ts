@@ -5,13 +5,15 @@
  * garbage or an endless body, forget their models. The client must carry bytes faithfully (binary
  * extension both ways, the very same request bytes on a retry), register layers (repository load, then
  * ONNX upload), fail over, quarantine, stay bounded and end in TransportError when nothing is healthy;
+ * an answer with malformed framing is no transport failure but a reply the gate refuses (issue 20:
+ * exit 4 and no result under --on-failure abort, whatever the fallback);
  * the trusted runtime, over it, must give logits bit-identical to the baseline in modes verified and
  * private+verified on the Fashion-MNIST model, a lying accelerator included.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -24,7 +26,8 @@ import { AcceleratorHost } from '../../src/accel/host.js';
 import { LocalBackend } from '../../src/accel/local.js';
 import { acceptValues } from '../helpers/accept.js';
 import { revealForValidation } from '../../src/boundary/untrusted.js';
-import { InvalidArgumentError, TransportError } from '../../src/errors.js';
+import { EXIT_CODES, hasErrorCode, InvalidArgumentError, MalformedResponseError, TransportError } from '../../src/errors.js';
+import { writeNpy } from '../../src/io/npy.js';
 import { P } from '../../src/field/prime.js';
 import { quantizeInput } from '../helpers/requantize.js';
 import { isWireDatatype, readTensor } from '../../src/accel/http/tensor-codec.js';
@@ -40,7 +43,28 @@ import { openStore } from '../../src/runtime/precompute.js';
 import { fillPads, tempDir } from '../blind/blind-helpers.js';
 import { FASHION_MNIST_SAMPLE_DIR } from '../helpers/data.js';
 
-type Behavior = 'honest' | 'json' | 'hang' | 'error500' | 'error502' | 'busy' | 'close' | 'lie' | 'wrong-id' | 'garbage' | 'huge-declared' | 'huge-stream' | 'forget';
+type Behavior =
+  | 'honest'
+  | 'json'
+  | 'json-nested'
+  | 'json-ragged'
+  | 'hang'
+  | 'error500'
+  | 'error502'
+  | 'busy'
+  | 'close'
+  | 'lie'
+  | 'wrong-id'
+  | 'garbage'
+  | 'not-http'
+  | 'binary-past-body'
+  | 'length-500mb'
+  | 'huge-declared'
+  | 'huge-stream'
+  | 'forget';
+
+/** Answers whose framing is malformed (issue 20, defect 3): refused by the gate, never a transport failure. */
+const MALFORMED_FRAMING: readonly Behavior[] = ['garbage', 'not-http', 'binary-past-body', 'length-500mb', 'huge-declared', 'huge-stream'];
 
 interface Received {
   readonly model: string;
@@ -162,6 +186,13 @@ class FakeOip {
       case 'garbage':
         res.writeHead(200, { 'content-type': 'application/octet-stream' }).end('this is not JSON');
         return;
+      case 'not-http':
+        req.socket.end('SLALOM\r\n\r\nnot an HTTP response');
+        return;
+      case 'length-500mb':
+        res.writeHead(200, { 'content-length': String(500 * 2 ** 20), 'inference-header-content-length': '10' });
+        res.write(Buffer.alloc(1 << 16));
+        return; // the red team's 500 MB Content-Length: refused before a byte of the body is read
       case 'huge-declared':
         res.writeHead(200, { 'content-length': String(1e12), 'inference-header-content-length': '10' });
         res.write(Buffer.alloc(1 << 16));
@@ -181,7 +212,25 @@ class FakeOip {
     if (behavior === 'json') {
       return this.json(res, 200, { model_name: name, id, outputs: [{ name: 'y', datatype: 'FP64', shape: out.dims, data: Array.from(out.data) }] });
     }
-    const h = Buffer.from(JSON.stringify({ model_name: name, id, parameters: { slalom_compute_ms: out.computeMs }, outputs: [{ name: 'y', datatype: 'FP64', shape: out.dims, parameters: { binary_data_size: out.data.byteLength } }] }));
+    if (behavior === 'json-nested' || behavior === 'json-ragged') {
+      // Nested in the tensor's shape, row-major.
+      const nest = (at: number, depth: number): unknown => {
+        const n = out.dims[depth]!;
+        const stride = out.dims.slice(depth + 1).reduce((a, d) => a * d, 1);
+        return Array.from({ length: n }, (_, i) => (depth === out.dims.length - 1 ? out.data[at + i] : nest(at + i * stride, depth + 1)));
+      };
+      const data = nest(0, 0) as unknown[];
+      if (behavior === 'json-ragged') {
+        // The first value one level deeper than the shape says: the right count, the wrong nesting.
+        let row = data;
+        while (Array.isArray(row[0])) row = row[0] as unknown[];
+        row[0] = [row[0]];
+      }
+      return this.json(res, 200, { model_name: name, id, outputs: [{ name: 'y', datatype: 'FP64', shape: out.dims, data }] });
+    }
+    // binary-past-body: the tensor's binary_data_size claims 8 bytes more than the body holds.
+    const size = out.data.byteLength + (behavior === 'binary-past-body' ? 8 : 0);
+    const h = Buffer.from(JSON.stringify({ model_name: name, id, parameters: { slalom_compute_ms: out.computeMs }, outputs: [{ name: 'y', datatype: 'FP64', shape: out.dims, parameters: { binary_data_size: size } }] }));
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(h.length), 'content-length': String(h.length + out.data.byteLength) });
     res.end(Buffer.concat([h, Buffer.from(out.data.buffer, out.data.byteOffset, out.data.byteLength)]));
   }
@@ -342,6 +391,20 @@ describe('transport', () => {
     assert.deepEqual(Array.from(accept(await b.linear(req), req)), Array.from(await honestAnswer(req)));
   });
 
+  it('accepts JSON data nested in the tensor shape, as the Open Inference Protocol allows; refuses nesting that does not follow the shape', async () => {
+    for (const layerIndex of [1, model.quantized.layers.length - 1]) {
+      const s = await fake((f) => (f.behavior = 'json-nested'));
+      const b = client([s.url]);
+      await b.loadWeights(layers);
+      const req = request(9, layerIndex);
+      assert.deepEqual(Array.from(accept(await b.linear(req), req)), Array.from(await honestAnswer(req)), `layer ${layerIndex}`);
+      s.behavior = 'json-ragged';
+      const ragged = request(10, layerIndex);
+      const reply = await b.linear(ragged);
+      assert.throws(() => accept(reply, ragged), (e: unknown) => e instanceof MalformedResponseError, `layer ${layerIndex}`);
+    }
+  });
+
   it("leaves the caller's array alone and reuses connections (keep-alive)", async () => {
     const s = await fake();
     let connections = 0;
@@ -388,9 +451,6 @@ describe('failover: the same request bytes on another accelerator', () => {
     { behavior: 'hang', kind: 'cooldown' },
     { behavior: 'error500', kind: 'cooldown' },
     { behavior: 'close', kind: 'cooldown' },
-    { behavior: 'garbage', kind: 'quarantine' },
-    { behavior: 'huge-declared', kind: 'quarantine' },
-    { behavior: 'huge-stream', kind: 'quarantine' },
   ];
   for (const { behavior, kind } of cases) {
     it(`${behavior} → ${kind}, answered by the other accelerator`, async () => {
@@ -416,13 +476,11 @@ describe('failover: the same request bytes on another accelerator', () => {
       assert.ok(events.some((e) => e.kind === kind && e.url === bad.url), JSON.stringify(events));
       // One timeout on the hanging one at most, then the other: far below the default 60 s budget.
       assert.ok(ms < (behavior === 'hang' ? 5_000 : 4_000), `${ms.toFixed(0)} ms`);
-      if (behavior === 'huge-stream') assert.ok(bad.hugeBytesSent < 64 << 20, `the server got to send ${bad.hugeBytesSent} bytes`);
-      // The failed accelerator is skipped from now on (cooling down or quarantined).
+      // The failed accelerator is skipped from now on (cooling down).
       const next = request(301);
       accept(await b.linear(next), next);
       assert.equal(bad.received.length, attempts);
-      const st = b.stats().accelerators.find((a) => a.url === bad.url)!;
-      assert.equal(kind === 'quarantine' ? st.quarantined !== undefined : st.coolingDown, true);
+      assert.equal(b.stats().accelerators.find((a) => a.url === bad.url)!.coolingDown, true);
     });
   }
 
@@ -546,6 +604,97 @@ describe('failover: the same request bytes on another accelerator', () => {
     assert.equal(b.reportFailure(r2.requestId, new Error('failed check')), false, 'no healthy accelerator is left');
     assert.ok(b.stats().accelerators.every((a) => a.quarantined !== undefined));
     await assert.rejects(b.linear(request(702)), (e: unknown) => e instanceof TransportError && /quarantined/.test(e.message));
+  });
+});
+
+describe('malformed framing (issue 20, defect 3): a reply the gate refuses, never a transport failure', () => {
+  for (const behavior of MALFORMED_FRAMING) {
+    it(`${behavior}: MalformedResponseError at the gate, the accelerator quarantined, neither another accelerator nor the fallback asked`, async () => {
+      const bad = await fake((f) => (f.behavior = behavior));
+      const good = await fake();
+      const events: HttpBackendEvent[] = [];
+      const b = client([bad.url, good.url], { timeoutMs: 2_000, fallback: new LocalBackend(), onEvent: (e) => events.push(e) });
+      await b.loadWeights(layers);
+      const req = request(800);
+      const start = performance.now();
+      const reply = await b.linear(req);
+      assert.ok(performance.now() - start < 1_500, 'cut off at the byte limit, not by the timeout');
+      assert.throws(() => accept(reply, req), (e: unknown) => e instanceof MalformedResponseError && e.layer === model.quantized.layers[1]!.name);
+      assert.equal(good.received.length, 0, 'no second opinion from another accelerator');
+      assert.equal(b.stats().fallbackReplies, 0, 'no second opinion from the fallback');
+      if (behavior === 'huge-stream') assert.ok(bad.hugeBytesSent < 64 << 20, `the server got to send ${bad.hugeBytesSent} bytes`);
+      assert.ok(b.stats().accelerators.find((a) => a.url === bad.url)!.quarantined !== undefined);
+      assert.ok(events.some((e) => e.kind === 'quarantine' && e.url === bad.url), JSON.stringify(events));
+      // The trusted runtime's report: another accelerator can take the request again (policy recompute).
+      assert.equal(b.reportFailure(req.requestId, new MalformedResponseError('refused')), true);
+      const next = request(801);
+      accept(await b.linear(next), next);
+      assert.equal(bad.received.length, 1);
+      assert.equal(good.received.length, 1);
+    });
+  }
+
+  async function inferOver(accelerator: HttpBackend, onFailure: 'abort' | 'recompute'): Promise<{ result: Promise<Float64Array>; protocol: AcceleratedProtocol }> {
+    const protocol = (await openProtocol(model, 'verified', { accelerator, onFailure })) as AcceleratedProtocol;
+    const result = model.infer(images[0]!, { mode: 'verified', protocol }).then((r) => r.logits);
+    result.catch(() => undefined).finally(() => protocol.close?.());
+    return { result, protocol };
+  }
+
+  for (const behavior of MALFORMED_FRAMING) {
+    it(`${behavior} under --on-failure abort: SLALOM_ERR_MALFORMED and no result, with and without a local fallback`, async () => {
+      for (const withFallback of [false, true]) {
+        const bad = await fake((f) => (f.behavior = behavior));
+        const backend = client([bad.url], withFallback ? { fallback: new LocalBackend() } : {});
+        const { result, protocol } = await inferOver(backend, 'abort');
+        await assert.rejects(result, (e: unknown) => hasErrorCode(e, 'SLALOM_ERR_MALFORMED') && EXIT_CODES[e.code] === 4, `fallback: ${withFallback}`);
+        assert.equal(backend.stats().fallbackReplies, 0, `fallback: ${withFallback}`);
+        assert.deepEqual(protocol.incidents, []);
+      }
+    });
+  }
+
+  it('under --on-failure recompute the refused layer is recomputed in the trusted runtime, with an incident', async () => {
+    const bad = await fake((f) => (f.behavior = 'binary-past-body'));
+    const backend = client([bad.url]);
+    const { result, protocol } = await inferOver(backend, 'recompute');
+    assert.deepEqual(Array.from(await result), Array.from(baselines[0]!));
+    assert.equal(protocol.incidents[0]!.code, 'SLALOM_ERR_MALFORMED');
+    assert.equal(protocol.distrusted, true);
+  });
+
+  for (const failure of ['connection refused', 'reset', 'timeout', '5xx'] as const) {
+    it(`a transport failure (${failure}) under --on-failure abort is still the fallback's business`, async () => {
+      const url =
+        failure === 'connection refused'
+          ? await deadUrl()
+          : (await fake((f) => (f.behavior = failure === 'reset' ? 'close' : failure === 'timeout' ? 'hang' : 'error500'))).url;
+      const backend = client([url], { timeoutMs: 500, fallback: new LocalBackend() });
+      const { result, protocol } = await inferOver(backend, 'abort');
+      assert.deepEqual(Array.from(await result), Array.from(baselines[0]!));
+      assert.ok(backend.stats().fallbackReplies > 0);
+      assert.deepEqual(protocol.incidents, []);
+    });
+  }
+
+  it('slalom infer --on-failure abort against malformed framing: exit 4, nothing on stdout, with and without --accelerator-fallback local', async () => {
+    const dir = tempDir('http-cli');
+    try {
+      const input = `${dir}/x.npy`;
+      writeFileSync(input, writeNpy(images[0]!));
+      const bad = await fake((f) => (f.behavior = 'binary-past-body'));
+      for (const fallback of ['fail', 'local']) {
+        const args = ['bin/slalom.js', 'infer', '--model', 'models/fashion-mnist.onnx', '--input', input, '--mode', 'verified', '--accelerator', bad.url, '--on-failure', 'abort', '--accelerator-fallback', fallback, '--json'];
+        const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+          execFile(process.execPath, args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, SLALOM_DEBUG: '' } }, (err, stdout, stderr) => resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? null), stdout, stderr }));
+        });
+        assert.equal(r.code, 4, `--accelerator-fallback ${fallback}: ${r.stderr}`);
+        assert.equal(r.stdout, '');
+        assert.match(r.stderr, /invalid accelerator response/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

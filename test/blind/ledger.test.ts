@@ -135,6 +135,15 @@ describe('a second pad store for one trusted state (issue 11, defect 2)', () => 
     // An old-format manifest.
     writeFileSync(join(forged, 'manifest.json'), JSON.stringify({ model: 'tiny_31', modelHash: model.weightsHash, bytesPerInference: 1 }));
     await assert.rejects(infer(model, state, forged), (e: unknown) => e instanceof PadAuthError && /older slalom/.test(e.message));
+    // A manifest that is not JSON (issue 20): malformed, not "no manifest" — neither inference nor precompute takes it for a fresh store.
+    writeFileSync(join(forged, 'manifest.json'), '{"format": 2, "storeId": "trunc');
+    await assert.rejects(infer(model, state, forged), (e: unknown) => e instanceof PadAuthError && /manifest\.json is malformed \(not JSON\)/.test(e.message) && !/no manifest/.test(e.message));
+    const kernels = jsKernels();
+    try {
+      await assert.rejects(precomputePads(model.quantized, model, TrustedState.open(state), new PadStore(forged), 1, kernels), /malformed \(not JSON\)/);
+    } finally {
+      await kernels.close();
+    }
     assert.deepEqual(counters(state, store), { ready: 2, consumed: 0, generated: 2 });
     assert.deepEqual((await infer(model, state, store)).logits, baseline);
   });

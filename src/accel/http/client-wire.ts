@@ -107,6 +107,34 @@ function binaryTensor(datatype: unknown, bytes: Buffer): Uint32Array | Float64Ar
   return Uint8Array.from(bytes);
 }
 
+/** Deepest nesting of JSON tensor data read (a layer's output has rank 2 or 4). */
+const MAX_NESTED_RANK = 8;
+
+/**
+ * JSON tensor data as doubles in row-major order: flat, or nested exactly as the tensor's shape (the
+ * Open Inference Protocol allows both); undefined for anything else, which the gate then refuses.
+ */
+function jsonTensor(data: unknown, shape: unknown): Float64Array | undefined {
+  if (!Array.isArray(data)) return undefined;
+  if (data.every((v) => typeof v === 'number')) return Float64Array.from(data as number[]);
+  if (!Array.isArray(shape) || shape.length < 2 || shape.length > MAX_NESTED_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return undefined;
+  const dims = shape as number[];
+  // Grown as the data is read, never sized from the claimed shape.
+  const out: number[] = [];
+  const walk = (level: unknown, depth: number): boolean => {
+    if (!Array.isArray(level) || level.length !== dims[depth]) return false;
+    if (depth === dims.length - 1) {
+      for (const v of level) {
+        if (typeof v !== 'number') return false;
+        out.push(v);
+      }
+      return true;
+    }
+    return level.every((inner) => walk(inner, depth + 1));
+  };
+  return walk(data, 0) ? Float64Array.from(out) : undefined;
+}
+
 /**
  * An OIP infer response → the reply as the server claims it. Only what is needed to find the bytes is
  * required here (a JSON object header, consistent binary sizes); ids, shape, dtype and values go to
@@ -150,7 +178,7 @@ export function decodeResponse(res: HttpResult, layerOfName: ReadonlyMap<string,
   if (y !== undefined) {
     const bytes = binaries.get(y);
     if (bytes !== undefined) data = binaryTensor(y['datatype'], bytes);
-    else if (Array.isArray(y['data']) && isWireDatatype(y['datatype']) && (y['data'] as unknown[]).every((v) => typeof v === 'number')) data = Float64Array.from(y['data'] as number[]);
+    else if (isWireDatatype(y['datatype'])) data = jsonTensor(y['data'], y['shape']) ?? y['data'];
     else data = y['data'];
   }
   const requestId = h['id'];
@@ -164,7 +192,9 @@ export function decodeResponse(res: HttpResult, layerOfName: ReadonlyMap<string,
 
 /**
  * One HTTP exchange with a bounded reply: at most `limit` body bytes (a larger Content-Length is
- * refused before reading), the whole exchange within `timeoutMs`. Failures are AttemptFailures.
+ * refused before reading), the whole exchange within `timeoutMs`. Failures are AttemptFailures:
+ * 'invalid' for an answer that breaks the framing (not HTTP, past the limit), which is the
+ * accelerator's doing; 'timeout' and 'connection' for what the network may have done.
  */
 export function exchange(
   target: { readonly host: string; readonly port: number; readonly path: string; readonly agent: Agent },
@@ -192,6 +222,8 @@ export function exchange(
     });
     const timer = setTimeout(() => finish(new AttemptFailure('timeout', `no complete answer within ${Math.round(timeoutMs)} ms`)), timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => {
+      // Bytes that are not HTTP (llhttp's HPE_* codes) are a malformed answer, not a lost connection.
+      if (err.code?.startsWith('HPE_') === true) return finish(new AttemptFailure('invalid', `the reply is not HTTP: ${err.code}`));
       const stale = req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
       finish(new AttemptFailure('connection', `connection failed: ${err.code ?? err.message}`, undefined, stale));
     });

@@ -18,7 +18,9 @@
  *   /v2/models/{name}/ready; if not ready, POST /v2/repository/models/{name}/load without a body (the
  *   server loads it from its model repository) and, if that fails, with the layer's exact ONNX graph
  *   (export.ts) as Triton's `{"parameters": {"file:1/model.onnx": <base64>}}`; loads go one at a time
- *   per accelerator and a 503 (another upload in progress) is waited out. An accelerator that answers
+ *   per accelerator and a 503 (another upload in progress, or the server full of this client's busy
+ *   layers) is waited out; every request carries the client id and, when given, the services' token
+ *   (`Authorization: Bearer`), which a server may require for loads. An accelerator that answers
  *   404 for a registered layer later (it restarted) is registered again, once per request.
  * - Failover: on a timeout, a connection error or a 4xx, the very same request bytes go to the
  *   next healthy accelerator (round robin); the one that failed cools down (doubling from
@@ -27,11 +29,14 @@
  *   backoff doubling from 100 ms, up to SERVER_ERROR_TRIES times per request (then it is treated
  *   like a timeout). 503 is back-pressure: Retry-After is honoured within the request's budget
  *   (`timeoutMs` per accelerator), the accelerator is not penalised. A retry never re-blinds: the
- *   bytes are built once. A reply that is not an OIP
- *   response at all (unparseable header, inconsistent binary framing, oversized) and a reply the trusted
- *   runtime refused (`reportFailure`: a failed check or an invalid reply) quarantine the accelerator for
- *   the rest of the run. When no accelerator is healthy the request goes to `fallback` if one is
+ *   bytes are built once. When no accelerator is healthy the request goes to `fallback` if one is
  *   configured (e.g. a LocalBackend: the layer computed in the trusted process), else TransportError.
+ * - Malformed replies are no transport failure: an answer that is not an OIP response at all
+ *   (unparseable HTTP or header, inconsistent binary framing, a Content-Length or body past the limit)
+ *   quarantines the accelerator for the rest of the run and goes to the trusted gate as an unreadable
+ *   reply, which refuses it (MalformedResponseError) — no failover, no fallback: under
+ *   `--on-failure abort` that ends the inference with no result, under `recompute` the runtime asks
+ *   again or recomputes. So does a reply the trusted runtime refused (`reportFailure`).
  * - Ids: the request's `id` is the requestId (unique to the trusted runtime: runtime/protocols/
  *   accelerated.ts); the reply's requestId is the `id` the server echoed and its layerId the layer
  *   whose model name it names, so the gate sees what the server claimed.
@@ -52,8 +57,10 @@ export interface HttpBackendOptions {
   readonly urls: readonly string[];
   /** Per-request timeout: connect, send, compute and read the whole reply (default 60 s). */
   readonly timeoutMs?: number;
-  /** Sent with each request (`x-slalom-client` header, `client_id` parameter) for the server's fair share. */
+  /** Sent with each request (`x-slalom-client` header, `client_id` parameter) for the server's fair share; the server's unloads go by it too. */
   readonly clientId?: string;
+  /** The services' bearer token (`accelerator serve --token`), sent as `Authorization: Bearer …` with every request. */
+  readonly token?: string;
   /**
    * The OIP model id of the model (layer l is `${modelId}.l${l}.${digest}`): `modelIdOf(model.name,
    * model.modelHash)` to match a repository written by `slalom export`. Default: derived from the
@@ -154,6 +161,8 @@ export class HttpBackend implements AcceleratorBackend {
   private readonly loadTimeoutMs: number;
   private readonly cooldownMs: number;
   private readonly clientId: string | undefined;
+  /** Headers of every request: the client id and the token. */
+  private readonly baseHeaders: Record<string, string>;
   private readonly datatype: WireDatatype;
   private readonly fallback: AcceleratorBackend | undefined;
   private readonly onEvent: ((event: HttpBackendEvent) => void) | undefined;
@@ -180,6 +189,8 @@ export class HttpBackend implements AcceleratorBackend {
     this.cooldownMs = positive(options.cooldownMs, 2_000, 'cooldownMs');
     const maxSockets = Math.floor(positive(options.maxSockets, 8, 'maxSockets'));
     this.clientId = options.clientId;
+    if (options.token !== undefined && !/^[A-Za-z0-9\-._~+/]+=*$/.test(options.token)) throw new InvalidArgumentError('the accelerator token must be a bearer token (A-Z a-z 0-9 - . _ ~ + /)');
+    this.baseHeaders = { ...(options.clientId !== undefined ? { [CLIENT_HEADER]: options.clientId } : {}), ...(options.token !== undefined ? { authorization: `Bearer ${options.token}` } : {}) };
     if (options.datatype !== undefined && options.datatype !== 'UINT32' && options.datatype !== 'FP64') throw new InvalidArgumentError(`datatype must be UINT32 or FP64, got ${String(options.datatype)}`);
     this.datatype = options.datatype ?? RESIDUE_DATATYPE;
     this.fallback = options.fallback;
@@ -349,6 +360,14 @@ export class HttpBackend implements AcceleratorBackend {
         return untrusted(reply);
       } catch (e) {
         if (!(e instanceof AttemptFailure)) throw e;
+        if (e.kind === 'invalid') {
+          // An answer, but no readable reply: the trusted gate refuses it like any malformed reply,
+          // so the failure policy decides what follows (abort: no result), not this failover.
+          a.failures++;
+          this.quarantine(a, e.message);
+          this.remember(req.requestId, this.accelerators.indexOf(a));
+          return untrusted({ unreadable: e.message } as Partial<LinearReply> as LinearReply);
+        }
         failures.push(`${a.url}: ${e.message}`);
         const tries = (serverErrors.get(a)?.tries ?? 0) + 1;
         if (e.kind === 'server' && tries < SERVER_ERROR_TRIES && !this.anyUsable(new Set([...failed, a]), Date.now())) {
@@ -377,7 +396,7 @@ export class HttpBackend implements AcceleratorBackend {
 
   /** One request on one accelerator; a stale keep-alive connection and a 404 (it lost the model) get one more try there. */
   private async attempt(a: Accelerator, path: string, body: Buffer, headerLength: number, limit: number, timeoutMs: number): Promise<LinearReply> {
-    const headers = { 'content-type': 'application/octet-stream', [BINARY_HEADER]: String(headerLength), ...(this.clientId !== undefined ? { [CLIENT_HEADER]: this.clientId } : {}) };
+    const headers = { 'content-type': 'application/octet-stream', [BINARY_HEADER]: String(headerLength) };
     let staleRetried = false;
     let reregistered = false;
     const start = Date.now();
@@ -477,7 +496,7 @@ export class HttpBackend implements AcceleratorBackend {
 
   private send(a: Accelerator, method: 'GET' | 'POST', path: string, body: Buffer | undefined, headers: Record<string, string>, limit: number, timeoutMs: number): Promise<HttpResult> {
     if (this.closed) return Promise.reject(new AttemptFailure('connection', 'the client is closed'));
-    return exchange({ host: a.host, port: a.port, path: `${a.basePath}${path}`, agent: a.agent }, method, body, headers, limit, timeoutMs);
+    return exchange({ host: a.host, port: a.port, path: `${a.basePath}${path}`, agent: a.agent }, method, body, { ...this.baseHeaders, ...headers }, limit, timeoutMs);
   }
 
   async close(): Promise<void> {

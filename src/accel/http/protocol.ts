@@ -45,6 +45,8 @@ export function parseLayerModelName(name: string): { readonly index: number; rea
 
 /** Request header naming the trusted client, for fair batching (default: the remote address). */
 export const CLIENT_HEADER = 'x-slalom-client';
+/** The environment variable holding the accelerator service's bearer token, on both sides. */
+export const ACCELERATOR_TOKEN_ENV = 'SLALOM_ACCELERATOR_TOKEN';
 /** The only model version a slalom accelerator serves. */
 export const MODEL_VERSION = '1';
 /** OIP `platform` of every layer model. */

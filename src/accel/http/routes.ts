@@ -1,11 +1,13 @@
 /**
  * The accelerator service's endpoints (server.ts): health, server and model metadata, inference, the
  * repository extension (index, load, unload), the statistics extension, `GET /v2/slalom/stats` and
- * `GET /metrics`. `/versions/1` may follow a model name. Every refusal is an HttpError (4xx or 5xx);
+ * `GET /metrics`. `/versions/1` may follow a model name. Loads and unloads need the server's token
+ * when it has one (401 otherwise). Every refusal is an HttpError (4xx or 5xx);
  * the service answers it and keeps serving.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { P } from '../../field/prime.js';
+import { bearerMatches } from '../../http/bearer.js';
 import { readBody } from '../../http/body.js';
 import { busy, HttpError } from '../../http/http-error.js';
 import { isObject, parseJsonBounded } from '../../http/json.js';
@@ -16,7 +18,7 @@ import { inferReply, parseInfer, type ParsedInfer } from './infer-request.js';
 import { parseLoadBody } from './load-request.js';
 import { requestCost, type MemoryBudget } from './memory.js';
 import { CLIENT_HEADER, INPUT_TENSOR, MODEL_VERSION, OUTPUT_TENSOR, PLATFORM, type ServerStats } from './protocol.js';
-import { MODEL_NAME_RE, type LayerRepository, type ModelSlot } from './repository.js';
+import { MODEL_NAME_RE, type LayerRepository, type ModelSlot, type Requester } from './repository.js';
 import { MIB, type ResolvedServerOptions } from './server-options.js';
 import { tritonStats, type AcceleratorMetrics } from './stats.js';
 import { RESIDUE_DATATYPE, WIRE_DATATYPES } from './tensor-codec.js';
@@ -64,7 +66,9 @@ export class AcceleratorRoutes {
       if (b === 'index' && parts.length === 3) return this.handleIndex(req, res);
       if (b === 'models' && parts.length === 5 && (d === 'load' || d === 'unload')) {
         if (!MODEL_NAME_RE.test(c!)) throw new HttpError(400, 'bad model name');
-        return d === 'load' ? this.handleLoad(req, res, c!) : this.handleUnload(req, res, c!);
+        // Before a byte of the body is read: an upload without the token is not received at all.
+        const by = this.requester(req);
+        return d === 'load' ? this.handleLoad(req, res, c!, by) : this.handleUnload(req, res, c!, by);
       }
       throw new HttpError(404, 'no such repository endpoint');
     }
@@ -127,7 +131,15 @@ export class AcceleratorRoutes {
     this.s.service.sendJson(res, 200, out);
   }
 
-  private async handleLoad(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+  /** Who asks for a load or unload; 401 when the server has a token and the request does not carry it. */
+  private requester(req: IncomingMessage): Requester {
+    const token = this.s.options.token;
+    const authorized = token !== undefined && bearerMatches(req.headers, token);
+    if (token !== undefined && !authorized) throw new HttpError(401, 'loading and unloading layers needs the server\'s token (Authorization: Bearer …)', { 'WWW-Authenticate': 'Bearer realm="slalom-accelerator"' });
+    return { client: this.clientOf(req, undefined), authorized };
+  }
+
+  private async handleLoad(req: IncomingMessage, res: ServerResponse, name: string, by: Requester): Promise<void> {
     if (this.s.service.draining) throw busy('the accelerator is shutting down');
     // Uploads received at once share one budget of maxLoadBytes.
     let held = 0;
@@ -141,21 +153,21 @@ export class AcceleratorRoutes {
     } finally {
       this.loadBytes -= held;
     }
-    await this.s.repository.load(name, parseLoadBody(String(req.headers['content-type'] ?? ''), body));
+    await this.s.repository.load(name, parseLoadBody(String(req.headers['content-type'] ?? ''), body), by.client);
     this.s.service.sendJson(res, 200, {});
   }
 
-  private async handleUnload(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+  private async handleUnload(req: IncomingMessage, res: ServerResponse, name: string, by: Requester): Promise<void> {
     const body = await readBody(req, 64 * 1024);
     if (body.length > 0) {
       const v = parseJsonBounded(body, 64, 'the unload request');
       if (!isObject(v)) throw new HttpError(400, 'the unload request must be a JSON object');
     }
-    await this.s.repository.unload(name);
+    await this.s.repository.unload(name, by);
     this.s.service.sendJson(res, 200, {});
   }
 
-  /** The client's id for fair share: the X-Slalom-Client header, else `parameters.client_id`, else the remote address. */
+  /** The client's id for fair share, statistics and layer ownership: the X-Slalom-Client header, else `parameters.client_id`, else the remote address. */
   private clientOf(req: IncomingMessage, fromParameters: string | undefined): string {
     const h = req.headers[CLIENT_HEADER];
     const v = Array.isArray(h) ? h[0] : h;
@@ -168,6 +180,7 @@ export class AcceleratorRoutes {
     const model = slot?.model;
     if (slot === undefined || model === undefined) throw new HttpError(404, `unknown model '${name.slice(0, 200)}' (not loaded)`);
     if (this.s.service.draining) throw busy('the accelerator is shutting down');
+    model.lastUsed = performance.now();
     const o = this.s.options;
     if (slot.queue.size >= o.maxQueue) {
       this.s.metrics.recordRejection(slot, 'queue_full');

@@ -1,5 +1,6 @@
 /** Options of the accelerator service (server.ts) and their defaults; a bad value is an InvalidArgumentError naming it. */
 import { EXACT_KERNELS, type ExactKernelsName } from '../../kernels/exact-linear.js';
+import { InvalidArgumentError } from '../../errors.js';
 import { aInt, aOneOf } from '../../util/assert.js';
 import { backendRequest } from '../registry.js';
 import type { AdapterChoice } from '../webgpu/device.js';
@@ -47,11 +48,25 @@ export interface AcceleratorServerOptions {
   readonly concurrency?: number;
   /** Most open connections; more are refused (default 1024). */
   readonly maxConnections?: number;
+  /**
+   * Bytes the loaded layers may hold together, each counted as 24 bytes per weight (capacity.ts:
+   * about what the onnxruntime backend holds; default 4 GiB). A load past it evicts idle layers
+   * of the same client, least recently used first, else is refused (507, or 503 while they are busy).
+   */
+  readonly maxLoadedBytes?: number;
+  /** Most layers loaded at once, under the same rule (default 1024). */
+  readonly maxLoadedLayers?: number;
+  /**
+   * A bearer token that repository loads and unloads must carry (`Authorization: Bearer …`; 401
+   * otherwise); a holder may unload any layer. Without one, a layer is unloaded only by the client
+   * that loaded it (403 for others).
+   */
+  readonly token?: string;
   /** One line per event worth logging (loads, unloads, start, stop); default none. */
   readonly log?: (line: string) => void;
 }
 
-export type ResolvedServerOptions = Required<Omit<AcceleratorServerOptions, 'modelRepository' | 'log' | 'adapter'>> & { modelRepository?: string; adapter?: AdapterChoice; log: (line: string) => void };
+export type ResolvedServerOptions = Required<Omit<AcceleratorServerOptions, 'modelRepository' | 'log' | 'adapter' | 'token'>> & { modelRepository?: string; adapter?: AdapterChoice; token?: string; log: (line: string) => void };
 
 export const MIB = 1 << 20;
 
@@ -83,6 +98,15 @@ export function resolveOptions(o: AcceleratorServerOptions): ResolvedServerOptio
     maxHeaderBytes: int(o.maxHeaderBytes, 16 * 1024, 'maxHeaderBytes', 1024),
     concurrency: int(o.concurrency, 1, 'concurrency'),
     maxConnections: int(o.maxConnections, 1024, 'maxConnections'),
+    maxLoadedBytes: int(o.maxLoadedBytes, 4096 * MIB, 'maxLoadedBytes'),
+    maxLoadedLayers: int(o.maxLoadedLayers, 1024, 'maxLoadedLayers'),
+    ...(o.token !== undefined ? { token: aToken(o.token) } : {}),
     log: o.log ?? (() => {}),
   };
+}
+
+/** A bearer token: at least 16 characters of RFC 6750's token68 alphabet (so it travels in a header as is). */
+export function aToken(token: string): string {
+  if (typeof token !== 'string' || !/^[A-Za-z0-9\-._~+/]{16,}=*$/.test(token)) throw new InvalidArgumentError('the accelerator token must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + /');
+  return token;
 }

@@ -30,6 +30,12 @@
  * memory would pass `maxWorkBytes` runs in pieces along the batch axis. onnxruntime sessions run
  * without a memory arena, so what a burst allocated is given back.
  *
+ * Loaded layers: at most `maxLoadedLayers` holding `maxLoadedBytes` (capacity.ts); a load past the cap
+ * evicts idle layers of the same client, least recently used first, else gets 507 (503 + Retry-After
+ * while they are busy). Only the client that loaded a layer unloads it (403), unless the server has a
+ * bearer `token`, which every load and unload must then carry (401) and whose holders may unload any.
+ * Per-layer client statistics are bounded (stats.ts).
+ *
  * Scheduling: requests for a layer wait in a bounded per-layer queue (503 + Retry-After when it is
  * full, or when the bytes held by all requests pass a budget) made of one FIFO per client (the
  * `X-Slalom-Client` header, else the remote address). A batch is formed round-robin over the clients

@@ -14,6 +14,42 @@ const PREFIX = 'slalom_accelerator';
 
 export type RejectReason = 'queue_full' | 'invalid' | 'timeout' | 'failed';
 
+/** Client ids counted one by one per layer model; requests of the rest are summed under OTHER_CLIENTS. */
+export const MAX_TRACKED_CLIENTS = 64;
+export const OTHER_CLIENTS = '(other)';
+
+/**
+ * Answered requests per client id, for the MAX_TRACKED_CLIENTS most recently seen ids; an id pushed
+ * out adds its count to OTHER_CLIENTS (issue 20: 20 000 fresh ids grew the server by 47 MB).
+ */
+export class ClientCounts {
+  private readonly counts = new Map<string, number>();
+  private others = 0;
+
+  constructor(private readonly cap = MAX_TRACKED_CLIENTS) {}
+
+  get tracked(): number {
+    return this.counts.size;
+  }
+
+  add(client: string): void {
+    const n = this.counts.get(client);
+    if (n !== undefined) this.counts.delete(client); // re-inserted below: the most recent
+    else if (this.counts.size >= this.cap) {
+      const [oldest, count] = this.counts.entries().next().value!;
+      this.counts.delete(oldest);
+      this.others += count;
+    }
+    this.counts.set(client, (n ?? 0) + 1);
+  }
+
+  toJSON(): Record<string, number> {
+    const out = Object.fromEntries(this.counts);
+    if (this.others > 0) out[OTHER_CLIENTS] = (out[OTHER_CLIENTS] ?? 0) + this.others;
+    return out;
+  }
+}
+
 export class MutableStats {
   requests = 0;
   items = 0;
@@ -28,7 +64,7 @@ export class MutableStats {
   computeMs = 0;
   queueNs = 0;
   lastInference = 0;
-  clients: Record<string, number> = {};
+  readonly clients = new ClientCounts();
   /** Per batch size: count and compute ns (statistics extension). */
   batchCompute = new Map<number, { count: number; ns: number }>();
 }
@@ -119,7 +155,7 @@ export class AcceleratorMetrics {
   /** One request of `client` answered with a result. */
   recordAnswer(slot: ModelSlot, client: string): void {
     slot.stats.requests++;
-    slot.stats.clients[client] = (slot.stats.clients[client] ?? 0) + 1;
+    slot.stats.clients.add(client);
     this.requests.inc({ model: slot.name });
   }
 
@@ -154,7 +190,7 @@ export function serverStats(slots: Iterable<ModelSlot>, maxQueue: number, server
       timedOut: m.timedOut,
       failed: m.failed,
       computeMs: m.computeMs,
-      clients: { ...m.clients },
+      clients: m.clients.toJSON(),
     };
   }
   const mem = process.memoryUsage();

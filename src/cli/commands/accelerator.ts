@@ -2,6 +2,8 @@
  * `slalom accelerator serve --port P …`: the untrusted accelerator as an Open Inference Protocol
  * server (accel/http/server.ts). Runs until SIGTERM or SIGINT, then finishes queued requests and exits.
  */
+import { ACCELERATOR_TOKEN_ENV } from '../../accel/http/protocol.js';
+import { aToken } from '../../accel/http/server-options.js';
 import { AcceleratorServer } from '../../accel/http/server.js';
 import { backendForms, backendRequest } from '../../accel/registry.js';
 import type { AdapterChoice } from '../../accel/webgpu/device.js';
@@ -23,6 +25,9 @@ interface ServeFlags {
   maxBodyMb: string;
   maxLoadMb: string;
   requestTimeoutMs: string;
+  maxLoadedMb: string;
+  maxLoadedLayers: string;
+  token?: string;
   quiet?: boolean;
 }
 
@@ -36,6 +41,17 @@ export function parseServeBackend(text: string): { backend: string; adapter?: Ad
     throw new InvalidArgumentError(`--backend must be one of ${backendForms('kernels').join(', ')}, got '${text}'`);
   }
   return { backend: backend!, ...(variant !== undefined ? { adapter: variant as AdapterChoice } : {}) };
+}
+
+/** `--token`, else SLALOM_ACCELERATOR_TOKEN (which keeps it out of the process list). */
+function tokenOf(flag: string | undefined): { token?: string } {
+  const token = flag ?? process.env[ACCELERATOR_TOKEN_ENV];
+  if (token === undefined || token === '') return {};
+  try {
+    return { token: aToken(token) };
+  } catch (e) {
+    throw new InvalidArgumentError(`${flag !== undefined ? '--token' : ACCELERATOR_TOKEN_ENV}: ${(e as Error).message}`);
+  }
 }
 
 /** Starts the server and resolves once a SIGTERM/SIGINT has shut it down. */
@@ -57,6 +73,9 @@ export async function serveAccelerator(flags: ServeFlags): Promise<void> {
     maxBodyBytes: Math.round(parsePositive(flags.maxBodyMb, '--max-body-mb') * 2 ** 20),
     maxLoadBytes: Math.round(parsePositive(flags.maxLoadMb, '--max-load-mb') * 2 ** 20),
     requestTimeoutMs: parsePositive(flags.requestTimeoutMs, '--request-timeout-ms', true),
+    maxLoadedBytes: Math.round(parsePositive(flags.maxLoadedMb, '--max-loaded-mb') * 2 ** 20),
+    maxLoadedLayers: parsePositive(flags.maxLoadedLayers, '--max-loaded-layers', true),
+    ...tokenOf(flags.token),
     log,
   });
   // The one line a script waits for, on stdout.
