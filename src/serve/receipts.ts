@@ -18,7 +18,7 @@ export function receiptFor(keys: ServiceKeys, provider: string, model: SlalomMod
     issuedAt: new Date().toISOString(),
     nonce: randomBytes(16).toString('hex'),
     requestId,
-    service: { signingKey: keys.publicKeys.signing.publicKey, keyHash: keys.keyHash, provider },
+    service: { keys: keys.publicKeys, keyHash: keys.keyHash, provider },
     model: { name: modelName, modelHash: model.modelHash, weightsHash: model.weightsHash },
     inputHash: tensorsHash('inputs', inputs),
     outputsHash: tensorsHash('outputs', result.outputNames.map((n) => result.outputs[n]!)),
