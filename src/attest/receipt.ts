@@ -43,15 +43,28 @@ export interface ReceiptBody {
   readonly outputsHash: string;
   /** The mode that ran (runtime/modes.ts). */
   readonly mode: string;
-  /** How the outputs' integrity is known: every linear layer checked (Freivalds), all computed in the trusted runtime, or nothing checked. */
+  /**
+   * How the outputs' integrity is known: every layer the accelerator computed was checked (Freivalds;
+   * others ran in the trusted runtime), every layer ran in the trusted runtime, or some accelerator
+   * result was used unchecked.
+   */
   readonly integrity: 'freivalds' | 'trusted-runtime' | 'unchecked';
-  /** log2 of the probability that a wrong result passed this inference (freivalds), else null. */
+  /** log2 of the probability that a wrong result passed this request (freivalds): over the checked layers only, for its weakest item; else null. */
   readonly soundnessLog2: number | null;
+  /** Per item, each linear layer in order: where it was computed and under which check, with the reason when it ran in the trusted runtime. */
+  readonly execution: readonly (readonly LayerExecution[])[];
   readonly verification: { readonly variant: string; readonly repetitions: number } | null;
   /** The one-time pads the private modes used: their source, ledger identity, key epoch and indices; null without pads. */
   readonly pads: { readonly source: string; readonly identity: string; readonly epoch: number; readonly indices: readonly number[] } | null;
-  /** Failures recovered during the run (codes, in order). */
-  readonly incidents: readonly string[];
+  /** Failures recovered during the run, in order: the layer (or '(all)') and the error code. */
+  readonly incidents: readonly { readonly layer: string; readonly code: string }[];
+}
+
+/** One linear layer of one inference, as the receipt states it. */
+export interface LayerExecution {
+  readonly layer: string;
+  readonly ran: 'accelerator+freivalds' | 'accelerator (unchecked)' | 'trusted';
+  readonly reason?: string;
 }
 
 export interface Receipt {

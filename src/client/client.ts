@@ -74,6 +74,10 @@ export interface ClientResult {
   readonly mode: string;
   readonly integrity: ReceiptBody['integrity'];
   readonly soundnessLog2: number | null;
+  /** Per item, each linear layer: where it was computed and under which check, as the signed receipt says. */
+  readonly execution: ReceiptBody['execution'];
+  /** Failures the service recovered from during this request, as the signed receipt says. */
+  readonly incidents: ReceiptBody['incidents'];
   readonly outputNames: readonly string[];
   readonly outputs: Readonly<Record<string, ClientOutput>>;
   readonly topK?: readonly (readonly ClientPrediction[])[];
@@ -262,6 +266,8 @@ export class SlalomClient {
       mode: body.mode,
       integrity: body.integrity,
       soundnessLog2: body.soundnessLog2,
+      execution: body.execution,
+      incidents: body.incidents,
       outputNames,
       outputs,
       ...(topK !== undefined ? { topK } : {}),

@@ -22,8 +22,9 @@ export function sampleBody(keys: ServiceKeys): ReceiptBody {
     integrity: 'freivalds',
     soundnessLog2: -41.6,
     verification: { variant: 'preprocessed', repetitions: 2 },
+    execution: [[{ layer: 'conv1', ran: 'accelerator+freivalds' }, { layer: 'fc', ran: 'trusted', reason: 'recomputed after the accelerator\'s reply was refused (SLALOM_ERR_INTEGRITY)' }]],
     pads: { source: 'store', identity: 'e'.repeat(32), epoch: 1, indices: [7] },
-    incidents: ['SLALOM_ERR_INTEGRITY'],
+    incidents: [{ layer: 'fc', code: 'SLALOM_ERR_INTEGRITY' }],
   };
 }
 

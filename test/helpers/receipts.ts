@@ -18,6 +18,7 @@ export function genuineBody(keys: ServiceKeys): ReceiptBody {
     integrity: 'freivalds',
     soundnessLog2: -41.6,
     verification: { variant: 'preprocessed', repetitions: 2 },
+    execution: [[{ layer: 'conv1', ran: 'accelerator+freivalds' }, { layer: 'fc', ran: 'accelerator+freivalds' }]],
     pads: null,
     incidents: [],
   };

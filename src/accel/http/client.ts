@@ -30,7 +30,7 @@
  *   bytes are built once. A reply that is not an OIP
  *   response at all (unparseable header, inconsistent binary framing, oversized) and a reply the trusted
  *   runtime refused (`reportFailure`: a failed check or an invalid reply) quarantine the accelerator for
- *   the rest of the run. When no accelerator is healthy the request goes to `fallback` if one is
+ *   the rest of the run, or until `readmit` (a service's re-admission: a health probe here, then its canary). When no accelerator is healthy the request goes to `fallback` if one is
  *   configured (e.g. a LocalBackend: the layer computed in the trusted process), else TransportError.
  * - Ids: the request's `id` is the requestId (unique to the trusted runtime: runtime/protocols/
  *   accelerated.ts); the reply's requestId is the `id` the server echoed and its layerId the layer
@@ -78,7 +78,7 @@ export interface HttpBackendOptions {
 }
 
 export interface HttpBackendEvent {
-  readonly kind: 'cooldown' | 'quarantine' | 'busy' | 'fallback' | 'reregister';
+  readonly kind: 'cooldown' | 'quarantine' | 'busy' | 'fallback' | 'reregister' | 'readmit';
   readonly url: string;
   readonly message: string;
 }
@@ -473,6 +473,20 @@ export class HttpBackend implements AcceleratorBackend {
     this.quarantine(this.accelerators[index]!, `its reply was refused (${typeof code === 'string' ? code : error.name}: ${error.message})`);
     const now = Date.now();
     return this.fallback !== undefined || this.accelerators.some((a) => a.quarantined === undefined && a.coolUntil <= now);
+  }
+
+  /** Health probe (GET /v2/health/ready) of each quarantined accelerator; those that answer 200 are asked again (backend.ts `readmit`). */
+  async readmit(): Promise<boolean> {
+    const quarantined = this.accelerators.filter((a) => a.quarantined !== undefined);
+    const ready = await Promise.all(quarantined.map((a) => this.send(a, 'GET', '/v2/health/ready', undefined, {}, 4096, this.timeoutMs).then((r) => r.status === 200, () => false)));
+    quarantined.forEach((a, i) => {
+      if (!ready[i]) return;
+      delete a.quarantined;
+      a.consecutiveFailures = 0;
+      a.coolUntil = 0;
+      this.onEvent?.({ kind: 'readmit', url: a.url, message: 'answered its health probe: asked again' });
+    });
+    return this.accelerators.some((a) => a.quarantined === undefined);
   }
 
   private send(a: Accelerator, method: 'GET' | 'POST', path: string, body: Buffer | undefined, headers: Record<string, string>, limit: number, timeoutMs: number): Promise<HttpResult> {

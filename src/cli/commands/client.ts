@@ -9,7 +9,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { checkAttestation, type AttestationDocument, type AttestationPolicy } from '../../attest/attestation.js';
-import type { Receipt } from '../../attest/receipt.js';
+import type { Receipt, ReceiptBody } from '../../attest/receipt.js';
 import { SlalomClient, verifyReceipt as checkReceipt } from '../../client/client.js';
 import { AttestationError, InvalidArgumentError } from '../../errors.js';
 import { loadInputTensor } from '../../io/image.js';
@@ -78,8 +78,22 @@ async function clientInfer(flags: ClientInferFlags): Promise<void> {
   });
   const integrity = r.integrity === 'freivalds' ? `every outsourced layer checked (Freivalds), a wrong result passes with probability ≤ 2^${r.soundnessLog2!.toFixed(1)}` : r.integrity === 'trusted-runtime' ? 'computed in the trusted runtime' : 'NOT verified (the accelerator was trusted)';
   lines.push(`integrity: ${integrity}`);
+  lines.push(...executionLines(r.execution, r.incidents));
   lines.push(`receipt: verified, request ${b.requestId}, signed by key ${b.service.keyHash.slice(0, 16)}…${b.pads !== null ? `, pads ${b.pads.indices.join(', ')} of store ${b.pads.identity.slice(0, 8)}…` : ''}`);
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Where the layers ran, when not all on the accelerator under the mode's check; and the incidents. */
+function executionLines(execution: ReceiptBody['execution'], incidents: ReceiptBody['incidents']): string[] {
+  const lines: string[] = [];
+  execution.forEach((layers, item) => {
+    const trusted = layers.filter((l) => l.ran === 'trusted');
+    if (trusted.length === 0) return;
+    const reasons = [...new Set(trusted.map((l) => l.reason ?? 'trusted runtime'))].join('; ');
+    lines.push(`${execution.length > 1 ? `item ${item}: ` : ''}${trusted.length} of ${layers.length} linear layers computed in the trusted runtime (${trusted.map((l) => l.layer).join(', ')}): ${reasons}`);
+  });
+  for (const i of incidents) lines.push(`incident: ${i.code} at ${i.layer}`);
+  return lines;
 }
 
 async function verifyReceiptFile(file: string, flags: VerifyFlags): Promise<void> {
@@ -99,7 +113,10 @@ async function verifyReceiptFile(file: string, flags: VerifyFlags): Promise<void
   process.stdout.write(
     `receipt valid: signed by key hash ${body.service.keyHash.slice(0, 16)}… (${vouched})\n` +
       `  model ${body.model.name} (weights ${body.model.weightsHash.slice(0, 16)}…), mode ${body.mode}, integrity ${body.integrity}${body.soundnessLog2 !== null ? ` (≤ 2^${body.soundnessLog2.toFixed(1)})` : ''}\n` +
-      `  input ${body.inputHash.slice(0, 16)}…, outputs ${body.outputsHash.slice(0, 16)}…, issued ${body.issuedAt}${body.pads !== null ? `, pads ${body.pads.indices.join(', ')}` : ''}\n`,
+      `  input ${body.inputHash.slice(0, 16)}…, outputs ${body.outputsHash.slice(0, 16)}…, issued ${body.issuedAt}${body.pads !== null ? `, pads ${body.pads.indices.join(', ')}` : ''}\n` +
+      executionLines(body.execution, body.incidents)
+        .map((l) => `  ${l}\n`)
+        .join(''),
   );
 }
 
