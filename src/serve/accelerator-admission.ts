@@ -55,7 +55,9 @@ export class AcceleratorAdmission {
     private readonly options: AdmissionOptions,
   ) {}
 
+  /** False while quarantined; a backend that quarantined all its accelerators itself (an unparseable reply) starts the same re-admission. */
   admitted(): boolean {
+    if (this.quarantine === undefined && this.backend.admitted?.() === false) this.quarantineFor('the backend quarantined every accelerator it has');
     return this.quarantine === undefined;
   }
 

@@ -475,6 +475,11 @@ export class HttpBackend implements AcceleratorBackend {
     return this.fallback !== undefined || this.accelerators.some((a) => a.quarantined === undefined && a.coolUntil <= now);
   }
 
+  /** False once every accelerator is quarantined and no fallback is configured (backend.ts `admitted`). */
+  admitted(): boolean {
+    return this.fallback !== undefined || this.accelerators.some((a) => a.quarantined === undefined);
+  }
+
   /** Health probe (GET /v2/health/ready) of each quarantined accelerator; those that answer 200 are asked again (backend.ts `readmit`). */
   async readmit(): Promise<boolean> {
     const quarantined = this.accelerators.filter((a) => a.quarantined !== undefined);

@@ -123,7 +123,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     };
     // Decided before a pad is taken, so an inference that cannot be served spends none.
     const unadmitted = !admitted();
-    if (unadmitted && policy === 'abort') throw new TransportError('no accelerator is admitted (one was quarantined after a refused reply; it is asked again after a health probe and a canary): nothing was sent and no pad spent, retry later');
+    if (unadmitted && policy === 'abort') throw new TransportError('no accelerator is admitted (each was quarantined after a refused reply): nothing was sent and no pad spent; a service re-admits one after a health probe and a canary, retry later');
     const taken = unadmitted ? 'local' : await takePad(report);
     /** This inference runs in the trusted runtime only, and why. */
     const localOnly = taken === 'local' ? (unadmitted ? (distrusted ? TRUSTED_REASONS.distrusted : TRUSTED_REASONS.quarantined) : TRUSTED_REASONS.noPad) : undefined;
