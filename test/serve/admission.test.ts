@@ -9,10 +9,17 @@
  * - `--on-failure abort`, private+verified on an in-memory pool: the lie is a 502; while the
  *   accelerator is quarantined a request is refused (503) before it takes a pad (the pool's count and
  *   the next receipt's pad index show none was spent); once the accelerator is honest again, a health
- *   probe and a canary re-admit it and requests are served from it again, checked.
+ *   probe and a canary re-admit it and requests are served from it again, checked;
+ * - the same over HTTP, through a proxy that tampers with the accelerator service's replies: the
+ *   the health probe lifts the HttpBackend's quarantine, a failed canary puts it back, and the
+ *   service asks it again only once a canary passed.
  */
 import assert from 'node:assert/strict';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
+import { HttpBackend } from '../../src/accel/http/client.js';
+import { startAcceleratorServer } from '../../src/accel/http/server.js';
 import { LocalBackend } from '../../src/accel/local.js';
 import { createSession } from '../../src/api/session.js';
 import { SlalomClient } from '../../src/client/client.js';
@@ -110,6 +117,64 @@ describe('slalom serve after a lie: receipts tell what ran, the accelerator is r
       assert.equal(Array.from(served3.outputs[model.outputNames[0]!]!.data).join(), expected.join());
     } finally {
       await server.close();
+    }
+  });
+});
+
+/** An HTTP proxy in front of an accelerator service that, while `lying`, adds 1 to a value of every inference reply. */
+async function lyingProxy(target: string): Promise<{ url: string; lying: boolean; tampered: number; close(): Promise<void> }> {
+  const state = { url: '', lying: true, tampered: 0, close: async () => {} };
+  const server = createServer((req, res) => {
+    const upstream = httpRequest(`${target}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
+      const chunks: Buffer[] = [];
+      up.on('data', (c: Buffer) => chunks.push(c));
+      up.on('end', () => {
+        const body = Buffer.concat(chunks);
+        if (state.lying && req.method === 'POST' && /\/infer$/.test(req.url ?? '') && up.statusCode === 200 && up.headers['inference-header-content-length'] !== undefined && body.length >= 4) {
+          body[body.length - 4]! ^= 1; // the last residue's low bit: still in range, wrong
+          state.tampered++;
+        }
+        res.writeHead(up.statusCode ?? 502, { ...up.headers, 'content-length': String(body.length) });
+        res.end(body);
+      });
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  state.close = () => new Promise<void>((r) => server.close(() => r()));
+  return state;
+}
+
+describe('slalom serve over an HTTP accelerator that lies, then is honest', () => {
+  it('quarantined after the lie (503 before anything is sent), re-admitted after a health probe and a canary', async () => {
+    const model = await SlalomModel.load(MODEL);
+    const x = await model.loadInput(IMAGE);
+    const accel = await startAcceleratorServer({});
+    const proxy = await lyingProxy(accel.url);
+    const backend = new HttpBackend({ urls: [proxy.url], timeoutMs: 5_000 });
+    const events: string[] = [];
+    const server = await TrustedServer.start({ models: [{ model, mode: 'verified', lanes: 1, accelerator: backend, session: { onFailure: 'abort' }, admission: { backoffMs: 40, onEvent: (e) => events.push(e.kind) } }], log: () => {} });
+    try {
+      const client = await SlalomClient.connect(server.url, { policy: { allowDevelopment: true } });
+      const admission = server.served(model.name)!.admission!;
+      await assert.rejects(client.infer(model.name, x), (e: { code?: string }) => e.code === 'SLALOM_ERR_INTEGRITY' || e.code === 'SLALOM_ERR_MALFORMED');
+      assert.match(backend.stats().accelerators[0]!.quarantined ?? '', /refused/);
+      const tampered = proxy.tampered;
+      await assert.rejects(client.infer(model.name, x), (e: { code?: string; message: string }) => e.code === 'SLALOM_ERR_TRANSPORT' && /no accelerator is admitted/.test(e.message));
+      await until(() => events.includes('canary-failed'), 5000);
+      assert.ok(proxy.tampered > tampered, 'the canary went to the accelerator, and was caught');
+      proxy.lying = false;
+      await until(() => admission.admitted(), 10_000);
+      assert.equal(backend.stats().accelerators[0]!.quarantined, undefined);
+      const r = await client.infer(model.name, x);
+      assert.deepEqual(new Set(r.execution[0]!.map((l) => l.ran)), new Set(['accelerator+freivalds']));
+      assert.equal(r.integrity, 'freivalds');
+    } finally {
+      await server.close();
+      await proxy.close();
+      await accel.close();
     }
   });
 });
