@@ -30,7 +30,7 @@
  *   bytes are built once. A reply that is not an OIP
  *   response at all (unparseable header, inconsistent binary framing, oversized) and a reply the trusted
  *   runtime refused (`reportFailure`: a failed check or an invalid reply) quarantine the accelerator for
- *   the rest of the run, or until `readmit` (a service's re-admission: a health probe here, then its canary). When no accelerator is healthy the request goes to `fallback` if one is
+ *   the rest of the run. When no accelerator is healthy the request goes to `fallback` if one is
  *   configured (e.g. a LocalBackend: the layer computed in the trusted process), else TransportError.
  * - Ids: the request's `id` is the requestId (unique to the trusted runtime: runtime/protocols/
  *   accelerated.ts); the reply's requestId is the `id` the server echoed and its layerId the layer
@@ -480,7 +480,11 @@ export class HttpBackend implements AcceleratorBackend {
     return this.fallback !== undefined || this.accelerators.some((a) => a.quarantined === undefined);
   }
 
-  /** Health probe (GET /v2/health/ready) of each quarantined accelerator; those that answer 200 are asked again (backend.ts `readmit`). */
+  /**
+   * Ends "the rest of the run" of a quarantine (backend.ts `readmit`): a health probe (GET
+   * /v2/health/ready) of each quarantined accelerator; those that answer 200 are asked again. A
+   * service calls it before its canary (serve/accelerator-admission.ts), which quarantines again on a wrong answer.
+   */
   async readmit(): Promise<boolean> {
     const quarantined = this.accelerators.filter((a) => a.quarantined !== undefined);
     const ready = await Promise.all(quarantined.map((a) => this.send(a, 'GET', '/v2/health/ready', undefined, {}, 4096, this.timeoutMs).then((r) => r.status === 200, () => false)));
