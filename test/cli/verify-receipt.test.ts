@@ -3,7 +3,8 @@
  * re-signed with a fresh key, its claims edited) is refused with and without `--key-hash <real>`,
  * and so is the genuine receipt when nothing vouches for its key (one line saying how to vouch);
  * the genuine receipt passes with a pin and with its attestation document, not with another key's;
- * nothing it prints says it refused "to send" (it sends nothing).
+ * nothing it prints says it refused "to send" (it sends nothing); it prints the layers a receipt says
+ * ran in the trusted runtime and its incidents.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -84,5 +85,18 @@ describe('slalom client verify-receipt', async () => {
     assert.equal(attested.status, 0, attested.stderr);
     assert.deepEqual({ ...JSON.parse(attested.stdout), body: undefined }, { valid: true, attested: true, vouchedBy: 'attestation', body: undefined });
     assert.equal(bad.status, EXIT_CODES.SLALOM_ERR_INVALID_ARG);
+  });
+
+  it('prints the layers a receipt says ran in the trusted runtime, and its incidents', async () => {
+    const body = genuineBody(real);
+    const recomputed = signReceipt(real, {
+      ...body,
+      execution: [[body.execution[0]![0]!, { layer: 'fc', ran: 'trusted', reason: "recomputed after the accelerator's reply was refused (SLALOM_ERR_INTEGRITY)" }]],
+      incidents: [{ layer: 'fc', code: 'SLALOM_ERR_INTEGRITY' }],
+    });
+    const r = await verify(file('recomputed.json', { receipt: recomputed }), '--key-hash', real.keyHash);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /1 of 2 linear layers computed in the trusted runtime \(fc\): recomputed after the accelerator's reply was refused \(SLALOM_ERR_INTEGRITY\)/);
+    assert.match(r.stdout, /incident: SLALOM_ERR_INTEGRITY at fc/);
   });
 });
