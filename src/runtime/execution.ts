@@ -30,7 +30,7 @@ export interface Incident {
 export const TRUSTED_REASONS = {
   baseline: 'mode baseline',
   noPad: 'no pad left (policy local): the whole inference ran in the trusted runtime',
-  quarantined: 'no accelerator admitted (quarantined after a refused reply, awaiting its canary)',
+  quarantined: 'no accelerator admitted (each quarantined after a refused reply; a service re-admits one after a canary)',
   distrusted: 'the accelerator is no longer asked: its reply was refused earlier',
   recomputed: (code: string) => `recomputed after the accelerator's reply was refused (${code})`,
 } as const;
