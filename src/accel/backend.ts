@@ -35,6 +35,18 @@ export interface AcceleratorBackend {
    */
   reportFailure?(requestId: string, error: Error): boolean;
   /**
+   * False while the backend has no accelerator it may ask (each quarantined after a refused reply,
+   * none re-admitted yet): the trusted runtime then sends nothing. A backend without it is asked
+   * until the trusted runtime itself stops trusting it.
+   */
+  admitted?(): boolean;
+  /**
+   * Health-probes the accelerators quarantined after refused replies and lifts the quarantine of
+   * those that answer; true when one may be asked again. The caller (a service re-admitting an
+   * accelerator) sends a canary it checks itself before trusting it with requests.
+   */
+  readmit?(): Promise<boolean>;
+  /**
    * The trusted runtime is done with the reply to `requestId` (the gate copied it, whatever it
    * decided): a backend may let that reply's memory carry a later one (fresh memory costs a page
    * fault per 4 KiB, and a stream of fresh buffers, garbage collections of the trusted thread).

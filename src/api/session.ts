@@ -17,7 +17,7 @@ import type { LayerTiming } from '../runtime/observer.js';
 import { SlalomModel, type LoadOptions } from '../runtime/model.js';
 import { isTensor } from '../runtime/model-inputs.js';
 import { INSECURE_MODES, MODES, type Mode } from '../runtime/modes.js';
-import type { Incident } from '../runtime/protocols/accelerated.js';
+import { checkedSoundnessLog2, type Incident, type LayerRun } from '../runtime/execution.js';
 import { openProtocol, type OpenedProtocol, type SessionOptions } from '../runtime/session.js';
 import { formatDims, sizeOf, type Tensor } from '../tensor/tensor.js';
 import { predictionsPerItem, type Prediction } from './predictions.js';
@@ -42,7 +42,11 @@ export interface SessionOutput {
 export interface Verification {
   readonly variant: string;
   readonly repetitions: number;
-  /** log2 of the probability that a wrong result passes one inference. */
+  /**
+   * log2 of the probability that a wrong result passes one inference. In a RunResult: over the layers
+   * that were checked (a layer computed in the trusted runtime needs no check), for the item with
+   * the fewest guarantees; a session's own value assumes every layer checked.
+   */
   readonly soundnessLog2PerInference: number;
 }
 
@@ -64,7 +68,10 @@ export interface RunResult {
   readonly acceleratorMs: number;
   /** Per linear layer, summed over the items. */
   readonly layers: readonly LayerTiming[];
+  /** Present when at least one layer of some item was checked (Freivalds). */
   readonly verification?: Verification;
+  /** Per item: where each linear layer was computed and under which check, as the protocol recorded it. */
+  readonly execution: readonly (readonly LayerRun[])[];
   /** Recovered failures and pad fallbacks during this run. */
   readonly incidents: readonly Incident[];
   /** Items that ran in the trusted runtime instead (no pad left, `onExhausted: 'local'`), when some but not all did. */
@@ -107,6 +114,14 @@ export class Session {
     return v === undefined ? undefined : { variant: v.variant, repetitions: v.repetitions, soundnessLog2PerInference: v.soundnessLog2PerInference };
   }
 
+  /** The checks' settings with the soundness the run achieved: over its checked layers, for its weakest item; undefined when nothing was checked. */
+  private achieved(execution: readonly (readonly LayerRun[])[]): Verification | undefined {
+    const v = this.protocol.verifier;
+    if (v === undefined) return undefined;
+    const perItem = execution.map((layers) => checkedSoundnessLog2(v, layers)).filter((s): s is number => s !== null);
+    return perItem.length === 0 ? undefined : { variant: v.variant, repetitions: v.repetitions, soundnessLog2PerInference: Math.max(...perItem) };
+  }
+
   /** Runs the model on `input`; see the module comment for batches. */
   run(input: SessionInput): Promise<RunResult> {
     const result = this.queue.then(() => this.runNow(input));
@@ -125,8 +140,9 @@ export class Session {
   private async runNow(input: SessionInput): Promise<RunResult> {
     if (this.closed) throw new InvalidArgumentError('the session is closed');
     const { items, batches } = splitBatch(this.model, input);
-    const incidentsBefore = this.protocol.incidents?.length ?? 0;
     const outputs: Tensor[][] = [];
+    const execution: (readonly LayerRun[])[] = [];
+    const incidents: Incident[] = [];
     const timings: Record<string, number> = {};
     const layers = new Map<string, { ms: number; phases: Record<string, number> }>();
     const local: number[] = [];
@@ -136,6 +152,8 @@ export class Session {
     for (const [k, batch] of batches.entries()) {
       const r = await this.model.infer(batch, { protocol: this.protocol });
       if (this.protocol.localOnly === true) local.push(k);
+      execution.push([...r.execution.layers]);
+      incidents.push(...r.execution.incidents);
       if (r.pad !== undefined) (pads ??= { ...r.pad.origin, indices: [] }).indices.push(r.pad.index);
       outputs.push(r.outputs);
       for (const [phase, ms] of Object.entries(r.timings)) timings[phase] = (timings[phase] ?? 0) + ms;
@@ -153,7 +171,7 @@ export class Session {
     const mode: Mode = local.length === batches.length ? 'baseline' : this.mode;
     const first = stacked[0]!;
     const predictions = predictionsPerItem(first.dims, first.data, this.top, this.model.info.labels, this.model.outputKind);
-    const verification = mode === 'baseline' ? undefined : this.verification;
+    const verification = mode === 'baseline' ? undefined : this.achieved(execution);
     return {
       mode,
       insecure: INSECURE_MODES.has(mode),
@@ -166,7 +184,8 @@ export class Session {
       acceleratorMs,
       layers: [...layers].map(([name, l]) => ({ name, ...l })),
       ...(verification !== undefined ? { verification } : {}),
-      incidents: (this.protocol.incidents ?? []).slice(incidentsBefore),
+      execution,
+      incidents,
       ...(local.length > 0 && local.length < batches.length ? { ranLocally: local } : {}),
       ...(pads !== undefined ? { pads } : {}),
     };

@@ -166,11 +166,11 @@ export async function checkAttestation(value: unknown, policy: AttestationPolicy
   if (doc.provider === 'none') {
     if (!doc.development) throw new AttestationError('the none provider must be labelled development');
     if (policy.allowDevelopment !== true) {
-      throw new AttestationError("the service's attestation provider is 'none' (development only: it signs nothing); refusing to send. Allow it explicitly (--allow-development) only for testing");
+      throw new AttestationError("the service's attestation provider is 'none' (development only: it signs nothing), which the policy does not accept. Allow it explicitly (--allow-development) only for testing");
     }
   } else {
     const verifier = policy.verifiers?.find((v) => v.provider === doc.provider);
-    if (verifier === undefined) throw new AttestationError(`no verifier for attestation provider '${doc.provider.slice(0, 40)}' is configured; refusing to send`);
+    if (verifier === undefined) throw new AttestationError(`no verifier for attestation provider '${doc.provider.slice(0, 40)}' is configured`);
     if (doc.evidence === null) throw new AttestationError(`the ${doc.provider} document carries no evidence`);
     try {
       measurement = (await verifier.verify(doc.evidence, reportData)).measurement;

@@ -10,12 +10,18 @@
  *   in order — the values the trusted runtime ran on (an FP32 request's values widened exactly);
  * - outputsHash: the same form over the outputs (`{outputs: [{name, dims}]}`).
  * A verifier that holds the input or the outputs recomputes them (tensorsHash).
+ *
+ * Who signed: the body carries the service's public keys (keys.ts) and the signature must verify
+ * under their signing key; the key hash a verifier trusts is the one it derives from those keys
+ * (signerKeyHash), never a field it reads. A valid signature says only that *some* key signed: a
+ * receipt counts once that key hash is vouched for, by an attestation document or by a pin the
+ * verifier already holds (client/client.ts, verifyReceipt).
  */
 import { endianness } from 'node:os';
 import { canonicalJson, sha256Hex } from './canonical.js';
-import { verifyEd25519, type ServiceKeys } from './keys.js';
+import { keyHashOf, verifyEd25519, type PublicKeys, type ServiceKeys } from './keys.js';
 
-export const RECEIPT_FORMAT = 'slalom-receipt/1';
+export const RECEIPT_FORMAT = 'slalom-receipt/2';
 const LITTLE_ENDIAN = endianness() === 'LE';
 
 export interface ReceiptBody {
@@ -26,9 +32,9 @@ export interface ReceiptBody {
   readonly nonce: string;
   readonly requestId: string;
   readonly service: {
-    /** Raw Ed25519 public key, base64url: the key this receipt is signed with. */
-    readonly signingKey: string;
-    /** The attested key hash (attestation.ts) of the process that signed. */
+    /** The public keys of the process that signed; `keys.signing` is the key the signature verifies under. */
+    readonly keys: PublicKeys;
+    /** keyHashOf(keys), as the service computed it; a verifier derives its own and refuses a mismatch. */
     readonly keyHash: string;
     readonly provider: string;
   };
@@ -37,15 +43,28 @@ export interface ReceiptBody {
   readonly outputsHash: string;
   /** The mode that ran (runtime/modes.ts). */
   readonly mode: string;
-  /** How the outputs' integrity is known: every linear layer checked (Freivalds), all computed in the trusted runtime, or nothing checked. */
+  /**
+   * How the outputs' integrity is known: every layer the accelerator computed was checked (Freivalds;
+   * others ran in the trusted runtime), every layer ran in the trusted runtime, or some accelerator
+   * result was used unchecked.
+   */
   readonly integrity: 'freivalds' | 'trusted-runtime' | 'unchecked';
-  /** log2 of the probability that a wrong result passed this inference (freivalds), else null. */
+  /** log2 of the probability that a wrong result passed this request (freivalds): over the checked layers only, for its weakest item; else null. */
   readonly soundnessLog2: number | null;
+  /** Per item, each linear layer in order: where it was computed and under which check, with the reason when it ran in the trusted runtime. */
+  readonly execution: readonly (readonly LayerExecution[])[];
   readonly verification: { readonly variant: string; readonly repetitions: number } | null;
   /** The one-time pads the private modes used: their source, ledger identity, key epoch and indices; null without pads. */
   readonly pads: { readonly source: string; readonly identity: string; readonly epoch: number; readonly indices: readonly number[] } | null;
-  /** Failures recovered during the run (codes, in order). */
-  readonly incidents: readonly string[];
+  /** Failures recovered during the run, in order: the layer (or '(all)') and the error code. */
+  readonly incidents: readonly { readonly layer: string; readonly code: string }[];
+}
+
+/** One linear layer of one inference, as the receipt states it. */
+export interface LayerExecution {
+  readonly layer: string;
+  readonly ran: 'accelerator+freivalds' | 'accelerator (unchecked)' | 'trusted';
+  readonly reason?: string;
 }
 
 export interface Receipt {
@@ -62,16 +81,33 @@ export function signReceipt(keys: ServiceKeys, body: ReceiptBody): Receipt {
   return { body, signature: keys.sign(signedBytes(body)).toString('base64url') };
 }
 
-/** True when the receipt is well formed and its signature verifies under the signing key it names. */
+/** True when the receipt is well formed and its signature verifies under the signing key it carries (which proves nothing about who holds that key: see signerKeyHash). */
 export function receiptSignatureValid(receipt: unknown): receipt is Receipt {
   if (typeof receipt !== 'object' || receipt === null) return false;
   const r = receipt as Partial<Receipt>;
   const body = r.body;
-  if (typeof r.signature !== 'string' || typeof body !== 'object' || body === null || body.format !== RECEIPT_FORMAT || typeof body.service?.signingKey !== 'string') return false;
+  if (typeof r.signature !== 'string' || typeof body !== 'object' || body === null || body.format !== RECEIPT_FORMAT) return false;
+  const keys = body.service?.keys;
+  if (typeof keys?.signing?.publicKey !== 'string' || keys.signing.alg !== 'Ed25519' || typeof keys.hpke?.publicKey !== 'string') return false;
   try {
-    return verifyEd25519(body.service.signingKey, signedBytes(body), r.signature);
+    return verifyEd25519(keys.signing.publicKey, signedBytes(body), r.signature);
   } catch {
     return false; // a body JSON cannot canonicalize
+  }
+}
+
+/**
+ * The key hash of the keys whose signing key verified `receipt`'s signature, derived here from those
+ * keys (keyHashOf); null when the signature does not verify or the body's keyHash field disagrees.
+ * This is what an attestation document or a pin must vouch for.
+ */
+export function signerKeyHash(receipt: unknown): string | null {
+  if (!receiptSignatureValid(receipt)) return null;
+  try {
+    const derived = keyHashOf(receipt.body.service.keys);
+    return derived === receipt.body.service.keyHash ? derived : null;
+  } catch {
+    return null; // keys JSON cannot canonicalize
   }
 }
 

@@ -25,7 +25,7 @@ import { decodePad, type PadRecord } from '../blind/pad-format.js';
 import { MANIFEST_FORMAT } from '../blind/pad-store.js';
 import { openResidues, type PadBinding } from '../blind/seal.js';
 import { hasErrorCode, MalformedResponseError, PadAuthError } from '../errors.js';
-import type { Residues } from '../field/residues.js';
+import { firstNonResidue, type Residues } from '../field/residues.js';
 import { alloc, f64, isResident, release, u32, type Region } from '../simd/arena.js';
 import { boundaryPass, type PassPlan, type PassResult } from '../simd/boundary.js';
 import { residuesFromF64 } from '../simd/residues.js';
@@ -76,6 +76,20 @@ export function acceptReply(reply: Untrusted<LinearReply>, plan: BoundaryPlan, t
   } finally {
     release(z);
   }
+}
+
+/**
+ * A reply's residues after the envelope and range checks, copied into memory of the caller's own:
+ * for a reply compared whole with a result the trusted runtime computed itself (a service's canary
+ * request, serve/accelerator-admission.ts), where no boundary pass runs.
+ */
+export function acceptResidues(reply: Untrusted<LinearReply>, expected: ExpectedReply): Residues {
+  const values = envelope(reply, expected);
+  const copy = new Uint32Array(values.length);
+  if (values instanceof Uint32Array) copy.set(values);
+  const bad = values instanceof Uint32Array ? firstNonResidue(copy) : residuesFromF64(values, copy) ? -1 : firstNonResidue(values);
+  if (bad >= 0) malformed(expected, `value ${values[bad]} at index ${bad} is not a residue in [0, p)`);
+  return copy;
 }
 
 /** The same pass over a result the trusted runtime computed itself (baseline, a recomputed layer): no reply to doubt, no check. */

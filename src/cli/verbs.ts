@@ -294,7 +294,7 @@ export const VERBS: readonly VerbSpec[] = [
   },
   {
     path: ['client', 'verify-receipt'],
-    description: 'check a receipt: its signature, and that the attested key signed it (the document saved with it, or --attestation)',
+    description: 'check a receipt: its signature, and that a key vouched for signed it (the attestation document saved with it or --attestation, or --key-hash)',
     args: [['<file>', 'a receipt saved by `slalom client infer --receipt-out`']],
     flags: [flag('--attestation <file>', 'the attestation document of the service that signed it'), JSON_FLAG, ...POLICY_FLAGS],
     // Both client verbs live in commands/client.ts; this one is its `verifyReceipt`.

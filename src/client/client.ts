@@ -16,7 +16,7 @@ import { endianness } from 'node:os';
 import { checkAttestation, type AcceptedAttestation, type AttestationDocument, type AttestationPolicy } from '../attest/attestation.js';
 import { REQUEST_CONTENT_TYPE, RESPONSE_CONTENT_TYPE, sealRequest, type FramedMessage } from '../attest/channel.js';
 import { fromBase64url } from '../attest/canonical.js';
-import { receiptSignatureValid, tensorsHash, type HashedTensor, type Receipt, type ReceiptBody } from '../attest/receipt.js';
+import { signerKeyHash, tensorsHash, type HashedTensor, type Receipt, type ReceiptBody } from '../attest/receipt.js';
 import {
   AttestationError,
   hasErrorCode,
@@ -74,6 +74,10 @@ export interface ClientResult {
   readonly mode: string;
   readonly integrity: ReceiptBody['integrity'];
   readonly soundnessLog2: number | null;
+  /** Per item, each linear layer: where it was computed and under which check, as the signed receipt says. */
+  readonly execution: ReceiptBody['execution'];
+  /** Failures the service recovered from during this request, as the signed receipt says. */
+  readonly incidents: ReceiptBody['incidents'];
   readonly outputNames: readonly string[];
   readonly outputs: Readonly<Record<string, ClientOutput>>;
   readonly topK?: readonly (readonly ClientPrediction[])[];
@@ -153,7 +157,12 @@ export class SlalomClient {
     } catch {
       throw new AttestationError('the attestation document is not JSON');
     }
-    return new SlalomClient(base, await checkAttestation(doc, options.policy, nonce), options);
+    try {
+      return new SlalomClient(base, await checkAttestation(doc, options.policy, nonce), options);
+    } catch (e) {
+      if (e instanceof AttestationError) throw new AttestationError(`refusing to send: ${e.message}`, { cause: e });
+      throw e;
+    }
   }
 
   get document(): AttestationDocument {
@@ -257,6 +266,8 @@ export class SlalomClient {
       mode: body.mode,
       integrity: body.integrity,
       soundnessLog2: body.soundnessLog2,
+      execution: body.execution,
+      incidents: body.incidents,
       outputNames,
       outputs,
       ...(topK !== undefined ? { topK } : {}),
@@ -300,26 +311,48 @@ export class SlalomClient {
 }
 
 /**
- * Checks a receipt against what the client knows: signed by the attested signing key, from the
- * process with the attested key hash, for the attested model, over the very input sent and the
- * outputs received. AttestationError naming the first thing that fails.
+ * Checks a receipt against what the client knows: signed by the attested key, for the attested
+ * model, over the very input sent and the outputs received. AttestationError naming the first thing
+ * that fails.
  */
 export function verifyAnswer(receipt: unknown, doc: AttestationDocument, model: string, inputs: readonly HashedTensor[], outputs: readonly HashedTensor[]): ReceiptBody {
-  const body = verifyReceiptAgainst(receipt, doc);
-  const attested = doc.models.find((m) => m.name === model);
-  if (body.model.name !== model || attested === undefined || body.model.weightsHash !== attested.weightsHash || body.model.modelHash !== attested.modelHash) throw new AttestationError(`the receipt is for model '${String(body.model.name).slice(0, 64)}', not the attested '${model}'`);
+  const body = verifyReceipt(receipt, { attestation: doc });
+  if (body.model.name !== model) throw new AttestationError(`the receipt is for model '${String(body.model.name).slice(0, 64)}', not the attested '${model}'`);
   if (body.inputHash !== tensorsHash('inputs', inputs)) throw new AttestationError('the receipt is for another input than the one sent');
   if (body.outputsHash !== tensorsHash('outputs', outputs)) throw new AttestationError('the receipt is for other outputs than the ones received');
   return body;
 }
 
-/** A receipt's signature, and (given an attestation document) that its signer is the attested key. */
-export function verifyReceiptAgainst(receipt: unknown, doc?: AttestationDocument): ReceiptBody {
-  if (!receiptSignatureValid(receipt)) throw new AttestationError('the receipt does not verify: malformed, altered, or not signed by the key it names');
-  const body = receipt.body;
+/** What vouches for the key that signed a receipt: at least one must be given. */
+export interface ReceiptTrust {
+  /** An attestation document the caller has checked (checkAttestation): it vouches for its key hash and names the models served. */
+  readonly attestation?: AttestationDocument;
+  /** A key hash (64 hex digits) the caller already trusts, e.g. noted from an attestation it checked earlier. */
+  readonly keyHash?: string;
+}
+
+/** The one-line advice when nothing vouches for a receipt's key. */
+export const UNVOUCHED_RECEIPT =
+  "nothing vouches for the key that signed this receipt (anyone can sign one with a fresh key): give the service's attestation document (--attestation <file>, or the bundle `slalom client infer --receipt-out` saves) or pin the service's key hash (--key-hash <hex>)";
+
+/**
+ * A receipt's signature, and that the key which made it is vouched for: the key hash is derived
+ * from the keys the signature verifies under (attest/receipt.ts, signerKeyHash), then compared with
+ * the pin and with the attestation document's, never read from the body. With a document, the
+ * receipt's provider and model must also be the ones it attests.
+ */
+export function verifyReceipt(receipt: unknown, trust: ReceiptTrust): ReceiptBody {
+  const signer = signerKeyHash(receipt);
+  if (signer === null) throw new AttestationError('the receipt does not verify: malformed, altered, or not signed by the keys it carries');
+  const body = (receipt as Receipt).body;
+  const { attestation: doc, keyHash: pin } = trust;
+  if (doc === undefined && pin === undefined) throw new AttestationError(UNVOUCHED_RECEIPT);
+  if (pin !== undefined && signer !== pin.toLowerCase()) throw new AttestationError(`the receipt is signed by key hash ${signer.slice(0, 16)}…, not the pinned ${pin.slice(0, 16)}…`);
   if (doc !== undefined) {
-    if (body.service.signingKey !== doc.keys.signing.publicKey || body.service.keyHash !== doc.keyHash) throw new AttestationError('the receipt is signed by a key the attestation document does not attest');
+    if (signer !== doc.keyHash) throw new AttestationError(`the receipt is signed by key hash ${signer.slice(0, 16)}…, which the attestation document (key hash ${doc.keyHash.slice(0, 16)}…) does not attest`);
     if (body.service.provider !== doc.provider) throw new AttestationError(`the receipt names provider '${String(body.service.provider).slice(0, 40)}', the document '${doc.provider}'`);
+    const m = body.model;
+    if (!doc.models.some((a) => a.name === m.name && a.modelHash === m.modelHash && a.weightsHash === m.weightsHash)) throw new AttestationError(`the receipt is for model '${String(m.name).slice(0, 64)}' with weights ${String(m.weightsHash).slice(0, 12)}…, which the attestation document does not name`);
   }
   return body;
 }

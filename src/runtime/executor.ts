@@ -19,6 +19,7 @@ import type { FieldTensor } from '../tensor/field-tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { fusionPlan, layoutOf, NO_FUSION, type FusionPlan, type LayerStep } from './boundary-plan.js';
 import type { LinearProtocol, ProtocolRun } from './linear-protocol.js';
+import type { ExecutionLog } from './execution.js';
 import { PhaseTotals, timed, timedAsync, type LayerTiming, type RunObserver } from './observer.js';
 import type { PadOrigin } from './pad-lease.js';
 
@@ -42,6 +43,8 @@ export interface QuantizedRun {
   readonly layers: LayerTiming[];
   /** The one-time pad this inference used (private modes). */
   readonly pad?: PadUsed;
+  /** Where each linear layer was computed and under which check, and the incidents: as the protocol recorded them. */
+  readonly execution: ExecutionLog;
 }
 
 export interface PadUsed {
@@ -85,7 +88,7 @@ export async function runQuantized(qg: QuantizedGraph, inputs: readonly Tensor[]
       },
     });
     const pad = run.pads === undefined ? {} : { pad: { index: run.pads.index, origin: run.pads.origin } };
-    return { outputs: outputs.map(own), timings: totals.ms, layers: totals.layers(), ...pad };
+    return { outputs: outputs.map(own), timings: totals.ms, layers: totals.layers(), ...pad, execution: run.execution };
   } finally {
     for (const r of requests.values()) releaseView(r.x.data);
     for (const r of biases.values()) release(r);

@@ -8,6 +8,7 @@
 import type { Crossing, Sendable } from '../boundary/pass-plan.js';
 import type { Verifier } from '../verify/verifier.js';
 import type { LayerStep } from './boundary-plan.js';
+import type { ExecutionLog } from './execution.js';
 import type { RunObserver } from './observer.js';
 import type { PadLease } from './pad-lease.js';
 
@@ -23,6 +24,8 @@ export interface ProtocolRun {
   readonly verifier?: Verifier;
   /** This inference's pad (private modes). */
   readonly pads?: PadLease;
+  /** Where each layer was computed and under which check, and the failures recovered from: written as it decides. */
+  readonly execution: ExecutionLog;
   /**
    * f(x) for `request` (x, or x + r: resident residues of `step.layer`'s input), accepted through
    * the layer's boundary pass: its float outputs and/or the next layer's request. The mode's

@@ -40,6 +40,7 @@ import {
 import { INSECURE_MODES, type Mode } from './modes.js';
 import type { LayerTiming } from './observer.js';
 import type { PadUsed } from './executor.js';
+import type { ExecutionLog } from './execution.js';
 import { protocolMode } from './protocol-mode.js';
 import { trustedProtocol } from './protocols/trusted.js';
 
@@ -90,6 +91,8 @@ export interface InferenceResult {
   readonly layers: LayerTiming[];
   /** The one-time pad the inference used (private modes). */
   readonly pad?: PadUsed;
+  /** Where each linear layer ran and under which check, and the incidents (runtime/execution.ts). */
+  readonly execution: ExecutionLog;
 }
 
 /** What the first output holds: probabilities (a final Softmax), log-probabilities (LogSoftmax) or raw scores. */
@@ -245,6 +248,7 @@ export class SlalomModel {
       acceleratorMs,
       layers: run.layers,
       ...(run.pad !== undefined ? { pad: run.pad } : {}),
+      execution: run.execution,
     };
   }
 

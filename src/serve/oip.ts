@@ -182,7 +182,16 @@ export function encodeReply(name: string, req: ParsedRequest, result: RunResult,
     model_name: name,
     model_version: '1',
     ...(req.id !== undefined ? { id: req.id } : {}),
-    parameters: { slalom_mode: result.mode, slalom_verified: verified, slalom_integrity: receipt.body.integrity, slalom_soundness_log2: receipt.body.soundnessLog2, slalom_request_id: receipt.body.requestId, slalom_receipt: receipt },
+    parameters: {
+      slalom_mode: result.mode,
+      slalom_verified: verified,
+      slalom_integrity: receipt.body.integrity,
+      slalom_soundness_log2: receipt.body.soundnessLog2,
+      slalom_execution: receipt.body.execution,
+      slalom_incidents: receipt.body.incidents,
+      slalom_request_id: receipt.body.requestId,
+      slalom_receipt: receipt,
+    },
     outputs,
   });
   if (blobs.length === 0) return { json: Buffer.from(header), binary: Buffer.alloc(0), headers: {} };

@@ -19,8 +19,10 @@ import { WorkerBackend } from '../accel/worker/client.js';
 import { createSession, type CreateSessionOptions, type RunResult, type Session, type SessionInput } from '../api/session.js';
 import { FairQueue, type QueueItem } from '../http/fair-queue.js';
 import { busy, HttpError } from '../http/http-error.js';
+import { createExactKernels } from '../kernels/exact-linear.js';
 import type { SlalomModel } from '../runtime/model.js';
 import type { Mode } from '../runtime/modes.js';
+import type { AdmissionOptions } from './accelerator-admission.js';
 import type { ServeMetrics } from './metrics.js';
 import { MemoryPadSource, type MemoryPadOptions } from './memory-pad-source.js';
 import { StorePadSource, type PadMaker } from './pad-source.js';
@@ -62,6 +64,8 @@ export interface ServedModelConfig {
   readonly pads?: ServedPads;
   /** Checks, failure policy, kernels, top-k. */
   readonly session?: Omit<CreateSessionOptions, 'mode' | 'accelerator' | 'pads' | 'load'>;
+  /** Re-admission of a quarantined accelerator: its backoff (accelerator-admission.ts) and where its events go. */
+  readonly admission?: Omit<AdmissionOptions, 'kernels'>;
 }
 
 interface Job extends QueueItem {
@@ -102,7 +106,7 @@ export class ServedModel {
     const isPrivate = mode === 'private' || mode === 'private+verified';
     if (isPrivate && config.pads === undefined) throw new RangeError(`mode '${mode}' of ${name} needs pads (a store, or source 'memory')`);
     const kernels = config.session?.kernels ?? 'ort';
-    const shared = mode === 'baseline' ? undefined : shareAccelerator(config.accelerator ?? new WorkerBackend({ kernels }));
+    const shared = mode === 'baseline' ? undefined : shareAccelerator(config.accelerator ?? new WorkerBackend({ kernels }), { ...config.admission, kernels: () => createExactKernels(kernels) });
     const p = isPrivate ? config.pads! : undefined;
     const onEmpty = p !== undefined ? (p.onEmpty ?? 'wait') : undefined;
     // The sessions never wait for a pad themselves: an empty source is this model's policy (run()).
@@ -155,10 +159,16 @@ export class ServedModel {
     return this.running;
   }
 
-  /** Accelerators of an http backend that refused replies got them quarantined. */
+  /** Accelerators quarantined after refused replies: of an http backend, each; else the one backend while it awaits re-admission. */
   quarantined(): number {
     const b = this.shared?.backend;
-    return b instanceof HttpBackend ? b.stats().accelerators.filter((a) => a.quarantined !== undefined).length : 0;
+    if (b instanceof HttpBackend) return b.stats().accelerators.filter((a) => a.quarantined !== undefined).length;
+    return this.shared?.admission.admitted() === false ? 1 : 0;
+  }
+
+  /** The shared accelerator's admission (undefined in mode baseline). */
+  get admission(): SharedAccelerator['admission'] | undefined {
+    return this.shared?.admission;
   }
 
   /**

@@ -58,7 +58,8 @@ export class TrustedServer {
     const server = new TrustedServer(resolveTrustedOptions(options));
     try {
       for (const config of server.options.models) {
-        const served = await ServedModel.open({ ...config, session: { top: server.options.top, ...config.session } }, server.metrics);
+        const admission = { onEvent: (e: { message: string }) => server.options.log(`${config.name ?? config.model.name}: ${e.message}`), ...config.admission };
+        const served = await ServedModel.open({ ...config, admission, session: { top: server.options.top, ...config.session } }, server.metrics);
         server.models.set(served.name, served);
       }
       await server.service.listen();
@@ -89,7 +90,7 @@ export class TrustedServer {
       totals: { ...this.service.totals, rejected: { ...this.service.totals.rejected } },
       keyHash: this.keys.keyHash,
       models: Object.fromEntries(
-        [...this.models.values()].map((m) => [m.name, { mode: m.mode, queueDepth: m.queueDepth(), inflight: m.inflight(), ...(m.pads !== undefined ? { pads: { source: m.pads.kind, ...(m.refill?.status() ?? { remaining: m.pads.remaining() }) } } : {}) }]),
+        [...this.models.values()].map((m) => [m.name, { mode: m.mode, queueDepth: m.queueDepth(), inflight: m.inflight(), ...(m.pads !== undefined ? { pads: { source: m.pads.kind, ...(m.refill?.status() ?? { remaining: m.pads.remaining() }) } } : {}), ...(m.admission !== undefined ? { accelerator: { admitted: m.admission.admitted(), readmissions: m.admission.readmissions, ...(m.admission.reason !== undefined ? { quarantinedFor: m.admission.reason.slice(0, 300) } : {}) } } : {}) }]),
       ),
     };
   }

@@ -23,6 +23,7 @@ import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
+import { ExecutionLog } from '../../src/runtime/execution.js';
 import { Rng } from '../../src/util/seeded-rng.js';
 import { syntheticInput } from '../runtime/modes-helpers.js';
 
@@ -202,7 +203,7 @@ describe('protocols carry their mode', () => {
     } finally {
       await protocol.close?.();
     }
-    const homemade = { start: async () => ({ cross: async () => ({}), end() {} }) };
+    const homemade = { start: async () => ({ execution: new ExecutionLog(), cross: async () => ({}), end() {} }) };
     await assert.rejects(model.infer(x, { protocol: homemade }), /not opened by openProtocol/);
   });
 });

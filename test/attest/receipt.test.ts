@@ -1,12 +1,12 @@
 /**
  * Receipts (src/attest/receipt.ts): a signed receipt verifies; changing any one field of its body (every
  * leaf, each in turn), its signature or its signing key makes it fail; the canonical form does not
- * depend on key order or whitespace; tensor hashes change with any value, name or dim.
+ * depend on key order or whitespace; the signer's key hash is derived from the keys that verify; tensor hashes change with any value, name or dim.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ServiceKeys } from '../../src/attest/keys.js';
-import { receiptSignatureValid, RECEIPT_FORMAT, signReceipt, tensorsHash, type ReceiptBody } from '../../src/attest/receipt.js';
+import { receiptSignatureValid, RECEIPT_FORMAT, signerKeyHash, signReceipt, tensorsHash, type ReceiptBody } from '../../src/attest/receipt.js';
 
 export function sampleBody(keys: ServiceKeys): ReceiptBody {
   return {
@@ -14,7 +14,7 @@ export function sampleBody(keys: ServiceKeys): ReceiptBody {
     issuedAt: '2026-12-02T10:00:00.000Z',
     nonce: '0123456789abcdef0123456789abcdef',
     requestId: 'r-1',
-    service: { signingKey: keys.publicKeys.signing.publicKey, keyHash: keys.keyHash, provider: 'none' },
+    service: { keys: keys.publicKeys, keyHash: keys.keyHash, provider: 'none' },
     model: { name: 'fashion-mnist', modelHash: 'a'.repeat(64), weightsHash: 'b'.repeat(64) },
     inputHash: 'c'.repeat(64),
     outputsHash: 'd'.repeat(64),
@@ -22,8 +22,9 @@ export function sampleBody(keys: ServiceKeys): ReceiptBody {
     integrity: 'freivalds',
     soundnessLog2: -41.6,
     verification: { variant: 'preprocessed', repetitions: 2 },
+    execution: [[{ layer: 'conv1', ran: 'accelerator+freivalds' }, { layer: 'fc', ran: 'trusted', reason: 'recomputed after the accelerator\'s reply was refused (SLALOM_ERR_INTEGRITY)' }]],
     pads: { source: 'store', identity: 'e'.repeat(32), epoch: 1, indices: [7] },
-    incidents: ['SLALOM_ERR_INTEGRITY'],
+    incidents: [{ layer: 'fc', code: 'SLALOM_ERR_INTEGRITY' }],
   };
 }
 
@@ -73,9 +74,23 @@ describe('receipts', () => {
     const other = ServiceKeys.generate();
     const forged = signReceipt(other, receipt.body); // signed by another key, still naming the first
     assert.equal(receiptSignatureValid(forged), false);
-    assert.equal(receiptSignatureValid({ body: { ...receipt.body, service: { ...receipt.body.service, signingKey: other.publicKeys.signing.publicKey } }, signature: receipt.signature }), false);
+    assert.equal(receiptSignatureValid({ body: { ...receipt.body, service: { ...receipt.body.service, keys: other.publicKeys } }, signature: receipt.signature }), false);
     assert.equal(receiptSignatureValid(null), false);
     assert.equal(receiptSignatureValid({ body: receipt.body }), false);
+  });
+
+  it("derive the signer's key hash from the keys the signature verifies under, not from the keyHash field", () => {
+    assert.equal(signerKeyHash(receipt), keys.keyHash);
+    const other = ServiceKeys.generate();
+    // A fresh key signing a body that claims the genuine key hash: the field disagrees with the keys that signed.
+    const claiming = signReceipt(other, { ...receipt.body, service: { keys: other.publicKeys, keyHash: keys.keyHash, provider: 'none' } });
+    assert.equal(receiptSignatureValid(claiming), true);
+    assert.equal(signerKeyHash(claiming), null);
+    // Honestly self-signed: derives the fresh key's hash, which nothing vouches for yet.
+    const selfSigned = signReceipt(other, { ...receipt.body, service: { keys: other.publicKeys, keyHash: other.keyHash, provider: 'none' } });
+    assert.equal(signerKeyHash(selfSigned), other.keyHash);
+    assert.equal(signerKeyHash({ ...receipt, body: { ...receipt.body, service: { ...receipt.body.service, keyHash: other.keyHash } } }), null);
+    assert.equal(signerKeyHash(null), null);
   });
 
   it('hash tensors by name, dims and every value', () => {

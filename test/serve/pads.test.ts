@@ -3,7 +3,7 @@
  * store wait for the background refill (a child process) and each get their own pad, never one
  * twice, while another precompute run fills the same store (disjoint ledger ranges); the `fail`
  * policy answers 503 and counts it; a lying accelerator gets every affected request an error and
- * none a result (metrics count it); two lanes pipeline: one request's accelerator work overlaps
+ * none a result (metrics count it), and is re-admitted once honest (a canary); two lanes pipeline: one request's accelerator work overlaps
  * another's.
  */
 import assert from 'node:assert/strict';
@@ -87,23 +87,36 @@ describe('slalom serve: pads, refill, lying accelerators, pipelining', () => {
     }
   });
 
-  it('a lying accelerator: every affected request gets an error, none a result', async () => {
+  it('a lying accelerator: every affected request gets an error, none a result; honest again, it is re-admitted', async () => {
     const liar = new CheatingBackend(new LocalBackend(), 'off-by-one', { layers: [2] });
-    const server = await TrustedServer.start({ models: [{ model, mode: 'verified', lanes: 2, accelerator: liar }] });
+    const server = await TrustedServer.start({ models: [{ model, mode: 'verified', lanes: 2, accelerator: liar, admission: { backoffMs: 20 } }] });
     try {
       const client = await SlalomClient.connect(server.url, { policy: { allowDevelopment: true } });
       const results = await Promise.allSettled(inputs.map((x) => client.infer(model.name, x)));
+      let refused = 0;
       for (const r of results) {
         assert.equal(r.status, 'rejected');
-        assert.equal((r as PromiseRejectedResult).reason.code, 'SLALOM_ERR_INTEGRITY');
-        assert.match((r as PromiseRejectedResult).reason.message, /502/);
+        const { code, message } = (r as PromiseRejectedResult).reason;
+        // A lie is a 502; a request that starts while the liar is quarantined is refused (503) before anything is sent.
+        if (code === 'SLALOM_ERR_TRANSPORT') {
+          assert.match(message, /503.*no accelerator is admitted/);
+          refused++;
+        } else {
+          assert.equal(code, 'SLALOM_ERR_INTEGRITY');
+          assert.match(message, /502/);
+        }
       }
-      assert.equal(liar.tampered.length, inputs.length);
+      assert.equal(liar.tampered.length, inputs.length - refused);
       const { families } = await scrape(server.url);
-      assert.equal(sample(families, 'slalom_serve_integrity_failures_total', { model: model.name }), inputs.length);
-      assert.equal(sample(families, 'slalom_serve_requests_total', { outcome: 'integrity' }), inputs.length);
+      assert.equal(sample(families, 'slalom_serve_integrity_failures_total', { model: model.name }), inputs.length - refused);
+      assert.equal(sample(families, 'slalom_serve_requests_total', { outcome: 'integrity' }), inputs.length - refused);
       assert.equal(sample(families, 'slalom_serve_requests_total', { outcome: 'ok' }), undefined);
-      liar.enabled = false; // an honest accelerator again: results again
+      liar.enabled = false; // an honest accelerator again: re-admitted after its canary, then results again
+      const admission = server.served(model.name)!.admission!;
+      for (const deadline = performance.now() + 10_000; !admission.admitted(); ) {
+        assert.ok(performance.now() < deadline, 'the honest accelerator is re-admitted');
+        await new Promise((r) => setTimeout(r, 20));
+      }
       assert.equal((await client.infer(model.name, inputs[0]!)).topK![0]![0]!.label, 'Ankle boot');
     } finally {
       await server.close();

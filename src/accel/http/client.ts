@@ -85,7 +85,7 @@ export interface HttpBackendOptions {
 }
 
 export interface HttpBackendEvent {
-  readonly kind: 'cooldown' | 'quarantine' | 'busy' | 'fallback' | 'reregister';
+  readonly kind: 'cooldown' | 'quarantine' | 'busy' | 'fallback' | 'reregister' | 'readmit';
   readonly url: string;
   readonly message: string;
 }
@@ -492,6 +492,29 @@ export class HttpBackend implements AcceleratorBackend {
     this.quarantine(this.accelerators[index]!, `its reply was refused (${typeof code === 'string' ? code : error.name}: ${error.message})`);
     const now = Date.now();
     return this.fallback !== undefined || this.accelerators.some((a) => a.quarantined === undefined && a.coolUntil <= now);
+  }
+
+  /** False once every accelerator is quarantined and no fallback is configured (backend.ts `admitted`). */
+  admitted(): boolean {
+    return this.fallback !== undefined || this.accelerators.some((a) => a.quarantined === undefined);
+  }
+
+  /**
+   * Ends "the rest of the run" of a quarantine (backend.ts `readmit`): a health probe (GET
+   * /v2/health/ready) of each quarantined accelerator; those that answer 200 are asked again. A
+   * service calls it before its canary (serve/accelerator-admission.ts), which quarantines again on a wrong answer.
+   */
+  async readmit(): Promise<boolean> {
+    const quarantined = this.accelerators.filter((a) => a.quarantined !== undefined);
+    const ready = await Promise.all(quarantined.map((a) => this.send(a, 'GET', '/v2/health/ready', undefined, {}, 4096, this.timeoutMs).then((r) => r.status === 200, () => false)));
+    quarantined.forEach((a, i) => {
+      if (!ready[i]) return;
+      delete a.quarantined;
+      a.consecutiveFailures = 0;
+      a.coolUntil = 0;
+      this.onEvent?.({ kind: 'readmit', url: a.url, message: 'answered its health probe: asked again' });
+    });
+    return this.accelerators.some((a) => a.quarantined === undefined);
   }
 
   private send(a: Accelerator, method: 'GET' | 'POST', path: string, body: Buffer | undefined, headers: Record<string, string>, limit: number, timeoutMs: number): Promise<HttpResult> {

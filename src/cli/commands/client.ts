@@ -3,13 +3,14 @@
  * trusted inference service (client/client.ts). `infer` checks the service's attestation against
  * the policy the flags give before sending anything (the `none` provider only with
  * `--allow-development`), encrypts the input to the attested key, and prints the answer only after
- * its receipt verified. `verify-receipt` checks a saved receipt: its signature and, with the
- * attestation document (in the saved bundle, or `--attestation`), that the attested key signed it.
+ * its receipt verified. `verify-receipt` checks a saved receipt: its signature, and that the key
+ * which made it is vouched for — by the attestation document (in the saved bundle, or
+ * `--attestation`), or by the key hash the user pins (`--key-hash`) — else it refuses.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { checkAttestation, type AttestationDocument, type AttestationPolicy } from '../../attest/attestation.js';
-import type { Receipt } from '../../attest/receipt.js';
-import { SlalomClient, verifyReceiptAgainst } from '../../client/client.js';
+import type { Receipt, ReceiptBody } from '../../attest/receipt.js';
+import { SlalomClient, verifyReceipt as checkReceipt } from '../../client/client.js';
 import { AttestationError, InvalidArgumentError } from '../../errors.js';
 import { loadInputTensor } from '../../io/image.js';
 import type { Preprocess } from '../../io/preprocess.js';
@@ -77,29 +78,45 @@ async function clientInfer(flags: ClientInferFlags): Promise<void> {
   });
   const integrity = r.integrity === 'freivalds' ? `every outsourced layer checked (Freivalds), a wrong result passes with probability ≤ 2^${r.soundnessLog2!.toFixed(1)}` : r.integrity === 'trusted-runtime' ? 'computed in the trusted runtime' : 'NOT verified (the accelerator was trusted)';
   lines.push(`integrity: ${integrity}`);
+  lines.push(...executionLines(r.execution, r.incidents));
   lines.push(`receipt: verified, request ${b.requestId}, signed by key ${b.service.keyHash.slice(0, 16)}…${b.pads !== null ? `, pads ${b.pads.indices.join(', ')} of store ${b.pads.identity.slice(0, 8)}…` : ''}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** Where the layers ran, when not all on the accelerator under the mode's check; and the incidents. */
+function executionLines(execution: ReceiptBody['execution'], incidents: ReceiptBody['incidents']): string[] {
+  const lines: string[] = [];
+  execution.forEach((layers, item) => {
+    const trusted = layers.filter((l) => l.ran === 'trusted');
+    if (trusted.length === 0) return;
+    const reasons = [...new Set(trusted.map((l) => l.reason ?? 'trusted runtime'))].join('; ');
+    lines.push(`${execution.length > 1 ? `item ${item}: ` : ''}${trusted.length} of ${layers.length} linear layers computed in the trusted runtime (${trusted.map((l) => l.layer).join(', ')}): ${reasons}`);
+  });
+  for (const i of incidents) lines.push(`incident: ${i.code} at ${i.layer}`);
+  return lines;
+}
+
 async function verifyReceiptFile(file: string, flags: VerifyFlags): Promise<void> {
+  if (flags.keyHash !== undefined && !/^[0-9a-fA-F]{64}$/.test(flags.keyHash)) throw new InvalidArgumentError(`--key-hash must be 64 hex digits (the service's key hash), got '${flags.keyHash.slice(0, 80)}'`);
   const saved = readJson(file, 'receipt') as { receipt?: unknown; attestation?: unknown; body?: unknown };
   const receipt = (saved.receipt ?? saved) as Receipt;
   const docValue = flags.attestation !== undefined ? readJson(flags.attestation, 'attestation document') : saved.attestation;
-  let doc: AttestationDocument | undefined;
-  if (docValue !== undefined) doc = (await checkAttestation(docValue, policyOf(flags))).document;
-  const body = verifyReceiptAgainst(receipt, doc);
-  if (doc === undefined && (flags.keyHash !== undefined || flags.weightsHash !== undefined)) {
-    if (flags.keyHash !== undefined && body.service.keyHash !== flags.keyHash) throw new AttestationError(`the receipt's key hash is not ${flags.keyHash.slice(0, 12)}…`);
-    if (flags.weightsHash !== undefined && !body.model.weightsHash.startsWith(flags.weightsHash)) throw new AttestationError(`the receipt's weights are not ${flags.weightsHash.slice(0, 12)}…`);
-  }
+  const doc: AttestationDocument | undefined = docValue !== undefined ? (await checkAttestation(docValue, policyOf(flags))).document : undefined;
+  const body = checkReceipt(receipt, { ...(doc !== undefined ? { attestation: doc } : {}), ...(flags.keyHash !== undefined ? { keyHash: flags.keyHash } : {}) });
+  // The body is the vouched-for key's statement from here on, so its claims can be compared.
+  if (flags.weightsHash !== undefined && (flags.weightsHash.length < 12 || !body.model.weightsHash.startsWith(flags.weightsHash))) throw new AttestationError(`the receipt's weights are not ${flags.weightsHash.slice(0, 12)}…`);
+  const vouched = doc !== undefined ? `attested by provider ${doc.provider}${doc.development ? ', development only' : ''}` : 'the pinned key hash';
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ valid: true, attested: doc !== undefined, body })}\n`);
+    process.stdout.write(`${JSON.stringify({ valid: true, attested: doc !== undefined, vouchedBy: doc !== undefined ? 'attestation' : 'key-hash', body })}\n`);
     return;
   }
   process.stdout.write(
-    `receipt valid: signed by ${body.service.signingKey.slice(0, 12)}… (key hash ${body.service.keyHash.slice(0, 16)}…, ${doc !== undefined ? `attested by provider ${doc.provider}${doc.development ? ', development only' : ''}` : 'no attestation document checked'})\n` +
+    `receipt valid: signed by key hash ${body.service.keyHash.slice(0, 16)}… (${vouched})\n` +
       `  model ${body.model.name} (weights ${body.model.weightsHash.slice(0, 16)}…), mode ${body.mode}, integrity ${body.integrity}${body.soundnessLog2 !== null ? ` (≤ 2^${body.soundnessLog2.toFixed(1)})` : ''}\n` +
-      `  input ${body.inputHash.slice(0, 16)}…, outputs ${body.outputsHash.slice(0, 16)}…, issued ${body.issuedAt}${body.pads !== null ? `, pads ${body.pads.indices.join(', ')}` : ''}\n`,
+      `  input ${body.inputHash.slice(0, 16)}…, outputs ${body.outputsHash.slice(0, 16)}…, issued ${body.issuedAt}${body.pads !== null ? `, pads ${body.pads.indices.join(', ')}` : ''}\n` +
+      executionLines(body.execution, body.incidents)
+        .map((l) => `  ${l}\n`)
+        .join(''),
   );
 }
 

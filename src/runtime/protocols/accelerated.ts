@@ -15,6 +15,13 @@
  * the rest of the run (policy 'recompute'). Either way no unverified value is ever used: the
  * pass's outputs leave the gate only once accepted.
  *
+ * Admission: a backend that re-admits a quarantined accelerator (`admitted()`: `slalom serve`, after a
+ * health probe and a canary) decides when to ask it again; without one, an accelerator refused under
+ * 'recompute' is distrusted for the protocol's life. While none is admitted, an inference under
+ * 'abort' is refused before it takes a pad (it could not be served), and one under 'recompute' runs
+ * in the trusted runtime without taking one. Each inference's ExecutionLog (runtime/execution.ts)
+ * records, as it is decided, where each layer ran and under which check, and the incidents.
+ *
  * Request ids are `<random prefix of this trusted runtime>-<counter>`, so a reply to another
  * client's request (a confused or malicious shared accelerator) is refused by the gate by its id,
  * before any check.
@@ -23,10 +30,11 @@ import { randomBytes } from 'node:crypto';
 import type { AcceleratorBackend } from '../../accel/backend.js';
 import { acceptComputed, acceptReply } from '../../boundary/accept.js';
 import type { Crossing, Sendable } from '../../boundary/pass-plan.js';
-import { hasErrorCode, type SlalomError } from '../../errors.js';
+import { hasErrorCode, TransportError, type SlalomError } from '../../errors.js';
 import { jsKernels, type ExactKernels } from '../../kernels/exact-linear.js';
 import type { Verifier } from '../../verify/verifier.js';
 import { assemblePlan, type CrossingPads, type LayerStep } from '../boundary-plan.js';
+import { ExecutionLog, TRUSTED_REASONS, type Incident } from '../execution.js';
 import type { LinearProtocol, ProtocolRun } from '../linear-protocol.js';
 import { timed, timedAsync, type RunObserver } from '../observer.js';
 import type { PadLease, PadSource } from '../pad-lease.js';
@@ -35,18 +43,14 @@ export type FailurePolicy = 'abort' | 'recompute';
 /** What to do when no pad is left: fail, or run that inference entirely in the trusted runtime. */
 export type ExhaustedPolicy = 'fail' | 'local';
 
-export interface Incident {
-  readonly layer: string;
-  readonly code: string;
-  readonly message: string;
-}
+export type { Incident } from '../execution.js';
 
 export interface AcceleratedProtocol extends LinearProtocol {
   /** Failures met under the 'recompute' policy and pad fallbacks, in order. */
   readonly incidents: readonly Incident[];
-  /** True once the accelerator failed a check or sent an invalid reply (policy 'recompute'). */
+  /** True once the accelerator failed a check or sent an invalid reply (policy 'recompute', a backend without admission of its own). */
   readonly distrusted: boolean;
-  /** True when the current (last) inference ran entirely in the trusted runtime: no pad was left, policy 'local'. */
+  /** True when the current (last) inference ran entirely in the trusted runtime: no pad was left (policy 'local'), or no accelerator was admitted (policy 'recompute'). */
   readonly localOnly: boolean;
   readonly verifier?: Verifier;
   readonly pads?: PadSource;
@@ -85,24 +89,26 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
   const policy = options.onFailure ?? 'abort';
   const incidents: Incident[] = [];
   let distrusted = false;
-  /** Whether the last inference ran entirely in the trusted runtime (no pad left, policy 'local'). */
+  /** Whether the last inference ran entirely in the trusted runtime (no pad left, policy 'local'; or no accelerator admitted). */
   let lastLocalOnly = false;
+  /** Whether the accelerator may be asked: this protocol does not distrust it and its backend admits it. */
+  const admitted = (): boolean => !distrusted && (accelerator.admitted?.() ?? true);
 
   /** Takes this inference's pad; 'local' when none is left and the policy runs it locally. */
-  async function takePad(): Promise<PadLease | undefined | 'local'> {
+  async function takePad(report: (i: Incident) => void): Promise<PadLease | undefined | 'local'> {
     if (pads === undefined) return undefined;
     let lease: PadLease;
     try {
       lease = await pads.acquire();
     } catch (e) {
       if (!hasErrorCode(e, 'SLALOM_ERR_PADS_EXHAUSTED') || options.onExhausted !== 'local') throw e;
-      incidents.push({ layer: '(all)', code: e.code, message: `${e.message}; this inference ran in the trusted runtime` });
+      report({ layer: '(all)', code: e.code, message: `${e.message}; this inference ran in the trusted runtime` });
       return 'local';
     }
     const skipped = pads.skipped;
     if (skipped.length > 0) {
       const which = skipped.length === 1 ? `pad ${skipped[0]} was` : `pads ${skipped.join(', ')} were`;
-      incidents.push({ layer: '(all)', code: 'SLALOM_ERR_PAD_AUTH', message: `${which} recorded in the ledger but missing from the pad store (deleted?): skipped, never to be used` });
+      report({ layer: '(all)', code: 'SLALOM_ERR_PAD_AUTH', message: `${which} recorded in the ledger but missing from the pad store (deleted?): skipped, never to be used` });
     }
     const remaining = pads.inventory().remaining;
     if (remaining < (options.lowWater ?? 10)) options.onLowPads?.(remaining);
@@ -110,10 +116,20 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
   }
 
   async function startRun(observer: RunObserver): Promise<ProtocolRun> {
-    const taken = await takePad();
-    /** This inference runs in the trusted runtime only (no pad was left, policy 'local'). */
-    const localOnly = taken === 'local';
-    lastLocalOnly = localOnly;
+    const execution = new ExecutionLog();
+    const report = (i: Incident): void => {
+      incidents.push(i);
+      execution.incident(i);
+    };
+    // Decided before a pad is taken, so an inference that cannot be served spends none.
+    const unadmitted = !admitted();
+    if (unadmitted && policy === 'abort') throw new TransportError('no accelerator is admitted (each was quarantined after a refused reply): nothing was sent and no pad spent; a service re-admits one after a health probe and a canary, retry later');
+    const taken = unadmitted ? 'local' : await takePad(report);
+    /** This inference runs in the trusted runtime only, and why. */
+    const localOnly = taken === 'local' ? (unadmitted ? (distrusted ? TRUSTED_REASONS.distrusted : TRUSTED_REASONS.quarantined) : TRUSTED_REASONS.noPad) : undefined;
+    lastLocalOnly = localOnly !== undefined;
+    /** Set after a refused reply under 'recompute': the rest of this inference runs in the trusted runtime. */
+    let runDistrusted = false;
     const lease = taken === 'local' ? undefined : taken;
     const sink = (layer: string) => (phase: string, ms: number) => observer.phase(phase, ms, layer);
 
@@ -152,29 +168,47 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
           // The backend quarantines the accelerator that answered, whatever the policy.
           const another = accelerator.reportFailure?.(requestId, e) === true;
           if (policy === 'abort' || !another || retries >= MAX_RETRIES) throw e;
-          incidents.push({ layer: layer.name, code: e.code, message: `${e.message}; retried on another accelerator` });
+          report({ layer: layer.name, code: e.code, message: `${e.message}; retried on another accelerator` });
         }
       }
     }
 
+    /** Why this layer cannot go to the accelerator now, or undefined when it can. Under 'abort' an inference that started goes on asking (every reply is still checked): its pad is spent already. */
+    function trustedBecause(): string | undefined {
+      if (localOnly !== undefined) return localOnly;
+      if (runDistrusted) return TRUSTED_REASONS.distrusted;
+      if (policy === 'recompute' && !admitted()) return distrusted ? TRUSTED_REASONS.distrusted : TRUSTED_REASONS.quarantined;
+      return undefined;
+    }
+
     return {
       verifier,
+      execution,
       ...(lease !== undefined ? { pads: lease } : {}),
       async cross(step, request) {
+        const name = step.layer.name;
         let parts: CrossingPads | undefined;
         const crossingPads = (): CrossingPads => (parts ??= padsFor(step));
         try {
-          if (!distrusted && !localOnly) {
+          let why = trustedBecause();
+          if (why === undefined) {
             try {
-              return await fromAccelerator(step, request, crossingPads);
+              const crossing = await fromAccelerator(step, request, crossingPads);
+              execution.accelerator(name, verifier !== undefined);
+              return crossing;
             } catch (e) {
               const caught = hasErrorCode(e, 'SLALOM_ERR_INTEGRITY', 'SLALOM_ERR_MALFORMED');
               if (!caught || policy === 'abort') throw e;
               const err = e as SlalomError;
-              incidents.push({ layer: step.layer.name, code: err.code, message: `${err.message}; recomputed in the trusted runtime, accelerator distrusted for the rest of the run` });
-              distrusted = true;
+              const later = accelerator.admitted === undefined ? 'accelerator distrusted from now on' : 'accelerator not asked again in this run, nor until re-admitted';
+              report({ layer: name, code: err.code, message: `${err.message}; recomputed in the trusted runtime, ${later}` });
+              runDistrusted = true;
+              // A backend without admission of its own never re-admits: this protocol keeps distrusting it.
+              if (accelerator.admitted === undefined) distrusted = true;
+              why = TRUSTED_REASONS.recomputed(err.code);
             }
           }
+          execution.trusted(name, why);
           return await compute(step, request, crossingPads());
         } finally {
           // Accepted or not, this layer's pads are done with: a retry of it would have used them already.

@@ -1,0 +1,31 @@
+/** Receipts for the trust tests: a genuine body for a service key, and a forger's re-signed copy of a receipt. */
+import { ServiceKeys } from '../../src/attest/keys.js';
+import { RECEIPT_FORMAT, signReceipt, type Receipt, type ReceiptBody } from '../../src/attest/receipt.js';
+
+export const MODEL = { name: 'fashion-mnist', modelHash: 'a'.repeat(64), weightsHash: 'b'.repeat(64) };
+
+export function genuineBody(keys: ServiceKeys): ReceiptBody {
+  return {
+    format: RECEIPT_FORMAT,
+    issuedAt: '2026-12-07T10:00:00.000Z',
+    nonce: '0123456789abcdef0123456789abcdef',
+    requestId: 'r-1',
+    service: { keys: keys.publicKeys, keyHash: keys.keyHash, provider: 'none' },
+    model: MODEL,
+    inputHash: 'c'.repeat(64),
+    outputsHash: 'd'.repeat(64),
+    mode: 'verified',
+    integrity: 'freivalds',
+    soundnessLog2: -41.6,
+    verification: { variant: 'preprocessed', repetitions: 2 },
+    execution: [[{ layer: 'conv1', ran: 'accelerator+freivalds' }, { layer: 'fc', ran: 'accelerator+freivalds' }]],
+    pads: null,
+    incidents: [],
+  };
+}
+
+/** What a forger makes: the genuine body with edited claims, signed by a key of its own. */
+export function forged(genuine: Receipt, service: ReceiptBody['service'], forger: ServiceKeys): Receipt {
+  return signReceipt(forger, { ...genuine.body, service, outputsHash: 'e'.repeat(64), mode: 'private+verified', model: { ...MODEL, weightsHash: 'f'.repeat(64) } });
+}
+
