@@ -76,6 +76,22 @@ export function acceptReply(reply: Untrusted<LinearReply>, plan: BoundaryPlan, t
   }
 }
 
+/**
+ * An accelerator's reply as plain residues, for callers that read it whole rather than in a boundary
+ * pass (verified training, train/products.ts): the same envelope checks, every value a residue in
+ * [0, p), copied into memory of the trusted runtime's own before anything reads it.
+ */
+export function acceptResidues(reply: Untrusted<LinearReply>, expected: ExpectedReply): Uint32Array {
+  const values = envelope(reply, expected);
+  const copy = new Uint32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!(v >= 0 && v < 16_777_213 && Number.isInteger(v))) malformed(expected, `value ${v} at index ${i} is not a residue in [0, p)`);
+    copy[i] = v;
+  }
+  return copy;
+}
+
 /** The same pass over a result the trusted runtime computed itself (baseline, a recomputed layer): no reply to doubt, no check. */
 export function acceptComputed(y: Residues, plan: BoundaryPlan, time?: PhaseSink): Crossing {
   const trusted = { ...plan, check: undefined };

@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { checkAttestation, type AttestationDocument, type AttestationPolicy } from '../../attest/attestation.js';
 import type { Receipt } from '../../attest/receipt.js';
 import { SlalomClient, verifyReceiptAgainst } from '../../client/client.js';
+import { isTrainingReceipt, trainingReceiptValid, type TrainingReceiptBody } from '../../attest/training-receipt.js';
 import { AttestationError, InvalidArgumentError } from '../../errors.js';
 import { loadInputTensor } from '../../io/image.js';
 import type { Preprocess } from '../../io/preprocess.js';
@@ -87,6 +88,7 @@ async function verifyReceiptFile(file: string, flags: VerifyFlags): Promise<void
   const docValue = flags.attestation !== undefined ? readJson(flags.attestation, 'attestation document') : saved.attestation;
   let doc: AttestationDocument | undefined;
   if (docValue !== undefined) doc = (await checkAttestation(docValue, policyOf(flags))).document;
+  if (isTrainingReceipt(receipt)) return printTrainingReceipt(verifyTrainingReceipt(receipt, doc), doc, flags);
   const body = verifyReceiptAgainst(receipt, doc);
   if (doc === undefined && (flags.keyHash !== undefined || flags.weightsHash !== undefined)) {
     if (flags.keyHash !== undefined && body.service.keyHash !== flags.keyHash) throw new AttestationError(`the receipt's key hash is not ${flags.keyHash.slice(0, 12)}…`);
@@ -100,6 +102,28 @@ async function verifyReceiptFile(file: string, flags: VerifyFlags): Promise<void
     `receipt valid: signed by ${body.service.signingKey.slice(0, 12)}… (key hash ${body.service.keyHash.slice(0, 16)}…, ${doc !== undefined ? `attested by provider ${doc.provider}${doc.development ? ', development only' : ''}` : 'no attestation document checked'})\n` +
       `  model ${body.model.name} (weights ${body.model.weightsHash.slice(0, 16)}…), mode ${body.mode}, integrity ${body.integrity}${body.soundnessLog2 !== null ? ` (≤ 2^${body.soundnessLog2.toFixed(1)})` : ''}\n` +
       `  input ${body.inputHash.slice(0, 16)}…, outputs ${body.outputsHash.slice(0, 16)}…, issued ${body.issuedAt}${body.pads !== null ? `, pads ${body.pads.indices.join(', ')}` : ''}\n`,
+  );
+}
+
+/** A training receipt (slalom train --receipt-out): its signature, and that the attested key signed it. */
+function verifyTrainingReceipt(receipt: unknown, doc: AttestationDocument | undefined): TrainingReceiptBody {
+  if (!trainingReceiptValid(receipt)) throw new AttestationError('the training receipt does not verify: malformed, altered, or not signed by the key it names');
+  const body = receipt.body;
+  if (doc !== undefined && (body.service.signingKey !== doc.keys.signing.publicKey || body.service.keyHash !== doc.keyHash)) throw new AttestationError('the training receipt is signed by a key the attestation document does not attest');
+  return body;
+}
+
+function printTrainingReceipt(body: TrainingReceiptBody, doc: AttestationDocument | undefined, flags: VerifyFlags): void {
+  if (doc === undefined && flags.keyHash !== undefined && body.service.keyHash !== flags.keyHash) throw new AttestationError(`the receipt's key hash is not ${flags.keyHash.slice(0, 12)}…`);
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ valid: true, attested: doc !== undefined, body })}\n`);
+    return;
+  }
+  const v = body.verification;
+  process.stdout.write(
+    `training receipt valid: signed by ${body.service.signingKey.slice(0, 12)}… (${doc !== undefined ? `attested by provider ${doc.provider}${doc.development ? ', development only' : ''}` : 'no attestation document checked'})\n` +
+      `  ${body.architecture} from ${body.initialModel.source} state ${body.initialModel.stateHash.slice(0, 16)}…, data ${body.dataHash.slice(0, 16)}…, ${body.steps} steps → state ${body.finalStateHash.slice(0, 16)}…${body.outputModelHash !== null ? `, model ${body.outputModelHash.slice(0, 16)}…` : ''}\n` +
+      `  integrity ${body.integrity}${v !== null ? ` (${v.products} products in ${v.chunks} checks, k = ${v.repetitions}; per step ≤ 2^${v.worstStepSoundnessLog2.toFixed(1)})` : ''}, ${body.incidents.length} incidents\n`,
   );
 }
 
