@@ -70,8 +70,8 @@ export interface TrainOptions {
   readonly resume?: boolean;
   /** Called after each accepted step. */
   readonly onStep?: (report: StepReport) => void;
-  /** Called before each step (tests: a lying accelerator at chosen steps). */
-  readonly beforeStep?: (step: number) => void;
+  /** Called before each step with the model being trained (tests: a lying accelerator at chosen steps, the weights it must not change). */
+  readonly beforeStep?: (step: number, model: TrainableModel) => void;
 }
 
 export interface StepReport {
@@ -200,7 +200,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const startSteps = step;
   const started = performance.now();
   while (step < totalSteps) {
-    o.beforeStep?.(step);
+    o.beforeStep?.(step, model);
     const t0 = performance.now();
     const before = { ...products.stats, incidents: products.stats.incidents.length };
     const { x, labels } = inputsOf(o.data, batchIndices(stream, o.data, h.batch, step, orders));
