@@ -25,10 +25,8 @@ export function qmaxOf(bits: number): number {
 
 function scaleOf(x: Float64Array, qmax: number): number {
   let m = 0;
-  for (let i = 0; i < x.length; i++) {
-    const a = Math.abs(x[i]!);
-    if (a > m) m = a;
-  }
+  // Math.max carries a NaN through, so one non-finite value anywhere fails the check below.
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]!));
   if (!Number.isFinite(m)) throw new InvalidArgumentError('a training tensor holds NaN or ±∞ (diverged: lower --lr)');
   return m === 0 ? 1 : m / qmax;
 }
