@@ -131,7 +131,7 @@ function checkHyperparameters(h: Hyperparameters, d: TrainingData): void {
 }
 
 /** The batch of step `step`: indices into the data. */
-function batchIndices(stream: SeededStream, d: TrainingData, batch: number, step: number, orders: Map<number, Uint32Array>): Uint32Array {
+export function batchIndices(stream: SeededStream, d: TrainingData, batch: number, step: number, orders: Map<number, Uint32Array>): Uint32Array {
   const perEpoch = Math.ceil(d.count / batch);
   const epoch = Math.floor(step / perEpoch);
   let order = orders.get(epoch);

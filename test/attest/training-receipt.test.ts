@@ -44,7 +44,7 @@ test('a training receipt verifies, and any one changed field breaks it', () => {
   const paths = leaves(body);
   assert.ok(paths.length >= 25, `${paths.length} fields`);
   for (const path of paths) {
-    const copy = structuredClone(receipt) as { body: Record<string, unknown> };
+    const copy = structuredClone(receipt) as unknown as { body: Record<string, unknown> };
     let at: Record<string, unknown> = copy.body;
     for (const k of path.slice(0, -1)) at = at[k] as Record<string, unknown>;
     at[path[path.length - 1]!] = changed(at[path[path.length - 1]!]);
