@@ -27,7 +27,6 @@ import { acceptResidues } from '../boundary/accept.js';
 import { hasErrorCode, IntegrityError, OverflowError } from '../errors.js';
 import { HALF_P, P } from '../field/prime.js';
 import { randomElements } from '../field/random.js';
-import { dotMod } from '../field/modp.js';
 import { applyExactSync } from '../kernels/exact-linear.js';
 import { residuesOf } from './quantize.js';
 
@@ -78,6 +77,21 @@ export interface ProductOptions {
   readonly onFailure: FailurePolicy;
 }
 
+/**
+ * Σ u[at + i]·v[i] mod p for residues u (a reply or request row, read in place) and v: each product
+ * is < 2^48 and the sum is reduced every 31 terms, so it stays below 2^53.
+ */
+function dotResidues(u: Uint32Array, at: number, v: Float64Array, length: number): number {
+  let acc = 0;
+  let i = 0;
+  while (i < length) {
+    const end = Math.min(length, i + 31);
+    for (; i < end; i++) acc += u[at + i]! * v[i]!;
+    acc %= P;
+  }
+  return acc;
+}
+
 /** A chunk computed in the trusted runtime (baseline, or a recomputed chunk). */
 function trustedProduct(a: Uint32Array, w: Float64Array, rows: number, inner: number, cols: number): Uint32Array {
   return applyExactSync({ op: 'Gemm', wDims: [inner, cols], w: { dims: [inner, cols], data: w } }, [rows, inner], a);
@@ -108,9 +122,10 @@ export class VerifiedProducts {
     for (let c = 0; c < chunks; c++) {
       const k0 = c * kc;
       const len = Math.min(kc, inner - k0);
-      const ac = new Float64Array(rows * len);
-      for (let r = 0; r < rows; r++) ac.set(a.subarray(r * inner + k0, r * inner + k0 + len), r * len);
-      parts.push({ a: residuesOf(ac), w: b.slice(k0 * cols, (k0 + len) * cols), len, id: productLayerId(site.layer, site.kind, c) });
+      const ac = new Uint32Array(rows * len);
+      if (chunks === 1) residuesOf(a, ac);
+      else for (let r = 0; r < rows; r++) residuesOf(a.subarray(r * inner + k0, r * inner + k0 + len), ac.subarray(r * len, (r + 1) * len));
+      parts.push({ a: ac, w: chunks === 1 ? b : b.slice(k0 * cols, (k0 + len) * cols), len, id: productLayerId(site.layer, site.kind, c) });
     }
     const out = new Float64Array(rows * cols);
     const add = (y: Uint32Array): void => {
@@ -158,8 +173,6 @@ export class VerifiedProducts {
 
   /** k repetitions of C·s ≡ A·(B·s) (mod p); A as residues rows×inner, B signed integers inner×cols. */
   private checks(a: Uint32Array, b: Float64Array, y: Uint32Array, rows: number, inner: number, cols: number): boolean {
-    const af = Float64Array.from(a);
-    const yf = Float64Array.from(y);
     for (let k = 0; k < this.o.repetitions; k++) {
       const s = randomElements(cols);
       // B·s: |b·s| < 2^15·2^24, inner·cols terms reduced per row; |Σ| ≤ cols·2^39 < 2^53 for cols < 2^14.
@@ -173,7 +186,7 @@ export class VerifiedProducts {
         bs[i] = ((acc % P) + P) % P;
       }
       for (let r = 0; r < rows; r++) {
-        if (dotMod(yf, s, r * cols, 0, cols) !== dotMod(af, bs, r * inner, 0, inner)) return false;
+        if (dotResidues(y, r * cols, s, cols) !== dotResidues(a, r * inner, bs, inner)) return false;
       }
     }
     return true;
