@@ -5,7 +5,7 @@
  * a run resumed from a checkpoint ends bit-identical to an uninterrupted one.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -91,6 +91,18 @@ describe('verified training', () => {
     assert.equal(resumed.finalStateHash, await honestHash(H.steps!));
     assert.equal(resumed.timing.steps, 1);
     await assert.rejects(train({ hyperparameters: { ...H, lr: 0.03 }, data, checkpointDir: dir, resume: true }), { code: 'SLALOM_ERR_INVALID_ARG', message: /other hyperparameters/ });
+  });
+
+  test('the committed Fashion-MNIST model starts a run: its own weights and running statistics', async () => {
+    const onnx = readFileSync(new URL('../../models/fashion-mnist.onnx', import.meta.url));
+    const model = modelFromOnnx(onnx);
+    const conv1 = model.params.find((p) => p.name === 'conv1.weight')!;
+    assert.deepEqual(conv1.dims, [16, 1, 3, 3]);
+    assert.ok(model.batchNorms[0]!.runningVar.some((v) => v !== 1), 'running statistics loaded');
+    const r = await train({ hyperparameters: { ...H, steps: 1 }, data, initialOnnx: onnx });
+    assert.equal(r.initialModel.source, 'onnx');
+    assert.equal(r.initialModel.stateHash, stateHash(model));
+    assert.notEqual(r.finalStateHash, r.initialModel.stateHash);
   });
 
   test('a model written as ONNX starts a run with the same state', async () => {
