@@ -1,11 +1,11 @@
 /**
  * The layers of a trainable network (DESIGN.md §10): forward and backward passes in float64 in the
  * trusted runtime, except the linear products, which go through train/products.ts — forward
- * Y = X·W, backward dX = dY·Wᵀ and dW = Xᵀ·dY, each on per-step quantized operands. A convolution
- * is a Gemm over im2col rows (its transposed convolution is dY·Wᵀ followed by col2im, and its weight
- * gradient im2col(X)ᵀ·dY), so every product has the one shape the check handles. BatchNorm uses
- * batch statistics (and keeps running ones for inference); ReLU, max and average pooling, the
- * residual sum and the loss never leave the trusted runtime.
+ * Y = X·W, backward dX = dY·Wᵀ and dW = Xᵀ·dY (computed as its transpose dYᵀ·X), each on per-step
+ * quantized operands. A convolution is a Gemm over im2col rows (its transposed convolution is dY·Wᵀ
+ * followed by col2im, its weight gradient dYᵀ·im2col(X)), so every product has the one shape the
+ * check handles. BatchNorm uses batch statistics (and keeps running ones for inference); ReLU, max
+ * and average pooling, the residual sum and the loss never leave the trusted runtime.
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { ProductSite, VerifiedProducts } from './products.js';
@@ -85,8 +85,12 @@ abstract class LinearModule implements Module {
     return y;
   }
 
-  /** dX = dY·Wᵀ (rows×inner, or undefined) and dW = Xᵀ·dY (inner×cols) for dY rows×cols. */
-  protected async backwardProducts(dy: Float64Array, inner: number, cols: number, ctx: StepContext): Promise<{ dx?: Float64Array; dw: Float64Array }> {
+  /**
+   * dX = dY·Wᵀ (rows×inner, or undefined) and the weight gradient for dY rows×cols, as dWᵀ = dYᵀ·X
+   * (cols×inner: the [out, in] layout of the weight itself, and X, the larger operand, is read in
+   * its own row-major layout rather than transposed).
+   */
+  protected async backwardProducts(dy: Float64Array, inner: number, cols: number, ctx: StepContext): Promise<{ dx?: Float64Array; dwT: Float64Array }> {
     const { x, rows, wq } = this.saved!;
     const dq = quantizeGradient(dy, ctx, this.index);
     let dx: Float64Array | undefined;
@@ -95,11 +99,11 @@ abstract class LinearModule implements Module {
       const s = dq.scale * wq.scale;
       for (let i = 0; i < dx.length; i++) dx[i] *= s;
     }
-    const dw = await ctx.products.multiply(this.site('grad-weight'), transpose(x.q, rows, inner), inner, rows, dq.q, cols, x.maxAbs, dq.maxAbs);
+    const dwT = await ctx.products.multiply(this.site('grad-weight'), transpose(dq.q, rows, cols), cols, rows, x.q, inner, dq.maxAbs, x.maxAbs);
     const s = x.scale * dq.scale;
-    for (let i = 0; i < dw.length; i++) dw[i] *= s;
+    for (let i = 0; i < dwT.length; i++) dwT[i] *= s;
     this.saved = undefined;
-    return dx === undefined ? { dw } : { dx, dw };
+    return dx === undefined ? { dwT } : { dx, dwT };
   }
 }
 
@@ -133,9 +137,8 @@ export class Conv extends LinearModule {
   async backward(dy: Act, ctx: StepContext): Promise<Act | undefined> {
     const { n, c, h, w } = this.shape!;
     const inner = c * this.k * this.k;
-    const { dx, dw } = await this.backwardProducts(nchwToRows(dy.data, n, this.cout, h * w), inner, this.cout, ctx);
-    const g = transpose(dw, inner, this.cout);
-    for (let i = 0; i < g.length; i++) this.weight.grad[i] += g[i]!;
+    const { dx, dwT } = await this.backwardProducts(nchwToRows(dy.data, n, this.cout, h * w), inner, this.cout, ctx);
+    for (let i = 0; i < dwT.length; i++) this.weight.grad[i] += dwT[i]!;
     return dx === undefined ? undefined : { dims: [n, c, h, w], data: this.col2im(dx) };
   }
 
@@ -228,9 +231,8 @@ export class Dense extends LinearModule {
   async backward(dy: Act, ctx: StepContext): Promise<Act | undefined> {
     const n = dy.dims[0]!;
     for (let r = 0; r < n; r++) for (let j = 0; j < this.outFeatures; j++) this.bias.grad[j] += dy.data[r * this.outFeatures + j]!;
-    const { dx, dw } = await this.backwardProducts(dy.data, this.inFeatures, this.outFeatures, ctx);
-    const g = transpose(dw, this.inFeatures, this.outFeatures);
-    for (let i = 0; i < g.length; i++) this.weight.grad[i] += g[i]!;
+    const { dx, dwT } = await this.backwardProducts(dy.data, this.inFeatures, this.outFeatures, ctx);
+    for (let i = 0; i < dwT.length; i++) this.weight.grad[i] += dwT[i]!;
     return dx === undefined ? undefined : { dims: [n, this.inFeatures], data: dx };
   }
 }
