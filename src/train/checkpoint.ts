@@ -103,9 +103,11 @@ export function readCheckpoint(dir: string): Checkpoint {
   return c as Checkpoint;
 }
 
-/** Copies a checkpoint's tensors into `targets` (name → array of the expected length); every target must be present. */
+/** Copies a checkpoint's tensors into `targets` (name → array of the expected length); every target must be present, or none is changed. */
 export function restoreInto(saved: Readonly<Record<string, string>>, targets: ReadonlyMap<string, Float64Array>, what: string): void {
   const extra = Object.keys(saved).filter((n) => !targets.has(n));
   if (extra.length > 0) throw new InvalidArgumentError(`checkpoint: unexpected ${what} tensor '${extra[0]}'`);
-  for (const [name, target] of targets) target.set(decodeF64(saved[name], target.length, `${what} '${name}'`));
+  // Every tensor decoded and checked before any target changes.
+  const decoded = [...targets].map(([name, target]) => [target, decodeF64(saved[name], target.length, `${what} '${name}'`)] as const);
+  for (const [target, values] of decoded) target.set(values);
 }
