@@ -52,3 +52,6 @@ export { SLALOM_VERSION } from './version.js';
 export { readNpy, writeNpy } from './io/npy.js';
 export { tensor, type Tensor } from './tensor/tensor.js';
 export { P } from './field/prime.js';
+export { train, stateHash, dataHash, type TrainOptions, type TrainResult, type TrainingData, type Hyperparameters, type StepReport } from './train/trainer.js';
+export { ARCHITECTURES, modelToOnnx, modelFromOnnx, seededModel, type Architecture, type TrainableModel } from './train/model.js';
+export { signTrainingReceipt, trainingReceiptValid, TRAINING_RECEIPT_FORMAT, type TrainingReceipt, type TrainingReceiptBody } from './attest/training-receipt.js';

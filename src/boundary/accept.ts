@@ -80,8 +80,9 @@ export function acceptReply(reply: Untrusted<LinearReply>, plan: BoundaryPlan, t
 
 /**
  * A reply's residues after the envelope and range checks, copied into memory of the caller's own:
- * for a reply compared whole with a result the trusted runtime computed itself (a service's canary
- * request, serve/accelerator-admission.ts), where no boundary pass runs.
+ * for callers that read a reply whole, where no boundary pass runs — a service's canary request
+ * compared with what the trusted runtime computed itself (serve/accelerator-admission.ts), and
+ * verified training's products (train/products.ts).
  */
 export function acceptResidues(reply: Untrusted<LinearReply>, expected: ExpectedReply): Residues {
   const values = envelope(reply, expected);

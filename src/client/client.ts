@@ -17,6 +17,7 @@ import { checkAttestation, type AcceptedAttestation, type AttestationDocument, t
 import { REQUEST_CONTENT_TYPE, RESPONSE_CONTENT_TYPE, sealRequest, type FramedMessage } from '../attest/channel.js';
 import { fromBase64url } from '../attest/canonical.js';
 import { signerKeyHash, tensorsHash, type HashedTensor, type Receipt, type ReceiptBody } from '../attest/receipt.js';
+import { trainingSignerKeyHash, type TrainingReceipt, type TrainingReceiptBody } from '../attest/training-receipt.js';
 import {
   AttestationError,
   hasErrorCode,
@@ -345,14 +346,31 @@ export function verifyReceipt(receipt: unknown, trust: ReceiptTrust): ReceiptBod
   const signer = signerKeyHash(receipt);
   if (signer === null) throw new AttestationError('the receipt does not verify: malformed, altered, or not signed by the keys it carries');
   const body = (receipt as Receipt).body;
-  const { attestation: doc, keyHash: pin } = trust;
-  if (doc === undefined && pin === undefined) throw new AttestationError(UNVOUCHED_RECEIPT);
-  if (pin !== undefined && signer !== pin.toLowerCase()) throw new AttestationError(`the receipt is signed by key hash ${signer.slice(0, 16)}…, not the pinned ${pin.slice(0, 16)}…`);
+  vouchForSigner('receipt', signer, body.service.provider, trust);
+  const doc = trust.attestation;
   if (doc !== undefined) {
-    if (signer !== doc.keyHash) throw new AttestationError(`the receipt is signed by key hash ${signer.slice(0, 16)}…, which the attestation document (key hash ${doc.keyHash.slice(0, 16)}…) does not attest`);
-    if (body.service.provider !== doc.provider) throw new AttestationError(`the receipt names provider '${String(body.service.provider).slice(0, 40)}', the document '${doc.provider}'`);
     const m = body.model;
     if (!doc.models.some((a) => a.name === m.name && a.modelHash === m.modelHash && a.weightsHash === m.weightsHash)) throw new AttestationError(`the receipt is for model '${String(m.name).slice(0, 64)}' with weights ${String(m.weightsHash).slice(0, 12)}…, which the attestation document does not name`);
   }
+  return body;
+}
+
+/** Refuses unless the pin or the attestation document vouches for the derived signer key hash (and the document for the provider named). */
+function vouchForSigner(what: string, signer: string, provider: unknown, trust: ReceiptTrust): void {
+  const { attestation: doc, keyHash: pin } = trust;
+  if (doc === undefined && pin === undefined) throw new AttestationError(UNVOUCHED_RECEIPT);
+  if (pin !== undefined && signer !== pin.toLowerCase()) throw new AttestationError(`the ${what} is signed by key hash ${signer.slice(0, 16)}…, not the pinned ${pin.slice(0, 16)}…`);
+  if (doc !== undefined) {
+    if (signer !== doc.keyHash) throw new AttestationError(`the ${what} is signed by key hash ${signer.slice(0, 16)}…, which the attestation document (key hash ${doc.keyHash.slice(0, 16)}…) does not attest`);
+    if (provider !== doc.provider) throw new AttestationError(`the ${what} names provider '${String(provider).slice(0, 40)}', the document '${doc.provider}'`);
+  }
+}
+
+/** A training receipt (attest/training-receipt.ts) under the same rule as an inference receipt: its signer's key hash derived, then vouched for by a pin or an attestation document. */
+export function verifyTrainingReceipt(receipt: unknown, trust: ReceiptTrust): TrainingReceiptBody {
+  const signer = trainingSignerKeyHash(receipt);
+  if (signer === null) throw new AttestationError('the training receipt does not verify: malformed, altered, or not signed by the keys it carries');
+  const body = (receipt as TrainingReceipt).body;
+  vouchForSigner('training receipt', signer, body.service.provider, trust);
   return body;
 }

@@ -10,7 +10,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { checkAttestation, type AttestationDocument, type AttestationPolicy } from '../../attest/attestation.js';
 import type { Receipt, ReceiptBody } from '../../attest/receipt.js';
-import { SlalomClient, verifyReceipt as checkReceipt } from '../../client/client.js';
+import { isTrainingReceipt, type TrainingReceiptBody } from '../../attest/training-receipt.js';
+import { SlalomClient, verifyReceipt as checkReceipt, verifyTrainingReceipt, type ReceiptTrust } from '../../client/client.js';
 import { AttestationError, InvalidArgumentError } from '../../errors.js';
 import { loadInputTensor } from '../../io/image.js';
 import type { Preprocess } from '../../io/preprocess.js';
@@ -102,7 +103,9 @@ async function verifyReceiptFile(file: string, flags: VerifyFlags): Promise<void
   const receipt = (saved.receipt ?? saved) as Receipt;
   const docValue = flags.attestation !== undefined ? readJson(flags.attestation, 'attestation document') : saved.attestation;
   const doc: AttestationDocument | undefined = docValue !== undefined ? (await checkAttestation(docValue, policyOf(flags))).document : undefined;
-  const body = checkReceipt(receipt, { ...(doc !== undefined ? { attestation: doc } : {}), ...(flags.keyHash !== undefined ? { keyHash: flags.keyHash } : {}) });
+  const trust: ReceiptTrust = { ...(doc !== undefined ? { attestation: doc } : {}), ...(flags.keyHash !== undefined ? { keyHash: flags.keyHash } : {}) };
+  if (isTrainingReceipt(receipt)) return printTrainingReceipt(verifyTrainingReceipt(receipt, trust), doc, flags);
+  const body = checkReceipt(receipt, trust);
   // The body is the vouched-for key's statement from here on, so its claims can be compared.
   if (flags.weightsHash !== undefined && (flags.weightsHash.length < 12 || !body.model.weightsHash.startsWith(flags.weightsHash))) throw new AttestationError(`the receipt's weights are not ${flags.weightsHash.slice(0, 12)}…`);
   const vouched = doc !== undefined ? `attested by provider ${doc.provider}${doc.development ? ', development only' : ''}` : 'the pinned key hash';
@@ -117,6 +120,20 @@ async function verifyReceiptFile(file: string, flags: VerifyFlags): Promise<void
       executionLines(body.execution, body.incidents)
         .map((l) => `  ${l}\n`)
         .join(''),
+  );
+}
+
+function printTrainingReceipt(body: TrainingReceiptBody, doc: AttestationDocument | undefined, flags: VerifyFlags): void {
+  const vouched = doc !== undefined ? `attested by provider ${doc.provider}${doc.development ? ', development only' : ''}` : 'the pinned key hash';
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ valid: true, attested: doc !== undefined, vouchedBy: doc !== undefined ? 'attestation' : 'key-hash', body })}\n`);
+    return;
+  }
+  const v = body.verification;
+  process.stdout.write(
+    `training receipt valid: signed by key hash ${body.service.keyHash.slice(0, 16)}… (${vouched})\n` +
+      `  ${body.architecture} from ${body.initialModel.source} state ${body.initialModel.stateHash.slice(0, 16)}…, data ${body.dataHash.slice(0, 16)}…, ${body.steps} steps → state ${body.finalStateHash.slice(0, 16)}…${body.outputModelHash !== null ? `, model ${body.outputModelHash.slice(0, 16)}…` : ''}\n` +
+      `  integrity ${body.integrity}${v !== null ? ` (${v.products} products in ${v.chunks} checks, k = ${v.repetitions}; per step ≤ 2^${v.worstStepSoundnessLog2.toFixed(1)})` : ''}, ${body.incidents.length} incidents\n`,
   );
 }
 

@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""Float reference for `slalom train` (bench/train.ts runs it): the same Fashion-MNIST CNN trained in
+PyTorch fp32 on one CPU thread from the same initial weights, on the same batches, with the same
+optimizer, so the only difference to slalom's verified run is slalom's per-step quantization.
+
+Reads the initial model (ONNX, as slalom's `modelToOnnx` writes it, parameters named as
+scripts/train_fashion_mnist.py names them) and a JSON file with the batches (lists of indices into the
+training split), the hyperparameters and the normalisation; prints one JSON line: test accuracy,
+mean milliseconds per training step, and the last loss.
+
+Run:  /usr/bin/python3 scripts/train_reference.py --init init.onnx --plan plan.json [--data DIR]
+Needs Debian's python3-torch, python3-onnx and dataset-fashion-mnist.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_fashion_mnist import FashionNet, load  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--init", required=True)
+    ap.add_argument("--plan", required=True)
+    ap.add_argument("--data", default=os.environ.get("SLALOM_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    plan = json.load(open(args.plan))
+    h = plan["hyperparameters"]
+    mean, std = plan["normalize"]["mean"], plan["normalize"]["std"]
+    model = FashionNet().double()
+    state = {t.name: torch.from_numpy(numpy_helper.to_array(t).astype(np.float64)) for t in onnx.load(args.init).graph.initializer}
+    model.load_state_dict({k: state[k] for k in model.state_dict() if k in state}, strict=False)
+
+    train_x, train_y = load(args.data, "train")
+    test_x, test_y = load(args.data, "test")
+    prep = lambda images: ((torch.from_numpy(images.astype(np.float32)) / 255.0 - mean) / std).unsqueeze(1)
+    xtr, ytr = prep(train_x).float(), torch.from_numpy(train_y.astype(np.int64))
+    model = model.float()
+    if h["optimizer"] == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=h["lr"], momentum=h["momentum"], weight_decay=h["weightDecay"])
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=h["lr"], weight_decay=h["weightDecay"])
+    model.train()
+    times = []
+    loss = None
+    for batch in plan["batches"]:
+        idx = torch.tensor(batch)
+        t0 = time.perf_counter()
+        loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append((time.perf_counter() - t0) * 1000)
+    model.eval()
+    n = plan["testLimit"]
+    with torch.no_grad():
+        acc = (model(prep(test_x[:n]).float()).argmax(1) == torch.from_numpy(test_y[:n].astype(np.int64))).float().mean().item()
+    print(json.dumps({"testAccuracy": acc, "msPerStep": float(np.mean(times[1:] if len(times) > 1 else times)), "lastLoss": float(loss), "steps": len(times), "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()

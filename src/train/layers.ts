@@ -1,0 +1,494 @@
+/**
+ * The layers of a trainable network (DESIGN.md §10): forward and backward passes in float64 in the
+ * trusted runtime, except the linear products, which go through train/products.ts — forward
+ * Y = X·W, backward dX = dY·Wᵀ and dW = Xᵀ·dY (computed as its transpose dYᵀ·X), each on per-step
+ * quantized operands. A convolution is a Gemm over im2col rows (its transposed convolution is dY·Wᵀ
+ * followed by col2im, its weight gradient dYᵀ·im2col(X)), so every product has the one shape the
+ * check handles. BatchNorm uses batch statistics (and keeps running ones for inference); ReLU, max
+ * and average pooling, the residual sum and the loss never leave the trusted runtime.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { ProductSite, VerifiedProducts } from './products.js';
+import { quantizeNearest, quantizeStochastic, type QuantizedTensor } from './quantize.js';
+import type { SeededStream } from './stream.js';
+
+/** An activation: dims (batch first) and row-major float64 values. */
+export interface Act {
+  readonly dims: readonly number[];
+  readonly data: Float64Array;
+}
+
+/** A trainable tensor: value and the gradient of the current step. */
+export interface Param {
+  readonly name: string;
+  readonly dims: readonly number[];
+  readonly value: Float64Array;
+  grad: Float64Array;
+}
+
+export interface StepContext {
+  readonly step: number;
+  readonly products: VerifiedProducts;
+  readonly stream: SeededStream;
+  readonly bits: { readonly activation: number; readonly weight: number; readonly gradient: number };
+}
+
+export interface Module {
+  forward(x: Act, ctx: StepContext): Promise<Act>;
+  /** dL/dx from dL/dy; accumulates parameter gradients. Undefined where no input gradient is needed. */
+  backward(dy: Act, ctx: StepContext): Promise<Act | undefined>;
+  params(): Param[];
+}
+
+const param = (name: string, dims: number[], value?: Float64Array): Param => {
+  const size = dims.reduce((a, b) => a * b, 1);
+  if (value !== undefined && value.length !== size) throw new InvalidArgumentError(`${name}: ${value.length} values for [${dims.join(', ')}]`);
+  return { name, dims, value: value ?? new Float64Array(size), grad: new Float64Array(size) };
+};
+
+function transpose(a: Float64Array, rows: number, cols: number): Float64Array {
+  const t = new Float64Array(a.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c]!;
+  return t;
+}
+
+/** The gradient's stochastic rounding: stream (gradient, step, layer). */
+function quantizeGradient(dy: Float64Array, ctx: StepContext, layer: number): QuantizedTensor {
+  return quantizeStochastic(dy, ctx.bits.gradient, ctx.stream.uniforms('gradient', ctx.step, layer, dy.length));
+}
+
+/** A linear layer's three products on quantized operands; `x` is rows×inner, w inner×cols. */
+abstract class LinearModule implements Module {
+  protected saved?: { x: QuantizedTensor; rows: number; wq: QuantizedTensor };
+
+  constructor(
+    readonly index: number,
+    readonly name: string,
+    protected readonly needInputGrad: boolean,
+  ) {}
+
+  abstract forward(x: Act, ctx: StepContext): Promise<Act>;
+  abstract backward(dy: Act, ctx: StepContext): Promise<Act | undefined>;
+  abstract params(): Param[];
+
+  protected site(kind: ProductSite['kind']): ProductSite {
+    return { layer: this.index, layerName: this.name, kind };
+  }
+
+  /** Y = X·W for x rows×inner (already quantized), w inner×cols in float: returns Y in float. */
+  protected async forwardProduct(xq: QuantizedTensor, rows: number, inner: number, w: Float64Array, cols: number, ctx: StepContext): Promise<Float64Array> {
+    const wq = quantizeNearest(w, ctx.bits.weight);
+    this.saved = { x: xq, rows, wq };
+    const y = await ctx.products.multiply(this.site('forward'), xq.q, rows, inner, wq.q, cols, xq.maxAbs, wq.maxAbs);
+    const s = xq.scale * wq.scale;
+    for (let i = 0; i < y.length; i++) y[i] *= s;
+    return y;
+  }
+
+  /**
+   * dX = dY·Wᵀ (rows×inner, or undefined) and the weight gradient for dY rows×cols, as dWᵀ = dYᵀ·X
+   * (cols×inner: the [out, in] layout of the weight itself, and X, the larger operand, is read in
+   * its own row-major layout rather than transposed).
+   */
+  protected async backwardProducts(dy: Float64Array, inner: number, cols: number, ctx: StepContext): Promise<{ dx?: Float64Array; dwT: Float64Array }> {
+    const { x, rows, wq } = this.saved!;
+    const dq = quantizeGradient(dy, ctx, this.index);
+    let dx: Float64Array | undefined;
+    if (this.needInputGrad) {
+      dx = await ctx.products.multiply(this.site('grad-input'), dq.q, rows, cols, transpose(wq.q, inner, cols), inner, dq.maxAbs, wq.maxAbs);
+      const s = dq.scale * wq.scale;
+      for (let i = 0; i < dx.length; i++) dx[i] *= s;
+    }
+    const dwT = await ctx.products.multiply(this.site('grad-weight'), transpose(dq.q, rows, cols), cols, rows, x.q, inner, dq.maxAbs, x.maxAbs);
+    const s = x.scale * dq.scale;
+    for (let i = 0; i < dwT.length; i++) dwT[i] *= s;
+    this.saved = undefined;
+    return dx === undefined ? { dwT } : { dx, dwT };
+  }
+}
+
+/** Conv, 'same' padding, stride 1, no bias; weight [M, C, k, k] as ONNX and torch lay it out. */
+export class Conv extends LinearModule {
+  readonly weight: Param;
+  private shape?: { n: number; c: number; h: number; w: number };
+
+  constructor(index: number, name: string, readonly cin: number, readonly cout: number, readonly k: number, needInputGrad: boolean, value?: Float64Array) {
+    super(index, name, needInputGrad);
+    if (k % 2 !== 1) throw new InvalidArgumentError(`${name}: kernel ${k} must be odd ('same' padding)`);
+    this.weight = param(`${name}.weight`, [cout, cin, k, k], value);
+  }
+
+  params(): Param[] {
+    return [this.weight];
+  }
+
+  async forward(x: Act, ctx: StepContext): Promise<Act> {
+    const [n, c, h, w] = x.dims as [number, number, number, number];
+    if (c !== this.cin) throw new InvalidArgumentError(`${this.name}: ${c} input channels, expected ${this.cin}`);
+    this.shape = { n, c, h, w };
+    const xq = quantizeNearest(x.data, ctx.bits.activation);
+    const inner = c * this.k * this.k;
+    const cols = { ...xq, q: this.im2col(xq.q) };
+    // W as inner×M: the transpose of the [M, C·k·k] weight.
+    const y = await this.forwardProduct(cols, n * h * w, inner, transpose(this.weight.value, this.cout, inner), this.cout, ctx);
+    return { dims: [n, this.cout, h, w], data: rowsToNchw(y, n, this.cout, h * w) };
+  }
+
+  async backward(dy: Act, ctx: StepContext): Promise<Act | undefined> {
+    const { n, c, h, w } = this.shape!;
+    const inner = c * this.k * this.k;
+    const { dx, dwT } = await this.backwardProducts(nchwToRows(dy.data, n, this.cout, h * w), inner, this.cout, ctx);
+    for (let i = 0; i < dwT.length; i++) this.weight.grad[i] += dwT[i]!;
+    return dx === undefined ? undefined : { dims: [n, c, h, w], data: this.col2im(dx) };
+  }
+
+  /** Rows (n, y, x) of C·k·k taps (channel-major, then ky, kx: w's layout); zero padding. */
+  private im2col(x: Float64Array): Float64Array {
+    const { n, c, h, w } = this.shape!;
+    const k = this.k;
+    const pad = (k - 1) / 2;
+    const inner = c * k * k;
+    const out = new Float64Array(n * h * w * inner);
+    let o = 0;
+    for (let b = 0; b < n; b++)
+      for (let oy = 0; oy < h; oy++)
+        for (let ox = 0; ox < w; ox++)
+          for (let ch = 0; ch < c; ch++) {
+            const plane = (b * c + ch) * h * w;
+            for (let ky = 0; ky < k; ky++) {
+              const iy = oy + ky - pad;
+              for (let kx = 0; kx < k; kx++, o++) {
+                const ix = ox + kx - pad;
+                if (iy >= 0 && iy < h && ix >= 0 && ix < w) out[o] = x[plane + iy * w + ix]!;
+              }
+            }
+          }
+    return out;
+  }
+
+  /** The adjoint of im2col: each row's taps added back onto the input positions they came from. */
+  private col2im(cols: Float64Array): Float64Array {
+    const { n, c, h, w } = this.shape!;
+    const k = this.k;
+    const pad = (k - 1) / 2;
+    const out = new Float64Array(n * c * h * w);
+    let o = 0;
+    for (let b = 0; b < n; b++)
+      for (let oy = 0; oy < h; oy++)
+        for (let ox = 0; ox < w; ox++)
+          for (let ch = 0; ch < c; ch++) {
+            const plane = (b * c + ch) * h * w;
+            for (let ky = 0; ky < k; ky++) {
+              const iy = oy + ky - pad;
+              for (let kx = 0; kx < k; kx++, o++) {
+                const ix = ox + kx - pad;
+                if (iy >= 0 && iy < h && ix >= 0 && ix < w) out[plane + iy * w + ix] += cols[o]!;
+              }
+            }
+          }
+    return out;
+  }
+}
+
+/** [n·pos, m] rows → [n, m, pos]. */
+function rowsToNchw(y: Float64Array, n: number, m: number, pos: number): Float64Array {
+  const out = new Float64Array(y.length);
+  for (let b = 0; b < n; b++) for (let p = 0; p < pos; p++) for (let j = 0; j < m; j++) out[(b * m + j) * pos + p] = y[(b * pos + p) * m + j]!;
+  return out;
+}
+
+/** [n, m, pos] → [n·pos, m] rows. */
+function nchwToRows(x: Float64Array, n: number, m: number, pos: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let b = 0; b < n; b++) for (let j = 0; j < m; j++) for (let p = 0; p < pos; p++) out[(b * pos + p) * m + j] = x[(b * m + j) * pos + p]!;
+  return out;
+}
+
+/** Gemm y = x·Wᵀ + b with weight [out, in] (torch's Linear, ONNX Gemm transB = 1). */
+export class Dense extends LinearModule {
+  readonly weight: Param;
+  readonly bias: Param;
+
+  constructor(index: number, name: string, readonly inFeatures: number, readonly outFeatures: number, needInputGrad: boolean, weight?: Float64Array, bias?: Float64Array) {
+    super(index, name, needInputGrad);
+    this.weight = param(`${name}.weight`, [outFeatures, inFeatures], weight);
+    this.bias = param(`${name}.bias`, [outFeatures], bias);
+  }
+
+  params(): Param[] {
+    return [this.weight, this.bias];
+  }
+
+  async forward(x: Act, ctx: StepContext): Promise<Act> {
+    const n = x.dims[0]!;
+    if (x.data.length !== n * this.inFeatures) throw new InvalidArgumentError(`${this.name}: ${x.data.length / n} input features, expected ${this.inFeatures}`);
+    const xq = quantizeNearest(x.data, ctx.bits.activation);
+    const y = await this.forwardProduct(xq, n, this.inFeatures, transpose(this.weight.value, this.outFeatures, this.inFeatures), this.outFeatures, ctx);
+    for (let r = 0; r < n; r++) for (let j = 0; j < this.outFeatures; j++) y[r * this.outFeatures + j] += this.bias.value[j]!;
+    return { dims: [n, this.outFeatures], data: y };
+  }
+
+  async backward(dy: Act, ctx: StepContext): Promise<Act | undefined> {
+    const n = dy.dims[0]!;
+    for (let r = 0; r < n; r++) for (let j = 0; j < this.outFeatures; j++) this.bias.grad[j] += dy.data[r * this.outFeatures + j]!;
+    const { dx, dwT } = await this.backwardProducts(dy.data, this.inFeatures, this.outFeatures, ctx);
+    for (let i = 0; i < dwT.length; i++) this.weight.grad[i] += dwT[i]!;
+    return dx === undefined ? undefined : { dims: [n, this.inFeatures], data: dx };
+  }
+}
+
+/** BatchNormalization over channels of [N, C, H, W]: batch statistics in training, running ones for inference updated only when a step is accepted (torch's momentum 0.1, ε 1e-5). */
+export class BatchNorm implements Module {
+  static readonly EPSILON = 1e-5;
+  static readonly MOMENTUM = 0.1;
+  readonly gamma: Param;
+  readonly beta: Param;
+  readonly runningMean: Float64Array;
+  readonly runningVar: Float64Array;
+  private saved?: { xhat: Float64Array; invStd: Float64Array; dims: readonly number[] };
+  /** This step's batch statistics, folded into the running ones only when the step is accepted. */
+  private pending?: { mean: Float64Array; var: Float64Array };
+
+  constructor(readonly name: string, readonly channels: number, init?: { gamma?: Float64Array; beta?: Float64Array; mean?: Float64Array; var?: Float64Array }) {
+    this.gamma = param(`${name}.weight`, [channels], init?.gamma ?? new Float64Array(channels).fill(1));
+    this.beta = param(`${name}.bias`, [channels], init?.beta);
+    this.runningMean = init?.mean ?? new Float64Array(channels);
+    this.runningVar = init?.var ?? new Float64Array(channels).fill(1);
+  }
+
+  params(): Param[] {
+    return [this.gamma, this.beta];
+  }
+
+  async forward(x: Act): Promise<Act> {
+    const [n, c, h, w] = x.dims as [number, number, number, number];
+    const pos = h * w;
+    const count = n * pos;
+    const y = new Float64Array(x.data.length);
+    const xhat = new Float64Array(x.data.length);
+    const invStd = new Float64Array(c);
+    const batchMean = new Float64Array(c);
+    const batchVar = new Float64Array(c);
+    for (let ch = 0; ch < c; ch++) {
+      let sum = 0;
+      for (let b = 0; b < n; b++) for (let p = 0, o = (b * c + ch) * pos; p < pos; p++) sum += x.data[o + p]!;
+      const mean = sum / count;
+      let sq = 0;
+      for (let b = 0; b < n; b++) for (let p = 0, o = (b * c + ch) * pos; p < pos; p++) sq += (x.data[o + p]! - mean) ** 2;
+      const variance = sq / count;
+      const inv = 1 / Math.sqrt(variance + BatchNorm.EPSILON);
+      invStd[ch] = inv;
+      const g = this.gamma.value[ch]!;
+      const bt = this.beta.value[ch]!;
+      for (let b = 0; b < n; b++)
+        for (let p = 0, o = (b * c + ch) * pos; p < pos; p++) {
+          const v = (x.data[o + p]! - mean) * inv;
+          xhat[o + p] = v;
+          y[o + p] = g * v + bt;
+        }
+      batchMean[ch] = mean;
+      batchVar[ch] = count > 1 ? sq / (count - 1) : variance;
+    }
+    this.saved = { xhat, invStd, dims: x.dims };
+    this.pending = { mean: batchMean, var: batchVar };
+    return { dims: x.dims, data: y };
+  }
+
+  /** Folds the accepted step's batch statistics into the running ones (a step that failed never gets here). */
+  commitRunning(): void {
+    if (this.pending === undefined) return;
+    const m = BatchNorm.MOMENTUM;
+    for (let ch = 0; ch < this.channels; ch++) {
+      this.runningMean[ch] = (1 - m) * this.runningMean[ch]! + m * this.pending.mean[ch]!;
+      this.runningVar[ch] = (1 - m) * this.runningVar[ch]! + m * this.pending.var[ch]!;
+    }
+    this.pending = undefined;
+  }
+
+  async backward(dy: Act): Promise<Act> {
+    const { xhat, invStd, dims } = this.saved!;
+    const [n, c, h, w] = dims as [number, number, number, number];
+    const pos = h * w;
+    const count = n * pos;
+    const dx = new Float64Array(dy.data.length);
+    for (let ch = 0; ch < c; ch++) {
+      let sumDy = 0;
+      let sumDyXhat = 0;
+      for (let b = 0; b < n; b++)
+        for (let p = 0, o = (b * c + ch) * pos; p < pos; p++) {
+          sumDy += dy.data[o + p]!;
+          sumDyXhat += dy.data[o + p]! * xhat[o + p]!;
+        }
+      this.gamma.grad[ch] += sumDyXhat;
+      this.beta.grad[ch] += sumDy;
+      const k = (this.gamma.value[ch]! * invStd[ch]!) / count;
+      for (let b = 0; b < n; b++)
+        for (let p = 0, o = (b * c + ch) * pos; p < pos; p++) dx[o + p] = k * (count * dy.data[o + p]! - sumDy - xhat[o + p]! * sumDyXhat);
+    }
+    this.saved = undefined;
+    return { dims, data: dx };
+  }
+}
+
+export class Relu implements Module {
+  private mask?: Uint8Array;
+
+  params(): Param[] {
+    return [];
+  }
+
+  async forward(x: Act): Promise<Act> {
+    const y = new Float64Array(x.data.length);
+    const mask = new Uint8Array(x.data.length);
+    for (let i = 0; i < y.length; i++) if (x.data[i]! > 0) (y[i] = x.data[i]!), (mask[i] = 1);
+    this.mask = mask;
+    return { dims: x.dims, data: y };
+  }
+
+  async backward(dy: Act): Promise<Act> {
+    const dx = new Float64Array(dy.data.length);
+    for (let i = 0; i < dx.length; i++) if (this.mask![i]) dx[i] = dy.data[i]!;
+    return { dims: dy.dims, data: dx };
+  }
+}
+
+/** 2×2 pooling with stride 2 (floor): max (the first maximum gets the gradient) or average. */
+export class Pool2 implements Module {
+  private saved?: { dims: readonly number[]; argmax?: Int32Array };
+
+  constructor(readonly kind: 'max' | 'average') {}
+
+  params(): Param[] {
+    return [];
+  }
+
+  async forward(x: Act): Promise<Act> {
+    const [n, c, h, w] = x.dims as [number, number, number, number];
+    const oh = Math.floor(h / 2);
+    const ow = Math.floor(w / 2);
+    const y = new Float64Array(n * c * oh * ow);
+    const argmax = this.kind === 'max' ? new Int32Array(y.length) : undefined;
+    let o = 0;
+    for (let pl = 0; pl < n * c; pl++)
+      for (let i = 0; i < oh; i++)
+        for (let j = 0; j < ow; j++, o++) {
+          const base = pl * h * w + 2 * i * w + 2 * j;
+          const taps = [base, base + 1, base + w, base + w + 1];
+          if (argmax !== undefined) {
+            let best = taps[0]!;
+            for (const t of taps) if (x.data[t]! > x.data[best]!) best = t;
+            argmax[o] = best;
+            y[o] = x.data[best]!;
+          } else y[o] = (x.data[taps[0]!]! + x.data[taps[1]!]! + x.data[taps[2]!]! + x.data[taps[3]!]!) / 4;
+        }
+    this.saved = argmax === undefined ? { dims: x.dims } : { dims: x.dims, argmax };
+    return { dims: [n, c, oh, ow], data: y };
+  }
+
+  async backward(dy: Act): Promise<Act> {
+    const { dims, argmax } = this.saved!;
+    const [n, c, h, w] = dims as [number, number, number, number];
+    const dx = new Float64Array(n * c * h * w);
+    const oh = Math.floor(h / 2);
+    const ow = Math.floor(w / 2);
+    let o = 0;
+    for (let pl = 0; pl < n * c; pl++)
+      for (let i = 0; i < oh; i++)
+        for (let j = 0; j < ow; j++, o++) {
+          if (argmax !== undefined) dx[argmax[o]!] += dy.data[o]!;
+          else {
+            const base = pl * h * w + 2 * i * w + 2 * j;
+            const g = dy.data[o]! / 4;
+            dx[base] += g;
+            dx[base + 1] += g;
+            dx[base + w] += g;
+            dx[base + w + 1] += g;
+          }
+        }
+    return { dims, data: dx };
+  }
+}
+
+/** [N, …] → [N, features]. */
+export class Flatten implements Module {
+  private dims?: readonly number[];
+
+  params(): Param[] {
+    return [];
+  }
+
+  async forward(x: Act): Promise<Act> {
+    this.dims = x.dims;
+    return { dims: [x.dims[0]!, x.data.length / x.dims[0]!], data: x.data };
+  }
+
+  async backward(dy: Act): Promise<Act> {
+    return { dims: this.dims!, data: dy.data };
+  }
+}
+
+/** Modules in order. */
+export class Sequential implements Module {
+  constructor(readonly modules: readonly Module[]) {}
+
+  params(): Param[] {
+    return this.modules.flatMap((m) => m.params());
+  }
+
+  async forward(x: Act, ctx: StepContext): Promise<Act> {
+    for (const m of this.modules) x = await m.forward(x, ctx);
+    return x;
+  }
+
+  async backward(dy: Act, ctx: StepContext): Promise<Act | undefined> {
+    let d: Act | undefined = dy;
+    for (let i = this.modules.length - 1; i >= 0 && d !== undefined; i--) d = await this.modules[i]!.backward(d, ctx);
+    return d;
+  }
+}
+
+/** y = relu(body(x) + x). */
+export class Residual implements Module {
+  private readonly relu = new Relu();
+
+  constructor(readonly body: Sequential) {}
+
+  params(): Param[] {
+    return this.body.params();
+  }
+
+  async forward(x: Act, ctx: StepContext): Promise<Act> {
+    const y = await this.body.forward(x, ctx);
+    const sum = new Float64Array(y.data.length);
+    for (let i = 0; i < sum.length; i++) sum[i] = y.data[i]! + x.data[i]!;
+    return this.relu.forward({ dims: y.dims, data: sum });
+  }
+
+  async backward(dy: Act, ctx: StepContext): Promise<Act> {
+    const ds = await this.relu.backward(dy);
+    const dBody = await this.body.backward(ds, ctx);
+    const dx = Float64Array.from(ds.data);
+    if (dBody !== undefined) for (let i = 0; i < dx.length; i++) dx[i] += dBody.data[i]!;
+    return { dims: ds.dims, data: dx };
+  }
+}
+
+/** Mean softmax cross-entropy over the batch and its gradient with respect to the logits. */
+export function softmaxCrossEntropy(logits: Act, labels: ArrayLike<number>): { loss: number; correct: number; grad: Act } {
+  const [n, k] = logits.dims as [number, number];
+  const grad = new Float64Array(n * k);
+  let loss = 0;
+  let correct = 0;
+  for (let r = 0; r < n; r++) {
+    let max = -Infinity;
+    let arg = 0;
+    for (let j = 0; j < k; j++) if (logits.data[r * k + j]! > max) (max = logits.data[r * k + j]!), (arg = j);
+    let sum = 0;
+    for (let j = 0; j < k; j++) sum += Math.exp(logits.data[r * k + j]! - max);
+    const label = labels[r]!;
+    loss += Math.log(sum) - (logits.data[r * k + label]! - max);
+    if (arg === label) correct++;
+    for (let j = 0; j < k; j++) grad[r * k + j] = (Math.exp(logits.data[r * k + j]! - max) / sum - (j === label ? 1 : 0)) / n;
+  }
+  return { loss: loss / n, correct, grad: { dims: [n, k], data: grad } };
+}

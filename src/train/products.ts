@@ -1,0 +1,194 @@
+/**
+ * Every linear product of a training step, outsourced and checked (DESIGN.md §3, §10). A product is
+ * C = A·B of small signed integers (A: rows×inner, B: inner×cols, the quantized operands of
+ * train/quantize.ts); the accelerator computes it over Z_p and the trusted runtime accepts it only
+ * after Freivalds' check, before anything is computed from it.
+ *
+ * Exactness bound: an entry of C is a sum of `inner` products of magnitude ≤ maxA·maxB. The inner
+ * dimension is split into chunks of kc = ⌊((p − 1)/2) / (maxA·maxB)⌋ terms, each chunk one product,
+ * so every chunk's true entries satisfy |c| ≤ kc·maxA·maxB ≤ (p − 1)/2 and the centered lift of its
+ * residue is the integer itself; the chunks are summed in doubles (exact: < 2^53 for any count of
+ * chunks below 2^29). With 8-bit operands (|q| ≤ 127), kc = 520. The accelerator's kernels take A as
+ * residues and B (|b| ≤ 2^15) as the layer's weights: (p − 1)·Σ|b| < 2^53 (field/prime.ts) holds for
+ * any kc here, and the host checks it again when the chunk is registered.
+ *
+ * The check: s uniform in Z_p^cols from the OS CSPRNG, fresh for every chunk and repetition (W
+ * changes every step, so the W-side vector B·s is recomputed: O(inner·cols)); accept iff
+ * C·s ≡ A·(B·s) (mod p) row by row. A wrong C passes one repetition with probability ≤ 1/p
+ * (one-sided), k repetitions ≤ p^−k, a step of n chunks ≤ n·p^−k (union bound).
+ *
+ * On a failed check or a malformed reply: `abort` throws (IntegrityError / MalformedResponseError,
+ * nothing computed from the product, so the weights of that step never change); `recompute`
+ * computes that chunk in the trusted runtime (kernels/exact-linear.ts) and records the incident.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AcceleratorBackend, PublicLayer } from '../accel/backend.js';
+import { acceptResidues } from '../boundary/accept.js';
+import { hasErrorCode, IntegrityError, OverflowError } from '../errors.js';
+import { HALF_P, P } from '../field/prime.js';
+import { randomElements } from '../field/random.js';
+import { applyExactSync } from '../kernels/exact-linear.js';
+import { residuesOf } from './quantize.js';
+
+export type ProductKind = 'forward' | 'grad-input' | 'grad-weight';
+export const PRODUCT_KINDS: readonly ProductKind[] = ['forward', 'grad-input', 'grad-weight'];
+export type FailurePolicy = 'abort' | 'recompute';
+
+/** Which product of which layer: names the accelerator's registered chunk and any error. */
+export interface ProductSite {
+  /** Index of the linear layer in the model (0-based). */
+  readonly layer: number;
+  readonly layerName: string;
+  readonly kind: ProductKind;
+}
+
+const CHUNK_BITS = 12;
+
+/** The accelerator layer id of chunk `chunk` of a site's product (stable across steps: a new step's chunk replaces the old one). */
+export function productLayerId(layer: number, kind: ProductKind, chunk = 0): number {
+  return ((layer * PRODUCT_KINDS.length + PRODUCT_KINDS.indexOf(kind)) << CHUNK_BITS) + chunk;
+}
+
+/** The inner-dimension chunk that keeps every entry of a chunk's product within (−p/2, p/2). */
+export function chunkLength(inner: number, maxA: number, maxB: number): number {
+  const perTerm = maxA * maxB;
+  if (perTerm === 0) return Math.max(1, inner);
+  const kc = Math.floor(HALF_P / perTerm);
+  if (kc < 1) throw new OverflowError(`operands up to ${maxA} and ${maxB} overflow (−p/2, p/2) in a single product`);
+  return Math.min(kc, Math.max(1, inner));
+}
+
+export interface ProductStats {
+  products: number;
+  chunks: number;
+  /** Incidents recovered under `recompute`: `code@site` in order. */
+  readonly incidents: string[];
+  acceleratorMs: number;
+  verifyMs: number;
+  /** Multiply-accumulates the accelerator was asked for. */
+  macs: number;
+}
+
+export interface ProductOptions {
+  /** Absent: baseline, every chunk computed in the trusted runtime (nothing to check). */
+  readonly backend: AcceleratorBackend | undefined;
+  /** Freivalds repetitions per chunk (≥ 1). */
+  readonly repetitions: number;
+  readonly onFailure: FailurePolicy;
+}
+
+/**
+ * Σ u[at + i]·v[i] mod p for residues u (a reply or request row, read in place) and v: each product
+ * is < 2^48 and the sum is reduced every 31 terms, so it stays below 2^53.
+ */
+function dotResidues(u: Uint32Array, at: number, v: Float64Array, length: number): number {
+  let acc = 0;
+  let i = 0;
+  while (i < length) {
+    const end = Math.min(length, i + 31);
+    for (; i < end; i++) acc += u[at + i]! * v[i]!;
+    acc %= P;
+  }
+  return acc;
+}
+
+/** A chunk computed in the trusted runtime (baseline, or a recomputed chunk). */
+function trustedProduct(a: Uint32Array, w: Float64Array, rows: number, inner: number, cols: number): Uint32Array {
+  return applyExactSync({ op: 'Gemm', wDims: [inner, cols], w: { dims: [inner, cols], data: w } }, [rows, inner], a);
+}
+
+export class VerifiedProducts {
+  readonly stats: ProductStats = { products: 0, chunks: 0, incidents: [], acceleratorMs: 0, verifyMs: 0, macs: 0 };
+  private readonly prefix = randomBytes(6).toString('hex');
+  private requests = 0;
+
+  constructor(private readonly o: ProductOptions) {}
+
+  /** log2 of the probability that one wrong chunk passes its k repetitions. */
+  get log2ErrorPerChunk(): number {
+    return -this.o.repetitions * Math.log2(P);
+  }
+
+  /**
+   * A·B exactly (integers as doubles, rows×cols), computed by the accelerator and checked chunk by
+   * chunk; `a` rows×inner and `b` inner×cols hold integers with |a| ≤ maxA, |b| ≤ maxB.
+   */
+  async multiply(site: ProductSite, a: Float64Array, rows: number, inner: number, b: Float64Array, cols: number, maxA: number, maxB: number): Promise<Float64Array> {
+    const kc = chunkLength(inner, maxA, maxB);
+    const chunks = Math.ceil(inner / kc);
+    if (chunks >= 2 ** CHUNK_BITS) throw new OverflowError(`${site.layerName} ${site.kind}: ${chunks} chunks of ${kc}; use a smaller --batch`);
+    const name = `${site.layerName} ${site.kind}`;
+    const parts: { a: Uint32Array; w: Float64Array; len: number; id: number }[] = [];
+    for (let c = 0; c < chunks; c++) {
+      const k0 = c * kc;
+      const len = Math.min(kc, inner - k0);
+      const ac = new Uint32Array(rows * len);
+      if (chunks === 1) residuesOf(a, ac);
+      else for (let r = 0; r < rows; r++) residuesOf(a.subarray(r * inner + k0, r * inner + k0 + len), ac.subarray(r * len, (r + 1) * len));
+      parts.push({ a: ac, w: chunks === 1 ? b : b.slice(k0 * cols, (k0 + len) * cols), len, id: productLayerId(site.layer, site.kind, c) });
+    }
+    const out = new Float64Array(rows * cols);
+    const add = (y: Uint32Array): void => {
+      for (let i = 0; i < out.length; i++) {
+        const v = y[i]!;
+        out[i] += v > HALF_P ? v - P : v;
+      }
+    };
+    this.stats.products++;
+    this.stats.chunks += chunks;
+    this.stats.macs += rows * inner * cols;
+    const backend = this.o.backend;
+    if (backend === undefined) {
+      for (const p of parts) add(trustedProduct(p.a, p.w, rows, p.len, cols));
+      return out;
+    }
+    const layers: PublicLayer[] = parts.map((p, c) => ({ id: p.id, name: `${name} [${c}]`, op: 'Gemm', wDims: [p.len, cols], w: { dims: [p.len, cols], data: p.w } }));
+    const start = performance.now();
+    await backend.loadWeights(layers);
+    const ids = parts.map(() => `${this.prefix}-${++this.requests}`);
+    const replies = await Promise.all(parts.map((p, c) => backend.linear({ requestId: ids[c]!, layerId: p.id, dims: [rows, p.len], x: p.a }).then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }))));
+    this.stats.acceleratorMs += performance.now() - start;
+    for (let c = 0; c < chunks; c++) {
+      const p = parts[c]!;
+      const reply = replies[c]!;
+      let y: Uint32Array;
+      const t0 = performance.now();
+      try {
+        if (!reply.ok) throw reply.e;
+        y = acceptResidues(reply.r, { requestId: ids[c]!, layerId: p.id, layerName: layers[c]!.name, dims: [rows, cols] });
+        if (!this.checks(p.a, p.w, y, rows, p.len, cols)) throw new IntegrityError(`Freivalds' check failed: the accelerator's product is wrong`, { layer: layers[c]!.name });
+      } catch (e) {
+        if (this.o.onFailure === 'abort' || !hasErrorCode(e, 'SLALOM_ERR_INTEGRITY', 'SLALOM_ERR_MALFORMED', 'SLALOM_ERR_TRANSPORT')) throw e;
+        backend.reportFailure?.(ids[c]!, e as Error);
+        this.stats.incidents.push(`${(e as { code: string }).code}@${layers[c]!.name}`);
+        y = trustedProduct(p.a, p.w, rows, p.len, cols);
+      } finally {
+        this.stats.verifyMs += performance.now() - t0;
+      }
+      backend.recycle?.(ids[c]!);
+      add(y);
+    }
+    return out;
+  }
+
+  /** k repetitions of C·s ≡ A·(B·s) (mod p); A as residues rows×inner, B signed integers inner×cols. */
+  private checks(a: Uint32Array, b: Float64Array, y: Uint32Array, rows: number, inner: number, cols: number): boolean {
+    for (let k = 0; k < this.o.repetitions; k++) {
+      const s = randomElements(cols);
+      // B·s: |b·s| < 2^15·2^24, inner·cols terms reduced per row; |Σ| ≤ cols·2^39 < 2^53 for cols < 2^14.
+      const bs = new Float64Array(inner);
+      for (let i = 0; i < inner; i++) {
+        let acc = 0;
+        for (let j = 0; j < cols; j++) {
+          acc += b[i * cols + j]! * s[j]!;
+          if ((j & 1023) === 1023) acc %= P;
+        }
+        bs[i] = ((acc % P) + P) % P;
+      }
+      for (let r = 0; r < rows; r++) {
+        if (dotResidues(y, r * cols, s, cols) !== dotResidues(a, r * inner, bs, inner)) return false;
+      }
+    }
+    return true;
+  }
+}
