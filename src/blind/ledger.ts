@@ -4,7 +4,7 @@
  * are used. One JSON file, replaced atomically and fsynced on every change, under a lock (lock.ts):
  *
  *     { format: 2, storeId, weightsHash, model, next, generated, consumed,
- *       ranges: [{ from, to, written, used, pid }] }
+ *       ranges: [{ from, to, written, used, pid }], counter? }
  *
  * - `next`: the first index never handed out. `reserve(count)` hands out [next, next + count) to one
  *   precompute run and raises `next`, durably, before any pad of the range is computed; it never goes
@@ -18,11 +18,20 @@
  *   whose every index is used or a gap is dropped; `generated` and `consumed` count all pads ever.
  * A crash at any instant therefore loses at most the pads in flight and never reuses one; an old copy
  * of the store cannot roll the ledger back because the ledger is not in it.
+ *
+ * An old copy of the ledger itself (the trusted state restored from a backup or a snapshot) would
+ * hand indices out again (docs/rollback.md). Bound to a monotonic counter (monotonic-counter.ts), a
+ * ledger advances the counter before every durable change of `next` or `consumed` and records the
+ * value (`counter`, decimal); reading one whose value is behind its counter is StateRollbackError.
+ * The counter goes first: a crash between the two writes leaves the ledger one step behind, which
+ * reads as a rollback too (the store is then retired: its pads are lost, none is reused). A ledger
+ * that was bound is refused without its counter, so a process that forgot it cannot drop the check.
  */
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, StateRollbackError } from '../errors.js';
 import { createFileDurably, writeFileDurably } from './durable.js';
 import { acquireLock, processGone } from './lock.js';
+import type { MonotonicCounter } from './monotonic-counter.js';
 import { aInt } from '../util/assert.js';
 
 export interface LedgerRange {
@@ -44,6 +53,8 @@ export interface LedgerData {
   readonly generated: number;
   readonly consumed: number;
   readonly ranges: readonly LedgerRange[];
+  /** The monotonic counter's value at the last change of `next` or `consumed` (decimal), for a bound ledger. */
+  readonly counter?: string;
 }
 
 export interface LedgerInventory {
@@ -61,13 +72,16 @@ export class StoreLedger {
   constructor(
     readonly path: string,
     private readonly lockTimeoutMs?: number,
+    /** The ledger's monotonic counter, if the deployment provides one (see the module comment). */
+    private readonly monotonic?: MonotonicCounter,
   ) {}
 
   /** Writes a new ledger for a fresh store identity; refuses to replace one. */
-  static create(path: string, identity: Pick<LedgerData, 'storeId' | 'weightsHash' | 'model'>, lockTimeoutMs?: number): StoreLedger {
-    const data: LedgerData = { format: 2, ...identity, next: 0, generated: 0, consumed: 0, ranges: [] };
+  static create(path: string, identity: Pick<LedgerData, 'storeId' | 'weightsHash' | 'model'>, lockTimeoutMs?: number, monotonic?: MonotonicCounter): StoreLedger {
+    const bound = monotonic === undefined ? {} : { counter: String(monotonic.read()) };
+    const data: LedgerData = { format: 2, ...identity, next: 0, generated: 0, consumed: 0, ranges: [], ...bound };
     if (!createFileDurably(path, JSON.stringify(data), 0o600)) throw new InvalidArgumentError(`pad ledger ${path} exists already`);
-    return new StoreLedger(path, lockTimeoutMs);
+    return new StoreLedger(path, lockTimeoutMs, monotonic);
   }
 
   read(): LedgerData {
@@ -78,7 +92,27 @@ export class StoreLedger {
       throw new InvalidArgumentError(`pad ledger ${this.path} is unreadable: ${(e as Error).message}`, { cause: e });
     }
     if (!validLedger(raw)) throw new InvalidArgumentError(`pad ledger ${this.path} is corrupt`);
+    this.checkFresh(raw);
     return raw;
+  }
+
+  /** Refuses a ledger older than its counter (a rollback), and a bound ledger read without its counter. */
+  private checkFresh(d: LedgerData): void {
+    if (this.monotonic === undefined) {
+      if (d.counter !== undefined) {
+        throw new InvalidArgumentError(`pad ledger ${this.path} is bound to a monotonic counter, and none was given: give the same one (--monotonic-counter) to every command that uses this trusted state`);
+      }
+      return;
+    }
+    const counter = this.monotonic.read();
+    const recorded = BigInt(d.counter ?? '0');
+    if (recorded < counter) {
+      throw new StateRollbackError(
+        `pad ledger ${this.path} is older than its monotonic counter (${recorded} < ${counter}): the trusted state was restored from an old copy ` +
+          '(or the process died between advancing the counter and writing the ledger); its pad indices may have been used already, so this store is retired: ' +
+          'precompute into a new store directory',
+      );
+    }
   }
 
   /** Hands out `count` fresh indices to the calling process; returns the first. */
@@ -159,7 +193,13 @@ export class StoreLedger {
     const release = acquireLock(`${this.path}.lock`, `pad ledger ${this.path}`, this.lockTimeoutMs);
     try {
       const before = this.read();
-      const after = tidy(f(before));
+      let after = tidy(f(before));
+      if (this.monotonic !== undefined && (after.next !== before.next || after.consumed !== before.consumed)) {
+        // The counter first: an old copy of the ledger written before this change is then behind it.
+        const counter = BigInt(before.counter ?? '0') + 1n;
+        this.monotonic.advance(counter);
+        after = { ...after, counter: String(counter) };
+      }
       if (after !== before) writeFileDurably(this.path, JSON.stringify(after), 0o600);
     } finally {
       release();
@@ -189,6 +229,7 @@ function validLedger(d: Partial<LedgerData>): d is LedgerData {
   const int = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
   if (d === null || typeof d !== 'object' || d.format !== 2 || typeof d.storeId !== 'string' || typeof d.weightsHash !== 'string' || typeof d.model !== 'string') return false;
   if (!int(d.next) || !int(d.generated) || !int(d.consumed) || d.consumed > d.generated || !Array.isArray(d.ranges)) return false;
+  if (d.counter !== undefined && (typeof d.counter !== 'string' || !/^\d{1,20}$/.test(d.counter))) return false;
   let end = 0;
   for (const r of d.ranges as unknown[]) {
     const x = r as Partial<LedgerRange>;
