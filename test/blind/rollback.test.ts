@@ -9,12 +9,17 @@
  *   precompute alike; a bound ledger opened without its counter is refused; counters inside the
  *   state directory are refused; a ledger one step behind its counter (a crash between the two
  *   writes) is refused too.
+ * - From the command line: `--monotonic-counter <dir>` on precompute, infer and pads status; the
+ *   restored state is exit 5, one line with the code.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
+import { writeNpy } from '../../src/io/npy.js';
 import { FileCounters, type MonotonicCounters } from '../../src/blind/monotonic-counter.js';
 import { PadStore } from '../../src/blind/pad-store.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
@@ -25,6 +30,7 @@ import { openProtocol } from '../../src/runtime/session.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { normalInputs, RecordingBackend, tempDir, TINY_DIMS, tinyModelBytes } from './blind-helpers.js';
 
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 let root: string;
 let model: SlalomModel;
 let inputs: Tensor[];
@@ -133,5 +139,29 @@ describe('rollback of the trusted state', () => {
     const inside = join(state, 'counters');
     mkdirSync(inside, { recursive: true });
     assert.throws(() => TrustedState.open(state, { counters: new FileCounters(inside) }), { code: 'SLALOM_ERR_INVALID_ARG', message: /outside the trusted state/ });
+  });
+
+  it('from the command line: --monotonic-counter on precompute, infer and pads status; a restored state is exit 5', () => {
+    const dir = join(root, 'cli');
+    mkdirSync(dir, { recursive: true });
+    const onnx = join(dir, 'tiny.onnx');
+    writeFileSync(onnx, tinyModelBytes(31));
+    const x = join(dir, 'x.npy');
+    writeFileSync(x, writeNpy(inputs[0]!, 'float32'));
+    const [state, store, counter] = ['state', 'store', 'counters'].map((d) => join(dir, d)) as [string, string, string];
+    const slalom = (...args: string[]): { status: number | null; stderr: string } => {
+      const r = spawnSync(process.execPath, ['bin/slalom.js', ...args, '--state', state, '--monotonic-counter', counter], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, SLALOM_DEBUG: '' } });
+      return { status: r.status, stderr: r.stderr };
+    };
+    const ok = (r: { status: number | null; stderr: string }): void => assert.equal(r.status, 0, r.stderr);
+    ok(slalom('precompute', '--model', onnx, '--count', '2', '--store', store, '--kernels', 'js'));
+    const restore = snapshot(state, store);
+    ok(slalom('infer', '--model', onnx, '--input', x, '--mode', 'private', '--store', store, '--kernels', 'js'));
+    restore();
+    for (const r of [slalom('infer', '--model', onnx, '--input', x, '--mode', 'private', '--store', store, '--kernels', 'js'), slalom('pads', 'status', '--store', store)]) {
+      assert.equal(r.status, 5, r.stderr);
+      assert.match(r.stderr, /older than its monotonic counter/);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
   });
 });
