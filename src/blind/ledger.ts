@@ -22,7 +22,8 @@
  * An old copy of the ledger itself (the trusted state restored from a backup or a snapshot) would
  * hand indices out again (docs/rollback.md). Bound to a monotonic counter (monotonic-counter.ts), a
  * ledger advances the counter before every durable change of `next` or `consumed` and records the
- * value (`counter`, decimal); reading one whose value is behind its counter is StateRollbackError.
+ * value (`counter`, decimal); one whose value is behind its counter is StateRollbackError, checked
+ * under the lock when the ledger is opened and before every change.
  * The counter goes first: a crash between the two writes leaves the ledger one step behind, which
  * reads as a rollback too (the store is then retired: its pads are lost, none is reused). A ledger
  * that was bound is refused without its counter, so a process that forgot it cannot drop the check.
@@ -92,18 +93,29 @@ export class StoreLedger {
       throw new InvalidArgumentError(`pad ledger ${this.path} is unreadable: ${(e as Error).message}`, { cause: e });
     }
     if (!validLedger(raw)) throw new InvalidArgumentError(`pad ledger ${this.path} is corrupt`);
-    this.checkFresh(raw);
+    if (this.monotonic === undefined && raw.counter !== undefined) {
+      throw new InvalidArgumentError(`pad ledger ${this.path} is bound to a monotonic counter, and none was given: give the same one (--monotonic-counter) to every command that uses this trusted state`);
+    }
     return raw;
   }
 
-  /** Refuses a ledger older than its counter (a rollback), and a bound ledger read without its counter. */
-  private checkFresh(d: LedgerData): void {
-    if (this.monotonic === undefined) {
-      if (d.counter !== undefined) {
-        throw new InvalidArgumentError(`pad ledger ${this.path} is bound to a monotonic counter, and none was given: give the same one (--monotonic-counter) to every command that uses this trusted state`);
-      }
-      return;
+  /**
+   * StateRollbackError if the ledger is older than its counter. Under the lock: a reader without it
+   * could see another process's counter advanced and its ledger not yet written.
+   */
+  verifyFresh(): void {
+    if (this.monotonic === undefined) return;
+    const release = acquireLock(`${this.path}.lock`, `pad ledger ${this.path}`, this.lockTimeoutMs);
+    try {
+      this.checkFresh(this.read());
+    } finally {
+      release();
     }
+  }
+
+  /** Refuses a ledger older than its counter (a rollback); call with the lock held. */
+  private checkFresh(d: LedgerData): void {
+    if (this.monotonic === undefined) return;
     const counter = this.monotonic.read();
     const recorded = BigInt(d.counter ?? '0');
     if (recorded < counter) {
@@ -193,6 +205,7 @@ export class StoreLedger {
     const release = acquireLock(`${this.path}.lock`, `pad ledger ${this.path}`, this.lockTimeoutMs);
     try {
       const before = this.read();
+      this.checkFresh(before);
       let after = tidy(f(before));
       if (this.monotonic !== undefined && (after.next !== before.next || after.consumed !== before.consumed)) {
         // The counter first: an old copy of the ledger written before this change is then behind it.

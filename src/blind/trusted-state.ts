@@ -90,10 +90,16 @@ export class TrustedState {
     return StoreLedger.create(this.ledgerPath(storeId), { storeId, weightsHash: model.weightsHash, model: model.name }, this.#lockTimeoutMs, this.#counters?.counter(storeId));
   }
 
-  /** The ledger of a store identity this state created, or undefined if it never created it. */
+  /**
+   * The ledger of a store identity this state created, or undefined if it never created it;
+   * StateRollbackError if it is older than its monotonic counter.
+   */
   storeLedger(storeId: string): StoreLedger | undefined {
     const path = this.ledgerPath(storeId);
-    return existsSync(path) ? new StoreLedger(path, this.#lockTimeoutMs, this.#counters?.counter(storeId)) : undefined;
+    if (!existsSync(path)) return undefined;
+    const ledger = new StoreLedger(path, this.#lockTimeoutMs, this.#counters?.counter(storeId));
+    ledger.verifyFresh();
+    return ledger;
   }
 
   private ledgerPath(storeId: string): string {

@@ -10,7 +10,8 @@
  *   state directory are refused; a ledger one step behind its counter (a crash between the two
  *   writes) is refused too.
  * - From the command line: `--monotonic-counter <dir>` on precompute, infer and pads status; the
- *   restored state is exit 5, one line with the code.
+ *   restored state is exit 5, in one line.
+ * - `slalom serve` with counters: the refill child and the request sessions share the bound ledger.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -24,7 +25,9 @@ import { FileCounters, type MonotonicCounters } from '../../src/blind/monotonic-
 import { PadStore } from '../../src/blind/pad-store.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
 import { jsKernels } from '../../src/kernels/exact-linear.js';
+import { SlalomClient } from '../../src/client/client.js';
 import { SlalomModel } from '../../src/runtime/model.js';
+import { TrustedServer } from '../../src/serve/server.js';
 import { openStore, precomputePads } from '../../src/runtime/precompute.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
@@ -163,5 +166,25 @@ describe('rollback of the trusted state', () => {
       assert.match(r.stderr, /older than its monotonic counter/);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     }
+  });
+
+  it('slalom serve with a counter: the refill child and the sessions share the bound ledger, requests get their pads', async () => {
+    const counters = new FileCounters(join(root, 'counters-serve'));
+    const state = join(root, 'serve', 'state');
+    const store = join(root, 'serve', 'store');
+    const server = await TrustedServer.start({
+      models: [{ model, mode: 'private', lanes: 2, pads: { store, stateDir: state, counters, onEmpty: 'wait', refill: { lowWater: 2, highWater: 4, chunk: 2, intervalMs: 100, nice: 5 } } }],
+    });
+    try {
+      const client = await SlalomClient.connect(server.url, { policy: { allowDevelopment: true } });
+      const answers = await Promise.all(inputs.map((x) => client.infer(model.name, x)));
+      const used = answers.map((a) => a.receipt.body.pads!.indices[0]!);
+      assert.equal(new Set(used).size, used.length, `each request its own pad: ${used}`);
+    } finally {
+      await server.close();
+    }
+    const { ledger, secrets } = openStore(TrustedState.open(state, { counters }), new PadStore(store), model);
+    assert.equal(BigInt(ledger.read().counter!), counters.counter(secrets.storeId).read(), 'the ledger is bound and current');
+    assert.ok(ledger.read().consumed >= inputs.length);
   });
 });
