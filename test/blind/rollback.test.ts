@@ -7,8 +7,9 @@
  * - With the ledgers bound to counters (FileCounters, kept outside the state) the restored ledger is
  *   refused with SLALOM_ERR_STATE_ROLLBACK before anything is blinded, by inferences and by
  *   precompute alike; a bound ledger opened without its counter is refused; counters inside the
- *   state directory are refused; a ledger one step behind its counter (a crash between the two
- *   writes) is refused too.
+ *   state directory are refused; a process that dies just before or just after advancing the
+ *   counter loses at most the pad in flight (the interrupted change is dropped or adopted), while a
+ *   ledger one step behind with no change pending is a rollback.
  * - From the command line: `--monotonic-counter <dir>` on precompute, infer and pads status; the
  *   restored state is exit 5, in one line.
  * - `slalom serve` with counters: the refill child and the request sessions share the bound ledger.
@@ -131,17 +132,38 @@ describe('rollback of the trusted state', () => {
     assert.equal((await infer(state, store, inputs[2]!, counters)).pad, 2);
   });
 
-  it('a ledger one step behind its counter (a crash between the two writes) is refused; counters inside the state are refused', async () => {
+  it('a crash between the steps of a change costs at most that pad; a ledger one step behind without a pending change is refused', async () => {
     const counters = new FileCounters(join(root, 'counters-3'));
-    const { state, store } = await setup('crash', 1, counters);
-    const { ledger, secrets } = openStore(TrustedState.open(state, { counters }), new PadStore(store), model);
-    const recorded = BigInt(ledger.read().counter!);
-    counters.counter(secrets.storeId).advance(recorded + 1n);
-    await assert.rejects(infer(state, store, inputs[0]!, counters), rollback);
+    const { state, store } = await setup('crash', 3, counters);
+    /** The counters, but the process "dies" (throws) just before or just after advancing one. */
+    const dying = (when: 'before' | 'after'): MonotonicCounters => ({
+      description: 'dying counters',
+      counter: (id) => {
+        const real = counters.counter(id);
+        return {
+          read: () => real.read(),
+          advance: (to) => {
+            if (when === 'after') real.advance(to);
+            throw new Error(`crash ${when} advancing the counter`);
+          },
+        };
+      },
+    });
+    const ledgerWith = (c: MonotonicCounters) => openStore(TrustedState.open(state, { counters: c }), new PadStore(store), model).ledger;
+    assert.throws(() => ledgerWith(dying('before')).consume(0), /crash before/);
+    assert.equal(ledgerWith(counters).inventory().consumed, 0, 'died before the counter moved: the change never happened, pad 0 is still there');
+    assert.throws(() => ledgerWith(dying('after')).consume(0), /crash after/);
+    assert.deepEqual([ledgerWith(counters).inventory().consumed, ledgerWith(counters).nextReady()], [1, 1], 'died after: the change is adopted, pad 0 is spent');
+    assert.equal((await infer(state, store, inputs[0]!, counters)).pad, 1);
 
-    const inside = join(state, 'counters');
-    mkdirSync(inside, { recursive: true });
-    assert.throws(() => TrustedState.open(state, { counters: new FileCounters(inside) }), { code: 'SLALOM_ERR_INVALID_ARG', message: /outside the trusted state/ });
+    const { ledger, secrets } = openStore(TrustedState.open(state, { counters }), new PadStore(store), model);
+    counters.counter(secrets.storeId).advance(BigInt(ledger.read().counter!) + 1n);
+    await assert.rejects(infer(state, store, inputs[1]!, counters), rollback);
+  });
+
+  it('counters inside the state directory are refused', () => {
+    const state = join(root, 'inside', 'state');
+    assert.throws(() => TrustedState.open(state, { counters: new FileCounters(join(state, 'counters')) }), { code: 'SLALOM_ERR_INVALID_ARG', message: /outside the trusted state/ });
   });
 
   it('from the command line: --monotonic-counter on precompute, infer and pads status; a restored state is exit 5', () => {
