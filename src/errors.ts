@@ -18,6 +18,7 @@ export type SlalomErrorCode =
   | 'SLALOM_ERR_PAD_AUTH'
   | 'SLALOM_ERR_PAD_REUSED'
   | 'SLALOM_ERR_PADS_EXHAUSTED'
+  | 'SLALOM_ERR_STATE_ROLLBACK'
   | 'SLALOM_ERR_TRANSPORT'
   | 'SLALOM_ERR_ATTESTATION';
 
@@ -130,6 +131,13 @@ export class PadsExhaustedError extends SlalomError {
   }
 }
 
+/** A pad ledger older than its monotonic counter: the trusted state was rolled back (docs/rollback.md). */
+export class StateRollbackError extends SlalomError {
+  constructor(message: string, options?: SlalomErrorOptions) {
+    super('SLALOM_ERR_STATE_ROLLBACK', message, options);
+  }
+}
+
 /** A timeout, a dead worker, an HTTP failure. */
 export class TransportError extends SlalomError {
   constructor(message: string, options?: SlalomErrorOptions) {
@@ -155,6 +163,7 @@ export const EXIT_CODES: Readonly<Record<SlalomErrorCode, number>> = Object.free
   SLALOM_ERR_PAD_AUTH: 5,
   SLALOM_ERR_PAD_REUSED: 5,
   SLALOM_ERR_PADS_EXHAUSTED: 5,
+  SLALOM_ERR_STATE_ROLLBACK: 5,
   SLALOM_ERR_TRANSPORT: 6,
   SLALOM_ERR_ATTESTATION: 7,
 });

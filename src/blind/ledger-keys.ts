@@ -15,7 +15,7 @@
  *   no two distinct (purpose, weightsHash, storeId, epoch) give the same info (test/blind/
  *   ledger-keys.test.ts checks it on random and adversarial inputs). HKDF is a PRF in its info, so
  *   distinct ledgers, and the two purposes of one ledger, get independent keys: two models, two
- *   calibrations of one model (their weightsHash differ: it hashes the quantization), or two stores
+ *   calibrations of one model (their weightsHash differ: it hashes every integer weight), or two stores
  *   of one model sharing a state never share a keystream, and a new epoch changes every key.
  * - IVs within one key. A keystream IV is (pad index i, layer l) (keystream.ts) and a seal nonce is
  *   (i, l) too (seal.ts). A ledger hands out each i to exactly one precompute run (ledger.ts: the
@@ -31,7 +31,7 @@ import { InvalidArgumentError } from '../errors.js';
 
 /** What names a ledger. */
 export interface LedgerName {
-  /** SHA-256 of the model and its quantization (SlalomModel.weightsHash), 64 hex digits. */
+  /** The model identity, a digest of its quantized weights and graph (SlalomModel.weightsHash), 64 hex digits. */
   readonly weightsHash: string;
   /** The pad store's identity, 32 hex digits. */
   readonly storeId: string;

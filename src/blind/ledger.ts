@@ -4,7 +4,7 @@
  * are used. One JSON file, replaced atomically and fsynced on every change, under a lock (lock.ts):
  *
  *     { format: 2, storeId, weightsHash, model, next, generated, consumed,
- *       ranges: [{ from, to, written, used, pid }] }
+ *       ranges: [{ from, to, written, used, pid }], counter?, pending? }
  *
  * - `next`: the first index never handed out. `reserve(count)` hands out [next, next + count) to one
  *   precompute run and raises `next`, durably, before any pad of the range is computed; it never goes
@@ -18,11 +18,27 @@
  *   whose every index is used or a gap is dropped; `generated` and `consumed` count all pads ever.
  * A crash at any instant therefore loses at most the pads in flight and never reuses one; an old copy
  * of the store cannot roll the ledger back because the ledger is not in it.
+ *
+ * An old copy of the ledger itself (the trusted state restored from a backup or a snapshot) would
+ * hand indices out again (docs/rollback.md). Bound to a monotonic counter (monotonic-counter.ts), a
+ * ledger records the counter's value at its last change of `next` or `consumed` (`counter`,
+ * decimal) and makes each such change in three durable steps:
+ *   1. the ledger as it was, with the change as `pending` (the new ledger, at value c + 1);
+ *   2. the counter advanced to c + 1;
+ *   3. the new ledger, at c + 1.
+ * Checked under the lock when the ledger is opened and before every change, a ledger at value c
+ * against counter k is: current if c ≥ k (a `pending` left there is dropped: its process died before
+ * step 2, so the change never took effect); adopted from its `pending` if c = k − 1 and the pending
+ * change is at k (its process died after step 2 — or this is the copy step 1 wrote and the change
+ * did take effect: adopting it is right either way); otherwise rolled back: StateRollbackError. So
+ * a crash at any instant costs at most the pad in flight, and an old copy is refused. A ledger that
+ * was bound is refused without its counter, so a process that forgot it cannot drop the check.
  */
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, StateRollbackError } from '../errors.js';
 import { createFileDurably, writeFileDurably } from './durable.js';
 import { acquireLock, processGone } from './lock.js';
+import type { MonotonicCounter } from './monotonic-counter.js';
 import { aInt } from '../util/assert.js';
 
 export interface LedgerRange {
@@ -44,6 +60,10 @@ export interface LedgerData {
   readonly generated: number;
   readonly consumed: number;
   readonly ranges: readonly LedgerRange[];
+  /** The monotonic counter's value at the last change of `next` or `consumed` (decimal), for a bound ledger. */
+  readonly counter?: string;
+  /** A change being made (step 1 of the module comment): the ledger after it, at the next counter value. */
+  readonly pending?: LedgerData;
 }
 
 export interface LedgerInventory {
@@ -61,13 +81,16 @@ export class StoreLedger {
   constructor(
     readonly path: string,
     private readonly lockTimeoutMs?: number,
+    /** The ledger's monotonic counter, if the deployment provides one (see the module comment). */
+    private readonly monotonic?: MonotonicCounter,
   ) {}
 
   /** Writes a new ledger for a fresh store identity; refuses to replace one. */
-  static create(path: string, identity: Pick<LedgerData, 'storeId' | 'weightsHash' | 'model'>, lockTimeoutMs?: number): StoreLedger {
-    const data: LedgerData = { format: 2, ...identity, next: 0, generated: 0, consumed: 0, ranges: [] };
+  static create(path: string, identity: Pick<LedgerData, 'storeId' | 'weightsHash' | 'model'>, lockTimeoutMs?: number, monotonic?: MonotonicCounter): StoreLedger {
+    const bound = monotonic === undefined ? {} : { counter: String(monotonic.read()) };
+    const data: LedgerData = { format: 2, ...identity, next: 0, generated: 0, consumed: 0, ranges: [], ...bound };
     if (!createFileDurably(path, JSON.stringify(data), 0o600)) throw new InvalidArgumentError(`pad ledger ${path} exists already`);
-    return new StoreLedger(path, lockTimeoutMs);
+    return new StoreLedger(path, lockTimeoutMs, monotonic);
   }
 
   read(): LedgerData {
@@ -78,7 +101,46 @@ export class StoreLedger {
       throw new InvalidArgumentError(`pad ledger ${this.path} is unreadable: ${(e as Error).message}`, { cause: e });
     }
     if (!validLedger(raw)) throw new InvalidArgumentError(`pad ledger ${this.path} is corrupt`);
+    if (this.monotonic === undefined && raw.counter !== undefined) {
+      throw new InvalidArgumentError(`pad ledger ${this.path} is bound to a monotonic counter, and none was given: give the same one (--monotonic-counter) to every command that uses this trusted state`);
+    }
     return raw;
+  }
+
+  /**
+   * StateRollbackError if the ledger is older than its counter; finishes a change a crash
+   * interrupted. Under the lock: a reader without it could see a change between its steps.
+   */
+  verifyFresh(): void {
+    if (this.monotonic === undefined) return;
+    const release = acquireLock(`${this.path}.lock`, `pad ledger ${this.path}`, this.lockTimeoutMs);
+    try {
+      this.fresh(this.read());
+    } finally {
+      release();
+    }
+  }
+
+  /** The ledger checked against its counter (module comment), an interrupted change settled durably; call with the lock held. */
+  private fresh(d: LedgerData): LedgerData {
+    if (this.monotonic === undefined) return d;
+    const counter = this.monotonic.read();
+    const recorded = BigInt(d.counter ?? '0');
+    let settled: LedgerData;
+    if (recorded >= counter) {
+      if (d.pending === undefined) return d;
+      const { pending: _dropped, ...unchanged } = d;
+      settled = unchanged;
+    } else if (recorded + 1n === counter && d.pending?.counter === String(counter)) {
+      settled = d.pending;
+    } else {
+      throw new StateRollbackError(
+        `pad ledger ${this.path} is older than its monotonic counter (${recorded} < ${counter}): the trusted state was restored from an old copy, ` +
+          'so its pad indices may have been used already; this store is retired: precompute into a new store directory',
+      );
+    }
+    writeFileDurably(this.path, JSON.stringify(settled), 0o600);
+    return settled;
   }
 
   /** Hands out `count` fresh indices to the calling process; returns the first. */
@@ -158,8 +220,14 @@ export class StoreLedger {
   private update(f: (d: LedgerData) => LedgerData): void {
     const release = acquireLock(`${this.path}.lock`, `pad ledger ${this.path}`, this.lockTimeoutMs);
     try {
-      const before = this.read();
-      const after = tidy(f(before));
+      const before = this.fresh(this.read());
+      let after = tidy(f(before));
+      if (this.monotonic !== undefined && (after.next !== before.next || after.consumed !== before.consumed)) {
+        // The three steps of the module comment: then every older copy is behind the counter.
+        after = { ...after, counter: String(BigInt(before.counter ?? '0') + 1n) };
+        writeFileDurably(this.path, JSON.stringify({ ...before, pending: after }), 0o600);
+        this.monotonic.advance(BigInt(after.counter!));
+      }
       if (after !== before) writeFileDurably(this.path, JSON.stringify(after), 0o600);
     } finally {
       release();
@@ -185,10 +253,12 @@ function tidy(d: LedgerData): LedgerData {
   return changed ? { ...d, ranges } : d;
 }
 
-function validLedger(d: Partial<LedgerData>): d is LedgerData {
+function validLedger(d: Partial<LedgerData>, nested = false): d is LedgerData {
   const int = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
   if (d === null || typeof d !== 'object' || d.format !== 2 || typeof d.storeId !== 'string' || typeof d.weightsHash !== 'string' || typeof d.model !== 'string') return false;
   if (!int(d.next) || !int(d.generated) || !int(d.consumed) || d.consumed > d.generated || !Array.isArray(d.ranges)) return false;
+  if (d.counter !== undefined && (typeof d.counter !== 'string' || !/^\d{1,20}$/.test(d.counter))) return false;
+  if (d.pending !== undefined && (nested || !validLedger(d.pending, true))) return false;
   let end = 0;
   for (const r of d.ranges as unknown[]) {
     const x = r as Partial<LedgerRange>;

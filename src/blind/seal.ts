@@ -20,7 +20,7 @@ import { packedBelowP } from '../simd/residues.js';
 import { checkLedgerName } from './ledger-keys.js';
 
 export interface PadBinding {
-  /** SHA-256 of the model and its quantization (SlalomModel.weightsHash), hex. */
+  /** The model identity, a digest of its quantized weights and graph (SlalomModel.weightsHash), hex. */
   readonly weightsHash: string;
   /** The pad store's identity, 32 hex digits. */
   readonly storeId: string;

@@ -10,6 +10,11 @@
  * would start again at 0 under keys whose pads may exist. Each ledger's keys are derived from the
  * master secret over (weightsHash, store identity, epoch) (ledger-keys.ts).
  * Default location: $SLALOM_STATE_DIR, else ~/.slalom/state.
+ *
+ * Restoring an old copy of this directory rolls its ledgers back, and an index handed out again
+ * reuses a pad (docs/rollback.md). With `counters` (monotonic-counter.ts; kept outside this
+ * directory, where the copy cannot reach), every ledger is bound to a counter and a rolled-back one
+ * is refused; without, that is not detected.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -19,6 +24,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { createFileDurably, removeStaleTemporaries } from './durable.js';
 import { StoreLedger } from './ledger.js';
 import { checkLedgerName, deriveLedgerKeys, STORE_ID_RE, type LedgerKeys } from './ledger-keys.js';
+import { isInside, type MonotonicCounters } from './monotonic-counter.js';
 
 export function defaultStateDir(): string {
   return process.env['SLALOM_STATE_DIR'] ?? join(homedir(), '.slalom', 'state');
@@ -27,6 +33,8 @@ export function defaultStateDir(): string {
 export interface TrustedStateOptions {
   /** How long a ledger update waits for a lock held by a live process before failing (default 10 s). */
   readonly lockTimeoutMs?: number;
+  /** Monotonic counters the ledgers are bound to, so a rolled-back state is refused (default: none). */
+  readonly counters?: MonotonicCounters;
 }
 
 export class TrustedState {
@@ -35,15 +43,21 @@ export class TrustedState {
   readonly epoch: number;
   readonly #master: Uint8Array;
   readonly #lockTimeoutMs: number | undefined;
+  readonly #counters: MonotonicCounters | undefined;
 
-  private constructor(dir: string, epoch: number, master: Uint8Array, lockTimeoutMs: number | undefined) {
+  private constructor(dir: string, epoch: number, master: Uint8Array, options: TrustedStateOptions) {
     this.dir = dir;
     this.epoch = epoch;
     this.#master = master;
-    this.#lockTimeoutMs = lockTimeoutMs;
+    this.#lockTimeoutMs = options.lockTimeoutMs;
+    this.#counters = options.counters;
   }
 
   static open(dir = defaultStateDir(), options: TrustedStateOptions = {}): TrustedState {
+    const counterDir = options.counters?.dir;
+    if (counterDir !== undefined && isInside(counterDir, dir)) {
+      throw new InvalidArgumentError(`the monotonic counters (${counterDir}) must be kept outside the trusted state ${dir}: an old copy of the state would bring old counters back`);
+    }
     mkdirSync(join(dir, 'ledger'), { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
     removeStaleTemporaries(dir);
@@ -61,7 +75,7 @@ export class TrustedState {
     }
     const master = typeof parsed.masterKey === 'string' ? Buffer.from(parsed.masterKey, 'base64') : Buffer.alloc(0);
     if (master.length !== 32 || !Number.isInteger(parsed.epoch)) throw new InvalidArgumentError(`trusted state ${keyPath} is corrupt`);
-    return new TrustedState(dir, parsed.epoch as number, new Uint8Array(master), options.lockTimeoutMs);
+    return new TrustedState(dir, parsed.epoch as number, new Uint8Array(master), options);
   }
 
   /** The keys of the ledger of store `storeId` holding pads of the model with `weightsHash`, at this epoch. */
@@ -73,13 +87,19 @@ export class TrustedState {
   registerStore(model: { readonly name: string; readonly weightsHash: string }): StoreLedger {
     const storeId = randomBytes(16).toString('hex');
     checkLedgerName({ weightsHash: model.weightsHash, storeId, epoch: this.epoch });
-    return StoreLedger.create(this.ledgerPath(storeId), { storeId, weightsHash: model.weightsHash, model: model.name }, this.#lockTimeoutMs);
+    return StoreLedger.create(this.ledgerPath(storeId), { storeId, weightsHash: model.weightsHash, model: model.name }, this.#lockTimeoutMs, this.#counters?.counter(storeId));
   }
 
-  /** The ledger of a store identity this state created, or undefined if it never created it. */
+  /**
+   * The ledger of a store identity this state created, or undefined if it never created it;
+   * StateRollbackError if it is older than its monotonic counter.
+   */
   storeLedger(storeId: string): StoreLedger | undefined {
     const path = this.ledgerPath(storeId);
-    return existsSync(path) ? new StoreLedger(path, this.#lockTimeoutMs) : undefined;
+    if (!existsSync(path)) return undefined;
+    const ledger = new StoreLedger(path, this.#lockTimeoutMs, this.#counters?.counter(storeId));
+    ledger.verifyFresh();
+    return ledger;
   }
 
   private ledgerPath(storeId: string): string {

@@ -1,6 +1,7 @@
 /** The parsing of the flags cli/verbs.ts declares: into LoadOptions, session options, accelerators. */
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
+import { FileCounters, type MonotonicCounters } from '../blind/monotonic-counter.js';
 import { aInt, aNumber, type IntRange } from '../util/assert.js';
 import type { Preprocess } from '../io/preprocess.js';
 import { SlalomModel, type LoadOptions, type PerInput } from '../runtime/model.js';
@@ -146,6 +147,7 @@ export interface SessionFlags {
   padPool: string;
   store?: string;
   state?: string;
+  monotonicCounter?: string;
   onExhausted: string;
   lowWater: string;
   kernels: string;
@@ -228,6 +230,11 @@ export function parseVerifyFlags(flags: { check: string; repetitions?: string; s
   };
 }
 
+/** `--monotonic-counter <dir>`: the counters the trusted state's ledgers are bound to (docs/rollback.md). */
+export function trustedStateOptions(flags: { readonly monotonicCounter?: string }): { counters?: MonotonicCounters } {
+  return flags.monotonicCounter === undefined ? {} : { counters: new FileCounters(flags.monotonicCounter) };
+}
+
 /** `--pads`: store or memory; `--store` goes with store only. */
 export function parsePadSource(pads: string, hasStore: boolean): 'store' | 'memory' {
   if (pads !== 'store' && pads !== 'memory') throw new InvalidArgumentError(`--pads must be store or memory, got '${pads}'`);
@@ -249,6 +256,7 @@ export function sessionOptionsFromFlags(flags: SessionFlags): SessionOptions {
           pads: {
             store: flags.store,
             stateDir: flags.state,
+            ...trustedStateOptions(flags),
             onExhausted: flags.onExhausted,
             lowWater,
             onLowPads: (remaining: number) => process.stderr.write(`warning: only ${remaining} pads left (low-water mark ${lowWater}); run \`slalom precompute\`\n`),

@@ -78,6 +78,7 @@ const PREPROCESS_FLAGS: readonly FlagSpec[] = [
 ];
 
 const STATE_FLAG = flag('--state <dir>', 'trusted state directory (keys, pad ledger); default $SLALOM_STATE_DIR or ~/.slalom/state');
+const COUNTER_FLAG = flag('--monotonic-counter <dir>', 'bind the pad ledgers to monotonic counters kept in <dir> (outside --state), so an old copy of the state put back is refused (docs/rollback.md); every command using the state must give it');
 
 /** The attestation policy of the client verbs (client/client.ts checks it before anything is sent). */
 const POLICY_FLAGS: readonly FlagSpec[] = [
@@ -102,6 +103,7 @@ const SESSION_FLAGS: readonly FlagSpec[] = [
   flag('--pad-pool <n>', 'pads kept ready with --pads memory', '4'),
   flag('--store <dir>', 'pad store for the private modes (filled by `slalom precompute`)'),
   STATE_FLAG,
+  COUNTER_FLAG,
   flag('--on-exhausted <policy>', 'when no pad is left: fail, or local (run that inference in the trusted runtime)', 'fail'),
   flag('--low-water <n>', 'warn when fewer pads remain', '10'),
   KERNELS_FLAG,
@@ -190,6 +192,7 @@ export const VERBS: readonly VerbSpec[] = [
       required('--count <n>', 'how many more inferences to prepare pads for'),
       required('--store <dir>', 'the untrusted pad store directory'),
       STATE_FLAG,
+      COUNTER_FLAG,
       flag('--kernels <impl>', `exact kernels of the trusted runtime: ${EXACT_KERNELS.join(', ')}`, 'ort'),
       JSON_FLAG,
       ...MODEL_FLAGS,
@@ -202,6 +205,7 @@ export const VERBS: readonly VerbSpec[] = [
     flags: [
       required('--store <dir>', 'the pad store directory'),
       flag('--state <dir>', 'trusted state directory; default $SLALOM_STATE_DIR or ~/.slalom/state'),
+      COUNTER_FLAG,
       flag('--model <file>', 'the model the pads are for (default: the one the store manifest names)'),
       flag('--low-water <n>', 'warn when fewer pads remain', '10'),
       JSON_FLAG,
@@ -254,6 +258,7 @@ export const VERBS: readonly VerbSpec[] = [
       flag('--pad-pool <n>', 'pads kept ready per model with --pads memory', '8'),
       repeatable(flag('--store <dir>', 'pad store of the private modes with --pads store, one per --model in the same order')),
       STATE_FLAG,
+      COUNTER_FLAG,
       flag('--on-empty <policy>', 'when no pad is ready: wait (for the refill, up to --request-timeout-ms), fail (503 + Retry-After), local (that inference runs in the trusted runtime)', 'wait'),
       flag('--no-refill', '--pads store: no background precompute (pads come from `slalom precompute` only)'),
       flag('--refill-low <n>', '--pads store: refill when fewer pads than this are ready (a memory pool refills itself)', '8'),

@@ -26,6 +26,10 @@
  * Node attributes and layer fields are stored as JSON; typed arrays among them go to blobs, and
  * numbers JSON cannot hold (±Infinity, NaN, −0) are tagged. Anything else cannot be stored and is
  * refused when the artifact is written, so a new op with exotic attributes fails loudly, not later.
+ *
+ * The checksum is unkeyed: it catches corruption, not editing (anyone can recompute it). The header
+ * states no identity for the model; the runtime computes one from what it loaded (content-hash.ts),
+ * so an edited artifact is another model to pads, pins and receipts.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
@@ -34,6 +38,7 @@ import { linearIsExact } from '../field/prime.js';
 import type { Graph, Node } from '../graph/ir.js';
 import { OPS } from '../graph/ops/registry.js';
 import { sizeOf, type Tensor } from '../tensor/tensor.js';
+import type { IntegerBacked, StoredIntegers } from './content-hash.js';
 import { rowL1, type QuantizedGraph, type QuantizedLayer } from './quantize-graph.js';
 
 export const ARTIFACT_MAGIC: readonly number[] = [0x89, 0x53, 0x4c, 0x41, 0x4c, 0x4f, 0x4d, 0x51];
@@ -60,10 +65,8 @@ export interface Provenance {
 /** What the runtime stores beside the quantized graph (its own JSON: labels, preprocessing). */
 export interface ArtifactMeta {
   readonly name: string;
-  /** SHA-256 of the ONNX file the artifact was made from. */
+  /** SHA-256 of the ONNX file the artifact was made from (as the file states it; checked when the embedded ONNX file is read). */
   readonly modelHash: string;
-  /** What pads and accelerator layer names bind to (runtime/model.ts derives and rechecks it). */
-  readonly weightsHash: string;
   readonly provenance: Provenance;
   readonly info: unknown;
 }
@@ -480,13 +483,15 @@ function build(h: ArtifactHeader, blobs: Uint8Array): Pick<LoadedArtifact, 'quan
 /**
  * A weight tensor whose float64 values are made from the stored integers on first use, checked
  * against the header's Σ|w̃| (the exactness bound relies on it); until then only the compact
- * integers are held.
+ * integers are held (and hashed into the model identity without decoding).
  */
-function lazyWeights(dims: readonly number[], stored: Int8Array | Int16Array | Int32Array, layer: Pick<QuantizedLayer, 'op' | 'weightRowL1'>, name: string): Tensor {
-  let source: Int8Array | Int16Array | Int32Array | undefined = stored;
+function lazyWeights(dims: readonly number[], stored: StoredIntegers, layer: Pick<QuantizedLayer, 'op' | 'weightRowL1'>, name: string): Tensor & IntegerBacked {
+  let source: StoredIntegers | undefined = stored;
   let data: Float64Array | undefined;
   return {
     dims: [...dims],
+    // What the model identity hashes (content-hash.ts): the integers exactly as decoding will read them.
+    storedIntegers: () => source,
     get data(): Float64Array {
       if (data === undefined) {
         const values = new Float64Array(source!); // converting constructor: a native loop, not an iterator

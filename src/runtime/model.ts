@@ -18,7 +18,8 @@ import { parseOnnx } from '../graph/onnx/parse.js';
 import { loadInputTensor } from '../io/image.js';
 import { isArtifact, isArtifactFile, readArtifact, writeArtifact, type Provenance } from '../quant/artifact.js';
 import { calibrate } from '../quant/calibrate.js';
-import { DEFAULT_MARGIN, quantizeGraph, type QuantizedGraph, type QuantizedLayer } from '../quant/quantize-graph.js';
+import { contentHash } from '../quant/content-hash.js';
+import { DEFAULT_MARGIN, quantizeGraph, type QuantizedGraph } from '../quant/quantize-graph.js';
 import { formatDims, sameDims, type Tensor } from '../tensor/tensor.js';
 import { SLALOM_VERSION } from '../version.js';
 import { runQuantized, type RunOptions } from './executor.js';
@@ -109,9 +110,11 @@ export class SlalomModel {
     /** SHA-256 of the ONNX file. */
     readonly modelHash: string,
     /**
-     * SHA-256 of the model file and its quantization (each layer's scales and shapes), which fix the
-     * integer weights: what pads (u = f(r) depends on them) and accelerator layer names bind to, so a
-     * pad precomputed under another calibration can never be used.
+     * The model's identity: a digest of the quantized graph as loaded — every integer weight, bias,
+     * scale and constant, every node, attribute and wire (quant/content-hash.ts) — computed here,
+     * never read from a file. The same for an ONNX model and its artifact. Pads (u = f(r) depends on
+     * the weights), accelerator layer names, attestation, receipts and pins bind to it, so a pad
+     * precomputed for other weights (another calibration, an edited artifact) is refused.
      */
     readonly weightsHash: string,
     readonly quantized: QuantizedGraph,
@@ -149,7 +152,7 @@ export class SlalomModel {
       slalomVersion: SLALOM_VERSION,
       createdAt: new Date().toISOString(),
     };
-    return new SlalomModel(name, modelHash, weightsHashOf(modelHash, quantized.layers), quantized, info, provenance, 'onnx', () => bytes);
+    return new SlalomModel(name, modelHash, contentHash(quantized), quantized, info, provenance, 'onnx', () => bytes);
   }
 
   get graph(): Graph {
@@ -193,7 +196,7 @@ export class SlalomModel {
 
   /** Writes the quantized artifact; returns its size in bytes. */
   save(path: string, options: SaveOptions = {}): number {
-    const meta = { name: this.name, modelHash: this.modelHash, weightsHash: this.weightsHash, provenance: this.provenance, info: { labels: this.info.labels, preprocess: this.info.preprocess } };
+    const meta = { name: this.name, modelHash: this.modelHash, provenance: this.provenance, info: { labels: this.info.labels, preprocess: this.info.preprocess } };
     return writeArtifact(path, this.quantized, meta, options.includeOnnx ? this.onnxBytes : undefined);
   }
 
@@ -266,7 +269,8 @@ export class SlalomModel {
     const loaded = readArtifact(source, (p) => options.onProgress?.({ phase: 'read', ...p }));
     const { meta, quantized } = loaded;
     const where = path ?? 'artifact';
-    if (weightsHashOf(meta.modelHash, quantized.layers) !== meta.weightsHash) throw new MalformedModelError(`${where}: malformed slalom artifact: its weights hash does not match its quantization`);
+    // Before any layer is used: the stored integers are hashed as they are, without decoding them.
+    const weightsHash = contentHash(quantized);
     const given = options.inputDims;
     if (given !== undefined) {
       quantized.graph.inputs.forEach((input, i) => {
@@ -284,7 +288,7 @@ export class SlalomModel {
       if (createHash('sha256').update(bytes).digest('hex') !== meta.modelHash) throw new MalformedModelError(`${where}: malformed slalom artifact: its ONNX file does not match its model hash`);
       return bytes;
     };
-    return new SlalomModel(meta.name, meta.modelHash, meta.weightsHash, quantized, info, meta.provenance, 'artifact', floatBytes);
+    return new SlalomModel(meta.name, meta.modelHash, weightsHash, quantized, info, meta.provenance, 'artifact', floatBytes);
   }
 
   /** How to fix an overflow at run time, given how this model was calibrated. */
@@ -313,12 +317,6 @@ function withoutFloatWeights(q: QuantizedGraph): QuantizedGraph {
   for (const n of q.graph.nodes) for (const i of q.byNode.has(n.name) ? n.inputs.slice(0, 1) : n.inputs) used.add(i);
   const constants = new Map([...q.graph.constants].filter(([name]) => used.has(name)));
   return { ...q, graph: { ...q.graph, constants } };
-}
-
-/** The hash pads and accelerator layer names bind to: the ONNX file and each layer's scales and shapes. */
-function weightsHashOf(modelHash: string, layers: readonly QuantizedLayer[]): string {
-  const quantization = layers.map((l) => [l.name, l.lx, l.lw, l.inDims, l.outDims]);
-  return createHash('sha256').update(modelHash).update(JSON.stringify(quantization)).digest('hex');
 }
 
 function quantizationHint(margin: number): string {

@@ -28,7 +28,7 @@ import { aInt } from '../util/assert.js';
 /** What a pad store is checked against: the model its pads must be for. */
 export interface PadModel {
   readonly name: string;
-  /** weightsHash: the hash pads bind to (the model and its quantization). */
+  /** weightsHash: the model identity pads bind to (a digest of its quantized weights and graph). */
   readonly weightsHash: string;
 }
 
@@ -49,7 +49,7 @@ export function openStore(state: TrustedState, store: PadStore, model: PadModel)
   if (claim.kind === 'none') throw new PadsExhaustedError(`the pad store ${store.dir} holds no pads (it has no manifest); run \`slalom precompute --store ${store.dir}\``);
   if (claim.kind === 'invalid') throw new PadAuthError(`the pad store ${store.dir} cannot be used: ${claim.why}; precompute into a new store directory`);
   if (claim.weightsHash !== model.weightsHash) {
-    const other = claim.model === model.name ? `of '${claim.model}' with other weights (another calibration, --margin or --input-shape)` : `of model '${claim.model ?? '?'}'`;
+    const other = claim.model === model.name ? `of '${claim.model}' with other weights (another calibration, --margin or --input-shape, or edited weights)` : `of model '${claim.model ?? '?'}'`;
     throw new PadAuthError(`the pad store ${store.dir} holds pads ${other} (weights ${short(claim.weightsHash)}), not of '${model.name}' (weights ${short(model.weightsHash)}); use its model, or another --store`);
   }
   const ledger = state.storeLedger(claim.storeId);

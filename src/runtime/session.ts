@@ -10,6 +10,7 @@ import { OnlinePads } from './online-pads.js';
 import { PadPool } from './pad-pool.js';
 import { PadStore } from '../blind/pad-store.js';
 import { TrustedState } from '../blind/trusted-state.js';
+import type { MonotonicCounters } from '../blind/monotonic-counter.js';
 import { InvalidArgumentError } from '../errors.js';
 import { createExactKernels, type ExactKernelsName } from '../kernels/exact-linear.js';
 import type { QuantizedGraph } from '../quant/quantize-graph.js';
@@ -58,6 +59,8 @@ export type OwnPadOptions =
       readonly store: string;
       /** The trusted state directory (keys, ledger); default $SLALOM_STATE_DIR or ~/.slalom/state. */
       readonly stateDir?: string;
+      /** Monotonic counters the state's ledgers are bound to, so a rolled-back state is refused (docs/rollback.md). */
+      readonly counters?: MonotonicCounters;
     })
   | (PadPolicy & {
       readonly source: 'memory';
@@ -130,7 +133,8 @@ export function openPads(model: SlalomModel, options: OwnPadOptions & { readonly
 export function openPads(model: SlalomModel, options: OwnPadOptions, kernels?: ExactKernelsName): OnlinePads | PadPool;
 export function openPads(model: SlalomModel, options: OwnPadOptions, kernels: ExactKernelsName = 'ort'): OnlinePads | PadPool {
   if (options.source === 'memory') return PadPool.open(model.quantized, { capacity: options.capacity, kernels });
-  return new OnlinePads(model.quantized, model.weightsHash, TrustedState.open(options.stateDir), new PadStore(options.store), model.name);
+  const state = TrustedState.open(options.stateDir, options.counters !== undefined ? { counters: options.counters } : {});
+  return new OnlinePads(model.quantized, model.weightsHash, state, new PadStore(options.store), model.name);
 }
 
 /** A shared source as one session sees it: no close (its owner closes it); acquire waits only if `wait`. */

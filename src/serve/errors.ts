@@ -21,6 +21,7 @@ const STATUS: Readonly<Record<SlalomErrorCode, number>> = {
   SLALOM_ERR_PAD_AUTH: 500,
   SLALOM_ERR_PAD_REUSED: 500,
   SLALOM_ERR_PADS_EXHAUSTED: 503,
+  SLALOM_ERR_STATE_ROLLBACK: 500,
   SLALOM_ERR_TRANSPORT: 503,
   SLALOM_ERR_ATTESTATION: 500,
 };
@@ -32,6 +33,7 @@ const OUTCOME: Partial<Record<SlalomErrorCode, Outcome>> = {
   SLALOM_ERR_INTEGRITY: 'integrity',
   SLALOM_ERR_PAD_AUTH: 'pad_auth',
   SLALOM_ERR_PAD_REUSED: 'pad_auth',
+  SLALOM_ERR_STATE_ROLLBACK: 'pad_auth',
   SLALOM_ERR_PADS_EXHAUSTED: 'pads_exhausted',
   SLALOM_ERR_TRANSPORT: 'transport',
 };

@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PadStore } from '../blind/pad-store.js';
 import { TrustedState } from '../blind/trusted-state.js';
-import { TransportError } from '../errors.js';
+import { InvalidArgumentError, TransportError } from '../errors.js';
+import type { MonotonicCounters } from '../blind/monotonic-counter.js';
 import type { ExactKernelsName } from '../kernels/exact-linear.js';
 import type { SlalomModel } from '../runtime/model.js';
 import { openStore } from '../runtime/precompute.js';
@@ -46,6 +47,8 @@ export interface RefillChildConfig {
   readonly weightsHash: string;
   readonly store: string;
   readonly stateDir?: string;
+  /** The monotonic counters' directory (FileCounters), when the ledgers are bound to them. */
+  readonly counterDir?: string;
   readonly kernels: ExactKernelsName;
   readonly nice: number;
 }
@@ -65,11 +68,14 @@ export class StorePadSource implements PadMaker {
     private readonly stateDir: string | undefined,
     private readonly kernels: ExactKernelsName,
     private readonly nice = 19,
-  ) {}
+    private readonly counters?: MonotonicCounters,
+  ) {
+    if (counters !== undefined && counters.dir === undefined) throw new InvalidArgumentError(`the pad refill runs in a child process, which cannot reach ${counters.description}: serve with refill off, or counters in a directory`);
+  }
 
   remaining(): number {
     try {
-      return openStore(TrustedState.open(this.stateDir), new PadStore(this.store), this.model).ledger.inventory().ready;
+      return openStore(TrustedState.open(this.stateDir, this.counters !== undefined ? { counters: this.counters } : {}), new PadStore(this.store), this.model).ledger.inventory().ready;
     } catch {
       return 0; // no manifest yet (the first refill creates it), or a store the sessions will refuse with the reason
     }
@@ -122,7 +128,7 @@ export class StorePadSource implements PadMaker {
     this.dir ??= mkdtempSync(join(tmpdir(), 'slalom-refill-'));
     const artifact = join(this.dir, 'model.slalom');
     this.model.save(artifact);
-    const config: RefillChildConfig = { artifact, weightsHash: this.model.weightsHash, store: this.store, ...(this.stateDir !== undefined ? { stateDir: this.stateDir } : {}), kernels: this.kernels, nice: this.nice };
+    const config: RefillChildConfig = { artifact, weightsHash: this.model.weightsHash, store: this.store, ...(this.stateDir !== undefined ? { stateDir: this.stateDir } : {}), ...(this.counters?.dir !== undefined ? { counterDir: this.counters.dir } : {}), kernels: this.kernels, nice: this.nice };
     const child = fork(CHILD_ENTRY, [JSON.stringify(config)], { execArgv: CHILD_ENTRY.pathname.endsWith('.ts') ? ['--import', 'tsx'] : [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     this.child = child;
     // The refill never keeps the service alive by itself.

@@ -5,6 +5,7 @@
  */
 import { setPriority } from 'node:os';
 import { PadStore } from '../blind/pad-store.js';
+import { FileCounters } from '../blind/monotonic-counter.js';
 import { TrustedState } from '../blind/trusted-state.js';
 import { createExactKernels } from '../kernels/exact-linear.js';
 import { SlalomModel } from '../runtime/model.js';
@@ -24,7 +25,7 @@ try {
 try {
   const model = await SlalomModel.load(config.artifact);
   if (model.weightsHash !== config.weightsHash) throw new Error(`the refill loaded weights ${model.weightsHash.slice(0, 12)}…, not the service's ${config.weightsHash.slice(0, 12)}…`);
-  const state = TrustedState.open(config.stateDir);
+  const state = TrustedState.open(config.stateDir, config.counterDir !== undefined ? { counters: new FileCounters(config.counterDir) } : {});
   const store = new PadStore(config.store);
   const kernels = await createExactKernels(config.kernels);
   let queue = Promise.resolve();

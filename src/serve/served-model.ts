@@ -17,6 +17,7 @@ import type { AcceleratorBackend } from '../accel/backend.js';
 import { HttpBackend } from '../accel/http/client.js';
 import { WorkerBackend } from '../accel/worker/client.js';
 import { createSession, type CreateSessionOptions, type RunResult, type Session, type SessionInput } from '../api/session.js';
+import type { MonotonicCounters } from '../blind/monotonic-counter.js';
 import { FairQueue, type QueueItem } from '../http/fair-queue.js';
 import { busy, HttpError } from '../http/http-error.js';
 import { createExactKernels } from '../kernels/exact-linear.js';
@@ -44,6 +45,8 @@ export type ServedPads =
       /** The pad store directory. */
       readonly store: string;
       readonly stateDir?: string;
+      /** Monotonic counters the state's ledgers are bound to (docs/rollback.md); the refill child needs them in a directory. */
+      readonly counters?: MonotonicCounters;
       /** Background refill between water marks (default on; false: none, pads come from `slalom precompute`). */
       readonly refill?: RefillOptions | false;
     })
@@ -122,9 +125,9 @@ export class ServedModel {
         pads = refill = memory;
         sessionPads = { source: 'shared', from: memory.pool, wait: false, ...padPolicy };
       } else if (p !== undefined) {
-        pads = new StorePadSource(model, p.store, p.stateDir, kernels, p.refill === false ? undefined : p.refill?.nice);
+        pads = new StorePadSource(model, p.store, p.stateDir, kernels, p.refill === false ? undefined : p.refill?.nice, p.counters);
         refill = p.refill !== false ? new PadRefill(pads, p.refill ?? {}, countPad) : undefined;
-        sessionPads = { store: p.store, stateDir: p.stateDir, ...padPolicy };
+        sessionPads = { store: p.store, stateDir: p.stateDir, ...(p.counters !== undefined ? { counters: p.counters } : {}), ...padPolicy };
       }
       for (let k = 0; k < lanes; k++) {
         sessions.push(

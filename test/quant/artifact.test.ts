@@ -138,7 +138,7 @@ describe('quantized artifact', () => {
     const q = onnx.quantized;
     const lying = { ...q, layers: q.layers.map((l, i) => (i === 1 ? { ...l, weightRowL1: l.weightRowL1 - 1 } : l)) };
     const p = join(dir, 'lying.slalom');
-    writeArtifact(p, lying, { name: 'x', modelHash: onnx.modelHash, weightsHash: onnx.weightsHash, provenance: onnx.provenance, info: {} });
+    writeArtifact(p, lying, { name: 'x', modelHash: onnx.modelHash, provenance: onnx.provenance, info: {} });
     const { quantized } = readArtifact(p);
     assert.equal(quantized.layers[0]!.w.data.length, sizeOf(quantized.layers[0]!.w.dims));
     assert.throws(() => quantized.layers[1]!.w.data, malformed(/Σ\|w̃\| = \d+, its header claims/));

@@ -5,11 +5,12 @@ import { acceptStoreManifest } from '../../boundary/accept.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { SlalomModel } from '../../runtime/model.js';
 import { openStore } from '../../runtime/precompute.js';
-import { parseInteger } from '../options.js';
+import { parseInteger, trustedStateOptions } from '../options.js';
 
 interface StatusFlags {
   store: string;
   state?: string;
+  monotonicCounter?: string;
   model?: string;
   lowWater: string;
   json?: boolean;
@@ -23,7 +24,7 @@ export async function run(flags: StatusFlags): Promise<void> {
   let model = claim.kind === 'store' ? { name: claim.model ?? '?', weightsHash: claim.weightsHash } : undefined;
   if (flags.model !== undefined) model = await SlalomModel.load(flags.model);
   if (model === undefined && claim.kind === 'none') throw new InvalidArgumentError(`${flags.store} has no manifest (no pads were precomputed into it): pass --model, or run \`slalom precompute\``);
-  const state = TrustedState.open(flags.state);
+  const state = TrustedState.open(flags.state, trustedStateOptions(flags));
   // Refuses, saying why, a store of another trusted state or another model.
   const { ledger, secrets } = openStore(state, store, model!);
   const inventory = ledger.inventory();

@@ -5,13 +5,14 @@ import { TrustedState } from '../../blind/trusted-state.js';
 import { createExactKernels } from '../../kernels/exact-linear.js';
 import { precomputePads } from '../../runtime/precompute.js';
 import { formatMs } from '../format.js';
-import { loadModelFromFlags, parseKernels, parsePositive, type ModelFlags } from '../options.js';
+import { loadModelFromFlags, parseKernels, parsePositive, trustedStateOptions, type ModelFlags } from '../options.js';
 
 interface PrecomputeFlags extends ModelFlags {
   model: string;
   count: string;
   store: string;
   state?: string;
+  monotonicCounter?: string;
   kernels: string;
   json?: boolean;
 }
@@ -19,7 +20,7 @@ interface PrecomputeFlags extends ModelFlags {
 export async function run(flags: PrecomputeFlags): Promise<void> {
   const count = parsePositive(flags.count, '--count', true);
   const model = await loadModelFromFlags(flags.model, flags);
-  const state = TrustedState.open(flags.state);
+  const state = TrustedState.open(flags.state, trustedStateOptions(flags));
   const kernels = await createExactKernels(parseKernels(flags.kernels));
   const bar = new cliProgress.SingleBar(
     { stream: process.stderr, format: 'precompute [{bar}] {value}/{total} pads  {rate} pads/s  ETA {eta_formatted}', hideCursor: true },

@@ -8,10 +8,10 @@ import { InvalidArgumentError } from '../../errors.js';
 import { isMode, MODES, type Mode } from '../../runtime/modes.js';
 import { EMPTY_POLICIES, type EmptyPolicy, type ServedModelConfig, type ServedPads } from '../../serve/served-model.js';
 import { TrustedServer } from '../../serve/server.js';
-import { acceleratorFromFlags, loadModelFromFlags, parseInteger, parseKernels, parsePadSource, parsePositive, parseVerifyFlags, type ModelFlags, type SessionFlags } from '../options.js';
+import { acceleratorFromFlags, loadModelFromFlags, parseInteger, parseKernels, parsePadSource, parsePositive, parseVerifyFlags, trustedStateOptions, type ModelFlags, type SessionFlags } from '../options.js';
 import { onSignals } from '../signals.js';
 
-interface ServeFlags extends ModelFlags, Pick<SessionFlags, 'check' | 'repetitions' | 'soundnessBits' | 'onFailure' | 'kernels' | 'accelerator' | 'acceleratorTimeoutMs' | 'acceleratorFallback' | 'state'> {
+interface ServeFlags extends ModelFlags, Pick<SessionFlags, 'check' | 'repetitions' | 'soundnessBits' | 'onFailure' | 'kernels' | 'accelerator' | 'acceleratorTimeoutMs' | 'acceleratorFallback' | 'state' | 'monotonicCounter'> {
   model: string[];
   mode: string;
   pads: string;
@@ -55,7 +55,7 @@ export async function serveModels(flags: ServeFlags): Promise<void> {
   const padsOf = (k: number): ServedPads =>
     memory
       ? { source: 'memory', capacity, onEmpty }
-      : { store: stores[k]!, ...(flags.state !== undefined ? { stateDir: flags.state } : {}), onEmpty, refill: flags.refill ? { lowWater: low, highWater: high } : false };
+      : { store: stores[k]!, ...(flags.state !== undefined ? { stateDir: flags.state } : {}), ...trustedStateOptions(flags), onEmpty, refill: flags.refill ? { lowWater: low, highWater: high } : false };
   const models: ServedModelConfig[] = [];
   for (const [k, path] of flags.model.entries()) {
     const model = await loadModelFromFlags(path, flags);
