@@ -39,7 +39,7 @@ export interface AttestedModel {
   readonly name: string;
   /** SHA-256 of the ONNX file. */
   readonly modelHash: string;
-  /** SHA-256 of the model and its quantization: what the integer weights are. */
+  /** The content digest of the quantized graph the runtime loaded (quant/content-hash.ts): every integer weight, bias, scale and constant. */
   readonly weightsHash: string;
 }
 
