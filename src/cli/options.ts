@@ -15,6 +15,7 @@ export interface ModelFlags extends ProgressFlags, PreprocessFlags {
   inputShape?: string[];
   calibration?: string[];
   margin?: string;
+  memoryBudgetMb?: string;
 }
 
 export interface PreprocessFlags {
@@ -121,6 +122,7 @@ export async function loadModelFromFlags(path: string, flags: ModelFlags, extra:
   const options: LoadOptions = {
     inputDims: perInputFlag(flags.inputShape, '--input-shape', parseDims),
     margin: flags.margin === undefined ? undefined : parsePositive(flags.margin, '--margin'),
+    memoryBudgetMb: flags.memoryBudgetMb === undefined ? undefined : parsePositive(flags.memoryBudgetMb, '--memory-budget-mb'),
     calibration: perInputFlag(flags.calibration, '--calibration', (s) => s),
     info: { preprocess: preprocessFromFlags(flags) },
     ...extra,

@@ -62,6 +62,7 @@ const MODEL_FLAGS: readonly FlagSpec[] = [
     ),
   ),
   flag('--margin <factor>', 'headroom between calibrated maxima and p/2 (default 4)'),
+  flag('--memory-budget-mb <mb>', "megabytes the model's activations may take (every value of one inference as float64); a model whose shapes ask for more is refused before anything is allocated (default 4096)"),
   ...PROGRESS_FLAGS,
 ];
 
