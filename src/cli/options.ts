@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { aInt, aNumber, type IntRange } from '../util/assert.js';
 import type { Preprocess } from '../io/preprocess.js';
 import { SlalomModel, type LoadOptions, type PerInput } from '../runtime/model.js';
+import { SEEDED_NORMAL } from '../runtime/model-inputs.js';
 import { EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
 import type { SessionOptions } from '../runtime/session.js';
 import type { AcceleratorBackend } from '../accel/backend.js';
@@ -128,11 +129,25 @@ export async function loadModelFromFlags(path: string, flags: ModelFlags, extra:
     ...extra,
   };
   const bar = progressBar(flags);
+  let model: SlalomModel;
   try {
-    return await SlalomModel.load(path, { ...options, onProgress: loadProgress(bar) });
+    model = await SlalomModel.load(path, { ...options, onProgress: loadProgress(bar) });
   } finally {
     bar.stop();
   }
+  warnIfSyntheticCalibration(model);
+  return model;
+}
+
+/**
+ * One stderr line when the model was just calibrated on seeded random inputs (no --calibration, no
+ * sidecar images): its scales then fit noise, and real inputs may overflow or lose accuracy.
+ */
+function warnIfSyntheticCalibration(model: SlalomModel): void {
+  if (model.format !== 'onnx' || model.provenance.calibration.source !== SEEDED_NORMAL) return;
+  process.stderr.write(
+    `warning: ${model.name} was calibrated on ${model.provenance.calibration.samples} seeded random inputs, not real data: real inputs may overflow or lose accuracy; give --calibration <dir|.npy> with inputs like yours (or quantize once: slalom quantize --calibration …)\n`,
+  );
 }
 
 /** The flags that choose the accelerators (`--accelerator`, its timeout and fallback, `--kernels`). */
