@@ -1,5 +1,5 @@
 /**
- * The `slalom` command line as data (vitest's cli-config.ts, STYLE.md "a thin, lazy CLI"): each verb's
+ * The `slalom` command line as data (after vitest's cli-config.ts: a thin, lazy CLI): each verb's
  * name, description, arguments and flags, and the module that runs it. main.ts builds the parser from
  * this table and imports a verb's module (commands/<verb>.ts, which exports `run`) only when that verb
  * runs, so `slalom --help` or `slalom zoo …` never load onnxruntime, the pad store or the service.
