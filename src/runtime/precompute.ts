@@ -46,7 +46,9 @@ const short = (hash: string): string => `${hash.slice(0, 12)}…`;
  */
 export function openStore(state: TrustedState, store: PadStore, model: PadModel): OpenedStore {
   const claim = acceptStoreManifest(store.readManifest());
-  if (claim.kind === 'none') throw new PadsExhaustedError(`the pad store ${store.dir} holds no pads (it has no manifest); run \`slalom precompute --store ${store.dir}\``);
+  if (claim.kind === 'none') {
+    throw new PadsExhaustedError(`the pad store ${store.dir} holds no pads (it has no manifest); fill it with \`slalom precompute --model <${model.name} model file> --count <n> --store ${store.dir}\``);
+  }
   if (claim.kind === 'invalid') throw new PadAuthError(`the pad store ${store.dir} cannot be used: ${claim.why}; precompute into a new store directory`);
   if (claim.weightsHash !== model.weightsHash) {
     const other = claim.model === model.name ? `of '${claim.model}' with other weights (another calibration, --margin or --input-shape)` : `of model '${claim.model ?? '?'}'`;
