@@ -165,8 +165,14 @@ describe('the new user path from the command line (issue 20)', () => {
     it('on a terminal, Ctrl-C stops the bar and shows the cursor again', { skip: hasScript() ? false : 'needs util-linux script(1) for a terminal' }, async () => {
       const out = await ctrlCOnTerminal(/precompute \[/, 'precompute', '--model', FASHION, '--count', '200', '--store', store(), '--state', state());
       assert.ok(out.includes(HIDE_CURSOR), 'the bar hid the cursor');
-      assert.ok(out.lastIndexOf(SHOW_CURSOR) > out.lastIndexOf(HIDE_CURSOR), 'the cursor is shown again');
+      assert.ok(out.lastIndexOf(SHOW_CURSOR) > out.lastIndexOf(HIDE_CURSOR), `the cursor is shown again: ${JSON.stringify(out.slice(-300))}`);
       assert.match(out, /interrupted: saved \d+ pads \(indices \d+\.\.\d+\) of 200/);
+    });
+
+    it('on a terminal, Ctrl-C while the model loads shows the cursor again', { skip: hasScript() ? false : 'needs util-linux script(1) for a terminal' }, async () => {
+      const out = await ctrlCOnTerminal(/importing the ONNX model|calibrating/, 'precompute', '--model', FASHION, '--count', '200', '--store', store(), '--state', state());
+      assert.ok(out.includes(HIDE_CURSOR), 'the bar hid the cursor');
+      assert.ok(out.lastIndexOf(SHOW_CURSOR) > out.lastIndexOf(HIDE_CURSOR), `the cursor is shown again: ${JSON.stringify(out.slice(-300))}`);
     });
 
     it('a run that died shows in pads status as an abandoned range, not as pads being precomputed', async () => {

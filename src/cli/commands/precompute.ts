@@ -22,8 +22,8 @@ export async function run(flags: PrecomputeFlags): Promise<void> {
   const model = await loadModelFromFlags(flags.model, flags);
   const state = TrustedState.open(flags.state);
   const kernels = await createExactKernels(parseKernels(flags.kernels));
-  const progress = precomputeProgress(flags, count);
   // Ctrl-C (or SIGTERM) stops after the pad being written, so the run can say what it saved; a second one exits at once.
+  // The handlers are in place before the bar hides the cursor.
   const stop = new AbortController();
   const onSignal = (): void => {
     if (stop.signal.aborted) {
@@ -34,6 +34,7 @@ export async function run(flags: PrecomputeFlags): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const progress = precomputeProgress(flags, count);
   let result;
   try {
     result = await precomputePads(model.quantized, model, state, new PadStore(flags.store), count, kernels, ({ done }) => progress.update(done), stop.signal);
