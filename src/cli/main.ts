@@ -93,9 +93,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     const parsed = parseCLI(argv);
     verb = parsed.verb;
     const module = await verb.load();
-    await (module.run as (...a: unknown[]) => Promise<void> | void)(...parsed.args, parsed.flags);
-    // A verb that ends early on purpose sets its own status (precompute stopped by Ctrl-C: 130).
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    const status = await (module.run as (...a: unknown[]) => Promise<void | number> | void | number)(...parsed.args, parsed.flags);
+    // A verb that ends early on purpose returns its own status (precompute stopped by Ctrl-C: 130).
+    return typeof status === 'number' ? status : 0;
   } catch (e) {
     if (isCommanderError(e)) return e.exitCode === 0 ? 0 : 2;
     if (isSlalomError(e)) {

@@ -21,9 +21,9 @@ export interface FlagSpec {
   readonly repeatable?: boolean;
 }
 
-/** A verb module: what runs it, given the verb's arguments then its parsed flags. */
+/** A verb module: what runs it, given the verb's arguments then its parsed flags; it may return its exit status (default 0). */
 export interface VerbModule {
-  run(...argsThenFlags: never[]): Promise<void> | void;
+  run(...argsThenFlags: never[]): Promise<void | number> | void | number;
 }
 
 export interface VerbSpec {

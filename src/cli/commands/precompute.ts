@@ -17,7 +17,8 @@ interface PrecomputeFlags extends ModelFlags {
   json?: boolean;
 }
 
-export async function run(flags: PrecomputeFlags): Promise<void> {
+/** Resolves with the exit status: 0, or 130 when a signal stopped it early. */
+export async function run(flags: PrecomputeFlags): Promise<number> {
   const count = parsePositive(flags.count, '--count', true);
   const model = await loadModelFromFlags(flags.model, flags);
   const state = TrustedState.open(flags.state);
@@ -47,8 +48,7 @@ export async function run(flags: PrecomputeFlags): Promise<void> {
   const saved = result.to - result.from;
   if (result.interrupted === true) {
     process.stderr.write(`interrupted: saved ${saved} pads${saved > 0 ? ` (indices ${result.from}..${result.to - 1})` : ''} of ${count}; they are usable, and \`slalom precompute\` again adds more\n`);
-    process.exitCode = 130;
-    return;
+    return 130;
   }
   const perPadMs = result.ms / count;
   const report = { model: model.name, storeId: result.storeId, from: result.from, to: result.to, pads: count, ms: result.ms, padsPerSecond: 1000 / perPadMs, bytesPerInference: result.bytesPerInference };
@@ -59,6 +59,7 @@ export async function run(flags: PrecomputeFlags): Promise<void> {
         `(${report.padsPerSecond.toFixed(2)} pads/s, ${formatMs(perPadMs)} per inference, ${(result.bytesPerInference / 2 ** 20).toFixed(2)} MiB per inference)\n`,
     );
   }
+  return 0;
 }
 
 /**
