@@ -1,5 +1,5 @@
 /**
- * Micro-benchmark of the linear kernels (DESIGN.md §6): the JS double conv (src/kernels/conv.ts),
+ * Micro-benchmark of the linear kernels (docs/design.md §6): the JS double conv (src/kernels/conv.ts),
  * the exact ORT backend (src/kernels/ort-exact.ts: float64 MatMul, and byte-plane MatMulInteger when
  * the weights fit int8; 'auto' picks per layer) and onnxruntime's own float32 Conv as the inexact speed reference, on a
  * VGG-like 3×3 layer and a 1×1 layer; plus the dense layer. Inputs are residues < p and 8-bit weights,

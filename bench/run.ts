@@ -1,5 +1,5 @@
 /**
- * The slalom benchmark harness (DESIGN.md §6): every model × mode side by side in one process on one
+ * The slalom benchmark harness (docs/design.md §6): every model × mode side by side in one process on one
  * machine — onnxruntime fp32 on one thread (the reference), baseline (slalom's exact quantized
  * evaluation in the trusted runtime), and the four outsourcing modes with the embedded accelerator
  * (verified and private+verified also with a loopback `slalom accelerator serve` child process) —

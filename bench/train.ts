@@ -1,5 +1,5 @@
 /**
- * Verified training measured (issue 25, DESIGN.md §10): the Fashion-MNIST CNN trained from scratch,
+ * Verified training measured (issue 25, docs/design.md §8): the Fashion-MNIST CNN trained from scratch,
  * every product on the embedded accelerator and checked, against the same training in PyTorch fp32
  * on one thread (scripts/train_reference.py) from the same initial weights on the same batches, and
  * against the same steps computed entirely in the trusted runtime (baseline). Reports test accuracy

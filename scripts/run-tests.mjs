@@ -17,5 +17,7 @@ function find(dir) {
 }
 
 const files = extra.length > 0 ? extra : find('test').sort();
+// The whole suite is long (it spawns the CLI and the services): say so before it starts.
+if (extra.length === 0) console.error(`running ${files.length} test files${suffix === '.test.ts' ? ': about 10 minutes on a 2-core machine' : ''} (one file: node --import tsx --test <file>)`);
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);

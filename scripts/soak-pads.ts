@@ -1,5 +1,5 @@
 /**
- * Soak test of pad crash safety (DESIGN.md §4): the crash loop of test/blind/crash.test.ts for as
+ * Soak test of pad crash safety (docs/design.md §4): the crash loop of test/blind/crash.test.ts for as
  * long as asked. Rounds of SIGKILLed precompute/consume children (two at a time on one trusted state
  * and pad store; both precomputing, both consuming, one of each), each round followed by a lock
  * stampede (consumers waiting on the lock of a killed holder) and a full audit of the cumulative

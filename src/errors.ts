@@ -1,5 +1,5 @@
 /**
- * Typed errors (undici's lib/core/errors.js, STYLE.md "Errors carry a code"). Every failure slalom
+ * Typed errors (after undici's lib/core/errors.js). Every failure slalom
  * reports has a stable `code` — callers branch on it (`hasErrorCode`), never on `instanceof`, since
  * classes do not survive `postMessage` and two copies of slalom in one process have two classes — and
  * structured fields where they apply: `layer` (where), `argument` and `reason` (a caller's mistake,

@@ -1,5 +1,5 @@
 /**
- * The architecture is visible in the imports (STYLE.md "The tree is the architecture"): every folder
+ * The architecture is visible in the imports (the tree is the architecture): every folder
  * and top-level file of src/ has a rank, and a module imports only from lower ranks or its own
  * folder — static imports, re-exports, side-effect imports and dynamic `import()` alike. Untrusted
  * accelerator code never names a secret-holding module, and only boundary/accept.ts looks inside an

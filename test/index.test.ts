@@ -1,5 +1,5 @@
 /**
- * The package's entry points are lean (STYLE.md: `index` has no side effects): importing `slalom`
+ * The package's entry points are lean (`index` has no side effects): importing `slalom`
  * loads neither onnxruntime-node, sharp, Dawn (`webgpu`) nor the accelerator service, and
  * `slalom/server` does not load onnxruntime until a server starts; `slalom/client` loads neither the
  * trusted runtime, the services nor onnxruntime.

@@ -6,7 +6,7 @@ import type { Bandwidth } from './membw.js';
 export const BENCH_MODELS = ['vgg16', 'resnet50', 'resnet18', 'mobilenet-v2', 'fashion-mnist'] as const;
 export type BenchModel = (typeof BENCH_MODELS)[number];
 
-/** `ort-fp32` is the whole network in onnxruntime fp32 on one thread; the rest are slalom's modes (DESIGN.md §5). */
+/** `ort-fp32` is the whole network in onnxruntime fp32 on one thread; the rest are slalom's modes (docs/design.md §5). */
 /** `private` and `private+verified` take their pads from the sealed store (`--pads store`); the `:memory` rows are the same modes with the in-memory pool (`--pads memory`). */
 export const BENCH_MODES = ['ort-fp32', 'baseline', 'outsourced', 'verified', 'private', 'private+verified', 'private:memory', 'private+verified:memory'] as const;
 export type BenchMode = (typeof BENCH_MODES)[number];

@@ -1,5 +1,5 @@
 /**
- * The accelerator contract (DESIGN.md §1, STYLE.md "Backends behind one interface"). An accelerator
+ * The accelerator contract (docs/design.md §1). An accelerator
  * is untrusted: it receives the model's public weights and whatever the trusted runtime sends
  * (plaintext in verified mode, x + r in private modes) and returns f(x) mod p. Every reply is
  * branded Untrusted and goes through boundary/accept.ts before the trusted runtime touches it; the

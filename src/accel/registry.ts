@@ -1,12 +1,11 @@
 /**
- * Accelerator backends by name, after onnxruntime's registerBackend / resolveBackend (STYLE.md
- * "Backends behind one interface"): each backend registers once (a duplicate name throws), with
- * typed options (`BackendOptionMap`), an optional `init()` run lazily the first time it is asked
- * for (its failure remembered and reported with the reason), and what it can do: `create` the
- * trusted runtime's side of it, and/or give the in-process kernels an accelerator service computes
- * with (`kernels`, from kernels/registry.ts). `resolveBackend` tries the requested backends in order
- * and moves to the next one only when the caller allows it; when none starts, it reports every
- * failure together.
+ * Accelerator backends by name, after onnxruntime's registerBackend / resolveBackend: each backend
+ * registers once (a duplicate name throws), with typed options (`BackendOptionMap`), an optional
+ * `init()` run lazily the first time it is asked for (its failure remembered and reported with the
+ * reason), and what it can do: `create` the trusted runtime's side of it, and/or give the in-process
+ * kernels an accelerator service computes with (`kernels`, from kernels/registry.ts). `resolveBackend`
+ * tries the requested backends in order and moves to the next one only when the caller allows it; when
+ * none starts, it reports every failure together.
  *
  * Both command lines name backends through here: `--accelerator` (`worker`, `webgpu:auto`, …) and
  * `slalom accelerator serve --backend` (`onnxruntime`, `reference`, `webgpu:software`, …) give a

@@ -55,7 +55,7 @@ export interface InspectOptions {
 }
 
 /**
- * Multiplications of one repetition of a check (DESIGN.md §3, Table 2 of the paper), from the
+ * Multiplications of one repetition of a check (docs/design.md §3, Table 2 of the paper), from the
  * layer's shapes alone (an artifact's weights stay undecoded).
  */
 function checkCost(variant: CheckVariant, q: QuantizedLayer): number {

@@ -1,6 +1,6 @@
 /**
  * The library's way to run a model, onnxruntime-style: a session owns its mode, its protocol and
- * its accelerator, so what a result says ran is what ran (DESIGN.md §5).
+ * its accelerator, so what a result says ran is what ran (docs/design.md §5).
  *
  *     const s = await createSession('m.slalom', { mode: 'private+verified', pads: { store: '.slalom-pads' } });
  *     const r = await s.run(await s.model.loadInput('cat.jpg'));

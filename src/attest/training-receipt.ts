@@ -1,5 +1,5 @@
 /**
- * Training receipts (DESIGN.md §10): a statement, signed with the trusted runtime's Ed25519 receipt
+ * Training receipts (docs/design.md §8): a statement, signed with the trusted runtime's Ed25519 receipt
  * key (keys.ts) as inference receipts are (receipt.ts), of which initial model was trained on which
  * data set with which hyperparameters for how many steps into which final weights, and how every
  * outsourced product of every step was checked. What is signed is

@@ -1,5 +1,5 @@
 /**
- * One-time pads r_{i,l} uniform over Z_p (DESIGN.md §4), regenerable from (key, pad index i,
+ * One-time pads r_{i,l} uniform over Z_p (docs/design.md §4), regenerable from (key, pad index i,
  * layer l) so r itself is never stored — the key being the ledger's own keystream key, derived over
  * everything that names the ledger (ledger-keys.ts states why no (key, IV) pair ever repeats within a
  * trusted state): AES-256-CTR keystream from node:crypto, cut into 24-bit little-endian words,

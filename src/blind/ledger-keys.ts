@@ -1,5 +1,5 @@
 /**
- * The keys of one pad ledger (DESIGN.md §4). A trusted state holds one random 256-bit master secret;
+ * The keys of one pad ledger (docs/design.md §4). A trusted state holds one random 256-bit master secret;
  * every ledger — one pad store identity holding pads of one model, under one key epoch — gets its
  * own AES-256 keys, derived with HKDF-SHA256 (RFC 5869) from the master secret over everything that
  * names the ledger:

@@ -1,5 +1,5 @@
 /**
- * The pad ledger of one pad store (DESIGN.md §4), kept in the trusted state: which pad indices of the
+ * The pad ledger of one pad store (docs/design.md §4), kept in the trusted state: which pad indices of the
  * store's identity were handed to a precompute run, which of those are durably written, and which
  * are used. One JSON file, replaced atomically and fsynced on every change, under a lock (lock.ts):
  *
@@ -73,6 +73,11 @@ export interface LedgerInventory {
   readonly generated: number;
   /** Reserved by precompute runs still at work, not written yet. */
   readonly inProgress: number;
+  /**
+   * The unwritten tails of runs that died (their process is gone) not yet closed by a write to the
+   * ledger: never written or handed out again, so not in progress either.
+   */
+  readonly abandoned: readonly { readonly from: number; readonly to: number; readonly pid: number }[];
   /** The pad the next inference takes, if any. */
   readonly nextIndex?: number;
 }
@@ -208,11 +213,14 @@ export class StoreLedger {
   inventory(): LedgerInventory {
     const d = this.read();
     const nextIndex = firstReady(d);
+    const open = d.ranges.filter((r) => r.from + r.written < r.to);
+    const dead = open.filter(runDied);
     return {
       ready: d.ranges.reduce((s, r) => s + r.written - r.used, 0),
       consumed: d.consumed,
       generated: d.generated,
-      inProgress: d.ranges.reduce((s, r) => s + r.to - r.from - r.written, 0),
+      inProgress: open.filter((r) => !runDied(r)).reduce((s, r) => s + r.to - r.from - r.written, 0),
+      abandoned: dead.map((r) => ({ from: r.from + r.written, to: r.to, pid: r.pid })),
       ...(nextIndex !== undefined ? { nextIndex } : {}),
     };
   }
@@ -240,12 +248,17 @@ function firstReady(d: LedgerData): number | undefined {
   return r === undefined ? undefined : r.from + r.used;
 }
 
+/** Whether the run that reserved `r` is gone (never this process). */
+function runDied(r: LedgerRange): boolean {
+  return r.pid !== process.pid && processGone(r.pid);
+}
+
 /** Closes the ranges of runs that died (their unwritten tail becomes a gap) and drops spent ranges. */
 function tidy(d: LedgerData): LedgerData {
   let changed = false;
   const ranges: LedgerRange[] = [];
   for (const r of d.ranges) {
-    const dead = r.from + r.written < r.to && r.pid !== process.pid && processGone(r.pid);
+    const dead = r.from + r.written < r.to && runDied(r);
     const x = dead ? { ...r, to: r.from + r.written } : r;
     if (x !== r || x.used >= x.to - x.from) changed = true;
     if (x.used < x.to - x.from) ranges.push(x);

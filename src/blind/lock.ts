@@ -1,5 +1,5 @@
 /**
- * An exclusive cross-process lock on a trusted-state file (DESIGN.md §4: "concurrent processes cannot
+ * An exclusive cross-process lock on a trusted-state file (docs/design.md §4: "concurrent processes cannot
  * take the same pad"): a lock file holding the owner's pid, created whole (link(2) of a written
  * file) so it is never seen empty. A lock whose owner died is broken by `breakIfStale`, which lets
  * only one process at a time break a given owner's lock and re-checks it is still that same file:

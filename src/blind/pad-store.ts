@@ -1,5 +1,5 @@
 /**
- * The untrusted pad store (DESIGN.md §1, §4): a directory holding one sealed pad file per pad index
+ * The untrusted pad store (docs/design.md §1, §4): a directory holding one sealed pad file per pad index
  * (`pads/<index>.pad`) and `manifest.json`, which names the store's identity (created by the trusted
  * state, bound into every seal and key of its pads) and the model. Chosen over a database because each pad
  * is written once, read once and deleted, so a file per pad with an atomic durable write is the
@@ -37,9 +37,15 @@ export class PadStore {
   /** Buffers given back by earlier reads. */
   private readonly spare: Buffer[] = [];
 
-  constructor(dir: string) {
+  /**
+   * Opens the store in `dir`. A writer (`create`, the default: precompute) makes the directory; a
+   * reader leaves a missing one missing, so a mistyped `--store` creates nothing and reads as a
+   * store with no pads.
+   */
+  constructor(dir: string, options: { readonly create?: boolean } = {}) {
     this.dir = dir;
     this.padsDir = join(dir, 'pads');
+    if (options.create === false && !existsSync(this.padsDir)) return;
     mkdirSync(this.padsDir, { recursive: true });
     removeStaleTemporaries(this.dir);
     removeStaleTemporaries(this.padsDir);

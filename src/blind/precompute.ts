@@ -1,5 +1,5 @@
 /**
- * The offline phase (DESIGN.md §4): for each future inference i and linear layer l, regenerate
+ * The offline phase (docs/design.md §4): for each future inference i and linear layer l, regenerate
  * r_{i,l} from the ledger's keystream key, compute u_{i,l} = f_l(r_{i,l}) (no bias) with the trusted
  * runtime's own exact kernels — the accelerator never sees r — seal u and store it. The indices are
  * reserved in the store's ledger first (ledger.ts: concurrent runs get disjoint ranges), and each pad
@@ -28,6 +28,8 @@ export interface PrecomputeResult {
   readonly to: number;
   readonly ms: number;
   readonly bytesPerInference: number;
+  /** True when the run was stopped (its signal aborted) before `count` pads: [from, to) are the ones written. */
+  readonly interrupted?: boolean;
   /** The store's identity. */
   readonly storeId: string;
 }
@@ -61,19 +63,24 @@ export async function precomputeInto(
   count: number,
   kernels: ExactKernels,
   onProgress?: (p: PrecomputeProgress) => void,
+  signal?: AbortSignal,
 ): Promise<PrecomputeResult> {
   const from = ledger.reserve(count);
   const start = performance.now();
+  let written = 0;
   try {
-    for (let k = 0; k < count; k++) {
-      const index = from + k;
+    for (; written < count && signal?.aborted !== true; written++) {
+      const index = from + written;
       store.writePad(index, await buildPad(q, secrets, index, kernels));
       ledger.markWritten(from);
-      onProgress?.({ done: k + 1, total: count, index });
+      onProgress?.({ done: written + 1, total: count, index });
     }
   } catch (e) {
     ledger.close(from); // what is written stays usable; the rest is a gap, never handed out again
     throw e;
   }
-  return { from, to: from + count, ms: performance.now() - start, bytesPerInference: padBytes(q), storeId: secrets.storeId };
+  const result = { from, to: from + written, ms: performance.now() - start, bytesPerInference: padBytes(q), storeId: secrets.storeId };
+  if (written === count) return result;
+  ledger.close(from); // stopped: the written pads stay usable, the rest of the reservation is a gap
+  return { ...result, interrupted: true };
 }

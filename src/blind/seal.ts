@@ -1,5 +1,5 @@
 /**
- * Sealing precomputed unblinding factors u = f(r) for untrusted storage (DESIGN.md §4): AES-256-GCM
+ * Sealing precomputed unblinding factors u = f(r) for untrusted storage (docs/design.md §4): AES-256-GCM
  * under the ledger's seal key (ledger-keys.ts) with associated data binding the weights hash, the
  * store identity, layer, pad index, key epoch and element count, so a record moved to another
  * model, store, layer or index, or kept across a key change, fails authentication. Residues

@@ -1,5 +1,5 @@
 /**
- * The trusted runtime's persistent secrets and pad ledgers (DESIGN.md §4), kept apart from the pad
+ * The trusted runtime's persistent secrets and pad ledgers (docs/design.md §4), kept apart from the pad
  * stores: a directory (mode 0700; files 0600) holding `keys.json` — a random 256-bit master secret
  * and its epoch — and `ledger/<store identity>.json`, one ledger per pad store (ledger.ts).
  *

@@ -1,12 +1,12 @@
 /**
- * The one way in (DESIGN.md §1) for everything from outside the trusted runtime:
+ * The one way in (docs/design.md §1) for everything from outside the trusted runtime:
  * - accelerator replies: the reply answers this request for this layer, has the expected shape and
  *   length, is a Uint32Array (or, from a service speaking FP64, a Float64Array) on memory of its own
  *   (not a SharedArrayBuffer, which its sender could still write), and every value is a residue in
  *   [0, p); anything else — a reply its backend could not even read (broken framing, oversized) included —
  *   is a MalformedResponseError naming the layer; nothing partially valid is
  *   used. The reply is read once: copied into the trusted runtime's memory, and that copy alone is
- *   read by the layer's boundary pass (DESIGN.md §7), which computes everything the layer's owners
+ *   read by the layer's boundary pass (docs/design.md §7), which computes everything the layer's owners
  *   need from it in the same read; then the decisions, in a fixed order — the range flag, the
  *   check (IntegrityError), the magnitudes (OverflowError) — and only then does anything the pass
  *   wrote (the float outputs, the next layer's request) leave this module. On a failure it is all

@@ -1,5 +1,5 @@
 /**
- * What crosses the trust boundary for one linear layer (DESIGN.md §1): the request the trusted
+ * What crosses the trust boundary for one linear layer (docs/design.md §1): the request the trusted
  * runtime sends an accelerator and the reply it gets back, which arrives wrapped Untrusted and is
  * read only by boundary/accept.ts. The gate's own contract, so it needs nothing of accel/; every
  * accelerator (accel/backend.ts) speaks it. Types only.

@@ -1,5 +1,5 @@
 /**
- * The contract of one layer boundary (DESIGN.md §7): what runtime/ assembles, per linear layer,
+ * The contract of one layer boundary (docs/design.md §7): what runtime/ assembles, per linear layer,
  * from what verify/, quant/ and blind/ contribute, and what boundary/accept.ts runs — one read of
  * the reply, one write of the next request — and then decides, in a fixed order: the gate's range
  * flag (MalformedResponseError), the check (IntegrityError), the magnitudes (OverflowError). Each

@@ -1,5 +1,5 @@
 /**
- * The brand on everything that crosses into the trusted runtime from outside it (DESIGN.md §1): an
+ * The brand on everything that crosses into the trusted runtime from outside it (docs/design.md §1): an
  * accelerator's reply, a pad store's bytes. An Untrusted<T> cannot be used as a T; only
  * boundary/accept.ts looks inside (test/architecture.test.ts keeps it that way), after validating.
  */

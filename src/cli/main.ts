@@ -1,5 +1,5 @@
 /**
- * The `slalom` command line (vitest's cac.ts, STYLE.md): `parseCLI` only parses, against the
+ * The `slalom` command line (after vitest's cac.ts): `parseCLI` only parses, against the
  * declarative table of verbs.ts; `main` then imports the one verb module that runs
  * (commands/<verb>.ts) and calls its `run` with the verb's arguments and flags. Known errors
  * (SlalomError, told by `code`) print one line on stderr and give their code's exit status
@@ -93,8 +93,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     const parsed = parseCLI(argv);
     verb = parsed.verb;
     const module = await verb.load();
-    await (module.run as (...a: unknown[]) => Promise<void> | void)(...parsed.args, parsed.flags);
-    return 0;
+    const status = await (module.run as (...a: unknown[]) => Promise<void | number> | void | number)(...parsed.args, parsed.flags);
+    // A verb that ends early on purpose returns its own status (precompute stopped by Ctrl-C: 130).
+    return typeof status === 'number' ? status : 0;
   } catch (e) {
     if (isCommanderError(e)) return e.exitCode === 0 ? 0 : 2;
     if (isSlalomError(e)) {

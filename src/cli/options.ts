@@ -5,6 +5,7 @@ import { FileCounters, type MonotonicCounters } from '../blind/monotonic-counter
 import { aInt, aNumber, type IntRange } from '../util/assert.js';
 import type { Preprocess } from '../io/preprocess.js';
 import { SlalomModel, type LoadOptions, type PerInput } from '../runtime/model.js';
+import { SEEDED_NORMAL } from '../runtime/model-inputs.js';
 import { EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
 import type { SessionOptions } from '../runtime/session.js';
 import type { AcceleratorBackend } from '../accel/backend.js';
@@ -17,6 +18,7 @@ export interface ModelFlags extends ProgressFlags, PreprocessFlags {
   inputShape?: string[];
   calibration?: string[];
   margin?: string;
+  memoryBudgetMb?: string;
 }
 
 export interface PreprocessFlags {
@@ -123,16 +125,31 @@ export async function loadModelFromFlags(path: string, flags: ModelFlags, extra:
   const options: LoadOptions = {
     inputDims: perInputFlag(flags.inputShape, '--input-shape', parseDims),
     margin: flags.margin === undefined ? undefined : parsePositive(flags.margin, '--margin'),
+    memoryBudgetMb: flags.memoryBudgetMb === undefined ? undefined : parsePositive(flags.memoryBudgetMb, '--memory-budget-mb'),
     calibration: perInputFlag(flags.calibration, '--calibration', (s) => s),
     info: { preprocess: preprocessFromFlags(flags) },
     ...extra,
   };
   const bar = progressBar(flags);
+  let model: SlalomModel;
   try {
-    return await SlalomModel.load(path, { ...options, onProgress: loadProgress(bar) });
+    model = await SlalomModel.load(path, { ...options, onProgress: loadProgress(bar) });
   } finally {
     bar.stop();
   }
+  warnIfSyntheticCalibration(model);
+  return model;
+}
+
+/**
+ * One stderr line when the model was just calibrated on seeded random inputs (no --calibration, no
+ * sidecar images): its scales then fit noise, and real inputs may overflow or lose accuracy.
+ */
+function warnIfSyntheticCalibration(model: SlalomModel): void {
+  if (model.format !== 'onnx' || model.provenance.calibration.source !== SEEDED_NORMAL) return;
+  process.stderr.write(
+    `warning: ${model.name} was calibrated on ${model.provenance.calibration.samples} seeded random inputs, not real data: real inputs may overflow or lose accuracy; give --calibration <dir|.npy> with inputs like yours (or quantize once: slalom quantize --calibration …)\n`,
+  );
 }
 
 /** The flags that choose the accelerators (`--accelerator`, its timeout and fallback, `--kernels`). */

@@ -30,9 +30,22 @@ export function progressBar(flags: ProgressFlags, format = '{label} [{bar}] {val
     cliProgress.Presets.shades_classic,
   );
   let running = false;
+  // A bar hides the cursor: a Ctrl-C while it runs (and nothing else handles the signal) shows it
+  // again before the process dies of the signal as it would have.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    bar.stop();
+    process.kill(process.pid, signal);
+  };
+  const watch = (on: boolean): void => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      if (!on) process.off(signal, onSignal);
+      else if (process.listenerCount(signal) === 0) process.once(signal, onSignal);
+    }
+  };
   return {
     start(total, label) {
       if (running) bar.stop();
+      watch(true);
       bar.start(total, 0, { label });
       running = true;
     },
@@ -42,6 +55,7 @@ export function progressBar(flags: ProgressFlags, format = '{label} [{bar}] {val
     stop() {
       if (running) bar.stop();
       running = false;
+      watch(false);
     },
   };
 }

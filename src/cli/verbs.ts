@@ -1,5 +1,5 @@
 /**
- * The `slalom` command line as data (vitest's cli-config.ts, STYLE.md "a thin, lazy CLI"): each verb's
+ * The `slalom` command line as data (after vitest's cli-config.ts: a thin, lazy CLI): each verb's
  * name, description, arguments and flags, and the module that runs it. main.ts builds the parser from
  * this table and imports a verb's module (commands/<verb>.ts, which exports `run`) only when that verb
  * runs, so `slalom --help` or `slalom zoo …` never load onnxruntime, the pad store or the service.
@@ -21,9 +21,9 @@ export interface FlagSpec {
   readonly repeatable?: boolean;
 }
 
-/** A verb module: what runs it, given the verb's arguments then its parsed flags. */
+/** A verb module: what runs it, given the verb's arguments then its parsed flags; it may return its exit status (default 0). */
 export interface VerbModule {
-  run(...argsThenFlags: never[]): Promise<void> | void;
+  run(...argsThenFlags: never[]): Promise<void | number> | void | number;
 }
 
 export interface VerbSpec {
@@ -62,6 +62,7 @@ const MODEL_FLAGS: readonly FlagSpec[] = [
     ),
   ),
   flag('--margin <factor>', 'headroom between calibrated maxima and p/2 (default 4)'),
+  flag('--memory-budget-mb <mb>', "megabytes the model's activations may take (every value of one inference as float64); a model whose shapes ask for more is refused before anything is allocated (default 4096)"),
   ...PROGRESS_FLAGS,
 ];
 

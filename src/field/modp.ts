@@ -1,5 +1,5 @@
 /**
- * Arithmetic in Z_p on integer-valued doubles (DESIGN.md §2). Residues are canonical in [0, p);
+ * Arithmetic in Z_p on integer-valued doubles (docs/design.md §2). Residues are canonical in [0, p);
  * signed quantities are centered in [−(p−1)/2, (p−1)/2]. Every function here takes integers of
  * magnitude below 2^53 (see prime.ts for when a kernel's sums satisfy that) and is exact.
  */

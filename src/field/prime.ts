@@ -1,5 +1,5 @@
 /**
- * The prime field Z_p every linear layer is evaluated over (DESIGN.md §2).
+ * The prime field Z_p every linear layer is evaluated over (docs/design.md §2).
  *
  * p = 2^24 − 3 = 16 777 213, the reference's prime: a residue fits a float32 exactly (< 2^24), so a
  * GPU backend can hold activations in float32, and a product of a residue and a small integer

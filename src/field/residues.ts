@@ -1,5 +1,5 @@
 /**
- * Residues of Z_p in 32 bits (DESIGN.md §2, §7): every canonical residue is an integer in [0, p),
+ * Residues of Z_p in 32 bits (docs/design.md §2, §7): every canonical residue is an integer in [0, p),
  * p < 2^24, so a Uint32Array holds it exactly in half the bytes of a double, and every pass over the
  * activations moves half the memory. This module is the one place that says what a residue is: the
  * validation gate, the accelerator host and the service's tensor codec all ask `isResidue` /

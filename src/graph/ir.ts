@@ -1,5 +1,5 @@
 /**
- * The graph IR every other layer works on (DESIGN.md §2). An imported model is a list of nodes in
+ * The graph IR every other layer works on (docs/design.md §2). An imported model is a list of nodes in
  * topological order over named values; constants (weights, folded shape sub-graphs) live apart
  * from activations, and every value has a concrete shape. Ops are ONNX op names; their attributes
  * are resolved into the typed records of graph/ops (no ONNX defaults left to interpret later).

@@ -1,5 +1,5 @@
 /**
- * 2-D convolution (ONNX `Conv`, NCHW) in plain JavaScript doubles (DESIGN.md §2, §6).
+ * 2-D convolution (ONNX `Conv`, NCHW) in plain JavaScript doubles (docs/design.md §2, §6).
  *
  * One kernel serves two uses: float inference, and exact integer inference over Z_p. Every output is
  * bias[m] plus a sum of products x·w, and whatever order the kernel adds them in, each partial sum is

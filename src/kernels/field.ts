@@ -1,5 +1,5 @@
 /**
- * Exact linear layers over Z_p (DESIGN.md §2): the double kernels of conv.ts and gemm.ts followed by
+ * Exact linear layers over Z_p (docs/design.md §2): the double kernels of conv.ts and gemm.ts followed by
  * a reduction to canonical residues in [0, p).
  *
  * Why the double kernels are exact here. Take one output z = b + Σ_i x_i·w_i with integer x_i,

@@ -1,6 +1,6 @@
 /**
  * Dense layer Y = X·W + b (ONNX `Gemm` with transB and alpha already applied) in plain JavaScript
- * doubles (DESIGN.md §2, §6).
+ * doubles (docs/design.md §2, §6).
  *
  * Exactness: each output is b[n] + Σ_k x[b,k]·w[k,n] and every partial sum the kernel forms is b[n]
  * plus a sub-sum of those products, so for integer x (|x| ≤ p − 1), integer w and an integer bias all

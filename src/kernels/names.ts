@@ -1,5 +1,5 @@
 /**
- * Kernel contracts (tfjs's kernel_names.ts, STYLE.md): the attribute and shape types shared by the
+ * Kernel contracts (after tfjs's kernel_names.ts): the attribute and shape types shared by the
  * graph, the trusted runtime, the verifier and the accelerator backends. Names follow ONNX op names.
  * Pure types, no code.
  */

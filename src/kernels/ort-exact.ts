@@ -1,5 +1,5 @@
 /**
- * Exact linear layers over Z_p on onnxruntime-node's CPU kernels (DESIGN.md §2, §6, §7): the same
+ * Exact linear layers over Z_p on onnxruntime-node's CPU kernels (docs/design.md §2, §6, §7): the same
  * results as field.ts (`convField`, `gemmField`: canonical residues in [0, p)), faster. This file
  * picks a path per layer and owns the sessions; each path is its own file under ort/:
  *

@@ -1,6 +1,5 @@
 /**
- * Exact linear kernels by (op, implementation), after tfjs's kernel_registry.ts (STYLE.md "Backends
- * behind one interface"). An implementation ('js', 'ort', 'webgpu', …) registers once with what its
+ * Exact linear kernels by (op, implementation), after tfjs's kernel_registry.ts. An implementation ('js', 'ort', 'webgpu', …) registers once with what its
  * kernels share (`open`: onnxruntime sessions, a GPU device), then one kernel per ONNX op it computes
  * (`Conv`, `Gemm`); a second registration of a name or of an (op, implementation) pair throws.
  * `openKernels(impl, options)` starts an implementation and returns the ExactKernels that send each

@@ -1,7 +1,7 @@
 /**
  * The quantized artifact (`slalom quantize`): a QuantizedGraph on disk, so a model is calibrated once
  * and then loaded by every command without onnxruntime, recalibration or a float copy of its weights
- * (DESIGN.md §2: the scales come from calibration; the integer weights follow from them).
+ * (docs/design.md §2: the scales come from calibration; the integer weights follow from them).
  *
  * Layout, format version 1 (all numbers little-endian):
  *

@@ -1,5 +1,5 @@
 /**
- * Calibration (DESIGN.md §2): runs the float reference on calibration inputs and records, for every
+ * Calibration (docs/design.md §2): runs the float reference on calibration inputs and records, for every
  * linear layer, the largest |input| and |output| it saw. quantize-graph.ts turns these into
  * per-layer scales with a safety margin. The reference is the caller's (the runtime passes
  * onnxruntime fp32, reference/ort-session.ts), so quantization itself never loads a float engine.

@@ -1,5 +1,5 @@
 /**
- * The trusted runtime's conversions around a linear layer (DESIGN.md §2), as this module's
+ * The trusted runtime's conversions around a linear layer (docs/design.md §2), as this module's
  * contributions to the layer's boundary pass (boundary/pass-plan.ts; the per-value loop is
  * simd/assembly/requantize.ts, run by boundary.ts):
  * - into the field: x̃ = round(x·2^lx) = floor(x·2^lx + 0.5), |x̃| ≤ (p−1)/2, as canonical residues

@@ -1,5 +1,5 @@
 /**
- * Quantizes a Graph's linear layers (DESIGN.md §2): per layer, an input scale 2^lx and a weight
+ * Quantizes a Graph's linear layers (docs/design.md §2): per layer, an input scale 2^lx and a weight
  * scale 2^lw chosen from calibration so that the layer's largest calibrated output, times a safety
  * margin, stays inside (−p/2, p/2):
  *

@@ -1,5 +1,5 @@
 /**
- * What each linear layer's boundary pass does (DESIGN.md §7), decided from the graph once
+ * What each linear layer's boundary pass does (docs/design.md §7), decided from the graph once
  * (fusionPlan) and assembled per crossing from what the owners contribute (assemblePlan): quant/
  * the requantization and the next layer's grid, verify/ both sides of the checks, blind/ (through
  * the run's PadLease) u for this layer and the keystream for the next. boundary/accept.ts runs it.

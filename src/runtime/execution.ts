@@ -1,5 +1,5 @@
 /**
- * What one inference actually did, written by the protocol at the moment it decides (DESIGN.md §5):
+ * What one inference actually did, written by the protocol at the moment it decides (docs/design.md §5):
  * for each linear layer where it was computed and under which check, and the failures recovered
  * from. A result, a reply and a receipt report this record, never a reconstruction from the mode:
  * under `recompute` a layer recomputed in the trusted runtime says so, and the soundness claimed

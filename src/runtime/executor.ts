@@ -1,5 +1,5 @@
 /**
- * The trusted runtime's inference loop (DESIGN.md §5, §7): the graph executor with every linear
+ * The trusted runtime's inference loop (docs/design.md §5, §7): the graph executor with every linear
  * layer replaced by its boundary crossing. A layer's request (x̃, or x̃ + r in the private modes,
  * with its check's input side) was written either by the previous layer's boundary pass or, when
  * the input comes from a non-linear layer, by the one pass that quantizes it; the protocol obtains

@@ -1,7 +1,7 @@
 /**
  * How the trusted runtime obtains f(x̃) mod p for the quantized linear layers of one inference. The
  * mode decides: `baseline` computes it in the trusted runtime; outsourcing modes ask an accelerator,
- * check, blind and unblind (DESIGN.md §5). Either way the result crosses the layer's boundary pass
+ * check, blind and unblind (docs/design.md §5). Either way the result crosses the layer's boundary pass
  * (boundary/accept.ts) with the plan runtime/boundary-plan.ts assembles, so the executor around it
  * is the same for every mode — which is what makes the modes' logits bit-identical.
  */

@@ -13,6 +13,8 @@ import { readFileSync } from 'node:fs';
 import { hasErrorCode, InvalidArgumentError, MalformedModelError, OverflowError } from '../errors.js';
 import { execute } from '../graph/execute.js';
 import type { Graph } from '../graph/ir.js';
+import { checkFiniteConstants } from '../graph/finite-constants.js';
+import { checkMemoryBudget } from '../graph/memory-budget.js';
 import { buildGraph } from '../graph/onnx/import.js';
 import { parseOnnx } from '../graph/onnx/parse.js';
 import { loadInputTensor } from '../io/image.js';
@@ -72,6 +74,11 @@ export interface LoadOptions {
   readonly calibrationItems?: Parameters<typeof calibrationSet>[1]['pickItems'];
   /** Headroom factor between the calibrated maximum and p/2 (default 4). Refused for an artifact. */
   readonly margin?: number;
+  /**
+   * Megabytes the model's activations (every value of one inference, as float64) may take; a model
+   * whose shapes ask for more is refused before anything is allocated (default 4096).
+   */
+  readonly memoryBudgetMb?: number;
   /** Overrides the sidecar `<model>.slalom.json` (and what an artifact stores). */
   readonly info?: InfoOverrides;
   readonly onProgress?: (p: LoadProgress) => void;
@@ -280,6 +287,7 @@ export class SlalomModel {
         }
       });
     }
+    checkMemoryBudget(quantized.graph, options.memoryBudgetMb);
     const stored = meta.info as Partial<ModelInfo> | undefined;
     const info = resolveInfo(quantized.graph.inputs[0]!.dims, [stored, readSidecar(path), options.info]);
     const onnx = loaded.onnx;
@@ -305,9 +313,11 @@ export class SlalomModel {
  */
 async function importOnnxModel(bytes: Uint8Array, path: string | undefined, options: LoadOptions): Promise<{ graph: Graph; info: ModelInfo }> {
   const raw = parseOnnx(bytes);
+  checkFiniteConstants(raw);
   const info = resolveInfo(raw.inputs[0]!.dims, [readSidecar(path), options.info]);
   const sample = options.sample ?? firstCalibrationInput(options.calibration);
   const graph = buildGraph(raw, { inputDims: await bindInputDims(raw.inputs, info, options.inputDims, sample) });
+  checkMemoryBudget(graph, options.memoryBudgetMb);
   return { graph, info };
 }
 

@@ -1,4 +1,4 @@
-/** The inference modes of DESIGN.md §5. */
+/** The inference modes of docs/design.md §5. */
 export const MODES = ['baseline', 'outsourced', 'verified', 'private', 'private+verified'] as const;
 export type Mode = (typeof MODES)[number];
 

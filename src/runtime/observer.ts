@@ -1,5 +1,5 @@
 /**
- * How an inference reports where its time goes (DESIGN.md §6): a run observer sees each phase's
+ * How an inference reports where its time goes (docs/design.md §6): a run observer sees each phase's
  * milliseconds as they are spent, per layer. Phases: `boundary` (a layer's one fused pass; or, with
  * `fuse: false`, its owners' passes apart: `validate`, `verify`, `unblind`, `requantize`, `quantize`,
  * `blind`), `transfer` (copying and posting a request), `accelerator` (waiting for the reply),

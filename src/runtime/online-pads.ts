@@ -1,5 +1,5 @@
 /**
- * The online half of blinding (DESIGN.md §4) for one model and one pad store: per inference, take the
+ * The online half of blinding (docs/design.md §4) for one model and one pad store: per inference, take the
  * next pad the store holds (durably consumed first), then per linear layer send x + r mod p, and
  * after the accelerator answers z, authenticate u = f(r) from the store so the caller can take
  * z − u = f(x) mod p.

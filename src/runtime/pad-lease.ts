@@ -1,5 +1,5 @@
 /**
- * One inference's pad, as the boundary passes use it (DESIGN.md §4, §7): per linear layer, the
+ * One inference's pad, as the boundary passes use it (docs/design.md §4, §7): per linear layer, the
  * keystream of r_{i,l} (24-bit words, those ≥ p skipped by the pass that writes the layer's
  * request) and the packed u_{i,l} = f(r_{i,l}) (for the pass that reads its reply), in the trusted
  * runtime's memory, each handed out once per layer (PadReuseError otherwise). Where the pads come

@@ -1,5 +1,5 @@
 /**
- * The in-memory pad pool (`--pads memory`, DESIGN.md §7), for a trusted runtime in a confidential
+ * The in-memory pad pool (`--pads memory`, docs/design.md §7), for a trusted runtime in a confidential
  * VM, whose memory the hardware encrypts: pads precomputed by a background thread of the trusted
  * runtime in idle time and kept in its own memory — no pad store, no sealing, no fsync. The sealed
  * store (online-pads.ts) stays for enclaves with little trusted memory.

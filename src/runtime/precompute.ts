@@ -1,5 +1,5 @@
 /**
- * Pad stores as the trusted runtime sees them (DESIGN.md §4): which ledger of the trusted state a
+ * Pad stores as the trusted runtime sees them (docs/design.md §4): which ledger of the trusted state a
  * store's pads belong to, and the offline phase that fills a store (blind/precompute.ts does the
  * work). A store's identity comes from its untrusted manifest, validated by the gate
  * (boundary/accept.ts), and must be one the trusted state created for this very model:
@@ -46,7 +46,9 @@ const short = (hash: string): string => `${hash.slice(0, 12)}…`;
  */
 export function openStore(state: TrustedState, store: PadStore, model: PadModel): OpenedStore {
   const claim = acceptStoreManifest(store.readManifest());
-  if (claim.kind === 'none') throw new PadsExhaustedError(`the pad store ${store.dir} holds no pads (it has no manifest); run \`slalom precompute --store ${store.dir}\``);
+  if (claim.kind === 'none') {
+    throw new PadsExhaustedError(`the pad store ${store.dir} holds no pads (it has no manifest); fill it with \`slalom precompute --model <${model.name} model file> --count <n> --store ${store.dir}\``);
+  }
   if (claim.kind === 'invalid') throw new PadAuthError(`the pad store ${store.dir} cannot be used: ${claim.why}; precompute into a new store directory`);
   if (claim.weightsHash !== model.weightsHash) {
     const other = claim.model === model.name ? `of '${claim.model}' with other weights (another calibration, --margin or --input-shape, or edited weights)` : `of model '${claim.model ?? '?'}'`;
@@ -77,7 +79,10 @@ export function openOrCreateStore(state: TrustedState, store: PadStore, model: P
   return openStore(state, store, model);
 }
 
-/** Precomputes `count` new pads for `model` into `store` (creating its identity if it has none). */
+/**
+ * Precomputes `count` new pads for `model` into `store` (creating its identity if it has none); an
+ * aborted `signal` stops it after the pad being written, with `interrupted` set.
+ */
 export async function precomputePads(
   q: QuantizedGraph,
   model: PadModel,
@@ -86,8 +91,9 @@ export async function precomputePads(
   count: number,
   kernels: ExactKernels,
   onProgress?: (p: PrecomputeProgress) => void,
+  signal?: AbortSignal,
 ): Promise<PrecomputeResult> {
   aInt(count, 'count', { min: 1 });
   const { ledger, secrets } = openOrCreateStore(state, store, model, q);
-  return precomputeInto(q, ledger, secrets, store, count, kernels, onProgress);
+  return precomputeInto(q, ledger, secrets, store, count, kernels, onProgress, signal);
 }

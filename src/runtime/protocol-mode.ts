@@ -1,5 +1,5 @@
 /**
- * The mode a LinearProtocol runs (DESIGN.md §5), recorded by whoever built it from what it actually
+ * The mode a LinearProtocol runs (docs/design.md §5), recorded by whoever built it from what it actually
  * does (accelerator, checks, pads), so a result is labelled with the protections that ran and no
  * others. A protocol nobody labelled has no mode: running with it is refused.
  */

@@ -1,5 +1,5 @@
 /**
- * Opens the LinearProtocol a mode needs (DESIGN.md §5): `baseline` computes every layer in the
+ * Opens the LinearProtocol a mode needs (docs/design.md §5): `baseline` computes every layer in the
  * trusted runtime; the other modes attach an accelerator (by default the embedded worker) after
  * registering the model's public weights with it, plus a verifier (verified modes) and the pad
  * store with the trusted state (private modes).
@@ -134,7 +134,7 @@ export function openPads(model: SlalomModel, options: OwnPadOptions, kernels?: E
 export function openPads(model: SlalomModel, options: OwnPadOptions, kernels: ExactKernelsName = 'ort'): OnlinePads | PadPool {
   if (options.source === 'memory') return PadPool.open(model.quantized, { capacity: options.capacity, kernels });
   const state = TrustedState.open(options.stateDir, options.counters !== undefined ? { counters: options.counters } : {});
-  return new OnlinePads(model.quantized, model.weightsHash, state, new PadStore(options.store), model.name);
+  return new OnlinePads(model.quantized, model.weightsHash, state, new PadStore(options.store, { create: false }), model.name);
 }
 
 /** A shared source as one session sees it: no close (its owner closes it); acquire waits only if `wait`. */

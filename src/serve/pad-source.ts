@@ -75,7 +75,7 @@ export class StorePadSource implements PadMaker {
 
   remaining(): number {
     try {
-      return openStore(TrustedState.open(this.stateDir, this.counters !== undefined ? { counters: this.counters } : {}), new PadStore(this.store), this.model).ledger.inventory().ready;
+      return openStore(TrustedState.open(this.stateDir, this.counters !== undefined ? { counters: this.counters } : {}), new PadStore(this.store, { create: false }), this.model).ledger.inventory().ready;
     } catch {
       return 0; // no manifest yet (the first refill creates it), or a store the sessions will refuse with the reason
     }

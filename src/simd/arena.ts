@@ -1,5 +1,5 @@
 /**
- * The trusted runtime's resident memory (DESIGN.md §7): regions of the SIMD kernels' WebAssembly
+ * The trusted runtime's resident memory (docs/design.md §7): regions of the SIMD kernels' WebAssembly
  * memory (module.ts), so the kernels read and write activations, replies, pads and check secrets in
  * place — no chunk copied in or out on the hot path. Lifetimes are explicit: whoever allocates a
  * region releases it, the executor at a value's last use in the graph (graph/execute.ts knows it),

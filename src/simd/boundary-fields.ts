@@ -1,5 +1,5 @@
 /**
- * The layout of a boundary pass's plan block (DESIGN.md §7): f64 slots at 8·index in the module's
+ * The layout of a boundary pass's plan block (docs/design.md §7): f64 slots at 8·index in the module's
  * memory, written by src/simd/boundary.ts and read by the kernel src/simd/assembly/boundary.ts,
  * which imports this very file (plain constants, valid TypeScript and AssemblyScript alike), so the
  * two sides cannot disagree. Pointers are byte offsets into the module's memory; 0 means absent.

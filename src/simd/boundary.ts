@@ -1,5 +1,5 @@
 /**
- * The one pass per layer boundary (assembly/boundary.ts, DESIGN.md §7) as a typed call: the plan's
+ * The one pass per layer boundary (assembly/boundary.ts, docs/design.md §7) as a typed call: the plan's
  * addresses are resident regions (arena.ts), written into the kernel's plan block
  * (boundary-fields.ts); the pass's findings come back as a PassResult. This module only runs the
  * pass: boundary/accept.ts is its one caller for a reply, and decides what the findings mean.

@@ -1,5 +1,5 @@
 /**
- * A tensor of field elements (DESIGN.md §2, §7): canonical residues of Z_p in a Uint32Array
+ * A tensor of field elements (docs/design.md §2, §7): canonical residues of Z_p in a Uint32Array
  * (field/residues.ts). What flows between linear layers, to and from the accelerator and through
  * the boundary pass; floats are `Tensor` (tensor.ts), and the conversions between the two are the
  * quantization passes of quant/ — never an implicit cast.

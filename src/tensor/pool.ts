@@ -3,7 +3,7 @@
  * length, for values outside the trusted runtime's resident memory (simd/arena.ts). Allocating a fresh large typed array costs more than
  * filling it (the OS hands out zeroed pages one fault at a time: ~13 ns per value here, against ~3 ns
  * to write one), and the trusted runtime's per-inference work is a few passes over every activation,
- * so recycling dead activations' memory is one of its largest savings (DESIGN.md §6).
+ * so recycling dead activations' memory is one of its largest savings (docs/design.md §6).
  *
  * `take…` returns an array with ARBITRARY contents: only for callers that write every element.
  * `give…` must only receive arrays nothing else references (graph/execute.ts checks aliasing).

@@ -1,5 +1,5 @@
 /**
- * A dense row-major tensor of floats (onnxruntime's `Tensor` and its `DataTypeMap`, STYLE.md): float
+ * A dense row-major tensor of floats (after onnxruntime's `Tensor` and its `DataTypeMap`): float
  * activations (the float reference path and the trusted runtime's non-linear layers) and integer
  * weights (exact while below 2^53). Field elements are another type, FieldTensor (field-tensor.ts),
  * over 32-bit residues: a residue cannot be passed where a float is meant without a visible

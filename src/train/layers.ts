@@ -1,5 +1,5 @@
 /**
- * The layers of a trainable network (DESIGN.md §10): forward and backward passes in float64 in the
+ * The layers of a trainable network (docs/design.md §8): forward and backward passes in float64 in the
  * trusted runtime, except the linear products, which go through train/products.ts — forward
  * Y = X·W, backward dX = dY·Wᵀ and dW = Xᵀ·dY (computed as its transpose dYᵀ·X), each on per-step
  * quantized operands. A convolution is a Gemm over im2col rows (its transposed convolution is dY·Wᵀ

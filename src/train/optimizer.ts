@@ -1,5 +1,5 @@
 /**
- * The optimizers, in float64 in the trusted runtime (DESIGN.md §10), as torch defines them: SGD with
+ * The optimizers, in float64 in the trusted runtime (docs/design.md §8), as torch defines them: SGD with
  * momentum (buf = μ·buf + g + λ·w; w −= lr·buf) and Adam (bias-corrected moments, ε 1e-8). Their
  * state is named per parameter so a checkpoint can hold it.
  */

@@ -1,5 +1,5 @@
 /**
- * Every linear product of a training step, outsourced and checked (DESIGN.md §3, §10). A product is
+ * Every linear product of a training step, outsourced and checked (docs/design.md §3, §8). A product is
  * C = A·B of small signed integers (A: rows×inner, B: inner×cols, the quantized operands of
  * train/quantize.ts); the accelerator computes it over Z_p and the trusted runtime accepts it only
  * after Freivalds' check, before anything is computed from it.

@@ -1,5 +1,5 @@
 /**
- * Per-tensor fixed point for one training step (DESIGN.md §2, §10): a tensor x becomes integers
+ * Per-tensor fixed point for one training step (docs/design.md §2, §8): a tensor x becomes integers
  * q = Q(x / scale) with |q| ≤ qmax = 2^(bits−1) − 1 and scale = max|x| / qmax, chosen afresh each step
  * from the tensor's own range. Activations and weights round to nearest; gradients round
  * stochastically (q = ⌊x/scale + u⌋ with u uniform in [0, 1) from the run's seeded stream,

@@ -1,5 +1,5 @@
 /**
- * The training run's replayable randomness (DESIGN.md §10): AES-256-CTR keyed by the run's secret
+ * The training run's replayable randomness (docs/design.md §8): AES-256-CTR keyed by the run's secret
  * seed, one stream per (purpose, a, b) — the gradients of product b of step a, the shuffle of epoch
  * a, the initial weights of layer a. The initial 16-byte counter block is [purpose u8 | b u24 |
  * a u64 | 0 u32] and CTR increments only the last 32 bits (a stream is capped at 2^32 blocks), so

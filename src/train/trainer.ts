@@ -1,5 +1,5 @@
 /**
- * Verified training (DESIGN.md §10): minibatch SGD with momentum (or Adam) on softmax cross-entropy,
+ * Verified training (docs/design.md §8): minibatch SGD with momentum (or Adam) on softmax cross-entropy,
  * where every linear product of every step — forward Y = X·W, backward dX = dY·Wᵀ and dW = Xᵀ·dY —
  * is computed by the untrusted accelerator and checked by Freivalds before anything is computed
  * from it (train/products.ts), and everything else (loss, softmax, BatchNorm, the optimizer, the

@@ -1,5 +1,5 @@
 /**
- * Freivalds' checks of a claimed Y = f(X) mod p for one linear layer (DESIGN.md §3), in the three
+ * Freivalds' checks of a claimed Y = f(X) mod p for one linear layer (docs/design.md §3), in the three
  * variants of the design. `checkFresh`, `checkBatched` and `checkPreprocessed` run one repetition and
  * say whether it passed; `firstFailingPreprocessed` runs every repetition of the preprocessed check
  * and names the first that failed; `outputSide` is y's side of the fused check from the sums the

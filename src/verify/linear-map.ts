@@ -1,5 +1,5 @@
 /**
- * The linear-algebra pieces Freivalds' checks are made of (DESIGN.md §3), for a Conv (any stride,
+ * The linear-algebra pieces Freivalds' checks are made of (docs/design.md §3), for a Conv (any stride,
  * padding, dilation, group — depthwise and pointwise included) or a Gemm viewed as a 1×1 conv over
  * a 1×1 image. All results are canonical residues mod p.
  *

@@ -1,5 +1,5 @@
 /**
- * Soundness arithmetic for Freivalds' checks (DESIGN.md §3). A wrong output passes one repetition
+ * Soundness arithmetic for Freivalds' checks (docs/design.md §3). A wrong output passes one repetition
  * with probability at most 1/|S| for a one-sided check (random r only: a nonzero error row E has
  * E·r = 0 with probability ≤ 1/|S|) and 2/|S| for a two-sided one (random s and r: sᵀEr is a
  * nonzero polynomial of degree 2, Schwartz–Zippel). k independent repetitions multiply; a whole

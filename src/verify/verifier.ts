@@ -1,5 +1,5 @@
 /**
- * The trusted runtime's integrity gate (DESIGN.md §3): checks every outsourced linear result with k
+ * The trusted runtime's integrity gate (docs/design.md §3): checks every outsourced linear result with k
  * repetitions of the configured Freivalds variant and throws IntegrityError (naming the layer) on
  * the first failed repetition. Preprocessed secrets are drawn from the CSPRNG when the verifier is
  * prepared, never leave this object (their T and weights live in the trusted runtime's memory, for

@@ -1,5 +1,5 @@
 /**
- * A lying accelerator never gets a wrong answer through (DESIGN.md §1, §3). A small batch-2 model
+ * A lying accelerator never gets a wrong answer through (docs/design.md §1, §3). A small batch-2 model
  * with every linear layer type — a standard conv (stride 2, padding), a depthwise conv (group = C),
  * a pointwise 1×1 conv, a grouped conv (group 2) and a Gemm — runs in mode `verified` over a
  * CheatingBackend (test/accel/cheating.ts) that tampers with one layer's reply by one strategy:

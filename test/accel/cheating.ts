@@ -1,7 +1,7 @@
 /**
  * Test helper: a lying accelerator. CheatingBackend wraps an honest backend (normally LocalBackend),
  * lets it compute, then tampers with its reply according to a named strategy before handing it to
- * the trusted runtime — the adversary of DESIGN.md §1 and §3. Two families:
+ * the trusted runtime — the adversary of docs/design.md §1 and §3. Two families:
  *
  * - wrong values that are still well-formed residues in [0, p): only Freivalds' check can catch them
  *   (IntegrityError);

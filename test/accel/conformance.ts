@@ -1,5 +1,5 @@
 /**
- * Test helper: what every embedded accelerator backend must do (STYLE.md "Tests mirror the tree"),
+ * Test helper: what every embedded accelerator backend must do,
  * as one suite that takes the backend as a parameter (noble's `platform` argument). Against the
  * in-thread LocalBackend and the BigInt reference: the same residues on layers of every kind (conv
  * with stride, padding, dilation, groups; depthwise; pointwise; gemm; batch > 1) with random and

@@ -1,5 +1,5 @@
 /**
- * Every mode through the `webgpu` accelerator is bit-identical to `baseline` (DESIGN.md §5; issue 14):
+ * Every mode through the `webgpu` accelerator is bit-identical to `baseline` (docs/design.md §5; issue 14):
  * the Fashion-MNIST model on real test images (the committed 3-image sample of its test split) and
  * ResNet-18 — at 64 × 64 instead of 224 × 224 so a software adapter runs it in seconds: the same 21
  * linear layers, strides, paddings and residual blocks, 148 M MACs.

@@ -2,7 +2,7 @@
  * The embedded worker-thread accelerator (src/accel/worker/client.ts) against the in-thread
  * LocalBackend: the same results on random layers (conv of every kind, gemm, batch > 1, many requests
  * in flight at once), the caller's input left untouched; and its failure modes are typed and bounded
- * (DESIGN.md §1): an unknown layer or a non-residue input → TransportError; a tiny timeoutMs on a
+ * (docs/design.md §1): an unknown layer or a non-residue input → TransportError; a tiny timeoutMs on a
  * large layer → TransportError, not a hang; requests after close() → TransportError; loadWeights
  * refuses a layer whose Σ|w|·(p − 1) reaches 2^53 (the exactness bound of field/prime.ts).
  */

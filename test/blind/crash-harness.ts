@@ -1,6 +1,6 @@
 /**
  * The crash test's machinery, shared by test/blind/crash.test.ts, its child (crash-child.ts) and
- * scripts/soak-pads.ts (DESIGN.md §4: "a crash at any instant cannot lead to reuse").
+ * scripts/soak-pads.ts (docs/design.md §4: "a crash at any instant cannot lead to reuse").
  *
  * - `syntheticGraph()`: a two-layer QuantizedGraph (a strided, padded Conv and a Gemm) built directly
  *   as QuantizedLayer objects — no ONNX, no onnxruntime — so a child starts in well under a second.

@@ -1,5 +1,5 @@
 /**
- * Crash safety of the pads (DESIGN.md §4: "a crash at any instant cannot lead to reuse"). Children
+ * Crash safety of the pads (docs/design.md §4: "a crash at any instant cannot lead to reuse"). Children
  * of test/blind/crash-child.ts precompute or consume pads of a tiny synthetic graph on one trusted
  * state and pad store and are SIGKILLed 5–150 ms after they start working — ≥ 200 kills, two
  * children at a time (both precomputing; one precomputing while one consumes; both consuming) — and

@@ -1,5 +1,5 @@
 /**
- * The one-time pad keystream (src/blind/keystream.ts, DESIGN.md §4):
+ * The one-time pad keystream (src/blind/keystream.ts, docs/design.md §4):
  * - node:crypto's 'aes-256-ctr', used exactly as padVector uses it (createCipheriv + update), meets
  *   the NIST SP 800-38A F.5.5 CTR-AES256 vectors (test/vectors/blind/aes-ctr.json);
  * - padVector(key, i, l, n) is that keystream under the initial block i‖l‖0, cut into 24-bit

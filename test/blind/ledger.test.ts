@@ -208,9 +208,12 @@ describe('concurrent precompute runs on one store (issue 11, defect 9)', () => {
     const dead = spawnSync(process.execPath, ['-e', '']).pid!;
     const data = ledger.read();
     writeFileSync(ledger.path, JSON.stringify({ ...data, next: 15, generated: data.generated + 1, ranges: [...data.ranges, { from: 5, to: 15, written: 1, used: 0, pid: dead }] }));
-    assert.equal(ledger.inventory().inProgress, 3 + 9);
+    // Read before any write closes it, the dead run's tail is abandoned, not in progress (issue 20).
+    assert.equal(ledger.inventory().inProgress, 3);
+    assert.deepEqual(ledger.inventory().abandoned, [{ from: 6, to: 15, pid: dead }]);
     assert.equal(ledger.reserve(2), 15, 'new runs start after every reservation, live or dead');
     assert.deepEqual(ledger.inventory().inProgress, 3 + 2, 'the dead run is closed: its 9 unwritten pads are a gap');
+    assert.deepEqual(ledger.inventory().abandoned, []);
     ledger.close(15); // a run that failed closes its own reservation
     assert.deepEqual(ledger.inventory().inProgress, 3);
     assert.equal(ledger.reserve(1), 17, 'closed indices are never handed out again');

@@ -1,6 +1,6 @@
 /**
  * The untrusted pad store under attack (src/blind/pad-store.ts, online.ts, boundary/accept.ts,
- * DESIGN.md §4), at the file level, on a real store filled by precomputePads for a tiny model and
+ * docs/design.md §4), at the file level, on a real store filled by precomputePads for a tiny model and
  * consumed by real inferences in mode `private`:
  * - a byte flipped anywhere (every header byte and many random positions), truncation, appended
  *   bytes, two pad files swapped, a pad file from another model's store, a record of another layer

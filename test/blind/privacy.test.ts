@@ -1,5 +1,5 @@
 /**
- * What blinding buys (DESIGN.md §4, §5):
+ * What blinding buys (docs/design.md §4, §5):
  * (a) the blinding identity f(x + r) − f(r) = f(x) mod p holds for every linear layer type — conv
  *     (strided, asymmetrically padded, dilated, batched), depthwise, grouped, pointwise, Gemm;
  * (b) what the accelerator sees in mode `private` is uniform over Z_p: every input it received over

@@ -1,5 +1,5 @@
 /**
- * Sealing unblinding factors (src/blind/seal.ts, DESIGN.md §4): AES-256-GCM with associated data
+ * Sealing unblinding factors (src/blind/seal.ts, docs/design.md §4): AES-256-GCM with associated data
  * binding weights hash, store identity, layer, pad index, key epoch and count, under the nonce
  * (index ‖ layer). A sealed record round-trips; every tamper — each bit of the tag and the nonce,
  * ciphertext bits, truncation or extension of any part, a record moved to another model, store,

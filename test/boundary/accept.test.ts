@@ -1,5 +1,5 @@
 /**
- * The trust boundary for accelerator replies (src/boundary/accept.ts, DESIGN.md §1, §7): every
+ * The trust boundary for accelerator replies (src/boundary/accept.ts, docs/design.md §1, §7): every
  * hostile reply — a non-residue value (≥ p as u32; NaN, −1, p, 2^53, 0.5, ±Infinity… as FP64), a
  * wrong length, the wrong container (Float32Array, a plain Array, other typed arrays, null), wrong
  * ids, a dims mismatch — becomes a MalformedResponseError naming the layer; a valid reply is

@@ -1,5 +1,5 @@
 /**
- * Property tests of field/modp.ts against BigInt on random and worst-case inputs (DESIGN.md §2):
+ * Property tests of field/modp.ts against BigInt on random and worst-case inputs (docs/design.md §2):
  * residues at 0, 1, HALF_P, p − 1, integers up to ±(2^53 − 1) for mod(), dot products of all-(p − 1)
  * vectors over long lengths (the reduction cadence of dotMod).
  */

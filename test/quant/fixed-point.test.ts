@@ -1,5 +1,5 @@
 /**
- * The trusted runtime's fixed-point conversions (DESIGN.md §2) against BigInt and hand computations:
+ * The trusted runtime's fixed-point conversions (docs/design.md §2) against BigInt and hand computations:
  * quantizeInput rounds x·2^lx (ties toward +∞, as Math.round), maps negatives to p − |v| and refuses
  * magnitudes beyond (p−1)/2 and NaN/∞; finishLinear adds the bias at scale 2^(lx+lw), centers,
  * dequantizes exactly, and reports wrap-around: never in the sound-bound path (where it cannot

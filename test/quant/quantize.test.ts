@@ -1,5 +1,5 @@
 /**
- * Calibration and per-layer quantization (DESIGN.md §2) on a small residual conv net
+ * Calibration and per-layer quantization (docs/design.md §2) on a small residual conv net
  * (Conv-BN-Relu-MaxPool-Conv-Relu-Add-GlobalAveragePool-Flatten-Gemm, seeded random weights):
  * every layer's scales keep the calibrated maximum, times the margin, inside (−p/2, p/2) and satisfy
  * the 2^53 exactness bound; quantized inference agrees with onnxruntime fp32 and is deterministic;

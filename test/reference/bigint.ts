@@ -1,5 +1,5 @@
 /**
- * Slow BigInt references for the exact linear kernels (DESIGN.md §2): straightforward loops, every
+ * Slow BigInt references for the exact linear kernels (docs/design.md §2): straightforward loops, every
  * product and sum in arbitrary precision, results reduced to canonical residues in [0, p). Written
  * independently of src/kernels (no shared index helpers) so they can cross-check the fast kernels.
  */

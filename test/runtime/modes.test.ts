@@ -1,5 +1,5 @@
 /**
- * Every mode gives bit-identical logits to baseline (DESIGN.md §5): the Fashion-MNIST model on real
+ * Every mode gives bit-identical logits to baseline (docs/design.md §5): the Fashion-MNIST model on real
  * test images, and the small zoo models on a synthetic input. The large zoo models run in
  * modes.slow.ts (`npm run test:slow`).
  */

@@ -1,6 +1,6 @@
 /**
  * Freivalds' checks (src/verify/freivalds.ts) and the Verifier around them (src/verify/verifier.ts),
- * DESIGN.md §3: honest results pass every variant (batch 1 and batch 3, every layer type); a result
+ * docs/design.md §3: honest results pass every variant (batch 1 and batch 3, every layer type); a result
  * with any single corrupted element — every position tried — is rejected; the Verifier's repetitions
  * and per-inference soundness follow soundness.ts; a failed check throws IntegrityError naming the
  * layer; and a Verifier re-draws a layer's preprocessed secrets after that layer failed a check (and

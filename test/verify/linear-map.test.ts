@@ -1,6 +1,6 @@
 /**
  * The pieces Freivalds' checks are built from (src/verify/linear-map.ts) against straightforward
- * BigInt computations (DESIGN.md §3): collapse (V = W·r), combineOutputs (Y·r per pixel),
+ * BigInt computations (docs/design.md §3): collapse (V = W·r), combineOutputs (Y·r per pixel),
  * applyCollapsed (conv(X, V), exact through limb splitting) and transposeCollapsed (T = convᵀ(s ⊗ V)),
  * on random small layers — strides 1–3, asymmetric pads, dilation 2, groups (depthwise, depthwise with
  * multiplier, grouped 2), pointwise, Gemm — at the worst-case residues (p − 1 everywhere, r = p − 1,

@@ -1,5 +1,5 @@
 /**
- * Statistical soundness of Freivalds' checks (DESIGN.md §3, src/verify/soundness.ts): with random
+ * Statistical soundness of Freivalds' checks (docs/design.md §3, src/verify/soundness.ts): with random
  * entries from the small set S = {−1, 0, 1} instead of Z_p, a result wrong in a single element
  * (E = δ·e_{n,m,o}, δ ≠ 0) passes one repetition exactly when
  *   - fresh (one-sided, r over channels):           r_m = 0                  → 1/|S|             = 1/3;

@@ -1,6 +1,6 @@
 /**
  * The trusted runtime's client for accelerator services that speak the Open Inference Protocol
- * (KServe v2 REST; contract in protocol.ts; issue 5; DESIGN.md §1). It only carries bytes: it sends
+ * (KServe v2 REST; contract in protocol.ts; issue 5; docs/design.md §1). It only carries bytes: it sends
  * each linear request — already blinded in the private modes; it never sees plaintext there and never
  * re-blinds — to one accelerator and hands back whatever that accelerator claims, branded Untrusted.
  * boundary/accept.ts validates the reply and the trusted runtime checks it (Freivalds); this file is

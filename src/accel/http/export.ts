@@ -1,6 +1,6 @@
 /**
  * Exact ONNX formulations of slalom's linear layers, and a Triton-style model repository of them
- * (issue 5; DESIGN.md §1, §2, §7). One ONNX model per linear layer, in standard default-domain ops
+ * (issue 5; docs/design.md §1, §2, §7). One ONNX model per linear layer, in standard default-domain ops
  * (opset 13) that onnxruntime's CPU provider runs, so any onnxruntime-backed inference server can play
  * the accelerator role:
  *

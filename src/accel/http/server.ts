@@ -1,5 +1,5 @@
 /**
- * The accelerator as a service (issue 5; DESIGN.md §1): an untrusted Open Inference Protocol (KServe
+ * The accelerator as a service (issue 5; docs/design.md §1): an untrusted Open Inference Protocol (KServe
  * v2) REST server on node:http, one OIP model per linear layer (protocol.ts fixes names and tensors).
  *
  * Endpoints: `GET /v2/health/live|ready`, `GET /v2` (server metadata), `GET /v2/models/{m}` (metadata),

@@ -1,5 +1,5 @@
 /**
- * How the WebGPU kernels compute Σ x·w mod p exactly with 32-bit integers only (DESIGN.md §2; WGSL
+ * How the WebGPU kernels compute Σ x·w mod p exactly with 32-bit integers only (docs/design.md §2; WGSL
  * has no 64-bit integers and no wide multiply), and the check that a layer fits the scheme, made
  * when the layer is registered: a layer the kernels cannot compute exactly is refused, never run.
  *

@@ -4,6 +4,8 @@
  */
 import { ACCELERATOR_TOKEN_ENV } from '../../accel/http/protocol.js';
 import { aToken } from '../../accel/http/server-options.js';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { AcceleratorServer } from '../../accel/http/server.js';
 import { backendForms, backendRequest } from '../../accel/registry.js';
 import type { AdapterChoice } from '../../accel/webgpu/device.js';
@@ -59,6 +61,7 @@ export async function serveAccelerator(flags: ServeFlags): Promise<void> {
   const backend = parseServeBackend(flags.backend);
   const port = parseInteger(flags.port, '--port', { min: 0, max: 65535 });
   const log = flags.quiet ? () => {} : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  if (flags.modelRepository !== undefined) checkModelRepository(flags.modelRepository);
   const server = await AcceleratorServer.start({
     port,
     host: flags.host,
@@ -81,6 +84,16 @@ export async function serveAccelerator(flags: ServeFlags): Promise<void> {
   // The one line a script waits for, on stdout.
   process.stdout.write(`listening on ${server.url}\n`);
   await onSignals(log, () => server.close());
+}
+
+/**
+ * A mistyped `--model-repository` must not start a server that silently serves nothing: a missing
+ * directory is refused, one without any model (`<name>/1/model.onnx`) is warned about.
+ */
+function checkModelRepository(dir: string): void {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InvalidArgumentError(`--model-repository ${dir} is not a directory (export one with \`slalom export --model <m> --out ${dir}\`)`);
+  const models = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && existsSync(join(dir, e.name, '1', 'model.onnx')));
+  if (models.length === 0) process.stderr.write(`warning: the model repository ${dir} holds no models (<name>/1/model.onnx); clients must upload their layers (\`slalom export --model <m> --out ${dir}\` fills it)\n`);
 }
 
 /** `slalom accelerator serve`. */

@@ -5,7 +5,9 @@
  */
 import type { AcceleratorBackend } from '../../accel/backend.js';
 import { createSession, type RunResult } from '../../api/session.js';
-import { InvalidArgumentError } from '../../errors.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvalidArgumentError, PadsExhaustedError } from '../../errors.js';
 import { finiteInput } from '../../io/npy.js';
 import { isMode, MODES, type Mode } from '../../runtime/modes.js';
 import { formatDims } from '../../tensor/tensor.js';
@@ -33,6 +35,7 @@ export async function run(flags: InferFlags): Promise<void> {
   const mode: Mode = flags.mode;
   const top = parsePositive(flags.top, '--top', true);
   const files = perInputFlag(flags.input, '--input', (s) => s)!;
+  checkStoreHasPads(flags, mode);
   const loadStart = performance.now();
   const model = await loadModelFromFlags(flags.model, flags, { sample: files });
   const loadMs = performance.now() - loadStart;
@@ -40,7 +43,11 @@ export async function run(flags: InferFlags): Promise<void> {
   if (typeof files !== 'string') for (const [name, t] of Object.entries(input)) finiteInput(t, files[name]!);
   const outsourcing: { accelerator?: AcceleratorBackend } = mode === 'baseline' ? {} : await acceleratorFromFlags(flags, model);
   const accelerator = acceleratorInfo(outsourcing.accelerator);
+  // Registering the weights with the accelerator (an upload, for a remote one) happens once per
+  // session, before the inference: its own phase, not hidden between `load` and `total`.
+  const setupStart = performance.now();
   const session = await createSession(model, { mode, top, ...sessionOptionsFromFlags(flags), ...outsourcing });
+  const setupMs = performance.now() - setupStart;
   const start = performance.now();
   let result: RunResult;
   try {
@@ -48,8 +55,21 @@ export async function run(flags: InferFlags): Promise<void> {
   } finally {
     await session.close();
   }
-  const timings = { load: loadMs, ...result.timings, total: performance.now() - start };
+  const timings = { load: loadMs, ...(outsourcing.accelerator !== undefined ? { acceleratorSetup: setupMs } : {}), ...result.timings, total: performance.now() - start };
   process.stdout.write(flags.json ? `${JSON.stringify(inferJson(model.name, result, timings, accelerator))}\n` : formatInfer(model.name, result, timings, accelerator));
+}
+
+/**
+ * A private mode reading a store that was never filled (a missing directory: a typo, or the first
+ * run) fails before the model loads, with the whole command that fills it. Under
+ * `--on-exhausted local` a store without pads is allowed: the inference runs in the trusted runtime.
+ */
+function checkStoreHasPads(flags: InferFlags, mode: Mode): void {
+  if (!mode.startsWith('private') || flags.pads !== 'store' || flags.store === undefined || flags.onExhausted !== 'fail') return;
+  if (existsSync(join(flags.store, 'manifest.json'))) return;
+  const what = existsSync(flags.store) ? 'holds no pads yet' : 'does not exist';
+  const state = flags.state !== undefined ? ` --state ${flags.state}` : '';
+  throw new PadsExhaustedError(`the pad store ${flags.store} ${what}: fill it first with \`slalom precompute --model ${flags.model} --count 16 --store ${flags.store}${state}\``);
 }
 
 interface AcceleratorInfo {
@@ -106,7 +126,9 @@ function formatInfer(model: string, r: RunResult, timings: Record<string, number
     const head = Array.from(o.data.subarray(0, 6), (v) => v.toPrecision(4)).join(', ');
     lines.push(`output ${name} ${formatDims(o.dims)}: ${head}${o.data.length > 6 ? ', …' : ''}`);
   }
-  lines.push(`timings: ${Object.entries(timings).map(([phase, ms]) => `${phase} ${formatMs(ms)}`).join(', ')}`);
+  const { load, acceleratorSetup, ...inference } = timings;
+  lines.push(`model load ${formatMs(load!)}${acceleratorSetup !== undefined ? `; accelerator setup (weights registered or uploaded, once per session) ${formatMs(acceleratorSetup)}` : ''}`);
+  lines.push(`timings: ${Object.entries(inference).map(([phase, ms]) => `${phase} ${formatMs(ms)}`).join(', ')}`);
   lines.push(`trusted runtime ${formatMs(r.trustedMs)}, accelerator ${formatMs(r.acceleratorMs)}`);
   if (accelerator) lines.push(`accelerator: ${accelerator.backend}${accelerator.device ? ` — ${accelerator.device}` : ''}`);
   if (r.verification !== undefined) {

@@ -19,7 +19,7 @@ interface StatusFlags {
 /** `slalom pads status`. */
 export async function run(flags: StatusFlags): Promise<void> {
   const lowWater = parseInteger(flags.lowWater, '--low-water', { min: 0 });
-  const store = new PadStore(flags.store);
+  const store = new PadStore(flags.store, { create: false });
   const claim = acceptStoreManifest(store.readManifest());
   let model = claim.kind === 'store' ? { name: claim.model ?? '?', weightsHash: claim.weightsHash } : undefined;
   if (flags.model !== undefined) model = await SlalomModel.load(flags.model);
@@ -42,6 +42,7 @@ export async function run(flags: StatusFlags): Promise<void> {
     ...(inventory.nextIndex !== undefined ? { nextIndex: inventory.nextIndex } : {}),
     generated: inventory.generated,
     inProgress: inventory.inProgress,
+    abandoned: inventory.abandoned,
     bytesPerInference: claim.kind === 'store' ? claim.bytesPerInference : undefined,
     keyEpoch: secrets.epoch,
   };
@@ -51,7 +52,8 @@ export async function run(flags: StatusFlags): Promise<void> {
       [
         `model ${status.model} (${status.weightsHash.slice(0, 16)}…), store ${status.storeId}, key epoch ${status.keyEpoch}`,
         `remaining ${usable} usable, consumed ${status.consumed}, next index ${status.nextIndex ?? '-'}, generated ${status.generated}` +
-          (status.inProgress > 0 ? `, ${status.inProgress} being precomputed` : ''),
+          (status.inProgress > 0 ? `, ${status.inProgress} being precomputed` : '') +
+          status.abandoned.map((r) => `, abandoned range ${r.from}..${r.to - 1} (run ${r.pid} died)`).join(''),
         `bytes per inference ${status.bytesPerInference ?? '?'}` +
           (status.missing > 0 ? `; ${status.missing} pads recorded in the ledger are missing from the store (deleted?) and will be skipped` : ''),
         '',

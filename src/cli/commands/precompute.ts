@@ -6,6 +6,7 @@ import { createExactKernels } from '../../kernels/exact-linear.js';
 import { precomputePads } from '../../runtime/precompute.js';
 import { formatMs } from '../format.js';
 import { loadModelFromFlags, parseKernels, parsePositive, trustedStateOptions, type ModelFlags } from '../options.js';
+import { showProgress } from '../progress.js';
 
 interface PrecomputeFlags extends ModelFlags {
   model: string;
@@ -17,25 +18,38 @@ interface PrecomputeFlags extends ModelFlags {
   json?: boolean;
 }
 
-export async function run(flags: PrecomputeFlags): Promise<void> {
+/** Resolves with the exit status: 0, or 130 when a signal stopped it early. */
+export async function run(flags: PrecomputeFlags): Promise<number> {
   const count = parsePositive(flags.count, '--count', true);
   const model = await loadModelFromFlags(flags.model, flags);
   const state = TrustedState.open(flags.state, trustedStateOptions(flags));
   const kernels = await createExactKernels(parseKernels(flags.kernels));
-  const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: 'precompute [{bar}] {value}/{total} pads  {rate} pads/s  ETA {eta_formatted}', hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(count, 0, { rate: '0.00' });
-  const start = performance.now();
+  // Ctrl-C (or SIGTERM) stops after the pad being written, so the run can say what it saved; a second one exits at once.
+  // The handlers are in place before the bar hides the cursor.
+  const stop = new AbortController();
+  const onSignal = (): void => {
+    if (stop.signal.aborted) {
+      progress.stop();
+      process.exit(130);
+    }
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const progress = precomputeProgress(flags, count);
   let result;
   try {
-    result = await precomputePads(model.quantized, model, state, new PadStore(flags.store), count, kernels, ({ done }) =>
-      bar.update(done, { rate: (done / ((performance.now() - start) / 1000)).toFixed(2) }),
-    );
+    result = await precomputePads(model.quantized, model, state, new PadStore(flags.store), count, kernels, ({ done }) => progress.update(done), stop.signal);
   } finally {
-    bar.stop();
+    progress.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await kernels.close();
+  }
+  const saved = result.to - result.from;
+  if (result.interrupted === true) {
+    process.stderr.write(`interrupted: saved ${saved} pads${saved > 0 ? ` (indices ${result.from}..${result.to - 1})` : ''} of ${count}; they are usable, and \`slalom precompute\` again adds more\n`);
+    return 130;
   }
   const perPadMs = result.ms / count;
   const report = { model: model.name, storeId: result.storeId, from: result.from, to: result.to, pads: count, ms: result.ms, padsPerSecond: 1000 / perPadMs, bytesPerInference: result.bytesPerInference };
@@ -46,4 +60,42 @@ export async function run(flags: PrecomputeFlags): Promise<void> {
         `(${report.padsPerSecond.toFixed(2)} pads/s, ${formatMs(perPadMs)} per inference, ${(result.bytesPerInference / 2 ** 20).toFixed(2)} MiB per inference)\n`,
     );
   }
+  return 0;
+}
+
+/**
+ * The precompute progress on stderr: a bar on a terminal (or with --progress), else a plain line per
+ * tenth of the run (a log file or a pipe gets no bar's control characters); none with --no-progress
+ * or --json.
+ */
+function precomputeProgress(flags: PrecomputeFlags, count: number): { update(done: number): void; stop(): void } {
+  const start = performance.now();
+  const rate = (done: number): string => (done / ((performance.now() - start) / 1000)).toFixed(2);
+  if (showProgress(flags)) {
+    const bar = new cliProgress.SingleBar(
+      { stream: process.stderr, format: 'precompute [{bar}] {value}/{total} pads  {rate} pads/s  ETA {eta_formatted}', hideCursor: true, noTTYOutput: true },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(count, 0, { rate: '0.00' });
+    let running = true;
+    return {
+      update: (done) => bar.update(done, { rate: rate(done) }),
+      // cli-progress shows the cursor again on stop.
+      stop: () => {
+        if (running) bar.stop();
+        running = false;
+      },
+    };
+  }
+  if (flags.progress === false || flags.json === true) return { update() {}, stop() {} };
+  let shown = 0;
+  return {
+    update(done) {
+      const tenth = Math.floor((10 * done) / count);
+      if (tenth === shown && done !== count) return;
+      shown = tenth;
+      process.stderr.write(`precompute: ${done}/${count} pads, ${rate(done)} pads/s\n`);
+    },
+    stop() {},
+  };
 }

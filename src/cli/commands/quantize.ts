@@ -5,7 +5,6 @@
  */
 import { InvalidArgumentError } from '../../errors.js';
 import { isArtifactFile } from '../../runtime/model.js';
-import { SEEDED_NORMAL } from '../../runtime/model-inputs.js';
 import { formatMs } from '../format.js';
 import { loadModelFromFlags, type ModelFlags } from '../options.js';
 
@@ -23,9 +22,6 @@ export async function run(flags: QuantizeFlags): Promise<void> {
   const bytes = model.save(flags.out, { includeOnnx: flags.includeOnnx === true });
   const ms = performance.now() - start;
   const { calibration, margin } = model.provenance;
-  if (calibration.source === SEEDED_NORMAL) {
-    process.stderr.write(`warning: ${model.name} was calibrated on seeded normal inputs, not real data: real inputs may overflow; pass --calibration <dir|.npy>\n`);
-  }
   const report = {
     model: model.name,
     out: flags.out,

@@ -1,5 +1,5 @@
 /**
- * ONNX → Graph (DESIGN.md §2). Resolves every node's attributes, gives every value a concrete shape
+ * ONNX → Graph (docs/design.md §2). Resolves every node's attributes, gives every value a concrete shape
  * (symbolic sizes come from `inputDims`), folds constant sub-graphs (the Shape → Gather → Concat →
  * Reshape chains exporters emit, Size, Constant nodes, Cast), turns Identity/Dropout into aliases,
  * adds the nodes an op resolves into besides its own (ConvTranspose's zero insertion,

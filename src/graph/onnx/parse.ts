@@ -43,12 +43,18 @@ export function parseOnnx(bytes: Uint8Array): RawModel {
     if (initializers.has(vi.name)) continue;
     const type = vi.type?.value;
     if (type?.case !== 'tensorType') throw new UnsupportedModelError(`input '${vi.name}' is not a tensor`);
-    const dims = (type.value.shape?.dim ?? []).map((d, i) =>
-      d.value.case === 'dimValue' ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : `${vi.name}_dim${i}`,
-    );
+    const dims = (type.value.shape?.dim ?? []).map((d, i) => {
+      if (d.value.case === 'dimParam') return d.value.value;
+      if (d.value.case !== 'dimValue') return `${vi.name}_dim${i}`;
+      // A negative or unrepresentable size is a broken model, not a symbolic one.
+      const size = Number(d.value.value);
+      if (size < 0 || !Number.isSafeInteger(size)) throw new MalformedModelError(`input '${vi.name}' declares the impossible size ${d.value.value} at axis ${i}`);
+      return size;
+    });
     inputs.push({ name: vi.name, dims });
   }
   if (inputs.length === 0) throw new MalformedModelError('the graph has no non-constant input');
+  if (graph.output.length === 0) throw new MalformedModelError('the graph declares no outputs');
 
   const nodes: RawNode[] = graph.node.map((n, i) => {
     const name = n.name !== '' ? n.name : `${n.opType}_${i}`;

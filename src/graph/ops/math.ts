@@ -1,5 +1,5 @@
 /**
- * Element-wise math that stays in the trusted runtime (DESIGN.md §1): Tanh, Erf, Gelu (opset 20),
+ * Element-wise math that stays in the trusted runtime (docs/design.md §1): Tanh, Erf, Gelu (opset 20),
  * Sqrt, Reciprocal, Neg and Pow. With Add, Mul and Div these also cover the decompositions
  * exporters emit for GELU (x·½·(1 + erf(x/√2))) and, below opset 17, for LayerNorm
  * (ReduceMean, Sub, Pow, Sqrt, Div).

@@ -1,5 +1,5 @@
 /**
- * Ops that stay in the trusted runtime (DESIGN.md §1): activations, pooling, element-wise
+ * Ops that stay in the trusted runtime (docs/design.md §1): activations, pooling, element-wise
  * arithmetic with broadcasting, BatchNormalization that could not be folded, Softmax.
  */
 import * as act from '../../kernels/float/activation.js';

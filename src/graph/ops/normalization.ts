@@ -1,5 +1,5 @@
 /**
- * ReduceMean and LayerNormalization, which stay in the trusted runtime (DESIGN.md §1).
+ * ReduceMean and LayerNormalization, which stay in the trusted runtime (docs/design.md §1).
  *
  * ReduceMean takes its axes as an attribute up to opset 17 and as a constant input from opset 18
  * (where `noop_with_empty_axes` makes an empty list the identity instead of "every axis").

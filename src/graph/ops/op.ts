@@ -2,7 +2,7 @@
  * The contract of one supported op: how the importer resolves its ONNX attributes (and constant
  * inputs) into a typed record, how its output shapes follow from its input shapes, and its float
  * semantics. `kind` tells the trusted runtime what to do with it: `linear` ops are outsourced
- * (DESIGN.md §1), everything else runs in the trusted runtime.
+ * (docs/design.md §1), everything else runs in the trusted runtime.
  */
 import type { Tensor } from '../../tensor/tensor.js';
 import type { AttrValue, RawNode } from '../ir.js';

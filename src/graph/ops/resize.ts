@@ -1,5 +1,5 @@
 /**
- * ONNX Resize (opset 11–19), which stays in the trusted runtime (DESIGN.md §1): modes `nearest`
+ * ONNX Resize (opset 11–19), which stays in the trusted runtime (docs/design.md §1): modes `nearest`
  * (every nearest_mode) and `linear`, every coordinate_transformation_mode, `scales` or `sizes`
  * (constants), opset 18's `axes` and `keep_aspect_ratio_policy`. Resolution fixes the output shape
  * and the per-axis scale once; kernels/float/resize.ts interpolates. Refused with an

@@ -1,5 +1,5 @@
 /**
- * Folds BatchNormalization into the Conv or Gemm that feeds it (DESIGN.md §2): with
+ * Folds BatchNormalization into the Conv or Gemm that feeds it (docs/design.md §2): with
  * y = scale·(W·x + b) + shift per output channel, the folded layer has W' = scale·W and
  * b' = scale·b + shift, so quantization sees the weights the network really applies and the BN costs
  * nothing at run time. A BN whose input is not a linear layer used only by it stays a trusted op.

@@ -1,5 +1,5 @@
 /**
- * The outsourcing modes (DESIGN.md §5): every linear layer goes to the accelerator.
+ * The outsourcing modes (docs/design.md §5): every linear layer goes to the accelerator.
  * - blinding (modes private, private+verified): x + r leaves, never x (the boundary pass that
  *   wrote the request added r); u = f(r) is unsealed from the pad store while the accelerator
  *   works, and the layer's boundary pass takes z − u; one pad per inference, consumed durably

@@ -1,6 +1,6 @@
 /**
  * Mode `baseline`: the trusted runtime computes every linear layer itself with exact kernels (the
- * TEE-only reference of DESIGN.md §5), and its results cross the same boundary passes as an
+ * TEE-only reference of docs/design.md §5), and its results cross the same boundary passes as an
  * accelerator's (without a check: nothing to doubt). Exact by the bound checked at quantization.
  */
 import { acceptComputed } from '../../boundary/accept.js';

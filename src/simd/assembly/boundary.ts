@@ -1,5 +1,5 @@
 /**
- * The one pass per layer boundary (DESIGN.md §7): reads a linear layer's output once and writes the
+ * The one pass per layer boundary (docs/design.md §7): reads a linear layer's output once and writes the
  * next layer's request once. Per value, in this order:
  *
  *   range check (the gate's) · Freivalds' output side Σ y·s (verify/) · z = y − u + b̃ mod p,

@@ -1,5 +1,5 @@
 /**
- * Models using the new ops in every mode (DESIGN.md §5): a decoder with two ConvTranspose layers
+ * Models using the new ops in every mode (docs/design.md §5): a decoder with two ConvTranspose layers
  * (stride 2 with BatchNorm folded in, and a grouped stride-1 one) and a nearest Resize, and a small
  * transformer block (LayerNormalization, Gelu, the Erf form of GELU, Tanh, ReduceMean over
  * tokens). Every mode gives logits bit-identical to baseline, baseline stays within quantization
