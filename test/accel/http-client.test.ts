@@ -660,7 +660,8 @@ describe('malformed framing (issue 20, defect 3): a reply the gate refuses, neve
     const { result, protocol } = await inferOver(backend, 'recompute');
     assert.deepEqual(Array.from(await result), Array.from(baselines[0]!));
     assert.equal(protocol.incidents[0]!.code, 'SLALOM_ERR_MALFORMED');
-    assert.equal(protocol.distrusted, true);
+    // The HTTP backend quarantined the accelerator itself (it re-admits it only after a probe and a canary).
+    assert.equal(backend.admitted(), false);
   });
 
   for (const failure of ['connection refused', 'reset', 'timeout', '5xx'] as const) {
