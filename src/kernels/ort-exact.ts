@@ -113,11 +113,18 @@ export class OrtExactKernels {
   readonly #convInt = new Map<string, Promise<ort.InferenceSession>>();
   /** Integer-GEMM sessions by weight array, then by attributes and input size (fixed in the graph). */
   readonly #intLayers = new Map<Float64Array, Map<string, Promise<IntLayer>>>();
+  /** Under 'auto': per weight array and layer key, whether the integer GEMM or float64 was faster. */
+  readonly #tuned = new Map<Float64Array, Map<string, 'int' | 'f64'>>();
+  /** Per weight array, the path of its last call. */
+  readonly #chosen = new Map<Float64Array, 'int' | 'f64'>();
+  readonly #tune: boolean;
   readonly #scratch = new Scratch();
   #closed = false;
 
-  private constructor(threads: number, options: ort.InferenceSession.SessionOptions, f64: ort.InferenceSession, path: OrtKernelPath, pointwiseBytes: boolean) {
+  private constructor(threads: number, options: ort.InferenceSession.SessionOptions, f64: ort.InferenceSession, path: OrtKernelPath, asked: 'auto' | OrtKernelPath) {
     this.threads = threads;
+    this.#tune = asked === 'auto';
+    const pointwiseBytes = asked === 'byte-planes';
     this.#pointwiseBytes = pointwiseBytes;
     this.#options = options;
     this.#f64 = f64;
@@ -157,7 +164,7 @@ export class OrtExactKernels {
       await f64.release();
       throw new InvalidArgumentError(`the ${asked} kernel path is not exact on this CPU (its start-up probe failed); use another (one of ${ORT_KERNEL_PATHS.join(', ')})`);
     }
-    const kernels = new OrtExactKernels(threads, options, f64, path, asked === 'byte-planes');
+    const kernels = new OrtExactKernels(threads, options, f64, path, asked);
     if (path === 'byte-planes') kernels.#convInt.set(attrsKey(POINTWISE), Promise.resolve(probe!));
     return kernels;
   }
@@ -181,10 +188,14 @@ export class OrtExactKernels {
       return { dims, data: reduceInPlace(z.data) };
     }
     const bits = this.#limbBits;
-    if (bits !== undefined && g.group === 1) return { dims, data: await this.#convInt8(g, x.data, w.data, attrs, bits, bias) };
+    const viaF64 = (): Promise<Float64Array> => convF64(this.#f64, this.#scratch, g, x.data, w.data, bias);
+    if (bits !== undefined && g.group === 1) {
+      const key = `${attrsKey(attrs)}|${g.c}x${g.h}x${g.w}|${g.m}`;
+      return { dims, data: await this.#faster(w.data, key, () => this.#convInt8(g, key, x.data, w.data, bits, bias), viaF64) };
+    }
     const bytes = this.bytePlanes && g.k <= MAX_BYTE_PLANE_K && (this.#pointwiseBytes || !isPointwise(g)) && fitsInt8(w.data);
     if (bytes) return { dims, data: await convBytePlanes(await this.#convIntSession(attrs), this.#scratch, g, x.data, w.data, bias) };
-    return { dims, data: await convF64(this.#f64, this.#scratch, g, x.data, w.data, bias) };
+    return { dims, data: await viaF64() };
   }
 
   /** (x·w + b) mod p in [0, p) for x [B, K], w [K, N], b [N]: integers within `assertExact`'s bound. */
@@ -196,17 +207,61 @@ export class OrtExactKernels {
     checkLength(w, 'w', 'Gemm');
     if (bias !== undefined && bias.length !== n) throw new InvalidArgumentError(`Gemm: bias has ${bias.length} values, expected ${n}`);
     if (b * n === 0) return { dims: [b, n], data: new Float64Array(0) };
+    const viaF64 = async (): Promise<Float64Array> => {
+      const y = k === 0 ? new Float64Array(b * n) : await matmulF64(this.#f64, ortSafe(x.data), [1, b, k], ortSafe(w.data), [1, k, n]);
+      if (bias !== undefined) {
+        for (let r = 0; r < b; r++) for (let j = 0, o = r * n; j < n; j++) y[o + j] += bias[j]!;
+      }
+      return reduceInPlace(y);
+    };
     const bits = this.#limbBits;
-    if (bits !== undefined && k > 0) return { dims: [b, n], data: await this.#gemmInt8(b, k, n, x.data, w.data, bits, bias) };
-    const y = k === 0 ? new Float64Array(b * n) : await matmulF64(this.#f64, ortSafe(x.data), [1, b, k], ortSafe(w.data), [1, k, n]);
-    if (bias !== undefined) {
-      for (let r = 0; r < b; r++) for (let j = 0, o = r * n; j < n; j++) y[o + j] += bias[j]!;
+    if (bits !== undefined && k > 0) {
+      const key = `gemm|${k}x${n}`;
+      return { dims: [b, n], data: await this.#faster(w.data, key, () => this.#gemmInt8(key, b, k, n, x.data, w.data, bits, bias), viaF64) };
     }
-    return { dims: [b, n], data: reduceInPlace(y) };
+    return { dims: [b, n], data: await viaF64() };
+  }
+
+  /** The path that computed the last call with weights `w` (after 'auto' timed both on its first call). */
+  chosen(w: Float64Array): OrtKernelPath | undefined {
+    const c = this.#chosen.get(w);
+    return c === undefined ? undefined : c === 'int' ? this.path : 'f64';
+  }
+
+  /**
+   * The integer GEMM, or under 'auto' whichever of it and float64 was faster on this layer's first
+   * call (both exact; which wins depends on the CPU's integer units and the weights' limb count:
+   * timed once per layer and input size, as cuDNN's benchmark mode picks its algorithms).
+   */
+  async #faster(w: Float64Array, key: string, int: () => Promise<Float64Array>, f64: () => Promise<Float64Array>): Promise<Float64Array> {
+    if (!this.#tune) {
+      this.#chosen.set(w, 'int');
+      return int();
+    }
+    let choices = this.#tuned.get(w);
+    if (choices === undefined) this.#tuned.set(w, (choices = new Map()));
+    let choice = choices.get(key);
+    let out: Float64Array | undefined;
+    if (choice === undefined) {
+      // first runs warm each path up (session creation, weight packing); the second is timed
+      await int();
+      let t0 = performance.now();
+      out = await int();
+      const intMs = performance.now() - t0;
+      await f64();
+      t0 = performance.now();
+      await f64();
+      choice = performance.now() - t0 < intMs ? 'f64' : 'int';
+      choices.set(key, choice);
+    }
+    this.#chosen.set(w, choice);
+    return out ?? (choice === 'int' ? int() : f64());
   }
 
   /** Releases the sessions that hold the weights `w` (a layer that is gone). */
   release(w: Float64Array): void {
+    this.#tuned.delete(w);
+    this.#chosen.delete(w);
     const layers = this.#intLayers.get(w);
     if (layers === undefined) return;
     this.#intLayers.delete(w);
@@ -229,8 +284,8 @@ export class OrtExactKernels {
     if (this.#closed) throw new InvalidArgumentError('OrtExactKernels used after close()');
   }
 
-  async #convInt8(g: ConvGeometry, x: Float64Array, w: Float64Array, attrs: ConvAttrs, bits: LimbBits, bias: Float64Array | undefined): Promise<Float64Array> {
-    const layer = await this.#intLayer(w, `${attrsKey(attrs)}|${g.c}x${g.h}x${g.w}|${g.m}`, () => {
+  async #convInt8(g: ConvGeometry, key: string, x: Float64Array, w: Float64Array, bits: LimbBits, bias: Float64Array | undefined): Promise<Float64Array> {
+    const layer = await this.#intLayer(w, key, () => {
       const limbs = convWeightLimbs(g, w);
       return { ...convIntModel(g, limbs, bits), limbs: limbs.limbs };
     });
@@ -244,8 +299,8 @@ export class OrtExactKernels {
     return out;
   }
 
-  async #gemmInt8(b: number, k: number, n: number, x: Float64Array, w: Float64Array, bits: LimbBits, bias: Float64Array | undefined): Promise<Float64Array> {
-    const layer = await this.#intLayer(w, `gemm|${k}x${n}`, () => {
+  async #gemmInt8(key: string, b: number, k: number, n: number, x: Float64Array, w: Float64Array, bits: LimbBits, bias: Float64Array | undefined): Promise<Float64Array> {
+    const layer = await this.#intLayer(w, key, () => {
       const limbs = weightLimbs(k, n, (kk, j) => w[kk * n + j]!);
       return { ...gemmIntModel(k, limbs, bits), limbs: limbs.limbs };
     });

@@ -47,6 +47,9 @@ export function planesOf(bits: LimbBits): number {
   return Math.ceil(24 / bits);
 }
 
+/** Output rows per tile of the recombination's transpose. */
+const RECOMBINE_TILE = 32;
+
 /** Numbers that canonical or |v| < p inputs come in. */
 type Values = Float64Array | Uint32Array;
 
@@ -241,13 +244,16 @@ export function recombine(ys: readonly Int32Array[], n: number, rows: number, m:
     const s1 = planeRows * m;
     const s2 = 2 * s1;
     const bb = base * base;
+    // tiles of RECOMBINE_TILE rows, so the transposed reads stay in L1 and the writes are sequential
     for (let nn = 0; nn < n; nn++) {
-      for (let r = 0; r < rows; r++) {
-        const row = (nn * rows + r) * m;
-        let o = nn * m * rows + r;
-        for (let j = 0; j < m; j++, o += rows) {
-          const i = row + j;
-          out[o] = mod(y[i]! + base * y[s1 + i]! + bb * y[s2 + i]! + (bias === undefined ? 0 : bias[j]!));
+      for (let r0 = 0; r0 < rows; r0 += RECOMBINE_TILE) {
+        const r1 = Math.min(rows, r0 + RECOMBINE_TILE);
+        for (let j = 0; j < m; j++) {
+          const b = bias === undefined ? 0 : bias[j]!;
+          let o = (nn * m + j) * rows + r0;
+          for (let i = (nn * rows + r0) * m + j, end = (nn * rows + r1) * m; i < end; i += m, o++) {
+            out[o] = mod(y[i]! + base * y[s1 + i]! + bb * y[s2 + i]! + b);
+          }
         }
       }
     }
