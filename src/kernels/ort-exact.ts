@@ -129,7 +129,8 @@ export class OrtExactKernels {
     this.#options = options;
     this.#f64 = f64;
     this.path = path;
-    this.device = `CPU, ort kernels (${path}: ${PATH_DEVICE[path]})`;
+    const perLayer = this.#tune && (path === 'int-gemm' || path === 'int-gemm-7') ? ', or float64 MatMul where timed faster per layer' : '';
+    this.device = `CPU, ort kernels (${path}: ${PATH_DEVICE[path]}${perLayer})`;
   }
 
   /** Whether convolutions may take the byte-plane ConvInteger path. */
