@@ -32,11 +32,9 @@ import { ortLogSeverity, ortSafe } from './ort/env.js';
 import { convF64, matmulF64, matmulF64Model } from './ort/f64.js';
 import {
   convIntModel,
-  convPlanes,
-  convPlanesLength,
   convWeightLimbs,
   gemmIntModel,
-  gemmPlanes,
+  limbPlanes,
   planesOf,
   probeIntGemm,
   recombine,
@@ -290,11 +288,11 @@ export class OrtExactKernels {
       const limbs = convWeightLimbs(g, w);
       return { ...convIntModel(g, limbs, bits), limbs: limbs.limbs };
     });
-    const length = convPlanesLength(g, bits);
+    const length = planesOf(bits) * x.length;
     const buffer = this.#scratch.take(length);
     const planes = new Uint8Array(buffer, 0, length);
-    convPlanes(g, x, bits, planes);
-    const ys = await runInt(layer.session, 'planes', planes, [planesOf(bits) * g.n, length / (planesOf(bits) * g.n * g.c), g.c], layer.outputs, this.#scratch, buffer);
+    limbPlanes(x, bits, planes);
+    const ys = await runInt(layer.session, 'planes', planes, [planesOf(bits) * g.n, g.c, g.h, g.w], layer.outputs, this.#scratch, buffer);
     const out = new Float64Array(g.n * g.m * g.oh * g.ow);
     recombine(ys, g.n, g.oh * g.ow, g.m, layer.limbs, bits, bias, out);
     return out;
@@ -308,7 +306,7 @@ export class OrtExactKernels {
     const length = planesOf(bits) * b * k;
     const buffer = this.#scratch.take(length);
     const planes = new Uint8Array(buffer, 0, length);
-    gemmPlanes(x, bits, planes);
+    limbPlanes(x, bits, planes);
     const ys = await runInt(layer.session, 'a', planes, [planesOf(bits) * b, k], layer.outputs, this.#scratch, buffer);
     const out = new Float64Array(b * n);
     recombine(ys, b, 1, n, layer.limbs, bits, bias, out);

@@ -138,17 +138,25 @@ function paddedSize(g: ConvGeometry): [number, number] {
 }
 
 /**
- * A single-group convolution's session graph: planes [P·N, Hp·Wp, C] uint8 (NHWC, zero-padded) →
- * Gather of the taps → a [P·N·R, K] → y_i [P·N·R, L·M] int32, K ordered (ky, kx, c).
+ * A single-group convolution's session graph: limb planes [P·N, C, H, W] uint8 → NHWC (Transpose) →
+ * zero padding (Pad) → [P·N, Hp·Wp, C] → Gather of the taps → a [P·N·R, K] → y_i [P·N·R, L·M] int32,
+ * K ordered (ky, kx, c). Layout changes of bytes only, in native code.
  */
 export function convIntModel(g: ConvGeometry, w: WeightLimbs, bits: LimbBits): { model: Uint8Array; outputs: number } {
   const b = new OnnxBuilder('int_conv');
   const [hp, wp] = paddedSize(g);
   const taps = g.kH * g.kW;
-  b.input('planes', ['pn', hp * wp, g.c], 'uint8');
+  b.input('planes', ['pn', g.c, g.h, g.w], 'uint8');
+  b.node('Transpose', ['planes'], ['nhwc'], { perm: [0, 2, 3, 1] });
+  let padded = 'nhwc';
+  if (hp !== g.h || wp !== g.w) {
+    b.initializer('pads', [8], BigInt64Array.from([0, g.padTop, g.padLeft, 0, 0, hp - g.padTop - g.h, wp - g.padLeft - g.w, 0], BigInt));
+    b.node('Pad', ['nhwc', 'pads'], ['padded']);
+    padded = 'padded';
+  }
   b.initializer('shape', [2], BigInt64Array.of(-1n, BigInt(g.k)));
   if (noIm2col(g)) {
-    b.node('Reshape', ['planes', 'shape'], ['a']);
+    b.node('Reshape', [padded, 'shape'], ['a']);
   } else {
     const r = g.oh * g.ow;
     const idx = new BigInt64Array(r * taps);
@@ -159,8 +167,10 @@ export function convIntModel(g: ConvGeometry, w: WeightLimbs, bits: LimbBits): {
         }
       }
     }
+    b.initializer('rows', [3], BigInt64Array.of(-1n, BigInt(hp * wp), BigInt(g.c)));
+    b.node('Reshape', [padded, 'rows'], ['pixels']);
     b.initializer('idx', [r, taps], idx);
-    b.node('Gather', ['planes', 'idx'], ['taps'], { axis: 1 });
+    b.node('Gather', ['pixels', 'idx'], ['taps'], { axis: 1 });
     b.node('Reshape', ['taps', 'shape'], ['a']);
   }
   const outputs = addMatMuls(b, g.k, w, bits);
@@ -183,48 +193,30 @@ function residueAt(x: Values, i: number): number {
   return v >= 0 && v < P ? v : mod(v);
 }
 
-/** Limb planes [P, rows, K] of x [rows, K] (a dense layer's input) into `dst`. */
-export function gemmPlanes(x: Values, bits: LimbBits, dst: Uint8Array): void {
+/**
+ * Limb planes [P, …x's shape] of x, each in x's own layout (a dense layer's [P·B, K]; a convolution's
+ * [P·N, C, H, W]), into `dst`: one sequential pass.
+ */
+export function limbPlanes(x: Values, bits: LimbBits, dst: Uint8Array): void {
   const size = x.length;
   const mask = 2 ** bits - 1;
   const planes = planesOf(bits);
+  if (planes === 3) {
+    const d1 = dst.subarray(size, 2 * size);
+    const d2 = dst.subarray(2 * size, 3 * size);
+    for (let i = 0; i < size; i++) {
+      const r = residueAt(x, i);
+      dst[i] = r & mask;
+      d1[i] = (r >>> bits) & mask;
+      d2[i] = r >>> (2 * bits);
+    }
+    return;
+  }
   for (let i = 0; i < size; i++) {
     let r = residueAt(x, i);
     for (let q = 0, o = i; q < planes; q++, o += size) {
       dst[o] = r & mask;
       r >>>= bits;
-    }
-  }
-}
-
-/** Byte length of a convolution's limb planes. */
-export function convPlanesLength(g: ConvGeometry, bits: LimbBits): number {
-  const [hp, wp] = paddedSize(g);
-  return planesOf(bits) * g.n * hp * wp * g.c;
-}
-
-/** Limb planes [P·N, Hp·Wp, C] of x [N, C, H, W]: NHWC, with zeros in the padding. */
-export function convPlanes(g: ConvGeometry, x: Values, bits: LimbBits, dst: Uint8Array): void {
-  const [hp, wp] = paddedSize(g);
-  const planes = planesOf(bits);
-  const mask = 2 ** bits - 1;
-  const image = hp * wp * g.c;
-  const planeStride = g.n * image;
-  dst.fill(0, 0, planes * planeStride);
-  const hw = g.h * g.w;
-  for (let n = 0; n < g.n; n++) {
-    for (let c = 0; c < g.c; c++) {
-      const src = (n * g.c + c) * hw;
-      for (let y = 0; y < g.h; y++) {
-        let o = n * image + ((y + g.padTop) * wp + g.padLeft) * g.c + c;
-        for (let xx = 0, i = src + y * g.w; xx < g.w; xx++, i++, o += g.c) {
-          let r = residueAt(x, i);
-          for (let q = 0, oq = o; q < planes; q++, oq += planeStride) {
-            dst[oq] = r & mask;
-            r >>>= bits;
-          }
-        }
-      }
     }
   }
 }
