@@ -251,21 +251,27 @@ export function recombine(ys: readonly Int32Array[], n: number, rows: number, m:
     }
     return;
   }
+  // every other case, tiled the same way: Horner over the limbs of each (plane, K chunk)
+  const planeStride = planeRows * lm;
   for (let nn = 0; nn < n; nn++) {
-    for (let r = 0; r < rows; r++) {
+    for (let r0 = 0; r0 < rows; r0 += RECOMBINE_TILE) {
+      const r1 = Math.min(rows, r0 + RECOMBINE_TILE);
       for (let j = 0; j < m; j++) {
-        let z = 0;
-        for (let q = planes - 1; q >= 0; q--) {
-          const row = ((q * n + nn) * rows + r) * lm + j;
-          let t = 0;
-          for (let l = limbs - 1; l >= 0; l--) {
-            let s = 0;
-            for (const y of ys) s += y[row + l * m]!;
-            t = t * 256 + s;
+        const b = bias === undefined ? 0 : bias[j]!;
+        let o = (nn * m + j) * rows + r0;
+        for (let i = (nn * rows + r0) * lm + j, end = (nn * rows + r1) * lm; i < end; i += lm, o++) {
+          let z = 0;
+          for (let q = planes - 1, iq = i + q * planeStride; q >= 0; q--, iq -= planeStride) {
+            let t = 0;
+            for (let l = limbs - 1, il = iq + l * m; l >= 0; l--, il -= m) {
+              let s = 0;
+              for (let c = 0; c < ys.length; c++) s += ys[c]![il]!;
+              t = t * 256 + s;
+            }
+            z = z * base + t;
           }
-          z = z * base + t;
+          out[o] = mod(z + b);
         }
-        out[(nn * m + j) * rows + r] = mod(z + (bias === undefined ? 0 : bias[j]!));
       }
     }
   }
