@@ -97,7 +97,11 @@ function attrsKey(a: ConvAttrs): string {
 
 const POINTWISE: ConvAttrs = { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 };
 
-/** Exact linear kernels on onnxruntime-node; results equal field.ts's. Not for use after `close()`. */
+/**
+ * Exact linear kernels on onnxruntime-node; results equal field.ts's. Not for use after `close()`.
+ * The integer paths pack a weight array into its layer's session on first use and key it by the
+ * array: a layer's weights never change; whoever changes an array's contents calls `release(w)` first.
+ */
 export class OrtExactKernels {
   readonly threads: number;
   /** The path that computes what it can (decided at create by the option and the probes). */
@@ -278,6 +282,8 @@ export class OrtExactKernels {
     this.#closed = true;
     const intLayers = [...this.#intLayers.values()].flatMap((m) => [...m.values()].map((l) => l.then((s) => s.session, () => undefined)));
     this.#intLayers.clear();
+    this.#tuned.clear();
+    this.#chosen.clear();
     const sessions = (await Promise.all([Promise.resolve(this.#f64), ...this.#convInt.values(), ...intLayers])).filter((s) => s !== undefined);
     this.#convInt.clear();
     this.#scratch.close();
