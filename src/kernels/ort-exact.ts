@@ -16,7 +16,9 @@
  *   like an image model's first layer on grey images, is one ordinary MatMul and stays on its path.)
  *
  * 'auto' takes the first of int-gemm, int-gemm-7, byte planes whose probe passes (float64 where none
- * does or a layer does not fit it). One path can be forced (option `path`, or the environment variable
+ * does or a layer does not fit it); an integer-GEMM path is timed against float64 on each layer's
+ * first call and the faster kept (which wins depends on the CPU's integer units and the weights'
+ * width: bench/EXACT-TAX.md). One path can be forced (option `path`, or the environment variable
  * SLALOM_ORT_KERNEL) to test or measure it; a forced integer path whose probe fails is an error, never
  * an inexact result.
  */
