@@ -1,7 +1,6 @@
 /**
  * Micro-benchmark of the linear kernels (docs/design.md §6): the JS double conv (src/kernels/conv.ts),
- * the exact ORT backend (src/kernels/ort-exact.ts: float64 MatMul, and byte-plane MatMulInteger when
- * the weights fit int8; 'auto' picks per layer) and onnxruntime's own float32 Conv as the inexact speed reference, on a
+ * the exact ORT backend (src/kernels/ort-exact.ts: each exact path this CPU allows, forced, and 'auto') and onnxruntime's own float32 Conv as the inexact speed reference, on a
  * VGG-like 3×3 layer and a 1×1 layer; plus the dense layer. Inputs are residues < p and 8-bit weights,
  * as the exact path sees them. Prints median and best milliseconds and GMAC/s (on the best time).
  *
@@ -12,7 +11,7 @@ import { P } from '../src/field/prime.js';
 import { conv2d, convOutputDims } from '../src/kernels/conv.js';
 import { gemm } from '../src/kernels/gemm.js';
 import type { ConvAttrs } from '../src/kernels/names.js';
-import { OrtExactKernels } from '../src/kernels/ort-exact.js';
+import { ORT_KERNEL_PATHS, OrtExactKernels } from '../src/kernels/ort-exact.js';
 import { singleNodeModel } from '../src/onnx/single-node.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 
@@ -69,9 +68,16 @@ const convF32 = (attrs: Record<string, readonly number[]>): Promise<ort.Inferenc
   );
 const convF32Session = await convF32({ pads: [1, 1, 1, 1], strides: [1, 1] });
 const convF32Session1x1 = await convF32({});
-const exactF64 = await OrtExactKernels.create({ threads, bytePlanes: 'never' });
 const exactAuto = await OrtExactKernels.create({ threads });
-const exactBytes = await OrtExactKernels.create({ threads, bytePlanes: 'always' });
+/** Every exact path this CPU's probes allow, forced. */
+const exactPaths: OrtExactKernels[] = [];
+for (const path of ORT_KERNEL_PATHS) {
+  try {
+    exactPaths.push(await OrtExactKernels.create({ threads, path }));
+  } catch (e) {
+    console.log(`${path}: ${(e as Error).message}`);
+  }
+}
 
 interface ConvCase {
   name: string;
@@ -97,7 +103,7 @@ const cases: ConvCase[] = [
   },
 ];
 
-console.log(`threads ${threads}, reps ${reps}, onnxruntime-node ${ort.env.versions.node ?? ''}, byte planes available: ${exactBytes.bytePlanes}`);
+console.log(`threads ${threads}, reps ${reps}, onnxruntime-node ${ort.env.versions.node ?? ''}, exact paths: ${exactPaths.map((k) => k.path).join(', ')}`);
 for (const c of cases) {
   const x = randomTensor(c.x, 0, P - 1);
   const w = randomTensor(c.w, -128, 127);
@@ -105,8 +111,7 @@ for (const c of cases) {
   const macs = od[0]! * od[1]! * od[2]! * od[3]! * c.w[1]! * c.w[2]! * c.w[3]!;
   console.log(`${c.name} (${(macs / 1e6).toFixed(1)} M MAC)`);
   report('JS conv2d (double, exact)', macs, await time(() => conv2d(x, w, c.attrs)));
-  report('OrtExact float64 MatMul (exact)', macs, await time(() => exactF64.convField(x, w, c.attrs)));
-  report('OrtExact byte planes (exact)', macs, await time(() => exactBytes.convField(x, w, c.attrs)));
+  for (const k of exactPaths) report(`OrtExact ${k.path} (exact)`, macs, await time(() => k.convField(x, w, c.attrs)));
   report('OrtExact auto (exact)', macs, await time(() => exactAuto.convField(x, w, c.attrs)));
   const xf = new ort.Tensor('float32', Float32Array.from(x.data, (v) => v / P), c.x);
   const wf = new ort.Tensor('float32', Float32Array.from(w.data, (v) => v / 128), c.w);
@@ -120,11 +125,9 @@ for (const c of cases) {
   const macs = b * k * n;
   console.log(`Gemm ${b}×${k} · ${k}×${n} (${(macs / 1e6).toFixed(1)} M MAC)`);
   report('JS gemm (double, exact)', macs, await time(() => gemm(x, w)));
-  report('OrtExact float64 MatMul (exact)', macs, await time(() => exactF64.gemmField(x, w)));
+  for (const k of exactPaths) report(`OrtExact ${k.path} (exact)`, macs, await time(() => k.gemmField(x, w)));
 }
 
-await exactF64.close();
-await exactAuto.close();
-await exactBytes.close();
+for (const k of [exactAuto, ...exactPaths]) await k.close();
 await convF32Session.release();
 await convF32Session1x1.release();

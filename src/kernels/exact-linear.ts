@@ -1,8 +1,9 @@
 /**
  * One exact linear layer, f(x) mod p without bias, behind one interface (ExactKernels) with its
  * implementations in kernels/registry.ts. The two CPU implementations are registered here: `js`
- * (plain TypeScript kernels of conv.ts/gemm.ts) and `ort` (onnxruntime-node: im2col + float64
- * MatMul or byte-plane ConvInteger, several times faster; ort-exact.ts, loaded only when opened).
+ * (plain TypeScript kernels of conv.ts/gemm.ts) and `ort` (onnxruntime-node: integer GEMMs over limbs,
+ * byte-plane ConvInteger or float64 MatMul, as its start-up probes allow; ort-exact.ts, loaded only
+ * when opened).
  * Both are exact under the bound of field/prime.ts, which callers check when a layer is registered
  * (assertExact). The trusted runtime (baseline, recompute, precompute) and the accelerator host
  * both use them.
@@ -63,11 +64,21 @@ registerKernel({ op: 'Gemm', impl: 'js', run: async (_, layer, dims, x) => apply
 registerKernelImplementation('ort', {
   async open(o): Promise<OrtExactKernels> {
     const { OrtExactKernels } = await import('./ort-exact.js');
-    return OrtExactKernels.create({ threads: o.threads ?? 1 });
+    return OrtExactKernels.create({ threads: o.threads ?? 1, ...(o.path !== undefined ? { path: o.path } : {}) });
   },
 });
-registerKernel<'ort', OrtExactKernels>({ op: 'Conv', impl: 'ort', run: async (ort, layer, dims, x) => asResidues((await ort.convField({ dims, data: asDoubles(x) }, layer.w, layer.conv!)).data) });
-registerKernel<'ort', OrtExactKernels>({ op: 'Gemm', impl: 'ort', run: async (ort, layer, dims, x) => asResidues((await ort.gemmField({ dims, data: asDoubles(x) }, layer.w)).data) });
+registerKernel<'ort', OrtExactKernels>({
+  op: 'Conv',
+  impl: 'ort',
+  run: async (ort, layer, dims, x) => asResidues((await ort.convField({ dims, data: asDoubles(x) }, layer.w, layer.conv!)).data),
+  dispose: (ort, layer) => ort.release(layer.w.data),
+});
+registerKernel<'ort', OrtExactKernels>({
+  op: 'Gemm',
+  impl: 'ort',
+  run: async (ort, layer, dims, x) => asResidues((await ort.gemmField({ dims, data: asDoubles(x) }, layer.w)).data),
+  dispose: (ort, layer) => ort.release(layer.w.data),
+});
 
 /** The plain-TypeScript kernels, ready at once. */
 export function jsKernels(): ExactKernels {

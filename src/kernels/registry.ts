@@ -15,13 +15,14 @@ import { InvalidArgumentError } from '../errors.js';
 import type { Residues } from '../field/residues.js';
 import type { ExactKernels, KernelLayer } from './exact-linear.js';
 import type { LinearOpName } from './names.js';
+import type { OrtKernelPath } from './ort-exact.js';
 
 /** Options per implementation; implementations outside kernels/ add theirs by declaration merging. */
 export interface KernelOptionMap {
   /** slalom's plain TypeScript kernels (conv.ts, gemm.ts): no options. */
   js: Record<string, never>;
-  /** onnxruntime-node's CPU kernels (ort-exact.ts). */
-  ort: { readonly threads?: number };
+  /** onnxruntime-node's CPU kernels (ort-exact.ts); `path` forces one of its exact paths. */
+  ort: { readonly threads?: number; readonly path?: 'auto' | OrtKernelPath };
 }
 
 export type KernelImplName = keyof KernelOptionMap & string;

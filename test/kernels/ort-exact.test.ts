@@ -1,8 +1,10 @@
 /**
  * OrtExactKernels (src/kernels/ort-exact.ts) against the BigInt reference: random layers through
- * every path (byte-plane ConvInteger, float64 MatMul with and without im2col, depthwise in JS), and
+ * every path, each forced in turn where this CPU's probe passes (integer GEMM over 8- and 7-bit limbs,
+ * byte-plane ConvInteger, float64 MatMul with and without im2col; depthwise in JS) and 'auto', and
  * worst-case magnitudes: x = ±(p − 1) with weights at −128/127 over the largest byte-plane fan-in,
- * and weight rows at MAX_WEIGHT_L1 with the largest bias (outputs at ±(2^53 − 1)).
+ * and weight rows at MAX_WEIGHT_L1 with the largest bias (outputs at ±(2^53 − 1)). The integer
+ * GEMM's own worst cases (K at its split boundary, wide weights in limbs) are in ort-int-gemm.test.ts.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +13,7 @@ import { convOutputDims } from '../../src/kernels/conv.js';
 import { convField } from '../../src/kernels/field.js';
 import type { ConvAttrs } from '../../src/kernels/names.js';
 import { MAX_BYTE_PLANE_K, OrtExactKernels } from '../../src/kernels/ort-exact.js';
+import { openOrtPaths } from '../helpers/ort-paths.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { convRef, gemmRef } from '../reference/bigint.js';
 import { rng, int, size } from '../helpers/random.js';
@@ -70,21 +73,17 @@ function randomCase(r: () => number): ConvCase {
 }
 
 let auto: OrtExactKernels;
-let never: OrtExactKernels;
-let always: OrtExactKernels;
+/** 'auto' and every path this CPU's probes allow, forced (byte planes with two threads). */
+let all: OrtExactKernels[];
 
 before(async () => {
-  [auto, never, always] = await Promise.all([
-    OrtExactKernels.create(),
-    OrtExactKernels.create({ bytePlanes: 'never' }),
-    OrtExactKernels.create({ bytePlanes: 'always', threads: 2 }),
-  ]);
-  assert.equal(never.bytePlanes, false);
-  assert.equal(auto.bytePlanes, always.bytePlanes);
+  const paths = await openOrtPaths({ 'byte-planes': { threads: 2 } });
+  auto = paths.auto;
+  all = [auto, ...paths.forced.values()];
 });
 
 after(async () => {
-  await Promise.all([auto.close(), never.close(), always.close()]);
+  await Promise.all(all.map((k) => k.close()));
 });
 
 test('convField matches the BigInt reference on random layers, every path (0 mismatches)', async () => {
@@ -96,7 +95,7 @@ test('convField matches the BigInt reference on random layers, every path (0 mis
     const w = fill(r, c.w, t % 3 === 1 ? -128 : -wMax, wMax);
     const bias = t % 4 === 3 ? undefined : Float64Array.from({ length: c.w[0]! }, () => int(r, -(2 ** 40), 2 ** 40));
     const ref = convRef(c.x, x.data, c.w, w.data, c.attrs, bias);
-    const kernels = [auto, never, always][(t + Math.floor(t / 3)) % 3]!;
+    const kernels = all[(t + Math.floor(t / 3)) % all.length]!;
     const got = await kernels.convField(x, w, c.attrs, bias);
     assert.deepEqual(got.dims, ref.dims, `case ${t}: ${JSON.stringify(c)}`);
     assert.equal(mismatches(got.data, ref.data), 0, `case ${t}: ${JSON.stringify(c)}`);
@@ -124,7 +123,7 @@ test('byte planes are exact at the worst case: x = p − 1, w = −128 / 127, la
       const x: Tensor = { dims: c.x, data: new Float64Array(size(c.x)) };
       for (let i = 0; i < x.data.length; i++) x.data[i] = xv === 'mixed' ? (r() < 0.5 ? P - 1 : 2 ** 24 - 256 * int(r, 1, 3)) : xv;
       const ref = convRef(c.x, x.data, c.w, w.data, c.attrs, bias);
-      for (const k of [auto, always, never]) {
+      for (const k of all) {
         const got = await k.convField(x, w, c.attrs, bias);
         assert.equal(mismatches(got.data, ref.data), 0, `${JSON.stringify(c.w)} x=${xv}`);
       }
@@ -148,7 +147,7 @@ test('float64 path is exact with outputs at ±(2^53 − 1) (row L1 = MAX_WEIGHT_
   for (const xv of [P - 1, -(P - 1)]) {
     const x: Tensor = { dims: c.x, data: new Float64Array(size(c.x)).fill(xv) };
     const ref = convRef(c.x, x.data, c.w, w.data, c.attrs, bias);
-    for (const k of [auto, never]) assert.equal(mismatches((await k.convField(x, w, c.attrs, bias)).data, ref.data), 0);
+    for (const k of all) assert.equal(mismatches((await k.convField(x, w, c.attrs, bias)).data, ref.data), 0);
   }
   // the same at the gemm bound
   const k = 5;
@@ -162,8 +161,10 @@ test('float64 path is exact with outputs at ±(2^53 − 1) (row L1 = MAX_WEIGHT_
   const gb = Float64Array.of(maxBias, -maxBias, 7);
   for (const xv of [P - 1, -(P - 1)]) {
     const gx = new Float64Array(2 * k).fill(xv);
-    const got = await auto.gemmField({ dims: [2, k], data: gx }, { dims: [k, 3], data: gw }, gb);
-    assert.equal(mismatches(got.data, gemmRef(2, k, 3, gx, gw, gb)), 0);
+    for (const kk of all) {
+      const got = await kk.gemmField({ dims: [2, k], data: gx }, { dims: [k, 3], data: gw }, gb);
+      assert.equal(mismatches(got.data, gemmRef(2, k, 3, gx, gw, gb)), 0, kk.path);
+    }
   }
 });
 
@@ -175,7 +176,7 @@ test('chunked float64 im2col over several images matches the JS kernel', async (
   const w = fill(r, c.w, -1000, 1000);
   const bias = Float64Array.of(1, -2, 3);
   const want = convField(x, w, c.attrs, bias);
-  for (const k of [auto, never]) assert.equal(mismatches((await k.convField(x, w, c.attrs, bias)).data, want.data), 0);
+  for (const k of all) assert.equal(mismatches((await k.convField(x, w, c.attrs, bias)).data, want.data), 0, k.path);
 });
 
 test('gemmField matches the BigInt reference on random shapes', async () => {
@@ -187,7 +188,7 @@ test('gemmField matches the BigInt reference on random shapes', async () => {
     const x = fill(r, [b, k], t % 2 ? -(P - 1) : 0, P - 1);
     const w = fill(r, [k, n], -100_000, 100_000);
     const bias = t % 3 === 0 ? undefined : Float64Array.from({ length: n }, () => int(r, -(2 ** 40), 2 ** 40));
-    const got = await [auto, never][t % 2]!.gemmField(x, w, bias);
+    const got = await all[t % all.length]!.gemmField(x, w, bias);
     assert.deepEqual(got.dims, [b, n]);
     assert.equal(mismatches(got.data, gemmRef(b, k, n, x.data, w.data, bias)), 0, `case ${t}`);
   }
@@ -204,16 +205,16 @@ test('inputs on a SharedArrayBuffer are accepted; misuse is rejected', async () 
   const x = fill(r, c.x, 0, P - 1);
   for (const w of [fill(r, c.w, -128, 127), fill(r, c.w, -5000, 5000)]) {
     const ref = convRef(c.x, x.data, c.w, w.data, c.attrs);
-    for (const k of [auto, never]) assert.equal(mismatches((await k.convField(shared(x), shared(w), c.attrs)).data, ref.data), 0);
+    for (const k of all) assert.equal(mismatches((await k.convField(shared(x), shared(w), c.attrs)).data, ref.data), 0);
   }
   const gx = fill(r, [2, 4], 0, P - 1);
   const gw = fill(r, [4, 3], -9, 9);
-  assert.equal(mismatches((await auto.gemmField(shared(gx), shared(gw))).data, gemmRef(2, 4, 3, gx.data, gw.data)), 0);
+  for (const k of all) assert.equal(mismatches((await k.gemmField(shared(gx), shared(gw))).data, gemmRef(2, 4, 3, gx.data, gw.data)), 0);
 
   await assert.rejects(auto.convField(x, { dims: [2, 4, 3, 3], data: new Float64Array(72) }, c.attrs), { code: 'SLALOM_ERR_INVALID_ARG' });
   await assert.rejects(auto.gemmField(gx, { dims: [5, 3], data: new Float64Array(15) }), { code: 'SLALOM_ERR_INVALID_ARG' });
   await assert.rejects(OrtExactKernels.create({ threads: 0 }), { code: 'SLALOM_ERR_INVALID_ARG' });
-  const closed = await OrtExactKernels.create({ bytePlanes: 'never' });
+  const closed = await OrtExactKernels.create({ path: 'f64' });
   await closed.close();
   await closed.close();
   await assert.rejects(closed.gemmField(gx, gw), { code: 'SLALOM_ERR_INVALID_ARG' });
