@@ -8,6 +8,7 @@ import { createSession, type RunResult } from '../../api/session.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { finiteInput } from '../../io/npy.js';
 import { isMode, MODES, type Mode } from '../../runtime/modes.js';
+import { boundaryImplementation } from '../../simd/boundary.js';
 import { formatDims } from '../../tensor/tensor.js';
 import { formatMs } from '../format.js';
 import {
@@ -79,6 +80,7 @@ function inferJson(model: string, r: RunResult, timings: Record<string, number>,
     logits: Array.from(first.data),
     timings,
     trustedMs: r.trustedMs,
+    boundary: boundaryImplementation(),
     acceleratorMs: r.acceleratorMs,
     ...(accelerator ? { accelerator } : {}),
     ...(r.verification !== undefined ? { verification: r.verification } : {}),
@@ -107,7 +109,7 @@ function formatInfer(model: string, r: RunResult, timings: Record<string, number
     lines.push(`output ${name} ${formatDims(o.dims)}: ${head}${o.data.length > 6 ? ', …' : ''}`);
   }
   lines.push(`timings: ${Object.entries(timings).map(([phase, ms]) => `${phase} ${formatMs(ms)}`).join(', ')}`);
-  lines.push(`trusted runtime ${formatMs(r.trustedMs)}, accelerator ${formatMs(r.acceleratorMs)}`);
+  lines.push(`trusted runtime ${formatMs(r.trustedMs)} (boundary pass: ${boundaryImplementation()}), accelerator ${formatMs(r.acceleratorMs)}`);
   if (accelerator) lines.push(`accelerator: ${accelerator.backend}${accelerator.device ? ` — ${accelerator.device}` : ''}`);
   if (r.verification !== undefined) {
     const v = r.verification;
