@@ -9,9 +9,9 @@
         "native/boundary_avx2.c",
         "native/boundary_avx512.c"
       ],
-      "cflags!": ["-O2", "-O3", "-fno-exceptions"],
-      "cflags": ["-O3", "-fwrapv", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "defines": ["NAPI_VERSION=8"]
+      "cflags": ["-fwrapv", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "configurations": { "Release": { "cflags": ["-O3"] } },
+      "defines": ["NAPI_VERSION=8", "SLALOM_SOURCES=sha256_<!(node native/digest.mjs)"]
     }
   ]
 }

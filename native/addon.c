@@ -214,6 +214,19 @@ static napi_value fields(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+#define STRING_OF(x) #x
+#define STRING(x) STRING_OF(x)
+
+/* The digest of the sources this binary was built from (binding.gyp), for the loader to compare. */
+static napi_value sources(napi_env env, napi_callback_info info) {
+  (void)info;
+#ifdef SLALOM_SOURCES
+  return string_of(env, STRING(SLALOM_SOURCES));
+#else
+  return string_of(env, "unknown");
+#endif
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   const napi_property_descriptor methods[] = {
     {"attach", NULL, attach, NULL, NULL, NULL, napi_default, NULL},
@@ -222,6 +235,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"best", NULL, best, NULL, NULL, NULL, napi_default, NULL},
     {"force", NULL, force, NULL, NULL, NULL, napi_default, NULL},
     {"fields", NULL, fields, NULL, NULL, NULL, napi_default, NULL},
+    {"sources", NULL, sources, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof methods / sizeof methods[0], methods) != napi_ok) return NULL;
   return exports;

@@ -5,8 +5,8 @@
  * pass: boundary/accept.ts is its one caller for a reply, and decides what the findings mean.
  *
  * Two implementations run the one plan block, with the same results bit for bit: the native
- * addon (native.ts; AVX-512, AVX2 or portable C, as the CPU allows) where it loads, else the
- * WebAssembly module. SLALOM_BOUNDARY picks one: wasm, native (its best path), native-avx512,
+ * addon (native.ts; AVX-512 or AVX2, as the CPU allows) where it loads, else the WebAssembly
+ * module. SLALOM_BOUNDARY picks one: wasm, native (its best path), native-avx512,
  * native-avx2 or native-portable.
  */
 import { InvalidArgumentError } from '../errors.js';
@@ -97,13 +97,17 @@ export function useBoundaryImplementation(name: string): BoundaryImplementation 
   return implementation;
 }
 
-/** The implementation the pass runs with: SLALOM_BOUNDARY's, else the native addon's best path where it loads, else wasm. */
+/**
+ * The implementation the pass runs with: SLALOM_BOUNDARY's, else the native addon's AVX-512 or AVX2
+ * path where it loads, else wasm (whose 128-bit SIMD outruns the portable C path, which runs only
+ * when asked for).
+ */
 export function boundaryImplementation(): BoundaryImplementation {
   if (implementation !== undefined) return implementation;
   const asked = process.env.SLALOM_BOUNDARY;
   if (asked !== undefined && asked !== '') return useBoundaryImplementation(asked);
   const best = nativeBest();
-  return (implementation = best === undefined ? 'wasm' : `native-${best}`);
+  return (implementation = best === undefined || best === 'portable' ? 'wasm' : `native-${best}`);
 }
 
 let block: Region | undefined;

@@ -7,9 +7,13 @@
  * checkout's native/ (build/Release/, by `npm run build:native` or the install script where a
  * compiler exists), else the prebuilt one the package ships (prebuilds/linux-x64/). Where neither
  * loads, the WebAssembly pass runs (boundary.ts). An addon whose plan layout differs from
- * boundary-fields.ts is refused, never run.
+ * boundary-fields.ts is refused, never run; so is one built from other sources than the native/
+ * beside it (a stale prebuilt or build/Release), by the digest binding.gyp builds into it.
  */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as F from './boundary-fields.js';
 import { simd } from './module.js';
@@ -24,6 +28,7 @@ interface Addon {
   best(): NativePath;
   force(path: NativePath): boolean;
   fields(): Record<string, number>;
+  sources(): string;
 }
 
 // The same directory from src/simd/ (a checkout, under tsx) and dist/simd/ (compiled).
@@ -33,6 +38,15 @@ let why = '';
 /** The view the addon reads through (kept here so its memory outlives the addon's pointer). */
 let attached: Uint8Array | undefined;
 
+/** sha256 over native/* and binding.gyp, as native/digest.mjs computes it for binding.gyp; undefined without them. */
+export function nativeSourcesDigest(root = ROOT): string | undefined {
+  const dir = join(root, 'native');
+  if (statSync(dir, { throwIfNoEntry: false }) === undefined) return undefined;
+  const hash = createHash('sha256');
+  for (const f of [...readdirSync(dir).sort().map((f) => join('native', f)), 'binding.gyp']) hash.update(`${f}\0`).update(readFileSync(join(root, f))).update('\0');
+  return hash.digest('hex');
+}
+
 function load(): Addon | null {
   if (addon !== undefined) return addon;
   try {
@@ -41,6 +55,8 @@ function load(): Addon | null {
     const theirs = found.fields();
     const differ = Object.entries(F).filter(([name, at]) => typeof at === 'number' && theirs[name] !== at);
     if (differ.length > 0) throw new Error(`its plan layout differs from boundary-fields.ts (${differ.map(([n]) => n).join(', ')}): rebuild it with 'npm run build:native'`);
+    const digest = nativeSourcesDigest();
+    if (digest !== undefined && found.sources() !== `sha256_${digest}`) throw new Error(`it was built from other sources than ${join(ROOT, 'native')}: rebuild it with 'npm run build:native'`);
     addon = found;
   } catch (e) {
     addon = null;
