@@ -123,7 +123,9 @@ V void finish(const struct plan *pl, const struct emit_state *s, const struct la
   };
 }
 
-static void linear_pass(const struct plan *pl, struct findings *out) {
+static void linear_pass(const struct plan *plan, struct findings *out) {
+  /* A local copy: the pass's stores (u32, f64) cannot alias it, so its fields stay in registers. */
+  const struct plan local = *plan, *pl = &local;
   const int reply = pl->source == SOURCE_REPLY;
   const int as_is = pl->source == SOURCE_RESIDUES;
   const int requant = reply && (produces(pl) || pl->float_out != NULL);
@@ -205,7 +207,8 @@ static void linear_pass(const struct plan *pl, struct findings *out) {
 }
 
 /* 2×2 max pool: eight results per step from 16 columns of a pair of rows. */
-static void pool_pass(const struct plan *pl, struct findings *out) {
+static void pool_pass(const struct plan *plan, struct findings *out) {
+  const struct plan local = *plan, *pl = &local;
   const int requant = produces(pl) || pl->float_out != NULL;
   const int32_t half = pl->shift > 0 ? 1 << (pl->shift - 1) : 0;
   const __m128i shift = _mm_cvtsi32_si128(pl->shift < 0 ? 0 : pl->shift);

@@ -1,15 +1,16 @@
 /*
  * The boundary pass with AVX-512 (F, BW, DQ, VL): sixteen values per step, a row's tail through
  * the same step under a lane mask (masked loads neither read nor fault past the mask, masked
- * stores write nothing past it), so this path reads exactly the bytes the portable one reads. The
+ * stores write nothing past it), so it reads no more than the portable path reads, packed words
+ * aside (load_packed16). The
  * loop and the per-value math are boundary_portable.c's (value.h): only the width differs.
  *
  * Freivalds' products use vpmuludq (32×32 → 64 bits, two per u64 lane per sixteen values): the
  * 52-bit IFMA multiply-add (vpmadd52luq) would take the same number of instructions here, since
  * its operands must first be split into 64-bit lanes just the same, so it is not used.
  *
- * Bounds: as boundary_portable.c (plan_check), lane by lane under the masks; the keystream cursor
- * is checked against the memory's end before each step's 48 bytes.
+ * Bounds: as boundary_portable.c (plan_check), lane by lane under the masks; packed words as
+ * load_packed16 says; the keystream cursor is checked against the memory's end before each step.
  */
 #if defined(__x86_64__)
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl")
@@ -26,12 +27,27 @@ V __mmask16 mask_of(int64_t count) { return count >= 16 ? (__mmask16)0xFFFF : (_
 
 V __m512i splat(int32_t v) { return _mm512_set1_epi32(v); }
 
+/* Loads and stores under mask k: plain ones for a full step (masked ones cost more on some cores). */
+V __m512i load16(__mmask16 k, const void *at) { return k == 0xFFFF ? _mm512_loadu_si512(at) : _mm512_maskz_loadu_epi32(k, at); }
+V void store16(__mmask16 k, void *at, __m512i v) {
+  if (k == 0xFFFF) _mm512_storeu_si512(at, v);
+  else _mm512_mask_storeu_epi32(at, k, v);
+}
+V __m512d load8d(__mmask8 k, const double *at) { return k == 0xFF ? _mm512_loadu_pd(at) : _mm512_maskz_loadu_pd(k, at); }
+V void store8d(__mmask8 k, double *at, __m512d v) {
+  if (k == 0xFF) _mm512_storeu_pd(at, v);
+  else _mm512_mask_storeu_pd(at, k, v);
+}
+
 V __m512i residue16(__m512i q) { return _mm512_mask_add_epi32(q, _mm512_movepi32_mask(q), q, splat(P)); }
 
-/* `count` ≤ 16 packed 24-bit words at `at` (exactly 3·count bytes read) as u32 lanes. */
+/*
+ * `count` ≤ 16 packed 24-bit words at `at` as u32 lanes: a full step reads 64 bytes (16 past the
+ * 48 it uses: the plan promises 16 readable bytes past u, and the keystream's caller checks its
+ * room), a row's tail exactly 3·count bytes, under a byte mask.
+ */
 V __m512i load_packed16(const uint8_t *at, int64_t count) {
-  const __mmask64 bytes = count >= 16 ? (__mmask64)0xFFFFFFFFFFFFull : (((__mmask64)1 << (3 * count)) - 1);
-  __m512i v = _mm512_maskz_loadu_epi8(bytes, at);
+  __m512i v = count >= 16 ? _mm512_loadu_si512(at) : _mm512_maskz_loadu_epi8(((__mmask64)1 << (3 * count)) - 1, at);
   v = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 1, 2, 3, 3, 4, 5, 6, 6, 7, 8, 9, 9, 10, 11, 12), v);
   const __m512i spread = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1));
   return _mm512_shuffle_epi8(v, spread);
@@ -78,7 +94,7 @@ V void emit16(const struct plan *pl, struct emit_state *s, struct lanes *m, __m5
     x = residue16(v);
   }
   if (pl->ks) {
-    const int room = s->rp + 3 * count <= pl->ks_end;
+    const int room = s->rp + (count >= 16 ? 64 : 3 * count) <= pl->ks_end;
     const __m512i r = room ? load_packed16(s->rp, count) : _mm512_setzero_si512();
     if (room && !_mm512_mask_cmpgt_epi32_mask(k, r, splat(P - 1))) {
       const __m512i d = _mm512_sub_epi32(_mm512_add_epi32(x, r), splat(P));
@@ -93,10 +109,10 @@ V void emit16(const struct plan *pl, struct emit_state *s, struct lanes *m, __m5
     }
   }
   if (pl->ta) {
-    *ia = dot16(*ia, x, _mm512_maskz_loadu_epi32(k, pl->ta + s->in_item));
-    *ib = dot16(*ib, x, _mm512_maskz_loadu_epi32(k, pl->tb + s->in_item));
+    *ia = dot16(*ia, x, load16(k, pl->ta + s->in_item));
+    *ib = dot16(*ib, x, load16(k, pl->tb + s->in_item));
   }
-  if (pl->next) _mm512_mask_storeu_epi32(pl->next + s->j, k, x);
+  if (pl->next) store16(k, pl->next + s->j, x);
   s->j += count;
   s->in_item += count;
 }
@@ -114,7 +130,9 @@ V void finish(const struct plan *pl, const struct emit_state *s, const struct la
   };
 }
 
-static void linear_pass(const struct plan *pl, struct findings *out) {
+static void linear_pass(const struct plan *plan, struct findings *out) {
+  /* A local copy: the pass's stores (u32, f64) cannot alias it, so its fields stay in registers. */
+  const struct plan local = *plan, *pl = &local;
   const int reply = pl->source == SOURCE_REPLY;
   const int as_is = pl->source == SOURCE_RESIDUES;
   const int requant = reply && (produces(pl) || pl->float_out != NULL);
@@ -137,14 +155,14 @@ static void linear_pass(const struct plan *pl, struct findings *out) {
         const __mmask16 k = mask_of(count);
         __m512i v;
         if (reply) {
-          const __m512i y = _mm512_maskz_loadu_epi32(k, pl->src + 4 * i);
+          const __m512i y = load16(k, pl->src + 4 * i);
           m.bad = _mm512_or_si512(m.bad, _mm512_movm_epi32(_mm512_mask_cmpgt_epu32_mask(k, y, splat(P - 1))));
           if (pl->sa) {
-            oa = dot16(oa, y, _mm512_maskz_loadu_epi32(k, pl->sa + q));
-            ob = dot16(ob, y, _mm512_maskz_loadu_epi32(k, pl->sb + q));
+            oa = dot16(oa, y, load16(k, pl->sa + q));
+            ob = dot16(ob, y, load16(k, pl->sb + q));
           }
           if (!requant) continue;
-          const __m512i bv = pl->per_column && pl->bias ? _mm512_sub_epi32(_mm512_maskz_loadu_epi32(k, pl->bias + q), splat(P)) : b_row;
+          const __m512i bv = pl->per_column && pl->bias ? _mm512_sub_epi32(load16(k, pl->bias + q), splat(P)) : b_row;
           __m512i z = centered16(y, pl->u ? pl->u + 3 * i : NULL, count, bv);
           m.worst = _mm512_mask_max_epi32(m.worst, k, m.worst, _mm512_abs_epi32(z));
           z = _mm512_min_epi32(_mm512_max_epi32(z, splat(pl->lo)), splat(pl->hi));
@@ -155,8 +173,8 @@ static void linear_pass(const struct plan *pl, struct findings *out) {
             __m512d l = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(z)), dq);
             __m512d h = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(z, 1)), dq);
             if (pl->addend) {
-              l = _mm512_add_pd(l, _mm512_maskz_loadu_pd(kl, pl->addend + i));
-              h = _mm512_add_pd(h, _mm512_maskz_loadu_pd(kh, pl->addend + i + 8));
+              l = _mm512_add_pd(l, load8d(kl, pl->addend + i));
+              h = _mm512_add_pd(h, load8d(kh, pl->addend + i + 8));
               if (pl->relu) {
                 /* f64.max(v, 0): v where v > 0 or v is NaN, else +0. */
                 l = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(l, zero, _CMP_NLE_UQ), zero, l);
@@ -164,18 +182,18 @@ static void linear_pass(const struct plan *pl, struct findings *out) {
               }
             }
             if (pl->float_out) {
-              _mm512_mask_storeu_pd(pl->float_out + i, kl, l);
-              _mm512_mask_storeu_pd(pl->float_out + i + 8, kh, h);
+              store8d(kl, pl->float_out + i, l);
+              store8d(kh, pl->float_out + i + 8, h);
             }
             if (!produces(pl)) continue;
             v = round16(l, h, pl->quant_scale, k, &s.inexact);
           }
           if (!produces(pl)) continue;
         } else if (as_is) {
-          v = _mm512_maskz_loadu_epi32(k, pl->src + 4 * i);
+          v = load16(k, pl->src + 4 * i);
         } else {
           const double *f = (const double *)(pl->src + 8 * i);
-          v = round16(_mm512_maskz_loadu_pd((__mmask8)k, f), _mm512_maskz_loadu_pd((__mmask8)(k >> 8), f + 8), pl->quant_scale, k, &s.inexact);
+          v = round16(load8d((__mmask8)k, f), load8d((__mmask8)(k >> 8), f + 8), pl->quant_scale, k, &s.inexact);
         }
         emit16(pl, &s, &m, v, k, count, as_is, &ia, &ib);
         if (s.out_of_bounds) break;
@@ -195,7 +213,8 @@ static void linear_pass(const struct plan *pl, struct findings *out) {
 }
 
 /* 2×2 max pool: sixteen results per step from 32 columns of a pair of rows. */
-static void pool_pass(const struct plan *pl, struct findings *out) {
+static void pool_pass(const struct plan *plan, struct findings *out) {
+  const struct plan local = *plan, *pl = &local;
   const int requant = produces(pl) || pl->float_out != NULL;
   const int32_t half = pl->shift > 0 ? 1 << (pl->shift - 1) : 0;
   const __m128i shift = _mm_cvtsi32_si128(pl->shift < 0 ? 0 : pl->shift);
@@ -220,18 +239,18 @@ static void pool_pass(const struct plan *pl, struct findings *out) {
         const int64_t n0 = 2 * count < 16 ? 2 * count : 16, n1 = 2 * count - n0;
         const __mmask16 k = mask_of(count), k0 = mask_of(n0), k1 = mask_of(n1);
         const uint8_t *top = pl->src + 4 * i, *bottom = pl->src + 4 * (i + width);
-        const __m512i t0 = _mm512_maskz_loadu_epi32(k0, top), t1 = _mm512_maskz_loadu_epi32(k1, top + 64);
-        const __m512i b0 = _mm512_maskz_loadu_epi32(k0, bottom), b1 = _mm512_maskz_loadu_epi32(k1, bottom + 64);
+        const __m512i t0 = load16(k0, top), t1 = load16(k1, top + 64);
+        const __m512i b0 = load16(k0, bottom), b1 = load16(k1, bottom + 64);
         const __m512i over = splat(P - 1);
         const __mmask16 bad0 = _mm512_mask_cmpgt_epu32_mask(k0, t0, over) | _mm512_mask_cmpgt_epu32_mask(k0, b0, over);
         const __mmask16 bad1 = _mm512_mask_cmpgt_epu32_mask(k1, t1, over) | _mm512_mask_cmpgt_epu32_mask(k1, b1, over);
         m.bad = _mm512_or_si512(m.bad, _mm512_movm_epi32(bad0 | bad1));
         if (pl->sa) {
           const uint32_t *sa = pl->sa + c, *sb = pl->sb + c;
-          oa = dot16(dot16(oa, t0, _mm512_maskz_loadu_epi32(k0, sa)), t1, _mm512_maskz_loadu_epi32(k1, sa + 16));
-          oa = dot16(dot16(oa, b0, _mm512_maskz_loadu_epi32(k0, sa + width)), b1, _mm512_maskz_loadu_epi32(k1, sa + width + 16));
-          ob = dot16(dot16(ob, t0, _mm512_maskz_loadu_epi32(k0, sb)), t1, _mm512_maskz_loadu_epi32(k1, sb + 16));
-          ob = dot16(dot16(ob, b0, _mm512_maskz_loadu_epi32(k0, sb + width)), b1, _mm512_maskz_loadu_epi32(k1, sb + width + 16));
+          oa = dot16(dot16(oa, t0, load16(k0, sa)), t1, load16(k1, sa + 16));
+          oa = dot16(dot16(oa, b0, load16(k0, sa + width)), b1, load16(k1, sa + width + 16));
+          ob = dot16(dot16(ob, t0, load16(k0, sb)), t1, load16(k1, sb + 16));
+          ob = dot16(dot16(ob, b0, load16(k0, sb + width)), b1, load16(k1, sb + width + 16));
         }
         if (!requant) continue;
         const uint8_t *u = pl->u;
@@ -246,8 +265,8 @@ static void pool_pass(const struct plan *pl, struct findings *out) {
         z = _mm512_min_epi32(_mm512_max_epi32(z, splat(pl->lo)), splat(pl->hi));
         if (pl->shift < 0) {
           if (pl->float_out) {
-            _mm512_mask_storeu_pd(pl->float_out + s.j, (__mmask8)k, _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(z)), dq));
-            _mm512_mask_storeu_pd(pl->float_out + s.j + 8, (__mmask8)(k >> 8), _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(z, 1)), dq));
+            store8d((__mmask8)k, pl->float_out + s.j, _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(z)), dq));
+            store8d((__mmask8)(k >> 8), pl->float_out + s.j + 8, _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(z, 1)), dq));
           }
           s.j += count;
           continue;

@@ -11,7 +11,9 @@
  */
 #include "value.h"
 
-static void linear_pass(const struct plan *pl, struct findings *out) {
+static void linear_pass(const struct plan *plan, struct findings *out) {
+  /* A local copy: the pass's stores (u32, f64) cannot alias it, so its fields stay in registers. */
+  const struct plan local = *plan, *pl = &local;
   const int requant = pl->source == SOURCE_REPLY && (produces(pl) || pl->float_out != NULL);
   const int32_t half = pl->shift > 0 ? 1 << (pl->shift - 1) : 0;
   const int64_t len = pl->len;
@@ -40,7 +42,8 @@ static void linear_pass(const struct plan *pl, struct findings *out) {
 }
 
 /* 2×2 max pool, stride 2: rows are planes of len/width rows of `width` values (both even). */
-static void pool_pass(const struct plan *pl, struct findings *out) {
+static void pool_pass(const struct plan *plan, struct findings *out) {
+  const struct plan local = *plan, *pl = &local;
   const int requant = produces(pl) || pl->float_out != NULL;
   const int32_t half = pl->shift > 0 ? 1 << (pl->shift - 1) : 0;
   const int64_t len = pl->len, width = pl->pool_width, height = len / width, out_width = width >> 1;
