@@ -69,6 +69,8 @@ static int plan_check(const double *b, struct plan *pl) {
 
   const int pool = pl->pool_width > 0;
   const int64_t n = (int64_t)pl->rows * pl->len;
+  /* A source of n values takes at least 4n bytes: so n < 2^32 and no extent below overflows. */
+  if (n > (int64_t)memory_bytes) return 0;
   if (pool) {
     /* Planes of an even number of rows of an even width. */
     if (pl->pool_width % 2 != 0 || pl->len % pl->pool_width != 0 || (pl->len / pl->pool_width) % 2 != 0) return 0;

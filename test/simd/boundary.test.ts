@@ -303,6 +303,7 @@ describe('the implementations side by side', () => {
         useBoundaryImplementation(name);
         const end = simd().memory.buffer.byteLength;
         assert.throws(() => boundaryPass({ source: 'reply', sourceAt: end - 32, rows: 1, rowLen: 64 }), { name: /Error$/ }, `${name}: the source past the end`);
+        assert.throws(() => boundaryPass({ source: 'reply', sourceAt: 64, rows: 2 ** 31 - 1, rowLen: 2 ** 31 - 1 }), { name: /Error$/ }, `${name}: a size past any memory`);
         const r = alloc(4 * 64);
         try {
           assert.throws(() => boundaryPass({ source: 'reply', sourceAt: r.at, rows: 1, rowLen: 64, checkOut: { sa: end - 4, sb: r.at, sums: r.at } }), { name: /Error$/ }, `${name}: a weight past the end`);
