@@ -3,16 +3,21 @@
  * trusted computing base, so it is small and checks what it is given: the WebAssembly memory is
  * attached once (and again after it grows), each call names a plan block in it, and plan_check
  * proves every region the plan names lies inside the memory before a byte of it is read — the
- * guarantee the WebAssembly module gets from its bounds-checked memory. Nothing is allocated per
- * call; the pass's findings go back into the block, as the WebAssembly pass writes them.
+ * guarantee the WebAssembly module gets from its bounds-checked memory. The attached memory is
+ * per Node-API environment (a worker thread that loads the addon has its own); nothing is
+ * allocated per call; the pass's findings go back into the block, as the WebAssembly pass writes them.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <node_api.h>
 #include "dispatch.h"
 
-static uint8_t *memory_base;
-static size_t memory_bytes;
+/* The attached memory, per Node-API environment (each thread that loads the addon has its own). */
+struct memory {
+  uint8_t *base;
+  size_t bytes;
+};
 
 #define CHECK_NAPI(env, call)                                   \
   do {                                                          \
@@ -33,14 +38,14 @@ static int64_t int_field(const double *block, int k, int64_t lo, int64_t hi, int
 }
 
 /* A region of `bytes` at the field's offset, `align`-aligned, inside the memory; NULL when absent (0). */
-static const uint8_t *region(const double *block, int k, int64_t bytes, int64_t align, int *ok) {
-  int64_t at = int_field(block, k, 0, (int64_t)memory_bytes, ok);
+static const uint8_t *region(const struct memory *m, const double *block, int k, int64_t bytes, int64_t align, int *ok) {
+  int64_t at = int_field(block, k, 0, (int64_t)m->bytes, ok);
   if (at == 0) return NULL;
-  if (bytes < 0 || at % align != 0 || (uint64_t)at + (uint64_t)bytes > memory_bytes) {
+  if (bytes < 0 || at % align != 0 || (uint64_t)at + (uint64_t)bytes > m->bytes) {
     *ok = 0;
     return NULL;
   }
-  return memory_base + at;
+  return m->base + at;
 }
 
 /*
@@ -48,7 +53,7 @@ static const uint8_t *region(const double *block, int k, int64_t bytes, int64_t 
  * lists them). Returns 0 for a plan the pass cannot run safely: the trusted runtime never builds
  * one, so the caller treats it as an internal error.
  */
-static int plan_check(const double *b, struct plan *pl) {
+static int plan_check(const struct memory *m, const double *b, struct plan *pl) {
   int ok = 1;
   memset(pl, 0, sizeof *pl);
   pl->source = (int)int_field(b, F_SOURCE, 0, 2, &ok);
@@ -70,7 +75,7 @@ static int plan_check(const double *b, struct plan *pl) {
   const int pool = pl->pool_width > 0;
   const int64_t n = (int64_t)pl->rows * pl->len;
   /* A source of n values takes at least 4n bytes: so n < 2^32 and no extent below overflows. */
-  if (n > (int64_t)memory_bytes) return 0;
+  if (n > (int64_t)m->bytes) return 0;
   if (pool) {
     /* Planes of an even number of rows of an even width. */
     if (pl->pool_width % 2 != 0 || pl->len % pl->pool_width != 0 || (pl->len / pl->pool_width) % 2 != 0) return 0;
@@ -79,21 +84,21 @@ static int plan_check(const double *b, struct plan *pl) {
   const int64_t row_outs = pool ? pl->len / 4 : pl->len;
   const int floats = !pool && pl->source == SOURCE_FLOATS;
 
-  pl->src = region(b, F_SOURCE_AT, floats ? 8 * n : 4 * n, floats ? 8 : 4, &ok);
-  pl->sa = (const uint32_t *)region(b, F_CHECK_SA, 4 * (int64_t)pl->len, 4, &ok);
-  pl->sb = (const uint32_t *)region(b, F_CHECK_SB, 4 * (int64_t)pl->len, 4, &ok);
-  pl->sums = (uint32_t *)region(b, F_CHECK_SUMS, 8 * (int64_t)pl->rows, 4, &ok);
-  pl->u = region(b, F_UNBLIND_AT, 3 * n + 16, 1, &ok);
+  pl->src = region(m, b, F_SOURCE_AT, floats ? 8 * n : 4 * n, floats ? 8 : 4, &ok);
+  pl->sa = (const uint32_t *)region(m, b, F_CHECK_SA, 4 * (int64_t)pl->len, 4, &ok);
+  pl->sb = (const uint32_t *)region(m, b, F_CHECK_SB, 4 * (int64_t)pl->len, 4, &ok);
+  pl->sums = (uint32_t *)region(m, b, F_CHECK_SUMS, 8 * (int64_t)pl->rows, 4, &ok);
+  pl->u = region(m, b, F_UNBLIND_AT, 3 * n + 16, 1, &ok);
   const int64_t bias_count = pl->per_column && !pool ? pl->len : pl->channels;
-  pl->bias = (const int32_t *)region(b, F_BIAS_AT, 4 * bias_count, 4, &ok);
-  pl->addend = (const double *)region(b, F_ADDEND_AT, 8 * n, 8, &ok);
-  pl->float_out = (double *)region(b, F_FLOAT_OUT_AT, 8 * outs, 8, &ok);
-  pl->next = (uint32_t *)region(b, F_NEXT_AT, 4 * outs, 4, &ok);
-  pl->ta = (const uint32_t *)region(b, F_CHECK_TA, 4 * (int64_t)pl->item, 4, &ok);
-  pl->tb = (const uint32_t *)region(b, F_CHECK_TB, 4 * (int64_t)pl->item, 4, &ok);
-  pl->dots = (uint32_t *)region(b, F_CHECK_DOTS, pl->item > 0 ? 8 * (outs / pl->item) : 0, 4, &ok);
-  pl->ks = region(b, F_PAD_AT, 0, 1, &ok);
-  pl->ks_end = memory_base + memory_bytes;
+  pl->bias = (const int32_t *)region(m, b, F_BIAS_AT, 4 * bias_count, 4, &ok);
+  pl->addend = (const double *)region(m, b, F_ADDEND_AT, 8 * n, 8, &ok);
+  pl->float_out = (double *)region(m, b, F_FLOAT_OUT_AT, 8 * outs, 8, &ok);
+  pl->next = (uint32_t *)region(m, b, F_NEXT_AT, 4 * outs, 4, &ok);
+  pl->ta = (const uint32_t *)region(m, b, F_CHECK_TA, 4 * (int64_t)pl->item, 4, &ok);
+  pl->tb = (const uint32_t *)region(m, b, F_CHECK_TB, 4 * (int64_t)pl->item, 4, &ok);
+  pl->dots = (uint32_t *)region(m, b, F_CHECK_DOTS, pl->item > 0 ? 8 * (outs / pl->item) : 0, 4, &ok);
+  pl->ks = region(m, b, F_PAD_AT, 0, 1, &ok);
+  pl->ks_end = m->base + m->bytes;
   if (!ok || pl->src == NULL) return 0;
   /* The steps' companions: both secrets and their sums, a bias's channels, an item's length. */
   if ((pl->sa != NULL) != (pl->sb != NULL) || (pl->sa != NULL) != (pl->sums != NULL)) return 0;
@@ -102,6 +107,11 @@ static int plan_check(const double *b, struct plan *pl) {
   /* Items end at row ends, so in_item < item indexes ta/tb (boundary_portable.c). */
   if (pl->ta != NULL && (pl->item < 1 || (row_outs > 0 && pl->item % row_outs != 0))) return 0;
   return 1;
+}
+
+static struct memory *memory_of(napi_env env) {
+  void *m = NULL;
+  return napi_get_instance_data(env, &m) == napi_ok ? m : NULL;
 }
 
 static napi_value attach(napi_env env, napi_callback_info info) {
@@ -116,8 +126,13 @@ static napi_value attach(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "attach expects a Uint8Array over the whole memory");
     return NULL;
   }
-  memory_base = data;
-  memory_bytes = length;
+  struct memory *m = memory_of(env);
+  if (m == NULL) {
+    napi_throw_error(env, NULL, "native boundary pass: no instance data");
+    return NULL;
+  }
+  m->base = data;
+  m->bytes = length;
   return NULL;
 }
 
@@ -126,14 +141,15 @@ static napi_value boundary_pass(napi_env env, napi_callback_info info) {
   napi_value arg;
   double at;
   CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, &arg, NULL, NULL));
+  const struct memory *m = memory_of(env);
   if (argc != 1 || napi_get_value_double(env, arg, &at) != napi_ok || !(at >= 0) || at != floor(at) || fmod(at, 8) != 0 ||
-      memory_base == NULL || at + 8.0 * F_FIELDS > (double)memory_bytes) {
+      m == NULL || m->base == NULL || at + 8.0 * F_FIELDS > (double)m->bytes) {
     napi_throw_range_error(env, NULL, "native boundary pass: the plan block is not in the attached memory");
     return NULL;
   }
-  double *block = (double *)(memory_base + (size_t)at);
+  double *block = (double *)(m->base + (size_t)at);
   struct plan pl;
-  if (!plan_check(block, &pl)) {
+  if (!plan_check(m, block, &pl)) {
     napi_throw_range_error(env, NULL, "native boundary pass: the plan names memory outside the attached memory or is inconsistent");
     return NULL;
   }
@@ -229,7 +245,20 @@ static napi_value sources(napi_env env, napi_callback_info info) {
 #endif
 }
 
+static void free_memory(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  /* Allocated once per environment, at load: nothing is allocated per call. */
+  struct memory *m = calloc(1, sizeof *m);
+  if (m == NULL || napi_set_instance_data(env, m, free_memory, NULL) != napi_ok) {
+    free(m);
+    napi_throw_error(env, NULL, "native boundary pass: cannot set up its instance data");
+    return NULL;
+  }
   const napi_property_descriptor methods[] = {
     {"attach", NULL, attach, NULL, NULL, NULL, napi_default, NULL},
     {"boundaryPass", NULL, boundary_pass, NULL, NULL, NULL, napi_default, NULL},
