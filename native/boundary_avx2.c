@@ -224,10 +224,23 @@ static void pool_pass(const struct plan *plan, struct findings *out) {
     const int32_t b = pl->bias == NULL ? -P : pl->bias[plane % pl->channels] - P;
     const __m256i bv = splat(b);
     ps.row_a = ps.row_b = 0;
+    /*
+     * Products since the last fold: a pair adds 2·width ≤ 2^15 to each sum (plan_check), so the sums
+     * fold before a pair would take them past SCALAR_SEGMENT, and at the plane's end.
+     */
+    __m256i oa = _mm256_setzero_si256(), ob = oa, ia = oa, ib = oa;
+    int64_t pending = 0;
     for (int64_t pair = 0; pair < height >> 1 && !s.out_of_bounds; pair++) {
       const int64_t t = 2 * pair * width;
-      /* One pair's products: 2·width ≤ 2^15 per sum (plan_check), folded after the pair. */
-      __m256i oa = _mm256_setzero_si256(), ob = oa, ia = oa, ib = oa;
+      if (pending + 2 * width > SCALAR_SEGMENT) {
+        ps.row_a = fold(ps.row_a, oa);
+        ps.row_b = fold(ps.row_b, ob);
+        s.item_a = fold(s.item_a, ia);
+        s.item_b = fold(s.item_b, ib);
+        oa = ob = ia = ib = _mm256_setzero_si256();
+        pending = 0;
+      }
+      pending += 2 * width;
       int64_t o = 0;
       for (; o + 8 <= out_width && !s.out_of_bounds; o += 8) {
         const int64_t c = t + 2 * o, i = base + c;
@@ -262,11 +275,11 @@ static void pool_pass(const struct plan *plan, struct findings *out) {
         emit8(pl, &s, &m, _mm256_sra_epi32(_mm256_add_epi32(z, splat(half)), shift), 0, &ia, &ib);
       }
       for (; o < out_width && !s.out_of_bounds; o++) pool_window1(pl, &s, &ps, base, t + 2 * o, b, half, requant);
-      ps.row_a = fold(ps.row_a, oa);
-      ps.row_b = fold(ps.row_b, ob);
-      s.item_a = fold(s.item_a, ia);
-      s.item_b = fold(s.item_b, ib);
     }
+    ps.row_a = fold(ps.row_a, oa);
+    ps.row_b = fold(ps.row_b, ob);
+    s.item_a = fold(s.item_a, ia);
+    s.item_b = fold(s.item_b, ib);
     if (pl->sa) {
       pl->sums[2 * plane] = (uint32_t)ps.row_a;
       pl->sums[2 * plane + 1] = (uint32_t)ps.row_b;

@@ -229,10 +229,23 @@ static void pool_pass(const struct plan *plan, struct findings *out) {
     const int64_t base = (int64_t)plane * len;
     const __m512i bv = splat(pl->bias == NULL ? -P : pl->bias[plane % pl->channels] - P);
     uint64_t row_a = 0, row_b = 0;
+    /*
+     * Products since the last fold: a pair adds 2·width ≤ 2^15 to each sum (plan_check), so the sums
+     * fold before a pair would take them past SCALAR_SEGMENT, and at the plane's end.
+     */
+    __m512i oa = _mm512_setzero_si512(), ob = oa, ia = oa, ib = oa;
+    int64_t pending = 0;
     for (int64_t pair = 0; pair < height >> 1 && !s.out_of_bounds; pair++) {
       const int64_t t = 2 * pair * width;
-      /* One pair's products: 2·width ≤ 2^15 per sum (plan_check), folded after the pair. */
-      __m512i oa = _mm512_setzero_si512(), ob = oa, ia = oa, ib = oa;
+      if (pending + 2 * width > SCALAR_SEGMENT) {
+        row_a = fold(row_a, oa);
+        row_b = fold(row_b, ob);
+        s.item_a = fold(s.item_a, ia);
+        s.item_b = fold(s.item_b, ib);
+        oa = ob = ia = ib = _mm512_setzero_si512();
+        pending = 0;
+      }
+      pending += 2 * width;
       for (int64_t o = 0; o < out_width; o += 16) {
         const int64_t count = out_width - o < 16 ? out_width - o : 16;
         const int64_t c = t + 2 * o, i = base + c;
@@ -274,11 +287,11 @@ static void pool_pass(const struct plan *plan, struct findings *out) {
         emit16(pl, &s, &m, _mm512_sra_epi32(_mm512_add_epi32(z, splat(half)), shift), k, count, 0, &ia, &ib);
         if (s.out_of_bounds) break;
       }
-      row_a = fold(row_a, oa);
-      row_b = fold(row_b, ob);
-      s.item_a = fold(s.item_a, ia);
-      s.item_b = fold(s.item_b, ib);
     }
+    row_a = fold(row_a, oa);
+    row_b = fold(row_b, ob);
+    s.item_a = fold(s.item_a, ia);
+    s.item_b = fold(s.item_b, ib);
     if (pl->sa) {
       pl->sums[2 * plane] = (uint32_t)row_a;
       pl->sums[2 * plane + 1] = (uint32_t)row_b;

@@ -239,6 +239,14 @@ describeEachBoundary('the boundary pass equals its plain reference', () => {
     const top = new Uint32Array(len).fill(P - 1);
     check({ label: 'all p − 1', source: 'reply', values: top, rows: 1, rowLen: len, sa: top, sb: top, lo: -(2 ** 30), hi: 2 ** 30, shift: 0, dequant: 1, quantScale: 0, next: true, nextItem: len, ta: top, tb: top });
     check({ label: 'all p − 1 as they are', source: 'residues', values: top, rows: 1, rowLen: len, lo: 0, hi: 0, shift: -1, dequant: 1, quantScale: 0, nextItem: len, ta: top, tb: top });
+    // Pooled planes whose pairs of rows reach the widest a pool may be (2·16384 products a pair), and
+    // planes of many narrower pairs, folded every few pairs.
+    for (const [h, w] of [[2, 16384], [8, 8192], [6, 2050]] as const) {
+      const plane = new Uint32Array(h * w).fill(P - 1);
+      const values = new Uint32Array(2 * h * w).fill(P - 1);
+      const pooled = (h * w) / 2;
+      check({ label: `all p − 1 pooled ${h}×${w}`, source: 'reply', values, rows: 2, rowLen: h * w, poolWidth: w, sa: plane, sb: plane, lo: -(2 ** 30), hi: 2 ** 30, shift: 0, dequant: 1, quantScale: 0, next: true, nextItem: pooled, ta: new Uint32Array(pooled).fill(P - 1), tb: new Uint32Array(pooled).fill(P - 1) });
+    }
   });
 
   it('a reply value ≥ p anywhere is flagged, whatever else the pass does', () => {
