@@ -13,7 +13,9 @@ import * as F from '../../src/simd/boundary-fields.js';
 import { nativeBest, nativeSourcesDigest, nativeUnavailable } from '../../src/simd/native.js';
 
 const PREBUILT = 'prebuilds/linux-x64/slalom.napi.glibc.node';
-const onLinuxX64 = process.platform === 'linux' && process.arch === 'x64';
+/** Where the committed prebuilt fits: x86-64 Linux with glibc (node-gyp-build's libc tag). */
+const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime !== undefined;
+const onLinuxX64 = process.platform === 'linux' && process.arch === 'x64' && glibc;
 
 test('the loader and native/digest.mjs compute the same digest of the sources', () => {
   const script = execFileSync(process.execPath, ['native/digest.mjs'], { encoding: 'utf8' });
@@ -21,7 +23,7 @@ test('the loader and native/digest.mjs compute the same digest of the sources', 
   assert.equal(nativeSourcesDigest(), script);
 });
 
-test('the committed linux-x64 prebuilt was built from these sources and reads the plan block as boundary-fields.ts', { skip: onLinuxX64 ? false : 'not linux-x64' }, () => {
+test('the committed linux-x64 (glibc) prebuilt was built from these sources and reads the plan block as boundary-fields.ts', { skip: onLinuxX64 ? false : 'not x86-64 Linux with glibc' }, () => {
   assert.ok(existsSync(PREBUILT), `${PREBUILT} is missing: run 'npm run prebuilt:native'`);
   const addon = createRequire(import.meta.url)(`../../${PREBUILT}`) as { sources(): string; fields(): Record<string, number>; best(): string };
   assert.equal(addon.sources(), `sha256_${nativeSourcesDigest()}`, "the prebuilt is stale: run 'npm run prebuilt:native' and commit it");
@@ -29,7 +31,7 @@ test('the committed linux-x64 prebuilt was built from these sources and reads th
   assert.match(addon.best(), /^(avx512|avx2|portable)$/);
 });
 
-test('on linux-x64 the native pass loads (the prebuilt, or a build from source)', { skip: onLinuxX64 ? false : 'not linux-x64' }, () => {
+test('on x86-64 Linux with glibc the native pass loads (the prebuilt, or a build from source)', { skip: onLinuxX64 ? false : 'not x86-64 Linux with glibc' }, () => {
   assert.equal(nativeUnavailable(), '');
   assert.match(nativeBest()!, /^(avx512|avx2|portable)$/);
 });
