@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../src/accel/webgpu/device.js';
+import { boundaryImplementation } from '../src/simd/boundary.js';
 import { GPU_MODES } from './gpu/measure.js';
 import { refreshGpuSection, runGpuBench } from './gpu/run.js';
 import { renderChart } from './lib/chart.js';
@@ -170,6 +171,7 @@ const environment: BenchEnvironment = {
   platform: `${process.platform} ${process.arch}`,
   cpus: cpuList[0]?.model.trim() ?? 'unknown CPU',
   simd: cpuFeatures().simd,
+  boundary: boundaryImplementation(),
   ciphers,
   cpuCount: cpuList.length,
   loadAvgAtStart: loadavg(),

@@ -17,7 +17,8 @@ tarball="$work/$(npm pack --silent --pack-destination "$work" | tail -n 1)"
 tar -tzf "$tarball" | sed 's|^package/||' | sort > "$work/contents"
 for f in package.json README.md bin/slalom.js build/simd.wasm dist/index.js dist/index.d.ts dist/server.js \
   dist/cli/main.js dist/accel/worker/entry.js models/fashion-mnist.onnx models/fashion-mnist.slalom.json \
-  models/fashion-mnist.calibration.npy examples/fashion-mnist-0-boot.png; do
+  models/fashion-mnist.calibration.npy examples/fashion-mnist-0-boot.png \
+  prebuilds/linux-x64/slalom.napi.glibc.node binding.gyp native/addon.c native/install.mjs native/digest.mjs; do
   grep -qx "$f" "$work/contents" || fail "the tarball lacks $f"
 done
 if grep -E '^(src|test|bench|scripts|\.ci)/|\.ts$' "$work/contents" | grep -v '\.d\.ts$'; then
@@ -36,6 +37,14 @@ done
 # The trusted state stays in the throwaway directory, not in ~/.slalom.
 export SLALOM_STATE_DIR="$work/state"
 pkg=node_modules/slalom
+
+if [ "$(uname -sm)" = "Linux x86_64" ]; then
+  step "the native boundary pass loads from the tarball's prebuilt (nothing compiled at install)"
+  [ ! -e "$pkg/build/Release" ] || fail "the install compiled the addon: the prebuilt did not load"
+  boundary=$(npx slalom inspect "$pkg/models/fashion-mnist.onnx" --json | node -e "process.stdin.on('data', (d) => (this.s = (this.s ?? '') + d)).on('end', () => console.log(JSON.parse(this.s).boundary))")
+  case "$boundary" in native-*) echo "boundary pass: $boundary" ;; *) fail "inspect reports the boundary pass as '$boundary', not native" ;; esac
+  SLALOM_BOUNDARY=native-portable npx slalom inspect "$pkg/models/fashion-mnist.onnx" | grep -qx 'boundary pass: native-portable' || fail "SLALOM_BOUNDARY=native-portable was not honoured"
+fi
 
 step "quick start: npx slalom precompute + infer --mode private+verified"
 npx slalom precompute --model "$pkg/models/fashion-mnist.onnx" --count 16 --store .slalom-pads

@@ -146,3 +146,12 @@ test('the boundary pass\'s contract is types only, so importing it from below th
   assert.deepEqual(code, []);
   assert.ok([...text.matchAll(/^import (?!type )/gm)].length === 0, 'only `import type`');
 });
+
+test('the native boundary pass is one more implementation behind simd/boundary.ts: nothing else in src/ loads it, and only boundary/accept.ts runs the pass', () => {
+  const loaders = sources(SRC).filter((f) => imports(f).includes('simd/native.js')).map((f) => relative(SRC, f));
+  assert.deepEqual(loaders, ['simd/boundary.ts']);
+  const runners = sources(SRC)
+    .filter((f) => /\bboundaryPass\s*\(/.test(readFileSync(f, 'utf8')) && imports(f).includes('simd/boundary.js'))
+    .map((f) => relative(SRC, f));
+  assert.deepEqual(runners, ['boundary/accept.ts']);
+});

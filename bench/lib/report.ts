@@ -316,6 +316,7 @@ export function renderReport(results: BenchResults): string {
       (env.loadAvgAtEnd ? `, at end ${env.loadAvgAtEnd.map((x) => x.toFixed(2)).join(' ')}` : '') +
       ` — other work on the machine makes single numbers noisy.` +
       ` SIMD and crypto features: ${env.simd !== undefined && env.simd.length > 0 ? env.simd.join(' ') : 'not recorded'}. onnxruntime fp32 on one thread: ${ortGmacs(results) || '—'} GMAC/s.` +
+      (env.boundary !== undefined ? ` Boundary pass: ${env.boundary}.` : '') +
       (env.wallSeconds !== undefined ? ` The whole run took ${fmtMs(env.wallSeconds * 1000)}.` : ''),
   );
   out.push('');

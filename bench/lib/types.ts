@@ -145,6 +145,8 @@ export interface BenchEnvironment {
   readonly bandwidth: Bandwidth;
   /** SIMD and crypto features of the CPU (/proc/cpuinfo flags); absent in older runs. */
   readonly simd?: readonly string[];
+  /** What ran the trusted side's boundary pass (wasm, native-avx512, …); absent in older runs. */
+  readonly boundary?: string;
   /** The pad ciphers and their alternatives (bench/lib/ciphers.ts); absent in older runs. */
   readonly ciphers?: readonly CipherSpeed[];
   readonly quick: boolean;

@@ -4,6 +4,7 @@
  */
 import { P } from '../field/prime.js';
 import { OPS } from '../graph/ops/registry.js';
+import { boundaryImplementation, type BoundaryImplementation } from '../simd/boundary.js';
 import type { SlalomModel } from '../runtime/model.js';
 import { sizeOf } from '../tensor/tensor.js';
 import type { QuantizedLayer } from '../quant/quantize-graph.js';
@@ -46,6 +47,8 @@ export interface InspectReport {
   /** log2 of the probability that a wrong result passes one whole inference with these settings. */
   readonly soundnessLog2PerInference: number;
   readonly layers: readonly LayerReport[];
+  /** What runs the trusted side's boundary pass in this process: wasm, native-avx512, native-avx2 or native-portable. */
+  readonly boundary: BoundaryImplementation;
 }
 
 export interface InspectOptions {
@@ -110,5 +113,6 @@ export function inspect(model: SlalomModel, options: InspectOptions = {}): Inspe
     verification: { variant, repetitions: k, checkMults: layers.reduce((s, l) => s + (l.checkMults ?? 0), 0) },
     soundnessLog2PerInference: log2ErrorPerInference(variant, P, linearCount, k),
     layers,
+    boundary: boundaryImplementation(),
   };
 }

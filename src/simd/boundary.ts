@@ -3,10 +3,17 @@
  * addresses are resident regions (arena.ts), written into the kernel's plan block
  * (boundary-fields.ts); the pass's findings come back as a PassResult. This module only runs the
  * pass: boundary/accept.ts is its one caller for a reply, and decides what the findings mean.
+ *
+ * Two implementations run the one plan block, with the same results bit for bit: the native
+ * addon (native.ts; AVX-512 or AVX2, as the CPU allows) where it loads, else the WebAssembly
+ * module. SLALOM_BOUNDARY picks one: wasm, native (its best path), native-avx512,
+ * native-avx2 or native-portable.
  */
+import { InvalidArgumentError } from '../errors.js';
 import { alloc, f64, type Region } from './arena.js';
 import * as F from './boundary-fields.js';
 import { simd } from './module.js';
+import { forceNativePath, nativeBest, nativeBoundaryPass, nativeUnavailable, NATIVE_PATHS, type NativePath } from './native.js';
 
 /** Freivalds' output side: row sums of two secrets' weights (u32, one per position in a row), into 2 u32 per row. */
 export interface OutputSideAt {
@@ -66,6 +73,43 @@ export interface PassResult {
 /** Clamp bounds no centered value (< 2^23) reaches. */
 export const UNBOUNDED = 2 ** 30;
 
+export type BoundaryImplementation = 'wasm' | `native-${NativePath}`;
+export const BOUNDARY_IMPLEMENTATIONS: readonly BoundaryImplementation[] = ['wasm', ...NATIVE_PATHS.map((p) => `native-${p}` as const)];
+
+let implementation: BoundaryImplementation | undefined;
+
+/**
+ * Runs the boundary pass with `name` from now on ('native': the addon's best path); throws when it
+ * is unknown or cannot run here (no addon, or a CPU without the path's instructions).
+ */
+export function useBoundaryImplementation(name: string): BoundaryImplementation {
+  const wanted = name === 'native' ? `native-${nativeBest() ?? 'avx512'}` : name;
+  if (!(BOUNDARY_IMPLEMENTATIONS as readonly string[]).includes(wanted)) {
+    throw new InvalidArgumentError(`unknown boundary implementation '${name}' (expected native, ${BOUNDARY_IMPLEMENTATIONS.join(', ')})`);
+  }
+  if (wanted !== 'wasm') {
+    const path = wanted.slice('native-'.length) as NativePath;
+    const missing = nativeUnavailable();
+    if (missing !== '') throw new InvalidArgumentError(`boundary implementation '${name}' is not available: the native addon did not load (${missing})`);
+    if (!forceNativePath(path)) throw new InvalidArgumentError(`boundary implementation '${name}' is not available: this CPU lacks ${path} (best: ${nativeBest()})`);
+  }
+  implementation = wanted as BoundaryImplementation;
+  return implementation;
+}
+
+/**
+ * The implementation the pass runs with: SLALOM_BOUNDARY's, else the native addon's AVX-512 or AVX2
+ * path where it loads, else wasm (whose 128-bit SIMD outruns the portable C path, which runs only
+ * when asked for).
+ */
+export function boundaryImplementation(): BoundaryImplementation {
+  if (implementation !== undefined) return implementation;
+  const asked = process.env.SLALOM_BOUNDARY;
+  if (asked !== undefined && asked !== '') return useBoundaryImplementation(asked);
+  const best = nativeBest();
+  return (implementation = best === undefined || best === 'portable' ? 'wasm' : `native-${best}`);
+}
+
 let block: Region | undefined;
 
 export function boundaryPass(plan: PassPlan): PassResult {
@@ -104,6 +148,7 @@ export function boundaryPass(plan: PassPlan): PassResult {
     b[F.CHECK_DOTS] = plan.checkIn.dots;
   }
   b[F.PAD_AT] = plan.padAt ?? 0;
-  simd().kernels.boundaryPass(block.at);
+  if (boundaryImplementation() === 'wasm') simd().kernels.boundaryPass(block.at);
+  else nativeBoundaryPass(block.at);
   return { bad: b[F.OUT_BAD] === 1, worst: b[F.OUT_WORST]!, nextMax: b[F.OUT_NEXT_MAX]!, inexact: b[F.OUT_INEXACT] === 1, padBytes: b[F.OUT_PAD_BYTES]! };
 }

@@ -186,7 +186,8 @@ describe('rollback of the trusted state', () => {
     for (const r of [slalom('infer', '--model', onnx, '--input', x, '--mode', 'private', '--store', store, '--kernels', 'js'), slalom('pads', 'status', '--store', store)]) {
       assert.equal(r.status, 5, r.stderr);
       assert.match(r.stderr, /older than its monotonic counter/);
-      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      // One error line (beside the warning that the tiny model was calibrated on synthetic inputs).
+      assert.equal(r.stderr.trim().split('\n').filter((l) => !l.startsWith('warning: ')).length, 1, r.stderr);
     }
   });
 

@@ -16,6 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { describeEachBoundary } from '../helpers/boundary-implementations.js';
 
 import type { LinearReply } from '../../src/accel/backend.js';
 import { acceptReply } from '../../src/boundary/accept.js';
@@ -93,7 +94,7 @@ function assertRejected(raw: unknown, what: string, because?: RegExp, check?: Ou
   assert.equal(arenaBytes().live, before, `${what}: nothing the pass wrote is left allocated`);
 }
 
-describe('acceptReply: valid replies', () => {
+describeEachBoundary('acceptReply: valid replies', () => {
   it('accepts a valid reply: its values reach the outputs exactly, and the reply is left as it came', () => {
     const r = reply();
     const before = [...(r.data as Uint32Array)];
@@ -136,7 +137,7 @@ describe('acceptReply: valid replies', () => {
   });
 });
 
-describe('acceptReply: the decisions, in their order', () => {
+describeEachBoundary('acceptReply: the decisions, in their order', () => {
   it('a value out of range is refused before the check is asked', () => {
     const data = validData();
     data[3] = P;
@@ -157,7 +158,7 @@ describe('acceptReply: the decisions, in their order', () => {
   });
 });
 
-describe('acceptReply: hostile values', () => {
+describeEachBoundary('acceptReply: hostile values', () => {
   for (const [name, v] of [['p', P], ['p + 1', P + 1], ['2^24', 2 ** 24], ['2^31', 2 ** 31], ['2^32 − 1', 2 ** 32 - 1]] as const) {
     it(`u32 ${name} at the first, a middle and the last index, with and without a check's output side`, () => {
       for (const at of [0, 11, N - 1]) {
@@ -203,7 +204,7 @@ describe('acceptReply: hostile values', () => {
   }
 });
 
-describe('acceptReply: hostile containers', () => {
+describeEachBoundary('acceptReply: hostile containers', () => {
   it('wrong length: one short, one long, empty', () => {
     assertRejected(reply({ data: validData().slice(0, N - 1) }), 'short', /23 values, expected 24/);
     assertRejected(reply({ data: new Uint32Array(N + 1) }), 'long', /25 values/);
@@ -248,7 +249,7 @@ describe('acceptReply: hostile containers', () => {
   });
 });
 
-describe('acceptReply: hostile ids and shapes', () => {
+describeEachBoundary('acceptReply: hostile ids and shapes', () => {
   it('a reply to another request', () => {
     for (const requestId of ['5eed5eed5eed5eed-40', '5eed5eed5eed5eed-42', '5eed5eed5eed5eed-41 ', 41, '41', '-41', 41.5, undefined, null, Number.NaN, ['5eed5eed5eed5eed-41']]) {
       assertRejected(reply({ requestId }), `requestId ${String(requestId)}`, /answers request/);

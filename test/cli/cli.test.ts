@@ -113,6 +113,17 @@ describe('slalom CLI', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('inspect says which implementation runs the boundary pass; SLALOM_BOUNDARY picks one, and refuses an unknown one in one line', () => {
+    const model = 'models/fashion-mnist.onnx';
+    const auto = slalom('inspect', model, '--json');
+    assert.equal(auto.status, 0, auto.stderr);
+    assert.match(JSON.parse(auto.stdout).boundary, /^(wasm|native-(avx512|avx2|portable))$/);
+    const wasm = slalomWith({ SLALOM_BOUNDARY: 'wasm' }, 'inspect', model);
+    assert.equal(wasm.status, 0, wasm.stderr);
+    assert.match(wasm.stdout, /^boundary pass: wasm$/m);
+    assertOneLineError(slalomWith({ SLALOM_BOUNDARY: 'gpu' }, 'inspect', model), EXIT_CODES.SLALOM_ERR_INVALID_ARG, 'gpu');
+  });
+
   it('--help lists zoo, inspect, infer and compare', () => {
     const r = slalom('--help');
     assert.equal(r.status, 0, r.stderr);

@@ -2,13 +2,18 @@
  * The fused boundary pass (src/simd/assembly/boundary.ts, boundary-pool.ts) against the plain
  * reference of boundary-reference.ts, on random plans: every source, every step on and off, row
  * lengths with every remainder mod 4 and past a dot product's segment, worst-case residues (p − 1,
- * 0), keystreams with rejected words, NaN/±0/±∞ floats, values ≥ p in a reply.
+ * 0), keystreams with rejected words, NaN/±0/±∞ floats, values ≥ p in a reply — once per
+ * implementation (WebAssembly; native AVX-512, AVX2, portable), which also agree with each other
+ * bit for bit and refuse a plan that names memory outside the module's.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { describeEachBoundary, unavailable } from '../helpers/boundary-implementations.js';
 import { P } from '../../src/field/prime.js';
 import { alloc, f64, i32, release, u32, u8, type Region } from '../../src/simd/arena.js';
-import { boundaryPass, type PassPlan } from '../../src/simd/boundary.js';
+import { BOUNDARY_IMPLEMENTATIONS, boundaryImplementation, boundaryPass, useBoundaryImplementation, type PassPlan } from '../../src/simd/boundary.js';
+import { simd } from '../../src/simd/module.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { referencePass, type ReferencePlan } from './boundary-reference.js';
 import { rng as seeded } from '../helpers/random.js';
 
@@ -110,9 +115,9 @@ function check(c: Case): void {
   assert.deepEqual(got.next, want.next, `${c.label}: next values`);
 }
 
-describe('the boundary pass equals its plain reference', () => {
+describeEachBoundary('the boundary pass equals its plain reference', () => {
   const rng = makeRng(20261201);
-  const lengths = [1, 3, 4, 5, 7, 8, 49, 196, 70_001];
+  const lengths = [1, 3, 4, 5, 7, 8, 17, 31, 49, 196, 70_001];
 
   it('a reply: range, output side, unblinding, bias, clamp, shift onto the next grid, input side, pad', () => {
     for (const len of lengths) {
@@ -149,7 +154,7 @@ describe('the boundary pass equals its plain reference', () => {
   });
 
   it('a reply with a 2×2 pool, widths with every remainder of the pooled width mod 4', () => {
-    for (const [h, w] of [[2, 2], [4, 6], [6, 10], [14, 14], [28, 28], [8, 16], [2, 30]] as const) {
+    for (const [h, w] of [[2, 2], [4, 6], [6, 10], [14, 14], [28, 28], [8, 16], [2, 30], [2, 34], [4, 46], [2, 64]] as const) {
       for (const variant of ['float', 'next', 'pad only', 'check only'] as const) {
         const toFloat = variant === 'float';
         const planes = 3;
@@ -234,6 +239,14 @@ describe('the boundary pass equals its plain reference', () => {
     const top = new Uint32Array(len).fill(P - 1);
     check({ label: 'all p − 1', source: 'reply', values: top, rows: 1, rowLen: len, sa: top, sb: top, lo: -(2 ** 30), hi: 2 ** 30, shift: 0, dequant: 1, quantScale: 0, next: true, nextItem: len, ta: top, tb: top });
     check({ label: 'all p − 1 as they are', source: 'residues', values: top, rows: 1, rowLen: len, lo: 0, hi: 0, shift: -1, dequant: 1, quantScale: 0, nextItem: len, ta: top, tb: top });
+    // Pooled planes whose pairs of rows reach the widest a pool may be (2·16384 products a pair), and
+    // planes of many narrower pairs, folded every few pairs.
+    for (const [h, w] of [[2, 16384], [8, 8192], [6, 2050]] as const) {
+      const plane = new Uint32Array(h * w).fill(P - 1);
+      const values = new Uint32Array(2 * h * w).fill(P - 1);
+      const pooled = (h * w) / 2;
+      check({ label: `all p − 1 pooled ${h}×${w}`, source: 'reply', values, rows: 2, rowLen: h * w, poolWidth: w, sa: plane, sb: plane, lo: -(2 ** 30), hi: 2 ** 30, shift: 0, dequant: 1, quantScale: 0, next: true, nextItem: pooled, ta: new Uint32Array(pooled).fill(P - 1), tb: new Uint32Array(pooled).fill(P - 1) });
+    }
   });
 
   it('a reply value ≥ p anywhere is flagged, whatever else the pass does', () => {
@@ -248,6 +261,81 @@ describe('the boundary pass equals its plain reference', () => {
           assert.equal(pooled.bad, true, `pooled: value ${bad}`);
         }
       }
+    }
+  });
+});
+
+describe('the implementations side by side', () => {
+  const available = BOUNDARY_IMPLEMENTATIONS.filter((name) => unavailable(name) === '');
+  const bits = (v: number): string => (Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : String(v));
+
+  /** Every output of `c` under each available implementation, floats by their bits. */
+  function under(c: Case): Map<string, unknown> {
+    const previous = boundaryImplementation();
+    const out = new Map<string, unknown>();
+    try {
+      for (const name of available) {
+        useBoundaryImplementation(name);
+        const { got } = run(c);
+        out.set(name, { ...got, floats: got.floats?.map(bits) });
+      }
+    } finally {
+      useBoundaryImplementation(previous);
+    }
+    return out;
+  }
+
+  it('give the same outputs, findings and keystream use, bit for bit', () => {
+    const rng = makeRng(20261207);
+    for (const len of [5, 16, 23, 49, 784]) {
+      const rows = 3;
+      const n = rows * len;
+      const addend = Float64Array.from({ length: n }, (_, i) => (i % 7 === 0 ? [NaN, -0, Infinity, 0][i % 4]! : (rng.uniform() - 0.5) * 8));
+      const common = { source: 'reply', values: residues(rng, n, true), rows, rowLen: len, sa: residues(rng, len), sb: residues(rng, len), bias: Int32Array.from(residues(rng, rows)), lo: -(2 ** 30), hi: 2 ** 30, dequant: 2 ** -12, nextItem: n, ta: residues(rng, n), tb: residues(rng, n) } as const;
+      const cases: Case[] = [
+        { ...common, label: `private len ${len}`, u: packedOf(residues(rng, n)), keystream: keystream(rng, n, 0.2), shift: 5, quantScale: 0, next: true },
+        { ...common, label: `floats len ${len}`, shift: -1, addend, relu: true, floatOut: true, quantScale: 2 ** 30, next: true },
+      ];
+      for (const c of cases) {
+        const results = under(c);
+        const wasm = results.get('wasm');
+        for (const [name, got] of results) assert.deepEqual(got, wasm, `${c.label}: ${name} against wasm`);
+      }
+    }
+  });
+
+  it('refuse a plan that names memory outside the module’s, reading none of it', () => {
+    const previous = boundaryImplementation();
+    try {
+      for (const name of available) {
+        useBoundaryImplementation(name);
+        const end = simd().memory.buffer.byteLength;
+        assert.throws(() => boundaryPass({ source: 'reply', sourceAt: end - 32, rows: 1, rowLen: 64 }), { name: /Error$/ }, `${name}: the source past the end`);
+        assert.throws(() => boundaryPass({ source: 'reply', sourceAt: 64, rows: 2 ** 31 - 1, rowLen: 2 ** 31 - 1 }), { name: /Error$/ }, `${name}: a size past any memory`);
+        const r = alloc(4 * 64);
+        try {
+          assert.throws(() => boundaryPass({ source: 'reply', sourceAt: r.at, rows: 1, rowLen: 64, checkOut: { sa: end - 4, sb: r.at, sums: r.at } }), { name: /Error$/ }, `${name}: a weight past the end`);
+        } finally {
+          release(r);
+        }
+      }
+    } finally {
+      useBoundaryImplementation(previous);
+    }
+  });
+
+  it('are picked by name, and an unknown or unavailable one is refused with a clear error', () => {
+    const previous = boundaryImplementation();
+    try {
+      assert.throws(() => useBoundaryImplementation('gpu'), InvalidArgumentError);
+      assert.equal(useBoundaryImplementation('wasm'), 'wasm');
+      for (const name of BOUNDARY_IMPLEMENTATIONS) {
+        const why = unavailable(name);
+        if (why === '') assert.equal(useBoundaryImplementation(name), name);
+        else assert.throws(() => useBoundaryImplementation(name), InvalidArgumentError);
+      }
+    } finally {
+      useBoundaryImplementation(previous);
     }
   });
 });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError, PadsExhaustedError } from '../../errors.js';
 import { finiteInput } from '../../io/npy.js';
 import { isMode, MODES, type Mode } from '../../runtime/modes.js';
+import { boundaryImplementation } from '../../simd/boundary.js';
 import { formatDims } from '../../tensor/tensor.js';
 import { formatMs } from '../format.js';
 import {
@@ -99,6 +100,7 @@ function inferJson(model: string, r: RunResult, timings: Record<string, number>,
     logits: Array.from(first.data),
     timings,
     trustedMs: r.trustedMs,
+    boundary: boundaryImplementation(),
     acceleratorMs: r.acceleratorMs,
     ...(accelerator ? { accelerator } : {}),
     ...(r.verification !== undefined ? { verification: r.verification } : {}),
@@ -129,7 +131,7 @@ function formatInfer(model: string, r: RunResult, timings: Record<string, number
   const { load, acceleratorSetup, ...inference } = timings;
   lines.push(`model load ${formatMs(load!)}${acceleratorSetup !== undefined ? `; accelerator setup (weights registered or uploaded, once per session) ${formatMs(acceleratorSetup)}` : ''}`);
   lines.push(`timings: ${Object.entries(inference).map(([phase, ms]) => `${phase} ${formatMs(ms)}`).join(', ')}`);
-  lines.push(`trusted runtime ${formatMs(r.trustedMs)}, accelerator ${formatMs(r.acceleratorMs)}`);
+  lines.push(`trusted runtime ${formatMs(r.trustedMs)} (boundary pass: ${boundaryImplementation()}), accelerator ${formatMs(r.acceleratorMs)}`);
   if (accelerator) lines.push(`accelerator: ${accelerator.backend}${accelerator.device ? ` — ${accelerator.device}` : ''}`);
   if (r.verification !== undefined) {
     const v = r.verification;

@@ -29,6 +29,7 @@ function formatInspect(r: InspectReport): string {
     `Σ linear inputs: ${formatCount(r.linearInputElements)} elements   Σ linear outputs: ${formatCount(r.linearOutputElements)} elements`,
     `verification: ${r.verification.variant} Freivalds, k = ${r.verification.repetitions}, ${formatCount(r.verification.checkMults)} multiplications ` +
       `(${((100 * r.verification.checkMults) / r.macs).toFixed(3)} % of the MACs); a wrong result passes an inference with probability ≤ 2^${r.soundnessLog2PerInference.toFixed(1)}`,
+    `boundary pass: ${r.boundary}`,
     '',
   ].join('\n');
 }
