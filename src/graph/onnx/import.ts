@@ -43,6 +43,7 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
     return { name: input.name, dims: concrete };
   });
 
+  refuseUnsupportedNodes(raw);
   // ONNX graphs are in SSA form with unique node names: a repeated name or output is malformed.
   const nodeNames = new Set<string>();
   const producer = new Map<string, string>();
@@ -87,7 +88,7 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
     if (def === undefined) throw new UnsupportedModelError(`${where}: op '${node.op}' is not supported`, { layer: node.name });
     const ctx = resolveContext(node, raw.opset, constants, dims, where);
     const resolved = def.resolve(ctx);
-    const own = { name: node.name, op: resolved.op ?? node.op, attrs: resolved.attrs, inputs: resolved.inputs, output: node.outputs[0]! };
+    const own = { name: resolved.name ?? node.name, op: resolved.op ?? node.op, attrs: resolved.attrs, inputs: resolved.inputs, output: node.outputs[0]! };
     const allConstant = node.inputs.every((n) => n === '' || constants.has(n));
     if (!allConstant) for (const [name, t] of Object.entries(resolved.constants ?? {})) constants.set(name, t);
     for (const n of [...(resolved.before ?? []), own]) {
@@ -118,6 +119,23 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
   });
   const graph: Graph = { name: raw.name, inputs, outputs, nodes: liveNodes(nodes, outputs), constants, dims };
   return foldBatchNorm(graph);
+}
+
+/** Ops the importer handles itself, besides the registry's. */
+const IMPORTER_OPS = new Set([...ALIAS_OPS, 'Constant', 'Shape', 'Size']);
+
+/**
+ * Every node whose op (or operator domain) slalom does not support, in one error: a user porting a
+ * model learns the whole list at once rather than one op per attempt.
+ */
+function refuseUnsupportedNodes(raw: RawModel): void {
+  const bad = raw.nodes.filter((n) => (n.domain !== '' && n.domain !== 'ai.onnx') || (!IMPORTER_OPS.has(n.op) && OPS[n.op] === undefined));
+  if (bad.length === 0) return;
+  const what = (n: RawNode): string => (n.domain !== '' && n.domain !== 'ai.onnx' ? `operator domain '${n.domain}'` : `op '${n.op}'`);
+  if (bad.length === 1) throw new UnsupportedModelError(`node '${bad[0]!.name}' (${bad[0]!.op}): ${what(bad[0]!)} is not supported`, { layer: bad[0]!.name });
+  const ops = [...new Set(bad.map((n) => n.op))];
+  const list = bad.map((n) => `'${n.name}' (${n.op})`).join(', ');
+  throw new UnsupportedModelError(`${bad.length} nodes use ops slalom does not support (${ops.join(', ')}): ${list}`, { layer: bad[0]!.name });
 }
 
 function concreteInputDims(name: string, declared: readonly (number | string)[], given?: readonly number[]): number[] {
