@@ -7,6 +7,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import { zeroInsertSource } from '../graph/ops/conv-transpose.js';
+import { onnxSourceOf, onnxValueOf } from '../graph/onnx-values.js';
 import { isLinear } from '../graph/ops/registry.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -39,9 +40,12 @@ export async function calibrate(openReference: OpenFloatReference, graph: Graph,
   if (samples.length === 0) throw new InvalidArgumentError('calibration needs at least one input');
   const linear = graph.nodes.filter((n) => isLinear(n.op));
   const inputNames = new Set(graph.inputs.map((i) => i.name));
-  // A ConvTranspose's Conv reads a zero-inserted tensor the ONNX model does not have: observe its source.
-  const observed = new Map(linear.map((n) => [n.name, zeroInsertSource(graph, n.inputs[0]!)]));
-  const wanted = [...new Set(linear.flatMap((n) => [observed.get(n.name)!, n.outputs[0]!]))].filter((n) => !inputNames.has(n));
+  // A ConvTranspose's Conv reads a zero-inserted tensor the ONNX model does not have: observe its
+  // source. A Gemm over token rows reads and writes reshaped views of the ONNX MatMul's input and
+  // output (the same values): observe those.
+  const observed = new Map(linear.map((n) => [n.name, zeroInsertSource(graph, onnxSourceOf(graph, n.inputs[0]!))]));
+  const observedOut = new Map(linear.map((n) => [n.name, onnxValueOf(graph, n.outputs[0]!)]));
+  const wanted = [...new Set(linear.flatMap((n) => [observed.get(n.name)!, observedOut.get(n.name)!]))].filter((n) => !inputNames.has(n));
   const session = await openReference(wanted);
   const maxAbs = new Map<string, number>();
   const record = (name: string, t: Tensor): void => {
@@ -67,5 +71,6 @@ export async function calibrate(openReference: OpenFloatReference, graph: Graph,
   for (const [name, m] of maxAbs) {
     if (!Number.isFinite(m)) throw new InvalidArgumentError(`calibration produced a non-finite value at '${name}'`);
   }
-  return new Map(linear.map((n) => [n.name, { maxAbsIn: maxAbs.get(observed.get(n.name)!)!, maxAbsOut: maxAbs.get(n.outputs[0]!)! }]));
+  return new Map(linear.map((n) => [n.name, { maxAbsIn: maxAbs.get(observed.get(n.name)!)!, maxAbsOut: maxAbs.get(observedOut.get(n.name)!)! }]));
 }
+

@@ -75,8 +75,9 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
       constants.set(node.outputs[0]!, constantNodeValue(node, where));
       continue;
     }
-    if (node.op === 'Shape' && !constants.has(node.inputs[0]!)) {
-      constants.set(node.outputs[0]!, shapeOf(dims.get(node.inputs[0]!)!, node));
+    if (node.op === 'Shape') {
+      const x = node.inputs[0]!;
+      constants.set(node.outputs[0]!, shapeOf(dims.get(x) ?? constants.get(x)!.dims, node));
       continue;
     }
     if (node.op === 'Size') {
