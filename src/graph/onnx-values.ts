@@ -4,7 +4,7 @@
  * ONNX input, and writes `::product`, reshaped back into the ONNX MatMul's output); calibration and
  * `compare` ask onnxruntime for values by their ONNX names, and a Reshape keeps every value.
  */
-import type { Graph } from './ir.js';
+import type { Graph, Node } from './ir.js';
 
 /** Values the importer made (named `node::part`) are not in the ONNX model; a Reshape keeps every value. */
 const madeByImport = (name: string): boolean => name.includes('::');
@@ -29,4 +29,9 @@ export function onnxValueOf(graph: Graph, value: string): string {
     name = consumers[0]!.outputs[0]!;
   }
   return name;
+}
+
+/** A Gemm the importer made from a MatMul over tokens: its input is a [tokens × batch, d] view. */
+export function isTokenRowLayer(graph: Graph, node: Node): boolean {
+  return node.op === 'Gemm' && onnxSourceOf(graph, node.inputs[0]!) !== node.inputs[0];
 }

@@ -313,7 +313,7 @@ function withoutFloatWeights(q: QuantizedGraph): QuantizedGraph {
 
 /** The hash pads and accelerator layer names bind to: the ONNX file and each layer's scales and shapes. */
 function weightsHashOf(modelHash: string, layers: readonly QuantizedLayer[]): string {
-  const quantization = layers.map((l) => [l.name, l.lx, l.lw, l.inDims, l.outDims]);
+  const quantization = layers.map((l) => [l.name, l.lx, l.lw, l.inDims, l.outDims, ...(l.channelBits !== undefined ? [Array.from(l.channelBits)] : [])]);
   return createHash('sha256').update(modelHash).update(JSON.stringify(quantization)).digest('hex');
 }
 
