@@ -8,10 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { fromBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema } from 'onnx-buf';
 import { LocalBackend } from '../../src/accel/local.js';
 import { IntegrityError } from '../../src/errors.js';
 import { createReferenceSession } from '../../src/reference/ort-session.js';
 import { SlalomModel } from '../../src/runtime/model.js';
+import { buildZooModel } from '../../src/zoo/index.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { BERT_BASE, buildEncoder, tokensOf, VIT_TINY, type EncoderConfig } from '../../src/zoo/transformer.js';
@@ -81,3 +84,22 @@ for (const config of [SMALL_VIT, SMALL_BERT]) {
     });
   });
 }
+
+describe('vit-tiny at full size', () => {
+  it("has timm's vit_tiny_patch16_224 parameter count and sane logits in onnxruntime; a seed fixes the bytes", async () => {
+    const bytes = buildZooModel('vit-tiny', { seed: 1 });
+    const session = await createReferenceSession(bytes);
+    try {
+      const [logits] = [...(await session.run([syntheticInput([1, 3, 224, 224])])).values()];
+      assert.deepEqual(logits!.dims, [1, 1000]);
+      const m = logits!.data.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+      assert.ok(Number.isFinite(m) && m > 0.1 && m < 100, `max |logit| = ${m}`);
+    } finally {
+      await session.close();
+    }
+    const onnx = fromBinary(ModelProtoSchema, bytes);
+    const params = onnx.graph!.initializer.filter((t) => t.dataType === 1 && !t.name.startsWith('const.')).reduce((n, t) => n + t.dims.reduce((a, d) => a * Number(d), 1), 0);
+    assert.equal(params, 5_717_416);
+    assert.equal(Buffer.compare(bytes, buildZooModel('vit-tiny', { seed: 1 })), 0);
+  });
+});
