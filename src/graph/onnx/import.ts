@@ -3,8 +3,8 @@
  * (symbolic sizes come from `inputDims`), folds constant sub-graphs (the Shape → Gather → Concat →
  * Reshape chains exporters emit, Size, Constant nodes, Cast), turns Identity/Dropout into aliases,
  * adds the nodes an op resolves into besides its own (ConvTranspose's zero insertion,
- * LayerNormalization's statistics outputs), drops dead nodes and folds BatchNormalization into the
- * preceding Conv or Gemm. Any problem is an error naming the node, its op and the reason.
+ * LayerNormalization's statistics outputs), drops dead nodes, folds BatchNormalization into the
+ * preceding Conv or Gemm and a linear layer's bias Add over token rows into its Gemm. Any problem is an error naming the node, its op and the reason.
  */
 import { InvalidArgumentError, isSlalomError, MalformedModelError, UnsupportedModelError } from '../../errors.js';
 import { formatDims, sizeOf, tensor, type Tensor } from '../../tensor/tensor.js';
@@ -12,6 +12,7 @@ import type { AttrValue, Graph, Node, RawModel, RawNode } from '../ir.js';
 import type { ResolveContext } from '../ops/op.js';
 import { OPS } from '../ops/registry.js';
 import { foldBatchNorm } from '../passes/fold-batchnorm.js';
+import { foldTokenBias } from '../passes/fold-bias.js';
 import { parseOnnx } from './parse.js';
 
 export interface ImportOptions {
@@ -119,7 +120,7 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
     return resolved;
   });
   const graph: Graph = { name: raw.name, inputs, outputs, nodes: liveNodes(nodes, outputs), constants, dims };
-  return foldBatchNorm(graph);
+  return foldTokenBias(foldBatchNorm(graph));
 }
 
 /** Ops the importer handles itself, besides the registry's. */

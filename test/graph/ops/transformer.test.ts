@@ -20,13 +20,22 @@ const floats = (n: number, lo = -1, hi = 1): Float32Array => Float32Array.from({
 const int64 = (values: number[]): BigInt64Array => BigInt64Array.from(values.map(BigInt));
 
 describe('MatMul in transformer graphs', () => {
-  it('by a constant weight over [batch, tokens, d] is one Gemm over tokens × batch rows', async () => {
+  it('by a constant weight over [batch, tokens, d] is one Gemm over tokens × batch rows, its bias Add folded in', async () => {
     const b = new OnnxBuilder('linear', { opset: 14 }).input('x', ['batch', 5, 8]).initializer('w', [8, 6], floats(48)).initializer('bias', [6], floats(6));
     b.node('MatMul', ['x', 'w'], ['xw'], {}, 'fc').node('Add', ['xw', 'bias'], ['y']).output('y');
     const { graph } = await assertAgreesWithOrt(b.toBytes(), [randomTensor([3, 5, 8], random)], 1e-5, 1e-6);
     const gemm = graph.nodes.find((n) => n.op === 'Gemm')!;
     assert.equal(gemm.name, 'fc');
     assert.deepEqual(graph.dims.get(gemm.inputs[0]!), [15, 8]);
+    assert.deepEqual(graph.nodes.map((n) => n.op), ['Reshape', 'Gemm', 'Reshape']);
+    assert.equal(gemm.inputs.length, 3, 'the bias is the Gemm\'s');
+    assert.equal(graph.nodes.at(-1)!.outputs[0], 'y');
+  });
+
+  it('keeps a bias Add that is not one value per output feature', async () => {
+    const b = new OnnxBuilder('linear', { opset: 14 }).input('x', [2, 5, 8]).initializer('w', [8, 6], floats(48)).initializer('bias', [5, 6], floats(30));
+    b.node('MatMul', ['x', 'w'], ['xw'], {}, 'fc').node('Add', ['xw', 'bias'], ['y']).output('y');
+    const { graph } = await assertAgreesWithOrt(b.toBytes(), [randomTensor([2, 5, 8], random)], 1e-5, 1e-6);
     assert.deepEqual(graph.nodes.map((n) => n.op), ['Reshape', 'Gemm', 'Reshape', 'Add']);
   });
 
