@@ -62,18 +62,41 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const y = new Float64Array(sizeOf(out));
   const A = a.data;
   const B = b.data;
-  for (let t = 0; t < aOff.length; t++) {
-    const ao = aOff[t]!;
-    const bo = bOff[t]!;
-    const yo = t * m * n;
-    for (let i = 0; i < m; i++) {
-      const row = yo + i * n;
-      for (let p = 0; p < k; p++) {
-        const av = A[ao + i * k + p]!;
-        const bRow = bo + p * n;
-        for (let j = 0; j < n; j++) y[row + j] += av * B[bRow + j]!;
+  for (let t = 0; t < aOff.length; t++) matrixProduct(A, aOff[t]!, B, bOff[t]!, y, t * m * n, m, k, n);
+  return { dims: out, data: y };
+}
+
+/**
+ * y[yo…] = A[ao…] (m × k) · B[bo…] (k × n), row-major. Four rows of A at a time share each row of B
+ * (a quarter of the loads of B); every output still sums its k products in order p = 0, 1, …, so
+ * the result is the plain triple loop's, bit for bit.
+ */
+function matrixProduct(A: Float64Array, ao: number, B: Float64Array, bo: number, y: Float64Array, yo: number, m: number, k: number, n: number): void {
+  let i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const [r0, r1, r2, r3] = [yo + i * n, yo + (i + 1) * n, yo + (i + 2) * n, yo + (i + 3) * n];
+    const a0 = ao + i * k;
+    for (let p = 0; p < k; p++) {
+      const v0 = A[a0 + p]!;
+      const v1 = A[a0 + k + p]!;
+      const v2 = A[a0 + 2 * k + p]!;
+      const v3 = A[a0 + 3 * k + p]!;
+      const b = bo + p * n;
+      for (let j = 0; j < n; j++) {
+        const bv = B[b + j]!;
+        y[r0 + j] += v0 * bv;
+        y[r1 + j] += v1 * bv;
+        y[r2 + j] += v2 * bv;
+        y[r3 + j] += v3 * bv;
       }
     }
   }
-  return { dims: out, data: y };
+  for (; i < m; i++) {
+    const row = yo + i * n;
+    for (let p = 0; p < k; p++) {
+      const v = A[ao + i * k + p]!;
+      const b = bo + p * n;
+      for (let j = 0; j < n; j++) y[row + j] += v * B[b + j]!;
+    }
+  }
 }
