@@ -1,5 +1,5 @@
 /**
- * The boundary pass side by side (DESIGN.md §7): the same plans, on the zoo models' real layer
+ * The boundary pass side by side (docs/design.md §7): the same plans, on the zoo models' real layer
  * shapes (VGG16, ResNet-50, MobileNetV2 at 224×224; synthetic residues of those shapes), run by
  * every implementation this machine has — WebAssembly, native AVX-512, AVX2 (forced) and portable
  * C — in one process. Reports ns per linear value (each layer boundary's outputs plus the next

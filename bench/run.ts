@@ -19,6 +19,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../src/accel/webgpu/device.js';
 import { boundaryImplementation } from '../src/simd/boundary.js';
+import { ZOO_TRANSFORMERS } from '../src/zoo/index.js';
 import { GPU_MODES } from './gpu/measure.js';
 import { refreshGpuSection, runGpuBench } from './gpu/run.js';
 import { renderChart } from './lib/chart.js';
@@ -34,7 +35,8 @@ import { BENCH_MODELS, BENCH_MODES, type BenchEnvironment, type BenchMode, type 
 const USAGE = `usage: npx tsx bench/run.ts [options]
 
   --quick            resnet18 + fashion-mnist, 2 warm-ups + 7 runs (a few minutes on 2 cores)
-  --models a,b       models to run (default: ${BENCH_MODELS.join(',')})
+  --models a,b       models to run (default: ${BENCH_MODELS.join(',')}; also ${ZOO_TRANSFORMERS.join(', ')}, whose
+                     own report with a per-op breakdown is bench/transformers.ts)
   --modes x,y        modes to run (default: all: ${BENCH_MODES.join(',')}); ort-fp32 always runs (it is the reference)
   --runs n           measured runs per model × mode (default 5; --quick 7); the median is reported
   --warmup n         warm-up runs per model × mode (default 1; --quick 2)
@@ -122,7 +124,8 @@ function parseArgs(argv: readonly string[]): Args {
     }
   }
   models ??= quick ? ['resnet18', 'fashion-mnist'] : [...BENCH_MODELS];
-  for (const m of models) if (!(BENCH_MODELS as readonly string[]).includes(m)) fail(`unknown model '${m}' (one of ${BENCH_MODELS.join(', ')})`);
+  const known: readonly string[] = [...BENCH_MODELS, ...ZOO_TRANSFORMERS];
+  for (const m of models) if (!known.includes(m)) fail(`unknown model '${m}' (one of ${known.join(', ')})`);
   modes ??= [...BENCH_MODES];
   for (const m of modes) if (!(BENCH_MODES as readonly string[]).includes(m)) fail(`unknown mode '${m}' (one of ${BENCH_MODES.join(', ')})`);
   return { quick, render, models, modes: modes as BenchMode[], runs: runs ?? (quick ? 7 : 5), warmup: warmup ?? (quick ? 2 : 1), out: resolve(out), webgpu };

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { hasErrorCode, InvalidArgumentError } from '../errors.js';
+import { onnxValueOf } from '../graph/onnx-values.js';
 import type { LabeledInput } from '../io/sources.js';
 import type { SlalomModel } from '../runtime/model.js';
 import { argmax } from './predictions.js';
@@ -54,7 +55,7 @@ export async function compare(model: SlalomModel, inputs: readonly LabeledInput[
     throw new InvalidArgumentError(`the float model is not the ONNX file ${model.name} was quantized from (its SHA-256 differs from the model hash)`);
   }
   const layers = model.quantized.layers;
-  const outputNames = layers.map((l) => l.node.outputs[0]!);
+  const outputNames = layers.map((l) => onnxValueOf(model.graph, l.node.outputs[0]!));
   // onnxruntime loads here, not when slalom is imported.
   const { createReferenceSession } = await import('../reference/ort-session.js');
   const session = await createReferenceSession(floatModel, { extraOutputs: outputNames });

@@ -470,6 +470,10 @@ function build(h: ArtifactHeader, blobs: Uint8Array): Pick<LoadedArtifact, 'quan
     if (!(wView instanceof Int8Array || wView instanceof Int16Array || wView instanceof Int32Array) || wView.length !== sizeOf(entry.w.dims)) {
       malformed(`layer '${node.name}': weights must be ${sizeOf(entry.w.dims)} integers`);
     }
+    const bits = fields.channelBits as unknown;
+    if (bits !== undefined && (!(bits instanceof Uint8Array) || bits.length !== entry.w.dims.at(-1) || fields.op !== 'Gemm' || bits.some((e) => e > 30))) {
+      malformed(`layer '${node.name}': per-channel scale bits must be one small integer per output feature of a Gemm`);
+    }
     const bias = entry.bias === undefined ? undefined : floats(blobs, entry.bias, `layer '${node.name}' bias`);
     if (bias !== undefined && !bias.every((b) => Number.isSafeInteger(b) && Math.abs(b) <= fields.maxAbsBias)) malformed(`layer '${node.name}': bias is not integers within |b̃| ≤ ${fields.maxAbsBias}`);
     // The weight dims of the LinearSpec are the stored weights' (artifacts of version 1 written before it had them included).

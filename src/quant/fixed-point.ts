@@ -167,3 +167,16 @@ export function canApplyClamp(layer: QuantizedLayer, clamp: Clamp): boolean {
   };
   return clamp.lo <= clamp.hi && clamp.lo !== Infinity && clamp.hi !== -Infinity && onGrid(clamp.lo) && onGrid(clamp.hi);
 }
+
+/**
+ * The per-channel part of a layer's dequantization (quantize-graph.ts): feature j of the float
+ * outputs the boundary pass wrote at 2^−(lx+lw) is multiplied by 2^−e_j, in place (exact: a power of
+ * two). A layer with one scale per tensor is left alone.
+ */
+export function scaleColumns(layer: QuantizedLayer, floats: Float64Array): void {
+  const bits = layer.channelBits;
+  if (bits === undefined) return;
+  const n = bits.length;
+  const factors = Float64Array.from(bits, (e) => 2 ** -e);
+  for (let i = 0; i < floats.length; i += n) for (let j = 0; j < n; j++) floats[i + j]! *= factors[j]!;
+}

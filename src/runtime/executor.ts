@@ -12,7 +12,7 @@ import { prepareRequest } from '../boundary/accept.js';
 import type { Sendable } from '../boundary/pass-plan.js';
 import { InvalidArgumentError } from '../errors.js';
 import { execute } from '../graph/execute.js';
-import { biasResidues, nextRequest, requantTerm } from '../quant/fixed-point.js';
+import { biasResidues, nextRequest, requantTerm, scaleColumns } from '../quant/fixed-point.js';
 import type { QuantizedGraph, QuantizedLayer } from '../quant/quantize-graph.js';
 import { alloc, i32, isResident, regionOf, release, type Region } from '../simd/arena.js';
 import type { FieldTensor } from '../tensor/field-tensor.js';
@@ -81,6 +81,7 @@ export async function runQuantized(qg: QuantizedGraph, inputs: readonly Tensor[]
           const step = stepOf(layer, request, plan, biases, value, fuse);
           const crossing = await run.cross(step, request);
           if (crossing.next !== undefined) requests.set(crossing.next.layerName, crossing.next);
+          if (crossing.floats !== undefined) scaleColumns(layer, crossing.floats.data);
           return crossing.floats ?? crossing.next!.x;
         } finally {
           releaseView(request.x.data);

@@ -1,6 +1,7 @@
 /**
  * The model zoo: seeded, architecture-faithful ONNX builds of VGG-16, MobileNetV1/V2 and ResNet-18/50
- * (input "input" [1, 3, 224, 224] float, output "logits" [1, 1000]). BatchNorms are left unfolded, as a
+ * (input "input" [1, 3, 224, 224] float, output "logits" [1, 1000]), and of the transformer encoders
+ * ViT-Tiny and BERT-base (transformer.ts, which says what they take and give). BatchNorms are left unfolded, as a
  * PyTorch export has them. Weights are random but scaled so that a standard-normal input keeps every
  * activation near unit magnitude (see layers.ts), which slalom's fixed-point quantization relies on.
  * The same name and seed always give byte-identical model bytes.
@@ -10,12 +11,15 @@ import { InvalidArgumentError } from '../errors.js';
 import { buildMobileNetV1 } from './mobilenet-v1.js';
 import { buildMobileNetV2 } from './mobilenet-v2.js';
 import { buildResNet } from './resnet.js';
+import { BERT_BASE, buildEncoder, VIT_TINY } from './transformer.js';
 import { buildVgg16 } from './vgg16.js';
 import { aInt } from '../util/assert.js';
 
 export { ZOO_CLASSES, ZOO_INPUT, ZOO_INPUT_DIMS, ZOO_OUTPUT } from './layers.js';
 
-export const ZOO_MODELS = ['vgg16', 'mobilenet-v1', 'mobilenet-v2', 'resnet18', 'resnet50'] as const;
+export const ZOO_CNNS = ['vgg16', 'mobilenet-v1', 'mobilenet-v2', 'resnet18', 'resnet50'] as const;
+export const ZOO_TRANSFORMERS = ['vit-tiny', 'bert-base'] as const;
+export const ZOO_MODELS = [...ZOO_CNNS, ...ZOO_TRANSFORMERS] as const;
 export type ZooModelName = (typeof ZOO_MODELS)[number];
 
 export interface ZooBuildOptions {
@@ -29,6 +33,8 @@ const BUILDERS: Record<ZooModelName, (seed: number) => Uint8Array> = {
   'mobilenet-v2': buildMobileNetV2,
   resnet18: (seed) => buildResNet(18, seed),
   resnet50: (seed) => buildResNet(50, seed),
+  'vit-tiny': (seed) => buildEncoder(VIT_TINY, seed),
+  'bert-base': (seed) => buildEncoder(BERT_BASE, seed),
 };
 
 /** True when `name` is one of `ZOO_MODELS`. */

@@ -1,7 +1,8 @@
 /**
  * A lying accelerator never gets a wrong answer through (docs/design.md §1, §3). A small batch-2 model
  * with every linear layer type — a standard conv (stride 2, padding), a depthwise conv (group = C),
- * a pointwise 1×1 conv, a grouped conv (group 2) and a Gemm — runs in mode `verified` over a
+ * a pointwise 1×1 conv, a grouped conv (group 2), a transformer's linear layer over token rows (a
+ * MatMul by a constant on [batch, tokens, d]: one Gemm over batch × tokens rows) and a Gemm — runs in mode `verified` over a
  * CheatingBackend (test/accel/cheating.ts) that tampers with one layer's reply by one strategy:
  *
  * - policy 'abort', every check variant (fresh, batched, preprocessed), every strategy, every layer:
@@ -36,7 +37,10 @@ import { CheatingBackend, STRATEGIES, type Strategy, type StrategyInfo } from '.
 
 const IN_DIMS = [2, 3, 8, 8];
 
-/** conv 3→8 (3×3, stride 2, pad 1) → Relu → depthwise 8 (3×3, pad 1) → Relu → pointwise 8→8 → Relu → grouped 8→8 (group 2) → Relu → GAP → Flatten → Gemm 8→10. */
+/**
+ * conv 3→8 (3×3, stride 2, pad 1) → Relu → depthwise 8 (3×3, pad 1) → Relu → pointwise 8→8 → Relu →
+ * grouped 8→8 (group 2) → Relu → GAP → Flatten → as 2 tokens of 4 → MatMul 4→4 per token → Flatten → Gemm 8→10.
+ */
 function model(): Uint8Array {
   const rng = new Rng(42);
   const normal = (n: number, std: number): Float32Array => rng.fillNormal(new Float32Array(n), std);
@@ -50,6 +54,9 @@ function model(): Uint8Array {
     .initializer('pw.b', [8], normal(8, 0.1))
     .initializer('g2.w', [8, 4, 3, 3], normal(288, Math.sqrt(2 / 36)))
     .initializer('g2.b', [8], normal(8, 0.1))
+    .initializer('tok.shape', [3], new BigInt64Array([0n, 2n, 4n]))
+    .initializer('tok.w', [4, 4], normal(16, Math.sqrt(1 / 4)))
+    .initializer('flat.shape', [2], new BigInt64Array([0n, 8n]))
     .initializer('fc.w', [10, 8], normal(80, Math.sqrt(2 / 8)))
     .initializer('fc.b', [10], normal(10, 0.1))
     .node('Conv', ['x', 'c1.w', 'c1.b'], ['c1'], { strides: [2, 2], pads: [1, 1, 1, 1] }, 'conv_s2')
@@ -62,7 +69,10 @@ function model(): Uint8Array {
     .node('Relu', ['g2'], ['r4'], {}, 'relu4')
     .node('GlobalAveragePool', ['r4'], ['gap'], {}, 'gap')
     .node('Flatten', ['gap'], ['flat'], {}, 'flatten')
-    .node('Gemm', ['flat', 'fc.w', 'fc.b'], ['logits'], { transB: 1 }, 'fc')
+    .node('Reshape', ['flat', 'tok.shape'], ['tokens'], {}, 'to_tokens')
+    .node('MatMul', ['tokens', 'tok.w'], ['tok'], {}, 'token_rows')
+    .node('Reshape', ['tok', 'flat.shape'], ['flat2'], {}, 'from_tokens')
+    .node('Gemm', ['flat2', 'fc.w', 'fc.b'], ['logits'], { transB: 1 }, 'fc')
     .output('logits', ['batch', 10])
     .toBytes();
 }
@@ -94,7 +104,7 @@ async function open(strategy: Strategy, layerId: number, variant: CheckVariant, 
 const tally = { tampered: 0, detected: 0, recovered: 0 };
 
 describe('the test model', () => {
-  it('has one linear layer of each type, batch 2', () => {
+  it('has one linear layer of each type, batch 2 (4 token rows for the token-row layer)', () => {
     const layers = slalom.quantized.layers;
     assert.deepEqual(
       layers.map((l) => [l.name, l.op, l.conv?.group ?? 0, l.inDims[0]]),
@@ -103,6 +113,7 @@ describe('the test model', () => {
         ['depthwise', 'Conv', 8, 2],
         ['pointwise', 'Conv', 1, 2],
         ['grouped2', 'Conv', 2, 2],
+        ['token_rows', 'Gemm', 0, 4],
         ['fc', 'Gemm', 0, 2],
       ],
     );
@@ -119,7 +130,7 @@ describe('the test model', () => {
         const r = await slalom.infer(x, { mode: 'verified', protocol });
         assert.deepEqual([...r.logits], [...baseline], variant);
         assert.equal(cheat.tampered.length, 0);
-        assert.deepEqual(cheat.requests, [0, 1, 2, 3, 4]);
+        assert.deepEqual(cheat.requests, [0, 1, 2, 3, 4, 5]);
       } finally {
         await protocol.close?.();
       }

@@ -12,11 +12,11 @@ import { ModelProtoSchema, TypeProtoSchema, TypeProto_TensorSchema, ValueInfoPro
 import * as ort from 'onnxruntime-node';
 
 import { InvalidArgumentError } from '../../src/errors.js';
-import { buildZooModel, ZOO_MODELS, type ZooModelName } from '../../src/zoo/index.js';
+import { buildZooModel, ZOO_CNNS, type ZooModelName } from '../../src/zoo/index.js';
 import { Rng } from '../../src/util/seeded-rng.js';
 
 /** torchvision's sum(p.numel() for p in model.parameters()); MobileNetV1 as Keras' trainable count. */
-const PARAMS: Record<ZooModelName, number> = {
+const PARAMS: Record<(typeof ZOO_CNNS)[number], number> = {
   vgg16: 138_357_544,
   'mobilenet-v1': 4_231_976,
   'mobilenet-v2': 3_504_872,
@@ -25,7 +25,7 @@ const PARAMS: Record<ZooModelName, number> = {
 };
 
 /** [convs with group > 1 (depthwise), BatchNormalization nodes, residual Adds]. */
-const STRUCTURE: Record<ZooModelName, [number, number, number]> = {
+const STRUCTURE: Record<(typeof ZOO_CNNS)[number], [number, number, number]> = {
   vgg16: [0, 0, 0],
   'mobilenet-v1': [13, 27, 0],
   'mobilenet-v2': [17, 52, 10],
@@ -83,7 +83,7 @@ function maxAbs(data: Float32Array): number {
 }
 
 describe('model zoo', () => {
-  for (const name of ZOO_MODELS) {
+  for (const name of ZOO_CNNS) {
     it(`${name}: structure, parameter count and logits in onnxruntime`, async () => {
       const bytes = buildZooModel(name, { seed: 1 });
       const model = fromBinary(ModelProtoSchema, bytes);

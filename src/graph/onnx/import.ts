@@ -3,8 +3,8 @@
  * (symbolic sizes come from `inputDims`), folds constant sub-graphs (the Shape → Gather → Concat →
  * Reshape chains exporters emit, Size, Constant nodes, Cast), turns Identity/Dropout into aliases,
  * adds the nodes an op resolves into besides its own (ConvTranspose's zero insertion,
- * LayerNormalization's statistics outputs), drops dead nodes and folds BatchNormalization into the
- * preceding Conv or Gemm. Any problem is an error naming the node, its op and the reason.
+ * LayerNormalization's statistics outputs), drops dead nodes, folds BatchNormalization into the
+ * preceding Conv or Gemm and a linear layer's bias Add over token rows into its Gemm. Any problem is an error naming the node, its op and the reason.
  */
 import { InvalidArgumentError, isSlalomError, MalformedModelError, UnsupportedModelError } from '../../errors.js';
 import { formatDims, sizeOf, tensor, type Tensor } from '../../tensor/tensor.js';
@@ -12,6 +12,7 @@ import type { AttrValue, Graph, Node, RawModel, RawNode } from '../ir.js';
 import type { ResolveContext } from '../ops/op.js';
 import { OPS } from '../ops/registry.js';
 import { foldBatchNorm } from '../passes/fold-batchnorm.js';
+import { foldTokenBias } from '../passes/fold-bias.js';
 import { parseOnnx } from './parse.js';
 
 export interface ImportOptions {
@@ -43,6 +44,7 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
     return { name: input.name, dims: concrete };
   });
 
+  refuseUnsupportedNodes(raw);
   // ONNX graphs are in SSA form with unique node names: a repeated name or output is malformed.
   const nodeNames = new Set<string>();
   const producer = new Map<string, string>();
@@ -74,8 +76,9 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
       constants.set(node.outputs[0]!, constantNodeValue(node, where));
       continue;
     }
-    if (node.op === 'Shape' && !constants.has(node.inputs[0]!)) {
-      constants.set(node.outputs[0]!, shapeOf(dims.get(node.inputs[0]!)!, node));
+    if (node.op === 'Shape') {
+      const x = node.inputs[0]!;
+      constants.set(node.outputs[0]!, shapeOf(dims.get(x) ?? constants.get(x)!.dims, node));
       continue;
     }
     if (node.op === 'Size') {
@@ -87,7 +90,7 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
     if (def === undefined) throw new UnsupportedModelError(`${where}: op '${node.op}' is not supported`, { layer: node.name });
     const ctx = resolveContext(node, raw.opset, constants, dims, where);
     const resolved = def.resolve(ctx);
-    const own = { name: node.name, op: resolved.op ?? node.op, attrs: resolved.attrs, inputs: resolved.inputs, output: node.outputs[0]! };
+    const own = { name: resolved.name ?? node.name, op: resolved.op ?? node.op, attrs: resolved.attrs, inputs: resolved.inputs, output: node.outputs[0]! };
     const allConstant = node.inputs.every((n) => n === '' || constants.has(n));
     if (!allConstant) for (const [name, t] of Object.entries(resolved.constants ?? {})) constants.set(name, t);
     for (const n of [...(resolved.before ?? []), own]) {
@@ -117,7 +120,24 @@ export function buildGraph(raw: RawModel, options: ImportOptions = {}): Graph {
     return resolved;
   });
   const graph: Graph = { name: raw.name, inputs, outputs, nodes: liveNodes(nodes, outputs), constants, dims };
-  return foldBatchNorm(graph);
+  return foldTokenBias(foldBatchNorm(graph));
+}
+
+/** Ops the importer handles itself, besides the registry's. */
+const IMPORTER_OPS = new Set([...ALIAS_OPS, 'Constant', 'Shape', 'Size']);
+
+/**
+ * Every node whose op (or operator domain) slalom does not support, in one error: a user porting a
+ * model learns the whole list at once rather than one op per attempt.
+ */
+function refuseUnsupportedNodes(raw: RawModel): void {
+  const bad = raw.nodes.filter((n) => (n.domain !== '' && n.domain !== 'ai.onnx') || (!IMPORTER_OPS.has(n.op) && OPS[n.op] === undefined));
+  if (bad.length === 0) return;
+  const what = (n: RawNode): string => (n.domain !== '' && n.domain !== 'ai.onnx' ? `operator domain '${n.domain}'` : `op '${n.op}'`);
+  if (bad.length === 1) throw new UnsupportedModelError(`node '${bad[0]!.name}' (${bad[0]!.op}): ${what(bad[0]!)} is not supported`, { layer: bad[0]!.name });
+  const ops = [...new Set(bad.map((n) => n.op))];
+  const list = bad.map((n) => `'${n.name}' (${n.op})`).join(', ');
+  throw new UnsupportedModelError(`${bad.length} nodes use ops slalom does not support (${ops.join(', ')}): ${list}`, { layer: bad[0]!.name });
 }
 
 function concreteInputDims(name: string, declared: readonly (number | string)[], given?: readonly number[]): number[] {

@@ -188,24 +188,76 @@ export const Slice: OpDef<SliceAttrs> = {
   evalFloat: ([x], a) => [slice(x!, a.starts, a.ends, a.axes, a.steps)],
 };
 
-export const Gather: OpDef<{ readonly axis: number; readonly indices: Tensor }> = {
+/**
+ * Split resolves into one Slice per output (its first output is the node itself, the others are
+ * added before it), so every IR node keeps a single output. Sizes come from the `split` input
+ * (opset 13+), the attribute (older), or `num_outputs` (opset 18; the last part may be smaller).
+ */
+export const Split: OpDef<SliceAttrs> = {
   kind: 'layout',
   resolve(ctx: ResolveContext) {
-    const indices = ctx.constant(1);
-    if (indices === undefined) ctx.fail('indices must be a constant', true);
-    return { attrs: { axis: ctx.attr('axis', 0), indices }, inputs: [ctx.node.inputs[0]!] };
+    const dims = ctx.dims(0);
+    const rank = dims.length;
+    const axisAttr = ctx.attr('axis', 0);
+    const axis = axisAttr < 0 ? axisAttr + rank : axisAttr;
+    if (axis < 0 || axis >= rank) ctx.fail(`axis ${axisAttr} is out of range for rank ${rank}`);
+    const size = dims[axis]!;
+    const parts = ctx.node.outputs.length;
+    let sizes: number[];
+    if (ctx.opset >= 13 && ctx.has(1)) {
+      const c = ctx.constant(1);
+      if (c === undefined) ctx.fail('split sizes must be a constant', true);
+      sizes = Array.from(c.data);
+    } else if (ctx.opset < 13 && ctx.attr<number[]>('split', []).length > 0) {
+      sizes = ctx.attr<number[]>('split', []);
+    } else {
+      const count = ctx.attr('num_outputs', parts);
+      const each = Math.ceil(size / count);
+      sizes = Array.from({ length: count }, (_, i) => Math.min(each, size - i * each));
+    }
+    if (sizes.length !== parts) ctx.fail(`${sizes.length} split sizes for ${parts} outputs`);
+    if (sizes.some((s) => !Number.isInteger(s) || s <= 0) || sizes.reduce((a, b) => a + b, 0) !== size) {
+      ctx.fail(`split sizes [${sizes}] do not partition axis ${axis} of size ${size}`);
+    }
+    const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+    const part = (i: number): SliceAttrs => ({ starts: [starts[i]!], ends: [starts[i]! + sizes[i]!], axes: [axis] });
+    const input = ctx.node.inputs[0]!;
+    const before = ctx.node.outputs.slice(1).map((output, j) => ({ name: `${ctx.node.name}::${j + 1}`, op: 'Slice', attrs: part(j + 1), inputs: [input], output }));
+    return { op: 'Slice', attrs: part(0), inputs: [input], before };
   },
-  inferDims: ([x], a) => [gatherDims(x!, a.indices.dims, a.axis)],
-  evalFloat: ([x], a) => [gather(x!, a.indices, a.axis)],
+  inferDims: Slice.inferDims,
+  evalFloat: Slice.evalFloat,
 };
 
-/** Cast to a floating type is the identity for float values; other targets only occur in folded shape sub-graphs. */
+/**
+ * Gather with constant indices (a layout op on an activation), or with indices computed at run time
+ * from a constant table (a token-embedding lookup: the table is a weight, the indices are the
+ * input's token ids; the trusted runtime looks them up, the table never leaves it).
+ */
+export const Gather: OpDef<{ readonly axis: number; readonly indices?: Tensor }> = {
+  kind: 'layout',
+  resolve(ctx: ResolveContext) {
+    const axis = ctx.attr('axis', 0);
+    const indices = ctx.constant(1);
+    if (indices !== undefined) return { attrs: { axis, indices }, inputs: [ctx.node.inputs[0]!] };
+    if (ctx.constant(0) === undefined) ctx.fail('indices computed at run time need a constant table (an embedding lookup)', true);
+    return { attrs: { axis }, inputs: [ctx.node.inputs[0]!, ctx.node.inputs[1]!] };
+  },
+  inferDims: ([x, i], a) => [gatherDims(x!, a.indices?.dims ?? i!, a.axis)],
+  evalFloat: ([x, i], a) => [gather(x!, a.indices ?? i!, a.axis)],
+};
+
+/**
+ * Cast to a floating type is the identity for float values; to an integer type it truncates, and to
+ * bool it tests for non-zero (token ids cast to int64 before an embedding lookup, mask arithmetic).
+ */
 const FLOAT_TYPES = new Set([1, 10, 11, 16]);
+const INTEGER_TYPES = new Set([2, 3, 4, 5, 6, 7, 9, 12, 13]);
 export const Cast: OpDef<{ readonly to: number }> = {
   kind: 'layout',
   resolve(ctx: ResolveContext) {
     const to = ctx.attr('to', 1);
-    if (!FLOAT_TYPES.has(to) && ctx.constant(0) === undefined) ctx.fail(`casting an activation to type ${to} is not supported`, true);
+    if (!FLOAT_TYPES.has(to) && !INTEGER_TYPES.has(to)) ctx.fail(`casting to type ${to} is not supported`, true);
     return { attrs: { to }, inputs: [ctx.node.inputs[0]!] };
   },
   inferDims: ([x]) => [[...x!]],

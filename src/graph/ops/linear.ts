@@ -4,10 +4,12 @@
  * matrix all resolve to it). Weights and biases must be constants.
  */
 import { conv2d, convOutputDims } from '../../kernels/conv.js';
+import { matmul, matmulDims } from '../../kernels/float/matmul.js';
 import { gemm } from '../../kernels/gemm.js';
 import type { ConvAttrs } from '../../kernels/names.js';
-import { tensor, type Tensor } from '../../tensor/tensor.js';
-import type { OpDef, ResolveContext } from './op.js';
+import { sizeOf, tensor, type Tensor } from '../../tensor/tensor.js';
+import { guard, type ReshapeAttrs } from './layout.js';
+import type { OpDef, Resolved, ResolveContext } from './op.js';
 
 export interface ConvNodeAttrs extends ConvAttrs {
   readonly kernel: readonly [number, number];
@@ -78,20 +80,48 @@ export const Gemm: OpDef<GemmNodeAttrs> = {
   },
 };
 
-/** MatMul by a constant 2-D matrix on a 2-D activation: a Gemm without bias. */
-export const MatMul: OpDef<GemmNodeAttrs> = {
+/**
+ * MatMul. By a constant 2-D matrix W [K, N] it is a linear layer: on a 2-D input a Gemm without
+ * bias; on an input of any rank [..., K] (a transformer's tokens) the leading dims are flattened
+ * into rows (tokens × batch), so the outsourced layer is one Gemm over every row, and its output
+ * [rows, N] is reshaped back to [..., N]. Any other product (two activations, as attention's QKᵀ
+ * and softmax·V, or a constant on the left) runs in the trusted runtime as ActivationMatMul.
+ */
+export const MatMul: OpDef<GemmNodeAttrs | ReshapeAttrs> = {
   kind: 'linear',
-  resolve(ctx: ResolveContext) {
+  resolve(ctx: ResolveContext): Resolved<GemmNodeAttrs | ReshapeAttrs> {
     const aDims = ctx.dims(0);
     const w = ctx.constant(1);
-    if (ctx.constant(0) !== undefined && w === undefined) ctx.fail('only X·W with a constant right-hand W is supported', true);
-    if (w === undefined || w.dims.length !== 2) ctx.fail('the right-hand input must be a constant 2-D matrix', true);
-    if (aDims.length !== 2) ctx.fail(`the left-hand input must be 2-D, got rank ${aDims.length}`, true);
-    if (aDims[1] !== w.dims[0]) ctx.fail(`cannot multiply [${aDims}] by [${w.dims}]`);
-    return { op: 'Gemm', attrs: {}, inputs: [ctx.node.inputs[0]!, ctx.node.inputs[1]!] };
+    if (w === undefined || w.dims.length !== 2 || aDims.length < 2 || ctx.constant(0) !== undefined) {
+      guard(ctx, () => matmulDims(aDims, ctx.dims(1)));
+      return { op: 'ActivationMatMul', attrs: {}, inputs: [ctx.node.inputs[0]!, ctx.node.inputs[1]!] };
+    }
+    const [k, n] = [w.dims[0]!, w.dims[1]!];
+    if (aDims[aDims.length - 1] !== k) ctx.fail(`cannot multiply [${aDims}] by [${w.dims}]`);
+    if (aDims.length === 2) return { op: 'Gemm', attrs: {}, inputs: [ctx.node.inputs[0]!, ctx.node.inputs[1]!] };
+    const name = ctx.node.name;
+    const [rows, product] = [`${name}::rows`, `${name}::product`];
+    return {
+      op: 'Reshape',
+      name: `${name}::tokens`,
+      attrs: { dims: [...aDims.slice(0, -1), n] },
+      inputs: [product],
+      before: [
+        { name: `${name}::flatten`, op: 'Reshape', attrs: { dims: [sizeOf(aDims) / k, k] }, inputs: [ctx.node.inputs[0]!], output: rows },
+        { name, op: 'Gemm', attrs: {}, inputs: [rows, ctx.node.inputs[1]!], output: product },
+      ],
+    };
   },
-  inferDims: Gemm.inferDims,
-  evalFloat: Gemm.evalFloat,
+  inferDims: (inputs) => Gemm.inferDims(inputs, {}),
+  evalFloat: (inputs) => Gemm.evalFloat(inputs, {}),
+};
+
+/** The product of two activations (numpy.matmul semantics), in the trusted runtime in every mode. */
+export const ActivationMatMul: OpDef<Record<string, never>> = {
+  kind: 'nonlinear',
+  resolve: (ctx: ResolveContext) => ctx.fail('ActivationMatMul is internal to slalom (MatMul resolves into it), not an ONNX op', true),
+  inferDims: ([a, b]) => [matmulDims(a!, b!)],
+  evalFloat: ([a, b]) => [matmul(a!, b!)],
 };
 
 function pair(ctx: ResolveContext, name: string): [number, number] {

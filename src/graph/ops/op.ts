@@ -41,6 +41,8 @@ export interface ExtraNode {
 export interface Resolved<A> {
   /** The IR op this node becomes when it differs from the ONNX op (MatMul → Gemm, Flatten → Reshape). */
   readonly op?: string;
+  /** The IR node's name when it differs from the ONNX node's (which then names a node in `before`). */
+  readonly name?: string;
   readonly attrs: A;
   /** Inputs to keep: activation names as in the node, or keys of `constants`. */
   readonly inputs: readonly string[];

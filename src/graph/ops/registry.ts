@@ -2,11 +2,13 @@
  * Every op slalom imports, by ONNX op name. An op missing here makes import fail with that op's name.
  * Identity, Dropout, Constant, Shape and Size are handled by the importer itself (aliases and
  * constants). ConvTranspose never reaches the graph: it resolves into ZeroInsert + Conv, and
- * ZeroInsert is an IR op only that rewrite creates.
+ * ZeroInsert is an IR op only that rewrite creates; likewise ActivationMatMul, what a MatMul of two
+ * activations becomes (MatMul by a constant matrix becomes a Gemm).
  */
 import * as convTranspose from './conv-transpose.js';
 import * as layout from './layout.js';
 import * as linear from './linear.js';
+import * as mask from './mask.js';
 import * as math from './math.js';
 import * as nonlinear from './nonlinear.js';
 import * as normalization from './normalization.js';
@@ -18,6 +20,7 @@ export const OPS: Readonly<Record<string, OpDef>> = Object.freeze({
   ConvTranspose: convTranspose.ConvTranspose,
   Gemm: linear.Gemm,
   MatMul: linear.MatMul,
+  ActivationMatMul: linear.ActivationMatMul,
   Relu: nonlinear.Relu,
   LeakyRelu: nonlinear.LeakyRelu,
   Sigmoid: nonlinear.Sigmoid,
@@ -52,9 +55,15 @@ export const OPS: Readonly<Record<string, OpDef>> = Object.freeze({
   Concat: layout.Concat,
   Pad: layout.Pad,
   Slice: layout.Slice,
+  Split: layout.Split,
   Gather: layout.Gather,
   Cast: layout.Cast,
   ConstantOfShape: layout.ConstantOfShape,
+  Expand: mask.Expand,
+  Where: mask.Where,
+  Equal: mask.Equal,
+  Range: mask.Range,
+  Trilu: mask.Trilu,
   ZeroInsert: convTranspose.ZeroInsert,
 });
 
