@@ -144,11 +144,12 @@ export class ActivationProducts {
   /** Every slice's product from the accelerator, accepted and checked; after a refused reply under 'recompute', why the trusted runtime computes them. */
   private async fromAccelerator(label: string, parts: readonly { a: Uint32Array; b: Float64Array }[], m: number, k: number, n: number, run: ActivationRun): Promise<Uint32Array[] | string> {
     const { accelerator } = this.o;
-    // { dims, data } on memory of their own: structured clone wants whole buffers.
-    const layers: PublicLayer[] = parts.map((p, t) => ({ id: this.firstId + t, name: `${label} [${t}]`, op: 'Gemm', wDims: [k, n], w: { dims: [k, n], data: p.b.slice() } }));
+    // A slice of a larger buffer on memory of its own: structured clone copies a view's whole buffer.
+    const own = (b: Float64Array): Float64Array => (b.length === b.buffer.byteLength / 8 ? b : b.slice());
+    const layers: PublicLayer[] = parts.map((p, t) => ({ id: this.firstId + t, name: `${label} [${t}]`, op: 'Gemm', wDims: [k, n], w: { dims: [k, n], data: own(p.b) } }));
     await accelerator.loadWeights(layers);
     const ids = parts.map(() => this.o.nextRequestId());
-    const replies = await Promise.all(parts.map((p, t) => accelerator.linear({ requestId: ids[t]!, layerId: layers[t]!.id, dims: [m, k], x: p.a.slice() }).then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }))));
+    const replies = await Promise.all(parts.map((p, t) => accelerator.linear({ requestId: ids[t]!, layerId: layers[t]!.id, dims: [m, k], x: p.a }).then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }))));
     const out: Uint32Array[] = [];
     let failure: SlalomError | undefined;
     for (let t = 0; t < parts.length; t++) {
