@@ -73,6 +73,8 @@ export interface ActivationRun {
   /** A refused reply under 'recompute': report it and stop asking the accelerator. */
   readonly refused: (layer: string, error: SlalomError) => void;
   readonly execution: ExecutionLog;
+  /** Milliseconds spent waiting for the accelerator (the trusted thread idle), as they pass. */
+  readonly waited?: (ms: number) => void;
 }
 
 /** L: the largest integer magnitude a side for an exact product of fan-in k. */
@@ -147,9 +149,11 @@ export class ActivationProducts {
     // A slice of a larger buffer on memory of its own: structured clone copies a view's whole buffer.
     const own = (b: Float64Array): Float64Array => (b.length === b.buffer.byteLength / 8 ? b : b.slice());
     const layers: PublicLayer[] = parts.map((p, t) => ({ id: this.firstId + t, name: `${label} [${t}]`, op: 'Gemm', wDims: [k, n], w: { dims: [k, n], data: own(p.b) } }));
+    const start = performance.now();
     await accelerator.loadWeights(layers);
     const ids = parts.map(() => this.o.nextRequestId());
     const replies = await Promise.all(parts.map((p, t) => accelerator.linear({ requestId: ids[t]!, layerId: layers[t]!.id, dims: [m, k], x: p.a }).then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }))));
+    run.waited?.(performance.now() - start);
     const out: Uint32Array[] = [];
     let failure: SlalomError | undefined;
     for (let t = 0; t < parts.length; t++) {

@@ -18,6 +18,7 @@ import { matmul } from '../../src/kernels/float/matmul.js';
 import { ACTIVATION_LAYER_BASE, ActivationProducts, levelsFor, MIN_LEVELS } from '../../src/runtime/attention-offload.js';
 import { ExecutionLog } from '../../src/runtime/execution.js';
 import { SlalomModel } from '../../src/runtime/model.js';
+import { TrustedServer } from '../../src/serve/server.js';
 import type { Mode } from '../../src/runtime/modes.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor } from '../../src/tensor/tensor.js';
@@ -61,6 +62,8 @@ describe('attention products on the accelerator', () => {
       assert.equal(products(verified).length, model.graph.nodes.filter((n) => n.op === 'ActivationMatMul').length);
       assert.ok(products(verified).every((l) => l.ran === 'accelerator+freivalds'));
       assert.ok(products(outsourced).every((l) => l.ran === 'accelerator (unchecked)'));
+      assert.ok(verified.timings['attention']! > 0, 'the trusted part of the products is its own phase');
+      assert.ok(!verified.layers.some((l) => l.name.includes('activation product')), 'per-layer timings stay the linear layers');
     }
   });
 
@@ -113,6 +116,10 @@ describe('attention products on the accelerator', () => {
     assert.equal(status, 2);
     assert.match(err, /^slalom: --attention accelerator is refused in the private modes: it would send attention's activations to the accelerator in the clear/);
     assert.equal(err.trim().split('\n').length, 1);
+  });
+
+  it('is not served (the lanes share one registration of the model): refused before listening', async () => {
+    await assert.rejects(TrustedServer.start({ models: [{ model, mode: 'verified', accelerator: new LocalBackend(), session: { attention: 'accelerator' } }], port: 0, log: () => {} }), /attention on the accelerator is not served/);
   });
 });
 

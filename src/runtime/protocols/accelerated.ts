@@ -198,7 +198,24 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     return {
       verifier,
       execution,
-      ...(activations !== undefined ? { activationProduct: (name: string, a: Tensor, b: Tensor) => activations.multiply(name, a, b, { trustedBecause, refused: refusedProduct, execution }) } : {}),
+      ...(activations !== undefined
+        ? {
+            // Phase 'attention' is the trusted runtime's part (quantize, check, dequantize); the wait is 'accelerator'. Neither names a layer: the per-layer timings are the linear layers'.
+            async activationProduct(name: string, a: Tensor, b: Tensor): Promise<Tensor> {
+              const start = performance.now();
+              let waited = 0;
+              const onWait = (ms: number): void => {
+                waited += ms;
+                observer.phase('accelerator', ms);
+              };
+              try {
+                return await activations.multiply(name, a, b, { trustedBecause, refused: refusedProduct, execution, waited: onWait });
+              } finally {
+                observer.phase('attention', performance.now() - start - waited);
+              }
+            },
+          }
+        : {}),
       ...(lease !== undefined ? { pads: lease } : {}),
       async cross(step, request) {
         const name = step.layer.name;
