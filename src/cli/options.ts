@@ -8,6 +8,7 @@ import { SlalomModel, type LoadOptions, type PerInput } from '../runtime/model.j
 import { SEEDED_NORMAL } from '../runtime/model-inputs.js';
 import { EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
 import type { SessionOptions } from '../runtime/session.js';
+import type { AttentionPlace } from '../runtime/attention-offload.js';
 import type { AcceleratorBackend } from '../accel/backend.js';
 import { ACCELERATOR_TOKEN_ENV, modelIdOf } from '../accel/http/protocol.js';
 import { backendForms, backendRequest, resolveBackend, type BackendRequest } from '../accel/registry.js';
@@ -160,6 +161,7 @@ export interface SessionFlags {
   repetitions?: string;
   soundnessBits: string;
   onFailure: string;
+  attention?: string;
   pads: string;
   padPool: string;
   store?: string;
@@ -281,5 +283,6 @@ export function sessionOptionsFromFlags(flags: SessionFlags): SessionOptions {
         }
       : {}),
     onFailure: flags.onFailure,
+    ...(flags.attention !== undefined ? { attention: flags.attention as AttentionPlace } : {}),
   };
 }

@@ -114,6 +114,7 @@ const SESSION_FLAGS: readonly FlagSpec[] = [
     'after a failed check or an invalid reply: abort (IntegrityError/exit 4, no output — always, whatever --accelerator-fallback says), or recompute (the same request on another accelerator, else the layer in the trusted runtime, distrusting the accelerator)',
     'abort',
   ),
+  flag('--attention <place>', "where attention's products of two activations run: trusted, or accelerator (in the clear, Freivalds-checked in verified; outsourced/verified only)", 'trusted'),
   flag(
     '--accelerator <list>',
     `accelerators to try in order, comma-separated: worker (default: the embedded CPU worker), webgpu (a GPU; fails without one, unless SLALOM_WEBGPU_ADAPTER=auto|software), webgpu:auto (a GPU, else the software adapter), webgpu:software, local, or Open Inference Protocol services http://host:port[,http://host2:port…] (registered: ${backendForms('create').join(', ')})`,

@@ -19,6 +19,8 @@ import { OPS } from './ops/registry.js';
 export interface ExecuteHooks {
   /** Computes a linear node (Conv or Gemm) on its activation input. Default: float semantics. */
   linear?(node: Node, x: Tensor | FieldTensor, weights: readonly Tensor[], value: (name: string) => Tensor | FieldTensor): Tensor | FieldTensor | Promise<Tensor | FieldTensor>;
+  /** Computes a product of two activations (ActivationMatMul) elsewhere than in float here (the attention offload). Default: float semantics. */
+  activationProduct?(node: Node, a: Tensor, b: Tensor): Promise<Tensor>;
   /** Sees every value as it is produced (for calibration and drift reports). */
   onValue?(name: string, value: Tensor, node: Node): void;
   /** Accumulates time spent in non-linear and layout nodes. */
@@ -75,6 +77,8 @@ export async function execute(graph: Graph, inputs: readonly Tensor[], hooks: Ex
       out = fetch(node.inputs[through]!);
     } else if (def.kind === 'linear' && hooks.linear !== undefined) {
       out = await hooks.linear(node, fetch(node.inputs[0]!), node.inputs.slice(1).map(floats), fetch);
+    } else if (node.op === 'ActivationMatMul' && hooks.activationProduct !== undefined) {
+      out = await hooks.activationProduct(node, floats(node.inputs[0]!), floats(node.inputs[1]!));
     } else {
       const start = performance.now();
       out = def.evalFloat(node.inputs.map(floats), node.attrs)[0]!;

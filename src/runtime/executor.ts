@@ -68,6 +68,7 @@ export async function runQuantized(qg: QuantizedGraph, inputs: readonly Tensor[]
       onValue: options.onValue,
       passThrough: plan.passThrough,
       onNonlinearMs: (ms) => observer.phase('nonlinear', ms),
+      ...(run.activationProduct !== undefined ? { activationProduct: (node, a, b) => run.activationProduct!(node.name, a, b) } : {}),
       async linear(node, x, _weights, value) {
         const layer = qg.byNode.get(node.name)!;
         let request = requests.get(layer.name);

@@ -6,6 +6,7 @@
  * is the same for every mode — which is what makes the modes' logits bit-identical.
  */
 import type { Crossing, Sendable } from '../boundary/pass-plan.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { Verifier } from '../verify/verifier.js';
 import type { LayerStep } from './boundary-plan.js';
 import type { ExecutionLog } from './execution.js';
@@ -32,6 +33,8 @@ export interface ProtocolRun {
    * policies (a retry on another accelerator, a recomputation in the trusted runtime) live here.
    */
   cross(step: LayerStep, request: Sendable): Promise<Crossing>;
+  /** A·B of two activations on the accelerator (`attention: 'accelerator'`), recorded in `execution`; absent: in float64 here. */
+  activationProduct?(name: string, a: Tensor, b: Tensor): Promise<Tensor>;
   /** Ends the inference: what it still holds of its pad is released. */
   end(): void;
 }

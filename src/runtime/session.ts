@@ -20,6 +20,7 @@ import type { PadSource } from './pad-lease.js';
 import type { SlalomModel } from './model.js';
 import { isMode, type Mode } from './modes.js';
 import { labelProtocol, outsourcedMode } from './protocol-mode.js';
+import { attentionPlaceFor, type AttentionPlace } from './attention-offload.js';
 import { acceleratedProtocol, type ExhaustedPolicy, type FailurePolicy, type Incident } from './protocols/accelerated.js';
 import { trustedProtocol } from './protocols/trusted.js';
 
@@ -77,6 +78,12 @@ export interface SessionOptions {
   readonly onFailure?: FailurePolicy;
   /** Required by the private modes. */
   readonly pads?: PadOptions;
+  /**
+   * Where attention's products of two activations run: 'trusted' (default, float64 here) or
+   * 'accelerator' (exact over Z_p in the clear, checked in `verified`; runtime/attention-offload.ts):
+   * modes `outsourced` and `verified` only, refused in the private modes (it would reveal activations).
+   */
+  readonly attention?: AttentionPlace;
   /** Exact kernels of the trusted runtime and of the default embedded accelerator (default 'ort'). */
   readonly kernels?: ExactKernelsName;
 }
@@ -101,6 +108,7 @@ export function publicLayers(q: QuantizedGraph): PublicLayer[] {
  */
 export async function openProtocol(model: SlalomModel, mode: Mode, options: SessionOptions = {}): Promise<OpenedProtocol> {
   const kernelsName = options.kernels ?? 'ort';
+  const attention = attentionPlaceFor(mode, options.attention);
   if (mode === 'baseline') return trustedProtocol(await createExactKernels(kernelsName));
   if (!isMode(mode)) throw new InvalidArgumentError(`unknown mode '${String(mode)}'`);
   const isPrivate = mode === 'private' || mode === 'private+verified';
@@ -119,7 +127,7 @@ export async function openProtocol(model: SlalomModel, mode: Mode, options: Sess
     // A memory pool starts full, so the first inferences find their pads (precomputing them is the offline phase).
     if (ownPool !== undefined && (p as { prefill?: boolean }).prefill !== false) await ownPool.filled();
     const local = await createExactKernels(kernelsName);
-    const protocol = acceleratedProtocol({ accelerator, verifier, pads, local, onFailure: options.onFailure, onExhausted: p?.onExhausted, lowWater: p?.lowWater, onLowPads: p?.onLowPads });
+    const protocol = acceleratedProtocol({ accelerator, verifier, pads, local, onFailure: options.onFailure, attention, onExhausted: p?.onExhausted, lowWater: p?.lowWater, onLowPads: p?.onLowPads });
     return labelProtocol(protocol, outsourcedMode(verifier !== undefined, pads !== undefined));
   } catch (e) {
     await accelerator.close();

@@ -108,6 +108,8 @@ export class ServedModel {
     if (!Number.isSafeInteger(lanes) || lanes < 1) throw new RangeError(`lanes must be a positive integer, got ${lanes}`);
     const isPrivate = mode === 'private' || mode === 'private+verified';
     if (isPrivate && config.pads === undefined) throw new RangeError(`mode '${mode}' of ${name} needs pads (a store, or source 'memory')`);
+    // The lanes' shared accelerator registers the model's layers once (shared-accelerator.ts): a per-request operand would never reach it.
+    if ((config.session?.attention ?? 'trusted') !== 'trusted') throw new RangeError(`${name}: attention on the accelerator is not served (the lanes share one registration of the model's layers)`);
     const kernels = config.session?.kernels ?? 'ort';
     const shared = mode === 'baseline' ? undefined : shareAccelerator(config.accelerator ?? new WorkerBackend({ kernels }), { ...config.admission, kernels: () => createExactKernels(kernels) });
     const p = isPrivate ? config.pads! : undefined;

@@ -12,9 +12,9 @@
  * residues and B (|b| ≤ 2^15) as the layer's weights: (p − 1)·Σ|b| < 2^53 (field/prime.ts) holds for
  * any kc here, and the host checks it again when the chunk is registered.
  *
- * The check: s uniform in Z_p^cols from the OS CSPRNG, fresh for every chunk and repetition (W
- * changes every step, so the W-side vector B·s is recomputed: O(inner·cols)); accept iff
- * C·s ≡ A·(B·s) (mod p) row by row. A wrong C passes one repetition with probability ≤ 1/p
+ * The check (verify/dense-product.ts): s uniform in Z_p^cols from the OS CSPRNG, fresh for every chunk
+ * and repetition (W changes every step, so the W-side vector B·s is recomputed: O(inner·cols)); accept
+ * iff C·s ≡ A·(B·s) (mod p) row by row. A wrong C passes one repetition with probability ≤ 1/p
  * (one-sided), k repetitions ≤ p^−k, a step of n chunks ≤ n·p^−k (union bound).
  *
  * On a failed check or a malformed reply: `abort` throws (IntegrityError / MalformedResponseError,
@@ -26,8 +26,8 @@ import type { AcceleratorBackend, PublicLayer } from '../accel/backend.js';
 import { acceptResidues } from '../boundary/accept.js';
 import { hasErrorCode, IntegrityError, OverflowError } from '../errors.js';
 import { HALF_P, P } from '../field/prime.js';
-import { randomElements } from '../field/random.js';
 import { applyExactSync } from '../kernels/exact-linear.js';
+import { denseProductHolds } from '../verify/dense-product.js';
 import { residuesOf } from './quantize.js';
 
 export type ProductKind = 'forward' | 'grad-input' | 'grad-weight';
@@ -75,21 +75,6 @@ export interface ProductOptions {
   /** Freivalds repetitions per chunk (≥ 1). */
   readonly repetitions: number;
   readonly onFailure: FailurePolicy;
-}
-
-/**
- * Σ u[at + i]·v[i] mod p for residues u (a reply or request row, read in place) and v: each product
- * is < 2^48 and the sum is reduced every 31 terms, so it stays below 2^53.
- */
-function dotResidues(u: Uint32Array, at: number, v: Float64Array, length: number): number {
-  let acc = 0;
-  let i = 0;
-  while (i < length) {
-    const end = Math.min(length, i + 31);
-    for (; i < end; i++) acc += u[at + i]! * v[i]!;
-    acc %= P;
-  }
-  return acc;
 }
 
 /** A chunk computed in the trusted runtime (baseline, or a recomputed chunk). */
@@ -156,7 +141,7 @@ export class VerifiedProducts {
       try {
         if (!reply.ok) throw reply.e;
         y = acceptResidues(reply.r, { requestId: ids[c]!, layerId: p.id, layerName: layers[c]!.name, dims: [rows, cols] });
-        if (!this.checks(p.a, p.w, y, rows, p.len, cols)) throw new IntegrityError(`Freivalds' check failed: the accelerator's product is wrong`, { layer: layers[c]!.name });
+        if (!denseProductHolds(p.a, p.w, y, rows, p.len, cols, this.o.repetitions)) throw new IntegrityError(`Freivalds' check failed: the accelerator's product is wrong`, { layer: layers[c]!.name });
       } catch (e) {
         if (this.o.onFailure === 'abort' || !hasErrorCode(e, 'SLALOM_ERR_INTEGRITY', 'SLALOM_ERR_MALFORMED', 'SLALOM_ERR_TRANSPORT')) throw e;
         backend.reportFailure?.(ids[c]!, e as Error);
@@ -169,26 +154,5 @@ export class VerifiedProducts {
       add(y);
     }
     return out;
-  }
-
-  /** k repetitions of C·s ≡ A·(B·s) (mod p); A as residues rows×inner, B signed integers inner×cols. */
-  private checks(a: Uint32Array, b: Float64Array, y: Uint32Array, rows: number, inner: number, cols: number): boolean {
-    for (let k = 0; k < this.o.repetitions; k++) {
-      const s = randomElements(cols);
-      // B·s: |b·s| < 2^15·2^24, inner·cols terms reduced per row; |Σ| ≤ cols·2^39 < 2^53 for cols < 2^14.
-      const bs = new Float64Array(inner);
-      for (let i = 0; i < inner; i++) {
-        let acc = 0;
-        for (let j = 0; j < cols; j++) {
-          acc += b[i * cols + j]! * s[j]!;
-          if ((j & 1023) === 1023) acc %= P;
-        }
-        bs[i] = ((acc % P) + P) % P;
-      }
-      for (let r = 0; r < rows; r++) {
-        if (dotResidues(y, r * cols, s, cols) !== dotResidues(a, r * inner, bs, inner)) return false;
-      }
-    }
-    return true;
   }
 }

@@ -3,6 +3,7 @@
  * per batch item, the outputs' shapes and per-phase timings. Runs through a session (api/session.ts),
  * so the mode printed is the mode that ran.
  */
+import { attentionPlaceFor } from '../../runtime/attention-offload.js';
 import type { AcceleratorBackend } from '../../accel/backend.js';
 import { createSession, type RunResult } from '../../api/session.js';
 import { existsSync } from 'node:fs';
@@ -36,6 +37,7 @@ export async function run(flags: InferFlags): Promise<void> {
   const mode: Mode = flags.mode;
   const top = parsePositive(flags.top, '--top', true);
   const files = perInputFlag(flags.input, '--input', (s) => s)!;
+  attentionPlaceFor(mode, flags.attention);
   checkStoreHasPads(flags, mode);
   const loadStart = performance.now();
   const model = await loadModelFromFlags(flags.model, flags, { sample: files });

@@ -53,12 +53,16 @@ function batchOffsets(batch: readonly number[], dims: readonly number[], size: n
   return offsets;
 }
 
+/** The output dims, the matrix sizes, and where each broadcast batch item's A (m×k) and B (k×n) start. */
+export function matmulPlan(a: readonly number[], b: readonly number[]): { out: number[]; m: number; k: number; n: number; aOffsets: Int32Array; bOffsets: Int32Array } {
+  const { out, batch, m, k, n } = plan(a, b);
+  const aOffsets = batchOffsets(batch, a.length <= 2 ? [] : a.slice(0, -2), m * k);
+  const bOffsets = batchOffsets(batch, b.length <= 2 ? [] : b.slice(0, -2), k * n);
+  return { out, m, k, n, aOffsets, bOffsets };
+}
+
 export function matmul(a: Tensor, b: Tensor): Tensor {
-  const { out, batch, m, k, n } = plan(a.dims, b.dims);
-  const aBatch = a.dims.length <= 2 ? [] : a.dims.slice(0, -2);
-  const bBatch = b.dims.length <= 2 ? [] : b.dims.slice(0, -2);
-  const aOff = batchOffsets(batch, aBatch, m * k);
-  const bOff = batchOffsets(batch, bBatch, k * n);
+  const { out, m, k, n, aOffsets: aOff, bOffsets: bOff } = matmulPlan(a.dims, b.dims);
   const y = new Float64Array(sizeOf(out));
   const A = a.data;
   const B = b.data;

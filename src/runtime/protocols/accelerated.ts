@@ -30,10 +30,12 @@ import { randomBytes } from 'node:crypto';
 import type { AcceleratorBackend } from '../../accel/backend.js';
 import { acceptComputed, acceptReply } from '../../boundary/accept.js';
 import type { Crossing, Sendable } from '../../boundary/pass-plan.js';
-import { hasErrorCode, TransportError, type SlalomError } from '../../errors.js';
+import { hasErrorCode, InvalidArgumentError, TransportError, type SlalomError } from '../../errors.js';
 import { jsKernels, type ExactKernels } from '../../kernels/exact-linear.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import type { Verifier } from '../../verify/verifier.js';
 import { assemblePlan, type CrossingPads, type LayerStep } from '../boundary-plan.js';
+import { ActivationProducts, ATTENTION_PRIVATE_REFUSAL, type AttentionPlace } from '../attention-offload.js';
 import { ExecutionLog, TRUSTED_REASONS, type Incident } from '../execution.js';
 import type { LinearProtocol, ProtocolRun } from '../linear-protocol.js';
 import { timed, timedAsync, type RunObserver } from '../observer.js';
@@ -67,6 +69,8 @@ export interface AcceleratedOptions {
   /** Called when fewer than `lowWater` pads remain after an inference took one. */
   readonly onLowPads?: (remaining: number) => void;
   readonly lowWater?: number;
+  /** Where attention's activation products run (default 'trusted'); 'accelerator' only without pads (runtime/attention-offload.ts). */
+  readonly attention?: AttentionPlace;
   /** The trusted runtime's kernels for recomputed layers and the 'local' fallback (default: plain JS). */
   readonly local?: ExactKernels;
 }
@@ -88,6 +92,9 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
   const local = options.local ?? jsKernels();
   const policy = options.onFailure ?? 'abort';
   const incidents: Incident[] = [];
+  if (options.attention === 'accelerator' && pads !== undefined) throw new InvalidArgumentError(ATTENTION_PRIVATE_REFUSAL);
+  // The same k as the linear layers' checks: each product's error (≤ p^−k) is below theirs, so the inference's claimed soundness still holds.
+  const activations = options.attention === 'accelerator' ? new ActivationProducts({ accelerator, repetitions: verifier?.repetitions ?? 0, onFailure: policy, nextRequestId }) : undefined;
   let distrusted = false;
   /** Whether the last inference ran entirely in the trusted runtime (no pad left, policy 'local'; or no accelerator admitted). */
   let lastLocalOnly = false;
@@ -181,9 +188,34 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
       return undefined;
     }
 
+    /** A refused activation product under 'recompute': recorded, and the accelerator distrusted as for a linear layer. */
+    function refusedProduct(layer: string, err: SlalomError): void {
+      report({ layer, code: err.code, message: `${err.message}; recomputed in the trusted runtime, accelerator distrusted from now on` });
+      runDistrusted = true;
+      if (accelerator.admitted === undefined) distrusted = true;
+    }
+
     return {
       verifier,
       execution,
+      ...(activations !== undefined
+        ? {
+            // Phase 'attention' is the trusted runtime's part (quantize, check, dequantize); the wait is 'accelerator'. Neither names a layer: the per-layer timings are the linear layers'.
+            async activationProduct(name: string, a: Tensor, b: Tensor): Promise<Tensor> {
+              const start = performance.now();
+              let waited = 0;
+              const onWait = (ms: number): void => {
+                waited += ms;
+                observer.phase('accelerator', ms);
+              };
+              try {
+                return await activations.multiply(name, a, b, { trustedBecause, refused: refusedProduct, execution, waited: onWait });
+              } finally {
+                observer.phase('attention', performance.now() - start - waited);
+              }
+            },
+          }
+        : {}),
       ...(lease !== undefined ? { pads: lease } : {}),
       async cross(step, request) {
         const name = step.layer.name;
