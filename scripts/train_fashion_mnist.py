@@ -146,6 +146,33 @@ def evaluate(model, x, y, batch=1000):
     return correct / len(x)
 
 
+def fit(model, opt, sched, xtr, ytr, xte, yte, epochs, batch, seed):
+    """Minibatch training with random horizontal flips, a test accuracy per epoch; returns the seconds taken."""
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.time()
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(len(xtr), generator=gen)
+        total, seen = 0.0, 0
+        for i in range(0, len(xtr), batch):
+            idx = perm[i:i + batch]
+            xb, yb = xtr[idx], ytr[idx]
+            # random horizontal flip: garments are left/right symmetric
+            flip = torch.rand(len(idx), generator=gen) < 0.5
+            xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+        acc = evaluate(model, xte, yte)
+        print(f"epoch {epoch + 1}/{epochs} loss={total / seen:.4f} test_acc={acc:.4f} "
+              f"elapsed={time.time() - t0:.0f}s", flush=True)
+    return time.time() - t0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
@@ -183,29 +210,7 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr * 10, epochs=args.epochs,
                                                 steps_per_epoch=steps_per_epoch)
-    gen = torch.Generator().manual_seed(args.seed)
-    t0 = time.time()
-    for epoch in range(args.epochs):
-        model.train()
-        perm = torch.randperm(len(xtr), generator=gen)
-        total, seen = 0.0, 0
-        for i in range(0, len(xtr), args.batch):
-            idx = perm[i:i + args.batch]
-            xb, yb = xtr[idx], ytr[idx]
-            # random horizontal flip: garments are left/right symmetric
-            flip = torch.rand(len(idx), generator=gen) < 0.5
-            xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
-        acc = evaluate(model, xte, yte)
-        print(f"epoch {epoch + 1}/{args.epochs} loss={total / seen:.4f} test_acc={acc:.4f} "
-              f"elapsed={time.time() - t0:.0f}s", flush=True)
-    train_seconds = time.time() - t0
+    train_seconds = fit(model, opt, sched, xtr, ytr, xte, yte, args.epochs, args.batch, args.seed)
 
     model.eval()
     acc = evaluate(model, xte, yte)

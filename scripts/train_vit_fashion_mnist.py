@@ -22,7 +22,6 @@ import json
 import math
 import os
 import sys
-import time
 
 import numpy as np
 import torch
@@ -30,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_fashion_mnist import LABELS, REPO, load  # noqa: E402  (same data reader and labels)
+from train_fashion_mnist import LABELS, REPO, evaluate, fit, load  # noqa: E402  (same data reader, labels and training loop)
 
 
 class Attention(nn.Module):
@@ -92,15 +91,6 @@ class ViT(nn.Module):
         return self.head(self.norm(x)[:, 0])
 
 
-def evaluate(model, x, y, batch=1000):
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            correct += (model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum().item()
-    return correct / len(x)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
@@ -131,28 +121,7 @@ def main():
     steps = args.epochs * ((len(xtr) + args.batch - 1) // args.batch)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
-    gen = torch.Generator().manual_seed(args.seed)
-    t0 = time.time()
-    for epoch in range(args.epochs):
-        model.train()
-        perm = torch.randperm(len(xtr), generator=gen)
-        total, seen = 0.0, 0
-        for i in range(0, len(xtr), args.batch):
-            idx = perm[i:i + args.batch]
-            xb, yb = xtr[idx], ytr[idx]
-            flip = torch.rand(len(idx), generator=gen) < 0.5
-            xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
-        acc = evaluate(model, xte, yte)
-        print(f"epoch {epoch + 1}/{args.epochs} loss={total / seen:.4f} test_acc={acc:.4f} "
-              f"elapsed={time.time() - t0:.0f}s", flush=True)
-    train_seconds = time.time() - t0
+    train_seconds = fit(model, opt, sched, xtr, ytr, xte, yte, args.epochs, args.batch, args.seed)
 
     model.eval()
     acc = evaluate(model, xte, yte)

@@ -145,33 +145,25 @@ export class Conv extends LinearModule {
   /** Rows (n, y, x) of C·k·k taps (channel-major, then ky, kx: w's layout); zero padding. */
   private im2col(x: Float64Array): Float64Array {
     const { n, c, h, w } = this.shape!;
-    const k = this.k;
-    const pad = (k - 1) / 2;
-    const inner = c * k * k;
-    const out = new Float64Array(n * h * w * inner);
-    let o = 0;
-    for (let b = 0; b < n; b++)
-      for (let oy = 0; oy < h; oy++)
-        for (let ox = 0; ox < w; ox++)
-          for (let ch = 0; ch < c; ch++) {
-            const plane = (b * c + ch) * h * w;
-            for (let ky = 0; ky < k; ky++) {
-              const iy = oy + ky - pad;
-              for (let kx = 0; kx < k; kx++, o++) {
-                const ix = ox + kx - pad;
-                if (iy >= 0 && iy < h && ix >= 0 && ix < w) out[o] = x[plane + iy * w + ix]!;
-              }
-            }
-          }
-    return out;
+    const cols = new Float64Array(n * h * w * c * this.k * this.k);
+    this.taps(x, cols, 'gather');
+    return cols;
   }
 
   /** The adjoint of im2col: each row's taps added back onto the input positions they came from. */
   private col2im(cols: Float64Array): Float64Array {
     const { n, c, h, w } = this.shape!;
+    const x = new Float64Array(n * c * h * w);
+    this.taps(x, cols, 'scatter-add');
+    return x;
+  }
+
+  /** The one walk over every (row, tap) in im2col's order: gather copies x into cols, scatter-add adds cols back onto x. */
+  private taps(x: Float64Array, cols: Float64Array, direction: 'gather' | 'scatter-add'): void {
+    const { n, c, h, w } = this.shape!;
     const k = this.k;
     const pad = (k - 1) / 2;
-    const out = new Float64Array(n * c * h * w);
+    const gather = direction === 'gather';
     let o = 0;
     for (let b = 0; b < n; b++)
       for (let oy = 0; oy < h; oy++)
@@ -182,11 +174,12 @@ export class Conv extends LinearModule {
               const iy = oy + ky - pad;
               for (let kx = 0; kx < k; kx++, o++) {
                 const ix = ox + kx - pad;
-                if (iy >= 0 && iy < h && ix >= 0 && ix < w) out[plane + iy * w + ix] += cols[o]!;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                if (gather) cols[o] = x[plane + iy * w + ix]!;
+                else x[plane + iy * w + ix] += cols[o]!;
               }
             }
           }
-    return out;
   }
 }
 
