@@ -11,8 +11,9 @@
  * folder can change the weights a resumed run starts from (an enclave would seal it, as the pad
  * store seals pads).
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileDurably } from '../blind/durable.js';
 import { InvalidArgumentError } from '../errors.js';
 
 export const CHECKPOINT_FORMAT = 'slalom-train-checkpoint/1';
@@ -59,25 +60,10 @@ function decodeF64(text: unknown, length: number, what: string): Float64Array {
   return out;
 }
 
-/** Writes `checkpoint` to `dir` atomically. */
+/** Writes `checkpoint` to `dir` atomically (temporary file, fsync, rename, fsync of the folder). */
 export function writeCheckpoint(dir: string, checkpoint: Checkpoint): void {
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, CHECKPOINT_FILE);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify(checkpoint)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dirFd = openSync(dir, 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
+  writeFileDurably(join(dir, CHECKPOINT_FILE), `${JSON.stringify(checkpoint)}\n`);
 }
 
 export function hasCheckpoint(dir: string): boolean {
