@@ -102,10 +102,14 @@ export function receiptSignatureValid(receipt: unknown): receipt is Receipt {
  * This is what an attestation document or a pin must vouch for.
  */
 export function signerKeyHash(receipt: unknown): string | null {
-  if (!receiptSignatureValid(receipt)) return null;
+  return receiptSignatureValid(receipt) ? derivedKeyHash(receipt.body.service) : null;
+}
+
+/** keyHashOf(service.keys) when it equals the keyHash the body states, else null (training receipts use it too). */
+export function derivedKeyHash(service: { readonly keys: PublicKeys; readonly keyHash: string }): string | null {
   try {
-    const derived = keyHashOf(receipt.body.service.keys);
-    return derived === receipt.body.service.keyHash ? derived : null;
+    const derived = keyHashOf(service.keys);
+    return derived === service.keyHash ? derived : null;
   } catch {
     return null; // keys JSON cannot canonicalize
   }

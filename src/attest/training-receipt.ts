@@ -8,7 +8,8 @@
  * recomputes them.
  */
 import { canonicalJson } from './canonical.js';
-import { keyHashOf, verifyEd25519, type PublicKeys, type ServiceKeys } from './keys.js';
+import { verifyEd25519, type PublicKeys, type ServiceKeys } from './keys.js';
+import { derivedKeyHash } from './receipt.js';
 
 export const TRAINING_RECEIPT_FORMAT = 'slalom-training-receipt/1';
 
@@ -78,11 +79,5 @@ export function trainingReceiptValid(receipt: unknown): receipt is TrainingRecei
  * keyHash disagrees. What an attestation document or a pin must vouch for, as for inference receipts.
  */
 export function trainingSignerKeyHash(receipt: unknown): string | null {
-  if (!trainingReceiptValid(receipt)) return null;
-  try {
-    const derived = keyHashOf(receipt.body.service.keys);
-    return derived === receipt.body.service.keyHash ? derived : null;
-  } catch {
-    return null; // keys JSON cannot canonicalize
-  }
+  return trainingReceiptValid(receipt) ? derivedKeyHash(receipt.body.service) : null;
 }
