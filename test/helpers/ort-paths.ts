@@ -32,3 +32,20 @@ export async function openOrtPaths(options: Partial<Record<OrtKernelPath, OrtExa
   assert.equal(auto.path, [...forced.keys()][0], "'auto' takes the first path whose probe passes");
   return { auto, forced, unavailable };
 }
+
+/**
+ * The skip reason of each path (false when its probe passes on this CPU), for suites declared once
+ * per path: await it at the top level, before declaring them.
+ */
+export async function ortPathSkipReasons(): Promise<(path: OrtKernelPath) => string | false> {
+  const available = new Map<OrtKernelPath, boolean>();
+  for (const path of ORT_KERNEL_PATHS) {
+    try {
+      await (await OrtExactKernels.create({ path })).close();
+      available.set(path, true);
+    } catch {
+      available.set(path, false);
+    }
+  }
+  return (path) => (available.get(path) ? false : `the ${path} probe fails on this CPU`);
+}

@@ -11,7 +11,8 @@ import { LocalBackend } from '../../src/accel/local.js';
 import { IntegrityError, MalformedResponseError } from '../../src/errors.js';
 import { openKernels } from '../../src/kernels/registry.js';
 import '../../src/kernels/exact-linear.js';
-import { ORT_KERNEL_PATHS, OrtExactKernels, type OrtKernelPath } from '../../src/kernels/ort-exact.js';
+import { ORT_KERNEL_PATHS, type OrtKernelPath } from '../../src/kernels/ort-exact.js';
+import { ortPathSkipReasons } from '../helpers/ort-paths.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { openProtocol } from '../../src/runtime/session.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
@@ -20,17 +21,8 @@ import { FASHION_MNIST_SAMPLE_DIR } from '../helpers/data.js';
 import { CheatingBackend, STRATEGIES } from '../accel/cheating.js';
 import { logitsInEveryMode } from '../runtime/modes-helpers.js';
 
-/** Which paths this CPU's probes allow, decided once before the suites are declared. */
-const available = new Map<OrtKernelPath, boolean>();
-for (const path of ORT_KERNEL_PATHS) {
-  try {
-    await (await OrtExactKernels.create({ path })).close();
-    available.set(path, true);
-  } catch {
-    available.set(path, false);
-  }
-}
-const skipReason = (path: OrtKernelPath): string | false => (available.get(path) ? false : `the ${path} probe fails on this CPU`);
+/** Which paths this CPU's probes allow, decided before the suites are declared. */
+const ortPathSkipReason = await ortPathSkipReasons();
 
 describe('every mode through each ort path', () => {
   let model: SlalomModel;
@@ -51,14 +43,14 @@ describe('every mode through each ort path', () => {
   });
 
   for (const path of ORT_KERNEL_PATHS) {
-    it(`${path}: every mode bit-identical to baseline and to the float64 path's`, { skip: skipReason(path) }, async () => {
+    it(`${path}: every mode bit-identical to baseline and to the float64 path's`, { skip: ortPathSkipReason(path) }, async () => {
       process.env['SLALOM_ORT_KERNEL'] = path;
       const logits = await logitsInEveryMode(model, x);
       assert.equal(logits.size, 7);
       for (const [mode, l] of logits) assert.deepEqual([...l], [...reference], `${path}, mode ${mode}`);
     });
 
-    it(`${path}: every lie on every layer is caught`, { skip: skipReason(path) }, async () => {
+    it(`${path}: every lie on every layer is caught`, { skip: ortPathSkipReason(path) }, async () => {
       const kernels = await openKernels('ort', { path });
       try {
         for (const info of STRATEGIES) {

@@ -5,20 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { WorkerBackend } from '../../src/accel/worker/client.js';
-import { ORT_KERNEL_PATHS, OrtExactKernels, type OrtKernelPath } from '../../src/kernels/ort-exact.js';
+import { ORT_KERNEL_PATHS, type OrtKernelPath } from '../../src/kernels/ort-exact.js';
+import { ortPathSkipReasons } from '../helpers/ort-paths.js';
 import { backendConformance } from '../accel/conformance.js';
 
-/** Which paths this CPU's probes allow, decided once before the suites are declared. */
-const available = new Map<OrtKernelPath, boolean>();
-for (const path of ORT_KERNEL_PATHS) {
-  try {
-    await (await OrtExactKernels.create({ path })).close();
-    available.set(path, true);
-  } catch {
-    available.set(path, false);
-  }
-}
-const skipReason = (path: OrtKernelPath): string | false => (available.get(path) ? false : `the ${path} probe fails on this CPU`);
+/** Which paths this CPU's probes allow, decided before the suites are declared. */
+const ortPathSkipReason = await ortPathSkipReasons();
 
 /** The embedded accelerator (a worker thread on the 'ort' kernels) with SLALOM_ORT_KERNEL = path, which the worker's copy of the environment keeps. */
 async function workerOn(path: OrtKernelPath): Promise<WorkerBackend> {
@@ -35,5 +27,5 @@ async function workerOn(path: OrtKernelPath): Promise<WorkerBackend> {
   }
 }
 
-for (const path of ORT_KERNEL_PATHS) backendConformance(`the embedded accelerator on the ort ${path} path`, () => workerOn(path), { skip: skipReason(path) });
+for (const path of ORT_KERNEL_PATHS) backendConformance(`the embedded accelerator on the ort ${path} path`, () => workerOn(path), { skip: ortPathSkipReason(path) });
 
