@@ -47,7 +47,8 @@ export { TrustedState, defaultStateDir, type TrustedStateOptions } from './blind
 export { FileCounters, type MonotonicCounter, type MonotonicCounters } from './blind/monotonic-counter.js';
 export { contentHash } from './quant/content-hash.js';
 export { createExactKernels, type ExactKernels, type ExactKernelsName } from './kernels/exact-linear.js';
-export { buildZooModel, ZOO_MODELS, type ZooModelName } from './zoo/index.js';
+export { buildZooModel, ZOO_MODELS, ZOO_DECODERS, type ZooModelName } from './zoo/index.js';
+export { buildDecoder, GPT2_SMALL, type DecoderConfig } from './zoo/decoder.js';
 export { loadInputTensor, decodeImage } from './io/image.js';
 export { IMAGENET_PREPROCESS, defaultPreprocess, type Preprocess } from './io/preprocess.js';
 export { SLALOM_VERSION } from './version.js';
