@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
-import { ModelProtoSchema, type ModelProto } from 'onnx-buf';
+import { ModelProtoSchema, type ModelProto, type TypeProto_Tensor, type ValueInfoProto } from 'onnx-buf';
 import ort from 'onnxruntime-node';
 import { buildDecoder, decoderInputNames, decoderOutputNames, GPT2_SMALL, GPT_TINY, type DecoderConfig } from '../../src/zoo/decoder.js';
 import { buildZooModel, ZOO_DECODERS } from '../../src/zoo/index.js';
@@ -129,9 +129,9 @@ describe(`${C.name} (${C.layers} blocks, d ${C.d}, ${C.heads} heads, vocab ${C.v
 
 describe('decoder graph', () => {
   const model = (bytes: Uint8Array): ModelProto => fromBinary(ModelProtoSchema, bytes);
-  const dimsOf = (v: ModelProto['graph'] extends infer G ? NonNullable<G>['input'][number] : never): (string | number)[] => {
-    const t = v.type!.value.value as { shape?: { dim: { value: { case?: string; value?: unknown } }[] } };
-    return t.shape!.dim.map((d) => (d.value.case === 'dimParam' ? (d.value.value as string) : Number(d.value.value)));
+  const dimsOf = (v: ValueInfoProto): (string | number)[] => {
+    const t = v.type!.value.value as TypeProto_Tensor;
+    return t.shape!.dim.map((d) => (d.value.case === 'dimParam' ? d.value.value : Number(d.value.value)));
   };
 
   it('has the contract\'s inputs, outputs, opset 17 and node forms', () => {
