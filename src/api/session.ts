@@ -13,6 +13,7 @@
  * Forgetting `close()` does not keep the process alive (the embedded worker is unref'd).
  */
 import { InvalidArgumentError } from '../errors.js';
+import { generateTokens, type GenerateOptions, type GenerationRun, type TokenEvent } from '../generate/generation.js';
 import type { LayerTiming } from '../runtime/observer.js';
 import { SlalomModel, type LoadOptions } from '../runtime/model.js';
 import { isTensor } from '../runtime/model-inputs.js';
@@ -90,6 +91,23 @@ export interface PadsUsed {
 
 export type SessionInput = Tensor | Readonly<Record<string, Tensor>>;
 
+/** A decoder's prompt: text (the model's tokenizer encodes it) or token ids. */
+export type Prompt = string | readonly number[];
+
+export interface StreamedToken extends TokenEvent {
+  /** The token's text, when the model has a tokenizer. */
+  readonly text?: string;
+}
+
+export interface GenerateResult extends GenerationRun {
+  readonly mode: Mode;
+  readonly insecure: boolean;
+  /** Each sequence's generated text, when the model has a tokenizer. */
+  readonly texts?: readonly string[];
+  /** Present when some layer of some step was checked: the soundness of the weakest step. */
+  readonly verification?: Verification;
+}
+
 export class Session {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -127,6 +145,62 @@ export class Session {
     const result = this.queue.then(() => this.runNow(input));
     this.queue = result.catch(() => undefined);
     return result;
+  }
+
+  /**
+   * Generates text (a decoder): from one prompt or several (text, with the model's tokenizer, or
+   * token ids), batched into one request per layer per step; each token goes to `onToken` as soon
+   * as its step is accepted. See generate/generation.ts for pads, failures and finishes.
+   */
+  generate(prompts: Prompt | readonly Prompt[], options: GenerateOptions): Promise<GenerateResult> {
+    const result = this.queue.then(() => this.generateNow(prompts, options));
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** generate() as a stream of tokens (with their text, when the model has a tokenizer); the stream's return value is the result. */
+  async *stream(prompts: Prompt | readonly Prompt[], options: Omit<GenerateOptions, 'onToken'>): AsyncGenerator<StreamedToken, GenerateResult> {
+    const pending: StreamedToken[] = [];
+    let wake: (() => void) | undefined;
+    let finished = false;
+    const tokenizer = this.model.tokenizer;
+    const done = this.generate(prompts, {
+      ...options,
+      onToken: (e) => {
+        pending.push({ ...e, ...(tokenizer !== undefined ? { text: tokenizer.decode([e.token]) } : {}) });
+        wake?.();
+      },
+    }).finally(() => {
+      finished = true;
+      wake?.();
+    });
+    done.catch(() => undefined);
+    for (;;) {
+      while (pending.length > 0) yield pending.shift()!;
+      if (finished) return await done;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+  }
+
+  private async generateNow(prompts: Prompt | readonly Prompt[], options: GenerateOptions): Promise<GenerateResult> {
+    if (this.closed) throw new InvalidArgumentError('the session is closed');
+    const tokenizer = this.model.tokenizer;
+    const list: readonly Prompt[] = typeof prompts === 'string' || (prompts.length > 0 && typeof prompts[0] === 'number') ? [prompts as Prompt] : (prompts as readonly Prompt[]);
+    const ids = list.map((p) => {
+      if (typeof p !== 'string') return p;
+      if (tokenizer === undefined) throw new InvalidArgumentError(`${this.model.name} has no tokenizer: give token ids`);
+      return tokenizer.encode(p);
+    });
+    const run = await generateTokens(this.model, this.protocol, ids, options);
+    const verification = this.achieved(run.steps.map((s) => s.layers));
+    return {
+      mode: this.mode,
+      insecure: INSECURE_MODES.has(this.mode),
+      ...run,
+      ...(tokenizer !== undefined ? { texts: run.sequences.map((s) => tokenizer.decode(s.tokens)) } : {}),
+      ...(verification !== undefined ? { verification } : {}),
+    };
   }
 
   /** Closes the accelerator and the kernels; the session refuses runs afterwards. */

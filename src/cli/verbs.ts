@@ -173,6 +173,24 @@ export const VERBS: readonly VerbSpec[] = [
     load: () => import('./commands/infer.js'),
   },
   {
+    path: ['generate'],
+    description: 'generate text token by token with a GPT-style decoder: the KV cache stays in the trusted runtime, every step\'s linear layers go to the accelerator (one pad per token in the private modes); streams one prompt\'s tokens',
+    flags: [
+      MODEL_FLAG,
+      repeatable(flag('--prompt <text>', "a prompt (the model's tokenizer encodes it); repeat to batch several sequences into one request per layer per step")),
+      repeatable(flag('--tokens <ids>', 'a prompt as comma-separated token ids (models without a tokenizer); repeatable')),
+      flag('--mode <mode>', `one of ${MODES.join(', ')}`, 'baseline'),
+      flag('--max-tokens <n>', 'new tokens per sequence', '64'),
+      flag('--temperature <t>', '0: greedy; above 0: sample from softmax(logits / t)', '0'),
+      flag('--top-k <k>', 'sample among the k most likely tokens only'),
+      flag('--seed <n>', 'sampling seed (sequence k uses seed + k): the same seed gives the same tokens in every mode', '0'),
+      JSON_FLAG,
+      ...MODEL_FLAGS,
+      ...SESSION_FLAGS,
+    ],
+    load: () => import('./commands/generate.js'),
+  },
+  {
     path: ['compare'],
     description: 'run the model in onnxruntime fp32 and in slalom; report top-1 agreement, logit error and per-layer drift',
     flags: [

@@ -98,6 +98,34 @@ export async function runQuantized(qg: QuantizedGraph, inputs: readonly Tensor[]
   }
 }
 
+/**
+ * One linear layer on float rows, alone (no fusion with its neighbours): rounded onto its grid,
+ * crossed through `run` (outsourced, checked, blinded and unblinded as its mode says) and
+ * dequantized, on memory of its own. A decoder's step loop calls it for every linear layer;
+ * `biases` keeps each layer's bias residues from call to call (releaseBiases frees them).
+ */
+export async function crossLinear(run: ProtocolRun, layer: QuantizedLayer, x: Tensor, observer: RunObserver, biases: Map<string, Region>): Promise<Tensor> {
+  const request = quantizeFor(layer, x, run, true, observer);
+  try {
+    const crossing = await run.cross(stepOf(layer, request, NO_FUSION, biases, noResidual, true), request);
+    const floats = crossing.floats!;
+    scaleColumns(layer, floats.data);
+    return own(floats);
+  } finally {
+    releaseView(request.x.data);
+  }
+}
+
+export function releaseBiases(biases: Map<string, Region>): void {
+  for (const r of biases.values()) release(r);
+  biases.clear();
+}
+
+/** A layer alone has no residual operand to fetch. */
+function noResidual(name: string): never {
+  throw new Error(`internal: a lone layer asked for the value '${name}'`);
+}
+
 /** The first layer's request (or one after a non-linear layer): its input rounded onto its grid, its check's input side, its pad. */
 function quantizeFor(layer: QuantizedLayer, x: Tensor, run: ProtocolRun, fuse: boolean, observer: RunObserver): Sendable {
   const pad = run.pads === undefined ? undefined : timed(observer, 'keystream', layer.name, () => run.pads!.keystream(layer));

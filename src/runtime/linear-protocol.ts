@@ -6,6 +6,7 @@
  * is the same for every mode — which is what makes the modes' logits bit-identical.
  */
 import type { Crossing, Sendable } from '../boundary/pass-plan.js';
+import type { QuantizedLayer } from '../quant/quantize-graph.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Verifier } from '../verify/verifier.js';
 import type { LayerStep } from './boundary-plan.js';
@@ -13,9 +14,18 @@ import type { ExecutionLog } from './execution.js';
 import type { RunObserver } from './observer.js';
 import type { PadLease } from './pad-lease.js';
 
+/** A decoding step's rows, each blinded by a pad of its own: the model's one-row layers by index. */
+export interface TokenPads {
+  readonly count: number;
+  readonly layers: readonly QuantizedLayer[];
+}
+
 export interface LinearProtocol {
-  /** Starts one inference (in the private modes, its pad is taken: consumed durably first). */
-  start(observer: RunObserver): Promise<ProtocolRun>;
+  /**
+   * Starts one inference (in the private modes, its pad is taken: consumed durably first). A
+   * decoder's step of `tokens` rows takes one pad per token, stacked (runtime/token-pads.ts).
+   */
+  start(observer: RunObserver, tokens?: TokenPads): Promise<ProtocolRun>;
   close?(): Promise<void>;
 }
 

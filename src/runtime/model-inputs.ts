@@ -24,6 +24,7 @@ import { defaultPreprocess, validatePreprocess, type Preprocess } from '../io/pr
 import { resolveInputs, type LabeledInput } from '../io/sources.js';
 import { formatDims, sizeOf, tensor, type Tensor } from '../tensor/tensor.js';
 import { Rng } from '../util/seeded-rng.js';
+import { readTokenizer, type TokenizerSpec } from '../io/tokenizer.js';
 
 /** What a `<model>.slalom.json` beside the model file may say about it. */
 export interface ModelInfo {
@@ -31,6 +32,13 @@ export interface ModelInfo {
   readonly preprocess: Preprocess;
   /** Calibration images shipped beside the model: a .npy of raw pixels [N, C, H, W], preprocessed like inputs. */
   readonly calibration?: { readonly images: string };
+  /** A decoder's: calibration token ids (a .npy [N, T]) and its tokenizer. */
+  readonly tokens?: DecoderInfo;
+}
+
+export interface DecoderInfo {
+  readonly calibration?: string;
+  readonly tokenizer?: TokenizerSpec;
 }
 
 /** Overrides of the sidecar: labels, and any preprocessing fields (e.g. from `--resize`, `--mean`). */
@@ -67,6 +75,7 @@ interface Sidecar {
   readonly labels?: readonly string[];
   readonly preprocess?: Partial<Preprocess>;
   readonly calibration?: { readonly images: string };
+  readonly tokens?: DecoderInfo;
 }
 
 /** Reads the sidecar beside a model file, if there is one. */
@@ -96,10 +105,18 @@ export function readSidecar(modelPath: string | undefined): Sidecar {
   }
   const images = raw.calibration?.images;
   if (images !== undefined && typeof images !== 'string') bad('"calibration.images" must be a file name');
+  const tokenIds = raw.calibration?.tokens;
+  if (tokenIds !== undefined && typeof tokenIds !== 'string') bad('"calibration.tokens" must be a file name');
+  if (raw.tokenizer !== undefined && typeof raw.tokenizer !== 'string') bad('"tokenizer" must be a file name');
+  const tokens: DecoderInfo = {
+    ...(typeof tokenIds === 'string' ? { calibration: join(dirname(path), tokenIds) } : {}),
+    ...(typeof raw.tokenizer === 'string' ? { tokenizer: readTokenizer(join(dirname(path), raw.tokenizer)) } : {}),
+  };
   return {
     ...(raw.labels !== undefined ? { labels: raw.labels } : {}),
     ...(preprocess !== undefined ? { preprocess } : {}),
     ...(typeof images === 'string' ? { calibration: { images: join(dirname(path), images) } } : {}),
+    ...(Object.keys(tokens).length > 0 ? { tokens } : {}),
   };
 }
 
@@ -108,15 +125,17 @@ export function resolveInfo(declared: readonly (number | string)[], layers: read
   let preprocess: Preprocess = defaultPreprocess(declared);
   let labels: readonly string[] | undefined;
   let calibration: { readonly images: string } | undefined;
+  let tokens: DecoderInfo | undefined;
   for (const layer of layers) {
     if (layer === undefined) continue;
+    if ('tokens' in layer && layer.tokens !== undefined) tokens = { ...tokens, ...layer.tokens };
     if (layer.preprocess !== undefined) preprocess = { ...preprocess, ...withoutUndefined(layer.preprocess) };
     if (layer.labels !== undefined) labels = layer.labels;
     if ('calibration' in layer && layer.calibration !== undefined) calibration = layer.calibration;
   }
   // A fixed-size request without a resize stretches or crops the image at its own size.
   validatePreprocess(preprocess);
-  return { preprocess, ...(labels !== undefined ? { labels } : {}), ...(calibration !== undefined ? { calibration } : {}) };
+  return { preprocess, ...(labels !== undefined ? { labels } : {}), ...(calibration !== undefined ? { calibration } : {}), ...(tokens !== undefined ? { tokens } : {}) };
 }
 
 function withoutUndefined<T extends object>(o: T): Partial<T> {

@@ -15,11 +15,15 @@ import { execute } from '../graph/execute.js';
 import type { Graph } from '../graph/ir.js';
 import { checkFiniteConstants } from '../graph/finite-constants.js';
 import { checkMemoryBudget } from '../graph/memory-budget.js';
+import { looksLikeDecoder, recognizeDecoder, type DecoderStructure } from '../graph/decoder/structure.js';
+import type { RawModel } from '../graph/ir.js';
 import { buildGraph } from '../graph/onnx/import.js';
 import { parseOnnx } from '../graph/onnx/parse.js';
 import { loadInputTensor } from '../io/image.js';
+import { CharTokenizer, tokenizerSpec } from '../io/tokenizer.js';
 import { isArtifact, isArtifactFile, readArtifact, writeArtifact, type Provenance } from '../quant/artifact.js';
-import { calibrate } from '../quant/calibrate.js';
+import { calibrate, type CalibrationStats } from '../quant/calibrate.js';
+import { calibrateDecoder, selfCheck, tokenCalibration } from '../quant/calibrate-decoder.js';
 import { contentHash } from '../quant/content-hash.js';
 import { DEFAULT_MARGIN, quantizeGraph, type QuantizedGraph } from '../quant/quantize-graph.js';
 import { formatDims, sameDims, type Tensor } from '../tensor/tensor.js';
@@ -130,7 +134,15 @@ export class SlalomModel {
     /** Where it was loaded from: an ONNX file (calibrated now) or a quantized artifact. */
     readonly format: 'onnx' | 'artifact',
     private readonly floatBytes: (() => Uint8Array) | undefined,
-  ) {}
+  ) {
+    this.decoder = looksLikeDecoder(quantized.graph.inputs) ? recognizeDecoder(quantized.graph, name, (n) => quantized.byNode.get(n.name)!.wDims) : undefined;
+  }
+
+  /**
+   * A GPT-style decoder's structure (graph/decoder/structure.ts): such a model generates
+   * (generate/), one pad per token; undefined for every other model.
+   */
+  readonly decoder: DecoderStructure | undefined;
 
   /** Loads an ONNX file or a quantized artifact (told apart by content) from a path or bytes. */
   static async load(source: string | Uint8Array, options: LoadOptions = {}): Promise<SlalomModel> {
@@ -139,14 +151,11 @@ export class SlalomModel {
     const bytes = path === undefined ? (source as Uint8Array) : readModelFile(path);
     const progress = options.onProgress;
     progress?.({ phase: 'import', done: 0, total: 1 });
-    const { graph, info } = await importOnnxModel(bytes, path, options);
+    const { graph, info, decoder } = await importOnnxModel(bytes, path, options);
     progress?.({ phase: 'import', done: 1, total: 1 });
-    const calibration = await calibrationSet(options.calibration, { inputs: graph.inputs, info, pickItems: options.calibrationItems }, options.calibrationSource);
-    const total = calibration.samples.length;
-    progress?.({ phase: 'calibrate', done: 0, total });
-    // onnxruntime fp32 is loaded on demand: a model read back from an artifact never needs it.
-    const reference = async (extraOutputs: readonly string[]) => (await import('../reference/ort-session.js')).createReferenceSession(bytes, { extraOutputs });
-    const stats = await calibrate(reference, graph, calibration.samples, { onProgress: (done) => progress?.({ phase: 'calibrate', done, total }) });
+    const { calibration, stats } = decoder
+      ? await calibrateDecoderModel(bytes, graph, info, path, options)
+      : await calibrateModel(bytes, graph, info, options);
     progress?.({ phase: 'quantize', done: 0, total: 1 });
     const margin = options.margin ?? DEFAULT_MARGIN;
     const quantized = await withHint(() => withoutFloatWeights(quantizeGraph(graph, stats, margin)), quantizationHint(margin));
@@ -154,12 +163,21 @@ export class SlalomModel {
     const name = path === undefined ? graph.name : path.replace(/^.*\//, '').replace(/\.onnx$/, '');
     const modelHash = createHash('sha256').update(bytes).digest('hex');
     const provenance: Provenance = {
-      calibration: { source: calibration.source, samples: total, sha256: calibration.sha256 },
+      calibration,
       margin,
       slalomVersion: SLALOM_VERSION,
       createdAt: new Date().toISOString(),
     };
     return new SlalomModel(name, modelHash, contentHash(quantized), quantized, info, provenance, 'onnx', () => bytes);
+  }
+
+  /** The decoder's tokenizer (a sidecar's or an artifact's), checked; undefined: it takes and gives token ids. */
+  get tokenizer(): CharTokenizer | undefined {
+    const spec = this.info.tokens?.tokenizer;
+    if (spec === undefined) return undefined;
+    const checked = tokenizerSpec(spec, `${this.name}'s tokenizer`);
+    if (this.decoder !== undefined && checked.vocab.length > this.decoder.config.vocab) throw new InvalidArgumentError(`${this.name}'s tokenizer has ${checked.vocab.length} characters, the model ${this.decoder.config.vocab} tokens`);
+    return new CharTokenizer(checked);
   }
 
   get graph(): Graph {
@@ -203,7 +221,7 @@ export class SlalomModel {
 
   /** Writes the quantized artifact; returns its size in bytes. */
   save(path: string, options: SaveOptions = {}): number {
-    const meta = { name: this.name, modelHash: this.modelHash, provenance: this.provenance, info: { labels: this.info.labels, preprocess: this.info.preprocess } };
+    const meta = { name: this.name, modelHash: this.modelHash, provenance: this.provenance, info: { labels: this.info.labels, preprocess: this.info.preprocess, ...(this.info.tokens?.tokenizer !== undefined ? { tokens: { tokenizer: this.info.tokens.tokenizer } } : {}) } };
     return writeArtifact(path, this.quantized, meta, options.includeOnnx ? this.onnxBytes : undefined);
   }
 
@@ -239,6 +257,7 @@ export class SlalomModel {
    * boundary's passes apart (per-owner timings; needed by `onValue`, which sees every value).
    */
   async infer(input: Tensor | readonly Tensor[], options: { mode?: Mode; protocol?: LinearProtocol } & RunOptions = {}): Promise<InferenceResult> {
+    if (this.decoder !== undefined) throw new InvalidArgumentError(`${this.name} is a decoder: it generates text token by token (\`slalom generate\`, session.generate), it is not run on one input`);
     const protocol = options.protocol ?? trustedProtocol();
     const mode = protocolMode(protocol);
     if (options.mode !== undefined && options.mode !== mode) {
@@ -311,14 +330,60 @@ export class SlalomModel {
  * Parses the ONNX file, resolves the model's info and its input shapes, and builds the graph. Apart
  * from load() so the parsed model (a float64 copy of every weight) is garbage once this returns.
  */
-async function importOnnxModel(bytes: Uint8Array, path: string | undefined, options: LoadOptions): Promise<{ graph: Graph; info: ModelInfo }> {
+async function importOnnxModel(bytes: Uint8Array, path: string | undefined, options: LoadOptions): Promise<{ graph: Graph; info: ModelInfo; decoder: boolean }> {
   const raw = parseOnnx(bytes);
   checkFiniteConstants(raw);
   const info = resolveInfo(raw.inputs[0]!.dims, [readSidecar(path), options.info]);
+  const decoder = looksLikeDecoder(raw.inputs);
+  if (decoder && options.inputDims !== undefined) throw new InvalidArgumentError('a decoder is imported at one token per step: --input-shape does not apply');
   const sample = options.sample ?? firstCalibrationInput(options.calibration);
-  const graph = buildGraph(raw, { inputDims: await bindInputDims(raw.inputs, info, options.inputDims, sample) });
+  const inputDims = decoder ? oneTokenDims(raw) : await bindInputDims(raw.inputs, info, options.inputDims, sample);
+  const graph = buildGraph(raw, { inputDims });
   checkMemoryBudget(graph, options.memoryBudgetMb);
-  return { graph, info };
+  return { graph, info, decoder };
+}
+
+/**
+ * A decoder's inputs at one token of one sequence, with a past of one position where it takes its
+ * cache: every linear layer is then one row, so a pad covers one token (graph/decoder/step.ts runs
+ * any number of rows through the same layers).
+ */
+function oneTokenDims(raw: RawModel): Record<string, number[]> {
+  return Object.fromEntries(raw.inputs.map((input) => [input.name, input.dims.map((d) => (typeof d === 'number' && d > 0 ? d : 1))]));
+}
+
+type Calibrated = { calibration: Provenance['calibration']; stats: CalibrationStats };
+
+/** Calibration on onnxruntime fp32, observing every linear layer's input and output. */
+async function calibrateModel(bytes: Uint8Array, graph: Graph, info: ModelInfo, options: LoadOptions): Promise<Calibrated> {
+  const calibration = await calibrationSet(options.calibration, { inputs: graph.inputs, info, pickItems: options.calibrationItems }, options.calibrationSource);
+  const total = calibration.samples.length;
+  options.onProgress?.({ phase: 'calibrate', done: 0, total });
+  // onnxruntime fp32 is loaded on demand: a model read back from an artifact never needs it.
+  const reference = async (extraOutputs: readonly string[]) => (await import('../reference/ort-session.js')).createReferenceSession(bytes, { extraOutputs });
+  const stats = await calibrate(reference, graph, calibration.samples, { onProgress: (done) => options.onProgress?.({ phase: 'calibrate', done, total }) });
+  return { calibration: { source: calibration.source, samples: total, sha256: calibration.sha256 }, stats };
+}
+
+/** A decoder's calibration: its own float step loop over token sequences, then the self-check against onnxruntime fp32. */
+async function calibrateDecoderModel(bytes: Uint8Array, graph: Graph, info: ModelInfo, path: string | undefined, options: LoadOptions): Promise<Calibrated> {
+  const where = path ?? graph.name;
+  const structure = recognizeDecoder(graph, where);
+  if (options.calibration !== undefined && typeof options.calibration !== 'string') throw new InvalidArgumentError('a decoder calibrates on token ids: give a .npy of token ids [N, T]');
+  const tokens = tokenCalibration(options.calibration ?? info.tokens?.calibration, structure.config.vocab, structure.config.maxPositions);
+  const total = tokens.sequences.length;
+  options.onProgress?.({ phase: 'calibrate', done: 0, total });
+  const { stats, logits } = await calibrateDecoder(graph, structure, tokens, (done) => options.onProgress?.({ phase: 'calibrate', done, total }));
+  const { createDecoderSession } = await import('../reference/ort-decoder.js');
+  const session = await createDecoderSession(bytes);
+  try {
+    const first = tokens.sequences[0]!.slice(0, 32);
+    const firstLogits = { dims: [first.length, structure.config.vocab], data: logits[0]!.data.subarray(0, first.length * structure.config.vocab) };
+    await selfCheck(async (feeds) => (await session.run(feeds)).values().next().value!, graph, structure, first, firstLogits, where);
+  } finally {
+    await session.close();
+  }
+  return { calibration: { source: tokens.source, samples: total, sha256: tokens.sha256 }, stats };
 }
 
 /** A quantized graph whose constants keep only what non-linear nodes use: linear weights live as integers in the layers. */

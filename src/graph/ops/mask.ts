@@ -1,9 +1,9 @@
 /**
- * The ops transformer exports use around attention: masks and positions (Expand, Where, Equal,
+ * The ops transformer exports use around attention: masks and positions (Expand, Where, Equal and the other comparisons,
  * Range, Trilu). All run in the trusted runtime; on constant inputs (the usual case: a causal mask
  * or position ids built from the sequence length) the importer folds them.
  */
-import { equal, expand, expandDims, range, trilu, where, whereDims } from '../../kernels/float/mask.js';
+import { compare, expand, expandDims, range, trilu, where, whereDims } from '../../kernels/float/mask.js';
 import { broadcastDims } from '../../kernels/float/elementwise.js';
 import type { OpDef, ResolveContext } from './op.js';
 import { guard } from './layout.js';
@@ -35,15 +35,23 @@ export const Where: OpDef<Record<string, never>> = {
   evalFloat: ([c, x, y]) => [where(c!, x!, y!)],
 };
 
-export const Equal: OpDef<Record<string, never>> = {
-  kind: 'nonlinear',
-  resolve(ctx: ResolveContext) {
-    guard(ctx, () => broadcastDims(ctx.dims(0), ctx.dims(1)));
-    return { attrs: {}, inputs: [ctx.node.inputs[0]!, ctx.node.inputs[1]!] };
-  },
-  inferDims: ([a, b]) => [broadcastDims(a!, b!)],
-  evalFloat: ([a, b]) => [equal(a!, b!)],
-};
+function comparison(holds: (x: number, y: number) => boolean): OpDef<Record<string, never>> {
+  return {
+    kind: 'nonlinear',
+    resolve(ctx: ResolveContext) {
+      guard(ctx, () => broadcastDims(ctx.dims(0), ctx.dims(1)));
+      return { attrs: {}, inputs: [ctx.node.inputs[0]!, ctx.node.inputs[1]!] };
+    },
+    inferDims: ([a, b]) => [broadcastDims(a!, b!)],
+    evalFloat: ([a, b]) => [compare(a!, b!, holds)],
+  };
+}
+
+export const Equal = comparison((x, y) => x === y);
+export const Greater = comparison((x, y) => x > y);
+export const Less = comparison((x, y) => x < y);
+export const GreaterOrEqual = comparison((x, y) => x >= y);
+export const LessOrEqual = comparison((x, y) => x <= y);
 
 /** Range's output length depends on its values, so they must be constants: it is always folded. */
 export const Range: OpDef<Record<string, never>> = {

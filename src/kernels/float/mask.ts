@@ -58,9 +58,14 @@ export function where(cond: Tensor, x: Tensor, y: Tensor): Tensor {
 
 /** ONNX Equal: 1 where a = b (broadcast), else 0. */
 export function equal(a: Tensor, b: Tensor): Tensor {
+  return compare(a, b, (x, y) => x === y);
+}
+
+/** ONNX's comparisons (Equal, Greater, Less, GreaterOrEqual, LessOrEqual) as 1/0, broadcast. */
+export function compare(a: Tensor, b: Tensor, holds: (x: number, y: number) => boolean): Tensor {
   const dims = broadcastDims(a.dims, b.dims);
   const [x, y] = [broadcastTo(a, dims), broadcastTo(b, dims)];
-  for (let i = 0; i < x.length; i++) x[i] = x[i] === y[i] ? 1 : 0;
+  for (let i = 0; i < x.length; i++) x[i] = holds(x[i]!, y[i]!) ? 1 : 0;
   return { dims, data: x };
 }
 

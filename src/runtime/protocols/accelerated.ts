@@ -37,9 +37,10 @@ import type { Verifier } from '../../verify/verifier.js';
 import { assemblePlan, type CrossingPads, type LayerStep } from '../boundary-plan.js';
 import { ActivationProducts, ATTENTION_PRIVATE_REFUSAL, type AttentionPlace } from '../attention-offload.js';
 import { ExecutionLog, TRUSTED_REASONS, type Incident } from '../execution.js';
-import type { LinearProtocol, ProtocolRun } from '../linear-protocol.js';
+import type { LinearProtocol, ProtocolRun, TokenPads } from '../linear-protocol.js';
 import { timed, timedAsync, type RunObserver } from '../observer.js';
 import type { PadLease, PadSource } from '../pad-lease.js';
+import { stackLeases } from '../token-pads.js';
 
 export type FailurePolicy = 'abort' | 'recompute';
 /** What to do when no pad is left: fail, or run that inference entirely in the trusted runtime. */
@@ -101,28 +102,35 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
   /** Whether the accelerator may be asked: this protocol does not distrust it and its backend admits it. */
   const admitted = (): boolean => !distrusted && (accelerator.admitted?.() ?? true);
 
-  /** Takes this inference's pad; 'local' when none is left and the policy runs it locally. */
-  async function takePad(report: (i: Incident) => void): Promise<PadLease | undefined | 'local'> {
+  /**
+   * Takes this inference's pad (a decoding step: one per token, stacked); 'local' when none is left
+   * and the policy runs it locally. Pads taken before one ran out stay consumed: never reused.
+   */
+  async function takePad(report: (i: Incident) => void, tokens: TokenPads | undefined): Promise<PadLease | undefined | 'local'> {
     if (pads === undefined) return undefined;
-    let lease: PadLease;
+    const leases: PadLease[] = [];
     try {
-      lease = await pads.acquire();
+      for (let k = 0; k < (tokens?.count ?? 1); k++) {
+        leases.push(await pads.acquire());
+        const skipped = pads.skipped;
+        if (skipped.length > 0) {
+          const which = skipped.length === 1 ? `pad ${skipped[0]} was` : `pads ${skipped.join(', ')} were`;
+          report({ layer: '(all)', code: 'SLALOM_ERR_PAD_AUTH', message: `${which} recorded in the ledger but missing from the pad store (deleted?): skipped, never to be used` });
+        }
+      }
     } catch (e) {
+      for (const lease of leases) lease.end();
       if (!hasErrorCode(e, 'SLALOM_ERR_PADS_EXHAUSTED') || options.onExhausted !== 'local') throw e;
-      report({ layer: '(all)', code: e.code, message: `${e.message}; this inference ran in the trusted runtime` });
+      const spent = leases.length > 0 ? ` (${leases.length} pad(s) taken for this step before were spent unused)` : '';
+      report({ layer: '(all)', code: e.code, message: `${e.message}; this ${tokens === undefined ? 'inference' : 'step'} ran in the trusted runtime${spent}` });
       return 'local';
-    }
-    const skipped = pads.skipped;
-    if (skipped.length > 0) {
-      const which = skipped.length === 1 ? `pad ${skipped[0]} was` : `pads ${skipped.join(', ')} were`;
-      report({ layer: '(all)', code: 'SLALOM_ERR_PAD_AUTH', message: `${which} recorded in the ledger but missing from the pad store (deleted?): skipped, never to be used` });
     }
     const remaining = pads.inventory().remaining;
     if (remaining < (options.lowWater ?? 10)) options.onLowPads?.(remaining);
-    return lease;
+    return tokens === undefined || tokens.count === 1 ? leases[0]! : stackLeases(leases, tokens.layers);
   }
 
-  async function startRun(observer: RunObserver): Promise<ProtocolRun> {
+  async function startRun(observer: RunObserver, tokens: TokenPads | undefined): Promise<ProtocolRun> {
     const execution = new ExecutionLog();
     const report = (i: Incident): void => {
       incidents.push(i);
@@ -131,7 +139,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     // Decided before a pad is taken, so an inference that cannot be served spends none.
     const unadmitted = !admitted();
     if (unadmitted && policy === 'abort') throw new TransportError('no accelerator is admitted (each was quarantined after a refused reply): nothing was sent and no pad spent; a service re-admits one after a health probe and a canary, retry later');
-    const taken = unadmitted ? 'local' : await takePad(report);
+    const taken = unadmitted ? 'local' : await takePad(report, tokens);
     /** This inference runs in the trusted runtime only, and why. */
     const localOnly = taken === 'local' ? (unadmitted ? (distrusted ? TRUSTED_REASONS.distrusted : TRUSTED_REASONS.quarantined) : TRUSTED_REASONS.noPad) : undefined;
     lastLocalOnly = localOnly !== undefined;
@@ -266,8 +274,8 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     get localOnly() {
       return lastLocalOnly;
     },
-    async start(observer) {
-      return startRun(observer);
+    async start(observer, tokens) {
+      return startRun(observer, tokens);
     },
     async close() {
       verifier?.dispose();

@@ -1,0 +1,151 @@
+/**
+ * One decoding step of a recognized decoder (structure.ts), after llama2.c's `transformer()`: a loop
+ * over blocks that reads top to bottom. Each row is one token of one sequence; a step may carry a
+ * prompt's tokens (prefill) and the next token of several sequences at once, so every linear layer
+ * is ONE call with every row — the only calls that leave the trusted runtime, through `linear`
+ * (float weights when calibrating, the mode's protocol when generating). Everything else runs here
+ * in float64 on the rows and on each sequence's KV cache (kv-cache.ts): LayerNorm and the
+ * activation with the graph's own nodes, attention over the cache, the residual sums.
+ *
+ * A row at position t attends to positions 0 … t of its own cache, rows of the same sequence in the
+ * same step included (their keys and values are written first); positions past t are never read.
+ */
+import { InvalidArgumentError } from '../../errors.js';
+import { tensor, type Tensor } from '../../tensor/tensor.js';
+import type { Graph, Node } from '../ir.js';
+import { OPS } from '../ops/registry.js';
+import type { KvCache } from './kv-cache.js';
+import type { DecoderStructure } from './structure.js';
+
+/** One token of one sequence in a step. */
+export interface StepRow {
+  readonly cache: KvCache;
+  readonly token: number;
+}
+
+/** y = x·W + b for a linear layer (by node name) on token rows [n, in] → [n, out]. */
+export type LinearRows = (layer: string, x: Tensor) => Promise<Tensor>;
+
+/** Sees the trusted runtime's own phases: 'embed', 'norm', 'attention', 'activation'. */
+export type StepPhases = (phase: string, ms: number) => void;
+
+/** Runs one step; returns the logits [n, vocab] of every row, and advances each row's cache. */
+export async function decoderStep(model: DecoderStructure, graph: Graph, rows: readonly StepRow[], linear: LinearRows, phases?: StepPhases): Promise<Tensor> {
+  const { d, vocab } = model.config;
+  const n = rows.length;
+  if (n === 0) throw new InvalidArgumentError('a decoding step needs at least one token');
+  const timed = <T>(phase: string, f: () => T): T => {
+    const start = performance.now();
+    const out = f();
+    phases?.(phase, performance.now() - start);
+    return out;
+  };
+  const positions = timed('embed', () => positionsOf(rows));
+  const x = timed('embed', () => embed(model, rows, positions));
+  for (const [b, block] of model.blocks.entries()) {
+    const qkv = await linear(block.qkv, timed('norm', () => norm(graph, block.ln1, x, n, d)));
+    const heads = timed('attention', () => attend(model, b, rows, positions, qkv.data));
+    add(x, (await linear(block.proj, heads)).data);
+    const up = await linear(block.fc1, timed('norm', () => norm(graph, block.ln2, x, n, d)));
+    add(x, (await linear(block.fc2, timed('activation', () => activation(graph, block, up)))).data);
+  }
+  const logits = await linear(model.head, timed('norm', () => norm(graph, model.finalNorm, x, n, d)));
+  if (logits.data.length !== n * vocab) throw new Error(`internal: the head gave ${logits.data.length} values for ${n} rows of ${vocab}`);
+  const counts = new Map<KvCache, number>();
+  for (const r of rows) counts.set(r.cache, (counts.get(r.cache) ?? 0) + 1);
+  for (const [cache, k] of counts) cache.advance(k);
+  return logits;
+}
+
+/** Each row's position: its cache's length plus the rows of the same sequence before it in this step. */
+function positionsOf(rows: readonly StepRow[]): number[] {
+  const taken = new Map<KvCache, number>();
+  const positions = rows.map((r) => {
+    const k = taken.get(r.cache) ?? 0;
+    taken.set(r.cache, k + 1);
+    return r.cache.length + k;
+  });
+  for (const [cache, k] of taken) cache.reserve(k);
+  return positions;
+}
+
+/** wte[token] + wpe[position] per row. */
+function embed(model: DecoderStructure, rows: readonly StepRow[], positions: readonly number[]): Float64Array {
+  const { d, vocab } = model.config;
+  const x = new Float64Array(rows.length * d);
+  const wte = model.tokenEmbedding.data;
+  const wpe = model.positionEmbedding.data;
+  rows.forEach((r, i) => {
+    if (!Number.isInteger(r.token) || r.token < 0 || r.token >= vocab) throw new InvalidArgumentError(`token id ${r.token} is outside the vocabulary 0 … ${vocab - 1}`);
+    const t = r.token * d;
+    const p = positions[i]! * d;
+    for (let j = 0; j < d; j++) x[i * d + j] = wte[t + j]! + wpe[p + j]!;
+  });
+  return x;
+}
+
+/** The graph's LayerNormalization node on [n, d] rows (as [1, n, d], the rank it was imported at). */
+function norm(graph: Graph, node: Node, x: Float64Array, n: number, d: number): Tensor {
+  const rank = graph.dims.get(node.inputs[0]!)!.length;
+  const dims = [...Array<number>(Math.max(0, rank - 2)).fill(1), n, d];
+  const params = node.inputs.slice(1).map((name) => graph.constants.get(name)!);
+  const y = OPS.LayerNormalization!.evalFloat([tensor(dims, x.slice()), ...params], node.attrs)[0]!;
+  return tensor([n, d], y.data);
+}
+
+/** The block's element-wise activation nodes on [n, hidden] rows. */
+function activation(graph: Graph, block: DecoderStructure['blocks'][number], up: Tensor): Tensor {
+  const values = new Map<string, Tensor>([[block.activationInput, up]]);
+  for (const node of block.activation) {
+    const inputs = node.inputs.map((name) => values.get(name) ?? graph.constants.get(name)!);
+    values.set(node.outputs[0]!, OPS[node.op]!.evalFloat(inputs, node.attrs)[0]!);
+  }
+  const out = values.get(block.activationOutput)!;
+  return tensor(up.dims, out.data);
+}
+
+/**
+ * Writes each row's k and v at its position in its cache, then each row's heads attend to positions
+ * 0 … its own: softmax(q·kᵀ/√(d/H))·v. Returns the heads side by side, [n, d].
+ */
+function attend(model: DecoderStructure, layer: number, rows: readonly StepRow[], positions: readonly number[], qkv: Float64Array): Tensor {
+  const { d, heads, headDim } = model.config;
+  const n = rows.length;
+  rows.forEach((r, i) => {
+    const at = positions[i]! * d;
+    r.cache.keys[layer]!.set(qkv.subarray(i * 3 * d + d, i * 3 * d + 2 * d), at);
+    r.cache.values[layer]!.set(qkv.subarray(i * 3 * d + 2 * d, i * 3 * d + 3 * d), at);
+  });
+  const out = new Float64Array(n * d);
+  const scale = 1 / Math.sqrt(headDim);
+  const scores = new Float64Array(Math.max(...positions) + 1);
+  rows.forEach((r, i) => {
+    const keys = r.cache.keys[layer]!;
+    const values = r.cache.values[layer]!;
+    const last = positions[i]!;
+    for (let h = 0; h < heads; h++) {
+      const q = i * 3 * d + h * headDim;
+      let max = -Infinity;
+      for (let t = 0; t <= last; t++) {
+        let s = 0;
+        const k = t * d + h * headDim;
+        for (let j = 0; j < headDim; j++) s += qkv[q + j]! * keys[k + j]!;
+        scores[t] = s * scale;
+        if (scores[t]! > max) max = scores[t]!;
+      }
+      let sum = 0;
+      for (let t = 0; t <= last; t++) sum += scores[t] = Math.exp(scores[t]! - max);
+      const o = i * d + h * headDim;
+      for (let t = 0; t <= last; t++) {
+        const w = scores[t]! / sum;
+        const v = t * d + h * headDim;
+        for (let j = 0; j < headDim; j++) out[o + j] += w * values[v + j]!;
+      }
+    }
+  });
+  return tensor([n, d], out);
+}
+
+function add(x: Float64Array, y: Float64Array): void {
+  for (let i = 0; i < x.length; i++) x[i] += y[i]!;
+}

@@ -1,0 +1,41 @@
+/**
+ * onnxruntime fp32 on a decoder's ONNX model, fed by input name: token and position ids as int64,
+ * everything else (an empty past cache) as float32. Returns the first output (the logits). The
+ * independent reference for the decoder self-check and the fidelity measurement.
+ */
+import ort from 'onnxruntime-node';
+import { MalformedModelError } from '../errors.js';
+import { ortLogSeverity } from '../kernels/ort/env.js';
+import { tensor, type Tensor } from '../tensor/tensor.js';
+
+export interface DecoderSession {
+  run(feeds: ReadonlyMap<string, Tensor>): Promise<Map<string, Tensor>>;
+  close(): Promise<void>;
+}
+
+const INT64_INPUTS = new Set(['input_ids', 'position_ids']);
+
+export async function createDecoderSession(onnxBytes: Uint8Array, threads = 1): Promise<DecoderSession> {
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(onnxBytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: ortLogSeverity() });
+  } catch (e) {
+    throw new MalformedModelError(`onnxruntime refuses the model: ${String((e as Error)?.message ?? e).replace(/\s+/g, ' ').trim().slice(0, 400)}`, { cause: e });
+  }
+  return {
+    async run(feeds) {
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [name, t] of feeds) {
+        ortFeeds[name] = INT64_INPUTS.has(name) ? new ort.Tensor('int64', BigInt64Array.from(t.data, (v) => BigInt(v)), [...t.dims]) : new ort.Tensor('float32', Float32Array.from(t.data), [...t.dims]);
+      }
+      const results = await session.run(ortFeeds);
+      const out = new Map<string, Tensor>();
+      for (const name of session.outputNames) {
+        const r = results[name]!;
+        out.set(name, tensor(r.dims.map(Number), Float64Array.from(r.data as Float32Array)));
+      }
+      return out;
+    },
+    close: () => session.release(),
+  };
+}
