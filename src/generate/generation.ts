@@ -153,6 +153,22 @@ export async function generateTokens(model: SlalomModel, protocol: LinearProtoco
   };
 }
 
+/**
+ * The logits [T, vocab] of every position of `tokens` (teacher forcing: position t predicts token
+ * t + 1), in one prefill step through `protocol` — for perplexity and fidelity measurements.
+ */
+export async function scoreTokens(model: SlalomModel, protocol: LinearProtocol, tokens: readonly number[]): Promise<Tensor> {
+  const decoder = model.decoder;
+  if (decoder === undefined) throw new InvalidArgumentError(`${model.name} is not a decoder: it has no input_ids to score`);
+  const stepper = new Stepper(model, decoder, protocol, new PhaseTotals());
+  try {
+    const cache = new KvCache('scored', decoder.config, tokens.length);
+    return (await stepper.run(tokens.map((token) => ({ cache, token })))).logits;
+  } finally {
+    stepper.close();
+  }
+}
+
 /** Runs decoding steps through one protocol: one protocol run (and, privately, one pad per row) per step. */
 class Stepper {
   private readonly biases = new Map<string, Region>();
