@@ -115,12 +115,42 @@ function softmaxInPlace(scores: usize, count: i32): f32 {
   return 1 / (lanesSum(sum) + tail);
 }
 
-/** out = inv · Σ_t w[t]·v_t over count rows of rowBytes, 16 lanes (then 4) of the row at a time. */
+/** out = inv · Σ_t w[t]·v_t over count rows of rowBytes, 32 lanes of the row at a time (then 16, then 4). */
 // @ts-ignore: decorator
 @inline
 function weightedSum(w: usize, v: usize, count: i32, rowBytes: usize, inv: f32, out: usize): void {
   const scale = f32x4.splat(inv);
   let j: usize = 0;
+  for (; j + 128 <= rowBytes; j += 128) {
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    let a4 = f32x4.splat(0);
+    let a5 = f32x4.splat(0);
+    let a6 = f32x4.splat(0);
+    let a7 = f32x4.splat(0);
+    let vt = v + j;
+    for (let t = 0; t < count; t++, vt += rowBytes) {
+      const p = v128.load32_splat(w + (<usize>t << 2));
+      a0 = f32x4.add(a0, f32x4.mul(p, v128.load(vt)));
+      a1 = f32x4.add(a1, f32x4.mul(p, v128.load(vt, 16)));
+      a2 = f32x4.add(a2, f32x4.mul(p, v128.load(vt, 32)));
+      a3 = f32x4.add(a3, f32x4.mul(p, v128.load(vt, 48)));
+      a4 = f32x4.add(a4, f32x4.mul(p, v128.load(vt, 64)));
+      a5 = f32x4.add(a5, f32x4.mul(p, v128.load(vt, 80)));
+      a6 = f32x4.add(a6, f32x4.mul(p, v128.load(vt, 96)));
+      a7 = f32x4.add(a7, f32x4.mul(p, v128.load(vt, 112)));
+    }
+    v128.store(out + j, f32x4.mul(a0, scale));
+    v128.store(out + j, f32x4.mul(a1, scale), 16);
+    v128.store(out + j, f32x4.mul(a2, scale), 32);
+    v128.store(out + j, f32x4.mul(a3, scale), 48);
+    v128.store(out + j, f32x4.mul(a4, scale), 64);
+    v128.store(out + j, f32x4.mul(a5, scale), 80);
+    v128.store(out + j, f32x4.mul(a6, scale), 96);
+    v128.store(out + j, f32x4.mul(a7, scale), 112);
+  }
   for (; j + 64 <= rowBytes; j += 64) {
     let a0 = f32x4.splat(0);
     let a1 = f32x4.splat(0);

@@ -111,13 +111,15 @@ describe('attention over the KV cache (SIMD, float32) against float64', () => {
     checkSteps(c, 1, [prefill, [0], [0]], 1, 1e-5);
   });
 
-  it('head sizes that are not a multiple of 4 (the cache pads each head to whole lanes)', () => {
+  it('head sizes that are not a multiple of 4 (the cache pads each head to whole lanes), and rows of 32 + 16 + 4 lanes', () => {
     for (const [heads, headDim, positions] of [
       [3, 6, 33],
       [2, 5, 7],
       [1, 1, 4],
       [4, 10, 130],
       [5, 3, 1],
+      [2, 52, 20],
+      [2, 40, 9],
     ] as const) {
       const c = config(heads, headDim, 256);
       checkSteps(c, 1, [Array<number>(positions - 1).fill(0), [0]].filter((s) => s.length > 0), 1, 1e-5);
