@@ -178,17 +178,25 @@ function weightedSum(w: usize, v: usize, count: i32, rowBytes: usize, inv: f32, 
 }
 
 /**
- * One token's attention in one layer: for each head h, softmax over t = 0 … last of q_h·k_{h,t}
- * (max-subtracted), then out_h = Σ_t p_t·v_{h,t}. `scores` holds last + 1 f32 (scratch).
+ * Attention in one layer for `rows` tokens of one sequence: for row r and head h, softmax over
+ * t = 0 … lasts[r] of q_{r,h}·k_{h,t} (max-subtracted), then out_{r,h} = Σ_t p_t·v_{h,t}. Heads are
+ * the outer loop, so a prefill's rows share each head's keys and values while they are in cache
+ * (the order changes no result: each row and head is computed the same way alone). q and out are
+ * [rows][heads][stride]; lasts is rows i32; `scores` holds max(lasts) + 1 f32 (scratch).
  */
-export function attendRow(q: usize, keys: usize, values: usize, heads: i32, capacity: i32, stride: i32, last: i32, scores: usize, out: usize): void {
+export function attendRows(q: usize, keys: usize, values: usize, heads: i32, capacity: i32, stride: i32, rows: i32, lasts: usize, scores: usize, out: usize): void {
   const rowBytes = <usize>stride << 2;
   const headBytes = <usize>capacity * rowBytes;
-  const count = last + 1;
+  const tokenBytes = <usize>heads * rowBytes;
   for (let h = 0; h < heads; h++) {
-    const qh = q + <usize>h * rowBytes;
-    dotScores(qh, keys + <usize>h * headBytes, count, rowBytes, scores);
-    const inv = softmaxInPlace(scores, count);
-    weightedSum(scores, values + <usize>h * headBytes, count, rowBytes, inv, out + <usize>h * rowBytes);
+    const kh = keys + <usize>h * headBytes;
+    const vh = values + <usize>h * headBytes;
+    for (let r = 0; r < rows; r++) {
+      const at = <usize>r * tokenBytes + <usize>h * rowBytes;
+      const count = load<i32>(lasts + (<usize>r << 2)) + 1;
+      dotScores(q + at, kh, count, rowBytes, scores);
+      const inv = softmaxInPlace(scores, count);
+      weightedSum(scores, vh, count, rowBytes, inv, out + at);
+    }
   }
 }

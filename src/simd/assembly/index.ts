@@ -14,4 +14,4 @@ export { dots2 } from './freivalds';
 export { countRejected, wordsToResidues } from './blind';
 export { residuesBelowP, residuesFromF64, packedBelowP } from './residues';
 export { maxPool2x2, maxPool3x3s2p1 } from './pool';
-export { attendRow } from './attention';
+export { attendRows } from './attention';
