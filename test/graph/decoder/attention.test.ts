@@ -3,7 +3,8 @@
  * src/simd/assembly/attention.ts, the cache's layout in src/graph/decoder/kv-cache.ts) against a
  * float64 scalar reference: one-token steps and prefill steps (each row stops at its own position),
  * several sequences in one step, head sizes that are and are not a multiple of 4, softmax over
- * scores far apart; and the cache's memory goes back to the arena when it is disposed.
+ * scores far apart; a row's result is the same alone or beside others; and the cache's memory goes
+ * back to the arena when it is disposed.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -138,6 +139,25 @@ describe('attention over the KV cache (SIMD, float32) against float64', () => {
     checkSteps(c, 1, [Array<number>(100).fill(0)], 6, 2e-5);
     // std 0: every score 0, every weight 1/(t + 1).
     checkSteps(c, 1, [Array<number>(40).fill(0)], 0, 1e-6);
+  });
+
+  it("a row's result does not depend on the rows beside it: a prefill gives, bit for bit, what one-token steps give", () => {
+    const c = config(3, 20, 32);
+    const qkv = qkvRows(new Rng(7), c, 9, 1);
+    const together = new KvCache('together', c, 9);
+    const alone = new KvCache('alone', c, 9);
+    try {
+      const positions = Array.from({ length: 9 }, (_, i) => i);
+      const prefill = attend(c, 0, Array<KvCache>(9).fill(together), positions, qkv);
+      for (const i of positions) {
+        const out = attend(c, 0, [alone], [i], qkv.subarray(i * 3 * c.d, (i + 1) * 3 * c.d));
+        alone.advance(1);
+        assert.deepEqual(out, prefill.subarray(i * c.d, (i + 1) * c.d), `row ${i}`);
+      }
+    } finally {
+      together.dispose();
+      alone.dispose();
+    }
   });
 
   it('a disposed cache gives its memory back and cannot be used', () => {
