@@ -138,6 +138,7 @@ export async function generateTokens(model: SlalomModel, protocol: LinearProtoco
     }
   } finally {
     stepper.close();
+    for (const seq of seqs) seq.cache.dispose();
   }
   const timings = totals.ms;
   const acceleratorMs = timings['accelerator'] ?? 0;
@@ -160,12 +161,13 @@ export async function generateTokens(model: SlalomModel, protocol: LinearProtoco
 export async function scoreTokens(model: SlalomModel, protocol: LinearProtocol, tokens: readonly number[]): Promise<Tensor> {
   const decoder = model.decoder;
   if (decoder === undefined) throw new InvalidArgumentError(`${model.name} is not a decoder: it has no input_ids to score`);
+  const cache = new KvCache('scored', decoder.config, tokens.length);
   const stepper = new Stepper(model, decoder, protocol, new PhaseTotals());
   try {
-    const cache = new KvCache('scored', decoder.config, tokens.length);
     return (await stepper.run(tokens.map((token) => ({ cache, token })))).logits;
   } finally {
     stepper.close();
+    cache.dispose();
   }
 }
 

@@ -73,7 +73,11 @@ export async function calibrateDecoder(graph: Graph, model: DecoderStructure, ca
   const total = calibration.sequences.length;
   for (const [k, sequence] of calibration.sequences.entries()) {
     const cache = new KvCache(`calibration ${k}`, model.config, sequence.length);
-    logits.push(await decoderStep(model, graph, sequence.map((token) => ({ cache, token })), linear));
+    try {
+      logits.push(await decoderStep(model, graph, sequence.map((token) => ({ cache, token })), linear));
+    } finally {
+      cache.dispose();
+    }
     onProgress?.(k + 1, total);
   }
   return { stats: new Map<string, LayerStats>(observed), logits };

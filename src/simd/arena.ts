@@ -109,6 +109,10 @@ export function f64(region: Region, length = region.bytes >> 3): Float64Array {
   return new Float64Array(memoryBuffer(), region.at, length);
 }
 
+export function f32(region: Region, length = region.bytes >> 2): Float32Array {
+  return new Float32Array(memoryBuffer(), region.at, length);
+}
+
 export function u8(region: Region, length = region.bytes): Uint8Array {
   return new Uint8Array(memoryBuffer(), region.at, length);
 }

@@ -19,6 +19,7 @@ export interface SimdExports {
   packedBelowP(bytes: number, n: number): number;
   maxPool2x2(x: number, out: number, pairs: number, width: number): void;
   maxPool3x3s2p1(x: number, out: number, planes: number, h: number, w: number, rows: number): void;
+  attendRows(q: number, keys: number, values: number, heads: number, capacity: number, stride: number, rows: number, lasts: number, scores: number, out: number): void;
 }
 
 export interface SimdModule {

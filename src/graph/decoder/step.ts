@@ -4,8 +4,9 @@
  * prompt's tokens (prefill) and the next token of several sequences at once, so every linear layer
  * is ONE call with every row — the only calls that leave the trusted runtime, through `linear`
  * (float weights when calibrating, the mode's protocol when generating). Everything else runs here
- * in float64 on the rows and on each sequence's KV cache (kv-cache.ts): LayerNorm and the
- * activation with the graph's own nodes, attention over the cache, the residual sums.
+ * in float64 on the rows — LayerNorm and the activation with the graph's own nodes, the residual
+ * sums — except attention over each sequence's KV cache (kv-cache.ts), which runs in float32 SIMD
+ * (attention.ts) because it reads the whole cache every token.
  *
  * A row at position t attends to positions 0 … t of its own cache, rows of the same sequence in the
  * same step included (their keys and values are written first); positions past t are never read.
@@ -14,6 +15,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import { tensor, type Tensor } from '../../tensor/tensor.js';
 import type { Graph, Node } from '../ir.js';
 import { OPS } from '../ops/registry.js';
+import { attend } from './attention.js';
 import type { KvCache } from './kv-cache.js';
 import type { DecoderStructure } from './structure.js';
 
@@ -41,10 +43,11 @@ export async function decoderStep(model: DecoderStructure, graph: Graph, rows: r
     return out;
   };
   const positions = timed('embed', () => positionsOf(rows));
+  const caches = rows.map((r) => r.cache);
   const x = timed('embed', () => embed(model, rows, positions));
   for (const [b, block] of model.blocks.entries()) {
     const qkv = await linear(block.qkv, timed('norm', () => norm(graph, block.ln1, x, n, d)));
-    const heads = timed('attention', () => attend(model, b, rows, positions, qkv.data));
+    const heads = timed('attention', () => tensor([n, d], attend(model.config, b, caches, positions, qkv.data)));
     add(x, (await linear(block.proj, heads)).data);
     const up = await linear(block.fc1, timed('norm', () => norm(graph, block.ln2, x, n, d)));
     add(x, (await linear(block.fc2, timed('activation', () => activation(graph, block, up)))).data);
@@ -102,48 +105,6 @@ function activation(graph: Graph, block: DecoderStructure['blocks'][number], up:
   }
   const out = values.get(block.activationOutput)!;
   return tensor(up.dims, out.data);
-}
-
-/**
- * Writes each row's k and v at its position in its cache, then each row's heads attend to positions
- * 0 … its own: softmax(q·kᵀ/√(d/H))·v. Returns the heads side by side, [n, d].
- */
-function attend(model: DecoderStructure, layer: number, rows: readonly StepRow[], positions: readonly number[], qkv: Float64Array): Tensor {
-  const { d, heads, headDim } = model.config;
-  const n = rows.length;
-  rows.forEach((r, i) => {
-    const at = positions[i]! * d;
-    r.cache.keys[layer]!.set(qkv.subarray(i * 3 * d + d, i * 3 * d + 2 * d), at);
-    r.cache.values[layer]!.set(qkv.subarray(i * 3 * d + 2 * d, i * 3 * d + 3 * d), at);
-  });
-  const out = new Float64Array(n * d);
-  const scale = 1 / Math.sqrt(headDim);
-  const scores = new Float64Array(Math.max(...positions) + 1);
-  rows.forEach((r, i) => {
-    const keys = r.cache.keys[layer]!;
-    const values = r.cache.values[layer]!;
-    const last = positions[i]!;
-    for (let h = 0; h < heads; h++) {
-      const q = i * 3 * d + h * headDim;
-      let max = -Infinity;
-      for (let t = 0; t <= last; t++) {
-        let s = 0;
-        const k = t * d + h * headDim;
-        for (let j = 0; j < headDim; j++) s += qkv[q + j]! * keys[k + j]!;
-        scores[t] = s * scale;
-        if (scores[t]! > max) max = scores[t]!;
-      }
-      let sum = 0;
-      for (let t = 0; t <= last; t++) sum += scores[t] = Math.exp(scores[t]! - max);
-      const o = i * d + h * headDim;
-      for (let t = 0; t <= last; t++) {
-        const w = scores[t]! / sum;
-        const v = t * d + h * headDim;
-        for (let j = 0; j < headDim; j++) out[o + j] += w * values[v + j]!;
-      }
-    }
-  });
-  return tensor([n, d], out);
 }
 
 function add(x: Float64Array, y: Float64Array): void {
