@@ -7,7 +7,7 @@
  * verify-receipt`); pads run out mid-way under each --on-empty policy (fail: finish 'no-pads'; local:
  * steps in the trusted runtime; wait: the pool refills) and the result and receipt say so; a lying
  * accelerator ends the stream with an error event after which no token comes; the endpoints refuse
- * the wrong kind of model and too many tokens.
+ * the wrong kind of model and too many tokens; `slalom client generate` prints the verified tokens.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -190,6 +190,14 @@ describe('slalom serve: generation with a decoder', () => {
       await assert.rejects(cli(bad), (e: { stderr: string }) => /does not verify/.test(e.stderr));
     });
 
+    it('`slalom client generate` streams the tokens to stdout and prints what the verified receipt states', async () => {
+      const { stdout, stderr } = await run(process.execPath, ['bin/slalom.js', 'client', 'generate', '--url', server.url, '--model', model.name, '--tokens', PROMPT.join(','), '--max-tokens', '12', '--temperature', '0.9', '--top-k', '8', '--seed', '7', '--allow-development']);
+      assert.equal(stdout, `${expected.join(',')}\n`);
+      assert.match(stderr, /receipt verified/);
+      assert.match(stderr, /12 tokens generated \(finish length\)/);
+      assert.match(stderr, /pads: 14 \(one per token fed\)/);
+    });
+
     it('refuses generate on a classifier, infer on a decoder, and more tokens than --max-generate-tokens', async () => {
       const cases: [string, unknown, RegExp][] = [
         [`${server.url}/v2/models/${'fashion-mnist'}/generate`, { input_ids: PROMPT }, /is not a decoder/],
@@ -281,12 +289,20 @@ describe('slalom serve: generation with a decoder', () => {
       assert.equal(events[3].code, 'SLALOM_ERR_INTEGRITY');
       assert.equal(events[3].final, undefined);
       assert.ok(accelerator.liar.tampered.length >= 1);
-      // The client refuses the stream with the typed error.
+      const { families } = await scrape(server.url);
+      assert.equal(sample(families, 'slalom_serve_integrity_failures_total', { model: model.name }), 1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("the client's generate turns the error event into an IntegrityError, after the tokens accepted before it", async () => {
+    const server = await TrustedServer.start({ models: [{ model, mode: 'private+verified', lanes: 1, accelerator: lateLiar(2 * LAYERS_PER_STEP), pads: { source: 'memory', capacity: 16 }, admission: { backoffMs: 60_000 } }] });
+    try {
       const client = await SlalomClient.connect(server.url, { policy: { allowDevelopment: true } });
       const seen: number[] = [];
-      await assert.rejects(client.generate(model.name, PROMPT, { maxTokens: 12, onToken: (t) => seen.push(t.id) }), (e: { code: string }) => e.code === 'SLALOM_ERR_INTEGRITY' || e.code === 'SLALOM_ERR_TRANSPORT');
-      const { families } = await scrape(server.url);
-      assert.ok((sample(families, 'slalom_serve_integrity_failures_total', { model: model.name }) ?? 0) >= 1);
+      await assert.rejects(client.generate(model.name, PROMPT, { maxTokens: 12, ...SAMPLING, onToken: (t) => seen.push(t.id) }), (e: { code: string; message: string }) => e.code === 'SLALOM_ERR_INTEGRITY' && /502/.test(e.message));
+      assert.deepEqual(seen, expected.slice(0, 2));
     } finally {
       await server.close();
     }
