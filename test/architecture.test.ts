@@ -33,7 +33,7 @@ const RANKS: readonly (readonly string[])[] = [
   ['boundary'], // the one gate
   ['reference', 'accel'], // onnxruntime fp32 (compare, calibration); the untrusted accelerators
   ['runtime'],
-  ['train'], // verified training: the trusted side of a training step, beside the inference runtime
+  ['train', 'generate'], // verified training: the trusted side of a training step; generation: decoding steps over the KV cache — both beside the inference runtime
   ['api', 'zoo', 'client'], // the library's API; seeded synthetic models (nothing below needs them); the service's client
   ['serve'], // the trusted inference service, over the API, the runtime and the shared HTTP layer
   ['cli'],

@@ -209,7 +209,7 @@ export const VERBS: readonly VerbSpec[] = [
     description: 'offline phase: draw N new one-time pads, compute their unblinding factors in the trusted runtime, seal them into the pad store (runs may share a store)',
     flags: [
       required('--model <file>', 'ONNX model file'),
-      required('--count <n>', 'how many more inferences to prepare pads for'),
+      required('--count <n>', 'how many more inferences to prepare pads for (a decoder: tokens fed, prompt tokens included)'),
       required('--store <dir>', 'the untrusted pad store directory'),
       STATE_FLAG,
       COUNTER_FLAG,

@@ -24,7 +24,7 @@ import type { Incident, LayerRun } from '../runtime/execution.js';
 import { crossLinear, releaseBiases } from '../runtime/executor.js';
 import type { LinearProtocol } from '../runtime/linear-protocol.js';
 import type { SlalomModel } from '../runtime/model.js';
-import { PhaseTotals, timedAsync } from '../runtime/observer.js';
+import { PhaseTotals, timedAsync, type RunObserver } from '../runtime/observer.js';
 import type { TokenLease } from '../runtime/token-pads.js';
 import { Rng } from '../util/seeded-rng.js';
 import { checkSampling, nextToken, type SamplingOptions } from './sampling.js';
@@ -61,6 +61,8 @@ export interface StepRecord {
   /** Where each linear layer ran and under which check. */
   readonly layers: readonly LayerRun[];
   readonly pads?: readonly number[];
+  /** Milliseconds of this step by phase (the accelerator's wait is 'accelerator'; every other phase is the trusted runtime's). */
+  readonly timings: Readonly<Record<string, number>>;
 }
 
 export interface GenerationRun {
@@ -151,6 +153,22 @@ export async function generateTokens(model: SlalomModel, protocol: LinearProtoco
   };
 }
 
+/**
+ * The logits [T, vocab] of every position of `tokens` (teacher forcing: position t predicts token
+ * t + 1), in one prefill step through `protocol` — for perplexity and fidelity measurements.
+ */
+export async function scoreTokens(model: SlalomModel, protocol: LinearProtocol, tokens: readonly number[]): Promise<Tensor> {
+  const decoder = model.decoder;
+  if (decoder === undefined) throw new InvalidArgumentError(`${model.name} is not a decoder: it has no input_ids to score`);
+  const stepper = new Stepper(model, decoder, protocol, new PhaseTotals());
+  try {
+    const cache = new KvCache('scored', decoder.config, tokens.length);
+    return (await stepper.run(tokens.map((token) => ({ cache, token })))).logits;
+  } finally {
+    stepper.close();
+  }
+}
+
 /** Runs decoding steps through one protocol: one protocol run (and, privately, one pad per row) per step. */
 class Stepper {
   private readonly biases = new Map<string, Region>();
@@ -168,14 +186,15 @@ class Stepper {
   }
 
   async run(rows: readonly StepRow[]): Promise<{ logits: Tensor; record: StepRecord; incidents: readonly Incident[]; lease?: TokenLease | undefined }> {
-    const observer = this.totals;
+    const step = new PhaseTotals();
+    const observer: RunObserver = { phase: (p, ms, l) => (step.phase(p, ms, l), this.totals.phase(p, ms, l)) };
     const tokens = { count: rows.length, layers: this.model.quantized.layers };
     const run = await timedAsync(observer, 'pad', undefined, () => this.protocol.start(observer, tokens));
     try {
       const linear = (name: string, x: Tensor): Promise<Tensor> => crossLinear(run, this.rowsOf(name, x.dims[0]!), x, observer, this.biases);
       const logits = await decoderStep(this.decoder, this.model.graph, rows, linear, (phase, ms) => observer.phase(phase, ms));
       const lease = run.pads === undefined ? undefined : 'indices' in run.pads ? (run.pads as TokenLease) : { ...run.pads, indices: [run.pads.index] };
-      const record: StepRecord = { tokens: rows.length, layers: [...run.execution.layers], ...(lease !== undefined ? { pads: lease.indices } : {}) };
+      const record: StepRecord = { tokens: rows.length, layers: [...run.execution.layers], ...(lease !== undefined ? { pads: lease.indices } : {}), timings: step.ms };
       return { logits, record, incidents: run.execution.incidents, lease };
     } finally {
       run.end();

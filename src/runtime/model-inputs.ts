@@ -103,6 +103,7 @@ export function readSidecar(modelPath: string | undefined): Sidecar {
     const dims = raw.input.dims as number[];
     preprocess = { size: [dims[2]!, dims[3]!], resize: 0, crop: 'none', mean: [raw.normalize.mean].flat(), std: [raw.normalize.std].flat(), channels: dims[1] === 1 ? 1 : 3 };
   }
+  if (raw.calibration !== undefined && (raw.calibration === null || typeof raw.calibration !== 'object')) bad('"calibration" must be an object: {"images": "<.npy>"} or, for a decoder, {"tokens": "<.npy>"}');
   const images = raw.calibration?.images;
   if (images !== undefined && typeof images !== 'string') bad('"calibration.images" must be a file name');
   const tokenIds = raw.calibration?.tokens;

@@ -233,6 +233,7 @@ export class SlalomModel {
   async loadInput(path: string): Promise<Tensor>;
   async loadInput(paths: Readonly<Record<string, string>>): Promise<Record<string, Tensor>>;
   async loadInput(paths: string | Readonly<Record<string, string>>): Promise<Tensor | Record<string, Tensor>> {
+    this.refuseDecoder();
     const load = (path: string, dims: readonly number[]): Promise<Tensor> =>
       loadInputTensor(path, { preprocess: this.info.preprocess, expectDims: dims[0] === 1 ? [-1, ...dims.slice(1)] : dims });
     if (typeof paths === 'string') {
@@ -257,7 +258,7 @@ export class SlalomModel {
    * boundary's passes apart (per-owner timings; needed by `onValue`, which sees every value).
    */
   async infer(input: Tensor | readonly Tensor[], options: { mode?: Mode; protocol?: LinearProtocol } & RunOptions = {}): Promise<InferenceResult> {
-    if (this.decoder !== undefined) throw new InvalidArgumentError(`${this.name} is a decoder: it generates text token by token (\`slalom generate\`, session.generate), it is not run on one input`);
+    this.refuseDecoder();
     const protocol = options.protocol ?? trustedProtocol();
     const mode = protocolMode(protocol);
     if (options.mode !== undefined && options.mode !== mode) {
@@ -316,6 +317,11 @@ export class SlalomModel {
       return bytes;
     };
     return new SlalomModel(meta.name, meta.modelHash, weightsHash, quantized, info, meta.provenance, 'artifact', floatBytes);
+  }
+
+  /** A decoder is run by generation, never on one input. */
+  private refuseDecoder(): void {
+    if (this.decoder !== undefined) throw new InvalidArgumentError(`${this.name} is a decoder: it generates text token by token (\`slalom generate\`, session.generate), it is not run on one input`);
   }
 
   /** How to fix an overflow at run time, given how this model was calibrated. */

@@ -55,9 +55,11 @@ export async function run(flags: PrecomputeFlags): Promise<number> {
   const report = { model: model.name, storeId: result.storeId, from: result.from, to: result.to, pads: count, ms: result.ms, padsPerSecond: 1000 / perPadMs, bytesPerInference: result.bytesPerInference };
   if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else {
+    // A decoder's pad covers one token fed to it (prompt tokens included), not a whole inference.
+    const unit = model.decoder !== undefined ? 'token' : 'inference';
     process.stdout.write(
       `precomputed pads ${result.from}…${result.to - 1} for ${model.name} in ${formatMs(result.ms)} ` +
-        `(${report.padsPerSecond.toFixed(2)} pads/s, ${formatMs(perPadMs)} per inference, ${(result.bytesPerInference / 2 ** 20).toFixed(2)} MiB per inference)\n`,
+        `(${report.padsPerSecond.toFixed(2)} pads/s, ${formatMs(perPadMs)} per ${unit}, ${(result.bytesPerInference / 2 ** 20).toFixed(2)} MiB per ${unit})\n`,
     );
   }
   return 0;

@@ -1,5 +1,5 @@
 /**
- * The ops transformer exports use around attention: masks and positions (Expand, Where, Equal and the other comparisons,
+ * The ops transformer exports use around attention: masks and positions (Expand, Where, Equal and the other comparisons, Not,
  * Range, Trilu). All run in the trusted runtime; on constant inputs (the usual case: a causal mask
  * or position ids built from the sequence length) the importer folds them.
  */
@@ -46,6 +46,14 @@ function comparison(holds: (x: number, y: number) => boolean): OpDef<Record<stri
     evalFloat: ([a, b]) => [compare(a!, b!, holds)],
   };
 }
+
+/** Logical Not on a mask (1/0), as exports write `~mask` before a masked_fill. */
+export const Not: OpDef<Record<string, never>> = {
+  kind: 'nonlinear',
+  resolve: (ctx: ResolveContext) => ({ attrs: {}, inputs: [ctx.node.inputs[0]!] }),
+  inferDims: ([x]) => [[...x!]],
+  evalFloat: ([x]) => [{ dims: x!.dims, data: x!.data.map((v) => (v === 0 ? 1 : 0)) }],
+};
 
 export const Equal = comparison((x, y) => x === y);
 export const Greater = comparison((x, y) => x > y);

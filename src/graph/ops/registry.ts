@@ -62,6 +62,7 @@ export const OPS: Readonly<Record<string, OpDef>> = Object.freeze({
   Expand: mask.Expand,
   Where: mask.Where,
   Equal: mask.Equal,
+  Not: mask.Not,
   Greater: mask.Greater,
   Less: mask.Less,
   GreaterOrEqual: mask.GreaterOrEqual,
