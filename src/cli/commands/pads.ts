@@ -60,7 +60,7 @@ export async function run(flags: StatusFlags): Promise<void> {
         `remaining ${usable} usable${perToken ? ` (one per token fed: ${usable} tokens of prompt and generation)` : ''}, consumed ${status.consumed}, next index ${status.nextIndex ?? '-'}, generated ${status.generated}` +
           (status.inProgress > 0 ? `, ${status.inProgress} being precomputed` : '') +
           status.abandoned.map((r) => `, abandoned range ${r.from}..${r.to - 1} (run ${r.pid} died)`).join(''),
-        `bytes per inference ${status.bytesPerInference ?? '?'}` +
+        `bytes per ${perToken ? 'token' : 'inference'} ${status.bytesPerInference ?? '?'}` +
           (status.missing > 0 ? `; ${status.missing} pads recorded in the ledger are missing from the store (deleted?) and will be skipped` : ''),
         '',
       ].join('\n'),
