@@ -110,7 +110,13 @@ export interface GenerateOptions {
   readonly seed?: number;
   /** Token ids that end the generation. */
   readonly stop?: readonly number[];
-  /** Each token as it arrives (before the receipt: the generation is accepted only once it verified). */
+  /**
+   * Seal the request to the attested key and take the answer in one sealed piece (the `generate`
+   * endpoint; attest/channel.ts), so the network sees neither prompt nor tokens; then onToken is
+   * called for each token once the receipt verified. Default false: the plain `generate_stream`.
+   */
+  readonly encrypt?: boolean;
+  /** Each token as it arrives (streamed: before the receipt, the generation is accepted only once it verified). */
   readonly onToken?: (token: { readonly id: number; readonly index: number; readonly text?: string }) => void;
 }
 
@@ -127,6 +133,7 @@ export interface ClientGeneration {
   readonly soundnessLog2: number | null;
   readonly incidents: GenerationReceiptBody['incidents'];
   readonly receipt: GenerationReceipt;
+  readonly encrypted: boolean;
 }
 
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -264,7 +271,8 @@ export class SlalomClient {
    * Generates with a served decoder from `prompt` (text, encoded by the service's tokenizer, or token
    * ids), streaming: each token goes to `options.onToken` as it arrives; the result is returned only
    * after the final event's receipt verified (verifyGeneratedAnswer) — an error event, a stream that
-   * ends without one, or tokens the receipt does not cover throw. The stream is not encrypted.
+   * ends without one, or tokens the receipt does not cover throw. The stream is not encrypted; with
+   * `encrypt` the request and the answer are sealed and nothing streams (see GenerateOptions).
    */
   async generate(model: string, prompt: string | readonly number[], options: GenerateOptions = {}): Promise<ClientGeneration> {
     if (!this.document.models.some((m) => m.name === model)) throw new AttestationError(`the attested service does not serve '${model}'`);
@@ -278,6 +286,23 @@ export class SlalomClient {
     const body = JSON.stringify({ ...(typeof prompt === 'string' ? { text_input: prompt } : { input_ids: [...prompt] }), parameters });
     const received: number[] = [];
     let final: Record<string, unknown> | undefined;
+    if (options.encrypt === true) {
+      const sealed = sealRequest(fromBase64url(this.document.keys.hpke.publicKey, 'the attested HPKE key', 32), model, { json: Buffer.from(body), binary: Buffer.alloc(0) });
+      const res = await this.request('POST', `/v2/models/${encodeURIComponent(model)}/generate`, sealed.body, { 'Content-Type': REQUEST_CONTENT_TYPE });
+      if (res.contentType !== RESPONSE_CONTENT_TYPE) throw remoteError(res.status, res.json); // refused before the request opened
+      const reply = sealed.openResponse(res.json).json;
+      if (res.status !== 200) throw remoteError(res.status, reply);
+      try {
+        final = JSON.parse(reply.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        throw new MalformedResponseError('the service answered with a body that is not JSON');
+      }
+      if (!Array.isArray(final['output_ids']) || !final['output_ids'].every((t) => Number.isSafeInteger(t))) throw new MalformedResponseError('the answer has no output_ids (token ids)');
+      received.push(...(final['output_ids'] as number[]));
+      const g = this.acceptGeneration(model, prompt, received, final, true);
+      g.outputIds.forEach((id, index) => options.onToken?.({ id, index }));
+      return g;
+    }
     await this.stream(`/v2/models/${encodeURIComponent(model)}/generate_stream`, body, (event) => {
       if (final !== undefined) throw new MalformedResponseError('the service sent an event after the final one');
       if (typeof event['error'] === 'string') throw remoteError(502, Buffer.from(JSON.stringify(event)));
@@ -291,6 +316,11 @@ export class SlalomClient {
       options.onToken?.({ id: id as number, index: received.length - 1, ...(typeof event['text_output'] === 'string' ? { text: event['text_output'] } : {}) });
     });
     if (final === undefined) throw new MalformedResponseError('the stream ended without its final event (no receipt)');
+    return this.acceptGeneration(model, prompt, received, final, false);
+  }
+
+  /** The generation once its answer matches the tokens received and its receipt verified against them. */
+  private acceptGeneration(model: string, prompt: string | readonly number[], received: readonly number[], final: Record<string, unknown>, encrypted: boolean): ClientGeneration {
     const f = final as { input_ids?: unknown; output_ids?: unknown; text_output?: unknown; finish?: unknown; receipt?: unknown };
     const inputIds = Array.isArray(f.input_ids) ? (f.input_ids as number[]) : [];
     if (typeof prompt !== 'string' && (inputIds.length !== prompt.length || inputIds.some((t, i) => t !== prompt[i]))) throw new AttestationError('the service ran another prompt than the one sent');
@@ -308,6 +338,7 @@ export class SlalomClient {
       soundnessLog2: b.soundnessLog2,
       incidents: b.incidents,
       receipt: f.receipt as GenerationReceipt,
+      encrypted,
     };
   }
 

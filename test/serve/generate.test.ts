@@ -19,8 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import type { AcceleratorBackend, LinearRequest } from '../../src/accel/backend.js';
 import { LocalBackend } from '../../src/accel/local.js';
 import { createSession } from '../../src/api/session.js';
-import { REQUEST_CONTENT_TYPE, sealRequest } from '../../src/attest/channel.js';
-import { fromBase64url } from '../../src/attest/canonical.js';
+import { REQUEST_CONTENT_TYPE } from '../../src/attest/channel.js';
 import { signGenerationReceipt, tokenIdsHash, type GenerationReceipt } from '../../src/attest/generation-receipt.js';
 import { PadStore } from '../../src/blind/pad-store.js';
 import { TrustedState } from '../../src/blind/trusted-state.js';
@@ -153,14 +152,16 @@ describe('slalom serve: generation with a decoder', () => {
       assert.deepEqual(seen, expected);
       assert.equal(g.integrity, 'freivalds');
       assert.equal(g.mode, 'private+verified');
+      assert.equal(g.encrypted, false);
       // The non-streaming endpoint sealed to the attested key (attest/channel.ts), as infer is.
-      const sealed = sealRequest(fromBase64url(client.document.keys.hpke.publicKey, 'hpke', 32), model.name, { json: Buffer.from(JSON.stringify({ input_ids: PROMPT, parameters: { max_tokens: 12, ...PARAMS } })), binary: Buffer.alloc(0) });
-      const res = await fetch(`${base}/generate`, { method: 'POST', body: Uint8Array.from(sealed.body), headers: { 'Content-Type': REQUEST_CONTENT_TYPE } });
-      assert.equal(res.status, 200);
-      const opened = JSON.parse(sealed.openResponse(Buffer.from(await res.arrayBuffer())).json.toString('utf8'));
-      assert.deepEqual(opened.output_ids, expected);
+      const sealed = await client.generate(model.name, PROMPT, { maxTokens: 12, ...SAMPLING, encrypt: true });
+      assert.deepEqual(sealed.outputIds, expected);
+      assert.equal(sealed.encrypted, true);
+      // A plain body sent with the sealed content type is refused before anything runs.
+      const res = await fetch(`${base}/generate`, { method: 'POST', body: JSON.stringify({ input_ids: PROMPT }), headers: { 'Content-Type': REQUEST_CONTENT_TYPE } });
+      assert.equal(res.status, 400);
       const { families } = await scrape(server.url);
-      assert.ok((sample(families, 'slalom_serve_generated_tokens_total', { model: model.name }) ?? 0) >= 36);
+      assert.ok((sample(families, 'slalom_serve_generated_tokens_total', { model: model.name }) ?? 0) >= 24);
     });
 
     it('an edited generation receipt is refused; one vouched for by --key-hash verifies (library and CLI)', async () => {

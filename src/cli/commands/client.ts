@@ -4,7 +4,8 @@
  * (client/client.ts). `infer` checks the service's attestation against the policy the flags give
  * before sending anything (the `none` provider only with `--allow-development`), encrypts the input
  * to the attested key, and prints the answer only after its receipt verified. `generate` streams a
- * served decoder's tokens to stdout as they arrive (the stream is not encrypted) and accepts the
+ * served decoder's tokens to stdout as they arrive (the stream is not encrypted; --encrypt seals
+ * request and answer, and nothing streams) and accepts the
  * generation only once its receipt verified over every token. `verify-receipt` checks a saved
  * receipt (inference, generation or training): its signature, and that the key
  * which made it is vouched for — by the attestation document (in the saved bundle, or
@@ -176,6 +177,7 @@ interface ClientGenerateFlags extends PolicyFlags {
   temperature: string;
   topK?: string;
   seed: string;
+  encrypt?: boolean;
   json?: boolean;
   receiptOut?: string;
   timeoutMs: string;
@@ -196,15 +198,16 @@ async function clientGenerate(flags: ClientGenerateFlags): Promise<void> {
     temperature,
     seed: parseInteger(flags.seed, '--seed', { min: 0 }),
     ...(flags.topK !== undefined ? { topK: parsePositive(flags.topK, '--top-k', true) } : {}),
+    ...(flags.encrypt ? { encrypt: true } : {}),
     ...(flags.json ? {} : { onToken: (t) => process.stdout.write(t.text ?? `${t.index > 0 ? ',' : ''}${t.id}`) }),
   });
   if (flags.receiptOut !== undefined) writeFileSync(flags.receiptOut, `${JSON.stringify({ receipt: g.receipt, attestation: client.document }, null, 2)}\n`);
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ model, mode: g.mode, integrity: g.integrity, soundnessLog2: g.soundnessLog2, inputIds: g.inputIds, outputIds: g.outputIds, ...(g.text !== undefined ? { text: g.text } : {}), finish: g.finish, receipt: g.receipt })}\n`);
+    process.stdout.write(`${JSON.stringify({ model, mode: g.mode, integrity: g.integrity, soundnessLog2: g.soundnessLog2, encrypted: g.encrypted, inputIds: g.inputIds, outputIds: g.outputIds, ...(g.text !== undefined ? { text: g.text } : {}), finish: g.finish, receipt: g.receipt })}\n`);
     return;
   }
   process.stdout.write('\n');
-  process.stderr.write(`receipt verified (signed by key ${g.receipt.body.service.keyHash.slice(0, 16)}…; attestation: ${client.document.provider}${client.document.development ? ', development only' : ''}; the stream was not encrypted)\n${generationLines(g.receipt.body).map((l) => `  ${l}\n`).join('')}`);
+  process.stderr.write(`receipt verified (signed by key ${g.receipt.body.service.keyHash.slice(0, 16)}…; attestation: ${client.document.provider}${client.document.development ? ', development only' : ''}; ${g.encrypted ? 'encrypted to the attested key' : 'the stream was NOT encrypted'})\n${generationLines(g.receipt.body).map((l) => `  ${l}\n`).join('')}`);
 }
 
 /** `slalom client generate` (verbs.ts loads it by this name). */
