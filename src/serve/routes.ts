@@ -115,6 +115,8 @@ export class ServeRoutes {
         ...(model.info.labels !== undefined ? { labels: model.info.labels } : {}),
         preprocess: model.info.preprocess,
         ...(m.onEmpty !== undefined ? { pads_on_empty: m.onEmpty } : {}),
+        // A decoder generates (generate, generate_stream) and is not run on one input; one pad per token fed.
+        ...(model.decoder !== undefined ? { generate: { vocab: model.decoder.config.vocab, max_positions: model.decoder.config.maxPositions, max_tokens: this.s.options.maxGenerateTokens, tokenizer: model.tokenizer !== undefined, pads_per: 'token' } } : {}),
       },
     };
   }

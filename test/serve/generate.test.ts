@@ -208,6 +208,8 @@ describe('slalom serve: generation with a decoder', () => {
         [`${base}/generate`, { text_input: 'hello' }, /has no tokenizer/],
         [`${base}/generate`, { input_ids: PROMPT, parameters: { temperature: -1 } }, /temperature/],
       ];
+      const meta = (await (await fetch(base)).json()) as { parameters: { generate?: unknown } };
+      assert.deepEqual(meta.parameters.generate, { vocab: 40, max_positions: 64, max_tokens: 20, tokenizer: false, pads_per: 'token' });
       for (const [url, body, re] of cases) {
         const { status, json } = await post(url, body);
         assert.equal(status, 400, url);
