@@ -7,11 +7,12 @@
  * verify-receipt`); pads run out mid-way under each --on-empty policy (fail: finish 'no-pads'; local:
  * steps in the trusted runtime; wait: the pool refills) and the result and receipt say so; a lying
  * accelerator ends the stream with an error event after which no token comes; the endpoints refuse
- * the wrong kind of model and too many tokens; `slalom client generate` prints the verified tokens.
+ * the wrong kind of model and too many tokens; `slalom client generate` prints the verified tokens;
+ * a model with a tokenizer takes text_input and gives text_output.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -34,6 +35,7 @@ import { sample, scrape } from '../helpers/prometheus.js';
 
 const run = promisify(execFile);
 const PROMPT = [1, 2, 3];
+const FORTUNES = 'models/fortunes-gpt.onnx';
 const SAMPLING = { temperature: 0.9, topK: 8, seed: 7 };
 const PARAMS = { temperature: 0.9, top_k: 8, seed: 7 };
 /** gpt-tiny's linear layers per step (2 blocks × 4, and the head). */
@@ -217,6 +219,32 @@ describe('slalom serve: generation with a decoder', () => {
         assert.doesNotMatch(json.error, /\n/);
       }
     });
+  });
+
+  it('a model with a tokenizer (the committed fortunes-gpt): text_input in, text_output out per token and whole, as session.generate', { skip: existsSync(FORTUNES) ? false : `${FORTUNES} is not in this checkout` }, async () => {
+    const fortunes = await SlalomModel.load(FORTUNES);
+    const baseline = await createSession(fortunes, { mode: 'baseline' });
+    let text: string;
+    try {
+      text = (await baseline.generate('The ', { maxTokens: 12, ...SAMPLING })).texts![0]!;
+    } finally {
+      await baseline.close();
+    }
+    const server = await TrustedServer.start({ models: [{ model: fortunes, mode: 'private+verified', lanes: 1, pads: { source: 'memory', capacity: 16 } }] });
+    try {
+      const url = `${server.url}/v2/models/${fortunes.name}`;
+      const { json } = await post(`${url}/generate`, { text_input: 'The ', parameters: { max_tokens: 12, ...PARAMS } });
+      assert.equal(json.text_output, text);
+      const { events } = await streamEvents(`${url}/generate_stream`, { text_input: 'The ', parameters: { max_tokens: 12, ...PARAMS } });
+      const final = events.at(-1);
+      assert.equal(final.text_output, text);
+      assert.equal(events.slice(0, -1).map((e) => e.text_output).join(''), text);
+      assert.deepEqual(final.input_ids, fortunes.tokenizer!.encode('The '));
+      const client = await SlalomClient.connect(server.url, { policy: { allowDevelopment: true } });
+      assert.equal((await client.generate(fortunes.name, 'The ', { maxTokens: 12, ...SAMPLING })).text, text);
+    } finally {
+      await server.close();
+    }
   });
 
   it('a sealed store: the same ids as baseline, then pads run out mid-way (--on-empty fail) and the result and receipt say no-pads', async () => {
