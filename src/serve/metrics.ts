@@ -11,7 +11,8 @@ import { LATENCY_BUCKETS } from '../http/metrics.js';
 
 const PREFIX = 'slalom_serve';
 
-export type Outcome = 'ok' | 'invalid' | 'busy' | 'integrity' | 'malformed_reply' | 'pads_exhausted' | 'pad_auth' | 'overflow' | 'transport' | 'error';
+/** 'cancelled': the client closed a generation's stream before its end. */
+export type Outcome = 'ok' | 'invalid' | 'busy' | 'integrity' | 'malformed_reply' | 'pads_exhausted' | 'pad_auth' | 'overflow' | 'transport' | 'error' | 'cancelled';
 
 /** What the gauges read at scrape time, per served model. */
 export interface ServeGaugeSource {

@@ -38,6 +38,13 @@ export interface ServeContext {
 }
 
 const CLIENT_HEADER = 'x-slalom-client';
+
+/** The client closed a generate_stream before its end. */
+class StreamClosed extends Error {
+  constructor() {
+    super('the client closed the stream');
+  }
+}
 const NONCE_RE = /^[0-9a-f]{16,128}$/;
 
 export class ServeRoutes {
@@ -151,7 +158,8 @@ export class ServeRoutes {
    * The streamed generation: server-sent events, one per token as its step is accepted, then the
    * result with its receipt, or an error event and nothing after it. Plain (not sealed): what binds
    * the stream is the final event's signed receipt, over the prompt's and every generated token's ids.
-   * A failure before the first event is an ordinary HTTP error (503 + Retry-After, 502, …).
+   * A failure before the first event is an ordinary HTTP error (503 + Retry-After, 502, …). A client
+   * that goes away stops the generation at its next token (no pads spent for nobody).
    */
   private async generateStream(req: IncomingMessage, res: ServerResponse, served: ServedModel): Promise<void> {
     const { options: o, service: http } = this.s;
@@ -160,15 +168,25 @@ export class ServeRoutes {
     if (String(req.headers['content-type'] ?? '').toLowerCase().startsWith(REQUEST_CONTENT_TYPE)) throw new HttpError(400, 'generate_stream is not encrypted: use generate for a sealed request');
     const parsed = parseGenerateRequest(body, served.model, { maxJsonContainers: o.maxJsonContainers, maxGenerateTokens: o.maxGenerateTokens });
     const tokenizer = served.model.tokenizer;
+    let gone = false;
+    res.on('close', () => (gone = !res.writableFinished));
     const write = (event: unknown): void => {
       if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
       if (!res.destroyed) res.write(sseEvent(event));
     };
     try {
-      const { result, requestId } = await this.runGeneration(req, served, parsed, (token, index) => write({ output_id: token, ...(tokenizer !== undefined ? { text_output: tokenizer.decode([token]) } : {}), index }));
+      const { result, requestId } = await this.runGeneration(req, served, parsed, (token, index) => {
+        // Thrown inside the step loop, this ends the generation there (generate/generation.ts emits after each accepted step).
+        if (gone) throw new StreamClosed();
+        write({ output_id: token, ...(tokenizer !== undefined ? { text_output: tokenizer.decode([token]) } : {}), index });
+      });
       write({ final: true, ...generateReply(served.name, result, this.generationReceipt(served, requestId, parsed, result)) });
       res.end();
     } catch (e) {
+      if (e instanceof StreamClosed) {
+        this.s.metrics.requests.inc({ model: served.name, outcome: 'cancelled' });
+        return;
+      }
       const error = this.countFailure(served, e);
       if (!res.headersSent) throw error;
       write({ error: error.message, ...(error.code !== undefined ? { code: error.code } : {}) });

@@ -8,7 +8,8 @@
  * steps in the trusted runtime; wait: the pool refills) and the result and receipt say so; a lying
  * accelerator ends the stream with an error event after which no token comes; the endpoints refuse
  * the wrong kind of model and too many tokens; `slalom client generate` prints the verified tokens;
- * a model with a tokenizer takes text_input and gives text_output.
+ * a model with a tokenizer takes text_input and gives text_output; a client that goes away stops the
+ * generation.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -322,6 +323,28 @@ describe('slalom serve: generation with a decoder', () => {
       assert.ok(accelerator.liar.tampered.length >= 1);
       const { families } = await scrape(server.url);
       assert.equal(sample(families, 'slalom_serve_integrity_failures_total', { model: model.name }), 1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a client that closes the stream stops the generation at its next token', async () => {
+    const inner = new LocalBackend();
+    // 10 ms per layer: a 40-token generation would take about 4 s.
+    const slow: AcceleratorBackend = { name: 'slow', loadWeights: (l) => inner.loadWeights(l), close: () => inner.close(), linear: async (r) => (await new Promise((done) => setTimeout(done, 10)), inner.linear(r)) };
+    const server = await TrustedServer.start({ models: [{ model, mode: 'verified', lanes: 1, accelerator: slow }] });
+    try {
+      const abort = new AbortController();
+      const res = await fetch(`${server.url}/v2/models/${model.name}/generate_stream`, { method: 'POST', body: JSON.stringify({ input_ids: PROMPT, parameters: { max_tokens: 40 } }), signal: abort.signal });
+      const reader = res.body!.getReader();
+      assert.match(new TextDecoder().decode((await reader.read()).value), /^data: \{"output_id"/);
+      const closedAt = performance.now();
+      abort.abort();
+      await server.served(model.name)!.idle();
+      assert.ok(performance.now() - closedAt < 2000, `stopped after ${performance.now() - closedAt} ms`);
+      const { families } = await scrape(server.url);
+      assert.ok((sample(families, 'slalom_serve_generated_tokens_total', { model: model.name }) ?? 0) < 10);
+      assert.equal(sample(families, 'slalom_serve_requests_total', { model: model.name, outcome: 'cancelled' }), 1);
     } finally {
       await server.close();
     }
