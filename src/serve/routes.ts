@@ -39,7 +39,7 @@ export interface ServeContext {
 
 const CLIENT_HEADER = 'x-slalom-client';
 
-/** The client closed a generate_stream before its end. */
+/** The client closed its connection before its generation's end. */
 class StreamClosed extends Error {
   constructor() {
     super('the client closed the stream');
@@ -134,19 +134,27 @@ export class ServeRoutes {
     return v !== undefined && v.length > 0 ? v.slice(0, 64) : (req.socket.remoteAddress ?? 'unknown');
   }
 
-  /** The one-JSON-answer generation, plain or sealed to the attested key like infer. */
+  /** The one-JSON-answer generation, plain or sealed to the attested key like infer; a client that goes away stops it, as for the stream. */
   private async generate(req: IncomingMessage, res: ServerResponse, served: ServedModel): Promise<void> {
     const { options: o, service: http } = this.s;
     if (http.draining) throw busy('the service is shutting down');
     const body = await readBody(req, o.maxBodyBytes);
     const channel = this.openChannel(req, served, body);
+    let gone = false;
+    res.on('close', () => (gone = !res.writableFinished));
     try {
       const parsed = parseGenerateRequest(channel?.message.json ?? body, served.model, { maxJsonContainers: o.maxJsonContainers, maxGenerateTokens: o.maxGenerateTokens });
-      const { result, requestId } = await this.runGeneration(req, served, parsed, () => {});
+      const { result, requestId } = await this.runGeneration(req, served, parsed, () => {
+        if (gone) throw new StreamClosed();
+      });
       const reply = Buffer.from(JSON.stringify(generateReply(served.name, result, this.generationReceipt(served, requestId, parsed, result))));
       if (channel !== undefined) http.send(res, 200, channel.sealResponse({ json: reply, binary: Buffer.alloc(0) }), { 'Content-Type': RESPONSE_CONTENT_TYPE });
       else http.send(res, 200, reply, { 'Content-Type': 'application/json' });
     } catch (e) {
+      if (e instanceof StreamClosed) {
+        this.s.metrics.requests.inc({ model: served.name, outcome: 'cancelled' });
+        return;
+      }
       const error = this.countFailure(served, e);
       if (channel === undefined) throw error;
       const sealed = channel.sealResponse({ json: Buffer.from(JSON.stringify({ error: error.message, ...(error.code !== undefined ? { code: error.code } : {}) })), binary: Buffer.alloc(0) });
