@@ -58,3 +58,4 @@ export { P } from './field/prime.js';
 export { train, stateHash, dataHash, type TrainOptions, type TrainResult, type TrainingData, type Hyperparameters, type StepReport } from './train/trainer.js';
 export { ARCHITECTURES, modelToOnnx, modelFromOnnx, seededModel, type Architecture, type TrainableModel } from './train/model.js';
 export { signTrainingReceipt, trainingReceiptValid, TRAINING_RECEIPT_FORMAT, type TrainingReceipt, type TrainingReceiptBody } from './attest/training-receipt.js';
+export { signGenerationReceipt, generationReceiptValid, GENERATION_RECEIPT_FORMAT, type GenerationReceipt, type GenerationReceiptBody } from './attest/generation-receipt.js';

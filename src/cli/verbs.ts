@@ -295,6 +295,7 @@ export const VERBS: readonly VerbSpec[] = [
       flag('--top <k>', 'predictions per item in top_k', '5'),
       flag('--max-body-mb <mb>', 'largest request body', '64'),
       flag('--request-timeout-ms <ms>', 'longest a request may take to arrive, or wait for a lane and a pad', '60000'),
+      flag('--max-generate-tokens <n>', 'most tokens one generation (a decoder) may ask for; more is 400', '256'),
       flag('--quiet', 'no log lines on stderr'),
       ...MODEL_FLAGS,
     ],
@@ -316,6 +317,27 @@ export const VERBS: readonly VerbSpec[] = [
       ...POLICY_FLAGS,
     ],
     load: () => import('./commands/client.js'),
+  },
+  {
+    path: ['client', 'generate'],
+    description: "check the service attestation, generate with a served decoder streaming the tokens to stdout, then verify the generation's receipt",
+    flags: [
+      required('--url <url>', 'the service, e.g. http://127.0.0.1:8080'),
+      flag('--prompt <text>', "the prompt as text (the service's tokenizer encodes it)"),
+      flag('--tokens <ids>', 'the prompt as comma-separated token ids'),
+      flag('--model <name>', 'the served model (default: the only one)'),
+      flag('--max-tokens <n>', 'new tokens at most', '16'),
+      flag('--temperature <t>', '0: greedy', '0'),
+      flag('--top-k <k>', 'sample among the k most likely tokens only'),
+      flag('--seed <n>', 'seed of the sampling', '0'),
+      flag('--encrypt', 'seal the prompt to the attested key and take the answer sealed in one piece (nothing streams; the plain stream shows prompt and tokens to the network)'),
+            flag('--receipt-out <file>', 'write the generation receipt and the attestation document, for verify-receipt'),
+      flag('--timeout-ms <ms>', 'per request', '60000'),
+      JSON_FLAG,
+      ...POLICY_FLAGS,
+    ],
+    // Both client verbs live in commands/client.ts; this one is its `generate`.
+    load: async () => ({ run: (await import('./commands/client.js')).generate }),
   },
   {
     path: ['train'],
@@ -355,7 +377,7 @@ export const VERBS: readonly VerbSpec[] = [
   {
     path: ['client', 'verify-receipt'],
     description: 'check a receipt: its signature, and that a key vouched for signed it (the attestation document saved with it or --attestation, or --key-hash)',
-    args: [['<file>', 'a receipt saved by `slalom client infer --receipt-out`']],
+    args: [['<file>', 'a receipt saved by `slalom client infer --receipt-out` (or generate, or train)']],
     flags: [flag('--attestation <file>', 'the attestation document of the service that signed it'), JSON_FLAG, ...POLICY_FLAGS],
     // Both client verbs live in commands/client.ts; this one is its `verifyReceipt`.
     load: async () => ({ run: (await import('./commands/client.js')).verifyReceipt }),

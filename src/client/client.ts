@@ -10,6 +10,13 @@
  *     const client = await SlalomClient.connect('http://127.0.0.1:8080', { policy: { allowDevelopment: true } });
  *     const r = await client.infer('fashion-mnist', { dims: [1, 1, 28, 28], data });
  *     r.topK?.[0]?.[0]; r.outputs; r.receipt; r.mode;
+ *
+ * A served decoder generates (`generate`): the tokens stream in as server-sent events and the
+ * generation is returned only once its final receipt (attest/generation-receipt.ts) verified against
+ * the attestation, the prompt's ids and every token received.
+ *
+ *     const g = await client.generate('gpt-tiny', [1, 2, 3], { maxTokens: 32, onToken: (t) => … });
+ *     g.outputIds; g.finish; g.receipt;
  */
 import { randomBytes } from 'node:crypto';
 import { endianness } from 'node:os';
@@ -18,6 +25,7 @@ import { REQUEST_CONTENT_TYPE, RESPONSE_CONTENT_TYPE, sealRequest, type FramedMe
 import { fromBase64url } from '../attest/canonical.js';
 import { signerKeyHash, tensorsHash, type HashedTensor, type Receipt, type ReceiptBody } from '../attest/receipt.js';
 import { trainingSignerKeyHash, type TrainingReceipt, type TrainingReceiptBody } from '../attest/training-receipt.js';
+import { generationSignerKeyHash, tokenIdsHash, type GenerationReceipt, type GenerationReceiptBody } from '../attest/generation-receipt.js';
 import {
   AttestationError,
   hasErrorCode,
@@ -91,6 +99,41 @@ export interface ModelMetadata {
   readonly inputs: readonly { readonly name: string; readonly datatype: string; readonly shape: readonly number[] }[];
   readonly outputs: readonly { readonly name: string; readonly datatype: string; readonly shape: readonly number[] }[];
   readonly parameters: Readonly<Record<string, unknown>>;
+}
+
+export interface GenerateOptions {
+  /** New tokens at most (default the service's, 16). */
+  readonly maxTokens?: number;
+  /** 0 (default): greedy. */
+  readonly temperature?: number;
+  readonly topK?: number;
+  readonly seed?: number;
+  /** Token ids that end the generation. */
+  readonly stop?: readonly number[];
+  /**
+   * Seal the request to the attested key and take the answer in one sealed piece (the `generate`
+   * endpoint; attest/channel.ts), so the network sees neither prompt nor tokens; then onToken is
+   * called for each token once the receipt verified. Default false: the plain `generate_stream`.
+   */
+  readonly encrypt?: boolean;
+  /** Each token as it arrives (streamed: before the receipt, the generation is accepted only once it verified). */
+  readonly onToken?: (token: { readonly id: number; readonly index: number; readonly text?: string }) => void;
+}
+
+export interface ClientGeneration {
+  readonly model: string;
+  /** The prompt's token ids, as the service ran them and the receipt binds them. */
+  readonly inputIds: readonly number[];
+  readonly outputIds: readonly number[];
+  readonly text?: string;
+  readonly finish: string;
+  /** The rest as the signed receipt says. */
+  readonly mode: string;
+  readonly integrity: GenerationReceiptBody['integrity'];
+  readonly soundnessLog2: number | null;
+  readonly incidents: GenerationReceiptBody['incidents'];
+  readonly receipt: GenerationReceipt;
+  readonly encrypted: boolean;
 }
 
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -222,6 +265,133 @@ export class SlalomClient {
     }
     if (status !== 200) throw remoteError(status, reply.json);
     return this.decode(model, reply, hashed, encrypt);
+  }
+
+  /**
+   * Generates with a served decoder from `prompt` (text, encoded by the service's tokenizer, or token
+   * ids), streaming: each token goes to `options.onToken` as it arrives; the result is returned only
+   * after the final event's receipt verified (verifyGeneratedAnswer) — an error event, a stream that
+   * ends without one, or tokens the receipt does not cover throw. The stream is not encrypted; with
+   * `encrypt` the request and the answer are sealed and nothing streams (see GenerateOptions).
+   */
+  async generate(model: string, prompt: string | readonly number[], options: GenerateOptions = {}): Promise<ClientGeneration> {
+    if (!this.document.models.some((m) => m.name === model)) throw new AttestationError(`the attested service does not serve '${model}'`);
+    const parameters = {
+      ...(options.maxTokens !== undefined ? { max_tokens: options.maxTokens } : {}),
+      ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+      ...(options.topK !== undefined ? { top_k: options.topK } : {}),
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      ...(options.stop !== undefined ? { stop: [...options.stop] } : {}),
+    };
+    const body = JSON.stringify({ ...(typeof prompt === 'string' ? { text_input: prompt } : { input_ids: [...prompt] }), parameters });
+    const received: number[] = [];
+    let final: Record<string, unknown> | undefined;
+    if (options.encrypt === true) {
+      const sealed = sealRequest(fromBase64url(this.document.keys.hpke.publicKey, 'the attested HPKE key', 32), model, { json: Buffer.from(body), binary: Buffer.alloc(0) });
+      const res = await this.request('POST', `/v2/models/${encodeURIComponent(model)}/generate`, sealed.body, { 'Content-Type': REQUEST_CONTENT_TYPE });
+      if (res.contentType !== RESPONSE_CONTENT_TYPE) throw remoteError(res.status, res.json); // refused before the request opened
+      const reply = sealed.openResponse(res.json).json;
+      if (res.status !== 200) throw remoteError(res.status, reply);
+      try {
+        final = JSON.parse(reply.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        throw new MalformedResponseError('the service answered with a body that is not JSON');
+      }
+      if (!Array.isArray(final['output_ids']) || !final['output_ids'].every((t) => Number.isSafeInteger(t))) throw new MalformedResponseError('the answer has no output_ids (token ids)');
+      received.push(...(final['output_ids'] as number[]));
+      const g = this.acceptGeneration(model, prompt, received, final, true);
+      g.outputIds.forEach((id, index) => options.onToken?.({ id, index }));
+      return g;
+    }
+    await this.stream(`/v2/models/${encodeURIComponent(model)}/generate_stream`, body, (event) => {
+      if (final !== undefined) throw new MalformedResponseError('the service sent an event after the final one');
+      if (typeof event['error'] === 'string') throw remoteError(502, Buffer.from(JSON.stringify(event)));
+      if (event['final'] === true) {
+        final = event;
+        return;
+      }
+      const id = event['output_id'];
+      if (!Number.isSafeInteger(id) || event['index'] !== received.length) throw new MalformedResponseError(`token event ${received.length} is malformed`);
+      received.push(id as number);
+      options.onToken?.({ id: id as number, index: received.length - 1, ...(typeof event['text_output'] === 'string' ? { text: event['text_output'] } : {}) });
+    });
+    if (final === undefined) throw new MalformedResponseError('the stream ended without its final event (no receipt)');
+    return this.acceptGeneration(model, prompt, received, final, false);
+  }
+
+  /** The generation once its answer matches the tokens received and its receipt verified against them. */
+  private acceptGeneration(model: string, prompt: string | readonly number[], received: readonly number[], final: Record<string, unknown>, encrypted: boolean): ClientGeneration {
+    const f = final as { input_ids?: unknown; output_ids?: unknown; text_output?: unknown; finish?: unknown; receipt?: unknown };
+    const inputIds = Array.isArray(f.input_ids) ? (f.input_ids as number[]) : [];
+    if (typeof prompt !== 'string' && (inputIds.length !== prompt.length || inputIds.some((t, i) => t !== prompt[i]))) throw new AttestationError('the service ran another prompt than the one sent');
+    if (!Array.isArray(f.output_ids) || f.output_ids.length !== received.length || f.output_ids.some((t, i) => t !== received[i])) throw new MalformedResponseError('the final event lists other tokens than the ones streamed');
+    const b = verifyGeneratedAnswer(f.receipt, this.document, model, inputIds, received);
+    if (f.finish !== b.finish) throw new AttestationError(`the answer says finish '${String(f.finish).slice(0, 20)}', its receipt '${b.finish}'`);
+    return {
+      model,
+      inputIds,
+      outputIds: received,
+      ...(typeof f.text_output === 'string' ? { text: f.text_output } : {}),
+      finish: b.finish,
+      mode: b.mode,
+      integrity: b.integrity,
+      soundnessLog2: b.soundnessLog2,
+      incidents: b.incidents,
+      receipt: f.receipt as GenerationReceipt,
+      encrypted,
+    };
+  }
+
+  /** POSTs `body` and hands each server-sent event's JSON to `onEvent` as it arrives; bounded in time and size like request(). */
+  private async stream(path: string, body: string, onEvent: (event: Record<string, unknown>) => void): Promise<void> {
+    const timeoutMs = this.options.timeoutMs ?? 60_000;
+    const max = this.options.maxResponseBytes ?? 256 * 2 ** 20;
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${path}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', ...(this.options.clientId !== undefined ? { 'X-Slalom-Client': this.options.clientId } : {}) },
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (e) {
+      throw new TransportError(`cannot reach ${this.url}: ${(e as Error).message}`, { cause: e });
+    }
+    if (res.status !== 200 || !(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+      const text = Buffer.from(await res.arrayBuffer().catch(() => new ArrayBuffer(0)));
+      throw remoteError(res.status, text.subarray(0, 64 * 1024));
+    }
+    let total = 0;
+    let pending = '';
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of res.body ?? []) {
+        total += (chunk as Uint8Array).length;
+        if (total > max) throw new TransportError(`the answer of ${this.url} exceeds ${max} bytes`);
+        pending += decoder.decode(chunk as Uint8Array, { stream: true });
+        for (let end = pending.indexOf('\n\n'); end >= 0; end = pending.indexOf('\n\n')) {
+          const block = pending.slice(0, end);
+          pending = pending.slice(end + 2);
+          const data = block
+            .split('\n')
+            .filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).trimStart())
+            .join('\n');
+          if (data.length === 0) continue;
+          let event: unknown;
+          try {
+            event = JSON.parse(data);
+          } catch {
+            throw new MalformedResponseError('the service sent an event that is not JSON');
+          }
+          if (typeof event !== 'object' || event === null || Array.isArray(event)) throw new MalformedResponseError('the service sent an event that is not a JSON object');
+          onEvent(event as Record<string, unknown>);
+        }
+      }
+    } catch (e) {
+      if (typeof (e as { code?: unknown }).code === 'string' && String((e as { code: string }).code).startsWith('SLALOM_ERR_')) throw e;
+      throw new TransportError(`reading the stream of ${this.url} failed: ${(e as Error).message}`, { cause: e });
+    }
   }
 
   private decode(model: string, reply: FramedMessage, hashed: readonly HashedTensor[], encrypted: boolean): ClientResult {
@@ -372,5 +542,32 @@ export function verifyTrainingReceipt(receipt: unknown, trust: ReceiptTrust): Tr
   if (signer === null) throw new AttestationError('the training receipt does not verify: malformed, altered, or not signed by the keys it carries');
   const body = (receipt as TrainingReceipt).body;
   vouchForSigner('training receipt', signer, body.service.provider, trust);
+  return body;
+}
+
+/**
+ * Checks a generation receipt against what the client knows: signed by the attested key, for the
+ * attested model, over the prompt's ids and exactly the tokens received (hash and count).
+ * AttestationError naming the first thing that fails.
+ */
+export function verifyGeneratedAnswer(receipt: unknown, doc: AttestationDocument, model: string, promptIds: readonly number[], outputIds: readonly number[]): GenerationReceiptBody {
+  const body = verifyGenerationReceipt(receipt, { attestation: doc });
+  if (body.model.name !== model) throw new AttestationError(`the receipt is for model '${String(body.model.name).slice(0, 64)}', not the attested '${model}'`);
+  if (body.prompt.idsHash !== tokenIdsHash(promptIds) || body.prompt.count !== promptIds.length) throw new AttestationError('the receipt is for another prompt than the one the service answered');
+  if (body.generated.idsHash !== tokenIdsHash(outputIds) || body.generated.count !== outputIds.length) throw new AttestationError('the receipt is for other tokens than the ones received');
+  return body;
+}
+
+/** A generation receipt (attest/generation-receipt.ts) under the same rule as an inference receipt: its signer's key hash derived, then vouched for by a pin or an attestation document (which must also name its model). */
+export function verifyGenerationReceipt(receipt: unknown, trust: ReceiptTrust): GenerationReceiptBody {
+  const signer = generationSignerKeyHash(receipt);
+  if (signer === null) throw new AttestationError('the generation receipt does not verify: malformed, altered, or not signed by the keys it carries');
+  const body = (receipt as GenerationReceipt).body;
+  vouchForSigner('generation receipt', signer, body.service.provider, trust);
+  const doc = trust.attestation;
+  if (doc !== undefined) {
+    const m = body.model;
+    if (!doc.models.some((a) => a.name === m.name && a.modelHash === m.modelHash && a.weightsHash === m.weightsHash)) throw new AttestationError(`the generation receipt is for model '${String(m.name).slice(0, 64)}' with weights ${String(m.weightsHash).slice(0, 12)}…, which the attestation document does not name`);
+  }
   return body;
 }

@@ -31,6 +31,8 @@ export interface TrustedServerOptions {
   readonly replayWindowMs?: number;
   /** Predictions per item in `top_k` (default 5). */
   readonly top?: number;
+  /** Most tokens one generation may ask for (`max_tokens`; default 256, more is 400). */
+  readonly maxGenerateTokens?: number;
   /** One line per event worth logging (start, stop, refill errors); default none. */
   readonly log?: (line: string) => void;
 }
@@ -61,6 +63,7 @@ export function resolveTrustedOptions(o: TrustedServerOptions): ResolvedTrustedO
     attestation: o.attestation ?? noneProvider,
     replayWindowMs: int(o.replayWindowMs, 120_000, 'replayWindowMs'),
     top: int(o.top, 5, 'top'),
+    maxGenerateTokens: int(o.maxGenerateTokens, 256, 'maxGenerateTokens'),
     log: o.log ?? (() => {}),
   };
 }

@@ -12,23 +12,32 @@
  * refill up to the request's deadline, 'fail' answers 503 + Retry-After, 'local' runs that inference
  * in the trusted runtime (the result says mode baseline); either source alike. A PadsExhaustedError
  * is raised before anything is consumed or sent, so waiting and trying again is safe.
+ *
+ * A decoder is served for generation (generate()), one pad per token fed: its lanes take their pads
+ * through a WaitingPads each (waiting-pads.ts), so a generation that runs out mid-way waits for the
+ * refill right there (policy wait, up to its deadline), ends with finish 'no-pads' (fail, or wait past
+ * the deadline), or runs its steps in the trusted runtime (local); the result records which.
  */
 import type { AcceleratorBackend } from '../accel/backend.js';
 import { HttpBackend } from '../accel/http/client.js';
 import { WorkerBackend } from '../accel/worker/client.js';
-import { createSession, type CreateSessionOptions, type RunResult, type Session, type SessionInput } from '../api/session.js';
+import { createSession, type CreateSessionOptions, type GenerateResult, type Prompt, type RunResult, type Session, type SessionInput } from '../api/session.js';
 import type { MonotonicCounters } from '../blind/monotonic-counter.js';
+import type { GenerateOptions } from '../generate/generation.js';
 import { FairQueue, type QueueItem } from '../http/fair-queue.js';
 import { busy, HttpError } from '../http/http-error.js';
 import { createExactKernels } from '../kernels/exact-linear.js';
 import type { SlalomModel } from '../runtime/model.js';
+import type { PadSource } from '../runtime/pad-lease.js';
 import type { Mode } from '../runtime/modes.js';
+import { openPads } from '../runtime/session.js';
 import type { AdmissionOptions } from './accelerator-admission.js';
 import type { ServeMetrics } from './metrics.js';
 import { MemoryPadSource, type MemoryPadOptions } from './memory-pad-source.js';
 import { StorePadSource, type PadMaker } from './pad-source.js';
 import { PadRefill, type PadSupply, type RefillOptions } from './refill.js';
 import { shareAccelerator, type SharedAccelerator } from './shared-accelerator.js';
+import { WaitingPads } from './waiting-pads.js';
 
 export type EmptyPolicy = 'wait' | 'fail' | 'local';
 export const EMPTY_POLICIES: readonly EmptyPolicy[] = ['wait', 'fail', 'local'];
@@ -71,17 +80,24 @@ export interface ServedModelConfig {
   readonly admission?: Omit<AdmissionOptions, 'kernels'>;
 }
 
+/** A session, and for a decoder in a private mode the pad source whose deadline each request sets. */
+interface Lane {
+  readonly session: Session;
+  readonly pads?: WaitingPads;
+}
+
 interface Job extends QueueItem {
-  readonly input: SessionInput;
   readonly deadline: number;
   settled: boolean;
-  resolve(r: { result: RunResult; queueMs: number }): void;
+  /** What the job runs on its lane: its result resolves the job, its error rejects it. */
+  work(lane: Lane, job: Job): Promise<unknown>;
+  resolve(r: unknown): void;
   reject(e: unknown): void;
 }
 
 export class ServedModel {
   private readonly queue = new FairQueue<Job>();
-  private readonly free: Session[];
+  private readonly free: Lane[];
   private running = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -90,7 +106,7 @@ export class ServedModel {
     readonly model: SlalomModel,
     readonly mode: Mode,
     readonly onEmpty: EmptyPolicy | undefined,
-    private readonly lanes: readonly Session[],
+    private readonly lanes: readonly Lane[],
     private readonly maxQueue: number,
     private readonly shared: SharedAccelerator | undefined,
     readonly pads: PadMaker | undefined,
@@ -119,30 +135,35 @@ export class ServedModel {
     const countPad = (): void => metrics.padsPrecomputed.inc({ model: name });
     let pads: PadMaker | undefined;
     let refill: PadSupply | undefined;
-    const sessions: Session[] = [];
+    const sessions: Lane[] = [];
     try {
       let sessionPads: CreateSessionOptions['pads'];
+      let laneSource: (() => PadSource) | undefined;
       if (p?.source === 'memory') {
         const memory = await MemoryPadSource.open(model, { capacity: p.capacity, idleMs: p.idleMs, kernels }, countPad);
         pads = refill = memory;
         sessionPads = { source: 'shared', from: memory.pool, wait: false, ...padPolicy };
+        laneSource = () => memory.pool;
       } else if (p !== undefined) {
         pads = new StorePadSource(model, p.store, p.stateDir, kernels, p.refill === false ? undefined : p.refill?.nice, p.counters);
         refill = p.refill !== false ? new PadRefill(pads, p.refill ?? {}, countPad) : undefined;
         sessionPads = { store: p.store, stateDir: p.stateDir, ...(p.counters !== undefined ? { counters: p.counters } : {}), ...padPolicy };
+        laneSource = () => openPads(model, { store: p.store, stateDir: p.stateDir, ...(p.counters !== undefined ? { counters: p.counters } : {}) }, kernels);
       }
+      const supply = refill ?? pads;
       for (let k = 0; k < lanes; k++) {
-        sessions.push(
-          await createSession(model, {
-            ...config.session,
-            mode,
-            ...(shared !== undefined ? { accelerator: shared.lane() } : {}),
-            ...(sessionPads !== undefined ? { pads: sessionPads } : {}),
-          }),
-        );
+        // A decoder's lane waits for its pads step by step itself (waiting-pads.ts), from the pool or its own view of the store.
+        const lanePads = model.decoder !== undefined && laneSource !== undefined ? new WaitingPads(laneSource(), onEmpty!, (ms) => waitForPadFrom(supply, ms), () => metrics.padsExhausted.inc({ model: name, policy: 'wait' })) : undefined;
+        const session = await createSession(model, {
+          ...config.session,
+          mode,
+          ...(shared !== undefined ? { accelerator: shared.lane() } : {}),
+          ...(lanePads !== undefined ? { pads: { source: 'shared', from: lanePads, wait: true, ...padPolicy } } : sessionPads !== undefined ? { pads: sessionPads } : {}),
+        });
+        sessions.push({ session, ...(lanePads !== undefined ? { pads: lanePads } : {}) });
       }
     } catch (e) {
-      await Promise.all(sessions.map((s) => s.close()));
+      await Promise.all(sessions.map((s) => s.session.close()));
       if (refill !== undefined) await refill.close();
       else await pads?.close();
       await shared?.close();
@@ -182,9 +203,43 @@ export class ServedModel {
    * (IntegrityError, …) rejects it, never a result.
    */
   infer(client: string, input: SessionInput, timeoutMs: number): Promise<{ result: RunResult; queueMs: number }> {
+    return this.enqueue(client, timeoutMs, async (lane, job) => {
+      const queueMs = performance.now() - job.enqueuedAt;
+      for (;;) {
+        try {
+          const result = await lane.session.run(input);
+          for (const i of result.incidents) if (i.code === 'SLALOM_ERR_PADS_EXHAUSTED') this.metrics.padsExhausted.inc({ model: this.name, policy: 'local' });
+          return { result, queueMs };
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'SLALOM_ERR_PADS_EXHAUSTED') throw e;
+          this.metrics.padsExhausted.inc({ model: this.name, policy: this.onEmpty ?? 'fail' });
+          const left = job.deadline - performance.now();
+          if (this.onEmpty !== 'wait' || left <= 0 || !(await this.waitForPad(left))) throw busy(`no one-time pad is ready for '${this.name}' (${this.onEmpty === 'wait' ? 'waited for the refill' : 'policy fail'}); retry later`);
+        }
+      }
+    });
+  }
+
+  /**
+   * Generates from one prompt with the decoder once a lane is free, each token to `options.onToken`
+   * as its step is accepted; a step that finds no pad follows onEmpty (see the module comment). A
+   * run's own error (IntegrityError, …) rejects, and no token follows it.
+   */
+  generate(client: string, prompt: Prompt, options: GenerateOptions, timeoutMs: number): Promise<{ result: GenerateResult; queueMs: number }> {
+    return this.enqueue(client, timeoutMs, async (lane, job) => {
+      const queueMs = performance.now() - job.enqueuedAt;
+      if (lane.pads !== undefined) lane.pads.deadline = job.deadline;
+      const result = await lane.session.generate(prompt, options);
+      if (this.onEmpty !== 'wait') for (const i of result.incidents) if (i.code === 'SLALOM_ERR_PADS_EXHAUSTED') this.metrics.padsExhausted.inc({ model: this.name, policy: this.onEmpty ?? 'fail' });
+      return { result, queueMs };
+    });
+  }
+
+  /** Queues `work` for `client` until a lane is free (its turn in the fair queue); 503 when the queue is full or the request waited past `timeoutMs`. */
+  private enqueue<T>(client: string, timeoutMs: number, work: (lane: Lane, job: Job) => Promise<T>): Promise<T> {
     if (this.queue.size >= this.maxQueue) return Promise.reject(busy(`the queue of '${this.name}' is full (${this.maxQueue} requests)`));
-    return new Promise((resolve, reject) => {
-      const job: Job = { client, items: 1, shapeKey: '', enqueuedAt: performance.now(), input, deadline: performance.now() + timeoutMs, settled: false, resolve, reject };
+    return new Promise<T>((resolve, reject) => {
+      const job: Job = { client, items: 1, shapeKey: '', enqueuedAt: performance.now(), deadline: performance.now() + timeoutMs, settled: false, work, resolve: resolve as (r: unknown) => void, reject };
       const timer = setTimeout(() => {
         if (this.queue.remove(job)) this.settle(job, busy(`timed out after ${timeoutMs} ms in the queue of '${this.name}'`));
       }, timeoutMs);
@@ -192,7 +247,7 @@ export class ServedModel {
       const settle = (): void => clearTimeout(timer);
       job.resolve = (v) => {
         settle();
-        resolve(v);
+        resolve(v as T);
       };
       job.reject = (e) => {
         settle();
@@ -219,7 +274,7 @@ export class ServedModel {
   async close(): Promise<void> {
     this.abandon();
     await this.idle();
-    await Promise.all(this.lanes.map((s) => s.close()));
+    await Promise.all(this.lanes.map((s) => s.session.close()));
     await this.refill?.close();
     if (this.refill === undefined) await this.pads?.close();
     await this.shared?.close();
@@ -240,35 +295,16 @@ export class ServedModel {
     }
   }
 
-  private async run(lane: Session, job: Job): Promise<void> {
-    const queueMs = performance.now() - job.enqueuedAt;
+  private async run(lane: Lane, job: Job): Promise<void> {
     try {
-      for (;;) {
-        try {
-          const result = await lane.run(job.input);
-          for (const i of result.incidents) if (i.code === 'SLALOM_ERR_PADS_EXHAUSTED') this.metrics.padsExhausted.inc({ model: this.name, policy: 'local' });
-          this.settleOk(job, { result, queueMs });
-          return;
-        } catch (e) {
-          if ((e as { code?: string }).code !== 'SLALOM_ERR_PADS_EXHAUSTED') throw e;
-          this.metrics.padsExhausted.inc({ model: this.name, policy: this.onEmpty ?? 'fail' });
-          const left = job.deadline - performance.now();
-          if (this.onEmpty !== 'wait' || left <= 0 || !(await this.waitForPad(left))) throw busy(`no one-time pad is ready for '${this.name}' (${this.onEmpty === 'wait' ? 'waited for the refill' : 'policy fail'}); retry later`);
-        }
-      }
+      this.settleOk(job, await job.work(lane, job));
     } catch (e) {
       this.settle(job, e);
     }
   }
 
-  private async waitForPad(timeoutMs: number): Promise<boolean> {
-    if (this.refill !== undefined) return this.refill.waitForPad(timeoutMs);
-    const deadline = performance.now() + timeoutMs;
-    while (performance.now() < deadline) {
-      if ((this.pads?.remaining() ?? 0) > 0) return true;
-      await new Promise((r) => setTimeout(r, Math.min(250, deadline - performance.now())));
-    }
-    return false;
+  private waitForPad(timeoutMs: number): Promise<boolean> {
+    return waitForPadFrom(this.refill ?? this.pads, timeoutMs);
   }
 
   private settle(job: Job, e: unknown): void {
@@ -277,9 +313,20 @@ export class ServedModel {
     job.reject(e instanceof HttpError || e instanceof Error ? e : new Error(String(e)));
   }
 
-  private settleOk(job: Job, v: { result: RunResult; queueMs: number }): void {
+  private settleOk(job: Job, v: unknown): void {
     if (job.settled) return;
     job.settled = true;
     job.resolve(v);
   }
+}
+
+/** A pad ready within `timeoutMs`: the refill's own wait, or (no refill: pads come from `slalom precompute`) the store looked at until then. */
+async function waitForPadFrom(supply: PadSupply | PadMaker | undefined, timeoutMs: number): Promise<boolean> {
+  if (supply !== undefined && 'waitForPad' in supply) return supply.waitForPad(timeoutMs);
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if ((supply?.remaining() ?? 0) > 0) return true;
+    await new Promise((r) => setTimeout(r, Math.min(250, deadline - performance.now())));
+  }
+  return false;
 }

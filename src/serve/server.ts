@@ -90,7 +90,7 @@ export class TrustedServer {
       totals: { ...this.service.totals, rejected: { ...this.service.totals.rejected } },
       keyHash: this.keys.keyHash,
       models: Object.fromEntries(
-        [...this.models.values()].map((m) => [m.name, { mode: m.mode, queueDepth: m.queueDepth(), inflight: m.inflight(), ...(m.pads !== undefined ? { pads: { source: m.pads.kind, ...(m.refill?.status() ?? { remaining: m.pads.remaining() }) } } : {}), ...(m.admission !== undefined ? { accelerator: { admitted: m.admission.admitted(), readmissions: m.admission.readmissions, ...(m.admission.reason !== undefined ? { quarantinedFor: m.admission.reason.slice(0, 300) } : {}) } } : {}) }]),
+        [...this.models.values()].map((m) => [m.name, { mode: m.mode, queueDepth: m.queueDepth(), inflight: m.inflight(), ...(m.pads !== undefined ? { pads: { source: m.pads.kind, ...(m.model.decoder !== undefined ? { per: 'token' } : {}), ...(m.refill?.status() ?? { remaining: m.pads.remaining() }) } } : {}), ...(m.admission !== undefined ? { accelerator: { admitted: m.admission.admitted(), readmissions: m.admission.readmissions, ...(m.admission.reason !== undefined ? { quarantinedFor: m.admission.reason.slice(0, 300) } : {}) } } : {}) }]),
       ),
     };
   }

@@ -29,6 +29,7 @@ interface ServeFlags extends ModelFlags, Pick<SessionFlags, 'check' | 'repetitio
   requestTimeoutMs: string;
   attestation: string;
   top: string;
+  maxGenerateTokens: string;
   quiet?: boolean;
 }
 
@@ -78,6 +79,7 @@ export async function serveModels(flags: ServeFlags): Promise<void> {
     requestTimeoutMs: parsePositive(flags.requestTimeoutMs, '--request-timeout-ms', true),
     attestation: noneProvider,
     top: parsePositive(flags.top, '--top', true),
+    maxGenerateTokens: parsePositive(flags.maxGenerateTokens, '--max-generate-tokens', true),
     log,
   });
   // The one line a script waits for, on stdout.
