@@ -112,9 +112,9 @@ export async function generateTokens(model: SlalomModel, protocol: LinearProtoco
       try {
         const step = await stepper.run(rows.map((r) => r.row));
         logits = step.logits;
-        steps.push(step.record);
+        steps.push(...step.records);
         incidents.push(...step.incidents);
-        if (step.lease !== undefined) (pads ??= { ...step.lease.origin, indices: [] }).indices.push(...step.lease.indices);
+        for (const lease of step.leases) (pads ??= { ...lease.origin, indices: [] }).indices.push(...lease.indices);
       } catch (e) {
         if (!hasErrorCode(e, 'SLALOM_ERR_PADS_EXHAUSTED')) throw e;
         incidents.push({ layer: '(all)', code: e.code, message: `${e.message}; the generation stopped there` });
@@ -187,7 +187,27 @@ class Stepper {
     this.byName = model.quantized.byNode;
   }
 
-  async run(rows: readonly StepRow[]): Promise<{ logits: Tensor; record: StepRecord; incidents: readonly Incident[]; lease?: TokenLease | undefined }> {
+  /**
+   * Runs `rows` as one step, or as consecutive steps of at most the protocol's limit (a pad pool
+   * smaller than the step): the same logits either way, since a row attends only to positions up to
+   * its own and the linear layers treat rows apart.
+   */
+  async run(rows: readonly StepRow[]): Promise<{ logits: Tensor; records: StepRecord[]; incidents: Incident[]; leases: TokenLease[] }> {
+    const limit = this.protocol.maxTokensPerStep?.() ?? rows.length;
+    const parts = [];
+    for (let at = 0; at < rows.length; at += limit) parts.push(await this.runOne(rows.slice(at, at + limit)));
+    const { vocab } = this.decoder.config;
+    const logits = new Float64Array(rows.length * vocab);
+    parts.reduce((at, p) => (logits.set(p.logits.data, at), at + p.logits.data.length), 0);
+    return {
+      logits: { dims: [rows.length, vocab], data: logits },
+      records: parts.map((p) => p.record),
+      incidents: parts.flatMap((p) => p.incidents),
+      leases: parts.flatMap((p) => (p.lease !== undefined ? [p.lease] : [])),
+    };
+  }
+
+  private async runOne(rows: readonly StepRow[]): Promise<{ logits: Tensor; record: StepRecord; incidents: readonly Incident[]; lease?: TokenLease | undefined }> {
     const step = new PhaseTotals();
     const observer: RunObserver = { phase: (p, ms, l) => (step.phase(p, ms, l), this.totals.phase(p, ms, l)) };
     const tokens = { count: rows.length, layers: this.model.quantized.layers };

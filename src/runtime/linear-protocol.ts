@@ -26,6 +26,8 @@ export interface LinearProtocol {
    * decoder's step of `tokens` rows takes one pad per token, stacked (runtime/token-pads.ts).
    */
   start(observer: RunObserver, tokens?: TokenPads): Promise<ProtocolRun>;
+  /** The most tokens one step may carry (the pads it takes at once); absent: any number. */
+  maxTokensPerStep?(): number | undefined;
   close?(): Promise<void>;
 }
 

@@ -36,8 +36,12 @@ export interface PadSource {
   begin(): PadLease;
   /** begin(), waiting for a pad being precomputed where the source makes them (the memory pool). */
   acquire(): Promise<PadLease>;
-  /** How many pads are left. */
-  inventory(): { readonly remaining: number };
+  /**
+   * How many pads are left; a source with a fixed number of slots (the memory pool) also says how
+   * many it has: a decoding step takes one pad per token at once, so a step of more tokens than that
+   * would wait for itself (generation splits such a step).
+   */
+  inventory(): { readonly remaining: number; readonly capacity?: number };
   /** Pads the last begin() skipped (recorded but lost); none for a pool. */
   readonly skipped: readonly number[];
   /** Stops what the source runs (the pool's thread) and gives back its memory. */

@@ -106,6 +106,14 @@ describe('generation with gpt-tiny', async () => {
     assert.equal(local.pads, undefined);
   });
 
+  it('a step of more tokens than the pad pool has slots runs as consecutive steps, with the same tokens', async () => {
+    const prompt = [Array.from({ length: 10 }, (_, i) => (3 * i) % 40)];
+    const expected = await generate('baseline', OPTIONS, prompt);
+    const small = await generate('private+verified', OPTIONS, prompt, { source: 'memory', capacity: 4 });
+    assert.deepEqual(small.sequences, expected.sequences);
+    assert.deepEqual(small.steps.slice(0, 4).map((s) => s.tokens), [4, 4, 2, 1]);
+  });
+
   it('a lie in the middle of a generation is caught: nothing more is emitted, whatever the fallback', async () => {
     for (const mode of ['verified', 'private+verified'] as const) {
       for (const layer of [0, layers - 1]) {

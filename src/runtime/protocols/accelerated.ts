@@ -277,6 +277,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
     async start(observer, tokens) {
       return startRun(observer, tokens);
     },
+    maxTokensPerStep: () => pads?.inventory().capacity,
     async close() {
       verifier?.dispose();
       await accelerator.close();
