@@ -1,0 +1,132 @@
+/** The generation bench's text table and markdown report (bench/generate.ts), from one measurement. */
+import type { Bandwidth } from './membw.js';
+import { GROUP_REASONS, GROUPS, type GenerateBenchResult, type ModeMeasurement } from './generate.js';
+import { fmtBytes, fmtCount, mdTable, textTable } from './stats.js';
+
+export interface GenerateEnvironment {
+  readonly date: string;
+  readonly node: string;
+  readonly cpu: string;
+  readonly simd: readonly string[];
+  readonly cpuCount: number;
+  readonly bandwidth: Bandwidth;
+  readonly loadAvgAtStart: readonly number[];
+  readonly loadAvgAtEnd: readonly number[];
+  readonly wallSeconds: number;
+}
+
+const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.1 || v === 0 ? v.toFixed(2) : v.toPrecision(2));
+const pct = (part: number, whole: number): string => `${((100 * part) / whole).toFixed(0)} %`;
+
+/** Each mode against its target: the ratio, and the distance when missed (how many times too slow, and the per-token budget). */
+function verdict(m: ModeMeasurement, ortMs: number): string {
+  const budget = ortMs / m.target;
+  if (m.ratio >= m.target) return `met (budget ${ms(budget)} ms)`;
+  return `missed: ${(m.target / m.ratio).toFixed(1)}× too slow (budget ${ms(budget)} ms, ${ms(m.trustedMs - budget)} ms over)`;
+}
+
+function summaryRows(r: GenerateBenchResult): string[][] {
+  return [
+    ['onnxruntime fp32 (1 thread)', ms(r.ort.wallMs), ms(r.ort.wallMs), '', '', '1×', '', `CPU ${ms(r.ort.cpuMs)} ms; ${r.ort.gmacs.toFixed(2)} GMAC/s`],
+    ...r.modes.map((m) => [
+      m.mode === 'private+verified' ? 'private+verified (memory pool)' : m.mode,
+      ms(m.trustedMs),
+      ms(m.wallMs),
+      ms(m.acceleratorMs),
+      ms(m.wallLessAcceleratorMs),
+      `${m.ratio.toFixed(2)}×`,
+      `${m.target}×`,
+      verdict(m, r.ort.wallMs),
+    ]),
+    ['floor (trusted side)', ms(r.floor.totalMs), '', '', '', `${(r.ort.wallMs / r.floor.totalMs).toFixed(0)}×`, '', `linear ${ms(r.floor.linearMs)} + attention ${ms(r.floor.attentionMs)} ms`],
+  ];
+}
+
+const SUMMARY_HEADER = ['', 'trusted ms/token', 'wall ms/token', 'accelerator ms', 'wall − accelerator ms', 'ORT / trusted', 'target', 'distance'];
+
+function groupRows(r: GenerateBenchResult): string[][] {
+  const floorOf: Record<string, number> = { 'linear boundary': r.floor.linearMs, attention: r.floor.attentionMs };
+  return GROUPS.filter((g) => r.modes.some((m) => (m.groups[g] ?? 0) > 0)).map((g) => [
+    g,
+    ...r.modes.flatMap((m) => [ms(m.groups[g] ?? 0), pct(m.groups[g] ?? 0, m.trustedMs)]),
+    floorOf[g] !== undefined ? ms(floorOf[g]!) : '',
+  ]);
+}
+
+const groupHeader = (r: GenerateBenchResult): string[] => ['phase group', ...r.modes.flatMap((m) => [`${m.mode} ms`, 'share']), 'floor ms'];
+
+/** Per missed target: each group's milliseconds against the whole per-token budget, and why it costs that. */
+function reasons(r: GenerateBenchResult): string[] {
+  const lines: string[] = [];
+  for (const m of r.modes) {
+    if (m.ratio >= m.target) continue;
+    const budget = r.ort.wallMs / m.target;
+    lines.push(`${m.mode}: ${m.ratio.toFixed(2)}× of the ${m.target}× target; the whole token may take ${ms(budget)} ms, it takes ${ms(m.trustedMs)} ms:`);
+    for (const g of GROUPS) {
+      const v = m.groups[g] ?? 0;
+      if (v <= 0) continue;
+      lines.push(`  - ${g}: ${ms(v)} ms (${pct(v, m.trustedMs)}; ${(v / budget).toFixed(2)}× the budget): ${GROUP_REASONS[g]}`);
+    }
+    if (r.floor.totalMs > budget) lines.push(`  - even the floor (${ms(r.floor.totalMs)} ms) exceeds the budget: the float64 cache alone is ${fmtBytes(r.floor.attentionCacheBytes)} to read per token`);
+  }
+  return lines;
+}
+
+function header(r: GenerateBenchResult): string {
+  return (
+    `${r.model}: ${r.config.layers} layers, d ${r.config.d}, ${r.config.heads} heads, vocab ${r.config.vocab}; prompt ${r.promptTokens} tokens, ` +
+    `${r.warmup} warm-up + ${r.measured} measured decoding steps (medians); ${r.linearLayers} linear layers, ` +
+    `${fmtCount(r.macsPerToken.linear)} linear + ${fmtCount(r.macsPerToken.attention)} attention MACs per token, ` +
+    `${fmtCount(r.linearValuesPerToken)} linear values per token (${(r.macsPerToken.linear / r.linearValuesPerToken).toFixed(0)} MACs per value)`
+  );
+}
+
+export function generateTable(r: GenerateBenchResult): string {
+  const lines = [
+    header(r),
+    textTable(SUMMARY_HEADER, summaryRows(r), [false, true, true, true, true, true, true, false]),
+    '',
+    'where the trusted time per token goes (medians per group):',
+    textTable(groupHeader(r), groupRows(r), [false, ...r.modes.flatMap(() => [true, true]), true]),
+    '',
+    ...r.modes.map((m) => `${m.mode} phases: ${Object.entries(m.phases).map(([p, v]) => `${p} ${ms(v)}`).join(', ')}; wall − accelerator ${ms(m.wallLessAcceleratorMs)} ms`),
+    ...reasons(r),
+    '',
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export function generateMarkdown(r: GenerateBenchResult, env: GenerateEnvironment): string {
+  const pool = r.modes.find((m) => m.pool !== undefined)?.pool;
+  const load = (l: readonly number[]): string => l.map((v) => v.toFixed(2)).join(', ');
+  return `# Time per generated token
+
+Written by \`npm run bench:generate\` (bench/generate.ts) on ${env.date.slice(0, 10)}. ${header(r)}.
+
+**Machine.** ${env.cpu}, ${env.cpuCount} cores (SIMD: ${env.simd.join(' ') || 'unknown'}), Node ${env.node}; memory
+bandwidth on one thread: copy ${(env.bandwidth.copyBytesPerS / 1e9).toFixed(1)} GB/s, read ${(env.bandwidth.readBytesPerS / 1e9).toFixed(1)} GB/s.
+Load average ${load(env.loadAvgAtStart)} at the start and ${load(env.loadAvgAtEnd)} at the end: the machine was shared
+with other jobs, so single numbers are noisy; the JSON keeps every sample. The whole run took ${env.wallSeconds.toFixed(0)} s.
+
+**What runs.** onnxruntime-node fp32, one intra-op and one inter-op thread, graph optimizations on: the prompt with
+an empty past, then one token per step at the next position with the previous step's present key/values as its past
+(onnxruntime's own tensors, no conversion in the timing); its time is the wall time of \`session.run\`. slalom:
+\`session.generate\` with the same prompt and greedy sampling, the embedded worker accelerator, exact kernels \`ort\`;
+the decoding steps' own phase timings (the prefill step is left out), trusted = every phase but the wait for the
+accelerator. Loading (import, calibration on ${r.calibration}, quantization) took ${(r.loadMs / 1000).toFixed(1)} s${r.buildMs !== undefined ? `, building the zoo model ${(r.buildMs / 1000).toFixed(1)} s` : ''}.
+${pool !== undefined ? `The memory pool held ${pool.capacity} pads (one per token fed: the prompt's and every decoding step's), precomputed before the run in ${(pool.fillMs / 1000).toFixed(1)} s (${ms(pool.msPerPad)} ms per pad), and was kept from refilling during it.\n` : ''}
+${mdTable(SUMMARY_HEADER, summaryRows(r), [false, true, true, true, true, true, true, false])}
+
+**The floor** is what the trusted side must touch per token at the measured bandwidth (${(r.floor.bytesPerS / 1e9).toFixed(1)} GB/s):
+each linear layer's input and output row at 4 bytes per value (${fmtCount(r.linearValuesPerToken)} values: ${ms(r.floor.linearMs)} ms),
+and the attention's read of the float64 key/value cache (${r.config.layers} layers × 2 × ${r.promptTokens + r.warmup + Math.ceil(r.measured / 2)} positions × ${r.config.d} × 8 bytes = ${fmtBytes(r.floor.attentionCacheBytes)}: ${ms(r.floor.attentionMs)} ms).
+
+## Where the trusted time goes
+
+${mdTable(groupHeader(r), groupRows(r), [false, ...r.modes.flatMap(() => [true, true]), true])}
+
+${r.modes.map((m) => `- ${m.mode}: ${Object.entries(m.phases).map(([p, v]) => `${p} ${ms(v)}`).join(', ')} ms per token; wall less the accelerator's wait ${ms(m.wallLessAcceleratorMs)} ms (what no phase times: sampling, scaling, bookkeeping); prefill of ${r.promptTokens} tokens: trusted ${ms(m.prefill.trustedMs)} ms, wall ${ms(m.prefill.wallMs)} ms`).join('\n')}
+- onnxruntime: prefill of ${r.promptTokens} tokens ${ms(r.ort.prefillMs)} ms.
+
+${reasons(r).length > 0 ? `## Targets missed\n\n${reasons(r).join('\n')}\n` : '## Targets\n\nBoth targets met.\n'}`;
+}
