@@ -55,6 +55,19 @@ function groupRows(r: GenerateBenchResult): string[][] {
 
 const groupHeader = (r: GenerateBenchResult): string[] => ['phase group', ...r.modes.flatMap((m) => [`${m.mode} ms`, 'share']), 'floor ms'];
 
+/** The greedy tokens: each mode's against onnxruntime's (same prompt), and the private mode's against verified's (they must be identical). */
+function agreement(r: GenerateBenchResult): string {
+  const prefix = (a: readonly number[], b: readonly number[]): number => {
+    let k = 0;
+    while (k < a.length && k < b.length && a[k] === b[k]) k++;
+    return k;
+  };
+  const [v, pv] = [r.modes.find((m) => m.mode === 'verified'), r.modes.find((m) => m.mode === 'private+verified')];
+  const parts = r.modes.map((m) => `${m.mode} agrees with onnxruntime fp32 on the first ${prefix(m.tokens, r.ort.tokens)} of ${m.tokens.length}`);
+  if (v !== undefined && pv !== undefined) parts.push(`private+verified ${prefix(v.tokens, pv.tokens) === v.tokens.length && v.tokens.length === pv.tokens.length ? 'gives the same tokens as' : 'DIFFERS from'} verified`);
+  return `greedy tokens: ${parts.join('; ')}`;
+}
+
 /** Per missed target: each group's milliseconds against the whole per-token budget, and why it costs that. */
 function reasons(r: GenerateBenchResult): string[] {
   const lines: string[] = [];
@@ -89,6 +102,7 @@ export function generateTable(r: GenerateBenchResult): string {
     'where the trusted time per token goes (medians per group):',
     textTable(groupHeader(r), groupRows(r), [false, ...r.modes.flatMap(() => [true, true]), true]),
     '',
+    agreement(r),
     ...r.modes.map((m) => `${m.mode} phases: ${Object.entries(m.phases).map(([p, v]) => `${p} ${ms(v)}`).join(', ')}; wall − accelerator ${ms(m.wallLessAcceleratorMs)} ms`),
     ...reasons(r),
     '',
@@ -127,6 +141,7 @@ ${mdTable(groupHeader(r), groupRows(r), [false, ...r.modes.flatMap(() => [true, 
 
 ${r.modes.map((m) => `- ${m.mode}: ${Object.entries(m.phases).map(([p, v]) => `${p} ${ms(v)}`).join(', ')} ms per token; wall less the accelerator's wait ${ms(m.wallLessAcceleratorMs)} ms (what no phase times: sampling, scaling, bookkeeping); prefill of ${r.promptTokens} tokens: trusted ${ms(m.prefill.trustedMs)} ms, wall ${ms(m.prefill.wallMs)} ms`).join('\n')}
 - onnxruntime: prefill of ${r.promptTokens} tokens ${ms(r.ort.prefillMs)} ms.
+- ${agreement(r)} (random weights: near-equal logits make a greedy choice sensitive to quantization).
 
 ${reasons(r).length > 0 ? `## Targets missed\n\n${reasons(r).join('\n')}\n` : '## Targets\n\nBoth targets met.\n'}`;
 }

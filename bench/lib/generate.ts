@@ -216,8 +216,14 @@ async function measureOrt(
     let past: Record<string, ort.Tensor> = {};
     for (let i = 0; i < config.layers; i++) past[`past_key_${i}`] = past[`past_value_${i}`] = empty;
     const tokens: number[] = [];
-    const step = async (input: readonly number[], position: number): Promise<void> => {
-      const out = await session.run({ input_ids: ids(input), position_ids: ids(input.map((_, k) => position + k)), ...past });
+    /** One session.run, timed alone (wall and this process's CPU); then its presents become the past and its greedy token is kept. */
+    const step = async (input: readonly number[], position: number): Promise<{ wall: number; cpu: number }> => {
+      const feeds = { input_ids: ids(input), position_ids: ids(input.map((_, k) => position + k)), ...past };
+      const c = process.cpuUsage();
+      const t = performance.now();
+      const out = await session.run(feeds);
+      const wall = performance.now() - t;
+      const used = process.cpuUsage(c);
       const next: Record<string, ort.Tensor> = {};
       for (let i = 0; i < config.layers; i++) {
         next[`past_key_${i}`] = out[`present_key_${i}`]!;
@@ -226,21 +232,16 @@ async function measureOrt(
       past = next;
       const logits = out['logits']!.data as Float32Array;
       tokens.push(argmax(logits.subarray(logits.length - config.vocab)));
+      return { wall, cpu: (used.user + used.system) / 1000 };
     };
-    let t = performance.now();
-    await step(prompt, 0);
-    const prefillMs = performance.now() - t;
+    const prefillMs = (await step(prompt, 0)).wall;
     const wall: number[] = [];
     const cpu: number[] = [];
     for (let s = 0; s < warmup + measured; s++) {
-      const c = process.cpuUsage();
-      t = performance.now();
-      await step([tokens.at(-1)!], prompt.length + s);
-      const w = performance.now() - t;
-      const used = process.cpuUsage(c);
+      const m = await step([tokens.at(-1)!], prompt.length + s);
       if (s < warmup) continue;
-      wall.push(w);
-      cpu.push((used.user + used.system) / 1000);
+      wall.push(m.wall);
+      cpu.push(m.cpu);
     }
     return { wallMs: median(wall), cpuMs: median(cpu), wallMsSamples: wall, prefillMs, tokens };
   } finally {
