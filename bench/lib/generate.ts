@@ -15,6 +15,7 @@ import { PadPool } from '../../src/runtime/pad-pool.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { Rng } from '../../src/util/seeded-rng.js';
 import { buildZooModel, isZooModelName } from '../../src/zoo/index.js';
+import { schedstat } from './cpu.js';
 import type { Bandwidth } from './membw.js';
 import { median } from './stats.js';
 
@@ -81,11 +82,17 @@ export interface ModeMeasurement {
   /** Median per decoding step: the wall time less the accelerator's wait (the timed phases plus what no phase times: sampling, scaling, bookkeeping). */
   readonly wallLessAcceleratorMs: number;
   readonly acceleratorMs: number;
+  /** Median per decoding step: CPU time of the trusted runtime's thread (Linux schedstat; all its work, timed phase or not, none of the accelerator's), and its time ready but waiting for a CPU. */
+  readonly trustedCpuMs?: number;
+  readonly runQueueMs?: number;
+  /** onnxruntime's CPU ms per token / trustedCpuMs: the ratio without what other jobs on the machine cost either side. */
+  readonly ratioCpu?: number;
   /** Median ms per decoding step by phase. */
   readonly phases: Record<string, number>;
   /** Median ms per decoding step by group (GROUPS). */
   readonly groups: Record<string, number>;
   readonly trustedMsSamples: readonly number[];
+  readonly trustedCpuMsSamples?: readonly number[];
   readonly wallMsSamples: readonly number[];
   /** The prefill step: its trusted and wall ms (prompt tokens fed at once). */
   readonly prefill: { readonly trustedMs: number; readonly wallMs: number };
@@ -113,7 +120,7 @@ export interface GenerateBenchResult {
   readonly macsPerToken: { readonly linear: number; readonly attention: number };
   readonly linearValuesPerToken: number;
   readonly floor: { readonly linearMs: number; readonly attentionMs: number; readonly totalMs: number; readonly bytesPerS: number; readonly attentionCacheBytes: number };
-  readonly ort: { readonly wallMs: number; readonly cpuMs: number; readonly gmacs: number; readonly wallMsSamples: readonly number[]; readonly prefillMs: number; readonly tokens: readonly number[] };
+  readonly ort: { readonly wallMs: number; readonly cpuMs: number; readonly runQueueMs?: number; readonly gmacs: number; readonly wallMsSamples: readonly number[]; readonly prefillMs: number; readonly tokens: readonly number[] };
   readonly modes: readonly ModeMeasurement[];
 }
 
@@ -171,13 +178,13 @@ export async function measureGeneration(o: GenerateBenchOptions): Promise<Genera
   log(`[${o.model}] onnxruntime fp32, one thread: prefill ${o.promptTokens} tokens, ${o.warmup} + ${o.measured} decoding steps…`);
   const ortRun = await measureOrt(model.onnxBytes, decoder.config, prompt, o.warmup, o.measured);
   const ortGmacs = (macsPerToken.linear + macsPerToken.attention) / (ortRun.wallMs / 1000) / 1e9;
-  log(`[${o.model}] onnxruntime: ${ortRun.wallMs.toFixed(1)} ms per token (CPU ${ortRun.cpuMs.toFixed(1)} ms), prefill ${ortRun.prefillMs.toFixed(0)} ms`);
+  log(`[${o.model}] onnxruntime: ${ortRun.wallMs.toFixed(1)} ms per token (CPU ${ortRun.cpuMs.toFixed(1)} ms, waiting for a CPU ${ortRun.runQueueMs?.toFixed(1) ?? '?'} ms), prefill ${ortRun.prefillMs.toFixed(0)} ms`);
 
   const modes: ModeMeasurement[] = [];
   for (const mode of Object.keys(TARGETS) as GenerateMode[]) {
-    modes.push(await measureMode(model, mode, prompt, o, ortRun.wallMs));
+    modes.push(await measureMode(model, mode, prompt, o, ortRun.wallMs, ortRun.cpuMs));
     const m = modes.at(-1)!;
-    log(`[${o.model}] ${mode}: trusted ${m.trustedMs.toFixed(1)} ms per token, wall ${m.wallMs.toFixed(1)} ms; ${m.ratio.toFixed(2)}× onnxruntime (target ${m.target}×)`);
+    log(`[${o.model}] ${mode}: trusted ${m.trustedMs.toFixed(1)} ms per token (its thread's CPU ${m.trustedCpuMs?.toFixed(1) ?? '?'} ms), wall ${m.wallMs.toFixed(1)} ms; ${m.ratio.toFixed(2)}× onnxruntime (target ${m.target}×)`);
   }
   return {
     model: o.model,
@@ -208,7 +215,7 @@ async function measureOrt(
   prompt: readonly number[],
   warmup: number,
   measured: number,
-): Promise<{ wallMs: number; cpuMs: number; wallMsSamples: number[]; prefillMs: number; tokens: number[] }> {
+): Promise<{ wallMs: number; cpuMs: number; runQueueMs?: number; wallMsSamples: number[]; prefillMs: number; tokens: number[] }> {
   const session = await ort.InferenceSession.create(onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: ortLogSeverity() });
   try {
     const ids = (values: readonly number[]): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), [1, values.length]);
@@ -217,13 +224,15 @@ async function measureOrt(
     for (let i = 0; i < config.layers; i++) past[`past_key_${i}`] = past[`past_value_${i}`] = empty;
     const tokens: number[] = [];
     /** One session.run, timed alone (wall and this process's CPU); then its presents become the past and its greedy token is kept. */
-    const step = async (input: readonly number[], position: number): Promise<{ wall: number; cpu: number }> => {
+    const step = async (input: readonly number[], position: number): Promise<{ wall: number; cpu: number; queued?: number }> => {
       const feeds = { input_ids: ids(input), position_ids: ids(input.map((_, k) => position + k)), ...past };
       const c = process.cpuUsage();
+      const q = schedstat(true);
       const t = performance.now();
       const out = await session.run(feeds);
       const wall = performance.now() - t;
       const used = process.cpuUsage(c);
+      const q1 = schedstat(true);
       const next: Record<string, ort.Tensor> = {};
       for (let i = 0; i < config.layers; i++) {
         next[`past_key_${i}`] = out[`present_key_${i}`]!;
@@ -232,18 +241,20 @@ async function measureOrt(
       past = next;
       const logits = out['logits']!.data as Float32Array;
       tokens.push(argmax(logits.subarray(logits.length - config.vocab)));
-      return { wall, cpu: (used.user + used.system) / 1000 };
+      return { wall, cpu: (used.user + used.system) / 1000, ...(q !== undefined && q1 !== undefined ? { queued: q1.waitMs - q.waitMs } : {}) };
     };
     const prefillMs = (await step(prompt, 0)).wall;
     const wall: number[] = [];
     const cpu: number[] = [];
+    const queued: number[] = [];
     for (let s = 0; s < warmup + measured; s++) {
       const m = await step([tokens.at(-1)!], prompt.length + s);
       if (s < warmup) continue;
       wall.push(m.wall);
       cpu.push(m.cpu);
+      if (m.queued !== undefined) queued.push(m.queued);
     }
-    return { wallMs: median(wall), cpuMs: median(cpu), wallMsSamples: wall, prefillMs, tokens };
+    return { wallMs: median(wall), cpuMs: median(cpu), ...(queued.length === wall.length ? { runQueueMs: median(queued) } : {}), wallMsSamples: wall, prefillMs, tokens };
   } finally {
     await session.release();
   }
@@ -256,7 +267,7 @@ function argmax(xs: Float32Array): number {
   return best;
 }
 
-async function measureMode(model: SlalomModel, mode: GenerateMode, prompt: readonly number[], o: GenerateBenchOptions, ortMs: number): Promise<ModeMeasurement> {
+async function measureMode(model: SlalomModel, mode: GenerateMode, prompt: readonly number[], o: GenerateBenchOptions, ortMs: number, ortCpuMs: number): Promise<ModeMeasurement> {
   const steps = o.warmup + o.measured;
   let pool: PadPool | undefined;
   let poolInfo: ModeMeasurement['pool'];
@@ -278,8 +289,15 @@ async function measureMode(model: SlalomModel, mode: GenerateMode, prompt: reado
   try {
     o.log(`[${o.model}] ${mode}: prefill ${prompt.length} tokens, ${o.warmup} + ${o.measured} decoding steps…`);
     const at: number[] = [];
+    const sched: (ReturnType<typeof schedstat>)[] = [];
     const start = performance.now();
-    const run = await session.generate([prompt], { maxTokens: steps + 1, onToken: () => void at.push(performance.now()) });
+    const run = await session.generate([prompt], {
+      maxTokens: steps + 1,
+      onToken: () => {
+        at.push(performance.now());
+        sched.push(schedstat());
+      },
+    });
     if (run.steps.length !== steps + 1) throw new Error(`${mode}: expected ${steps + 1} steps, got ${run.steps.length} (finish ${run.sequences[0]?.finish})`);
     // Token k comes after step k: step 0 is the prefill, the wall time of step k ≥ 1 is between tokens k−1 and k.
     const decoding = run.steps.slice(1 + o.warmup);
@@ -292,12 +310,24 @@ async function measureMode(model: SlalomModel, mode: GenerateMode, prompt: reado
     const groups: Record<string, number> = {};
     for (const g of GROUPS) groups[g] = median(decoding.map((s) => groupsOf(s)[g] ?? 0));
     const trustedMs = median(trusted);
+    const perStep = (f: (s: NonNullable<ReturnType<typeof schedstat>>) => number): number[] | undefined => {
+      const out: number[] = [];
+      for (let k = 1 + o.warmup; k < sched.length; k++) {
+        const [a, b] = [sched[k - 1], sched[k]];
+        if (a === undefined || b === undefined) return undefined;
+        out.push(f(b) - f(a));
+      }
+      return out;
+    };
+    const cpu = perStep((s) => s.cpuMs);
+    const queued = perStep((s) => s.waitMs);
     return {
       mode,
       trustedMs,
       wallMs: median(walls),
       wallLessAcceleratorMs: median(lessAccel),
       acceleratorMs: median(decoding.map((s) => s.timings['accelerator'] ?? 0)),
+      ...(cpu !== undefined && queued !== undefined ? { trustedCpuMs: median(cpu), runQueueMs: median(queued), ratioCpu: ortCpuMs / median(cpu), trustedCpuMsSamples: cpu } : {}),
       phases,
       groups,
       trustedMsSamples: trusted,
