@@ -17,27 +17,49 @@ export function cpuFeatures(): { readonly model: string; readonly simd: readonly
   return { model, simd: flags.filter((f) => FEATURE.test(f)) };
 }
 
-/**
- * Linux's scheduler statistics of this thread (`/proc/thread-self/schedstat`), or of every thread of
- * the process summed (`all`): milliseconds on a CPU, and milliseconds ready but waiting for one (what
- * other jobs on a shared machine cost a wall-clock timing). Undefined where /proc does not say.
- */
-export function schedstat(all = false): { readonly cpuMs: number; readonly waitMs: number } | undefined {
+export interface Schedstat {
+  /** Milliseconds on a CPU. */
+  readonly cpuMs: number;
+  /** Milliseconds ready to run but waiting for a CPU: what other jobs on a shared machine add to a wall-clock timing. */
+  readonly waitMs: number;
+}
+
+/** Linux's scheduler statistics of the calling thread (`/proc/thread-self/schedstat`); undefined where /proc does not say. */
+export function schedstat(): Schedstat | undefined {
+  return readSchedstat('/proc/thread-self/schedstat');
+}
+
+/** The same for every thread of this process, by thread id (empty where /proc does not say). */
+export function threadSchedstats(): Map<string, Schedstat> {
+  const out = new Map<string, Schedstat>();
+  let tids: string[] = [];
   try {
-    const files = all ? readdirSync('/proc/self/task').map((t) => `/proc/self/task/${t}/schedstat`) : ['/proc/thread-self/schedstat'];
-    let [cpu, wait] = [0, 0];
-    for (const f of files) {
-      let text: string;
-      try {
-        text = readFileSync(f, 'utf8');
-      } catch {
-        continue; // a thread that ended since the listing
-      }
-      const [c, w] = text.trim().split(/\s+/).map(Number);
-      if (!Number.isFinite(c) || !Number.isFinite(w)) return undefined;
-      [cpu, wait] = [cpu + c!, wait + w!];
-    }
-    return { cpuMs: cpu / 1e6, waitMs: wait / 1e6 };
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    const s = readSchedstat(`/proc/self/task/${tid}/schedstat`); // undefined: a thread that ended since the listing
+    if (s !== undefined) out.set(tid, s);
+  }
+  return out;
+}
+
+/** Of two snapshots, the thread that ran the most in between, and its CPU and wait in between. */
+export function busiestThread(before: ReadonlyMap<string, Schedstat>, after: ReadonlyMap<string, Schedstat>): Schedstat | undefined {
+  let best: Schedstat | undefined;
+  for (const [tid, b] of after) {
+    const a = before.get(tid) ?? { cpuMs: 0, waitMs: 0 };
+    const d = { cpuMs: b.cpuMs - a.cpuMs, waitMs: b.waitMs - a.waitMs };
+    if (best === undefined || d.cpuMs > best.cpuMs) best = d;
+  }
+  return best;
+}
+
+function readSchedstat(path: string): Schedstat | undefined {
+  try {
+    const [cpu, wait] = readFileSync(path, 'utf8').trim().split(/\s+/).map(Number);
+    return Number.isFinite(cpu) && Number.isFinite(wait) ? { cpuMs: cpu! / 1e6, waitMs: wait! / 1e6 } : undefined;
   } catch {
     return undefined;
   }
