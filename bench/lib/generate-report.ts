@@ -28,7 +28,7 @@ function verdict(m: ModeMeasurement, ortMs: number): string {
 function summaryRows(r: GenerateBenchResult): string[][] {
   const opt = (v: number | undefined): string => (v === undefined ? '—' : ms(v));
   return [
-    ['onnxruntime fp32 (1 thread)', ms(r.ort.wallMs), ms(r.ort.computeThread?.cpuMs ?? r.ort.cpuMs), opt(r.ort.computeThread?.runQueueMs), ms(r.ort.wallMs), '', '', '1×', '1×', '', `${r.ort.gmacs.toFixed(2)} GMAC/s (wall)`],
+    ['onnxruntime fp32 (1 thread)', ms(r.ort.wallMs), ms(r.ort.computeThread?.cpuMs ?? r.ort.cpuMs), opt(r.ort.computeThread?.runQueueMs), ms(r.ort.wallMs), '', '', '1×', '1×', '', `${r.ort.gmacs.toFixed(2)} GMAC/s by wall time, ${(((r.macsPerToken.linear + r.macsPerToken.attention) / (r.ort.computeThread?.cpuMs ?? r.ort.cpuMs)) / 1e6).toFixed(2)} by CPU time`],
     ...r.modes.map((m) => [
       m.mode === 'private+verified' ? 'private+verified (memory pool)' : m.mode,
       ms(m.trustedMs),
@@ -142,6 +142,13 @@ the decoding steps' own phase timings (the prefill step is left out), trusted = 
 accelerator. Loading (import, calibration on ${r.calibration}, quantization) took ${(r.loadMs / 1000).toFixed(1)} s${r.buildMs !== undefined ? `, building the zoo model ${(r.buildMs / 1000).toFixed(1)} s` : ''}.
 ${pool !== undefined ? `The memory pool held ${pool.capacity} pads (one per token fed: the prompt's and every decoding step's), precomputed before the run in ${(pool.fillMs / 1000).toFixed(1)} s (${ms(pool.msPerPad)} ms per pad), and was kept from refilling during it.\n` : ''}
 ${mdTable(SUMMARY_HEADER, summaryRows(r), SUMMARY_RIGHT)}
+
+Columns: *trusted* is the sum of the trusted runtime's timed phases (wall clock, so it includes time the thread lost to
+other threads); *CPU* is the CPU time of the thread that ran them (Linux schedstat: every piece of its work, timed
+phase or not), *run queue* the time it was ready but waiting for a CPU; for onnxruntime the same of its busiest thread
+where recorded (else the process's CPU time). *ORT / trusted* compares wall-clock times, *ORT CPU / CPU* CPU times. The
+embedded accelerator's thread computes every linear layer exactly on the same cores (*accelerator* is the trusted
+thread's wait for it), so on this 2-core machine it competes with the trusted thread; on a real deployment it is elsewhere.
 
 **The floor** is what the trusted side must touch per token at the measured bandwidth (${(r.floor.bytesPerS / 1e9).toFixed(1)} GB/s):
 each linear layer's input and output row at 4 bytes per value (${fmtCount(r.linearValuesPerToken)} values: ${ms(r.floor.linearMs)} ms),
