@@ -1,5 +1,5 @@
 /** The CPU model and its SIMD and crypto features (from /proc/cpuinfo's flags where there is one), for the report's header; and the scheduler's per-thread CPU time. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 const FEATURE = /^(sse4_1|sse4_2|ssse3|avx|avx2|fma|f16c|avx512\w*|avx_vnni|amx\w*|aes|vaes|pclmulqdq|vpclmulqdq|sha_ni|asimd|sve\w*|neon)$/;
@@ -24,36 +24,13 @@ export interface Schedstat {
   readonly waitMs: number;
 }
 
-/** Linux's scheduler statistics of the calling thread (`/proc/thread-self/schedstat`); undefined where /proc does not say. */
+/**
+ * Linux's scheduler statistics of the calling thread (`/proc/thread-self/schedstat`); undefined where /proc does not
+ * say. The kernel brings a running thread's figures up to date at its switches and ticks, so an interval in which the
+ * thread never switched reads short by up to a tick.
+ */
 export function schedstat(): Schedstat | undefined {
   return readSchedstat('/proc/thread-self/schedstat');
-}
-
-/** The same for every thread of this process, by thread id (empty where /proc does not say). */
-export function threadSchedstats(): Map<string, Schedstat> {
-  const out = new Map<string, Schedstat>();
-  let tids: string[] = [];
-  try {
-    tids = readdirSync('/proc/self/task');
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    const s = readSchedstat(`/proc/self/task/${tid}/schedstat`); // undefined: a thread that ended since the listing
-    if (s !== undefined) out.set(tid, s);
-  }
-  return out;
-}
-
-/** Of two snapshots, the thread that ran the most in between, and its CPU and wait in between. */
-export function busiestThread(before: ReadonlyMap<string, Schedstat>, after: ReadonlyMap<string, Schedstat>): Schedstat | undefined {
-  let best: Schedstat | undefined;
-  for (const [tid, b] of after) {
-    const a = before.get(tid) ?? { cpuMs: 0, waitMs: 0 };
-    const d = { cpuMs: b.cpuMs - a.cpuMs, waitMs: b.waitMs - a.waitMs };
-    if (best === undefined || d.cpuMs > best.cpuMs) best = d;
-  }
-  return best;
 }
 
 function readSchedstat(path: string): Schedstat | undefined {

@@ -15,7 +15,7 @@ import { PadPool } from '../../src/runtime/pad-pool.js';
 import { SlalomModel } from '../../src/runtime/model.js';
 import { Rng } from '../../src/util/seeded-rng.js';
 import { buildZooModel, isZooModelName } from '../../src/zoo/index.js';
-import { busiestThread, schedstat, threadSchedstats } from './cpu.js';
+import { schedstat } from './cpu.js';
 import type { Bandwidth } from './membw.js';
 import { median } from './stats.js';
 
@@ -82,10 +82,14 @@ export interface ModeMeasurement {
   /** Median per decoding step: the wall time less the accelerator's wait (the timed phases plus what no phase times: sampling, scaling, bookkeeping). */
   readonly wallLessAcceleratorMs: number;
   readonly acceleratorMs: number;
-  /** Median per decoding step: CPU time of the trusted runtime's thread (Linux schedstat; all its work, timed phase or not, none of the accelerator's), and its time ready but waiting for a CPU. */
+  /**
+   * Median per decoding step: CPU time of the trusted runtime's thread (Linux schedstat, read at each streamed token; all
+   * its work, timed phase or not, none of the accelerator's; exact to the thread's last switch, and a step switches at
+   * every layer's wait), and its time ready but waiting for a CPU.
+   */
   readonly trustedCpuMs?: number;
   readonly runQueueMs?: number;
-  /** onnxruntime's CPU ms per token (its compute thread's where /proc tells, else the process's) / trustedCpuMs: the ratio without what other jobs on the machine cost either side. */
+  /** onnxruntime's CPU ms per token / trustedCpuMs: the ratio without what other jobs on the machine cost either side. */
   readonly ratioCpu?: number;
   /** Median ms per decoding step by phase. */
   readonly phases: Record<string, number>;
@@ -120,7 +124,7 @@ export interface GenerateBenchResult {
   readonly macsPerToken: { readonly linear: number; readonly attention: number };
   readonly linearValuesPerToken: number;
   readonly floor: { readonly linearMs: number; readonly attentionMs: number; readonly totalMs: number; readonly bytesPerS: number; readonly attentionCacheBytes: number };
-  readonly ort: { readonly wallMs: number; readonly cpuMs: number; readonly computeThread?: { readonly cpuMs: number; readonly runQueueMs: number }; readonly gmacs: number; readonly wallMsSamples: readonly number[]; readonly prefillMs: number; readonly tokens: readonly number[] };
+  readonly ort: { readonly wallMs: number; readonly cpuMs: number; readonly runQueueMs?: number; readonly gmacs: number; readonly wallMsSamples: readonly number[]; readonly prefillMs: number; readonly tokens: readonly number[] };
   readonly modes: readonly ModeMeasurement[];
 }
 
@@ -178,11 +182,11 @@ export async function measureGeneration(o: GenerateBenchOptions): Promise<Genera
   log(`[${o.model}] onnxruntime fp32, one thread: prefill ${o.promptTokens} tokens, ${o.warmup} + ${o.measured} decoding steps…`);
   const ortRun = await measureOrt(model.onnxBytes, decoder.config, prompt, o.warmup, o.measured);
   const ortGmacs = (macsPerToken.linear + macsPerToken.attention) / (ortRun.wallMs / 1000) / 1e9;
-  log(`[${o.model}] onnxruntime: ${ortRun.wallMs.toFixed(1)} ms per token (CPU ${ortRun.cpuMs.toFixed(1)} ms, its busiest thread waited ${ortRun.computeThread?.runQueueMs.toFixed(1) ?? '?'} ms for a CPU), prefill ${ortRun.prefillMs.toFixed(0)} ms`);
+  log(`[${o.model}] onnxruntime: ${ortRun.wallMs.toFixed(1)} ms per token (CPU ${ortRun.cpuMs.toFixed(1)} ms, waited ${ortRun.runQueueMs?.toFixed(1) ?? '?'} ms for a CPU), prefill ${ortRun.prefillMs.toFixed(0)} ms`);
 
   const modes: ModeMeasurement[] = [];
   for (const mode of Object.keys(TARGETS) as GenerateMode[]) {
-    modes.push(await measureMode(model, mode, prompt, o, ortRun.wallMs, ortRun.computeThread?.cpuMs ?? ortRun.cpuMs));
+    modes.push(await measureMode(model, mode, prompt, o, ortRun.wallMs, ortRun.cpuMs));
     const m = modes.at(-1)!;
     log(`[${o.model}] ${mode}: trusted ${m.trustedMs.toFixed(1)} ms per token (its thread's CPU ${m.trustedCpuMs?.toFixed(1) ?? '?'} ms), wall ${m.wallMs.toFixed(1)} ms; ${m.ratio.toFixed(2)}× onnxruntime (target ${m.target}×)`);
   }
@@ -215,7 +219,7 @@ async function measureOrt(
   prompt: readonly number[],
   warmup: number,
   measured: number,
-): Promise<{ wallMs: number; cpuMs: number; computeThread?: { cpuMs: number; runQueueMs: number }; wallMsSamples: number[]; prefillMs: number; tokens: number[] }> {
+): Promise<{ wallMs: number; cpuMs: number; runQueueMs?: number; wallMsSamples: number[]; prefillMs: number; tokens: number[] }> {
   const session = await ort.InferenceSession.create(onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: ortLogSeverity() });
   try {
     const ids = (values: readonly number[]): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), [1, values.length]);
@@ -224,15 +228,16 @@ async function measureOrt(
     for (let i = 0; i < config.layers; i++) past[`past_key_${i}`] = past[`past_value_${i}`] = empty;
     const tokens: number[] = [];
     /** One session.run, timed alone (wall and this process's CPU); then its presents become the past and its greedy token is kept. */
-    const step = async (input: readonly number[], position: number): Promise<{ wall: number; cpu: number; thread?: { cpuMs: number; waitMs: number } }> => {
+    const step = async (input: readonly number[], position: number): Promise<{ wall: number; cpu: number; queued?: number }> => {
       const feeds = { input_ids: ids(input), position_ids: ids(input.map((_, k) => position + k)), ...past };
+      // onnxruntime-node computes on this thread: the process's CPU time is its own, and this thread's wait for a CPU is the run's.
       const c = process.cpuUsage();
-      const q = threadSchedstats();
+      const q0 = schedstat();
       const t = performance.now();
       const out = await session.run(feeds);
       const wall = performance.now() - t;
+      const q1 = schedstat();
       const used = process.cpuUsage(c);
-      const thread = busiestThread(q, threadSchedstats());
       const next: Record<string, ort.Tensor> = {};
       for (let i = 0; i < config.layers; i++) {
         next[`past_key_${i}`] = out[`present_key_${i}`]!;
@@ -241,20 +246,20 @@ async function measureOrt(
       past = next;
       const logits = out['logits']!.data as Float32Array;
       tokens.push(argmax(logits.subarray(logits.length - config.vocab)));
-      return { wall, cpu: (used.user + used.system) / 1000, ...(thread !== undefined ? { thread } : {}) };
+      return { wall, cpu: (used.user + used.system) / 1000, ...(q0 !== undefined && q1 !== undefined ? { queued: q1.waitMs - q0.waitMs } : {}) };
     };
     const prefillMs = (await step(prompt, 0)).wall;
     const wall: number[] = [];
     const cpu: number[] = [];
-    const threads: { cpuMs: number; waitMs: number }[] = [];
+    const queued: number[] = [];
     for (let s = 0; s < warmup + measured; s++) {
       const m = await step([tokens.at(-1)!], prompt.length + s);
       if (s < warmup) continue;
       wall.push(m.wall);
       cpu.push(m.cpu);
-      if (m.thread !== undefined) threads.push(m.thread);
+      if (m.queued !== undefined) queued.push(m.queued);
     }
-    return { wallMs: median(wall), cpuMs: median(cpu), ...(threads.length === wall.length ? { computeThread: { cpuMs: median(threads.map((t) => t.cpuMs)), runQueueMs: median(threads.map((t) => t.waitMs)) } } : {}), wallMsSamples: wall, prefillMs, tokens };
+    return { wallMs: median(wall), cpuMs: median(cpu), ...(queued.length === wall.length ? { runQueueMs: median(queued) } : {}), wallMsSamples: wall, prefillMs, tokens };
   } finally {
     await session.release();
   }
