@@ -4,7 +4,7 @@
  * a prompt of 256 tokens (bench/lib/generate.ts measures; this prints and writes the report).
  *
  *   npx tsx bench/generate.ts [--quick] [--model gpt2-small|file.onnx] [--prompt 256] [--tokens 8]
- *       [--warmup 2] [--calibration tokens.npy] [--out bench/out] [--md bench/GENERATE.md]
+ *       [--warmup 2] [--calibration tokens.npy] [--profile mode] [--out bench/out] [--md bench/GENERATE.md]
  *
  * `--quick` is gpt-tiny with a 16-token prompt and 4 measured tokens (seconds). The full run
  * (gpt2-small) writes `<out>/generate.json` and the markdown report `bench/GENERATE.md`; the quick
@@ -15,7 +15,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cpuFeatures } from './lib/cpu.js';
-import { measureGeneration, type GenerateBenchResult } from './lib/generate.js';
+import { measureGeneration, TARGETS, type GenerateBenchResult, type GenerateMode } from './lib/generate.js';
 import { generateMarkdown, generateTable, type GenerateEnvironment } from './lib/generate-report.js';
 import { measureBandwidth } from './lib/membw.js';
 
@@ -29,6 +29,8 @@ const USAGE = `usage: npx tsx bench/generate.ts [options]
   --calibration f      calibration token ids, a .npy [N, T] (default: the loader's seeded tokens)
   --out dir            where generate.json goes (default bench/out)
   --md file            the markdown report (default bench/GENERATE.md for a full run, none for --quick)
+  --profile mode       V8's sampling profiler over that mode's measured steps (verified or private+verified): the
+                       trusted thread's CPU by what it did, beside the phases (that mode's timings carry its cost)
   --render file        measure nothing: print the table and write --md (default bench/GENERATE.md) from a generate.json
   -h, --help           this text
 `;
@@ -47,7 +49,7 @@ function parseArgs(argv: readonly string[]) {
     else if (a === '-h' || a === '--help') {
       process.stdout.write(USAGE);
       process.exit(0);
-    } else if (['--model', '--prompt', '--tokens', '--warmup', '--calibration', '--out', '--md', '--render'].includes(a)) {
+    } else if (['--model', '--prompt', '--tokens', '--warmup', '--calibration', '--out', '--md', '--render', '--profile'].includes(a)) {
       const v = argv[++i];
       if (v === undefined || v.startsWith('--')) fail(`${a} needs a value`);
       flags.set(a, v);
@@ -71,7 +73,13 @@ function parseArgs(argv: readonly string[]) {
     out: resolve(flags.get('--out') ?? join(here, 'out')),
     md: flags.get('--md') ?? (quick ? undefined : join(here, 'GENERATE.md')),
     render: flags.get('--render'),
+    profile: profileMode(flags.get('--profile')),
   };
+}
+
+function profileMode(v: string | undefined): GenerateMode | undefined {
+  if (v !== undefined && !(v in TARGETS)) fail(`--profile must be one of ${Object.keys(TARGETS).join(', ')}, got '${v}'`);
+  return v as GenerateMode | undefined;
 }
 
 const args = parseArgs(process.argv.slice(2));
@@ -89,7 +97,8 @@ log(`bench/generate: ${args.model}, prompt ${args.promptTokens} tokens, ${args.w
 log('measuring memory bandwidth (256 MiB Float64Array)…');
 const bandwidth = measureBandwidth();
 log(`memory bandwidth: copy ${(bandwidth.copyBytesPerS / 1e9).toFixed(1)} GB/s, read ${(bandwidth.readBytesPerS / 1e9).toFixed(1)} GB/s`);
-const result = await measureGeneration({ ...args, ...(args.calibration !== undefined ? { calibration: args.calibration } : {}), bandwidth, log });
+const { calibration, profile, ...rest } = args;
+const result = await measureGeneration({ ...rest, ...(calibration !== undefined ? { calibration } : {}), ...(profile !== undefined ? { profile } : {}), bandwidth, log });
 const environment = {
   date: new Date().toISOString(),
   node: process.versions.node,

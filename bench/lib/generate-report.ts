@@ -73,6 +73,18 @@ function agreement(r: GenerateBenchResult): string {
   return `greedy tokens: ${parts.join('; ')}`;
 }
 
+/** The profiled mode's CPU by what the trusted thread did, beside its phase timings. */
+function profileLines(r: GenerateBenchResult, md: boolean): string[] {
+  const m = r.modes.find((x) => x.cpuProfile !== undefined);
+  if (m === undefined) return [];
+  const rows = Object.entries(m.cpuProfile!)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => [k, ms(v)]);
+  const total = Object.values(m.cpuProfile!).reduce((a, b) => a + b, 0);
+  const title = `CPU of the trusted thread per token by what it did (${m.mode}, V8's sampling profiler over the measured steps, ${ms(total)} ms in all; this mode's timings above carry the profiler's cost):`;
+  return md ? [`## ${title}`, '', mdTable(['what', 'ms per token'], rows, [false, true]), ''] : [title, textTable(['what', 'ms per token'], rows, [false, true]), ''];
+}
+
 /** Per missed target: each group's milliseconds against the whole per-token budget, and why it costs that. */
 function reasons(r: GenerateBenchResult): string[] {
   const lines: string[] = [];
@@ -115,6 +127,7 @@ export function generateTable(r: GenerateBenchResult): string {
     textTable(groupHeader(r), groupRows(r), [false, ...r.modes.flatMap(() => [true, true]), true]),
     '',
     agreement(r),
+    ...profileLines(r, false),
     ...r.modes.map((m) => `${m.mode} phases: ${Object.entries(m.phases).map(([p, v]) => `${p} ${ms(v)}`).join(', ')}; wall − accelerator ${ms(m.wallLessAcceleratorMs)} ms`),
     ...reasons(r),
     '',
@@ -162,5 +175,6 @@ ${r.modes.map((m) => `- ${m.mode}: ${Object.entries(m.phases).map(([p, v]) => `$
 - onnxruntime: prefill of ${r.promptTokens} tokens ${ms(r.ort.prefillMs)} ms.
 - ${agreement(r)} (random weights: near-equal logits make a greedy choice sensitive to quantization).
 
+${profileLines(r, true).join('\n')}
 ${reasons(r).length > 0 ? `## Targets missed\n\n${reasons(r).join('\n')}\n` : '## Targets\n\nBoth targets met.\n'}`;
 }

@@ -16,6 +16,7 @@ import { SlalomModel } from '../../src/runtime/model.js';
 import { Rng } from '../../src/util/seeded-rng.js';
 import { buildZooModel, isZooModelName } from '../../src/zoo/index.js';
 import { schedstat } from './cpu.js';
+import { CpuProfiler, cpuByCategory } from './cpu-profile.js';
 import type { Bandwidth } from './membw.js';
 import { median } from './stats.js';
 
@@ -69,6 +70,8 @@ export interface GenerateBenchOptions {
   readonly warmup: number;
   /** Calibration token ids (.npy [N, T]); default the loader's seeded tokens. */
   readonly calibration?: string;
+  /** Runs V8's sampling profiler over this mode's measured steps (its timings then carry the profiler's cost). */
+  readonly profile?: GenerateMode;
   readonly bandwidth: Bandwidth;
   readonly log: (msg: string) => void;
 }
@@ -105,6 +108,8 @@ export interface ModeMeasurement {
   /** Private modes: pads precomputed before the run, the time to fill the pool, and the median ms per pad. */
   readonly pool?: { readonly capacity: number; readonly fillMs: number; readonly msPerPad: number };
   readonly padsSpent?: number;
+  /** With `profile`: the trusted thread's CPU ms per measured step by what it was doing (cpu-profile.ts). */
+  readonly cpuProfile?: Record<string, number>;
   readonly tokens: readonly number[];
   readonly ratio: number;
   readonly target: number;
@@ -295,14 +300,19 @@ async function measureMode(model: SlalomModel, mode: GenerateMode, prompt: reado
     o.log(`[${o.model}] ${mode}: prefill ${prompt.length} tokens, ${o.warmup} + ${o.measured} decoding steps…`);
     const at: number[] = [];
     const sched: (ReturnType<typeof schedstat>)[] = [];
+    const profiler = o.profile === mode ? new CpuProfiler() : undefined;
+    let profiling: Promise<void> | undefined;
     const start = performance.now();
     const run = await session.generate([prompt], {
       maxTokens: steps + 1,
-      onToken: () => {
+      onToken: (e) => {
         at.push(performance.now());
         sched.push(schedstat());
+        if (e.index === o.warmup) profiling = profiler?.start(); // the measured steps start here
       },
     });
+    await profiling;
+    const cpuProfile = profiler === undefined ? undefined : cpuByCategory(await profiler.stop(), o.measured);
     if (run.steps.length !== steps + 1) throw new Error(`${mode}: expected ${steps + 1} steps, got ${run.steps.length} (finish ${run.sequences[0]?.finish})`);
     // Token k comes after step k: step 0 is the prefill, the wall time of step k ≥ 1 is between tokens k−1 and k.
     const decoding = run.steps.slice(1 + o.warmup);
@@ -341,6 +351,7 @@ async function measureMode(model: SlalomModel, mode: GenerateMode, prompt: reado
       openMs,
       ...(poolInfo !== undefined ? { pool: poolInfo } : {}),
       ...(run.pads !== undefined ? { padsSpent: run.pads.indices.length } : {}),
+      ...(cpuProfile !== undefined ? { cpuProfile } : {}),
       tokens: run.sequences[0]!.tokens,
       ratio: ortMs / trustedMs,
       target: TARGETS[mode],
