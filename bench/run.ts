@@ -19,13 +19,15 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../src/accel/webgpu/device.js';
 import { boundaryImplementation } from '../src/simd/boundary.js';
-import { ZOO_TRANSFORMERS } from '../src/zoo/index.js';
+import { ZOO_DECODERS, ZOO_TRANSFORMERS } from '../src/zoo/index.js';
 import { GPU_MODES } from './gpu/measure.js';
 import { refreshGpuSection, runGpuBench } from './gpu/run.js';
 import { renderChart } from './lib/chart.js';
 import { measureCiphers } from './lib/ciphers.js';
 import { cpuFeatures } from './lib/cpu.js';
 import { measureBandwidth } from './lib/membw.js';
+import { measureGeneration } from './lib/generate.js';
+import { generateTable } from './lib/generate-report.js';
 import { measureModel } from './lib/measure.js';
 import { renderReport, stdoutTable } from './lib/report.js';
 import { lifetimeMaxRss, RssSampler } from './lib/rss.js';
@@ -36,7 +38,8 @@ const USAGE = `usage: npx tsx bench/run.ts [options]
 
   --quick            resnet18 + fashion-mnist, 2 warm-ups + 7 runs (a few minutes on 2 cores)
   --models a,b       models to run (default: ${BENCH_MODELS.join(',')}; also ${ZOO_TRANSFORMERS.join(', ')}, whose
-                     own report with a per-op breakdown is bench/transformers.ts)
+                     own report with a per-op breakdown is bench/transformers.ts; and ${ZOO_DECODERS.join(', ')}: time per
+                     generated token against a 256-token cache, bench/generate.ts, written to generate-<model>.json)
   --modes x,y        modes to run (default: all: ${BENCH_MODES.join(',')}); ort-fp32 always runs (it is the reference)
   --runs n           measured runs per model × mode (default 5; --quick 7); the median is reported
   --warmup n         warm-up runs per model × mode (default 1; --quick 2)
@@ -124,7 +127,7 @@ function parseArgs(argv: readonly string[]): Args {
     }
   }
   models ??= quick ? ['resnet18', 'fashion-mnist'] : [...BENCH_MODELS];
-  const known: readonly string[] = [...BENCH_MODELS, ...ZOO_TRANSFORMERS];
+  const known: readonly string[] = [...BENCH_MODELS, ...ZOO_TRANSFORMERS, ...ZOO_DECODERS];
   for (const m of models) if (!known.includes(m)) fail(`unknown model '${m}' (one of ${known.join(', ')})`);
   modes ??= [...BENCH_MODES];
   for (const m of modes) if (!(BENCH_MODES as readonly string[]).includes(m)) fail(`unknown mode '${m}' (one of ${BENCH_MODES.join(', ')})`);
@@ -204,12 +207,20 @@ function write(final: boolean): BenchResults {
   return results;
 }
 
+const generation: string[] = [];
 for (const name of args.models) {
   try {
-    const { summary, records: rs } = await measureModel(name, { modes: args.modes, warmup: args.warmup, runs: args.runs, bandwidth, log, collect, rss });
-    models.push(summary);
-    records.push(...rs);
-    write(false);
+    if ((ZOO_DECODERS as readonly string[]).includes(name)) {
+      // A decoder's measure is time per generated token (bench/generate.ts), not one inference.
+      const result = await measureGeneration({ model: name, promptTokens: name === 'gpt-tiny' ? 16 : 256, measured: args.runs, warmup: args.warmup, bandwidth, log });
+      writeFileSync(join(args.out, `generate-${name}.json`), `${JSON.stringify({ environment, result }, null, 2)}\n`);
+      generation.push(generateTable(result));
+    } else {
+      const { summary, records: rs } = await measureModel(name, { modes: args.modes, warmup: args.warmup, runs: args.runs, bandwidth, log, collect, rss });
+      models.push(summary);
+      records.push(...rs);
+      write(false);
+    }
   } catch (e) {
     failed++;
     log(`[${name}] FAILED: ${(e as Error)?.stack ?? String(e)}`);
@@ -217,16 +228,21 @@ for (const name of args.models) {
   collect();
   log(`[${name}] done; RSS now ${fmtBytes(process.memoryUsage.rss())}, free memory ${fmtBytes(freemem())}`);
 }
-if (args.webgpu !== 'off') {
+const perInference = args.models.filter((m) => !(ZOO_DECODERS as readonly string[]).includes(m));
+if (args.webgpu !== 'off' && perInference.length > 0) {
   const modes = GPU_MODES.filter((m) => args.modes.includes(m));
   try {
-    await runGpuBench({ adapter: args.webgpu, models: args.models, modes, warmup: args.warmup, runs: Math.min(args.runs, 5), repeats: 5, tiles: [], out: args.out, argv: ['bench/run.ts', ...process.argv.slice(2)], log });
+    await runGpuBench({ adapter: args.webgpu, models: perInference, modes, warmup: args.warmup, runs: Math.min(args.runs, 5), repeats: 5, tiles: [], out: args.out, argv: ['bench/run.ts', ...process.argv.slice(2)], log });
   } catch (e) {
     log(`webgpu: not run (${(e as Error)?.message ?? String(e)})`);
   }
 }
 rss.stop();
-const results = write(true);
-log(`wrote ${['results.json', 'results-meta.json', 'REPORT.md', 'chart.svg'].map((f) => join(args.out, f)).join(', ')} in ${(results.environment.wallSeconds ?? 0).toFixed(0)} s`);
-process.stdout.write(stdoutTable(results));
+// Only decoders: their generate-<model>.json is the result; the per-inference report stays as it was.
+if (perInference.length > 0) {
+  const results = write(true);
+  log(`wrote ${['results.json', 'results-meta.json', 'REPORT.md', 'chart.svg'].map((f) => join(args.out, f)).join(', ')} in ${(results.environment.wallSeconds ?? 0).toFixed(0)} s`);
+  process.stdout.write(stdoutTable(results));
+}
+for (const table of generation) process.stdout.write(`\n${table}`);
 process.exitCode = failed > 0 ? 1 : 0;
