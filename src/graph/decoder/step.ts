@@ -4,7 +4,7 @@
  * prompt's tokens (prefill) and the next token of several sequences at once, so every linear layer
  * is ONE call with every row — the only calls that leave the trusted runtime, through `linear`
  * (float weights when calibrating, the mode's protocol when generating). Everything else runs here
- * in float64 on the rows — LayerNorm and the activation with the graph's own nodes, the residual
+ * in float64 on the rows — LayerNorm with the graph's own node, the activation with its nodes' formulas in one loop (elementwise.ts), the residual
  * sums — except attention over each sequence's KV cache (kv-cache.ts), which runs in float32 SIMD
  * (attention.ts) because it reads the whole cache every token.
  *
@@ -17,7 +17,8 @@ import type { Graph, Node } from '../ir.js';
 import { OPS } from '../ops/registry.js';
 import { attend } from './attention.js';
 import type { KvCache } from './kv-cache.js';
-import type { DecoderStructure } from './structure.js';
+import { compileActivation } from './elementwise.js';
+import type { DecoderBlock, DecoderStructure } from './structure.js';
 
 /** One token of one sequence in a step. */
 export interface StepRow {
@@ -96,15 +97,14 @@ function norm(graph: Graph, node: Node, x: Float64Array, n: number, d: number): 
   return tensor([n, d], y.data);
 }
 
-/** The block's element-wise activation nodes on [n, hidden] rows. */
-function activation(graph: Graph, block: DecoderStructure['blocks'][number], up: Tensor): Tensor {
-  const values = new Map<string, Tensor>([[block.activationInput, up]]);
-  for (const node of block.activation) {
-    const inputs = node.inputs.map((name) => values.get(name) ?? graph.constants.get(name)!);
-    values.set(node.outputs[0]!, OPS[node.op]!.evalFloat(inputs, node.attrs)[0]!);
-  }
-  const out = values.get(block.activationOutput)!;
-  return tensor(up.dims, out.data);
+/** Each block's activation, compiled once (elementwise.ts). */
+const compiled = new WeakMap<DecoderBlock, (x: Float64Array) => Float64Array>();
+
+/** The block's element-wise activation on [n, hidden] rows. */
+function activation(graph: Graph, block: DecoderBlock, up: Tensor): Tensor {
+  let f = compiled.get(block);
+  if (f === undefined) compiled.set(block, (f = compileActivation(graph, block.activation, block.activationInput, block.activationOutput)));
+  return tensor(up.dims, f(up.data));
 }
 
 function add(x: Float64Array, y: Float64Array): void {
