@@ -28,28 +28,36 @@ const FORMULAS: Readonly<Record<string, (node: Node) => Scalar>> = {
       : (a) => 0.5 * a * (1 + erf(a * Math.SQRT1_2)),
 };
 
-/** One operand: a register (a value computed in the chain) or a scalar constant. */
-type Operand = { readonly register: number } | { readonly constant: number };
-
 /**
  * The chain `nodes` from `input` to `output` (structure.ts has checked that each node is
- * element-wise and reads chain values or scalars) as a function of the input values.
+ * element-wise and reads chain values or scalars) as a function of the input values. Every operand
+ * is a register: the input, each node's output, and each scalar constant (set once).
  */
 export function compileActivation(graph: Graph, nodes: readonly Node[], input: string, output: string): (x: Float64Array) => Float64Array {
   const registers = new Map<string, number>([[input, 0]]);
+  const constants: number[] = [];
+  const register = (name: string): number => {
+    let r = registers.get(name);
+    if (r === undefined) {
+      registers.set(name, (r = registers.size));
+      constants[r] = graph.constants.get(name)!.data[0]!;
+    }
+    return r;
+  };
   const steps = nodes.map((node) => {
-    const operands: Operand[] = node.inputs.filter((i) => i !== '').map((name) => (registers.has(name) ? { register: registers.get(name)! } : { constant: graph.constants.get(name)!.data[0]! }));
+    const [a, b] = node.inputs.filter((i) => i !== '').map(register);
     registers.set(node.outputs[0]!, registers.size);
-    return { f: FORMULAS[node.op]!(node), a: operands[0]!, b: operands[1] };
+    return { f: FORMULAS[node.op]!(node), a: a!, b: b ?? a!, out: registers.size - 1 };
   });
   const out = registers.get(output)!;
+  const size = registers.size;
   return (x) => {
     const y = new Float64Array(x.length);
-    const r = new Float64Array(registers.size);
-    const read = (o: Operand | undefined): number => (o === undefined ? 0 : 'register' in o ? r[o.register]! : o.constant);
+    const r = new Float64Array(size);
+    constants.forEach((v, i) => (r[i] = v));
     for (let i = 0; i < x.length; i++) {
       r[0] = x[i]!;
-      for (let s = 0; s < steps.length; s++) r[s + 1] = steps[s]!.f(read(steps[s]!.a), read(steps[s]!.b));
+      for (const step of steps) r[step.out] = step.f(r[step.a]!, r[step.b]!);
       y[i] = r[out]!;
     }
     return y;
