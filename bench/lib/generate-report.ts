@@ -115,7 +115,7 @@ function reasons(r: GenerateBenchResult): string[] {
       const transfer = g === 'linear boundary' && m.phases['transfer'] !== undefined ? ` (of which 'transfer' ${ms(m.phases['transfer'])} ms: the synchronous copy and post of each layer's request, which on a busy machine also holds the time the trusted thread loses to the accelerator's thread it just woke)` : '';
       lines.push(`  - ${g}: ${ms(v)} ms (${pct(v, m.trustedMs)}; ${(v / budget).toFixed(2)}× the budget)${transfer}: ${GROUP_REASONS[g]}`);
     }
-    if (r.floor.totalMs > budget) lines.push(`  - even the floor (${ms(r.floor.totalMs)} ms) exceeds the budget: the float64 cache alone is ${fmtBytes(r.floor.attentionCacheBytes)} to read per token`);
+    if (r.floor.totalMs > budget) lines.push(`  - even the floor (${ms(r.floor.totalMs)} ms) exceeds the budget: the float32 cache alone is ${fmtBytes(r.floor.attentionCacheBytes)} to read per token`);
   }
   return lines;
 }
@@ -178,7 +178,7 @@ thread's wait for it), so on this 2-core machine it competes with the trusted th
 
 **The floor** is what the trusted side must touch per token at the measured bandwidth (${(r.floor.bytesPerS / 1e9).toFixed(1)} GB/s):
 each linear layer's input and output row at 4 bytes per value (${fmtCount(r.linearValuesPerToken)} values: ${ms(r.floor.linearMs)} ms),
-and the attention's read of the float64 key/value cache (${r.config.layers} layers × 2 × ${r.promptTokens + r.warmup + Math.ceil(r.measured / 2)} positions × ${r.config.d} × 8 bytes = ${fmtBytes(r.floor.attentionCacheBytes)}: ${ms(r.floor.attentionMs)} ms).
+and the attention's read of the float32 key/value cache (${r.config.layers} layers × 2 × ${r.promptTokens + r.warmup + Math.ceil(r.measured / 2)} positions × ${r.config.d} × 4 bytes = ${fmtBytes(r.floor.attentionCacheBytes)}: ${ms(r.floor.attentionMs)} ms).
 
 ## Where the trusted time goes
 

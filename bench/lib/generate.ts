@@ -53,9 +53,9 @@ export const GROUPS = ['linear boundary', 'attention', 'LayerNorm', 'GELU', 'emb
 export const GROUP_REASONS: Readonly<Record<(typeof GROUPS)[number], string>> = {
   'linear boundary':
     'per layer: quantize the row, copy it to the accelerator, check the reply (Freivalds) and dequantize; the head adds a row of vocab outputs',
-  attention: 'scalar float64 JS (graph/decoder/step.ts attend): per head a dot product with each cached key, a softmax, a weighted sum of the cached values, over the whole float64 cache',
+  attention: 'a WebAssembly SIMD kernel (f32x4, graph/decoder/attention.ts) over the float32 cache in the arena: per head a dot product with each cached key, a softmax, a weighted sum of the cached values',
   LayerNorm: "the graph's LayerNormalization node evaluated per call on a copy of the row",
-  GELU: "the graph's erf GELU nodes (Div, Erf, Add, Mul, Mul) evaluated one by one, each allocating its output",
+  GELU: "the graph's erf GELU nodes compiled into one scalar float64 loop (graph/decoder/elementwise.ts); most of it is erf, computed to double precision (Cody's rational approximations, two exp per value)",
   embedding: 'wte[token] + wpe[position]',
   pads: 'taking the pads and gathering each row’s r and u from the pool (keystream, unseal)',
   other: 'phases the report does not group',
@@ -172,7 +172,8 @@ export async function measureGeneration(o: GenerateBenchOptions): Promise<Genera
   const info = inspect(model);
   const linearValues = info.linearInputElements + info.linearOutputElements;
   const cacheLen = o.promptTokens + o.warmup + Math.ceil(o.measured / 2); // the median step's cache
-  const attentionCacheBytes = layers * 2 * cacheLen * d * 8;
+  // The cache is float32 (graph/decoder/kv-cache.ts).
+  const attentionCacheBytes = layers * 2 * cacheLen * d * 4;
   const bw = o.bandwidth.bestBytesPerS;
   const floor = {
     linearMs: ((4 * linearValues) / bw) * 1000,
