@@ -1,8 +1,9 @@
 /**
  * Crash safety of the pads (docs/design.md §4: "a crash at any instant cannot lead to reuse"). Children
  * of test/blind/crash-child.ts precompute or consume pads of a tiny synthetic graph on one trusted
- * state and pad store and are SIGKILLed 5–150 ms after they start working — ≥ 200 kills, two
- * children at a time (both precomputing; one precomputing while one consumes; both consuming) — and
+ * state and pad store and are SIGKILLed 5–150 ms after they start working, two
+ * children at a time (both precomputing; one precomputing while one consumes; both consuming; 80 kills
+ * here, ≥ 200 in crash.slow.ts, `npm run test:slow`) — and
  * then, in a stampede, several consumers wait on the ledger lock of a holder that is killed. Audit:
  * no pad index is used twice; every used index was recorded consumed first; consumed ≤ generated;
  * every index of [consumed, generated) has a pad file that authenticates in full; no stored pad
@@ -21,8 +22,11 @@ import { OnlinePads } from '../../src/runtime/online-pads.js';
 import { openStore } from '../../src/runtime/precompute.js';
 import { sizeOf } from '../../src/tensor/tensor.js';
 import { blindWith, unsealWith } from '../helpers/pad-lease.js';
-import { auditCrashState, crashLoop, crashPaths, CRASH_MODEL, exactLayer, lockStampede, syntheticGraph, violations, type AuditResult } from './crash-harness.js';
+import { auditCrashState, crashLoop, crashPaths, CRASH_MODEL, DEFAULT_PHASES, exactLayer, lockStampede, syntheticGraph, violations, type AuditResult } from './crash-harness.js';
 import { tempDir } from './blind-helpers.js';
+
+/** The default loop's four phases at 20 kills each (crash.slow.ts runs them in full). */
+const FAST_PHASES = DEFAULT_PHASES.map((phase) => ({ ...phase, kills: 20 }));
 
 const root = tempDir('crash');
 const paths = crashPaths(root);
@@ -39,17 +43,17 @@ function summary(a: AuditResult): string {
 }
 
 describe('crash test: SIGKILL at random instants', { timeout: 420_000 }, () => {
-  it('≥ 200 kills of precompute and consume children, two at a time: no pad reused, no pad lost from the live range', async (t) => {
-    const loop = await crashLoop(paths);
+  it('80 kills of precompute and consume children, two at a time: no pad reused, no pad lost from the live range', async (t) => {
+    const loop = await crashLoop(paths, FAST_PHASES);
     t.diagnostic(`kills ${loop.kills} (precompute ${loop.killsByMode.precompute}, consume ${loop.killsByMode.consume}) in ${(loop.ms / 1000).toFixed(1)} s`);
     assert.deepEqual(loop.unexpected, [], 'a child exited on its own');
-    assert.ok(loop.kills >= 200, `only ${loop.kills} kills`);
+    assert.ok(loop.kills >= 80, `only ${loop.kills} kills`);
     const audit = auditCrashState(paths);
     t.diagnostic(`audit: ${summary(audit)}`);
     assert.deepEqual(violations(audit), []);
-    // The consumers must have worked (about 350 pads on a quiet 2-core machine; a loaded one does less
-    // within the 5–150 ms before each kill, and the audit above is what the test is for).
-    assert.ok(audit.used >= 25, `the consumers used only ${audit.used} pads`);
+    // The consumers must have worked (a loaded machine does less within the 5–150 ms before each
+    // kill, and the audit above is what the test is for).
+    assert.ok(audit.used >= 10, `the consumers used only ${audit.used} pads`);
     assert.ok(audit.generated > audit.used, 'precompute made pads');
   });
 

@@ -42,7 +42,8 @@ describe('slalom serve: pads, refill, lying accelerators, pipelining', () => {
   it('private+verified on an empty store: requests wait for the refill, each gets its own pad, runs never share indices', async () => {
     const store = join(dir, 'pads');
     const stateDir = join(dir, 'state');
-    const server = await TrustedServer.start({ models: [{ model, mode: 'private+verified', lanes: 2, pads: { store, stateDir, onEmpty: 'wait', refill: { lowWater: 2, highWater: 4, chunk: 2, intervalMs: 200, nice: 5 } } }] });
+    // No refill on the timer (60 s): only demand starts one, so the first requests surely find the store empty and wait.
+    const server = await TrustedServer.start({ models: [{ model, mode: 'private+verified', lanes: 2, pads: { store, stateDir, onEmpty: 'wait', refill: { lowWater: 2, highWater: 4, chunk: 2, intervalMs: 60_000, nice: 5 } } }] });
     try {
       const client = await SlalomClient.connect(server.url, { policy: { allowDevelopment: true } });
       // Meanwhile another precompute run (as `slalom precompute` would) fills the same store.
