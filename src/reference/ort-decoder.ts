@@ -6,7 +6,8 @@
 import ort from 'onnxruntime-node';
 import { MalformedModelError } from '../errors.js';
 import { ortLogSeverity } from '../kernels/ort/env.js';
-import { tensor, type Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { outputsOf } from './ort-session.js';
 
 export interface DecoderSession {
   run(feeds: ReadonlyMap<string, Tensor>): Promise<Map<string, Tensor>>;
@@ -28,13 +29,7 @@ export async function createDecoderSession(onnxBytes: Uint8Array, threads = 1): 
       for (const [name, t] of feeds) {
         ortFeeds[name] = INT64_INPUTS.has(name) ? new ort.Tensor('int64', BigInt64Array.from(t.data, (v) => BigInt(v)), [...t.dims]) : new ort.Tensor('float32', Float32Array.from(t.data), [...t.dims]);
       }
-      const results = await session.run(ortFeeds);
-      const out = new Map<string, Tensor>();
-      for (const name of session.outputNames) {
-        const r = results[name]!;
-        out.set(name, tensor(r.dims.map(Number), Float64Array.from(r.data as Float32Array)));
-      }
-      return out;
+      return outputsOf(session, await session.run(ortFeeds));
     },
     close: () => session.release(),
   };

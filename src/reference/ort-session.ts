@@ -43,16 +43,20 @@ export async function createReferenceSession(onnxBytes: Uint8Array, options: Ref
         const t = inputs[i]!;
         feeds[name] = new ort.Tensor('float32', Float32Array.from(t.data), [...t.dims]);
       });
-      const results = await session.run(feeds);
-      const out = new Map<string, Tensor>();
-      for (const name of session.outputNames) {
-        const r = results[name]!;
-        out.set(name, tensor(r.dims.map(Number), Float64Array.from(r.data as Float32Array)));
-      }
-      return out;
+      return outputsOf(session, await session.run(feeds));
     },
     close: () => session.release(),
   };
+}
+
+/** A run's outputs by name, in the session's order, as float64 tensors. */
+export function outputsOf(session: ort.InferenceSession, results: ort.InferenceSession.OnnxValueMapType): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  for (const name of session.outputNames) {
+    const r = results[name] as ort.Tensor;
+    out.set(name, tensor(r.dims.map(Number), Float64Array.from(r.data as Float32Array)));
+  }
+  return out;
 }
 
 function withExtraOutputs(bytes: Uint8Array, names: readonly string[]): Uint8Array {

@@ -7,7 +7,7 @@
  * under its own context once the request has opened; before, errors are plain.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { GenerateResult } from '../api/session.js';
+import type { GenerateResult, RunResult } from '../api/session.js';
 import { predictionsPerItem } from '../api/predictions.js';
 import { attest } from '../attest/attestation.js';
 import { ChannelError, openRequest, REQUEST_CONTENT_TYPE, RESPONSE_CONTENT_TYPE, type OpenedRequest, type ReplayGuard } from '../attest/channel.js';
@@ -219,18 +219,24 @@ export class ServeRoutes {
       },
       o.requestTimeoutMs,
     );
-    const totalMs = performance.now() - started;
-    metrics.requests.inc({ model: served.name, outcome: 'ok' });
-    metrics.phases.observe({ model: served.name, phase: 'queue' }, queueMs / 1000);
-    metrics.phases.observe({ model: served.name, phase: 'run' }, (totalMs - queueMs) / 1000);
-    metrics.phases.observe({ model: served.name, phase: 'total' }, totalMs / 1000);
-    metrics.recordRun(served.name, result.timings, result.incidents);
+    this.countSuccess(served, started, queueMs, result);
     return { result, requestId: this.s.nextRequestId() };
   }
 
   private generationReceipt(served: ServedModel, requestId: string, parsed: GenerateRequest, result: GenerateResult): ReturnType<typeof generationReceiptFor> {
     const facts = { requestId, maxTokens: parsed.maxTokens, temperature: parsed.temperature, topK: parsed.topK, seed: parsed.seed, onEmpty: served.onEmpty };
     return generationReceiptFor(this.s.keys, this.s.options.attestation.name, served.model, served.name, facts, result);
+  }
+
+  /** A request answered: its outcome, its phases (queue, run, total) and its run's timings and incidents. */
+  private countSuccess(served: ServedModel, started: number, queueMs: number, result: { readonly timings: Readonly<Record<string, number>>; readonly incidents: RunResult['incidents'] }): void {
+    const metrics = this.s.metrics;
+    const totalMs = performance.now() - started;
+    metrics.requests.inc({ model: served.name, outcome: 'ok' });
+    metrics.phases.observe({ model: served.name, phase: 'queue' }, queueMs / 1000);
+    metrics.phases.observe({ model: served.name, phase: 'run' }, (totalMs - queueMs) / 1000);
+    metrics.phases.observe({ model: served.name, phase: 'total' }, totalMs / 1000);
+    metrics.recordRun(served.name, result.timings, result.incidents);
   }
 
   /** The HTTP error for a failed request, counted in the metrics. */
@@ -267,12 +273,7 @@ export class ServeRoutes {
       const parsed = parseRequest(framed, served.model, { maxJsonContainers: o.maxJsonContainers, maxTensorElements: o.maxTensorElements, top: o.top });
       const { result, queueMs } = await served.infer(this.clientOf(req), parsed.inputs, o.requestTimeoutMs);
       const requestId = this.s.nextRequestId();
-      const totalMs = performance.now() - started;
-      metrics.requests.inc({ model: served.name, outcome: 'ok' });
-      metrics.phases.observe({ model: served.name, phase: 'queue' }, queueMs / 1000);
-      metrics.phases.observe({ model: served.name, phase: 'run' }, (totalMs - queueMs) / 1000);
-      metrics.phases.observe({ model: served.name, phase: 'total' }, totalMs / 1000);
-      metrics.recordRun(served.name, result.timings, result.incidents);
+      this.countSuccess(served, started, queueMs, result);
       const first = result.outputs[result.outputNames[0]!]!;
       const predictions = parsed.k !== undefined ? predictionsPerItem(first.dims, first.data, parsed.k, served.model.info.labels, served.model.outputKind) : result.predictions;
       const receipt = receiptFor(this.s.keys, o.attestation.name, served.model, served.name, requestId, parsed.hashed, result);

@@ -18,8 +18,8 @@
  * wte and wpe by 1/√2 each, so the residual stream stays near unit scale at every depth.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { OnnxBuilder, type OnnxAttrValue } from '../onnx/build.js';
-import { Rng } from '../util/seeded-rng.js';
+import type { OnnxAttrValue } from '../onnx/build.js';
+import { SeededNet } from './seeded-net.js';
 
 export interface DecoderConfig {
   readonly name: string;
@@ -62,34 +62,13 @@ function cacheNames(c: DecoderConfig, prefix: 'past' | 'present'): string[] {
 
 const LN_EPSILON = 1e-5;
 
-class DecoderNet {
-  readonly b: OnnxBuilder;
-  private readonly rng: Rng;
-  private readonly shared = new Set<string>();
+class DecoderNet extends SeededNet {
   private readonly headDim: number;
 
   constructor(readonly c: DecoderConfig, readonly withPast: boolean, seed: number) {
     if (c.d % c.heads !== 0) throw new InvalidArgumentError(`${c.name}: d ${c.d} is not a multiple of ${c.heads} heads`);
+    super(c.name, 17, seed);
     this.headDim = c.d / c.heads;
-    this.b = new OnnxBuilder(c.name, { opset: 17, producer: 'slalom-zoo' });
-    this.rng = new Rng(seed);
-  }
-
-  private normal(n: number, std: number, mean = 0): Float32Array {
-    return this.rng.fillNormal(new Float32Array(n), std, mean);
-  }
-
-  /** A small float or int64 constant shared by name. */
-  private constant(name: string, dims: number[], data: Float32Array | BigInt64Array): string {
-    if (!this.shared.has(name)) {
-      this.b.initializer(name, dims, data);
-      this.shared.add(name);
-    }
-    return name;
-  }
-
-  private scalar(v: number): string {
-    return this.constant(`const.${v}`, [], new Float32Array([v]));
   }
 
   private ints(values: number[], scalar = false): string {

@@ -16,8 +16,8 @@
  * Weights are N(0, 1/fan_in) with small biases, LayerNorm γ ≈ 1, so activations stay near unit
  * scale for a standard-normal input, as for the CNNs (layers.ts).
  */
-import { OnnxBuilder, type OnnxAttrValue } from '../onnx/build.js';
-import { Rng } from '../util/seeded-rng.js';
+import type { OnnxAttrValue } from '../onnx/build.js';
+import { SeededNet } from './seeded-net.js';
 
 export interface EncoderConfig {
   readonly name: string;
@@ -63,31 +63,9 @@ export function tokensOf(c: EncoderConfig): number {
   return c.input.kind === 'patches' ? (c.input.image / c.input.patch) ** 2 + 1 : c.input.tokens;
 }
 
-class EncoderNet {
-  readonly b: OnnxBuilder;
-  private readonly rng: Rng;
-  private readonly shared = new Set<string>();
-
+class EncoderNet extends SeededNet {
   constructor(readonly c: EncoderConfig, seed: number) {
-    this.b = new OnnxBuilder(c.name, { opset: c.style === 'vit' ? 17 : 14, producer: 'slalom-zoo' });
-    this.rng = new Rng(seed);
-  }
-
-  private normal(n: number, std: number, mean = 0): Float32Array {
-    return this.rng.fillNormal(new Float32Array(n), std, mean);
-  }
-
-  /** A scalar or small int64/float constant shared by name. */
-  private constant(name: string, dims: number[], data: Float32Array | BigInt64Array): string {
-    if (!this.shared.has(name)) {
-      this.b.initializer(name, dims, data);
-      this.shared.add(name);
-    }
-    return name;
-  }
-
-  private scalar(v: number): string {
-    return this.constant(`const.${v}`, [], new Float32Array([v]));
+    super(c.name, c.style === 'vit' ? 17 : 14, seed);
   }
 
   private shape(dims: number[]): string {
