@@ -1,7 +1,7 @@
 /**
  * Decoder recognition (src/graph/decoder/structure.ts) and its guard, the self-check against
  * onnxruntime fp32 (src/quant/calibrate-decoder.ts): the zoo's gpt-tiny with and without its cache
- * is recognized, the same structure either way; a model that takes input_ids but is not a GPT-2
+ * is recognized, the same structure either way, and generates the same tokens; a model that takes input_ids but is not a GPT-2
  * decoder is refused with every mismatch named; and a model that fits the pattern but computes
  * something else (attention scaled by 1/2 instead of 1/√8) is refused before it is quantized.
  */
@@ -10,8 +10,10 @@ import { describe, it } from 'node:test';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { hasErrorCode } from '../../../src/errors.js';
+import { generateTokens } from '../../../src/generate/generation.js';
 import { OnnxBuilder } from '../../../src/onnx/build.js';
 import { SlalomModel } from '../../../src/runtime/model.js';
+import { trustedProtocol } from '../../../src/runtime/protocols/trusted.js';
 import { buildDecoder, GPT_TINY } from '../../../src/zoo/decoder.js';
 
 const refused = (re: RegExp) => (e: unknown) => hasErrorCode(e, 'SLALOM_ERR_UNSUPPORTED') && re.test((e as Error).message);
@@ -29,6 +31,9 @@ describe('decoder recognition', () => {
     assert.deepEqual([withPast.decoder!.exportedCache, without.decoder!.exportedCache], [true, false]);
     assert.equal(withPast.weightsHash === without.weightsHash, false, 'different graphs hash apart');
     assert.deepEqual(withPast.quantized.layers.map((l) => [l.name, l.lx, l.lw]), without.quantized.layers.map((l) => [l.name, l.lx, l.lw]));
+    // The runtime keeps its own cache either way: the same weights generate the same tokens.
+    const [a, b] = await Promise.all([withPast, without].map((m) => generateTokens(m, trustedProtocol(), [[1, 2, 3]], { maxTokens: 10, temperature: 1, seed: 3 })));
+    assert.deepEqual(a!.sequences, b!.sequences);
   });
 
   it('a model with input_ids that is not a decoder is refused, every mismatch named', async () => {
