@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { ServiceKeys } from '../../src/attest/keys.js';
 import { verifyTrainingReceipt } from '../../src/client/client.js';
 import { isTrainingReceipt, signTrainingReceipt, trainingReceiptValid, TRAINING_RECEIPT_FORMAT, type TrainingReceiptBody } from '../../src/attest/training-receipt.js';
+import { flippedSignature } from '../helpers/receipts.js';
 
 const keys = ServiceKeys.generate();
 const body: TrainingReceiptBody = {
@@ -51,7 +52,7 @@ test('a training receipt verifies, and any one changed field breaks it', () => {
     at[path[path.length - 1]!] = changed(at[path[path.length - 1]!]);
     assert.equal(trainingReceiptValid(copy), false, `changing ${path.join('.')} went unnoticed`);
   }
-  const badSignature = { ...receipt, signature: `${receipt.signature.slice(0, -2)}AA` };
+  const badSignature = { ...receipt, signature: flippedSignature(receipt.signature) };
   assert.equal(trainingReceiptValid(badSignature), false);
   assert.equal(trainingReceiptValid({ ...receipt, body: { ...receipt.body, extra: 1 } }), false);
   assert.equal(isTrainingReceipt({ body: { format: 'slalom-receipt/1' } }), false);

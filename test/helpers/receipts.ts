@@ -29,3 +29,7 @@ export function forged(genuine: Receipt, service: ReceiptBody['service'], forger
   return signReceipt(forger, { ...genuine.body, service, outputsHash: 'e'.repeat(64), mode: 'private+verified', model: { ...MODEL, weightsHash: 'f'.repeat(64) } });
 }
 
+/** A signature with its tenth character changed: every bit of that character counts (unlike the last, whose low bits base64 ignores). */
+export function flippedSignature(signature: string): string {
+  return `${signature.slice(0, 9)}${signature[9] === 'A' ? 'B' : 'A'}${signature.slice(10)}`;
+}
