@@ -5,6 +5,7 @@ import { FileCounters, type MonotonicCounters } from '../blind/monotonic-counter
 import { aInt, aNumber, type IntRange } from '../util/assert.js';
 import type { Preprocess } from '../io/preprocess.js';
 import { SlalomModel, type LoadOptions, type PerInput } from '../runtime/model.js';
+import { SEEDED_TOKENS } from '../quant/calibrate-decoder.js';
 import { SEEDED_NORMAL } from '../runtime/model-inputs.js';
 import { EXACT_KERNELS, type ExactKernelsName } from '../kernels/exact-linear.js';
 import type { SessionOptions } from '../runtime/session.js';
@@ -147,10 +148,17 @@ export async function loadModelFromFlags(path: string, flags: ModelFlags, extra:
  * sidecar images): its scales then fit noise, and real inputs may overflow or lose accuracy.
  */
 function warnIfSyntheticCalibration(model: SlalomModel): void {
-  if (model.format !== 'onnx' || model.provenance.calibration.source !== SEEDED_NORMAL) return;
-  process.stderr.write(
-    `warning: ${model.name} was calibrated on ${model.provenance.calibration.samples} seeded random inputs, not real data: real inputs may overflow or lose accuracy; give --calibration <dir|.npy> with inputs like yours (or quantize once: slalom quantize --calibration …)\n`,
-  );
+  if (model.format !== 'onnx') return;
+  const { source, samples } = model.provenance.calibration;
+  if (source === SEEDED_NORMAL) {
+    process.stderr.write(
+      `warning: ${model.name} was calibrated on ${samples} seeded random inputs, not real data: real inputs may overflow or lose accuracy; give --calibration <dir|.npy> with inputs like yours (or quantize once: slalom quantize --calibration …)\n`,
+    );
+  } else if (source === SEEDED_TOKENS) {
+    process.stderr.write(
+      `warning: ${model.name} was calibrated on ${samples} sequences of seeded random tokens, not real text: real prompts may overflow or lose accuracy; give --calibration <ids.npy> with token ids [N, T] of text like yours (or quantize once: slalom quantize --calibration …)\n`,
+    );
+  }
 }
 
 /** The flags that choose the accelerators (`--accelerator`, its timeout and fallback, `--kernels`). */

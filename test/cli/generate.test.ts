@@ -1,7 +1,8 @@
 /**
  * `slalom generate`, spawned as a user runs it, on the zoo's gpt-tiny (token ids: it has no
  * tokenizer): greedy tokens are the same in baseline and private+verified (one pad per token fed,
- * from a memory pool), streamed on stdout with the summary on stderr; --json gives one object; a
+ * from a memory pool), streamed on stdout with the summary (and the warning that it was calibrated on
+ * random tokens) on stderr; --json gives one object; a
  * model that is not a decoder, `infer` on a decoder and a bad prompt each get one line and exit 2.
  */
 import assert from 'node:assert/strict';
@@ -30,6 +31,7 @@ describe('slalom generate', () => {
     assert.equal(base.code, 0, base.stderr);
     assert.match(base.stdout.trim(), /^\d+( \d+){7}$/);
     assert.match(base.stderr, /mode baseline: 8 token\(s\) in 8 step\(s\).*finish: length/);
+    assert.match(base.stderr, /warning: gpt-tiny was calibrated on 4 sequences of seeded random tokens, not real text/);
     const p = slalom('generate', '--model', model, '--tokens', '1,2,3', '--max-tokens', '8', '--mode', 'private+verified', '--pads', 'memory', '--pad-pool', '4');
     assert.equal(p.code, 0, p.stderr);
     assert.equal(p.stdout, base.stdout);
