@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { ServiceKeys } from '../../src/attest/keys.js';
 import { verifyTrainingReceipt } from '../../src/client/client.js';
 import { isTrainingReceipt, signTrainingReceipt, trainingReceiptValid, TRAINING_RECEIPT_FORMAT, type TrainingReceiptBody } from '../../src/attest/training-receipt.js';
-import { flippedSignature } from '../helpers/receipts.js';
+import { flippedSignature, singleFieldEdits } from '../helpers/receipts.js';
 
 const keys = ServiceKeys.generate();
 const body: TrainingReceiptBody = {
@@ -27,31 +27,14 @@ const body: TrainingReceiptBody = {
   incidents: [],
 };
 
-function leaves(v: unknown, path: string[] = []): string[][] {
-  if (v !== null && typeof v === 'object' && Object.keys(v).length > 0) return Object.entries(v).flatMap(([k, x]) => leaves(x, [...path, k]));
-  return [path];
-}
-
-function changed(v: unknown): unknown {
-  if (typeof v === 'number') return v + 1;
-  if (typeof v === 'string') return `${v}0`;
-  if (Array.isArray(v)) return ['step 0: SLALOM_ERR_INTEGRITY@fc forward [0]'];
-  return v === null ? 0 : 'x';
-}
 
 test('a training receipt verifies, and any one changed field breaks it', () => {
   const receipt = signTrainingReceipt(keys, body);
   assert.ok(trainingReceiptValid(receipt));
   assert.ok(isTrainingReceipt(receipt));
-  const paths = leaves(body);
-  assert.ok(paths.length >= 25, `${paths.length} fields`);
-  for (const path of paths) {
-    const copy = structuredClone(receipt) as unknown as { body: Record<string, unknown> };
-    let at: Record<string, unknown> = copy.body;
-    for (const k of path.slice(0, -1)) at = at[k] as Record<string, unknown>;
-    at[path[path.length - 1]!] = changed(at[path[path.length - 1]!]);
-    assert.equal(trainingReceiptValid(copy), false, `changing ${path.join('.')} went unnoticed`);
-  }
+  const edits = singleFieldEdits(receipt, body);
+  assert.ok(edits.length >= 25, `${edits.length} fields`);
+  for (const { path, edited } of edits) assert.equal(trainingReceiptValid(edited), false, `changing ${path.join('.')} went unnoticed`);
   const badSignature = { ...receipt, signature: flippedSignature(receipt.signature) };
   assert.equal(trainingReceiptValid(badSignature), false);
   assert.equal(trainingReceiptValid({ ...receipt, body: { ...receipt.body, extra: 1 } }), false);

@@ -33,3 +33,29 @@ export function forged(genuine: Receipt, service: ReceiptBody['service'], forger
 export function flippedSignature(signature: string): string {
   return `${signature.slice(0, 9)}${signature[9] === 'A' ? 'B' : 'A'}${signature.slice(10)}`;
 }
+
+/**
+ * For each leaf field of `body` (the body a receipt was signed over), its path and a copy of
+ * `receipt` with only that field changed: every one must fail verification.
+ */
+export function singleFieldEdits(receipt: object, body: object): { path: string[]; edited: unknown }[] {
+  return leaves(body).map((path) => {
+    const edited = structuredClone(receipt) as { body: Record<string, unknown> };
+    let at: Record<string, unknown> = edited.body;
+    for (const k of path.slice(0, -1)) at = at[k] as Record<string, unknown>;
+    at[path[path.length - 1]!] = changed(at[path[path.length - 1]!]);
+    return { path, edited };
+  });
+}
+
+function leaves(v: unknown, path: string[] = []): string[][] {
+  if (v !== null && typeof v === 'object' && Object.keys(v).length > 0) return Object.entries(v).flatMap(([k, x]) => leaves(x, [...path, k]));
+  return [path];
+}
+
+function changed(v: unknown): unknown {
+  if (typeof v === 'number') return v + 1;
+  if (typeof v === 'string') return `${v}0`;
+  if (Array.isArray(v)) return ['x'];
+  return v === null ? 0 : 'x';
+}
