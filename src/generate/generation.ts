@@ -197,10 +197,15 @@ class Stepper {
     const parts = [];
     for (let at = 0; at < rows.length; at += limit) parts.push(await this.runOne(rows.slice(at, at + limit)));
     const { vocab } = this.decoder.config;
-    const logits = new Float64Array(rows.length * vocab);
-    parts.reduce((at, p) => (logits.set(p.logits.data, at), at + p.logits.data.length), 0);
+    // Split steps' logits are joined; a whole step's are returned as they are.
+    let logits = parts[0]!.logits;
+    if (parts.length > 1) {
+      const joined = new Float64Array(rows.length * vocab);
+      parts.reduce((at, p) => (joined.set(p.logits.data, at), at + p.logits.data.length), 0);
+      logits = { dims: [rows.length, vocab], data: joined };
+    }
     return {
-      logits: { dims: [rows.length, vocab], data: logits },
+      logits,
       records: parts.map((p) => p.record),
       incidents: parts.flatMap((p) => p.incidents),
       leases: parts.flatMap((p) => (p.lease !== undefined ? [p.lease] : [])),
