@@ -4,10 +4,8 @@
  * independent reference for the decoder self-check and the fidelity measurement.
  */
 import ort from 'onnxruntime-node';
-import { MalformedModelError } from '../errors.js';
-import { ortLogSeverity } from '../kernels/ort/env.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { outputsOf } from './ort-session.js';
+import { openOrtSession, outputsOf } from './ort-session.js';
 
 export interface DecoderSession {
   run(feeds: ReadonlyMap<string, Tensor>): Promise<Map<string, Tensor>>;
@@ -17,12 +15,7 @@ export interface DecoderSession {
 const INT64_INPUTS = new Set(['input_ids', 'position_ids']);
 
 export async function createDecoderSession(onnxBytes: Uint8Array, threads = 1): Promise<DecoderSession> {
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(onnxBytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: ortLogSeverity() });
-  } catch (e) {
-    throw new MalformedModelError(`onnxruntime refuses the model: ${String((e as Error)?.message ?? e).replace(/\s+/g, ' ').trim().slice(0, 400)}`, { cause: e });
-  }
+  const session = await openOrtSession(onnxBytes, threads);
   return {
     async run(feeds) {
       const ortFeeds: Record<string, ort.Tensor> = {};

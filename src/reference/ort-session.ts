@@ -26,15 +26,7 @@ export interface ReferenceOptions {
 
 export async function createReferenceSession(onnxBytes: Uint8Array, options: ReferenceOptions = {}): Promise<ReferenceSession> {
   const bytes = options.extraOutputs?.length ? withExtraOutputs(onnxBytes, options.extraOutputs) : onnxBytes;
-  const logSeverityLevel = ortLogSeverity(); // its own log lines stay off the user's terminal unless asked for
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel });
-  } catch (e) {
-    // A model slalom's importer accepted but onnxruntime refuses: malformed, in one line (the message names the node).
-    const why = String((e as Error)?.message ?? e).replace(/\s+/g, ' ').trim().slice(0, 400);
-    throw new MalformedModelError(`onnxruntime refuses the model: ${why}`, { cause: e });
-  }
+  const session = await openOrtSession(bytes, options.threads ?? 1);
   return {
     inputNames: session.inputNames,
     async run(inputs) {
@@ -47,6 +39,18 @@ export async function createReferenceSession(onnxBytes: Uint8Array, options: Ref
     },
     close: () => session.release(),
   };
+}
+
+/** onnxruntime fp32 on `bytes`; a model it refuses is malformed, said in one line. */
+export async function openOrtSession(bytes: Uint8Array, threads: number): Promise<ort.InferenceSession> {
+  const logSeverityLevel = ortLogSeverity(); // its own log lines stay off the user's terminal unless asked for
+  try {
+    return await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel });
+  } catch (e) {
+    // A model slalom's importer accepted but onnxruntime refuses: malformed, in one line (the message names the node).
+    const why = String((e as Error)?.message ?? e).replace(/\s+/g, ' ').trim().slice(0, 400);
+    throw new MalformedModelError(`onnxruntime refuses the model: ${why}`, { cause: e });
+  }
 }
 
 /** A run's outputs by name, in the session's order, as float64 tensors. */
