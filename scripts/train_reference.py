@@ -8,9 +8,10 @@ Reads the initial model (ONNX, as slalom's `modelToOnnx` writes it: parameters n
 scripts name them, a ViT's Linear weights transposed as the second input of a MatMul node named
 `/<module path>/MatMul`, as torch exports them) and a JSON file with the batches (lists of indices into
 the training split), the hyperparameters and the normalisation; prints one JSON line: test accuracy,
-mean milliseconds per training step, and the last loss.
+mean milliseconds per training step, and the last loss. With --gradients it trains nothing and prints
+the loss and every parameter's gradient on the plan's first batch in float64 (test/train/torch-gradients.slow.ts).
 
-Run:  /usr/bin/python3 scripts/train_reference.py --init init.onnx --plan plan.json [--data DIR]
+Run:  /usr/bin/python3 scripts/train_reference.py --init init.onnx --plan plan.json [--data DIR] [--gradients]
 Needs Debian's python3-torch, python3-onnx and dataset-fashion-mnist.
 """
 
@@ -48,6 +49,7 @@ def main():
     ap.add_argument("--init", required=True)
     ap.add_argument("--plan", required=True)
     ap.add_argument("--data", default=os.environ.get("SLALOM_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+    ap.add_argument("--gradients", action="store_true", help="print the first batch's float64 gradients instead of training")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -62,6 +64,14 @@ def main():
     model.load_state_dict({k: state[k] for k in model.state_dict() if k in state}, strict=False)
 
     train_x, train_y = load(args.data, "train")
+    if args.gradients:
+        idx = np.array(plan["batches"][0])
+        x = ((torch.from_numpy(train_x[idx].astype(np.float64)) / 255.0 - mean) / std).unsqueeze(1)
+        model.train()
+        loss = F.cross_entropy(model(x), torch.from_numpy(train_y[idx].astype(np.int64)))
+        loss.backward()
+        print(json.dumps({"loss": float(loss), "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()}}))
+        return
     test_x, test_y = load(args.data, "test")
     prep = lambda images: ((torch.from_numpy(images.astype(np.float32)) / 255.0 - mean) / std).unsqueeze(1)
     xtr, ytr = prep(train_x).float(), torch.from_numpy(train_y.astype(np.int64))
