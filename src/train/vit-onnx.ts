@@ -30,9 +30,10 @@ export function vitToOnnx(model: TrainableModel): Uint8Array {
   const sqrt2 = scalar('sqrt_two', Math.SQRT2);
   const sqrtHead = scalar('sqrt_head_dim', Math.sqrt(dim / heads));
 
-  /** `/<path>/<op>_output_0`-style names keep torch's scheme (module path, then op). */
+  /** torch's node path of a module: `blocks.0.attn.qkv` → `/blocks.0/attn/qkv` (a ModuleList index stays with its list). */
+  const pathOf = (layer: string): string => `/${layer.replace(/\.(?=[a-z])/g, '/')}`;
   const linear = (x: string, layer: string, inF: number, outF: number): string => {
-    const path = `/${layer.replaceAll('.', '/')}`;
+    const path = pathOf(layer);
     const weight = `${layer}.weight_transposed`;
     b.initializer(weight, [inF, outF], Float32Array.from(transpose(param(`${layer}.weight`).value, outF, inF)));
     b.node('MatMul', [x, weight], [`${path}/MatMul_output_0`], {}, `${path}/MatMul`);
@@ -40,7 +41,7 @@ export function vitToOnnx(model: TrainableModel): Uint8Array {
     return `${path}/Add_output_0`;
   };
   const layerNorm = (x: string, layer: string): string => {
-    const path = `/${layer.replaceAll('.', '/')}`;
+    const path = pathOf(layer);
     const out = (op: string): string => `${path}/${op}_output_0`;
     const node = (op: string, inputs: string[], attrs = {}, tag = op): string => (b.node(op, inputs, [out(tag)], attrs, `${path}/${tag}`), out(tag));
     const mean = node('ReduceMean', [x], { axes: [-1] });
