@@ -1,7 +1,8 @@
 /**
  * Verified training of the ViT (vit-fashion-mnist) with the CNN's guarantees (test/train/trainer.test.ts):
  * a verified run is bit-identical to the same run in the trusted runtime; a lying accelerator in a
- * Linear's forward product or either backward product is caught and leaves the weights as they were;
+ * Linear's forward product or either backward product is caught and leaves the weights as they were
+ * (and under `recompute` the run ends at the honest weights);
  * a run resumed from its checkpoint ends bit-identical; the committed model starts a run; and the
  * trained model, written as ONNX, is the trainer's function (onnxruntime on the file) and loads in
  * slalom's importer, whose baseline agrees with onnxruntime.
@@ -62,7 +63,7 @@ describe('verified training of the ViT', () => {
     const layer = kind === 'grad-input' ? 1 + ((rng.nextI32() >>> 0) % (LINEAR_LAYERS - 1)) : (rng.nextI32() >>> 0) % LINEAR_LAYERS;
     const step = 1 + ((rng.nextI32() >>> 0) % 2);
     const strategy = lies[(rng.nextI32() >>> 0) % lies.length]!;
-    test(`a lie (${strategy}) in Linear ${layer}'s ${kind} product at step ${step} is caught and changes no weight`, async () => {
+    test(`a lie (${strategy}) in Linear ${layer}'s ${kind} product at step ${step} is caught and changes no weight; recompute ends at the honest weights`, async () => {
       const cheater = new CheatingBackend(new LocalBackend(), strategy, { layers: [productLayerId(layer, kind)] });
       let model: TrainableModel | undefined;
       const beforeStep = (s: number, m: TrainableModel): void => {
@@ -72,6 +73,11 @@ describe('verified training of the ViT', () => {
       await assert.rejects(train({ hyperparameters: H, data, backend: cheater, beforeStep }), { code: strategy === 'plus-p' ? 'SLALOM_ERR_MALFORMED' : 'SLALOM_ERR_INTEGRITY' });
       assert.ok(cheater.tampered.length >= 1);
       assert.equal(stateHash(model!), await honestHash(step), 'the weights after the caught lie are those of the steps before it');
+
+      const again = new CheatingBackend(new LocalBackend(), strategy, { layers: [productLayerId(layer, kind)] });
+      const recomputed = await train({ hyperparameters: H, data, backend: again, onFailure: 'recompute', beforeStep: (s) => (again.enabled = s === step) });
+      assert.equal(recomputed.finalStateHash, await honestHash(H.steps!));
+      assert.ok(recomputed.counters.incidents.length >= 1 && recomputed.counters.incidents.every((i) => i.startsWith(`step ${step}:`)), recomputed.counters.incidents.join('; '));
     });
   }
 
