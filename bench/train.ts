@@ -1,13 +1,14 @@
 /**
- * Verified training measured (issue 25, docs/design.md §8): the Fashion-MNIST CNN trained from scratch,
+ * Verified training measured (issue 25, docs/design.md §8): the Fashion-MNIST CNN (or, with --arch
+ * vit-fashion-mnist, the ViT of scripts/train_vit_fashion_mnist.py) trained from scratch,
  * every product on the embedded accelerator and checked, against the same training in PyTorch fp32
  * on one thread (scripts/train_reference.py) from the same initial weights on the same batches, and
  * against the same steps computed entirely in the trusted runtime (baseline). Reports test accuracy
  * (the trained weights in onnxruntime fp32), time per step, the trusted side's share of it, and the
  * accelerator's.
  *
- *   node --import tsx bench/train.ts [--train-limit 2048] [--batch 64] [--epochs 1] [--lr 0.05]
- *                                    [--test-limit 2000] [--baseline-steps 4] [--json out.json]
+ *   node --import tsx bench/train.ts [--arch fashion-mnist-cnn] [--train-limit 2048] [--batch 64] [--epochs 1]
+ *                                    [--optimizer sgd] [--lr 0.05] [--test-limit 2000] [--baseline-steps 4] [--json out.json]
  * Needs Debian's dataset-fashion-mnist, and python3-torch and python3-onnx for the float reference.
  */
 import { spawnSync } from 'node:child_process';
@@ -18,15 +19,18 @@ import { parseArgs } from 'node:util';
 import { resolveBackend } from '../src/accel/registry.js';
 import { loadFashionMnist } from '../src/io/idx.js';
 import { createReferenceSession } from '../src/reference/ort-session.js';
-import { modelToOnnx, seededModel } from '../src/train/model.js';
+import { checkArchitecture, modelToOnnx, seededModel } from '../src/train/model.js';
+import { OPTIMIZERS, type OptimizerName } from '../src/train/optimizer.js';
 import { SeededStream } from '../src/train/stream.js';
 import { batchIndices, train, type Hyperparameters, type StepReport, type TrainingData } from '../src/train/trainer.js';
 
 const { values: a } = parseArgs({
   options: {
+    arch: { type: 'string', default: 'fashion-mnist-cnn' },
     'train-limit': { type: 'string', default: '2048' },
     batch: { type: 'string', default: '64' },
     epochs: { type: 'string', default: '1' },
+    optimizer: { type: 'string', default: 'sgd' },
     lr: { type: 'string', default: '0.05' },
     'test-limit': { type: 'string', default: '2000' },
     'baseline-steps': { type: 'string', default: '4' },
@@ -34,7 +38,11 @@ const { values: a } = parseArgs({
   },
 });
 const NORMALIZE = { mean: 0.286, std: 0.353 };
-const h: Hyperparameters = { architecture: 'fashion-mnist-cnn', epochs: Number(a.epochs), batch: Number(a.batch), steps: null, optimizer: 'sgd', lr: Number(a.lr), momentum: 0.9, weightDecay: 0, bits: { activation: 8, weight: 8, gradient: 8 }, repetitions: 2, seed: 1 };
+function oneOptimizer(name: string): OptimizerName {
+  if (!(OPTIMIZERS as readonly string[]).includes(name)) throw new Error(`--optimizer must be one of ${OPTIMIZERS.join(', ')}`);
+  return name as OptimizerName;
+}
+const h: Hyperparameters = { architecture: checkArchitecture(a.arch), epochs: Number(a.epochs), batch: Number(a.batch), steps: null, optimizer: oneOptimizer(a.optimizer), lr: Number(a.lr), momentum: 0.9, weightDecay: 0, bits: { activation: 8, weight: 8, gradient: 8 }, repetitions: 2, seed: 1 };
 const split = loadFashionMnist('train', { limit: Number(a['train-limit']) });
 const data: TrainingData = { images: split.images, labels: split.labels, count: split.count, rows: 28, cols: 28, normalize: NORMALIZE };
 const testSplit = loadFashionMnist('test', { limit: Number(a['test-limit']) });

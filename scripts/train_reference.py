@@ -1,14 +1,17 @@
 #!/usr/bin/python3
-"""Float reference for `slalom train` (bench/train.ts runs it): the same Fashion-MNIST CNN trained in
-PyTorch fp32 on one CPU thread from the same initial weights, on the same batches, with the same
-optimizer, so the only difference to slalom's verified run is slalom's per-step quantization.
+"""Float reference for `slalom train` (bench/train.ts runs it): the same network (the Fashion-MNIST CNN,
+or the ViT of scripts/train_vit_fashion_mnist.py, by the plan's architecture) trained in PyTorch fp32 on
+one CPU thread from the same initial weights, on the same batches, with the same optimizer, so the only
+difference to slalom's verified run is slalom's per-step quantization.
 
-Reads the initial model (ONNX, as slalom's `modelToOnnx` writes it, parameters named as
-scripts/train_fashion_mnist.py names them) and a JSON file with the batches (lists of indices into the
-training split), the hyperparameters and the normalisation; prints one JSON line: test accuracy,
-mean milliseconds per training step, and the last loss.
+Reads the initial model (ONNX, as slalom's `modelToOnnx` writes it: parameters named as the training
+scripts name them, a ViT's Linear weights transposed as the second input of a MatMul node named
+`/<module path>/MatMul`, as torch exports them) and a JSON file with the batches (lists of indices into
+the training split), the hyperparameters and the normalisation; prints one JSON line: test accuracy,
+mean milliseconds per training step, and the last loss. With --gradients it trains nothing and prints
+the loss and every parameter's gradient on the plan's first batch in float64 (test/train/torch-gradients.slow.ts).
 
-Run:  /usr/bin/python3 scripts/train_reference.py --init init.onnx --plan plan.json [--data DIR]
+Run:  /usr/bin/python3 scripts/train_reference.py --init init.onnx --plan plan.json [--data DIR] [--gradients]
 Needs Debian's python3-torch, python3-onnx and dataset-fashion-mnist.
 """
 
@@ -26,6 +29,19 @@ from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_fashion_mnist import FashionNet, load  # noqa: E402
+from train_vit_fashion_mnist import ViT  # noqa: E402
+
+ARCHITECTURES = {"fashion-mnist-cnn": FashionNet, "vit-fashion-mnist": ViT}
+
+
+def initial_state(path):
+    """Tensors by torch name: the named initializers, and each MatMul weight (stored [in, out]) transposed."""
+    graph = onnx.load(path).graph
+    state = {t.name: torch.from_numpy(numpy_helper.to_array(t).astype(np.float64)) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "MatMul" and node.name.startswith("/") and node.name.endswith("/MatMul") and node.input[1] in state:
+            state[node.name[1:-len("/MatMul")].replace("/", ".") + ".weight"] = state[node.input[1]].T.contiguous()
+    return state
 
 
 def main():
@@ -33,17 +49,29 @@ def main():
     ap.add_argument("--init", required=True)
     ap.add_argument("--plan", required=True)
     ap.add_argument("--data", default=os.environ.get("SLALOM_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+    ap.add_argument("--gradients", action="store_true", help="print the first batch's float64 gradients instead of training")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
     plan = json.load(open(args.plan))
     h = plan["hyperparameters"]
     mean, std = plan["normalize"]["mean"], plan["normalize"]["std"]
-    model = FashionNet().double()
-    state = {t.name: torch.from_numpy(numpy_helper.to_array(t).astype(np.float64)) for t in onnx.load(args.init).graph.initializer}
+    model = ARCHITECTURES[h["architecture"]]().double()
+    state = initial_state(args.init)
+    missing = [k for k in model.state_dict() if k not in state and not k.endswith("num_batches_tracked")]
+    if missing:
+        sys.exit(f"{args.init} lacks {missing[0]} of {h['architecture']}")
     model.load_state_dict({k: state[k] for k in model.state_dict() if k in state}, strict=False)
 
     train_x, train_y = load(args.data, "train")
+    if args.gradients:
+        idx = np.array(plan["batches"][0])
+        x = ((torch.from_numpy(train_x[idx].astype(np.float64)) / 255.0 - mean) / std).unsqueeze(1)
+        model.train()
+        loss = F.cross_entropy(model(x), torch.from_numpy(train_y[idx].astype(np.int64)))
+        loss.backward()
+        print(json.dumps({"loss": float(loss), "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()}}))
+        return
     test_x, test_y = load(args.data, "test")
     prep = lambda images: ((torch.from_numpy(images.astype(np.float32)) / 255.0 - mean) / std).unsqueeze(1)
     xtr, ytr = prep(train_x).float(), torch.from_numpy(train_y.astype(np.int64))

@@ -4,11 +4,13 @@
  * Y = X·W, backward dX = dY·Wᵀ and dW = Xᵀ·dY (computed as its transpose dYᵀ·X), each on per-step
  * quantized operands. A convolution is a Gemm over im2col rows (its transposed convolution is dY·Wᵀ
  * followed by col2im, its weight gradient dYᵀ·im2col(X)), so every product has the one shape the
- * check handles. BatchNorm uses batch statistics (and keeps running ones for inference); ReLU, max
- * and average pooling, the residual sum and the loss never leave the trusted runtime.
+ * check handles; a Dense layer over token rows ([n, tokens, features]) is one Gemm of n·tokens rows.
+ * BatchNorm uses batch statistics (and keeps running ones for inference); ReLU, max and average
+ * pooling, the residual sum and the loss never leave the trusted runtime. The transformer's layers
+ * (LayerNorm, GELU, self-attention, the token plumbing, its residual) are in their own modules beside this one.
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { ProductSite, VerifiedProducts } from './products.js';
+import type { ProductMultiplier, ProductSite } from './products.js';
 import { quantizeNearest, quantizeStochastic, type QuantizedTensor } from './quantize.js';
 import type { SeededStream } from './stream.js';
 
@@ -28,7 +30,7 @@ export interface Param {
 
 export interface StepContext {
   readonly step: number;
-  readonly products: VerifiedProducts;
+  readonly products: ProductMultiplier;
   readonly stream: SeededStream;
   readonly bits: { readonly activation: number; readonly weight: number; readonly gradient: number };
 }
@@ -40,13 +42,13 @@ export interface Module {
   params(): Param[];
 }
 
-const param = (name: string, dims: number[], value?: Float64Array): Param => {
+export const param = (name: string, dims: number[], value?: Float64Array): Param => {
   const size = dims.reduce((a, b) => a * b, 1);
   if (value !== undefined && value.length !== size) throw new InvalidArgumentError(`${name}: ${value.length} values for [${dims.join(', ')}]`);
   return { name, dims, value: value ?? new Float64Array(size), grad: new Float64Array(size) };
 };
 
-function transpose(a: Float64Array, rows: number, cols: number): Float64Array {
+export function transpose(a: Float64Array, rows: number, cols: number): Float64Array {
   const t = new Float64Array(a.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c]!;
   return t;
@@ -197,7 +199,7 @@ function nchwToRows(x: Float64Array, n: number, m: number, pos: number): Float64
   return out;
 }
 
-/** Gemm y = x·Wᵀ + b with weight [out, in] (torch's Linear, ONNX Gemm transB = 1). */
+/** Gemm y = x·Wᵀ + b with weight [out, in] (torch's Linear, ONNX Gemm transB = 1) over the last dimension: [n, in] or token rows [n, tokens, in]. */
 export class Dense extends LinearModule {
   readonly weight: Param;
   readonly bias: Param;
@@ -213,20 +215,20 @@ export class Dense extends LinearModule {
   }
 
   async forward(x: Act, ctx: StepContext): Promise<Act> {
-    const n = x.dims[0]!;
-    if (x.data.length !== n * this.inFeatures) throw new InvalidArgumentError(`${this.name}: ${x.data.length / n} input features, expected ${this.inFeatures}`);
+    if (x.dims[x.dims.length - 1] !== this.inFeatures) throw new InvalidArgumentError(`${this.name}: ${x.dims[x.dims.length - 1]} input features, expected ${this.inFeatures}`);
+    const rows = x.data.length / this.inFeatures;
     const xq = quantizeNearest(x.data, ctx.bits.activation);
-    const y = await this.forwardProduct(xq, n, this.inFeatures, transpose(this.weight.value, this.outFeatures, this.inFeatures), this.outFeatures, ctx);
-    for (let r = 0; r < n; r++) for (let j = 0; j < this.outFeatures; j++) y[r * this.outFeatures + j] += this.bias.value[j]!;
-    return { dims: [n, this.outFeatures], data: y };
+    const y = await this.forwardProduct(xq, rows, this.inFeatures, transpose(this.weight.value, this.outFeatures, this.inFeatures), this.outFeatures, ctx);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < this.outFeatures; j++) y[r * this.outFeatures + j] += this.bias.value[j]!;
+    return { dims: [...x.dims.slice(0, -1), this.outFeatures], data: y };
   }
 
   async backward(dy: Act, ctx: StepContext): Promise<Act | undefined> {
-    const n = dy.dims[0]!;
-    for (let r = 0; r < n; r++) for (let j = 0; j < this.outFeatures; j++) this.bias.grad[j] += dy.data[r * this.outFeatures + j]!;
+    const rows = dy.data.length / this.outFeatures;
+    for (let r = 0; r < rows; r++) for (let j = 0; j < this.outFeatures; j++) this.bias.grad[j] += dy.data[r * this.outFeatures + j]!;
     const { dx, dwT } = await this.backwardProducts(dy.data, this.inFeatures, this.outFeatures, ctx);
     for (let i = 0; i < dwT.length; i++) this.weight.grad[i] += dwT[i]!;
-    return dx === undefined ? undefined : { dims: [n, this.inFeatures], data: dx };
+    return dx === undefined ? undefined : { dims: [...dy.dims.slice(0, -1), this.inFeatures], data: dx };
   }
 }
 

@@ -1,20 +1,22 @@
 /**
- * The trainable architectures and their ONNX form. `fashion-mnist-cnn` is the committed Fashion-MNIST
- * CNN (scripts/train_fashion_mnist.py): [conv16-bn-relu, maxpool] → conv32-bn-relu → residual(conv32-
- * bn-relu-conv32-bn, + x, relu) → maxpool → avgpool 2 → flatten 288 → Gemm 10. Its parameters are
- * named as torch exports them, so a model from that script starts a run (`fromOnnx`), and a run's
- * result is written back as the same graph (`toOnnx`: Conv, BatchNormalization with the running
- * statistics, Relu, MaxPool, Add, AveragePool, Flatten, Gemm) that `slalom infer` loads.
- * From scratch, weights are drawn as torch initialises them (uniform ±1/√fan_in) from the run's
- * seeded stream, so a seed names the initial model.
+ * The trainable architectures and their ONNX form:
+ * - `fashion-mnist-cnn`: the committed Fashion-MNIST CNN (scripts/train_fashion_mnist.py; train/cnn.ts);
+ * - `vit-fashion-mnist`: the committed Vision Transformer (scripts/train_vit_fashion_mnist.py; train/vit.ts).
+ * Each model's parameters are named as torch exports them, so a model from its script starts a run
+ * (`modelFromOnnx`), and a run's result is written back as an ONNX graph `slalom infer` loads
+ * (`modelToOnnx`). From scratch, weights are drawn as torch initialises them from the run's seeded
+ * stream, so a seed names the initial model.
  */
 import { InvalidArgumentError, UnsupportedModelError } from '../errors.js';
+import type { RawModel } from '../graph/ir.js';
 import { parseOnnx } from '../graph/onnx/parse.js';
-import { OnnxBuilder } from '../onnx/build.js';
-import { BatchNorm, Conv, Dense, Flatten, Pool2, Relu, Residual, Sequential, type Param } from './layers.js';
+import { cnnInitialFromOnnx, cnnToOnnx, fashionMnistCnn, seedCnn } from './cnn.js';
+import type { BatchNorm, Param, Sequential } from './layers.js';
 import type { SeededStream } from './stream.js';
+import { seedVit, vitFashionMnist, vitInitialFromOnnx } from './vit.js';
+import { vitToOnnx } from './vit-onnx.js';
 
-export const ARCHITECTURES = ['fashion-mnist-cnn'] as const;
+export const ARCHITECTURES = ['fashion-mnist-cnn', 'vit-fashion-mnist'] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
 export interface TrainableModel {
@@ -30,64 +32,46 @@ export interface TrainableModel {
 }
 
 /** Initial values by torch name (weights, BatchNorm running statistics); a missing name is drawn or defaulted. */
-type Initial = ReadonlyMap<string, Float64Array>;
+export type Initial = ReadonlyMap<string, Float64Array>;
 
-function fashionMnistCnn(init: Initial): TrainableModel {
-  const v = (name: string): Float64Array | undefined => init.get(name);
-  const bn = (name: string, ch: number): BatchNorm => {
-    const g = v(`${name}.weight`), b = v(`${name}.bias`), m = v(`${name}.running_mean`), r = v(`${name}.running_var`);
-    return new BatchNorm(name, ch, { ...(g ? { gamma: g } : {}), ...(b ? { beta: b } : {}), ...(m ? { mean: m } : {}), ...(r ? { var: r } : {}) });
-  };
-  const bns = [bn('bn1', 16), bn('bn2', 32), bn('res.bn1', 32), bn('res.bn2', 32)];
-  const net = new Sequential([
-    new Conv(0, 'conv1', 1, 16, 3, false, v('conv1.weight')),
-    bns[0]!,
-    new Relu(),
-    new Pool2('max'),
-    new Conv(1, 'conv2', 16, 32, 3, true, v('conv2.weight')),
-    bns[1]!,
-    new Relu(),
-    new Residual(new Sequential([new Conv(2, 'res.conv1', 32, 32, 3, true, v('res.conv1.weight')), bns[2]!, new Relu(), new Conv(3, 'res.conv2', 32, 32, 3, true, v('res.conv2.weight')), bns[3]!])),
-    new Pool2('max'),
-    new Pool2('average'),
-    new Flatten(),
-    new Dense(4, 'fc', 288, 10, true, v('fc.weight'), v('fc.bias')),
-  ]);
-  return { arch: 'fashion-mnist-cnn', net, inputDims: [1, 28, 28], classes: 10, params: net.params(), batchNorms: bns, linearNames: ['conv1', 'conv2', 'res.conv1', 'res.conv2', 'fc'] };
+interface ArchitectureSpec {
+  readonly build: (init: Initial) => TrainableModel;
+  /** Draws a fresh model's parameters from stream (init, parameter index). */
+  readonly seed: (model: TrainableModel, stream: SeededStream) => void;
+  /** Initial values by torch name from the ONNX graph the architecture's script exports (or modelToOnnx writes). */
+  readonly initialFromOnnx: (raw: RawModel) => Initial;
+  readonly toOnnx: (model: TrainableModel) => Uint8Array;
+  readonly script: string;
 }
 
-/** Fan-in of a parameter for torch's default init: weights [out, in, …] → in·∏kernel; a bias takes its weight's. */
-function fanIn(dims: readonly number[]): number {
-  return dims.slice(1).reduce((a, b) => a * b, 1);
-}
+const SPECS: Record<Architecture, ArchitectureSpec> = {
+  'fashion-mnist-cnn': { build: fashionMnistCnn, seed: seedCnn, initialFromOnnx: cnnInitialFromOnnx, toOnnx: cnnToOnnx, script: 'scripts/train_fashion_mnist.py' },
+  'vit-fashion-mnist': { build: vitFashionMnist, seed: seedVit, initialFromOnnx: vitInitialFromOnnx, toOnnx: vitToOnnx, script: 'scripts/train_vit_fashion_mnist.py' },
+};
 
-/** A fresh model, weights uniform in ±1/√fan_in from stream (init, parameter index); BatchNorm γ = 1, β = 0. */
+/** A fresh model of architecture `arch`, drawn from the run's seeded stream. */
 export function seededModel(arch: Architecture, stream: SeededStream): TrainableModel {
-  const model = fashionMnistCnn(new Map());
-  let weightFan = 1;
-  model.params.forEach((p, i) => {
-    if (p.name.includes('bn')) return;
-    if (p.dims.length > 1) weightFan = fanIn(p.dims);
-    const bound = 1 / Math.sqrt(weightFan);
-    const u = stream.uniforms('init', i, 0, p.value.length);
-    for (let j = 0; j < u.length; j++) p.value[j] = (2 * u[j]! - 1) * bound;
-  });
+  const model = SPECS[arch].build(new Map());
+  SPECS[arch].seed(model, stream);
   return model;
 }
 
-/** A model of architecture `arch` with every parameter and running statistic from an ONNX file (as the training script exports it). */
+/** A model of architecture `arch` with every parameter and running statistic from an ONNX file (as the architecture's script exports it). */
 export function modelFromOnnx(bytes: Uint8Array, arch: Architecture = 'fashion-mnist-cnn'): TrainableModel {
-  const raw = parseOnnx(bytes);
-  const init = new Map<string, Float64Array>();
-  for (const [name, t] of raw.initializers) init.set(name, Float64Array.from(t.data));
-  const model = fashionMnistCnn(new Map());
-  for (const t of stateTensors(model)) {
-    const given = raw.initializers.get(t.name);
-    if (given === undefined || given.data.length !== t.value.length) {
-      throw new UnsupportedModelError(`the model is not a ${arch}: initializer '${t.name}' ${given === undefined ? 'is missing' : `has ${given.data.length} values, expected ${t.value.length}`} (train takes models as scripts/train_fashion_mnist.py exports them)`);
+  const spec = SPECS[arch];
+  const init = spec.initialFromOnnx(parseOnnx(bytes));
+  for (const t of stateTensors(spec.build(new Map()))) {
+    const given = init.get(t.name);
+    if (given === undefined || given.length !== t.value.length) {
+      throw new UnsupportedModelError(`the model is not a ${arch}: tensor '${t.name}' ${given === undefined ? 'is missing' : `has ${given.length} values, expected ${t.value.length}`} (train takes models as ${spec.script} exports them)`);
     }
   }
-  return fashionMnistCnn(init);
+  return spec.build(init);
+}
+
+/** The model for inference, as ONNX (float32 weights, symbolic batch). */
+export function modelToOnnx(model: TrainableModel): Uint8Array {
+  return SPECS[model.arch].toOnnx(model);
 }
 
 /** Every tensor of the model's state (parameters, then running statistics), by name, in a fixed order. */
@@ -102,31 +86,4 @@ export function isArchitecture(name: string): name is Architecture {
 export function checkArchitecture(name: string): Architecture {
   if (!isArchitecture(name)) throw new InvalidArgumentError(`unknown architecture '${name}' (one of ${ARCHITECTURES.join(', ')})`);
   return name;
-}
-
-/** The model for inference, as ONNX (float32 weights, BatchNorm with the running statistics, symbolic batch). */
-export function modelToOnnx(model: TrainableModel): Uint8Array {
-  const b = new OnnxBuilder('slalom_trained', { opset: 13, producer: 'slalom-train' });
-  const value = (name: string): Float64Array => stateTensors(model).find((t) => t.name === name)!.value;
-  const dimsOf = (name: string): number[] => [...model.params.find((p) => p.name === name)!.dims];
-  const f32 = (name: string): Float32Array => Float32Array.from(value(name));
-  for (const p of model.params) b.initializer(p.name, p.dims, Float32Array.from(p.value));
-  for (const n of model.batchNorms) {
-    b.initializer(`${n.name}.running_mean`, [n.channels], f32(`${n.name}.running_mean`));
-    b.initializer(`${n.name}.running_var`, [n.channels], f32(`${n.name}.running_var`));
-  }
-  b.input('input', ['batch', ...model.inputDims]);
-  const conv = (x: string, name: string): string => (b.node('Conv', [x, `${name}.weight`], [`${name}_out`], { kernel_shape: dimsOf(`${name}.weight`).slice(2), pads: [1, 1, 1, 1], strides: [1, 1] }, name), `${name}_out`);
-  const norm = (x: string, name: string): string => (b.node('BatchNormalization', [x, `${name}.weight`, `${name}.bias`, `${name}.running_mean`, `${name}.running_var`], [`${name}_out`], { epsilon: { float: BatchNorm.EPSILON } }, name), `${name}_out`);
-  const relu = (x: string, name: string): string => (b.node('Relu', [x], [name]), name);
-  const pool = (op: 'MaxPool' | 'AveragePool', x: string, name: string): string => (b.node(op, [x], [name], { kernel_shape: [2, 2], strides: [2, 2] }), name);
-  let x = pool('MaxPool', relu(norm(conv('input', 'conv1'), 'bn1'), 'relu1'), 'pool1');
-  x = relu(norm(conv(x, 'conv2'), 'bn2'), 'relu2');
-  const body = norm(conv(relu(norm(conv(x, 'res.conv1'), 'res.bn1'), 'res.relu1'), 'res.conv2'), 'res.bn2');
-  b.node('Add', [body, x], ['res_sum']);
-  x = pool('AveragePool', pool('MaxPool', relu('res_sum', 'res.relu2'), 'pool2'), 'pool3');
-  b.node('Flatten', [x], ['flat'], { axis: 1 });
-  b.node('Gemm', ['flat', 'fc.weight', 'fc.bias'], ['logits'], { transB: 1 }, 'fc');
-  b.output('logits', ['batch', model.classes]);
-  return b.toBytes();
 }

@@ -82,6 +82,9 @@ function trustedProduct(a: Uint32Array, w: Float64Array, rows: number, inner: nu
   return applyExactSync({ op: 'Gemm', wDims: [inner, cols], w: { dims: [inner, cols], data: w } }, [rows, inner], a);
 }
 
+/** What a layer needs of the products: one exact integer product (VerifiedProducts, or a test's float stand-in). */
+export type ProductMultiplier = Pick<VerifiedProducts, 'multiply'>;
+
 export class VerifiedProducts {
   readonly stats: ProductStats = { products: 0, chunks: 0, incidents: [], acceleratorMs: 0, verifyMs: 0, macs: 0 };
   private readonly prefix = randomBytes(6).toString('hex');

@@ -58,7 +58,7 @@ export interface Hyperparameters {
 export interface TrainOptions {
   readonly hyperparameters: Hyperparameters;
   readonly data: TrainingData;
-  /** Initial weights from an ONNX model (as scripts/train_fashion_mnist.py exports it); default: seeded. */
+  /** Initial weights from an ONNX model of the architecture (as its training script exports it, or modelToOnnx writes it); default: seeded. */
   readonly initialOnnx?: Uint8Array;
   /** The accelerator of every product; absent: `baseline`, every product computed in the trusted runtime. */
   readonly backend?: AcceleratorBackend;

@@ -80,4 +80,22 @@ describe('slalom train', () => {
     const infer = slalom('infer', '--model', model, '--input', image, '--mode', 'verified', '--accelerator', 'local', '--json');
     assert.equal(infer.status, 0, infer.stderr);
   });
+
+  test('--arch vit-fashion-mnist from the committed ViT: the receipt names the architecture and the model loads in slalom infer', () => {
+    const model = join(work, 'vit.onnx');
+    const receiptFile = join(work, 'vit-receipt.json');
+    const out = summary(slalom(...TRAIN, '--steps', '1', '--arch', 'vit-fashion-mnist', '--model', 'models/vit-fashion-mnist.onnx', '--optimizer', 'adam', '--lr', '0.0005', '--out', model, '--receipt-out', receiptFile));
+    const body = JSON.parse(readFileSync(receiptFile, 'utf8')).receipt.body;
+    assert.equal(body.architecture, 'vit-fashion-mnist');
+    assert.equal(body.hyperparameters.architecture, 'vit-fashion-mnist');
+    assert.equal(body.finalStateHash, out.finalStateHash);
+    assert.equal(body.verification.products, 29);
+    const image = join(work, 'vit-item.npy');
+    writeFileSync(image, writeNpy({ dims: [1, 1, 28, 28], data: new Float64Array(784).fill(0.5) }));
+    const infer = slalom('infer', '--model', model, '--input', image, '--mode', 'verified', '--accelerator', 'local', '--json');
+    assert.equal(infer.status, 0, infer.stderr);
+    const wrong = slalom(...TRAIN, '--steps', '1', '--arch', 'fashion-mnist-cnn', '--model', 'models/vit-fashion-mnist.onnx');
+    assert.notEqual(wrong.status, 0);
+    assert.match(wrong.stderr, /the model is not a fashion-mnist-cnn: tensor 'conv1.weight' is missing/);
+  });
 });
