@@ -4,7 +4,10 @@
  * every implementation this machine has — WebAssembly, native AVX-512, AVX2 (forced) and portable
  * C — in one process. Reports ns per linear value (each layer boundary's outputs plus the next
  * layer's inputs, as the bench tables count them) for the fused pass in `verified` and
- * `private+verified`, and per phase with the steps taken apart (as accept.ts's `fuse: false`).
+ * `private+verified`, and per phase with the steps taken apart (as accept.ts's `fuse: false`);
+ * and the request's way out: the fused pass followed by a copy of the next layer's values into a
+ * message buffer (as before the request buffer) against the fused pass writing them into that
+ * buffer itself (PassPlan.wire: in the same pass natively, copied after it by WebAssembly).
  * Medians of --runs (and the fused pass's fastest run); the load average before and after, since
  * the machine may be shared.
  *
@@ -105,6 +108,9 @@ function packed(n: number): Region {
 /** The plans of one layer boundary, fused and taken apart by owner. */
 interface Plans {
   readonly values: number;
+  /** The next layer's values where the pass leaves them, and a message buffer of their size. */
+  readonly next: Uint32Array;
+  readonly wire: Uint32Array;
   readonly fused: Record<Mode, PassPlan>;
   readonly phases: Record<Mode, Record<string, PassPlan>>;
 }
@@ -158,7 +164,7 @@ function plansOf(b: Boundary): Plans {
     ...(priv ? { blind: { ...residuesAt, padAt: ks.at, nextAt: next.at } } : {}),
     'verify (input side)': { ...residuesAt, checkIn },
   });
-  return { values: n + outs, fused: { verified, 'private+verified': privately }, phases: { verified: apart(false), 'private+verified': apart(true) } };
+  return { values: n + outs, next: u32(next, outs), wire: new Uint32Array(outs).fill(1), fused: { verified, 'private+verified': privately }, phases: { verified: apart(false), 'private+verified': apart(true) } };
 }
 
 function median(xs: number[]): number {
@@ -168,14 +174,19 @@ function median(xs: number[]): number {
 
 /** ns per linear value of running `plan` of every boundary once: the median of `runs` (after one warm-up), and the fastest run. */
 function timeAll(plans: readonly Plans[], pick: (p: Plans) => PassPlan | undefined): { median: number; min: number } {
+  return timeEach(plans, (p) => {
+    const plan = pick(p);
+    if (plan !== undefined) boundaryPass(plan);
+  });
+}
+
+/** ns per linear value of `step` on every boundary once: the median of `runs` (after one warm-up), and the fastest run. */
+function timeEach(plans: readonly Plans[], step: (p: Plans) => void): { median: number; min: number } {
   const values = plans.reduce((s, p) => s + p.values, 0);
   const times: number[] = [];
   for (let r = 0; r <= runs; r++) {
     const start = process.hrtime.bigint();
-    for (const p of plans) {
-      const plan = pick(p);
-      if (plan !== undefined) boundaryPass(plan);
-    }
+    for (const p of plans) step(p);
     if (r > 0) times.push(Number(process.hrtime.bigint() - start));
   }
   return { median: median(times) / values, min: Math.min(...times) / values };
@@ -205,17 +216,23 @@ for (const model of args.models.split(',')) {
     for (const name of available) {
       useBoundaryImplementation(name);
       const fused = timeAll(plans, (p) => p.fused[mode]);
-      const row: Record<string, number> = { fused: fused.median, 'fused (fastest run)': fused.min };
+      const copied = timeEach(plans, (p) => {
+        boundaryPass(p.fused[mode]);
+        p.wire.set(p.next);
+      });
+      const written = timeAll(plans, (p) => ({ ...p.fused[mode], wire: p.wire }));
+      const row: Record<string, number> = { fused: fused.median, 'fused (fastest run)': fused.min, 'fused, then copied out': copied.median, 'fused into the request buffer': written.median };
       for (const phase of phases) row[phase] = timeAll(plans, (p) => p.phases[mode][phase]).median;
       rows[name] = row;
     }
     results[model][mode] = rows;
     const wasm = rows.wasm!.fused!;
     console.log(`## ${model}, ${mode}: ${(values / 1e6).toFixed(1)} M linear values over ${plans.length} boundaries (ns per linear value)\n`);
-    console.log(`| implementation | fused | × wasm | fastest run | ${phases.join(' | ')} |`);
-    console.log(`|---|---:|---:|---:|${phases.map(() => '---:').join('|')}|`);
+    const out = ['fused, then copied out', 'fused into the request buffer'];
+    console.log(`| implementation | fused | × wasm | fastest run | ${[...out, ...phases].join(' | ')} |`);
+    console.log(`|---|---:|---:|---:|${[...out, ...phases].map(() => '---:').join('|')}|`);
     for (const [name, row] of Object.entries(rows)) {
-      console.log(`| ${name} | ${row.fused!.toFixed(3)} | ${(wasm / row.fused!).toFixed(2)}× | ${row['fused (fastest run)']!.toFixed(3)} | ${phases.map((p) => row[p]!.toFixed(3)).join(' | ')} |`);
+      console.log(`| ${name} | ${row.fused!.toFixed(3)} | ${(wasm / row.fused!).toFixed(2)}× | ${row['fused (fastest run)']!.toFixed(3)} | ${[...out, ...phases].map((p) => row[p]!.toFixed(3)).join(' | ')} |`);
     }
     console.log('');
   }

@@ -94,6 +94,7 @@ static int plan_check(const struct memory *m, const double *b, struct plan *pl) 
   pl->addend = (const double *)region(m, b, F_ADDEND_AT, 8 * n, 8, &ok);
   pl->float_out = (double *)region(m, b, F_FLOAT_OUT_AT, 8 * outs, 8, &ok);
   pl->next = (uint32_t *)region(m, b, F_NEXT_AT, 4 * outs, 4, &ok);
+  pl->next_count = outs;
   pl->ta = (const uint32_t *)region(m, b, F_CHECK_TA, 4 * (int64_t)pl->item, 4, &ok);
   pl->tb = (const uint32_t *)region(m, b, F_CHECK_TB, 4 * (int64_t)pl->item, 4, &ok);
   pl->dots = (uint32_t *)region(m, b, F_CHECK_DOTS, pl->item > 0 ? 8 * (outs / pl->item) : 0, 4, &ok);
@@ -136,13 +137,33 @@ static napi_value attach(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * The request buffer that leaves (argument 2, optional): a Uint32Array the pass writes the next
+ * layer's values into beside `next`, so no copy follows the pass. It must hold every next value and
+ * lie wholly outside the attached memory (a view into it could overwrite what the plan reads).
+ * Returns 0 for one that does not qualify.
+ */
+static int wire_check(napi_env env, napi_value arg, const struct memory *m, struct plan *pl) {
+  napi_typedarray_type type;
+  size_t length, offset;
+  void *data;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, arg, &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_uint32_array) return 0;
+  if (pl->next == NULL || (uint64_t)length < (uint64_t)pl->next_count || data == NULL) return 0;
+  const uint8_t *lo = data, *hi = lo + 4 * (size_t)length;
+  if (hi > m->base && lo < m->base + m->bytes) return 0;
+  pl->wire = data;
+  return 1;
+}
+
 static napi_value boundary_pass(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value arg;
+  size_t argc = 2;
+  napi_value args[2];
   double at;
-  CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, &arg, NULL, NULL));
+  CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  const napi_value arg = args[0];
   const struct memory *m = memory_of(env);
-  if (argc != 1 || napi_get_value_double(env, arg, &at) != napi_ok || !(at >= 0) || at != floor(at) || fmod(at, 8) != 0 ||
+  if (argc < 1 || argc > 2 || napi_get_value_double(env, arg, &at) != napi_ok || !(at >= 0) || at != floor(at) || fmod(at, 8) != 0 ||
       m == NULL || m->base == NULL || at + 8.0 * F_FIELDS > (double)m->bytes) {
     napi_throw_range_error(env, NULL, "native boundary pass: the plan block is not in the attached memory");
     return NULL;
@@ -151,6 +172,10 @@ static napi_value boundary_pass(napi_env env, napi_callback_info info) {
   struct plan pl;
   if (!plan_check(m, block, &pl)) {
     napi_throw_range_error(env, NULL, "native boundary pass: the plan names memory outside the attached memory or is inconsistent");
+    return NULL;
+  }
+  if (argc == 2 && !wire_check(env, args[1], m, &pl)) {
+    napi_throw_range_error(env, NULL, "native boundary pass: the request buffer is not a Uint32Array of every next value outside the attached memory");
     return NULL;
   }
   struct findings f;

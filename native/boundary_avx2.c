@@ -100,6 +100,7 @@ V void emit8(const struct plan *pl, struct emit_state *s, struct lanes *m, __m25
     *ib = dot8(*ib, x, load8(pl->tb + s->in_item));
   }
   if (pl->next) _mm256_storeu_si256((__m256i *)(pl->next + s->j), x);
+  if (pl->wire) _mm256_storeu_si256((__m256i *)(pl->wire + s->j), x);
   s->j += 8;
   s->in_item += 8;
 }

@@ -113,6 +113,7 @@ V void emit16(const struct plan *pl, struct emit_state *s, struct lanes *m, __m5
     *ib = dot16(*ib, x, load16(k, pl->tb + s->in_item));
   }
   if (pl->next) store16(k, pl->next + s->j, x);
+  if (pl->wire) store16(k, pl->wire + s->j, x);
   s->j += count;
   s->in_item += count;
 }

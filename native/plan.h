@@ -87,6 +87,12 @@ struct plan {
   double *float_out;
   double quant_scale;
   uint32_t *next;
+  int64_t next_count; /* values `next` holds */
+  /*
+   * A second home for the next layer's values: the request buffer that leaves (not in the memory;
+   * addon.c checks it holds next_count values and lies outside the memory). NULL: none.
+   */
+  uint32_t *wire;
   int32_t item;
   const uint32_t *ta, *tb;
   uint32_t *dots;

@@ -103,6 +103,7 @@ INLINE void emit1(const struct plan *pl, struct emit_state *s, int32_t v, int as
     s->item_b += (uint64_t)(uint32_t)x * pl->tb[s->in_item];
   }
   if (pl->next) pl->next[s->j] = (uint32_t)x;
+  if (pl->wire) pl->wire[s->j] = (uint32_t)x;
   s->j++;
   s->in_item++;
 }

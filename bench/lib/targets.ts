@@ -93,7 +93,7 @@ function phaseNs(s: ModelSummary, r: BenchRecord): string {
 
 /** What each trusted phase spends its time on (runtime/observer.ts names), for the reasons given. */
 const PHASE_CAUSE: Readonly<Record<string, string>> = {
-  transfer: "posting each layer's request to the accelerator (a copy into a message buffer and postMessage, per layer)",
+  transfer: "posting each layer's request to the accelerator (postMessage of the buffer the boundary pass wrote, per layer; on a busy machine also the time the trusted thread loses to the accelerator's thread it just woke)",
   boundary: 'the fused boundary pass (range check, unblinding, requantization, pool, residual Add, next quantization and check side)',
   validate: 'validating replies outside the fused pass',
   verify: "Freivalds' check outside the fused pass",

@@ -52,5 +52,12 @@ export interface AcceleratorBackend {
    * fault per 4 KiB, and a stream of fresh buffers, garbage collections of the trusted thread).
    */
   recycle?(requestId: string): void;
+  /**
+   * A buffer of the backend's own for a request of `values` values, which the trusted runtime's
+   * boundary pass fills as it produces the request and hands back as LinearRequest.wire: the request
+   * then leaves without a copy (the worker transfers it; HTTP sends it as the body's tensor).
+   * Undefined, or absent, where the backend must convert what it sends anyway.
+   */
+  requestBuffer?(values: number): Uint32Array | undefined;
   close(): Promise<void>;
 }

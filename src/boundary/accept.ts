@@ -227,6 +227,7 @@ function nextRegions(next: NextRequest, count: number, scratch: Scratch): { pass
       ...(next.quantScale !== undefined ? { quantScale: next.quantScale } : {}),
       ...(next.check !== undefined ? { checkIn: { ta: next.check.ta.at, tb: next.check.tb.at, dots: dots!.at } } : {}),
       ...(next.pad !== undefined ? { padAt: next.pad.at } : {}),
+      ...(next.wire !== undefined ? { wire: next.wire } : {}),
     },
     accept(maxAbs) {
       scratch.keep(x);
@@ -235,6 +236,7 @@ function nextRegions(next: NextRequest, count: number, scratch: Scratch): { pass
         x: { dims: next.dims, data: u32(x, count) },
         maxAbs,
         ...(dots !== undefined ? { dots: { values: u32(dots, 2 * items).slice(), draw: next.check!.draw } } : {}),
+        ...(next.wire !== undefined ? { wire: next.wire } : {}),
       };
     },
   };

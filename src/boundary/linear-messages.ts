@@ -19,6 +19,12 @@ export interface LinearRequest {
    * it sends before linear() returns, and never post, modify or keep the caller's array.
    */
   readonly x: Residues;
+  /**
+   * x already written into a buffer the backend handed out for it (AcceleratorBackend.requestBuffer),
+   * by the boundary pass that produced x: the backend may send this buffer as it is instead of
+   * copying x. It holds exactly x's values and is the backend's from now on; x stays the caller's.
+   */
+  readonly wire?: Uint32Array;
 }
 
 /**

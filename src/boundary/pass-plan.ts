@@ -79,6 +79,8 @@ export interface NextRequest {
   readonly check?: InputSide;
   /** Keystream bytes of the next layer's pad (blind/): x′ + r′ leaves, never x′. */
   readonly pad?: Region;
+  /** A transport's request buffer (outside the arena) the pass writes the request into as well: no copy before it leaves. */
+  readonly wire?: Uint32Array;
   /** Throws OverflowError when the next layer's inputs leave (−p/2, p/2) or did not round. */
   decide(nextMax: number, inexact: boolean): void;
 }
@@ -103,6 +105,8 @@ export interface Sendable {
   readonly maxAbs: number;
   /** ⟨x_n, T⟩ for two secrets per item, and the draw of T they were taken with. */
   readonly dots?: { readonly values: Uint32Array; readonly draw: number };
+  /** The same values as x in the transport's request buffer (NextRequest.wire), to send as they are. */
+  readonly wire?: Uint32Array;
 }
 
 /** What an accepted boundary gives: the float outputs (resident) and/or the next layer's request. */

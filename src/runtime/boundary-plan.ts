@@ -175,7 +175,14 @@ export interface CrossingPads {
 export function assemblePlan(
   step: LayerStep,
   request: Sendable,
-  parts: { readonly requestId: BoundaryPlan['reply']['requestId']; readonly pads: CrossingPads; readonly verifier?: Verifier; readonly checking: boolean },
+  parts: {
+    readonly requestId: BoundaryPlan['reply']['requestId'];
+    readonly pads: CrossingPads;
+    readonly verifier?: Verifier;
+    readonly checking: boolean;
+    /** The accelerator's buffer for the next layer's request (NextRequest.wire). */
+    readonly wire?: Uint32Array;
+  },
 ): BoundaryPlan {
   const { layer, next } = step;
   const { pads, verifier, checking } = parts;
@@ -186,7 +193,7 @@ export function assemblePlan(
     ...(checking && verifier !== undefined ? { check: verifier.outputSide(layer, request) } : {}),
     requant: step.requant,
     ...(next !== undefined
-      ? { next: nextRequest(next.layer, { fromFloats: next.fromFloats, check: verifier?.inputSide(next.layer), pad: pads.nextPad }) }
+      ? { next: { ...nextRequest(next.layer, { fromFloats: next.fromFloats, check: verifier?.inputSide(next.layer), pad: pads.nextPad }), ...(parts.wire !== undefined ? { wire: parts.wire } : {}) } }
       : {}),
     fuse: step.fuse,
   };

@@ -130,7 +130,8 @@ function noResidual(name: string): never {
 function quantizeFor(layer: QuantizedLayer, x: Tensor, run: ProtocolRun, fuse: boolean, observer: RunObserver): Sendable {
   const pad = run.pads === undefined ? undefined : timed(observer, 'keystream', layer.name, () => run.pads!.keystream(layer));
   try {
-    const next = nextRequest(layer, { fromFloats: true, check: run.verifier?.inputSide(layer), pad });
+    const wire = run.requestBuffer?.(x.data.length);
+    const next = { ...nextRequest(layer, { fromFloats: true, check: run.verifier?.inputSide(layer), pad }), ...(wire !== undefined ? { wire } : {}) };
     return prepareRequest(x, { next, fuse }, (phase, ms) => observer.phase(phase, ms, layer.name));
   } finally {
     if (pad !== undefined) run.pads!.done(pad);

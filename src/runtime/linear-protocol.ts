@@ -45,6 +45,8 @@ export interface ProtocolRun {
    * policies (a retry on another accelerator, a recomputation in the trusted runtime) live here.
    */
   cross(step: LayerStep, request: Sendable): Promise<Crossing>;
+  /** A buffer of the accelerator's for a request of `values` values (AcceleratorBackend.requestBuffer), when it sends one as it is. */
+  requestBuffer?(values: number): Uint32Array | undefined;
   /** A·B of two activations on the accelerator (`attention: 'accelerator'`), recorded in `execution`; absent: in float64 here. */
   activationProduct?(name: string, a: Tensor, b: Tensor): Promise<Tensor>;
   /** Ends the inference: what it still holds of its pad is released. */

@@ -10,7 +10,7 @@
  * native-avx2 or native-portable.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { alloc, f64, type Region } from './arena.js';
+import { alloc, f64, u32, type Region } from './arena.js';
 import * as F from './boundary-fields.js';
 import { simd } from './module.js';
 import { forceNativePath, nativeBest, nativeBoundaryPass, nativeUnavailable, NATIVE_PATHS, type NativePath } from './native.js';
@@ -55,6 +55,13 @@ export interface PassPlan {
   readonly checkIn?: InputSideAt;
   /** Keystream bytes of the next layer's pad. */
   readonly padAt?: number;
+  /**
+   * The request buffer that leaves (a transport's, outside the module's memory; at least the next
+   * values long): the next layer's values are written there too, so no copy into a message follows.
+   * The native pass writes it in the same pass; the WebAssembly pass cannot address memory outside
+   * its own, so its values are copied there after it.
+   */
+  readonly wire?: Uint32Array;
 }
 
 export interface PassResult {
@@ -148,7 +155,25 @@ export function boundaryPass(plan: PassPlan): PassResult {
     b[F.CHECK_DOTS] = plan.checkIn.dots;
   }
   b[F.PAD_AT] = plan.padAt ?? 0;
-  if (boundaryImplementation() === 'wasm') simd().kernels.boundaryPass(block.at);
-  else nativeBoundaryPass(block.at);
+  if (boundaryImplementation() !== 'wasm') nativeBoundaryPass(block.at, plan.wire); // which checks the wire itself
+  else {
+    const wire = plan.wire === undefined ? undefined : wireFor(plan, plan.wire);
+    simd().kernels.boundaryPass(block.at);
+    if (wire !== undefined) wire.set(u32({ at: plan.nextAt!, bytes: 0 }, nextCount(plan)));
+  }
   return { bad: b[F.OUT_BAD] === 1, worst: b[F.OUT_WORST]!, nextMax: b[F.OUT_NEXT_MAX]!, inexact: b[F.OUT_INEXACT] === 1, padBytes: b[F.OUT_PAD_BYTES]! };
+}
+
+/** The wire of a plan, once it is known to hold every next value outside the memory (as native/addon.c checks it). */
+function wireFor(plan: PassPlan, wire: Uint32Array): Uint32Array {
+  if (plan.nextAt === undefined || wire.length < nextCount(plan) || wire.buffer === simd().memory.buffer) {
+    throw new RangeError('boundary pass: the request buffer is not a Uint32Array of every next value outside the memory');
+  }
+  return wire;
+}
+
+/** Values the pass writes for the next layer (a fused 2×2 pool keeps one of four). */
+function nextCount(plan: PassPlan): number {
+  const n = plan.rows * plan.rowLen;
+  return (plan.poolWidth ?? 0) > 0 ? n / 4 : n;
 }

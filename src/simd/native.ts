@@ -23,7 +23,7 @@ export const NATIVE_PATHS: readonly NativePath[] = ['avx512', 'avx2', 'portable'
 
 interface Addon {
   attach(memory: Uint8Array): void;
-  boundaryPass(planAt: number): void;
+  boundaryPass(planAt: number, wire?: Uint32Array): void;
   path(): NativePath;
   best(): NativePath;
   force(path: NativePath): boolean;
@@ -85,8 +85,11 @@ export function nativePath(): NativePath | undefined {
   return load()?.path();
 }
 
-/** Runs the pass the plan block at `planAt` describes, as the WebAssembly module's boundaryPass does. */
-export function nativeBoundaryPass(planAt: number): void {
+/**
+ * Runs the pass the plan block at `planAt` describes, as the WebAssembly module's boundaryPass does;
+ * with `wire` (a buffer outside the memory), writing the next layer's values there too.
+ */
+export function nativeBoundaryPass(planAt: number, wire?: Uint32Array): void {
   const a = load();
   if (a === null) throw new Error(`internal: the native boundary pass is not loaded (${why})`);
   // Attached again after the memory grew: the addon checks every plan against the length it knows.
@@ -95,5 +98,6 @@ export function nativeBoundaryPass(planAt: number): void {
     attached = new Uint8Array(buffer);
     a.attach(attached);
   }
-  a.boundaryPass(planAt);
+  if (wire === undefined) a.boundaryPass(planAt);
+  else a.boundaryPass(planAt, wire);
 }

@@ -121,6 +121,38 @@ describe('WorkerBackend computes what LocalBackend computes', () => {
     assert.equal(x.length, n, 'the view is still attached');
   });
 
+  it('a request already written into its requestBuffer leaves as that buffer, with no copy; a detached or foreign one is copied into', async () => {
+    const c = CASES[0]!;
+    const n = size(c.inDims);
+    const x = residues(n);
+    const expected = (requestId: string) => ({ requestId, layerId: c.layer.id, layerName: c.layer.name, dims: c.outDims });
+    const posted: unknown[] = [];
+    const inner = (worker as unknown as { worker: { postMessage(m: unknown, t?: unknown[]): void } }).worker;
+    const post = inner.postMessage.bind(inner);
+    inner.postMessage = (m: unknown, t?: unknown[]) => {
+      posted.push((m as { x?: Uint32Array }).x);
+      post(m, t);
+    };
+    try {
+      const wire = worker.requestBuffer(n);
+      assert.ok(wire.buffer instanceof ArrayBuffer && wire.length === n);
+      wire.set(x);
+      let requestId = nextId();
+      const y = acceptValues(await worker.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x, wire }), expected(requestId));
+      assert.deepEqual([...y], [...reference(c, x)]);
+      assert.equal(posted.at(-1), wire, 'the request buffer itself went to the worker');
+      assert.equal(wire.length, 0, 'and is the worker’s now (transferred)');
+      for (const other of [wire, new Uint32Array(n + 1).subarray(0, n), new Uint32Array(n - 1)]) {
+        requestId = nextId();
+        const z = acceptValues(await worker.linear({ requestId, layerId: c.layer.id, dims: c.inDims, x, wire: other }), expected(requestId));
+        assert.deepEqual([...z], [...reference(c, x)], 'x, copied, whatever the unusable buffer held');
+        assert.notEqual(posted.at(-1), other);
+      }
+    } finally {
+      inner.postMessage = post;
+    }
+  });
+
   it('many requests in flight at once come back to the right callers', async () => {
     const jobs = Array.from({ length: 24 }, (_, i) => {
       const c = CASES[i % CASES.length]!;

@@ -49,6 +49,9 @@ function resident(view: Uint32Array | Float64Array | Uint8Array | Int32Array, re
   return r.at;
 }
 
+/** Every other run with a next layer also writes a request buffer (PassPlan.wire), which must then hold exactly the next values. */
+let runs = 0;
+
 function run(c: Case): { got: ReturnType<typeof referencePass>; want: ReturnType<typeof referencePass> } {
   const regions: Region[] = [];
   try {
@@ -85,8 +88,10 @@ function run(c: Case): { got: ReturnType<typeof referencePass>; want: ReturnType
       ...(c.ta ? { checkIn: { ta: resident(c.ta, regions), tb: resident(c.tb!, regions), dots: dots.at } } : {}),
       ...(c.keystream ? { padAt: resident(c.keystream, regions) } : {}),
     };
-    const r = boundaryPass(plan);
+    const wire = c.next && runs++ % 2 === 0 ? new Uint32Array(nextCount).fill(0xdeadbeef) : undefined;
+    const r = boundaryPass(wire === undefined ? plan : { ...plan, wire });
     const want = referencePass(c);
+    if (wire !== undefined && !r.bad && !r.inexact) assert.deepEqual([...wire], [...u32(next, nextCount)], `${c.label}: the request buffer holds the next values`);
     const got = {
       ...r,
       ...(c.sa ? { sums: [...u32(sums, 2 * c.rows)] } : {}),
@@ -313,10 +318,16 @@ describe('the implementations side by side', () => {
         assert.throws(() => boundaryPass({ source: 'reply', sourceAt: end - 32, rows: 1, rowLen: 64 }), { name: /Error$/ }, `${name}: the source past the end`);
         assert.throws(() => boundaryPass({ source: 'reply', sourceAt: 64, rows: 2 ** 31 - 1, rowLen: 2 ** 31 - 1 }), { name: /Error$/ }, `${name}: a size past any memory`);
         const r = alloc(4 * 64);
+        const next = alloc(4 * 64);
         try {
           assert.throws(() => boundaryPass({ source: 'reply', sourceAt: r.at, rows: 1, rowLen: 64, checkOut: { sa: end - 4, sb: r.at, sums: r.at } }), { name: /Error$/ }, `${name}: a weight past the end`);
+          const plan: PassPlan = { source: 'residues', sourceAt: r.at, rows: 1, rowLen: 64, nextAt: next.at, nextItem: 64 };
+          assert.throws(() => boundaryPass({ ...plan, wire: new Uint32Array(63) }), RangeError, `${name}: a request buffer too short`);
+          assert.throws(() => boundaryPass({ ...plan, wire: u32(r, 64) }), RangeError, `${name}: a request buffer inside the memory`);
+          assert.throws(() => boundaryPass({ ...plan, nextAt: undefined, wire: new Uint32Array(64) }), RangeError, `${name}: a request buffer without next values`);
         } finally {
           release(r);
+          release(next);
         }
       }
     } finally {

@@ -10,7 +10,7 @@ import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'no
 import { InvalidArgumentError } from '../../errors.js';
 import type { LinearReply } from '../backend.js';
 import { BINARY_HEADER, INPUT_TENSOR, OUTPUT_TENSOR } from './protocol.js';
-import { bytesPerValue, isWireDatatype, readTensor, writeResidues, type WireDatatype } from './tensor-codec.js';
+import { bytesPerValue, isWireDatatype, LITTLE_ENDIAN, readTensor, writeResidues, type WireDatatype } from './tensor-codec.js';
 
 export const MAX_RETRY_AFTER_MS = 10_000;
 /** Wait after a 503 without a usable Retry-After. */
@@ -77,8 +77,35 @@ export function retryAfterMs(value: string | string[] | undefined, fallback = DE
   return Number.isFinite(date) ? Math.min(MAX_RETRY_AFTER_MS, Math.max(10, date - Date.now())) : fallback;
 }
 
-/** The request body: JSON header, then x in `datatype` (little-endian). Built once per request, re-sent as is. */
-export function encodeRequest(requestId: string, dims: readonly number[], x: Uint32Array, datatype: WireDatatype, clientId: string | undefined): { body: Buffer; headerLength: number } {
+/**
+ * Bytes kept free before a request buffer's values (requestBody): the JSON header goes there, right
+ * before them, so the body is one contiguous range of the buffer the boundary pass wrote.
+ */
+const HEADER_ROOM = 1024;
+
+/**
+ * A buffer for a request body of `values` UINT32 residues whose values the boundary pass writes in
+ * place (AcceleratorBackend.requestBuffer); undefined where the wire is not little-endian UINT32.
+ */
+export function requestBodyBuffer(values: number, datatype: WireDatatype): Uint32Array | undefined {
+  return datatype === 'UINT32' && LITTLE_ENDIAN ? new Uint32Array(new ArrayBuffer(HEADER_ROOM + 4 * values), HEADER_ROOM, values) : undefined;
+}
+
+/** The body around a request buffer already holding x, when it is one of requestBodyBuffer's and the header fits before it. */
+function bodyAround(wire: Uint32Array | undefined, header: Buffer, values: number, datatype: WireDatatype): Buffer | undefined {
+  if (wire === undefined || datatype !== 'UINT32' || !LITTLE_ENDIAN || !(wire.buffer instanceof ArrayBuffer)) return undefined;
+  if (wire.length !== values || wire.byteOffset !== HEADER_ROOM || wire.buffer.byteLength !== HEADER_ROOM + 4 * values || header.length > HEADER_ROOM) return undefined;
+  const body = Buffer.from(wire.buffer, HEADER_ROOM - header.length, header.length + 4 * values);
+  header.copy(body, 0);
+  return body;
+}
+
+/**
+ * The request body: JSON header, then x in `datatype` (little-endian). Built once per request, re-sent
+ * as is. With `wire` (a requestBodyBuffer the boundary pass wrote x into) the body is that buffer, x
+ * not copied again.
+ */
+export function encodeRequest(requestId: string, dims: readonly number[], x: Uint32Array, datatype: WireDatatype, clientId: string | undefined, wire?: Uint32Array): { body: Buffer; headerLength: number } {
   const size = x.length * bytesPerValue(datatype);
   const header = Buffer.from(
     JSON.stringify({
@@ -89,6 +116,8 @@ export function encodeRequest(requestId: string, dims: readonly number[], x: Uin
     }),
     'utf8',
   );
+  const around = bodyAround(wire, header, x.length, datatype);
+  if (around !== undefined) return { body: around, headerLength: header.length };
   // x is the trusted runtime's memory: its values are copied into the body here, synchronously.
   const body = Buffer.allocUnsafe(header.length + size); // every byte written below
   header.copy(body, 0);

@@ -48,7 +48,7 @@ import { InvalidArgumentError, TransportError } from '../../errors.js';
 import { outputDims } from '../../kernels/output-dims.js';
 import type { AcceleratorBackend, LinearReply, LinearRequest, PublicLayer } from '../backend.js';
 import { exportLayerOnnx, publicLayerDigest } from './export.js';
-import { AttemptFailure, DEFAULT_RETRY_AFTER_MS, decodeResponse, encodeRequest, errorText, exchange, MAX_RETRY_AFTER_MS, parseUrl, retryAfterMs, type HttpResult } from './client-wire.js';
+import { AttemptFailure, DEFAULT_RETRY_AFTER_MS, decodeResponse, encodeRequest, errorText, exchange, MAX_RETRY_AFTER_MS, parseUrl, requestBodyBuffer, retryAfterMs, type HttpResult } from './client-wire.js';
 import { BINARY_HEADER, CLIENT_HEADER, layerModelName, LOAD_FILE_PARAMETER, modelIdOf } from './protocol.js';
 import { RESIDUE_DATATYPE, type WireDatatype } from './tensor-codec.js';
 
@@ -318,6 +318,10 @@ export class HttpBackend implements AcceleratorBackend {
     }
   }
 
+  requestBuffer(values: number): Uint32Array | undefined {
+    return requestBodyBuffer(values, this.datatype);
+  }
+
   async linear(req: LinearRequest): Promise<Untrusted<LinearReply>> {
     if (this.closed) throw new TransportError('the HTTP accelerator client is closed');
     const layer = this.layers.get(req.layerId);
@@ -330,7 +334,7 @@ export class HttpBackend implements AcceleratorBackend {
     }
     const limit = HEADER_SLACK + expected * JSON_BYTES_PER_VALUE;
     // The same bytes for every attempt on every accelerator (x is copied here: the caller keeps its array).
-    const { body, headerLength } = encodeRequest(req.requestId, req.dims, req.x, this.datatype, this.clientId);
+    const { body, headerLength } = encodeRequest(req.requestId, req.dims, req.x, this.datatype, this.clientId, req.wire);
     const path = `/v2/models/${encodeURIComponent(this.modelName(layer.id))}/infer`;
     const deadline = Date.now() + this.timeoutMs * this.accelerators.length;
     const failed = new Set<Accelerator>();

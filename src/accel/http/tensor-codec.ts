@@ -13,7 +13,7 @@ export const WIRE_DATATYPES = ['UINT32', 'INT32', 'FP64'] as const;
 export type WireDatatype = (typeof WIRE_DATATYPES)[number];
 export const RESIDUE_DATATYPE: WireDatatype = 'UINT32';
 
-const LITTLE_ENDIAN = endianness() === 'LE';
+export const LITTLE_ENDIAN = endianness() === 'LE';
 
 export function isWireDatatype(v: unknown): v is WireDatatype {
   return typeof v === 'string' && (WIRE_DATATYPES as readonly string[]).includes(v);

@@ -28,6 +28,12 @@ function keep(pool: Map<number, ArrayBuffer[]>, buffer: unknown): void {
   if (list.length < 4) list.push(buffer);
 }
 
+/** A request buffer of requestBuffer's that can be transferred as it is: all of a plain, attached ArrayBuffer, x's length. */
+function sendable(wire: Uint32Array | undefined, values: number): Uint32Array | undefined {
+  if (wire === undefined || !(wire.buffer instanceof ArrayBuffer)) return undefined;
+  return wire.length === values && wire.byteOffset === 0 && wire.buffer.byteLength === 4 * values ? wire : undefined;
+}
+
 /**
  * The worker's first module. Compiled (dist/), entry.js runs as it is. From the TypeScript sources
  * (under tsx) a worker thread does not inherit the parent's loader, so bootstrap.mjs registers tsx
@@ -125,13 +131,14 @@ export class WorkerBackend implements AcceleratorBackend {
     if (reply.type !== 'loaded') throw new TransportError(`the accelerator refused the model: ${reply.type === 'error' ? String(reply.message) : 'unexpected reply'}`);
   }
 
-  async linear({ requestId, layerId, dims, x }: LinearRequest): Promise<Untrusted<LinearReply>> {
+  async linear({ requestId, layerId, dims, x, wire: written }: LinearRequest): Promise<Untrusted<LinearReply>> {
     // x lies in the trusted runtime's (shared) memory: posting it would share that memory with the
-    // worker. Its values are copied into a buffer of this client's own, which is transferred (no
-    // second copy) and comes back with the reply to carry the next request of its size: fresh
-    // memory would cost a page fault per 4 KiB. A returned buffer is only ever written here.
-    const wire = new Uint32Array(this.wireBuffer(x.byteLength), 0, x.length);
-    wire.set(x);
+    // worker. Its values go in a buffer of this client's own, which is transferred (no second copy)
+    // and comes back with the reply to carry the next request of its size: fresh memory would cost
+    // a page fault per 4 KiB. A returned buffer is only ever written here. The boundary pass that
+    // produced x has usually written it into such a buffer already (requestBuffer): then no copy.
+    const wire = sendable(written, x.length) ?? new Uint32Array(this.wireBuffer(x.byteLength), 0, x.length);
+    if (wire !== written) wire.set(x);
     // A spare for the reply: a buffer of an earlier reply the caller is done with (recycle), so the
     // worker writes its result there and nothing new is allocated on this thread.
     const spare = this.spareFor(layerId, dims);
@@ -163,6 +170,10 @@ export class WorkerBackend implements AcceleratorBackend {
   private readonly spares = new Map<number, ArrayBuffer[]>();
   /** Reply buffers until their caller recycles them. */
   private readonly answered = new Map<string, ArrayBufferLike>();
+
+  requestBuffer(values: number): Uint32Array {
+    return new Uint32Array(this.wireBuffer(4 * values), 0, values);
+  }
 
   private wireBuffer(bytes: number): ArrayBuffer {
     return this.wire.get(bytes)?.pop() ?? new ArrayBuffer(bytes);

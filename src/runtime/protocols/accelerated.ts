@@ -32,7 +32,7 @@ import { acceptComputed, acceptReply } from '../../boundary/accept.js';
 import type { Crossing, Sendable } from '../../boundary/pass-plan.js';
 import { hasErrorCode, InvalidArgumentError, TransportError, type SlalomError } from '../../errors.js';
 import { jsKernels, type ExactKernels } from '../../kernels/exact-linear.js';
-import type { Tensor } from '../../tensor/tensor.js';
+import { sizeOf, type Tensor } from '../../tensor/tensor.js';
 import type { Verifier } from '../../verify/verifier.js';
 import { assemblePlan, type CrossingPads, type LayerStep } from '../boundary-plan.js';
 import { ActivationProducts, ATTENTION_PRIVATE_REFUSAL, type AttentionPlace } from '../attention-offload.js';
@@ -169,12 +169,16 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
       for (let retries = 0; ; retries++) {
         const requestId = nextRequestId();
         // The request's synchronous part (copying and posting x) is trusted-thread work; the rest is waiting.
-        const pending = timed(observer, 'transfer', layer.name, () => accelerator.linear({ requestId, layerId: layer.index, dims: request.x.dims, x: request.x.data }));
+        // The pass that wrote x wrote it into the backend's buffer too: sent as it is, once (a retry copies x).
+        const wire = retries === 0 ? request.wire : undefined;
+        const pending = timed(observer, 'transfer', layer.name, () => accelerator.linear({ requestId, layerId: layer.index, dims: request.x.dims, x: request.x.data, ...(wire !== undefined ? { wire } : {}) }));
         const parts = crossingPads();
         const reply = await timedAsync(observer, 'accelerator', layer.name, () => pending);
         try {
           // Asked per attempt: secrets change after a failure. The gate copies the reply: after it, its memory may carry another.
-          const crossing = acceptReply(reply, assemblePlan(step, request, { requestId, pads: parts, verifier, checking: true }), sink(layer.name));
+          const wire = step.next === undefined ? undefined : requestBuffer(sizeOf(step.next.layer.inDims));
+          const plan = assemblePlan(step, request, { requestId, pads: parts, verifier, checking: true, ...(wire !== undefined ? { wire } : {}) });
+          const crossing = acceptReply(reply, plan, sink(layer.name));
           accelerator.recycle?.(requestId);
           return crossing;
         } catch (e) {
@@ -186,6 +190,11 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
           report({ layer: layer.name, code: e.code, message: `${e.message}; retried on another accelerator` });
         }
       }
+    }
+
+    /** A buffer of the accelerator's for a request, while requests go to it (else the request would only be computed here). */
+    function requestBuffer(values: number): Uint32Array | undefined {
+      return trustedBecause() === undefined ? accelerator.requestBuffer?.(values) : undefined;
     }
 
     /** Why this layer cannot go to the accelerator now, or undefined when it can. Under 'abort' an inference that started goes on asking (every reply is still checked): its pad is spent already. */
@@ -225,6 +234,7 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
           }
         : {}),
       ...(lease !== undefined ? { pads: lease } : {}),
+      requestBuffer,
       async cross(step, request) {
         const name = step.layer.name;
         let parts: CrossingPads | undefined;
