@@ -31,6 +31,32 @@ fn fold(t: u32, lo: i32, hi: i32) -> u32 {
 }
 `;
 
+/**
+ * WGSL of the dot4 scheme (dot4.ts): `fold4(t, c, s)` → (t + c.x + c.y·2^8 + c.z·2^16 + c.w·2^24
+ * − 2^15·(s.x + s.y·2^8 + s.z·2^16)) mod p for t in [0, p) and any u32 sums c, s.
+ */
+export const DOT4_FIELD_WGSL = /* wgsl */ `
+const P: u32 = ${P}u;
+
+// (r·2^8) mod p for r in [0, p): r·2^8 < 2^32.
+fn shift8(r: u32) -> u32 {
+  return (r << 8u) % P;
+}
+
+// (r·2^8 + c) mod p for r in [0, p), any u32 c: the sum of two residues is below 2p.
+fn horner8(r: u32, c: u32) -> u32 {
+  return (shift8(r) + c % P) % P;
+}
+
+fn fold4(t: u32, c: vec4<u32>, s: vec3<u32>) -> u32 {
+  let r = horner8(horner8(horner8(c.w % P, c.z), c.y), c.x);
+  // 2^15·Σx = (Σx·2^8)·2^7: both steps stay below 2^32.
+  let sx = shift8(horner8(horner8(s.z % P, s.y), s.x));
+  let offset = (sx << 7u) % P;
+  return (t + r + P - offset) % P;
+}
+`;
+
 /** `n` copies of `line(i)`, one per line. */
 export function unrolled(n: number, line: (i: number) => string, indent = '    '): string {
   return Array.from({ length: n }, (_, i) => indent + line(i)).join('\n');
