@@ -45,15 +45,15 @@ export interface GpuLayerRecord {
   readonly conv?: ConvAttrs;
   /** The exact kernels alone, ms per execution, in the scheme the modes ran ('auto': dot4 where it passed its probe). */
   readonly exactKernelMs: number;
-  /** The same in each scheme, forced: 12-bit limbs, and packed dot products where the device runs them. */
-  readonly limbsKernelMs: number;
+  /** Side by side only: the same in each scheme, forced — 12-bit limbs, and packed dot products where the device runs them. */
+  readonly limbsKernelMs?: number;
   readonly dot4KernelMs?: number;
   /** The scheme 'auto' runs this layer in (depthwise and small-batch Gemm: always limbs). */
   readonly scheme: WebGpuKernelPath;
   /** The same kernels in float32, ms per execution. */
   readonly f32KernelMs: number;
   readonly exactGmacPerS: number;
-  /** i32 multiply-adds per second in the 12-bit-limb kernels (two per MAC: one per limb). */
+  /** i32 multiply-adds per second in the 12-bit-limb kernels (two per MAC: one per limb; from exactKernelMs when not side by side). */
   readonly int32MadPerS: number;
   /** One whole request: upload, kernels, read-back (median ms). */
   readonly requestMs: number;
@@ -72,7 +72,7 @@ export interface GpuModelRecord {
   readonly exactKernelMs: number;
   /** Which scheme 'auto' chose on this device, and Σ kernel time per scheme (dot4 absent where the device cannot run it). */
   readonly kernelPath: WebGpuKernelPath;
-  readonly limbsKernelMs: number;
+  readonly limbsKernelMs?: number;
   readonly dot4KernelMs?: number;
   readonly f32KernelMs: number;
   /** exactKernelMs / f32KernelMs on the same device. */
@@ -155,16 +155,23 @@ async function modeRun(model: SlalomModel, mode: Mode, input: Tensor, baseline: 
   }
 }
 
-/** Per-layer kernel and request times on engines of the bench's own: one per exact scheme, and 'auto' (what the modes ran) for the rest. */
-export async function measureLayers(model: SlalomModel, o: Pick<GpuMeasureOptions, 'adapter' | 'tile' | 'repeats' | 'log'>): Promise<GpuLayerRecord[]> {
+/**
+ * Per-layer kernel and request times on engines of the bench's own: 'auto' (the scheme the modes ran)
+ * for the float32 twin and the requests, and, side by side (the default), each exact scheme forced.
+ */
+export async function measureLayers(model: SlalomModel, o: Pick<GpuMeasureOptions, 'adapter' | 'tile' | 'repeats' | 'log'> & { readonly sideBySide?: boolean }): Promise<GpuLayerRecord[]> {
   const open = (kernel: 'auto' | WebGpuKernelPath): Promise<WebGpuEngine> => WebGpuEngine.open({ adapter: o.adapter, kernel, ...(o.tile ? { tile: o.tile } : {}) });
   const engine = await open('auto');
-  const limbs = await open('limbs');
-  const dot4 = await open('dot4').catch((e: unknown) => {
-    o.log(`  dot4 kernels not measured: ${(e as Error).message}`);
-    return undefined;
-  });
-  const schemeMs = async (scheme: WebGpuEngine, layer: SlalomModel['quantized']['layers'][number]): Promise<number> => {
+  const sideBySide = o.sideBySide ?? true;
+  const limbs = sideBySide ? await open('limbs') : undefined;
+  const dot4 = sideBySide
+    ? await open('dot4').catch((e: unknown) => {
+        o.log(`  dot4 kernels not measured: ${(e as Error).message}`);
+        return undefined;
+      })
+    : undefined;
+  const schemeMs = async (scheme: WebGpuEngine | undefined, layer: SlalomModel['quantized']['layers'][number]): Promise<number | undefined> => {
+    if (scheme === undefined) return undefined;
     const registered = scheme.register(layer, layer.name);
     try {
       return await scheme.kernelMs(registered, layer.inDims, 'exact', o.repeats);
@@ -176,11 +183,11 @@ export async function measureLayers(model: SlalomModel, o: Pick<GpuMeasureOption
   try {
     for (const layer of model.quantized.layers) {
       const limbsKernelMs = await schemeMs(limbs, layer);
-      const dot4KernelMs = dot4 ? await schemeMs(dot4, layer) : undefined;
+      const dot4KernelMs = await schemeMs(dot4, layer);
       const registered = engine.register(layer, layer.name);
       try {
         const scheme = registered.dot4 !== undefined ? 'dot4' : 'limbs';
-        const exactKernelMs = scheme === 'dot4' ? dot4KernelMs! : limbsKernelMs;
+        const exactKernelMs = (scheme === 'dot4' ? dot4KernelMs : limbsKernelMs) ?? (await engine.kernelMs(registered, layer.inDims, 'exact', o.repeats));
         const f32KernelMs = await engine.kernelMs(registered, layer.inDims, 'f32', o.repeats);
         const x = new Uint32Array(sizeOf(layer.inDims));
         for (let i = 0; i < x.length; i++) x[i] = (i * 2_654_435_761) % 16_777_213;
@@ -196,12 +203,12 @@ export async function measureLayers(model: SlalomModel, o: Pick<GpuMeasureOption
           wDims: layer.w.dims,
           ...(layer.conv ? { conv: layer.conv } : {}),
           exactKernelMs,
-          limbsKernelMs,
+          ...(limbsKernelMs !== undefined ? { limbsKernelMs } : {}),
           ...(dot4KernelMs !== undefined ? { dot4KernelMs } : {}),
           scheme,
           f32KernelMs,
           exactGmacPerS: layer.macs / exactKernelMs / 1e6,
-          int32MadPerS: (2 * layer.macs) / (limbsKernelMs / 1000),
+          int32MadPerS: (2 * layer.macs) / ((limbsKernelMs ?? exactKernelMs) / 1000),
           requestMs: median(req),
         });
       } finally {
@@ -210,11 +217,12 @@ export async function measureLayers(model: SlalomModel, o: Pick<GpuMeasureOption
     }
   } finally {
     await engine.close();
-    await limbs.close();
+    await limbs?.close();
     await dot4?.close();
   }
   const sum = (f: (l: GpuLayerRecord) => number): string => out.reduce((s, l) => s + f(l), 0).toFixed(2);
-  o.log(`  layers: Σ exact kernels ${sum((l) => l.exactKernelMs)} ms (12-bit limbs ${sum((l) => l.limbsKernelMs)} ms${dot4 ? `, dot4 ${sum((l) => l.dot4KernelMs!)} ms` : ''}), Σ f32 ${sum((l) => l.f32KernelMs)} ms`);
+  const schemes = `${limbs ? `; 12-bit limbs ${sum((l) => l.limbsKernelMs!)} ms` : ''}${dot4 ? `, dot4 ${sum((l) => l.dot4KernelMs!)} ms` : ''}`;
+  o.log(`  layers: Σ exact kernels ${sum((l) => l.exactKernelMs)} ms (${engine.kernelConfig.path}${schemes}), Σ f32 ${sum((l) => l.f32KernelMs)} ms`);
   return out;
 }
 
@@ -266,7 +274,7 @@ export async function measureGpuModel(name: string, o: GpuMeasureOptions): Promi
   }
   const layers = await measureLayers(model, o);
   const exactKernelMs = layers.reduce((s, l) => s + l.exactKernelMs, 0);
-  const limbsKernelMs = layers.reduce((s, l) => s + l.limbsKernelMs, 0);
+  const limbs = layers.every((l) => l.limbsKernelMs !== undefined);
   const dot4 = layers.every((l) => l.dot4KernelMs !== undefined);
   const f32KernelMs = layers.reduce((s, l) => s + l.f32KernelMs, 0);
   return {
@@ -281,7 +289,7 @@ export async function measureGpuModel(name: string, o: GpuMeasureOptions): Promi
     layers,
     exactKernelMs,
     kernelPath: layers.some((l) => l.scheme === 'dot4') ? 'dot4' : 'limbs',
-    limbsKernelMs,
+    ...(limbs ? { limbsKernelMs: layers.reduce((s, l) => s + l.limbsKernelMs!, 0) } : {}),
     ...(dot4 ? { dot4KernelMs: layers.reduce((s, l) => s + l.dot4KernelMs!, 0) } : {}),
     f32KernelMs,
     exactnessTax: exactKernelMs / f32KernelMs,

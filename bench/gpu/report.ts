@@ -55,7 +55,7 @@ function modelSection(m: GpuModelRecord, peak: PeakRates): string {
       `${l.op}/${l.family}${l.scheme === 'dot4' ? ' (dot4)' : ''}`,
       fmtCount(l.macs),
       fmtMs(l.exactKernelMs),
-      fmtMs(l.limbsKernelMs),
+      l.limbsKernelMs !== undefined ? fmtMs(l.limbsKernelMs) : '—',
       l.dot4KernelMs !== undefined ? fmtMs(l.dot4KernelMs) : '—',
       fmtMs(l.f32KernelMs),
       `${(l.exactKernelMs / l.f32KernelMs).toFixed(2)}×`,
@@ -74,7 +74,7 @@ function modelSection(m: GpuModelRecord, peak: PeakRates): string {
     '',
     modes,
     '',
-    `Exact kernels alone (${m.kernelPath === 'dot4' ? 'packed 4×8-bit dot products in the tiled kernels' : '12-bit limbs'}, as the modes ran): Σ ${fmtMs(m.exactKernelMs)} over ${m.layers.length} layers (${m.exactGmacPerS.toFixed(2)} GMAC/s; 12-bit limbs forced: ${fmtMs(m.limbsKernelMs)}, dot4 forced: ${m.dot4KernelMs !== undefined ? fmtMs(m.dot4KernelMs) : 'not available on this device'}); the same kernels in float32 on this device: ${fmtMs(m.f32KernelMs)} — exactness tax **${m.exactnessTax.toFixed(2)}×**. ` +
+    `Exact kernels alone (${m.kernelPath === 'dot4' ? 'packed 4×8-bit dot products in the tiled kernels' : '12-bit limbs'}, as the modes ran): Σ ${fmtMs(m.exactKernelMs)} over ${m.layers.length} layers (${m.exactGmacPerS.toFixed(2)} GMAC/s; 12-bit limbs forced: ${m.limbsKernelMs !== undefined ? fmtMs(m.limbsKernelMs) : '—'}, dot4 forced: ${m.dot4KernelMs !== undefined ? fmtMs(m.dot4KernelMs) : 'not measured'}); the same kernels in float32 on this device: ${fmtMs(m.f32KernelMs)} — exactness tax **${m.exactnessTax.toFixed(2)}×**. ` +
       `Σ of one request per layer (upload, kernels, read-back): ${fmtMs(m.requestMs)}. The largest layers:`,
     '',
     layers,
