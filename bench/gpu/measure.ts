@@ -48,7 +48,7 @@ export interface GpuLayerRecord {
   /** Side by side only: the same in each scheme, forced — 12-bit limbs, and packed dot products where the device runs them. */
   readonly limbsKernelMs?: number;
   readonly dot4KernelMs?: number;
-  /** The scheme 'auto' runs this layer in (depthwise and small-batch Gemm: always limbs). */
+  /** The scheme 'auto' runs this layer's request in (depthwise and small-batch Gemm: always limbs). */
   readonly scheme: WebGpuKernelPath;
   /** The same kernels in float32, ms per execution. */
   readonly f32KernelMs: number;
@@ -186,7 +186,7 @@ export async function measureLayers(model: SlalomModel, o: Pick<GpuMeasureOption
       const dot4KernelMs = await schemeMs(dot4, layer);
       const registered = engine.register(layer, layer.name);
       try {
-        const scheme = registered.dot4 !== undefined ? 'dot4' : 'limbs';
+        const scheme = engine.schemeOf(registered, layer.inDims);
         const exactKernelMs = (scheme === 'dot4' ? dot4KernelMs : limbsKernelMs) ?? (await engine.kernelMs(registered, layer.inDims, 'exact', o.repeats));
         const f32KernelMs = await engine.kernelMs(registered, layer.inDims, 'f32', o.repeats);
         const x = new Uint32Array(sizeOf(layer.inDims));

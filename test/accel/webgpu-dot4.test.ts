@@ -54,6 +54,13 @@ function dot4Plan(engine: WebGpuEngine, layer: ExactLinearLayer): ReturnType<Web
   return registered.dot4;
 }
 
+/** The scheme a request of shape `inDims` runs in on `engine`. */
+function schemeOf(engine: WebGpuEngine, layer: ExactLinearLayer, inDims: readonly number[]): string {
+  const registered = engine.register(layer, 'scheme');
+  engine.release(registered);
+  return engine.schemeOf(registered, inDims);
+}
+
 describe('dot4 weight packing and segment bound', () => {
   it('packs w + 2^15 as low and high byte quads, four taps per u32, taps past K zero', () => {
     const w = [DOT4_MIN_WEIGHT, DOT4_MAX_WEIGHT, 0, -1, 258, -300];
@@ -104,7 +111,8 @@ describe(`the dot4 tiled kernels (${TEST_ADAPTER} adapter)`, { skip }, () => {
 
   for (const c of cases) {
     it(`${c.label}: dot4 = 12-bit limbs = BigInt on random, all-zero and all-(p − 1) inputs`, async () => {
-      assert.ok(dot4Plan(dot4, c.layer) !== undefined, 'the layer runs on the dot4 kernel');
+      assert.equal(schemeOf(dot4, c.layer, c.inDims), 'dot4', 'the layer runs on the dot4 kernel');
+      assert.equal(schemeOf(limbs, c.layer, c.inDims), 'limbs');
       const n = size(c.inDims);
       for (const x of [Float64Array.from({ length: n }, () => int(r, 0, P - 1)), new Float64Array(n), new Float64Array(n).fill(P - 1)]) {
         const viaDot4 = await run(dot4, c.layer, c.inDims, x);
@@ -134,6 +142,7 @@ describe(`the dot4 tiled kernels (${TEST_ADAPTER} adapter)`, { skip }, () => {
     assert.equal(dot4Plan(dot4, dw), undefined);
     const dense = gemm(300, 20);
     for (const [layer, inDims] of [[dw, [1, 6, 13, 9]], [dense, [3, 300]]] as const) {
+      assert.equal(schemeOf(dot4, layer, inDims), 'limbs');
       const x = new Float64Array(size(inDims)).fill(P - 1);
       assert.deepEqual(await run(dot4, layer, inDims, x), bigintRef(layer, inDims, x));
     }

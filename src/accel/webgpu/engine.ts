@@ -152,6 +152,11 @@ export class WebGpuEngine {
     return registered;
   }
 
+  /** The exact scheme a request of shape `dims` runs in (dot4 only in the tiled kernels of a layer planned for it). */
+  schemeOf(layer: RegisteredLayer, dims: readonly number[]): WebGpuKernelPath {
+    return dispatchPlan(layer, dims, 'exact', this.limits).dispatches.some((d) => d.weights === 'dot4') ? 'dot4' : 'limbs';
+  }
+
   release(layer: RegisteredLayer): void {
     for (const b of Object.values(layer.weights)) b.destroy();
     for (const t of layer.taps.values()) t.destroy();
