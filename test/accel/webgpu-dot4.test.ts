@@ -6,7 +6,7 @@
  * path forced to dot4, bit-identical to the path forced to 12-bit limbs and to BigInt at the extremes
  * (x = p − 1 everywhere, weights at ±2^15), K across a fold point, depthwise and small-batch Gemm
  * (still on limbs) on a dot4 engine, the refusal of a weight past the bound (and auto's fallback), and
- * how a path is chosen (option, SLALOM_WEBGPU_KERNEL, the probe). GPU parts skip with the reason
+ * how a path is chosen (option, SLALOM_WEBGPU_KERNEL, the probe; a tile dot4 cannot use). GPU parts skip with the reason
  * where no adapter exists.
  */
 import assert from 'node:assert/strict';
@@ -161,6 +161,21 @@ describe(`the dot4 tiled kernels (${TEST_ADAPTER} adapter)`, { skip }, () => {
       } finally {
         await auto.close();
       }
+    }
+  });
+
+  it('a tile the dot4 kernel cannot use: forced dot4 refuses to open, auto runs the 12-bit limbs and says why', async () => {
+    const tile = { wgX: 8, wgY: 8, tm: 1, tn: 1 }; // 64 threads over 8 columns: 8 rows of quads, KT holds 4
+    await assert.rejects(WebGpuEngine.open({ adapter: TEST_ADAPTER, kernel: 'dot4', tile }), (e: unknown) => e instanceof InvalidArgumentError && /dot4 WebGPU kernels were asked for/.test(e.message));
+    const auto = await WebGpuEngine.open({ adapter: TEST_ADAPTER, tile });
+    try {
+      assert.equal(auto.kernelConfig.path, 'limbs');
+      assert.match(auto.kernelDescription, /12-bit limbs on i32 \(dot4 not used: .*not usable by the dot4 kernel/);
+      const layer = conv([5, 8, 3, 3], A([1, 1], [1, 1, 1, 1]));
+      const x = new Float64Array(2 * 8 * 6 * 6).fill(P - 1);
+      assert.deepEqual(await run(auto, layer, [2, 8, 6, 6], x), bigintRef(layer, [2, 8, 6, 6], x));
+    } finally {
+      await auto.close();
     }
   });
 

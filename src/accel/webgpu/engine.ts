@@ -95,7 +95,7 @@ export class WebGpuEngine {
       const why = await engine.dot4Unusable(instance);
       if (why !== undefined && asked === 'dot4') {
         await engine.close();
-        throw new InvalidArgumentError(`the dot4 WebGPU kernels were asked for, but ${why}`);
+        throw new InvalidArgumentError(`the dot4 WebGPU kernels were asked for, but ${why}; use kernel 'limbs' or 'auto' (SLALOM_WEBGPU_KERNEL)`);
       }
       engine.usePath(why === undefined ? 'dot4' : 'limbs', asked !== 'auto', why);
     } else {
