@@ -2,8 +2,9 @@
  * A linear layer as the WebGPU kernels hold it: which kernel family runs it, its weights in that
  * family's layout (as i32 for the 12-bit-limb kernels, packed bytes for the dot4 ones; each uploaded
  * once, when first needed, and resident on the GPU), its limb plan (limbs.ts) and, where the tiled
- * kernels use packed dot products, its dot4 plan (dot4.ts), and the dispatches one request needs — a pure description (shader, parameters, grid) that the engine
- * encodes. Choosing the dispatches here keeps engine.ts about the device only.
+ * kernels use packed dot products, its dot4 plan (dot4.ts), and the dispatches one request needs —
+ * a pure description (shader, parameters, grid) that the engine encodes. Choosing the dispatches
+ * here keeps engine.ts about the device only.
  */
 /// <reference types="@webgpu/types" />
 import { InvalidArgumentError } from '../../errors.js';
@@ -192,7 +193,6 @@ function convPlan(l: RegisteredLayer, dims: readonly number[], arith: Arithmetic
   }
   const mode = isPointwise(g) ? 'pointwise' : 'conv';
   const { bm, bn } = tileDims(limits.tile);
-  const steps = Math.ceil(g.k / KT);
   const rowTiles = Math.ceil(g.mg / bm);
   const cols = g.n * g.oh * g.ow;
   const scheme = tiledScheme(l, mode, arith, limits.tile);
