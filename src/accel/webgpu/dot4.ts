@@ -25,6 +25,10 @@
  * so t = Σ_seg x·w (mod p), exactly. Taps past K and padded pixels load x = 0: they add nothing to
  * any sum, whatever their (zero) packed weight.
  *
+ * Why offset unsigned bytes: the signed alternative (dot4I8Packed, weights in signed bytes) needs x
+ * in 7-bit limbs — four of them for 24 bits — so eight dot products per output and quad against six
+ * here, plus the three Σx ones shared by a thread's tm rows (1.7 per MAC at tm = 4, against 2).
+ *
  * The bound, per layer: F = ⌊(2^32 − 1) / (255·max(m0 + m1, 1))⌋ taps, rounded down to the tiled
  * kernel's fold granularity (KT = 16 taps); one segment when K ≤ F. At the weights' extremes
  * (m0 = m1 = 255) F = 33 024 taps, more than any zoo layer's K (VGG16's fc1: 25 088), so in practice
