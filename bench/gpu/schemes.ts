@@ -2,7 +2,7 @@
  * The two exact schemes of the WebGPU tiled kernels side by side (src/accel/webgpu/kernel-path.ts):
  * 12-bit limbs on i32 against packed 4×8-bit dot products, on VGG16's layer shapes (3×3 convolutions
  * with its channel counts, at a spatial size of your choosing so a software adapter finishes, and a
- * fully connected layer batched onto the tiled kernel). Weights are random in ±2^11 (the zoo's range),
+ * fully connected layer batched onto the tiled kernel and alone on the small-batch one). Weights are random in ±2^11 (the zoo's range),
  * inputs random residues; each layer's outputs are first compared between the schemes (they must be
  * bit-identical), then each scheme's kernels are timed alone (WebGpuEngine.kernelMs: input on the
  * device, median of three submissions of --repeats executions).
@@ -34,12 +34,14 @@ function vggShapes(size: number, batch: number, rng: Rng): Shape[] {
     inDims: [1, c, size, size],
     macs: size * size * m * c * 9,
   });
+  const fc2: ExactLinearLayer = { op: 'Gemm', wDims: [4096, 4096], w: tensor([4096, 4096], weights(4096 * 4096)) };
   return [
     conv('conv1_2', 64, 64),
     conv('conv2_2', 128, 128),
     conv('conv3_3', 256, 256),
     conv('conv4_3', 512, 512),
-    { name: `fc2 (4096→4096, batch ${batch})`, layer: { op: 'Gemm', wDims: [4096, 4096], w: tensor([4096, 4096], weights(4096 * 4096)) }, inDims: [batch, 4096], macs: batch * 4096 * 4096 },
+    { name: `fc2 (4096→4096, batch ${batch})`, layer: fc2, inDims: [batch, 4096], macs: batch * 4096 * 4096 },
+    { name: 'fc2 (4096→4096, batch 1: the small-batch kernel)', layer: fc2, inDims: [1, 4096], macs: 4096 * 4096 },
   ];
 }
 

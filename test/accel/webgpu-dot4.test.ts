@@ -1,11 +1,11 @@
 /**
- * The dot4 scheme of the tiled WebGPU kernels (src/accel/webgpu/dot4.ts, wgsl/tiled-dot4.ts): its
- * weight packing and segment bound (no adapter needed), then on the adapter test/helpers/webgpu.ts
- * picks (llvmpipe here: dot4U8Packed polyfilled) — every tiled mode (conv with stride, asymmetric
- * padding, dilation and groups; pointwise, plain and grouped; 1×1 stride 2; batched Gemm) with the
- * path forced to dot4, bit-identical to the path forced to 12-bit limbs and to BigInt at the extremes
- * (x = p − 1 everywhere, weights at ±2^15), K across a fold point, depthwise and small-batch Gemm
- * (still on limbs) on a dot4 engine, the refusal of a weight past the bound (and auto's fallback), and
+ * The dot4 scheme of the WebGPU conv and dense kernels (src/accel/webgpu/dot4.ts, wgsl/tiled-dot4.ts,
+ * wgsl/dense-dot4.ts): its weight packing and segment bound (no adapter needed), then on the adapter
+ * test/helpers/webgpu.ts picks (llvmpipe here: dot4U8Packed polyfilled) — every tiled mode (conv with
+ * stride, asymmetric padding, dilation and groups; pointwise, plain and grouped; 1×1 stride 2; batched
+ * Gemm) and the small-batch Gemm (one workgroup, split-K, several row groups) with the path forced to
+ * dot4, bit-identical to the path forced to 12-bit limbs and to BigInt at the extremes (x = p − 1
+ * everywhere, weights at ±2^15), K across a fold point, depthwise (still on limbs) on a dot4 engine, the refusal of a weight past the bound (and auto's fallback), and
  * how a path is chosen (option, SLALOM_WEBGPU_KERNEL, the probe; a tile dot4 cannot use). GPU parts skip with the reason
  * where no adapter exists.
  */
@@ -107,6 +107,9 @@ describe(`the dot4 tiled kernels (${TEST_ADAPTER} adapter)`, { skip }, () => {
     { label: 'pointwise grouped', layer: conv([24, 4, 1, 1], A([1, 1], [0, 0, 0, 0], [1, 1], 4)), inDims: [2, 16, 6, 6] },
     { label: '1×1 stride 2 (tiled, not pointwise)', layer: conv([5, 8, 1, 1], A([2, 2], [0, 0, 0, 0])), inDims: [1, 8, 9, 9] },
     { label: 'Gemm batch 37 (tiled), K = 101', layer: gemm(101, 130), inDims: [37, 101] },
+    { label: 'Gemm batch 3 (small-batch kernel), K = 41 (a partial quad)', layer: gemm(41, 11), inDims: [3, 41] },
+    { label: 'Gemm batch 1, split-K, K = 3001', layer: gemm(3001, 70), inDims: [1, 3001] },
+    { label: 'Gemm batch 5 (two row groups), 100 columns', layer: gemm(702, 100), inDims: [5, 702] },
   ];
 
   for (const c of cases) {
@@ -122,12 +125,12 @@ describe(`the dot4 tiled kernels (${TEST_ADAPTER} adapter)`, { skip }, () => {
     });
   }
 
-  it('K across a fold point at the bound (weights 2^15 − 1, x = p − 1): conv and batched Gemm', async () => {
+  it('K across a fold point at the bound (weights 2^15 − 1, x = p − 1): conv, batched and small-batch Gemm', async () => {
     const k = PROBE_TAPS + 8; // one fold after 33 024 taps, then a partial step
     const cg = k / 8;
     const convLayer = conv([2, cg, 2, 4], A([1, 1], [0, 0, 0, 0]), Float64Array.from({ length: 2 * k }, (_, i) => (i < k || i % 5 !== 0 ? DOT4_MAX_WEIGHT : DOT4_MIN_WEIGHT)));
     const gemmLayer = gemm(k, 2, Float64Array.from({ length: 2 * k }, (_, i) => (i % 2 === 0 ? DOT4_MAX_WEIGHT : i % 6 === 1 ? DOT4_MIN_WEIGHT : 12_345)));
-    for (const [layer, inDims] of [[convLayer, [1, cg, 2, 4]], [gemmLayer, [17, k]]] as const) {
+    for (const [layer, inDims] of [[convLayer, [1, cg, 2, 4]], [gemmLayer, [17, k]], [gemmLayer, [2, k]]] as const) {
       const plan = dot4Plan(dot4, layer)!;
       assert.ok(plan.segmentTaps < k && plan.segmentTaps === 33_024, `a fold inside K (segment ${plan.segmentTaps})`);
       const x = new Float64Array(size(inDims)).fill(P - 1);
@@ -137,15 +140,12 @@ describe(`the dot4 tiled kernels (${TEST_ADAPTER} adapter)`, { skip }, () => {
     }
   });
 
-  it('depthwise and small-batch Gemm stay on 12-bit limbs on a dot4 engine, exactly', async () => {
+  it('depthwise stays on 12-bit limbs on a dot4 engine, exactly', async () => {
     const dw = conv([12, 1, 3, 2], A([2, 1], [2, 1, 0, 1], [2, 1], 6));
     assert.equal(dot4Plan(dot4, dw), undefined);
-    const dense = gemm(300, 20);
-    for (const [layer, inDims] of [[dw, [1, 6, 13, 9]], [dense, [3, 300]]] as const) {
-      assert.equal(schemeOf(dot4, layer, inDims), 'limbs');
-      const x = new Float64Array(size(inDims)).fill(P - 1);
-      assert.deepEqual(await run(dot4, layer, inDims, x), bigintRef(layer, inDims, x));
-    }
+    assert.equal(schemeOf(dot4, dw, [1, 6, 13, 9]), 'limbs');
+    const x = new Float64Array(6 * 13 * 9).fill(P - 1);
+    assert.deepEqual(await run(dot4, dw, [1, 6, 13, 9], x), bigintRef(dw, [1, 6, 13, 9], x));
   });
 
   it('a weight past ±2^15 is refused on a forced dot4 engine, naming the layer; auto leaves that layer to the limbs', async () => {

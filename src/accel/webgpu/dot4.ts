@@ -1,8 +1,9 @@
 /**
- * The second exact scheme of the tiled kernels: WGSL's packed 4×8-bit dot product (`dot4U8Packed`,
- * language feature packed_4x8_integer_dot_product; one DP4A-class instruction on GPUs that have it),
- * and the check, at registration, that a layer fits it. The 12-bit-limb scheme (limbs.ts) stays the
- * one every other kernel uses and the fallback where this one is absent or fails its probe.
+ * The second exact scheme of the conv and dense kernels (tiled and small-batch): WGSL's packed 4×8-bit
+ * dot product (`dot4U8Packed`, language feature packed_4x8_integer_dot_product; one DP4A-class
+ * instruction on GPUs that have it), and the check, at registration, that a layer fits it. The
+ * 12-bit-limb scheme (limbs.ts) stays the depthwise kernel's and the fallback where this one is
+ * absent or fails its probe.
  *
  * The scheme. A residue x ∈ [0, p), p = 2^24 − 3, is split into three 8-bit limbs
  *     x = x2·2^16 + x1·2^8 + x0,   0 ≤ x0, x1, x2 ≤ 255,
@@ -30,7 +31,8 @@
  * here, plus the three Σx ones shared by a thread's tm rows (1.7 per MAC at tm = 4, against 2).
  *
  * The bound, per layer: F = ⌊(2^32 − 1) / (255·max(m0 + m1, 1))⌋ taps, rounded down to the tiled
- * kernel's fold granularity (KT = 16 taps); one segment when K ≤ F. At the weights' extremes
+ * kernel's fold granularity (KT = 16 taps, whole quads for the small-batch kernel too); one segment
+ * when K ≤ F. At the weights' extremes
  * (m0 = m1 = 255) F = 33 024 taps, more than any zoo layer's K (VGG16's fc1: 25 088), so in practice
  * the only fold is the last. A weight outside [−2^15, 2^15 − 1] does not fit: the layer is refused
  * (OverflowError naming it), never run inexactly.

@@ -1,6 +1,6 @@
 /**
- * The WebGPU engine: owns one device (device.ts), decides once which exact scheme the tiled kernels
- * use (kernel-path.ts: packed dot products where the device has them and passes probe-dot4.ts, else
+ * The WebGPU engine: owns one device (device.ts), decides once which exact scheme the conv and dense
+ * kernels use (kernel-path.ts: packed dot products where the device has them and passes probe-dot4.ts, else
  * 12-bit limbs), registers layers (their weights uploaded once and kept resident; a layer the scheme
  * cannot compute exactly is refused here, limbs.ts and dot4.ts), and runs
  * requests: upload x, encode the layer's dispatches (layer.ts), read y back. Buffers come from a pool
@@ -29,7 +29,7 @@ export interface WebGpuOptions {
   readonly adapter?: AdapterChoice;
   /** Tiled kernel shape (default from the device's limits); for tuning on a given GPU. */
   readonly tile?: TileConfig;
-  /** The tiled kernels' exact scheme (kernel-path.ts): 'auto' (default, or SLALOM_WEBGPU_KERNEL), 'dot4' or 'limbs'. */
+  /** The conv and dense kernels' exact scheme (kernel-path.ts): 'auto' (default, or SLALOM_WEBGPU_KERNEL), 'dot4' or 'limbs'. */
   readonly kernel?: WebGpuKernelChoice;
 }
 
@@ -53,7 +53,7 @@ export class WebGpuEngine {
   private readonly limits: KernelLimits;
   private queue: Promise<unknown> = Promise.resolve();
   private lost: string | undefined;
-  /** The tiled kernels' scheme; decided in open(), before any layer is registered. */
+  /** The conv and dense kernels' scheme; decided in open(), before any layer is registered. */
   private path: WebGpuKernelPath = 'limbs';
   private forcedPath = false;
   private whyNotDot4: string | undefined;
@@ -147,12 +147,12 @@ export class WebGpuEngine {
     this.assertAlive();
     const planned = planRegistration(layer, name, this.path, this.forcedPath);
     const registered: RegisteredLayer = { name, source: layer, ...planned, weights: {}, taps: new Map() };
-    // The weights its usual kernel reads (a Gemm's are the small-batch kernel's); others come when first needed.
-    this.weightBuffer(registered, planned.dot4 !== undefined && planned.family === 'conv' ? 'dot4' : 'exact');
+    // The weights its exact kernels read; the float twin's come when the benchmark first asks.
+    this.weightBuffer(registered, planned.dot4 !== undefined ? 'dot4' : 'exact');
     return registered;
   }
 
-  /** The exact scheme a request of shape `dims` runs in (dot4 only in the tiled kernels of a layer planned for it). */
+  /** The exact scheme a request of shape `dims` runs in (dot4 where the layer was planned for it, never depthwise). */
   schemeOf(layer: RegisteredLayer, dims: readonly number[]): WebGpuKernelPath {
     return dispatchPlan(layer, dims, 'exact', this.limits).dispatches.some((d) => d.weights === 'dot4') ? 'dot4' : 'limbs';
   }

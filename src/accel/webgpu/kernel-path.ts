@@ -1,5 +1,5 @@
 /**
- * Which exact scheme the tiled WebGPU kernels use: 'dot4' (packed 4×8-bit dot products, dot4.ts) or
+ * Which exact scheme the WebGPU conv and dense kernels use (depthwise: always limbs): 'dot4' (packed 4×8-bit dot products, dot4.ts) or
  * 'limbs' (two 12-bit limbs on i32, limbs.ts). 'auto' (the default) takes dot4 where the adapter
  * offers the WGSL feature and the start-up probe (probe-dot4.ts) finds it exact, else limbs. A path
  * can be forced — the option `kernel`, else the environment variable SLALOM_WEBGPU_KERNEL — to test
@@ -23,6 +23,6 @@ export function askedKernelPath(option: WebGpuKernelChoice | undefined): WebGpuK
 
 /** What computes, for the device string reports carry. */
 export function describeKernelPath(path: WebGpuKernelPath, whyNotDot4?: string): string {
-  if (path === 'dot4') return 'exact kernels: packed 4×8-bit dot products (dot4U8Packed) in conv and batched GEMM, 12-bit limbs in depthwise and small-batch GEMM';
+  if (path === 'dot4') return 'exact kernels: packed 4×8-bit dot products (dot4U8Packed), 12-bit limbs in depthwise';
   return `exact kernels: 12-bit limbs on i32${whyNotDot4 ? ` (dot4 not used: ${whyNotDot4})` : ''}`;
 }

@@ -1,8 +1,8 @@
 /**
  * A linear layer as the WebGPU kernels hold it: which kernel family runs it, its weights in that
  * family's layout (as i32 for the 12-bit-limb kernels, packed bytes for the dot4 ones; each uploaded
- * once, when first needed, and resident on the GPU), its limb plan (limbs.ts) and, where the tiled
- * kernels use packed dot products, its dot4 plan (dot4.ts), and the dispatches one request needs —
+ * once, when first needed, and resident on the GPU), its limb plan (limbs.ts) and, where its kernels
+ * use packed dot products, its dot4 plan (dot4.ts), and the dispatches one request needs —
  * a pure description (shader, parameters, grid) that the engine encodes. Choosing the dispatches
  * here keeps engine.ts about the device only.
  */
@@ -15,6 +15,7 @@ import { packDot4Weights, planDot4, type Dot4Plan } from './dot4.js';
 import type { WebGpuKernelPath } from './kernel-path.js';
 import { planLayer, type LimbPlan } from './limbs.js';
 import { depthwiseSharedBytes, depthwiseShader, DEPTHWISE_PARAMS, type DepthwiseShape, type DepthwiseTile } from './wgsl/depthwise.js';
+import { denseDot4Shader } from './wgsl/dense-dot4.js';
 import { denseShader, DENSE_PARAMS, reduceShader, REDUCE_PARAMS, REDUCE_THREADS, type DenseConfig } from './wgsl/dense.js';
 import { packParams } from './wgsl/params.js';
 import { tiledDot4Shader } from './wgsl/tiled-dot4.js';
@@ -40,7 +41,7 @@ export interface RegisteredLayer {
   readonly source: ExactLinearLayer;
   readonly family: KernelFamily;
   readonly plan: LimbPlan;
-  /** Present when the tiled kernels run this layer with packed dot products. */
+  /** Present when the conv or dense kernels run this layer with packed dot products. */
   readonly dot4?: Dot4Plan;
   /** Weights by the layout they are in (weightData), uploaded when a dispatch first needs them. */
   readonly weights: { [K in WeightKind]?: GPUBuffer };
@@ -48,7 +49,7 @@ export interface RegisteredLayer {
   readonly taps: Map<string, GPUBuffer>;
 }
 
-/** i32 in the family's layout (12-bit-limb kernels), packed byte quads (dot4 tiled kernel), f32 (the float twin). */
+/** i32 in the family's layout (12-bit-limb kernels), packed byte quads (dot4 kernels), f32 (the float twin). */
 export type WeightKind = 'exact' | 'dot4' | 'f32';
 
 /** One compute dispatch: the pipeline (by key; `shader` builds it once), its parameters and grid. */
@@ -130,9 +131,9 @@ export function weightData(layer: RegisteredLayer, kind: WeightKind): Int32Array
 }
 
 /**
- * Checks a layer against the limb bound and its family, and, when the engine's path is dot4, plans the
- * tiled kernels' packed dot products for it (conv and dense families; depthwise stays on limbs). A
- * layer outside dot4's bound is refused when dot4 was forced, else left to the limb kernels. Throws
+ * Checks a layer against the limb bound and its family, and, when the engine's path is dot4, plans
+ * packed dot products for it (conv and dense families; depthwise stays on limbs). A layer outside
+ * dot4's bound is refused when dot4 was forced, else left to the limb kernels. Throws
  * OverflowError / InvalidArgumentError naming the layer.
  */
 export function planRegistration(layer: ExactLinearLayer, name: string, path: WebGpuKernelPath, forced: boolean): { family: KernelFamily; plan: LimbPlan; dot4?: Dot4Plan } {
@@ -218,7 +219,6 @@ function densePlan(l: RegisteredLayer, dims: readonly number[], arith: Arithmeti
   if (dims.length !== 2 || dims[1] !== kW) throw new InvalidArgumentError(`Gemm: x ${formatDims(dims)} does not match w [${kW}, ${n}]`, { layer: l.name });
   const [b, k] = dims as [number, number];
   const outDims = [b, n];
-  const segment = arith === 'exact' ? l.plan.segmentTaps : k;
   if (b > DENSE_MAX_ROWS) {
     const { bm, bn } = tileDims(limits.tile);
     const rowTiles = Math.ceil(n / bm);
@@ -231,11 +231,16 @@ function densePlan(l: RegisteredLayer, dims: readonly number[], arith: Arithmeti
   const colTiles = Math.ceil(n / cfg.cols);
   // Enough workgroups to fill a large GPU, each thread still with ≥ 64 taps of its own.
   const kSplit = Math.max(1, Math.min(Math.ceil(256 / colTiles), Math.floor(k / (cfg.slices * 64))));
-  const kChunk = Math.ceil(k / (kSplit * cfg.slices));
+  const dot4 = arith === 'exact' && l.dot4 !== undefined;
+  // The dot4 kernel takes whole quads of taps per thread (its segments are whole quads already: dot4.ts).
+  const kChunk = dot4 ? Math.ceil(k / (kSplit * cfg.slices * 4)) * 4 : Math.ceil(k / (kSplit * cfg.slices));
+  const segment = arith === 'f32' ? k : dot4 ? l.dot4!.segmentTaps : l.plan.segmentTaps;
   const params = packParams(DENSE_PARAMS, { n, k, b, kChunk, foldTaps: Math.max(1, Math.min(segment, k)) });
-  const key = `dense:${arith}:${JSON.stringify(cfg)}`;
   const grid = gridCheck(l.name, [colTiles, kSplit, Math.ceil(b / cfg.rowsPerGroup)], limits);
-  const main: Dispatch = { key, shader: () => denseShader(cfg, arith), params, grid, input: 'x', weights: arith, output: kSplit > 1 ? 'partial' : 'y' };
+  const kernel: Pick<Dispatch, 'key' | 'shader' | 'weights'> = dot4
+    ? { key: `dense-dot4:${JSON.stringify(cfg)}`, shader: () => denseDot4Shader(cfg), weights: 'dot4' }
+    : { key: `dense:${arith}:${JSON.stringify(cfg)}`, shader: () => denseShader(cfg, arith), weights: arith };
+  const main: Dispatch = { ...kernel, params, grid, input: 'x', output: kSplit > 1 ? 'partial' : 'y' };
   if (kSplit === 1) return { dispatches: [main], inDims: dims, outDims, partialElems: 0 };
   const count = b * n;
   const reduce: Dispatch = {

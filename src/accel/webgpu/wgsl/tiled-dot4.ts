@@ -55,7 +55,6 @@ ${mode === 'conv' ? '@group(0) @binding(4) var<storage, read> taps: array<vec4<i
 const BM = ${bm}u;
 const BN = ${bn}u;
 const KT = ${KT}u;
-const ONES = 0x01010101u;
 
 // X's byte planes (x & 255, x >> 8 & 255, x >> 16), four taps per u32; W's byte quads (low, high).
 var<workgroup> xs0: array<u32, ${KQ * bn}>;
@@ -99,9 +98,10 @@ ${unrolled(4, (tt) => `{
         }
         quad[${tt}] = v;
       }`, '      ')}
-      xs0[qq * BN + ljj] = pack4xU8(quad & vec4<u32>(255u));
-      xs1[qq * BN + ljj] = pack4xU8((quad >> vec4<u32>(8u)) & vec4<u32>(255u));
-      xs2[qq * BN + ljj] = pack4xU8((quad >> vec4<u32>(16u)) & vec4<u32>(255u));
+      let a = planes(quad);
+      xs0[qq * BN + ljj] = a.x;
+      xs1[qq * BN + ljj] = a.y;
+      xs2[qq * BN + ljj] = a.z;
     }`)}
 ${unrolled(wLoads, (i) => `{
       let qq = lqw + ${i * (threads / bm)}u;
@@ -114,13 +114,8 @@ ${unrolled(wLoads, (i) => `{
     for (var qq = 0u; qq < ${KQ}u; qq++) {
 ${unrolled(tn, (j) => `let a${j} = vec3<u32>(xs0[qq * BN + lid.x + ${j * wgX}u], xs1[qq * BN + lid.x + ${j * wgX}u], xs2[qq * BN + lid.x + ${j * wgX}u]);`, '      ')}
 ${unrolled(tm, (i) => `let b${i} = ws[qq * BM + lid.y + ${i * wgY}u];`, '      ')}
-${unrolled(tn, (j) => `s${j} += vec3<u32>(dot4U8Packed(a${j}.x, ONES), dot4U8Packed(a${j}.y, ONES), dot4U8Packed(a${j}.z, ONES));`, '      ')}
-${outs
-  .map(
-    ([i, j]) =>
-      `      c_${i}_${j} += vec4<u32>(dot4U8Packed(a${j}.x, b${i}.x), dot4U8Packed(a${j}.y, b${i}.x) + dot4U8Packed(a${j}.x, b${i}.y), dot4U8Packed(a${j}.z, b${i}.x) + dot4U8Packed(a${j}.y, b${i}.y), dot4U8Packed(a${j}.z, b${i}.y));`,
-  )
-  .join('\n')}
+${unrolled(tn, (j) => `s${j} += quadSums(a${j});`, '      ')}
+${outs.map(([i, j]) => `      c_${i}_${j} += quadProducts(a${j}, b${i});`).join('\n')}
     }
     workgroupBarrier();
     steps += 1u;
