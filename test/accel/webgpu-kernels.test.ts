@@ -7,7 +7,8 @@
  * on the extremes (x = 0 and p − 1 everywhere; weights at ±max), a layer exactly at the limb bound
  * (Σ|w| = 524 416 in one segment), layers that fold many segments (|w| = 32 776), and the refusal
  * of a layer just past the bound — on the 12-bit-limb kernels, forced; the same cases again with the
- * tiled kernels on packed dot products (test/accel/webgpu-dot4.test.ts has that scheme's own bounds).
+ * conv and dense kernels on packed dot products (test/accel/webgpu-dot4.test.ts has that scheme's own
+ * bounds).
  * Skipped with the reason where no adapter exists.
  */
 import assert from 'node:assert/strict';
@@ -149,7 +150,7 @@ describe(`WebGPU exact kernels, 12-bit limbs (${TEST_ADAPTER} adapter)`, { skip 
   });
 });
 
-describe(`WebGPU exact kernels, tiled ones on packed dot products (${TEST_ADAPTER} adapter)`, { skip }, () => {
+describe(`WebGPU exact kernels, conv and dense on packed dot products (${TEST_ADAPTER} adapter)`, { skip }, () => {
   before(async () => {
     dot4Engine = await WebGpuEngine.open({ adapter: TEST_ADAPTER, kernel: 'dot4' });
   });
