@@ -2,10 +2,11 @@
  * One model with the `webgpu` accelerator (issue 14): end to end in every mode — wall clock per
  * image, images/s, the trusted side's time and the time spent waiting on the accelerator (its
  * share of the wall clock), logits against `baseline` — next to onnxruntime fp32 on one core of
- * the trusted CPU; then layer by layer, on an engine of its own: the exact kernels alone (kernel
- * time, GMAC/s, i32 multiply-adds/s), the same kernels in float32 on the same device (the
- * exactness tax) and one whole request (upload, kernels, read-back: the accelerator's time per
- * layer). Pads and trusted state live in a temporary directory, removed afterwards.
+ * the trusted CPU; then layer by layer, on engines of its own: the exact kernels alone in each exact
+ * scheme side by side (12-bit limbs, and packed 4×8-bit dot products where the device passes their
+ * probe: kernel time, GMAC/s, i32 multiply-adds/s), the same kernels in float32 on the same device
+ * (the exactness tax) and one whole request (upload, kernels, read-back: the accelerator's time per
+ * layer), the last two with the scheme the modes ran ('auto'). Pads and trusted state live in a temporary directory, removed afterwards.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { resolveBackend } from '../../src/accel/registry.js';
 import type { AdapterChoice } from '../../src/accel/webgpu/device.js';
 import { WebGpuEngine } from '../../src/accel/webgpu/engine.js';
+import type { WebGpuKernelPath } from '../../src/accel/webgpu/kernel-path.js';
 import type { TileConfig } from '../../src/accel/webgpu/wgsl/tiled.js';
 import type { ConvAttrs } from '../../src/kernels/names.js';
 import { createExactKernels, openProtocol, PadStore, precomputePads, SlalomModel, TrustedState, type Mode, type Tensor } from '../../src/index.js';
@@ -41,12 +43,17 @@ export interface GpuLayerRecord {
   /** Weights (Conv [M, C/g, kH, kW], Gemm [K, N]) and conv attributes: enough to rebuild the layer elsewhere (bench/gpu/torch_fp32.py). */
   readonly wDims: readonly number[];
   readonly conv?: ConvAttrs;
-  /** The exact kernels alone, ms per execution. */
+  /** The exact kernels alone, ms per execution, in the scheme the modes ran ('auto': dot4 where it passed its probe). */
   readonly exactKernelMs: number;
+  /** Side by side only: the same in each scheme, forced — 12-bit limbs, and packed dot products where the device runs them. */
+  readonly limbsKernelMs?: number;
+  readonly dot4KernelMs?: number;
+  /** The scheme 'auto' runs this layer's request in (depthwise and small-batch Gemm: always limbs). */
+  readonly scheme: WebGpuKernelPath;
   /** The same kernels in float32, ms per execution. */
   readonly f32KernelMs: number;
   readonly exactGmacPerS: number;
-  /** i32 multiply-adds per second in the exact kernels (two per MAC: one per limb). */
+  /** i32 multiply-adds per second in the 12-bit-limb kernels (two per MAC: one per limb; from exactKernelMs when not side by side). */
   readonly int32MadPerS: number;
   /** One whole request: upload, kernels, read-back (median ms). */
   readonly requestMs: number;
@@ -63,6 +70,10 @@ export interface GpuModelRecord {
   readonly modes: readonly GpuModeRecord[];
   readonly layers: readonly GpuLayerRecord[];
   readonly exactKernelMs: number;
+  /** Which scheme 'auto' chose on this device, and Σ kernel time per scheme (dot4 absent where the device cannot run it). */
+  readonly kernelPath: WebGpuKernelPath;
+  readonly limbsKernelMs?: number;
+  readonly dot4KernelMs?: number;
   readonly f32KernelMs: number;
   /** exactKernelMs / f32KernelMs on the same device. */
   readonly exactnessTax: number;
@@ -144,15 +155,39 @@ async function modeRun(model: SlalomModel, mode: Mode, input: Tensor, baseline: 
   }
 }
 
-/** Per-layer kernel and request times on an engine of the bench's own. */
-export async function measureLayers(model: SlalomModel, o: Pick<GpuMeasureOptions, 'adapter' | 'tile' | 'repeats' | 'log'>): Promise<GpuLayerRecord[]> {
-  const engine = await WebGpuEngine.open({ adapter: o.adapter, ...(o.tile ? { tile: o.tile } : {}) });
+/**
+ * Per-layer kernel and request times on engines of the bench's own: 'auto' (the scheme the modes ran)
+ * for the float32 twin and the requests, and, side by side (the default), each exact scheme forced.
+ */
+export async function measureLayers(model: SlalomModel, o: Pick<GpuMeasureOptions, 'adapter' | 'tile' | 'repeats' | 'log'> & { readonly sideBySide?: boolean }): Promise<GpuLayerRecord[]> {
+  const open = (kernel: 'auto' | WebGpuKernelPath): Promise<WebGpuEngine> => WebGpuEngine.open({ adapter: o.adapter, kernel, ...(o.tile ? { tile: o.tile } : {}) });
+  const engine = await open('auto');
+  const sideBySide = o.sideBySide ?? true;
+  const limbs = sideBySide ? await open('limbs') : undefined;
+  const dot4 = sideBySide
+    ? await open('dot4').catch((e: unknown) => {
+        o.log(`  dot4 kernels not measured: ${(e as Error).message}`);
+        return undefined;
+      })
+    : undefined;
+  const schemeMs = async (scheme: WebGpuEngine | undefined, layer: SlalomModel['quantized']['layers'][number]): Promise<number | undefined> => {
+    if (scheme === undefined) return undefined;
+    const registered = scheme.register(layer, layer.name);
+    try {
+      return await scheme.kernelMs(registered, layer.inDims, 'exact', o.repeats);
+    } finally {
+      scheme.release(registered);
+    }
+  };
   const out: GpuLayerRecord[] = [];
   try {
     for (const layer of model.quantized.layers) {
+      const limbsKernelMs = await schemeMs(limbs, layer);
+      const dot4KernelMs = await schemeMs(dot4, layer);
       const registered = engine.register(layer, layer.name);
       try {
-        const exactKernelMs = await engine.kernelMs(registered, layer.inDims, 'exact', o.repeats);
+        const scheme = engine.schemeOf(registered, layer.inDims);
+        const exactKernelMs = (scheme === 'dot4' ? dot4KernelMs : limbsKernelMs) ?? (await engine.kernelMs(registered, layer.inDims, 'exact', o.repeats));
         const f32KernelMs = await engine.kernelMs(registered, layer.inDims, 'f32', o.repeats);
         const x = new Uint32Array(sizeOf(layer.inDims));
         for (let i = 0; i < x.length; i++) x[i] = (i * 2_654_435_761) % 16_777_213;
@@ -168,9 +203,12 @@ export async function measureLayers(model: SlalomModel, o: Pick<GpuMeasureOption
           wDims: layer.w.dims,
           ...(layer.conv ? { conv: layer.conv } : {}),
           exactKernelMs,
+          ...(limbsKernelMs !== undefined ? { limbsKernelMs } : {}),
+          ...(dot4KernelMs !== undefined ? { dot4KernelMs } : {}),
+          scheme,
           f32KernelMs,
           exactGmacPerS: layer.macs / exactKernelMs / 1e6,
-          int32MadPerS: (2 * layer.macs) / (exactKernelMs / 1000),
+          int32MadPerS: (2 * layer.macs) / ((limbsKernelMs ?? exactKernelMs) / 1000),
           requestMs: median(req),
         });
       } finally {
@@ -179,8 +217,12 @@ export async function measureLayers(model: SlalomModel, o: Pick<GpuMeasureOption
     }
   } finally {
     await engine.close();
+    await limbs?.close();
+    await dot4?.close();
   }
-  o.log(`  layers: Σ exact kernels ${out.reduce((s, l) => s + l.exactKernelMs, 0).toFixed(2)} ms, Σ f32 ${out.reduce((s, l) => s + l.f32KernelMs, 0).toFixed(2)} ms`);
+  const sum = (f: (l: GpuLayerRecord) => number): string => out.reduce((s, l) => s + f(l), 0).toFixed(2);
+  const schemes = `${limbs ? `; 12-bit limbs ${sum((l) => l.limbsKernelMs!)} ms` : ''}${dot4 ? `, dot4 ${sum((l) => l.dot4KernelMs!)} ms` : ''}`;
+  o.log(`  layers: Σ exact kernels ${sum((l) => l.exactKernelMs)} ms (${engine.kernelConfig.path}${schemes}), Σ f32 ${sum((l) => l.f32KernelMs)} ms`);
   return out;
 }
 
@@ -232,6 +274,8 @@ export async function measureGpuModel(name: string, o: GpuMeasureOptions): Promi
   }
   const layers = await measureLayers(model, o);
   const exactKernelMs = layers.reduce((s, l) => s + l.exactKernelMs, 0);
+  const limbs = layers.every((l) => l.limbsKernelMs !== undefined);
+  const dot4 = layers.every((l) => l.dot4KernelMs !== undefined);
   const f32KernelMs = layers.reduce((s, l) => s + l.f32KernelMs, 0);
   return {
     model: name,
@@ -244,6 +288,9 @@ export async function measureGpuModel(name: string, o: GpuMeasureOptions): Promi
     modes,
     layers,
     exactKernelMs,
+    kernelPath: layers.some((l) => l.scheme === 'dot4') ? 'dot4' : 'limbs',
+    ...(limbs ? { limbsKernelMs: layers.reduce((s, l) => s + l.limbsKernelMs!, 0) } : {}),
+    ...(dot4 ? { dot4KernelMs: layers.reduce((s, l) => s + l.dot4KernelMs!, 0) } : {}),
     f32KernelMs,
     exactnessTax: exactKernelMs / f32KernelMs,
     exactGmacPerS: macs / exactKernelMs / 1e6,

@@ -49,9 +49,21 @@ function modelSection(m: GpuModelRecord, peak: PeakRates): string {
   );
   const top = [...m.layers].sort((a, b) => b.macs - a.macs).slice(0, 8);
   const layers = mdTable(
-    ['layer', 'kernel', 'MACs', 'exact kernel', 'fp32 kernel', 'tax', 'exact GMAC/s', 'i32 MAD/s (of peak)', 'request'],
-    top.map((l) => [l.name, `${l.op}/${l.family}`, fmtCount(l.macs), fmtMs(l.exactKernelMs), fmtMs(l.f32KernelMs), `${(l.exactKernelMs / l.f32KernelMs).toFixed(2)}×`, l.exactGmacPerS.toFixed(2), `${rate(l.int32MadPerS)} (${((100 * l.int32MadPerS) / peak.int32MadPerS).toFixed(0)} %)`, fmtMs(l.requestMs)]),
-    [false, false, true, true, true, true, true, true, true],
+    ['layer', 'kernel', 'MACs', 'exact kernel', '12-bit limbs', 'dot4', 'fp32 kernel', 'tax', 'exact GMAC/s', 'limbs i32 MAD/s (of peak)', 'request'],
+    top.map((l) => [
+      l.name,
+      `${l.op}/${l.family}${l.scheme === 'dot4' ? ' (dot4)' : ''}`,
+      fmtCount(l.macs),
+      fmtMs(l.exactKernelMs),
+      l.limbsKernelMs !== undefined ? fmtMs(l.limbsKernelMs) : '—',
+      l.dot4KernelMs !== undefined ? fmtMs(l.dot4KernelMs) : '—',
+      fmtMs(l.f32KernelMs),
+      `${(l.exactKernelMs / l.f32KernelMs).toFixed(2)}×`,
+      l.exactGmacPerS.toFixed(2),
+      `${rate(l.int32MadPerS)} (${((100 * l.int32MadPerS) / peak.int32MadPerS).toFixed(0)} %)`,
+      fmtMs(l.requestMs),
+    ]),
+    [false, false, true, true, true, true, true, true, true, true, true],
   );
   return [
     `### ${m.model} (input ${m.inputDims.join('×')}, ${fmtCount(m.macs)} MACs)`,
@@ -62,7 +74,7 @@ function modelSection(m: GpuModelRecord, peak: PeakRates): string {
     '',
     modes,
     '',
-    `Exact kernels alone: Σ ${fmtMs(m.exactKernelMs)} over ${m.layers.length} layers (${m.exactGmacPerS.toFixed(2)} GMAC/s); the same kernels in float32 on this device: ${fmtMs(m.f32KernelMs)} — exactness tax **${m.exactnessTax.toFixed(2)}×**. ` +
+    `Exact kernels alone (${m.kernelPath === 'dot4' ? 'packed 4×8-bit dot products in the tiled kernels' : '12-bit limbs'}, as the modes ran): Σ ${fmtMs(m.exactKernelMs)} over ${m.layers.length} layers (${m.exactGmacPerS.toFixed(2)} GMAC/s; 12-bit limbs forced: ${m.limbsKernelMs !== undefined ? fmtMs(m.limbsKernelMs) : '—'}, dot4 forced: ${m.dot4KernelMs !== undefined ? fmtMs(m.dot4KernelMs) : 'not measured'}); the same kernels in float32 on this device: ${fmtMs(m.f32KernelMs)} — exactness tax **${m.exactnessTax.toFixed(2)}×**. ` +
       `Σ of one request per layer (upload, kernels, read-back): ${fmtMs(m.requestMs)}. The largest layers:`,
     '',
     layers,

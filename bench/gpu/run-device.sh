@@ -7,14 +7,16 @@
 #
 # Environment: MODELS (vgg16,resnet50), ADAPTER (gpu), RUNS (5), WARMUP (2), REPEATS (10),
 # TILES (a sweep of tiled-kernel shapes, e.g. 16x16x4x4,16x16x8x4; "" for none), TORCH (python3;
-# "off" to skip), NODE_LIMIT_S (360) and TORCH_LIMIT_S (150): the steps' time limits, so the whole
-# script ends within a 10-minute device call.
+# "off" to skip), NODE_LIMIT_S (360), SCHEMES_LIMIT_S (40) and TORCH_LIMIT_S (150): the steps' time
+# limits, so the whole script ends within a 10-minute device call.
 #
 # Steps, each recorded in the results whether it succeeds or not: the machine (nvidia-smi, CPU, OS),
 # Vulkan for Dawn (the carried loader; an ICD file written for the NVIDIA driver if the system has
 # none), the node benchmark (bench/gpu/run.ts: every mode of each model end to end with the webgpu
-# accelerator, onnxruntime fp32 on one trusted core, exact kernels layer by layer against their
-# float32 twin, the device's i32/f32 ceiling), PyTorch fp32 on the GPU (bench/gpu/torch_fp32.py: the
+# accelerator, onnxruntime fp32 on one trusted core, exact kernels layer by layer in both exact
+# schemes — 12-bit limbs and packed 4×8-bit dot products — and against their float32 twin, the
+# device's i32/f32 ceiling), the two schemes side by side on VGG16 layer shapes at 56×56
+# (bench/gpu/schemes.ts), PyTorch fp32 on the GPU (bench/gpu/torch_fp32.py: the
 # insecure reference, and each layer alone), then one merged file: $OUT/device-results.json.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,6 +32,7 @@ REPEATS=${REPEATS:-10}
 TILES=${TILES-16x16x4x4,16x16x8x4,16x16x4x8,32x8x4x4}
 TORCH=${TORCH:-python3}
 NODE_LIMIT_S=${NODE_LIMIT_S:-360}
+SCHEMES_LIMIT_S=${SCHEMES_LIMIT_S:-40}
 TORCH_LIMIT_S=${TORCH_LIMIT_S:-150}
 log() { printf '[run-device %s] %s\n' "$(date +%T)" "$*" >&2; }
 steps="$OUT/steps.txt"
@@ -93,6 +96,13 @@ if timeout "$NODE_LIMIT_S" "$NODE" --import tsx bench/gpu/run.ts --adapter "$ADA
   step webgpu ok "$OUT/webgpu-results.json"
 else
   step webgpu failed "exit $? (see node.log)"
+fi
+
+# 4b. The two exact schemes side by side on VGG16 layer shapes (bit-identical outputs checked first).
+if timeout "$SCHEMES_LIMIT_S" "$NODE" --import tsx bench/gpu/schemes.ts --adapter "$ADAPTER" --size 56 --repeats "$REPEATS" --batch 64 > "$OUT/schemes.md" 2> "$OUT/schemes.log"; then
+  step schemes ok "$OUT/schemes.md"
+else
+  step schemes failed "exit $? (see schemes.log)"
 fi
 
 # 5. PyTorch fp32 on the GPU: the insecure reference, and the layers alone.

@@ -72,7 +72,7 @@ export async function runGpuBench(o: GpuBenchOptions): Promise<GpuResults> {
       const timings: TileTiming[] = [];
       for (const tile of o.tiles) {
         try {
-          const layers = await measureLayers(model, { adapter: o.adapter, tile, repeats: o.repeats, log: o.log });
+          const layers = await measureLayers(model, { adapter: o.adapter, tile, repeats: o.repeats, log: o.log, sideBySide: false });
           timings.push({ tile, exactKernelMs: layers.reduce((s, l) => s + l.exactKernelMs, 0), f32KernelMs: layers.reduce((s, l) => s + l.f32KernelMs, 0) });
         } catch (e) {
           o.log(`[${name}] tile ${JSON.stringify(tile)} not usable: ${(e as Error).message}`);

@@ -22,6 +22,7 @@ import { openKernels } from '../kernels/registry.js';
 import type { AcceleratorBackend, LinearRequest, PublicLayer } from './backend.js';
 import type { HttpBackendOptions } from './http/client.js';
 import type { AdapterChoice } from './webgpu/device.js';
+import type { WebGpuKernelChoice } from './webgpu/kernel-path.js';
 import type { TileConfig } from './webgpu/wgsl/tiled.js';
 
 export interface BackendOptionMap {
@@ -32,7 +33,7 @@ export interface BackendOptionMap {
   /** Accelerator services over the Open Inference Protocol. */
   http: HttpBackendOptions;
   /** The embedded worker thread owning a GPU device: exact WGSL kernels through Dawn (src/accel/webgpu/); `adapter` defaults to SLALOM_WEBGPU_ADAPTER, else 'gpu'. */
-  webgpu: { readonly adapter?: AdapterChoice; readonly tile?: TileConfig; readonly timeoutMs?: number; readonly maxBatch?: number };
+  webgpu: { readonly adapter?: AdapterChoice; readonly tile?: TileConfig; readonly kernel?: WebGpuKernelChoice; readonly timeoutMs?: number; readonly maxBatch?: number };
   /** An accelerator service's kernels only: each layer's exact ONNX graph (http/export.ts) in onnxruntime. */
   onnxruntime: { readonly threads?: number };
   /** An accelerator service's kernels only: slalom's exact CPU kernels. */
@@ -218,14 +219,14 @@ registerBackend(
     },
     async create(o) {
       const [{ WorkerBackend }, { defaultAdapterChoice }] = await Promise.all([import('./worker/client.js'), import('./webgpu/device.js')]);
-      const webgpu = { adapter: o.adapter ?? defaultAdapterChoice(), ...(o.tile ? { tile: o.tile } : {}) };
+      const webgpu = { adapter: o.adapter ?? defaultAdapterChoice(), ...(o.tile ? { tile: o.tile } : {}), ...(o.kernel ? { kernel: o.kernel } : {}) };
       return started(new WorkerBackend({ kernels: 'webgpu', webgpu, name: 'webgpu', ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}), ...(o.maxBatch ? { maxBatch: o.maxBatch } : {}) }));
     },
     async kernels(o) {
       const [{ defaultAdapterChoice, preferSurfacelessEgl }] = await Promise.all([import('./webgpu/device.js'), import('./webgpu/register.js')]);
       const adapter = o.adapter ?? defaultAdapterChoice();
       if (adapter !== 'gpu') preferSurfacelessEgl();
-      return openKernels('webgpu', { adapter, ...(o.tile ? { tile: o.tile } : {}) });
+      return openKernels('webgpu', { adapter, ...(o.tile ? { tile: o.tile } : {}), ...(o.kernel ? { kernel: o.kernel } : {}) });
     },
     // Kept in step with webgpu/device.ts ADAPTER_CHOICES (test/accel/registry.test.ts), which this file must not load eagerly.
     variants: ['gpu', 'auto', 'software'],

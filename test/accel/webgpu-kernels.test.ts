@@ -6,7 +6,10 @@
  * batch (one workgroup and split-K) and dense large batch (tiled) — on random residues and weights,
  * on the extremes (x = 0 and p − 1 everywhere; weights at ±max), a layer exactly at the limb bound
  * (Σ|w| = 524 416 in one segment), layers that fold many segments (|w| = 32 776), and the refusal
- * of a layer just past the bound. Skipped with the reason where no adapter exists.
+ * of a layer just past the bound — on the 12-bit-limb kernels, forced; the same cases again with the
+ * conv and dense kernels on packed dot products (test/accel/webgpu-dot4.test.ts has that scheme's own
+ * bounds).
+ * Skipped with the reason where no adapter exists.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -66,14 +69,25 @@ const CASES: Case[] = [
 ];
 
 let engine: WebGpuEngine;
+let dot4Engine: WebGpuEngine;
 
-async function gpu(layer: ExactLinearLayer, inDims: readonly number[], x: Float64Array): Promise<{ dims: number[]; data: number[] }> {
-  const registered = engine.register(layer, 'test');
+async function gpu(layer: ExactLinearLayer, inDims: readonly number[], x: Float64Array, on: WebGpuEngine = engine): Promise<{ dims: number[]; data: number[] }> {
+  const registered = on.register(layer, 'test');
   try {
-    const out = await engine.run(registered, inDims, Uint32Array.from(x));
+    const out = await on.run(registered, inDims, Uint32Array.from(x));
     return { dims: out.dims, data: [...out.data] };
   } finally {
-    engine.release(registered);
+    on.release(registered);
+  }
+}
+
+async function checkCase(c: Case, on: WebGpuEngine): Promise<void> {
+  for (const x of [residues(size(c.inDims)), new Float64Array(size(c.inDims)), new Float64Array(size(c.inDims)).fill(P - 1)]) {
+    const out = await gpu(c.layer, c.inDims, x, on);
+    const js = applyExactSync(c.layer, c.inDims, Uint32Array.from(x));
+    assert.deepEqual(out.dims, c.layer.op === 'Conv' ? convOutputDims(c.inDims, c.layer.w.dims, c.layer.conv!) : [c.inDims[0], c.layer.w.dims[1]]);
+    assert.deepEqual(out.data, [...js], 'against the JS kernels');
+    if (c.bigint) assert.deepEqual(out.data, bigintRef(c.layer, c.inDims, x), 'against BigInt');
   }
 }
 
@@ -82,24 +96,16 @@ function bigintRef(layer: ExactLinearLayer, inDims: readonly number[], x: Float6
   return [...convRef(inDims, x, layer.w.dims, layer.w.data, layer.conv!).data];
 }
 
-describe(`WebGPU exact kernels (${TEST_ADAPTER} adapter)`, { skip }, () => {
+describe(`WebGPU exact kernels, 12-bit limbs (${TEST_ADAPTER} adapter)`, { skip }, () => {
   before(async () => {
-    engine = await WebGpuEngine.open({ adapter: TEST_ADAPTER });
+    engine = await WebGpuEngine.open({ adapter: TEST_ADAPTER, kernel: 'limbs' });
   });
   after(async () => {
     await engine?.close();
   });
 
   for (const c of CASES) {
-    it(`${c.label}: random, all-zero and all-(p − 1) inputs`, async () => {
-      for (const x of [residues(size(c.inDims)), new Float64Array(size(c.inDims)), new Float64Array(size(c.inDims)).fill(P - 1)]) {
-        const out = await gpu(c.layer, c.inDims, x);
-        const js = applyExactSync(c.layer, c.inDims, Uint32Array.from(x));
-        assert.deepEqual(out.dims, c.layer.op === 'Conv' ? convOutputDims(c.inDims, c.layer.w.dims, c.layer.conv!) : [c.inDims[0], c.layer.w.dims[1]]);
-        assert.deepEqual(out.data, [...js], 'against the JS kernels');
-        if (c.bigint) assert.deepEqual(out.data, bigintRef(c.layer, c.inDims, x), 'against BigInt');
-      }
-    });
+    it(`${c.label}: random, all-zero and all-(p − 1) inputs`, () => checkCase(c, engine));
   }
 
   it('a layer exactly at the bound: one 16-tap segment with Σ|w| = 524 416 against x = p − 1', async () => {
@@ -142,4 +148,15 @@ describe(`WebGPU exact kernels (${TEST_ADAPTER} adapter)`, { skip }, () => {
       engine.release(registered);
     }
   });
+});
+
+describe(`WebGPU exact kernels, conv and dense on packed dot products (${TEST_ADAPTER} adapter)`, { skip }, () => {
+  before(async () => {
+    dot4Engine = await WebGpuEngine.open({ adapter: TEST_ADAPTER, kernel: 'dot4' });
+  });
+  after(async () => {
+    await dot4Engine?.close();
+  });
+
+  for (const c of CASES) it(`${c.label}: random, all-zero and all-(p − 1) inputs`, () => checkCase(c, dot4Engine));
 });

@@ -1,6 +1,8 @@
 /**
- * The WebGPU engine: owns one device (device.ts), registers layers (their weights uploaded once and
- * kept resident; a layer the limb scheme cannot compute exactly is refused here, limbs.ts), and runs
+ * The WebGPU engine: owns one device (device.ts), decides once which exact scheme the conv and dense
+ * kernels use (kernel-path.ts: packed dot products where the device has them and passes probe-dot4.ts, else
+ * 12-bit limbs), registers layers (their weights uploaded once and kept resident; a layer the scheme
+ * cannot compute exactly is refused here, limbs.ts and dot4.ts), and runs
  * requests: upload x, encode the layer's dispatches (layer.ts), read y back. Buffers come from a pool
  * (buffers.ts) and pipelines are compiled once per kernel variant. Requests run one at a time, in
  * order. Every run is wrapped in error scopes, so a GPU validation or out-of-memory error fails the
@@ -15,8 +17,11 @@ import type { ExactLinearLayer } from '../../kernels/exact-linear.js';
 import { sizeOf } from '../../tensor/tensor.js';
 import { BufferPool } from './buffers.js';
 import { openGpuDevice, type AdapterChoice, type AdapterDescription } from './device.js';
-import { dispatchPlan, planRegistration, tapTable, weightLayout, type Dispatch, type DispatchPlan, type KernelLimits, type RegisteredLayer } from './layer.js';
+import { askedKernelPath, describeKernelPath, DOT4_FEATURE, type WebGpuKernelChoice, type WebGpuKernelPath } from './kernel-path.js';
+import { dispatchPlan, planRegistration, tapTable, weightData, type Dispatch, type DispatchPlan, type KernelLimits, type RegisteredLayer, type WeightKind } from './layer.js';
+import { probeDot4 } from './probe-dot4.js';
 import type { DenseConfig } from './wgsl/dense.js';
+import { checkDot4TileConfig } from './wgsl/tiled-dot4.js';
 import { checkTileConfig, tiledSharedBytes, type Arithmetic, type TileConfig } from './wgsl/tiled.js';
 
 export interface WebGpuOptions {
@@ -24,12 +29,17 @@ export interface WebGpuOptions {
   readonly adapter?: AdapterChoice;
   /** Tiled kernel shape (default from the device's limits); for tuning on a given GPU. */
   readonly tile?: TileConfig;
+  /** The conv and dense kernels' exact scheme (kernel-path.ts): 'auto' (default, or SLALOM_WEBGPU_KERNEL), 'dot4' or 'limbs'. */
+  readonly kernel?: WebGpuKernelChoice;
 }
 
 const STORAGE_IN = 0x0080 | 0x0008; // STORAGE | COPY_DST
 const STORAGE_OUT = 0x0080 | 0x0004; // STORAGE | COPY_SRC
 const UNIFORM = 0x0040 | 0x0008; // UNIFORM | COPY_DST
 const READBACK = 0x0001 | 0x0008; // MAP_READ | COPY_DST
+
+/** The dot4 probe's verdict per adapter and tile: 'exact', or why not. */
+const PROBED = new Map<string, string>();
 
 function defaultTile(maxInvocations: number, maxShared: number): TileConfig {
   const big: TileConfig = { wgX: 16, wgY: 16, tm: 4, tn: 4 };
@@ -43,6 +53,10 @@ export class WebGpuEngine {
   private readonly limits: KernelLimits;
   private queue: Promise<unknown> = Promise.resolve();
   private lost: string | undefined;
+  /** The conv and dense kernels' scheme; decided in open(), before any layer is registered. */
+  private path: WebGpuKernelPath = 'limbs';
+  private forcedPath = false;
+  private whyNotDot4: string | undefined;
 
   private constructor(
     private readonly device: GPUDevice,
@@ -66,32 +80,85 @@ export class WebGpuEngine {
   }
 
   static async open(options: WebGpuOptions = {}): Promise<WebGpuEngine> {
+    const asked = askedKernelPath(options.kernel);
     const { device, adapter, instance } = await openGpuDevice(options.adapter ?? 'gpu');
+    let engine: WebGpuEngine;
     try {
-      return new WebGpuEngine(device, adapter, instance, options.tile);
+      engine = new WebGpuEngine(device, adapter, instance, options.tile);
     } catch (e) {
       device.destroy();
       throw e;
     }
+    if (asked !== 'limbs') {
+      // The probe registers its layer on the dot4 kernels, as a forced path would.
+      engine.usePath('dot4', true, undefined);
+      const why = await engine.dot4Unusable(instance);
+      if (why !== undefined && asked === 'dot4') {
+        await engine.close();
+        throw new InvalidArgumentError(`the dot4 WebGPU kernels were asked for, but ${why}; use kernel 'limbs' or 'auto' (SLALOM_WEBGPU_KERNEL)`);
+      }
+      engine.usePath(why === undefined ? 'dot4' : 'limbs', asked !== 'auto', why);
+    } else {
+      engine.usePath('limbs', true, undefined);
+    }
+    return engine;
   }
 
-  /** The kernel configuration in use (tile shapes), for reports. */
-  get kernelConfig(): { tile: TileConfig; dense: DenseConfig } {
-    return { tile: this.limits.tile, dense: this.limits.dense };
+  private usePath(path: WebGpuKernelPath, forced: boolean, whyNotDot4: string | undefined): void {
+    this.path = path;
+    this.forcedPath = forced;
+    this.whyNotDot4 = whyNotDot4;
   }
 
-  /** Checks the layer against the limb bound and uploads its weights; throws OverflowError / InvalidArgumentError naming it. */
+  /** Why this device cannot run the dot4 kernels exactly (no feature, a tile they cannot use, a failed probe), or undefined. */
+  private async dot4Unusable(instance: GPU): Promise<string | undefined> {
+    if (!instance.wgslLanguageFeatures.has(DOT4_FEATURE)) return `the adapter's WGSL lacks ${DOT4_FEATURE}`;
+    try {
+      checkDot4TileConfig(this.limits.tile);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    // One probe per adapter and tile in a process (llvmpipe takes a few hundred ms over it).
+    const key = `${this.adapter.name}|${JSON.stringify(this.limits.tile)}`;
+    let verdict = PROBED.get(key);
+    if (verdict === undefined) {
+      try {
+        verdict = (await probeDot4(this)) ?? 'exact';
+      } catch (e) {
+        verdict = `its probe failed to run: ${(e as Error).message}`;
+      }
+      PROBED.set(key, verdict);
+    }
+    return verdict === 'exact' ? undefined : verdict;
+  }
+
+  /** The kernel configuration in use (tile shapes, exact scheme), for reports. */
+  get kernelConfig(): { tile: TileConfig; dense: DenseConfig; path: WebGpuKernelPath } {
+    return { tile: this.limits.tile, dense: this.limits.dense, path: this.path };
+  }
+
+  /** Which exact scheme computes, in words (and why not dot4, where it was not used). */
+  get kernelDescription(): string {
+    return describeKernelPath(this.path, this.whyNotDot4);
+  }
+
+  /** Checks the layer against the scheme's bound and uploads its weights; throws OverflowError / InvalidArgumentError naming it. */
   register(layer: ExactLinearLayer, name: string): RegisteredLayer {
     this.assertAlive();
-    const { family, plan } = planRegistration(layer, name);
-    const data = weightLayout(layer, family);
-    const weights = this.upload(data, name);
-    return { name, source: layer, family, plan, weights: { exact: weights }, taps: new Map() };
+    const planned = planRegistration(layer, name, this.path, this.forcedPath);
+    const registered: RegisteredLayer = { name, source: layer, ...planned, weights: {}, taps: new Map() };
+    // The weights its exact kernels read; the float twin's come when the benchmark first asks.
+    this.weightBuffer(registered, planned.dot4 !== undefined ? 'dot4' : 'exact');
+    return registered;
+  }
+
+  /** The exact scheme a request of shape `dims` runs in (dot4 where the layer was planned for it, never depthwise). */
+  schemeOf(layer: RegisteredLayer, dims: readonly number[]): WebGpuKernelPath {
+    return dispatchPlan(layer, dims, 'exact', this.limits).dispatches.some((d) => d.weights === 'dot4') ? 'dot4' : 'limbs';
   }
 
   release(layer: RegisteredLayer): void {
-    layer.weights.exact.destroy();
-    layer.weights.f32?.destroy();
+    for (const b of Object.values(layer.weights)) b.destroy();
     for (const t of layer.taps.values()) t.destroy();
     layer.taps.clear();
   }
@@ -142,21 +209,20 @@ export class WebGpuEngine {
       const x = arith === 'exact' ? new Uint32Array(n) : new Float32Array(n);
       // Spread values (timing only): residues below p, or floats in [−1, 1).
       for (let i = 0, s = 1; i < n; i++, s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0) x[i] = arith === 'exact' ? s % P : s / 2 ** 31 - 1;
-      if (arith === 'f32' && layer.weights.f32 === undefined) layer.weights.f32 = this.upload(Float32Array.from(weightLayout(layer.source, layer.family)), layer.name);
       const xBuf = this.pool.acquire(x.byteLength, STORAGE_IN);
       const bufs = this.acquireWork(layer, plan, sizeOf(plan.outDims));
       try {
         this.device.queue.writeBuffer(xBuf, 0, x.buffer, 0, x.byteLength);
         this.writeParams(plan, bufs);
         const warm = this.device.createCommandEncoder();
-        await this.encode(warm, layer, plan, xBuf, bufs, 1, arith);
+        await this.encode(warm, layer, plan, xBuf, bufs, 1);
         this.device.queue.submit([warm.finish()]);
         await this.device.queue.onSubmittedWorkDone();
         // The median of three timed submissions of `repeats` executions each.
         const ms: number[] = [];
         for (let i = 0; i < 3; i++) {
           const enc = this.device.createCommandEncoder();
-          await this.encode(enc, layer, plan, xBuf, bufs, repeats, arith);
+          await this.encode(enc, layer, plan, xBuf, bufs, repeats);
           const cmd = enc.finish();
           const t0 = performance.now();
           this.device.queue.submit([cmd]);
@@ -188,7 +254,12 @@ export class WebGpuEngine {
     if (this.lost !== undefined) throw new Error(this.lost);
   }
 
-  private upload(data: Int32Array | Float32Array, name: string): GPUBuffer {
+  /** The layer's weights of `kind`, uploaded on first use. */
+  private weightBuffer(layer: RegisteredLayer, kind: WeightKind): GPUBuffer {
+    return (layer.weights[kind] ??= this.upload(weightData(layer, kind), layer.name));
+  }
+
+  private upload(data: Int32Array | Uint32Array | Float32Array, name: string): GPUBuffer {
     if (data.byteLength > this.device.limits.maxStorageBufferBindingSize) {
       throw new InvalidArgumentError(`its weights (${data.byteLength} bytes) exceed the device's largest storage binding (${this.device.limits.maxStorageBufferBindingSize} bytes)`, { layer: name });
     }
@@ -260,8 +331,7 @@ export class WebGpuEngine {
     return b;
   }
 
-  private async encode(enc: GPUCommandEncoder, layer: RegisteredLayer, plan: DispatchPlan, xBuf: GPUBuffer, bufs: { y: GPUBuffer; partial?: GPUBuffer; params: GPUBuffer[] }, repeats: number, arith: Arithmetic = 'exact'): Promise<void> {
-    const weights = arith === 'exact' ? layer.weights.exact : layer.weights.f32!;
+  private async encode(enc: GPUCommandEncoder, layer: RegisteredLayer, plan: DispatchPlan, xBuf: GPUBuffer, bufs: { y: GPUBuffer; partial?: GPUBuffer; params: GPUBuffer[] }, repeats: number): Promise<void> {
     const steps = await Promise.all(
       plan.dispatches.map(async (d, i) => {
         const pipeline = await this.pipeline(d);
@@ -274,7 +344,7 @@ export class WebGpuEngine {
           { binding: 1, resource: d.input === 'x' ? { buffer: xBuf, size: xBytes } : { buffer: bufs.partial!, size: partialBytes } },
           { binding: 3, resource: d.output === 'y' ? { buffer: bufs.y, size: yBytes } : { buffer: bufs.partial!, size: partialBytes } },
         ];
-        if (d.input === 'x') entries.push({ binding: 2, resource: { buffer: weights } });
+        if (d.input === 'x') entries.push({ binding: 2, resource: { buffer: this.weightBuffer(layer, d.weights) } });
         if (d.taps !== undefined) entries.push({ binding: 4, resource: { buffer: this.tapBuffer(layer, d) } });
         return { pipeline, group: this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }), grid: d.grid };
       }),

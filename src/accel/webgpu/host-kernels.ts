@@ -18,7 +18,7 @@ export class WebGpuKernelBackend implements KernelBackend {
   readonly #registered = new WeakMap<KernelLayer, RegisteredLayer>();
 
   private constructor(readonly engine: WebGpuEngine) {
-    this.device = engine.adapter.name;
+    this.device = `${engine.adapter.name}; ${engine.kernelDescription}`;
   }
 
   static async open(options: WebGpuOptions = {}): Promise<WebGpuKernelBackend> {

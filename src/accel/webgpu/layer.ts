@@ -1,19 +1,25 @@
 /**
  * A linear layer as the WebGPU kernels hold it: which kernel family runs it, its weights in that
- * family's layout (as i32, uploaded once, resident on the GPU), its limb plan (limbs.ts), and the
- * dispatches one request needs — a pure description (shader, parameters, grid) that the engine
- * encodes. Choosing the dispatches here keeps engine.ts about the device only.
+ * family's layout (as i32 for the 12-bit-limb kernels, packed bytes for the dot4 ones; each uploaded
+ * once, when first needed, and resident on the GPU), its limb plan (limbs.ts) and, where its kernels
+ * use packed dot products, its dot4 plan (dot4.ts), and the dispatches one request needs —
+ * a pure description (shader, parameters, grid) that the engine encodes. Choosing the dispatches
+ * here keeps engine.ts about the device only.
  */
 /// <reference types="@webgpu/types" />
 import { InvalidArgumentError } from '../../errors.js';
 import { convGeometry, isPointwise, type ConvGeometry } from '../../kernels/conv.js';
 import type { ExactLinearLayer } from '../../kernels/exact-linear.js';
 import { formatDims } from '../../tensor/tensor.js';
+import { packDot4Weights, planDot4, type Dot4Plan } from './dot4.js';
+import type { WebGpuKernelPath } from './kernel-path.js';
 import { planLayer, type LimbPlan } from './limbs.js';
 import { depthwiseSharedBytes, depthwiseShader, DEPTHWISE_PARAMS, type DepthwiseShape, type DepthwiseTile } from './wgsl/depthwise.js';
+import { denseDot4Shader } from './wgsl/dense-dot4.js';
 import { denseShader, DENSE_PARAMS, reduceShader, REDUCE_PARAMS, REDUCE_THREADS, type DenseConfig } from './wgsl/dense.js';
 import { packParams } from './wgsl/params.js';
-import { KT, tiledShader, tileDims, TILED_PARAMS, type Arithmetic, type TileConfig } from './wgsl/tiled.js';
+import { tiledDot4Shader } from './wgsl/tiled-dot4.js';
+import { KT, tiledShader, tileDims, TILED_PARAMS, type Arithmetic, type TileConfig, type TiledMode } from './wgsl/tiled.js';
 
 /** conv: the tiled kernel (conv or pointwise mode); depthwise: C/group = 1; dense: Gemm. */
 export type KernelFamily = 'conv' | 'depthwise' | 'dense';
@@ -35,11 +41,16 @@ export interface RegisteredLayer {
   readonly source: ExactLinearLayer;
   readonly family: KernelFamily;
   readonly plan: LimbPlan;
-  /** Weights in the family's layout, i32 (exact kernels) and, once the benchmark asks, f32. */
-  readonly weights: { exact: GPUBuffer; f32?: GPUBuffer };
+  /** Present when the conv or dense kernels run this layer with packed dot products. */
+  readonly dot4?: Dot4Plan;
+  /** Weights by the layout they are in (weightData), uploaded when a dispatch first needs them. */
+  readonly weights: { [K in WeightKind]?: GPUBuffer };
   /** Tap tables of the conv mode, per input "H×W". */
   readonly taps: Map<string, GPUBuffer>;
 }
+
+/** i32 in the family's layout (12-bit-limb kernels), packed byte quads (dot4 kernels), f32 (the float twin). */
+export type WeightKind = 'exact' | 'dot4' | 'f32';
 
 /** One compute dispatch: the pipeline (by key; `shader` builds it once), its parameters and grid. */
 export interface Dispatch {
@@ -49,6 +60,8 @@ export interface Dispatch {
   readonly grid: readonly [number, number, number];
   /** What binding 1 holds: the input x (and binding 2 the weights), or the split-K partial sums (no weights). */
   readonly input: 'x' | 'partial';
+  /** Which weights binding 2 holds, when input is x. */
+  readonly weights: WeightKind;
   readonly output: 'y' | 'partial';
   /** Needs the layer's tap table for input "H×W". */
   readonly taps?: ConvGeometry;
@@ -102,10 +115,38 @@ export function tapTable(g: ConvGeometry): Int32Array {
   return out;
 }
 
-/** Checks a layer against the limb bound and its family; throws OverflowError / InvalidArgumentError naming it. */
-export function planRegistration(layer: ExactLinearLayer, name: string): { family: KernelFamily; plan: LimbPlan } {
+/** The weights of `kind` in the layout its kernels read, for upload. */
+export function weightData(layer: RegisteredLayer, kind: WeightKind): Int32Array | Uint32Array | Float32Array {
+  if (kind === 'f32') return Float32Array.from(weightLayout(layer.source, layer.family));
+  if (kind === 'exact') return weightLayout(layer.source, layer.family);
+  const src = layer.source.w.data;
+  if (layer.family === 'dense') {
+    const [k, n] = layer.source.w.dims as [number, number];
+    return packDot4Weights(1, n, k, (_, o, t) => src[t * n + o]!);
+  }
+  const group = layer.source.conv!.group;
+  const mg = layer.source.w.dims[0]! / group;
+  const k = layer.plan.taps;
+  return packDot4Weights(group, mg, k, (g, o, t) => src[(g * mg + o) * k + t]!);
+}
+
+/**
+ * Checks a layer against the limb bound and its family, and, when the engine's path is dot4, plans
+ * packed dot products for it (conv and dense families; depthwise stays on limbs). A layer outside
+ * dot4's bound is refused when dot4 was forced, else left to the limb kernels. Throws
+ * OverflowError / InvalidArgumentError naming the layer.
+ */
+export function planRegistration(layer: ExactLinearLayer, name: string, path: WebGpuKernelPath, forced: boolean): { family: KernelFamily; plan: LimbPlan; dot4?: Dot4Plan } {
   if (layer.op === 'Conv' && layer.conv === undefined) throw new InvalidArgumentError('a Conv layer without conv attributes', { layer: name });
-  return { family: familyOf(layer), plan: planLayer(layer, name) };
+  const family = familyOf(layer);
+  const plan = planLayer(layer, name);
+  if (path !== 'dot4' || family === 'depthwise') return { family, plan };
+  try {
+    return { family, plan, dot4: planDot4(layer, plan.taps, name) };
+  } catch (e) {
+    if (forced) throw e;
+    return { family, plan };
+  }
 }
 
 const DEPTHWISE_TILES: readonly DepthwiseTile[] = [
@@ -124,6 +165,18 @@ function gridCheck(layer: string, grid: readonly number[], limits: KernelLimits)
   return grid as [number, number, number];
 }
 
+/** Steps between folds of the tiled kernels for a segment of `segment` taps (every step when the segment covers K). */
+function foldTiles(segment: number, k: number): number {
+  return segment >= k ? Math.ceil(k / KT) : Math.floor(segment / KT);
+}
+
+/** The tiled kernel's scheme for this layer and arithmetic: its pipeline, the weights it reads and its segment. */
+function tiledScheme(l: RegisteredLayer, mode: TiledMode, arith: Arithmetic, tile: TileConfig): { dispatch: Pick<Dispatch, 'key' | 'shader' | 'weights'>; segment: number } {
+  if (arith === 'f32') return { dispatch: { key: `tiled:${mode}:f32:${JSON.stringify(tile)}`, shader: () => tiledShader(mode, tile, 'f32'), weights: 'f32' }, segment: Infinity };
+  if (l.dot4 !== undefined) return { dispatch: { key: `tiled-dot4:${mode}:${JSON.stringify(tile)}`, shader: () => tiledDot4Shader(mode, tile), weights: 'dot4' }, segment: l.dot4.segmentTaps };
+  return { dispatch: { key: `tiled:${mode}:exact:${JSON.stringify(tile)}`, shader: () => tiledShader(mode, tile, 'exact'), weights: 'exact' }, segment: l.plan.segmentTaps };
+}
+
 function convPlan(l: RegisteredLayer, dims: readonly number[], arith: Arithmetic, limits: KernelLimits): DispatchPlan {
   const conv = l.source.conv!;
   const g = convGeometry(dims, l.source.w.dims, conv);
@@ -137,22 +190,20 @@ function convPlan(l: RegisteredLayer, dims: readonly number[], arith: Arithmetic
     const params = packParams(DEPTHWISE_PARAMS, { cIn: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow, mOut: g.m, mg: g.mg, tilesX, padT: g.padTop, padL: g.padLeft, foldTaps: Math.min(segment, g.k) });
     const grid = gridCheck(l.name, [tilesX * Math.ceil(g.oh / tile.th), g.m, g.n], limits);
     const key = `depthwise:${arith}:${JSON.stringify(shape)}:${JSON.stringify(tile)}`;
-    return { dispatches: [{ key, shader: () => depthwiseShader(shape, tile, arith), params, grid, input: 'x', output: 'y' }], inDims: dims, outDims, partialElems: 0 };
+    return { dispatches: [{ key, shader: () => depthwiseShader(shape, tile, arith), params, grid, input: 'x', weights: arith, output: 'y' }], inDims: dims, outDims, partialElems: 0 };
   }
   const mode = isPointwise(g) ? 'pointwise' : 'conv';
   const { bm, bn } = tileDims(limits.tile);
-  const steps = Math.ceil(g.k / KT);
   const rowTiles = Math.ceil(g.mg / bm);
   const cols = g.n * g.oh * g.ow;
-  const base = { rows: g.mg, cols, k: g.k, foldTiles: segment >= g.k ? steps : Math.floor(segment / KT), rowTiles, cIn: g.c, hw: g.h * g.w, h: g.h, w: g.w, ohw: g.oh * g.ow, ow: g.ow, mOut: g.m, cg: g.cg, sH: g.sH, sW: g.sW, padT: g.padTop, padL: g.padLeft };
-  const key = `tiled:${mode}:${arith}:${JSON.stringify(limits.tile)}`;
+  const scheme = tiledScheme(l, mode, arith, limits.tile);
+  const base = { rows: g.mg, cols, k: g.k, foldTiles: foldTiles(scheme.segment, g.k), rowTiles, cIn: g.c, hw: g.h * g.w, h: g.h, w: g.w, ohw: g.oh * g.ow, ow: g.ow, mOut: g.m, cg: g.cg, sH: g.sH, sW: g.sW, padT: g.padTop, padL: g.padLeft };
   const perDispatch = limits.maxWorkgroupsPerDimension * bn;
   const dispatches: Dispatch[] = [];
   for (let colBase = 0; colBase < cols; colBase += perDispatch) {
     const span = Math.min(perDispatch, cols - colBase);
     dispatches.push({
-      key,
-      shader: () => tiledShader(mode, limits.tile, arith),
+      ...scheme.dispatch,
       params: packParams(TILED_PARAMS, { ...base, colBase }),
       grid: gridCheck(l.name, [Math.ceil(span / bn), rowTiles * g.group, 1], limits),
       input: 'x',
@@ -168,24 +219,28 @@ function densePlan(l: RegisteredLayer, dims: readonly number[], arith: Arithmeti
   if (dims.length !== 2 || dims[1] !== kW) throw new InvalidArgumentError(`Gemm: x ${formatDims(dims)} does not match w [${kW}, ${n}]`, { layer: l.name });
   const [b, k] = dims as [number, number];
   const outDims = [b, n];
-  const segment = arith === 'exact' ? l.plan.segmentTaps : k;
   if (b > DENSE_MAX_ROWS) {
     const { bm, bn } = tileDims(limits.tile);
-    const steps = Math.ceil(k / KT);
     const rowTiles = Math.ceil(n / bm);
-    const params = packParams(TILED_PARAMS, { rows: n, cols: b, colBase: 0, k, foldTiles: segment >= k ? steps : Math.floor(segment / KT), rowTiles, cIn: 0, hw: 0, h: 0, w: 0, ohw: 0, ow: 0, mOut: n, cg: 0, sH: 0, sW: 0, padT: 0, padL: 0 });
+    const scheme = tiledScheme(l, 'dense', arith, limits.tile);
+    const params = packParams(TILED_PARAMS, { rows: n, cols: b, colBase: 0, k, foldTiles: foldTiles(scheme.segment, k), rowTiles, cIn: 0, hw: 0, h: 0, w: 0, ohw: 0, ow: 0, mOut: n, cg: 0, sH: 0, sW: 0, padT: 0, padL: 0 });
     const grid = gridCheck(l.name, [Math.ceil(b / bn), rowTiles, 1], limits);
-    return { dispatches: [{ key: `tiled:dense:${arith}:${JSON.stringify(limits.tile)}`, shader: () => tiledShader('dense', limits.tile, arith), params, grid, input: 'x', output: 'y' }], inDims: dims, outDims, partialElems: 0 };
+    return { dispatches: [{ ...scheme.dispatch, params, grid, input: 'x', output: 'y' }], inDims: dims, outDims, partialElems: 0 };
   }
   const cfg = limits.dense;
   const colTiles = Math.ceil(n / cfg.cols);
   // Enough workgroups to fill a large GPU, each thread still with ≥ 64 taps of its own.
   const kSplit = Math.max(1, Math.min(Math.ceil(256 / colTiles), Math.floor(k / (cfg.slices * 64))));
-  const kChunk = Math.ceil(k / (kSplit * cfg.slices));
+  const dot4 = arith === 'exact' && l.dot4 !== undefined;
+  // The dot4 kernel takes whole quads of taps per thread (its segments are whole quads already: dot4.ts).
+  const kChunk = dot4 ? Math.ceil(k / (kSplit * cfg.slices * 4)) * 4 : Math.ceil(k / (kSplit * cfg.slices));
+  const segment = arith === 'f32' ? k : dot4 ? l.dot4!.segmentTaps : l.plan.segmentTaps;
   const params = packParams(DENSE_PARAMS, { n, k, b, kChunk, foldTaps: Math.max(1, Math.min(segment, k)) });
-  const key = `dense:${arith}:${JSON.stringify(cfg)}`;
   const grid = gridCheck(l.name, [colTiles, kSplit, Math.ceil(b / cfg.rowsPerGroup)], limits);
-  const main: Dispatch = { key, shader: () => denseShader(cfg, arith), params, grid, input: 'x', output: kSplit > 1 ? 'partial' : 'y' };
+  const kernel: Pick<Dispatch, 'key' | 'shader' | 'weights'> = dot4
+    ? { key: `dense-dot4:${JSON.stringify(cfg)}`, shader: () => denseDot4Shader(cfg), weights: 'dot4' }
+    : { key: `dense:${arith}:${JSON.stringify(cfg)}`, shader: () => denseShader(cfg, arith), weights: arith };
+  const main: Dispatch = { ...kernel, params, grid, input: 'x', output: kSplit > 1 ? 'partial' : 'y' };
   if (kSplit === 1) return { dispatches: [main], inDims: dims, outDims, partialElems: 0 };
   const count = b * n;
   const reduce: Dispatch = {
@@ -194,6 +249,7 @@ function densePlan(l: RegisteredLayer, dims: readonly number[], arith: Arithmeti
     params: packParams(REDUCE_PARAMS, { count, splits: kSplit }),
     grid: gridCheck(l.name, [Math.ceil(count / REDUCE_THREADS), 1, 1], limits),
     input: 'partial',
+    weights: arith,
     output: 'y',
   };
   return { dispatches: [main, reduce], inDims: dims, outDims, partialElems: kSplit * count };

@@ -20,8 +20,9 @@
 import { MIN_SEGMENT_TAPS } from '../limbs.js';
 import { FIELD_WGSL, unrolled } from './common.js';
 import { paramsStruct } from './params.js';
+import { decodeColumn, readX, writeOutputs, type TiledMode } from './tiled-io.js';
 
-export type TiledMode = 'conv' | 'pointwise' | 'dense';
+export type { TiledMode };
 export type Arithmetic = 'exact' | 'f32';
 
 /** Threads per workgroup (wgX × wgY) and outputs per thread (tm rows × tn columns). */
@@ -74,26 +75,6 @@ export function tiledShader(mode: TiledMode, cfg: TileConfig, arith: Arithmetic)
   const outs: [number, number][] = [];
   for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) outs.push([i, j]);
 
-  const decodeColumn = {
-    conv: `let n = jl / prm.ohw;
-  let r = jl % prm.ohw;
-  let iy0 = i32((r / prm.ow) * prm.sH) - i32(prm.padT);
-  let ix0 = i32((r % prm.ow) * prm.sW) - i32(prm.padL);
-  let xbase = i32((n * prm.cIn + g * prm.cg) * prm.hw) + iy0 * i32(prm.w) + ix0;`,
-    pointwise: `let xbase = (jl / prm.ohw * prm.cIn + g * prm.cg) * prm.hw + jl % prm.ohw;`,
-    dense: `let xbase = jl * prm.k;`,
-  }[mode];
-  const readX = {
-    conv: `let tap = taps[k];
-        let iy = iy0 + tap.y;
-        let ix = ix0 + tap.z;
-        if (iy >= 0 && iy < i32(prm.h) && ix >= 0 && ix < i32(prm.w)) { v = ${loadX('u32(xbase + tap.x)')}; }`,
-    pointwise: `v = ${loadX('xbase + k * prm.hw')};`,
-    dense: `v = ${loadX('xbase + k')};`,
-  }[mode];
-  const outIndex = mode === 'dense' ? (j: number) => `jc${j} * prm.rows + m` : (j: number) => `(jn${j} * prm.mOut + g * prm.rows + m) * prm.ohw + jr${j}`;
-  const decodeOut = (j: number): string =>
-    mode === 'dense' ? '' : `  let jn${j} = jc${j} / prm.ohw;\n  let jr${j} = jc${j} % prm.ohw;\n`;
   const result = (i: number, j: number): string => (exact ? `fold(t_${i}_${j}, lo_${i}_${j}, hi_${i}_${j})` : `a_${i}_${j}`);
 
   return /* wgsl */ `// slalom tiled ${mode} kernel (${arith}), ${wgX}×${wgY} threads, ${tm}×${tn} outputs each, KT = ${KT}
@@ -126,7 +107,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lkk = t / BN;
   let jl = j0 + ljj;
   let colOk = jl < prm.cols;
-  ${decodeColumn}
+  ${decodeColumn(mode)}
   // The row of W it loads.
   let lmm = t % BM;
   let lkw = t / BM;
@@ -141,7 +122,7 @@ ${unrolled(xLoads, (i) => `{
       let k = k0 + kk;
       var v = ${zeroX};
       if (colOk && k < prm.k) {
-        ${readX}
+        ${readX(mode, loadX)}
       }
       xs[kk * BN + ljj] = v;
     }`)}
@@ -170,13 +151,7 @@ ${outs.map(([i, j]) => `      t_${i}_${j} = fold(t_${i}_${j}, lo_${i}_${j}, hi_$
 }
   }
 
-${unrolled(tn, (j) => `let jc${j} = j0 + lid.x + ${j * wgX}u;`, '  ')}
-${Array.from({ length: tn }, (_, j) => decodeOut(j)).join('')}${Array.from({ length: tm }, (_, i) => `  {
-    let m = m0 + lid.y + ${i * wgY}u;
-    if (m < prm.rows) {
-${unrolled(tn, (j) => `if (jc${j} < prm.cols) { y[${outIndex(j)}] = ${result(i, j)}; }`, '      ')}
-    }
-  }`).join('\n')}
+${writeOutputs(mode, cfg, result)}
 }
 `;
 }
