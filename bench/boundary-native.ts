@@ -5,9 +5,11 @@
  * C — in one process. Reports ns per linear value (each layer boundary's outputs plus the next
  * layer's inputs, as the bench tables count them) for the fused pass in `verified` and
  * `private+verified`, and per phase with the steps taken apart (as accept.ts's `fuse: false`);
- * and the request's way out: the fused pass followed by a copy of the next layer's values into a
- * message buffer (as before the request buffer) against the fused pass writing them into that
- * buffer itself (PassPlan.wire: in the same pass natively, copied after it by WebAssembly).
+ * and the whole crossing as the gate runs it, before and now: the reply copied into the module's
+ * memory, the fused pass, and the next request copied into a message buffer, against the pass
+ * reading the reply where it arrived (PassPlan.reply) and writing the request into the buffer
+ * that leaves (PassPlan.wire) — natively in the one pass; WebAssembly, which can address only its
+ * own memory, copies both.
  * Medians of --runs (and the fused pass's fastest run); the load average before and after, since
  * the machine may be shared.
  *
@@ -74,6 +76,8 @@ function mobilenetV2(): Boundary[] {
 
 const MODELS: Record<string, () => Boundary[]> = { vgg16, resnet50, 'mobilenet-v2': mobilenetV2 };
 const MODES = ['verified', 'private+verified'] as const;
+const CROSSING_BEFORE = 'copy in, fused, copy out';
+const CROSSING_NOW = 'in place, into the request buffer';
 type Mode = (typeof MODES)[number];
 
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '5' }, models: { type: 'string', default: Object.keys(MODELS).join(',') }, json: { type: 'string' } } });
@@ -108,7 +112,9 @@ function packed(n: number): Region {
 /** The plans of one layer boundary, fused and taken apart by owner. */
 interface Plans {
   readonly values: number;
-  /** The next layer's values where the pass leaves them, and a message buffer of their size. */
+  /** The reply where it arrived and its copy in the memory; the next layer's values where the pass leaves them, and a message buffer of their size. */
+  readonly reply: Uint32Array;
+  readonly replyCopy: Uint32Array;
   readonly next: Uint32Array;
   readonly wire: Uint32Array;
   readonly fused: Record<Mode, PassPlan>;
@@ -164,7 +170,7 @@ function plansOf(b: Boundary): Plans {
     ...(priv ? { blind: { ...residuesAt, padAt: ks.at, nextAt: next.at } } : {}),
     'verify (input side)': { ...residuesAt, checkIn },
   });
-  return { values: n + outs, next: u32(next, outs), wire: new Uint32Array(outs).fill(1), fused: { verified, 'private+verified': privately }, phases: { verified: apart(false), 'private+verified': apart(true) } };
+  return { values: n + outs, reply: u32(reply, n).slice(), replyCopy: u32(reply, n), next: u32(next, outs), wire: new Uint32Array(outs).fill(1), fused: { verified, 'private+verified': privately }, phases: { verified: apart(false), 'private+verified': apart(true) } };
 }
 
 function median(xs: number[]): number {
@@ -216,19 +222,20 @@ for (const model of args.models.split(',')) {
     for (const name of available) {
       useBoundaryImplementation(name);
       const fused = timeAll(plans, (p) => p.fused[mode]);
-      const copied = timeEach(plans, (p) => {
+      const before = timeEach(plans, (p) => {
+        p.replyCopy.set(p.reply);
         boundaryPass(p.fused[mode]);
         p.wire.set(p.next);
       });
-      const written = timeAll(plans, (p) => ({ ...p.fused[mode], wire: p.wire }));
-      const row: Record<string, number> = { fused: fused.median, 'fused (fastest run)': fused.min, 'fused, then copied out': copied.median, 'fused into the request buffer': written.median };
+      const now = timeAll(plans, (p) => ({ ...p.fused[mode], sourceAt: 0, reply: p.reply, wire: p.wire }));
+      const row: Record<string, number> = { fused: fused.median, 'fused (fastest run)': fused.min, [CROSSING_BEFORE]: before.median, [CROSSING_NOW]: now.median };
       for (const phase of phases) row[phase] = timeAll(plans, (p) => p.phases[mode][phase]).median;
       rows[name] = row;
     }
     results[model][mode] = rows;
     const wasm = rows.wasm!.fused!;
     console.log(`## ${model}, ${mode}: ${(values / 1e6).toFixed(1)} M linear values over ${plans.length} boundaries (ns per linear value)\n`);
-    const out = ['fused, then copied out', 'fused into the request buffer'];
+    const out = [CROSSING_BEFORE, CROSSING_NOW];
     console.log(`| implementation | fused | × wasm | fastest run | ${[...out, ...phases].join(' | ')} |`);
     console.log(`|---|---:|---:|---:|${[...out, ...phases].map(() => '---:').join('|')}|`);
     for (const [name, row] of Object.entries(rows)) {

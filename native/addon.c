@@ -48,12 +48,18 @@ static const uint8_t *region(const struct memory *m, const double *block, int k,
   return m->base + at;
 }
 
+/* A Uint32Array outside the attached memory: its values. */
+struct outside {
+  uint32_t *data;
+  size_t length;
+};
+
 /*
  * Decodes the block and proves the plan's bounds (the extents the paths index, boundary_portable.c
  * lists them). Returns 0 for a plan the pass cannot run safely: the trusted runtime never builds
  * one, so the caller treats it as an internal error.
  */
-static int plan_check(const struct memory *m, const double *b, struct plan *pl) {
+static int plan_check(const struct memory *m, const double *b, struct plan *pl, const struct outside *reply) {
   int ok = 1;
   memset(pl, 0, sizeof *pl);
   pl->source = (int)int_field(b, F_SOURCE, 0, 2, &ok);
@@ -84,7 +90,9 @@ static int plan_check(const struct memory *m, const double *b, struct plan *pl) 
   const int64_t row_outs = pool ? pl->len / 4 : pl->len;
   const int floats = !pool && pl->source == SOURCE_FLOATS;
 
-  pl->src = region(m, b, F_SOURCE_AT, floats ? 8 * n : 4 * n, floats ? 8 : 4, &ok);
+  if (reply == NULL) pl->src = region(m, b, F_SOURCE_AT, floats ? 8 * n : 4 * n, floats ? 8 : 4, &ok);
+  /* A reply read where it arrived: the plan names no source in the memory, and the reply holds all n values. */
+  else if (pl->source == SOURCE_REPLY && b[F_SOURCE_AT] == 0 && (uint64_t)reply->length >= (uint64_t)n) pl->src = (const uint8_t *)reply->data;
   pl->sa = (const uint32_t *)region(m, b, F_CHECK_SA, 4 * (int64_t)pl->len, 4, &ok);
   pl->sb = (const uint32_t *)region(m, b, F_CHECK_SB, 4 * (int64_t)pl->len, 4, &ok);
   pl->sums = (uint32_t *)region(m, b, F_CHECK_SUMS, 8 * (int64_t)pl->rows, 4, &ok);
@@ -138,45 +146,68 @@ static napi_value attach(napi_env env, napi_callback_info info) {
 }
 
 /*
- * The request buffer that leaves (argument 2, optional): a Uint32Array the pass writes the next
- * layer's values into beside `next`, so no copy follows the pass. It must hold every next value and
- * lie wholly outside the attached memory (a view into it could overwrite what the plan reads).
- * Returns 0 for one that does not qualify.
+ * `arg` as a Uint32Array lying wholly outside the attached memory (a view into it could overwrite,
+ * or be overwritten by, what the plan names); 0 when it is not one.
  */
-static int wire_check(napi_env env, napi_value arg, const struct memory *m, struct plan *pl) {
+static int outside_of(napi_env env, napi_value arg, const struct memory *m, struct outside *out) {
   napi_typedarray_type type;
   size_t length, offset;
   void *data;
   napi_value buffer;
-  if (napi_get_typedarray_info(env, arg, &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_uint32_array) return 0;
-  if (pl->next == NULL || (uint64_t)length < (uint64_t)pl->next_count || data == NULL) return 0;
-  const uint8_t *lo = data, *hi = lo + 4 * (size_t)length;
+  if (napi_get_typedarray_info(env, arg, &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_uint32_array || data == NULL) return 0;
+  const uint8_t *lo = data, *hi = lo + 4 * length;
   if (hi > m->base && lo < m->base + m->bytes) return 0;
-  pl->wire = data;
+  out->data = data;
+  out->length = length;
   return 1;
 }
 
+static int is_undefined(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && t == napi_undefined;
+}
+
+/*
+ * boundaryPass(planAt, wire?, reply?). `wire`: the request buffer that leaves, which the pass writes
+ * the next layer's values into beside `next` (no copy follows the pass); it must hold every next
+ * value. `reply`: a reply's values read where they arrived (a buffer the trusted runtime alone
+ * holds), instead of a copy in the memory. Both outside the attached memory, and apart.
+ */
 static napi_value boundary_pass(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value args[2];
+  size_t argc = 3;
+  napi_value args[3];
   double at;
   CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, args, NULL, NULL));
   const napi_value arg = args[0];
   const struct memory *m = memory_of(env);
-  if (argc < 1 || argc > 2 || napi_get_value_double(env, arg, &at) != napi_ok || !(at >= 0) || at != floor(at) || fmod(at, 8) != 0 ||
+  if (argc < 1 || argc > 3 || napi_get_value_double(env, arg, &at) != napi_ok || !(at >= 0) || at != floor(at) || fmod(at, 8) != 0 ||
       m == NULL || m->base == NULL || at + 8.0 * F_FIELDS > (double)m->bytes) {
     napi_throw_range_error(env, NULL, "native boundary pass: the plan block is not in the attached memory");
     return NULL;
   }
   double *block = (double *)(m->base + (size_t)at);
+  struct outside wire = {0}, reply = {0};
+  const int has_wire = argc >= 2 && !is_undefined(env, args[1]), has_reply = argc == 3 && !is_undefined(env, args[2]);
+  if ((has_wire && !outside_of(env, args[1], m, &wire)) || (has_reply && !outside_of(env, args[2], m, &reply))) {
+    napi_throw_range_error(env, NULL, "native boundary pass: a request buffer or reply that is not a Uint32Array outside the attached memory");
+    return NULL;
+  }
+  const uint8_t *wire_end = (const uint8_t *)(wire.data + wire.length), *reply_end = (const uint8_t *)(reply.data + reply.length);
+  if (has_wire && has_reply && (const uint8_t *)wire.data < reply_end && (const uint8_t *)reply.data < wire_end) {
+    napi_throw_range_error(env, NULL, "native boundary pass: the request buffer overlaps the reply");
+    return NULL;
+  }
   struct plan pl;
-  if (!plan_check(m, block, &pl)) {
+  if (!plan_check(m, block, &pl, has_reply ? &reply : NULL)) {
     napi_throw_range_error(env, NULL, "native boundary pass: the plan names memory outside the attached memory or is inconsistent");
     return NULL;
   }
-  if (argc == 2 && !wire_check(env, args[1], m, &pl)) {
-    napi_throw_range_error(env, NULL, "native boundary pass: the request buffer is not a Uint32Array of every next value outside the attached memory");
-    return NULL;
+  if (has_wire) {
+    if (pl.next == NULL || (uint64_t)wire.length < (uint64_t)pl.next_count) {
+      napi_throw_range_error(env, NULL, "native boundary pass: the request buffer does not hold every next value");
+      return NULL;
+    }
+    pl.wire = wire.data;
   }
   struct findings f;
   dispatch_run(&pl, &f);

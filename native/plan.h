@@ -67,7 +67,10 @@
 /* The widest pooled plane: a pair of its rows adds 2·width ≤ 2^15 products to a scalar sum. */
 #define MAX_POOL_WIDTH 16384
 
-/* The decoded plan. Pointers are NULL when the field is 0 (absent); all lie in the memory. */
+/*
+ * The decoded plan. Pointers are NULL when the field is 0 (absent); all lie in the memory but `src`
+ * when it is a reply read where it arrived and `wire` (addon.c checks both lie outside it, apart).
+ */
 struct plan {
   int source;
   const uint8_t *src; /* u32 residues, or f64 floats for SOURCE_FLOATS */

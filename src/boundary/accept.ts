@@ -5,9 +5,10 @@
  *   (not a SharedArrayBuffer, which its sender could still write), and every value is a residue in
  *   [0, p); anything else — a reply its backend could not even read (broken framing, oversized) included —
  *   is a MalformedResponseError naming the layer; nothing partially valid is
- *   used. The reply is read once: copied into the trusted runtime's memory, and that copy alone is
- *   read by the layer's boundary pass (docs/design.md §7), which computes everything the layer's owners
- *   need from it in the same read; then the decisions, in a fixed order — the range flag, the
+ *   used. The reply is read once, by the layer's boundary pass (docs/design.md §7), which computes
+ *   everything the layer's owners need from it in the same read: where it arrived (memory of its
+ *   own that only this runtime holds — transferred from the worker, or received from the socket — so
+ *   nothing can change it while it is read), or, unfused or as doubles, from a copy in trusted memory; then the decisions, in a fixed order — the range flag, the
  *   check (IntegrityError), the magnitudes (OverflowError) — and only then does anything the pass
  *   wrote (the float outputs, the next layer's request) leave this module. On a failure it is all
  *   released and nothing else has changed (the reply, u, r′), so a retry or a recomputation sees
@@ -63,6 +64,9 @@ function envelope(reply: Untrusted<LinearReply>, expected: ExpectedReply): Uint3
  */
 export function acceptReply(reply: Untrusted<LinearReply>, plan: BoundaryPlan, time?: PhaseSink): Crossing {
   const values = envelope(reply, plan.reply);
+  // u32 residues on memory of their own (the envelope refused shared memory): read where they are by
+  // the fused pass, which its native implementation does without a copy (simd/boundary.ts).
+  if (values instanceof Uint32Array && plan.fuse) return crossing({ reply: values }, values.length, plan, time);
   const z = alloc(4 * values.length);
   try {
     const copy = u32(z, values.length);
@@ -72,7 +76,7 @@ export function acceptReply(reply: Untrusted<LinearReply>, plan: BoundaryPlan, t
       const i = values.findIndex((v) => !(v >= 0 && v < 16_777_213 && Number.isInteger(v)));
       malformed(plan.reply, `value ${values[i]} at index ${i} is not a residue in [0, p)`);
     }
-    return crossing(z, values.length, plan, time);
+    return crossing({ at: z.at }, values.length, plan, time);
   } finally {
     release(z);
   }
@@ -96,11 +100,11 @@ export function acceptResidues(reply: Untrusted<LinearReply>, expected: Expected
 /** The same pass over a result the trusted runtime computed itself (baseline, a recomputed layer): no reply to doubt, no check. */
 export function acceptComputed(y: Residues, plan: BoundaryPlan, time?: PhaseSink): Crossing {
   const trusted = { ...plan, check: undefined };
-  if (isResident(y)) return crossing({ at: y.byteOffset, bytes: y.byteLength }, y.length, trusted, time);
+  if (isResident(y)) return crossing({ at: y.byteOffset }, y.length, trusted, time);
   const z = alloc(4 * y.length);
   try {
     u32(z, y.length).set(y);
-    return crossing(z, y.length, trusted, time);
+    return crossing({ at: z.at }, y.length, trusted, time);
   } finally {
     release(z);
   }
@@ -130,8 +134,12 @@ class Scratch {
   }
 }
 
-/** The pass (or, unfused, the passes) over the trusted copy z of n outputs, then the decisions. */
-function crossing(z: Region, n: number, plan: BoundaryPlan, time?: PhaseSink): Crossing {
+/** A layer's n outputs: a trusted copy in the arena, or (fused only) a reply read where it arrived. */
+type Outputs = { readonly at: number } | { readonly reply: Uint32Array };
+
+/** The pass (or, unfused, the passes) over the n outputs, then the decisions. */
+function crossing(outputs: Outputs, n: number, plan: BoundaryPlan, time?: PhaseSink): Crossing {
+  const y = 'reply' in outputs ? outputs.reply : u32({ at: outputs.at, bytes: 4 * n }, n);
   const { layout, requant, next, check } = plan;
   const scratch = new Scratch();
   try {
@@ -141,7 +149,7 @@ function crossing(z: Region, n: number, plan: BoundaryPlan, time?: PhaseSink): C
     const sink = next === undefined ? undefined : nextRegions(next, outCount, scratch);
     const base: PassPlan = {
       source: 'reply',
-      sourceAt: z.at,
+      ...('reply' in outputs ? { sourceAt: 0, reply: outputs.reply } : { sourceAt: outputs.at }),
       rows: layout.rows,
       rowLen: layout.rowLen,
       ...(sums !== undefined ? { checkOut: { sa: check!.weights!.sa.at, sb: check!.weights!.sb.at, sums: sums.at } } : {}),
@@ -159,11 +167,10 @@ function crossing(z: Region, n: number, plan: BoundaryPlan, time?: PhaseSink): C
     const result = plan.fuse ? timed(time, 'boundary', () => boundaryPass(base)) : apart(base, n, outCount, scratch, time);
     // The decisions, in their fixed order.
     if (result.bad) {
-      const copy = u32(z, n);
-      const i = copy.findIndex((v) => v >= 16_777_213);
-      malformed(plan.reply, `value ${copy[i]} at index ${i} is not a residue in [0, p)`);
+      const i = y.findIndex((v) => v >= 16_777_213);
+      malformed(plan.reply, `value ${y[i]} at index ${i} is not a residue in [0, p)`);
     }
-    check?.decide({ ...(sums !== undefined ? { sums: u32(sums, 2 * layout.rows) } : {}), y: u32(z, n) });
+    check?.decide({ ...(sums !== undefined ? { sums: u32(sums, 2 * layout.rows) } : {}), y });
     requant.decide(result.worst);
     next?.decide(result.nextMax, result.inexact);
     const accepted: Crossing = {

@@ -10,7 +10,7 @@
  * native-avx2 or native-portable.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { alloc, f64, u32, type Region } from './arena.js';
+import { alloc, f64, release, u32, type Region } from './arena.js';
 import * as F from './boundary-fields.js';
 import { simd } from './module.js';
 import { forceNativePath, nativeBest, nativeBoundaryPass, nativeUnavailable, NATIVE_PATHS, type NativePath } from './native.js';
@@ -31,7 +31,15 @@ export interface InputSideAt {
 
 export interface PassPlan {
   readonly source: 'reply' | 'floats' | 'residues';
+  /** Where the source lies in the module's memory; unused (0) with `reply`. */
   readonly sourceAt: number;
+  /**
+   * A reply's values where they arrived (source 'reply'; a buffer outside the module's memory that
+   * only the trusted runtime holds, so nothing changes it during the pass): read there by the native
+   * pass — the reply then crosses memory once — and copied into the module's memory for the
+   * WebAssembly pass, which can address nothing else.
+   */
+  readonly reply?: Uint32Array;
   readonly rows: number;
   readonly rowLen: number;
   readonly checkOut?: OutputSideAt;
@@ -155,13 +163,33 @@ export function boundaryPass(plan: PassPlan): PassResult {
     b[F.CHECK_DOTS] = plan.checkIn.dots;
   }
   b[F.PAD_AT] = plan.padAt ?? 0;
-  if (boundaryImplementation() !== 'wasm') nativeBoundaryPass(block.at, plan.wire); // which checks the wire itself
+  if (plan.reply !== undefined && (plan.source !== 'reply' || plan.sourceAt !== 0)) throw new RangeError('boundary pass: a reply read in place names no other source');
+  if (boundaryImplementation() !== 'wasm') nativeBoundaryPass(block.at, plan.wire, plan.reply); // which checks both itself
   else {
     const wire = plan.wire === undefined ? undefined : wireFor(plan, plan.wire);
-    simd().kernels.boundaryPass(block.at);
+    if (wire !== undefined && plan.reply !== undefined && overlap(wire, plan.reply)) throw new RangeError('boundary pass: the request buffer overlaps the reply');
+    const copy = plan.reply === undefined ? undefined : replyCopy(plan.reply, plan.rows * plan.rowLen);
+    try {
+      if (copy !== undefined) b[F.SOURCE_AT] = copy.at;
+      simd().kernels.boundaryPass(block.at);
+    } finally {
+      if (copy !== undefined) release(copy);
+    }
     if (wire !== undefined) wire.set(u32({ at: plan.nextAt!, bytes: 0 }, nextCount(plan)));
   }
   return { bad: b[F.OUT_BAD] === 1, worst: b[F.OUT_WORST]!, nextMax: b[F.OUT_NEXT_MAX]!, inexact: b[F.OUT_INEXACT] === 1, padBytes: b[F.OUT_PAD_BYTES]! };
+}
+
+function overlap(a: Uint32Array, b: Uint32Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/** The reply's n values copied into the module's memory, for the WebAssembly pass. */
+function replyCopy(reply: Uint32Array, n: number): Region {
+  if (reply.length < n || reply.buffer === simd().memory.buffer) throw new RangeError('boundary pass: the reply is not a Uint32Array of every value outside the memory');
+  const copy = alloc(4 * n);
+  u32(copy, n).set(reply.subarray(0, n));
+  return copy;
 }
 
 /** The wire of a plan, once it is known to hold every next value outside the memory (as native/addon.c checks it). */

@@ -23,7 +23,7 @@ export const NATIVE_PATHS: readonly NativePath[] = ['avx512', 'avx2', 'portable'
 
 interface Addon {
   attach(memory: Uint8Array): void;
-  boundaryPass(planAt: number, wire?: Uint32Array): void;
+  boundaryPass(planAt: number, wire?: Uint32Array, reply?: Uint32Array): void;
   path(): NativePath;
   best(): NativePath;
   force(path: NativePath): boolean;
@@ -87,9 +87,10 @@ export function nativePath(): NativePath | undefined {
 
 /**
  * Runs the pass the plan block at `planAt` describes, as the WebAssembly module's boundaryPass does;
- * with `wire` (a buffer outside the memory), writing the next layer's values there too.
+ * with `wire` (a buffer outside the memory), writing the next layer's values there too; with `reply`
+ * (outside the memory), reading the reply's values there instead of at the plan's source.
  */
-export function nativeBoundaryPass(planAt: number, wire?: Uint32Array): void {
+export function nativeBoundaryPass(planAt: number, wire?: Uint32Array, reply?: Uint32Array): void {
   const a = load();
   if (a === null) throw new Error(`internal: the native boundary pass is not loaded (${why})`);
   // Attached again after the memory grew: the addon checks every plan against the length it knows.
@@ -98,6 +99,7 @@ export function nativeBoundaryPass(planAt: number, wire?: Uint32Array): void {
     attached = new Uint8Array(buffer);
     a.attach(attached);
   }
-  if (wire === undefined) a.boundaryPass(planAt);
-  else a.boundaryPass(planAt, wire);
+  if (reply !== undefined) a.boundaryPass(planAt, wire, reply);
+  else if (wire !== undefined) a.boundaryPass(planAt, wire);
+  else a.boundaryPass(planAt);
 }

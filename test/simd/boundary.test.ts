@@ -49,8 +49,13 @@ function resident(view: Uint32Array | Float64Array | Uint8Array | Int32Array, re
   return r.at;
 }
 
-/** Every other run with a next layer also writes a request buffer (PassPlan.wire), which must then hold exactly the next values. */
+/**
+ * Every other run with a next layer also writes a request buffer (PassPlan.wire), which must then
+ * hold exactly the next values; every other run over a reply reads it where it lies, outside the
+ * memory (PassPlan.reply), instead of from a copy in it.
+ */
 let runs = 0;
+let replies = 0;
 
 function run(c: Case): { got: ReturnType<typeof referencePass>; want: ReturnType<typeof referencePass> } {
   const regions: Region[] = [];
@@ -89,7 +94,8 @@ function run(c: Case): { got: ReturnType<typeof referencePass>; want: ReturnType
       ...(c.keystream ? { padAt: resident(c.keystream, regions) } : {}),
     };
     const wire = c.next && runs++ % 2 === 0 ? new Uint32Array(nextCount).fill(0xdeadbeef) : undefined;
-    const r = boundaryPass(wire === undefined ? plan : { ...plan, wire });
+    const inPlace = c.source === 'reply' && replies++ % 2 === 0 ? { sourceAt: 0, reply: Uint32Array.from(c.values as Uint32Array) } : {};
+    const r = boundaryPass({ ...plan, ...inPlace, ...(wire !== undefined ? { wire } : {}) });
     const want = referencePass(c);
     if (wire !== undefined && !r.bad && !r.inexact) assert.deepEqual([...wire], [...u32(next, nextCount)], `${c.label}: the request buffer holds the next values`);
     const got = {
@@ -325,6 +331,13 @@ describe('the implementations side by side', () => {
           assert.throws(() => boundaryPass({ ...plan, wire: new Uint32Array(63) }), RangeError, `${name}: a request buffer too short`);
           assert.throws(() => boundaryPass({ ...plan, wire: u32(r, 64) }), RangeError, `${name}: a request buffer inside the memory`);
           assert.throws(() => boundaryPass({ ...plan, nextAt: undefined, wire: new Uint32Array(64) }), RangeError, `${name}: a request buffer without next values`);
+          const reply: PassPlan = { source: 'reply', sourceAt: 0, rows: 1, rowLen: 64, reply: new Uint32Array(64) };
+          assert.throws(() => boundaryPass({ ...reply, reply: new Uint32Array(63) }), RangeError, `${name}: a reply too short`);
+          assert.throws(() => boundaryPass({ ...reply, reply: u32(r, 64) }), RangeError, `${name}: a reply inside the memory`);
+          assert.throws(() => boundaryPass({ ...reply, sourceAt: r.at }), RangeError, `${name}: a reply beside a source in the memory`);
+          assert.throws(() => boundaryPass({ ...reply, source: 'residues', nextItem: 64 }), RangeError, `${name}: residues are no reply`);
+          const shared = new Uint32Array(128);
+          assert.throws(() => boundaryPass({ ...reply, nextAt: next.at, nextItem: 64, reply: shared.subarray(0, 64), wire: shared.subarray(32, 96) }), RangeError, `${name}: a request buffer over the reply`);
         } finally {
           release(r);
           release(next);
