@@ -84,7 +84,8 @@ describe('a process killed at random instants and started again', { timeout: 240
 
   it('never uses a pad twice: its pool dies with it, and the next process draws other pads', async (t) => {
     const auditLog = join(dir, 'audit.log');
-    const kills = 30;
+    // Each child draws its pool's key afresh, so a dozen kills show the next process never meets an old pad.
+    const kills = 12;
     for (let k = 0; k < kills; k++) {
       await new Promise<void>((resolve, reject) => {
         const child = spawn(process.execPath, ['--import', 'tsx', 'test/runtime/pad-pool-child.ts', auditLog], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
