@@ -12,6 +12,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { ProductMultiplier, ProductSite } from './products.js';
 import { quantizeNearest, quantizeStochastic, type QuantizedTensor } from './quantize.js';
+import { f64Of, type StepScratch } from './scratch.js';
 import type { SeededStream } from './stream.js';
 
 /** An activation: dims (batch first) and row-major float64 values. */
@@ -33,6 +34,8 @@ export interface StepContext {
   readonly products: ProductMultiplier;
   readonly stream: SeededStream;
   readonly bits: { readonly activation: number; readonly weight: number; readonly gradient: number };
+  /** Memory for the step's large transient arrays (the trainer's, reset every step); absent: fresh arrays. */
+  readonly scratch?: StepScratch;
 }
 
 export interface Module {
@@ -48,15 +51,15 @@ export const param = (name: string, dims: number[], value?: Float64Array): Param
   return { name, dims, value: value ?? new Float64Array(size), grad: new Float64Array(size) };
 };
 
-export function transpose(a: Float64Array, rows: number, cols: number): Float64Array {
-  const t = new Float64Array(a.length);
+export function transpose(a: Float64Array, rows: number, cols: number, scratch?: StepScratch): Float64Array {
+  const t = f64Of(scratch, a.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c]!;
   return t;
 }
 
 /** The gradient's stochastic rounding: stream (gradient, step, layer). */
 function quantizeGradient(dy: Float64Array, ctx: StepContext, layer: number): QuantizedTensor {
-  return quantizeStochastic(dy, ctx.bits.gradient, ctx.stream.uniforms('gradient', ctx.step, layer, dy.length));
+  return quantizeStochastic(dy, ctx.bits.gradient, ctx.stream.words('gradient', ctx.step, layer, dy.length), f64Of(ctx.scratch, dy.length));
 }
 
 /** A linear layer's three products on quantized operands; `x` is rows×inner, w inner×cols. */
@@ -101,7 +104,7 @@ abstract class LinearModule implements Module {
       const s = dq.scale * wq.scale;
       for (let i = 0; i < dx.length; i++) dx[i] *= s;
     }
-    const dwT = await ctx.products.multiply(this.site('grad-weight'), transpose(dq.q, rows, cols), cols, rows, x.q, inner, dq.maxAbs, x.maxAbs);
+    const dwT = await ctx.products.multiply(this.site('grad-weight'), transpose(dq.q, rows, cols, ctx.scratch), cols, rows, x.q, inner, dq.maxAbs, x.maxAbs);
     const s = x.scale * dq.scale;
     for (let i = 0; i < dwT.length; i++) dwT[i] *= s;
     this.saved = undefined;
@@ -128,34 +131,34 @@ export class Conv extends LinearModule {
     const [n, c, h, w] = x.dims as [number, number, number, number];
     if (c !== this.cin) throw new InvalidArgumentError(`${this.name}: ${c} input channels, expected ${this.cin}`);
     this.shape = { n, c, h, w };
-    const xq = quantizeNearest(x.data, ctx.bits.activation);
+    const xq = quantizeNearest(x.data, ctx.bits.activation, f64Of(ctx.scratch, x.data.length));
     const inner = c * this.k * this.k;
-    const cols = { ...xq, q: this.im2col(xq.q) };
+    const cols = { ...xq, q: this.im2col(xq.q, ctx.scratch) };
     // W as inner×M: the transpose of the [M, C·k·k] weight.
     const y = await this.forwardProduct(cols, n * h * w, inner, transpose(this.weight.value, this.cout, inner), this.cout, ctx);
-    return { dims: [n, this.cout, h, w], data: rowsToNchw(y, n, this.cout, h * w) };
+    return { dims: [n, this.cout, h, w], data: rowsToNchw(y, n, this.cout, h * w, ctx.scratch) };
   }
 
   async backward(dy: Act, ctx: StepContext): Promise<Act | undefined> {
     const { n, c, h, w } = this.shape!;
     const inner = c * this.k * this.k;
-    const { dx, dwT } = await this.backwardProducts(nchwToRows(dy.data, n, this.cout, h * w), inner, this.cout, ctx);
+    const { dx, dwT } = await this.backwardProducts(nchwToRows(dy.data, n, this.cout, h * w, ctx.scratch), inner, this.cout, ctx);
     for (let i = 0; i < dwT.length; i++) this.weight.grad[i] += dwT[i]!;
-    return dx === undefined ? undefined : { dims: [n, c, h, w], data: this.col2im(dx) };
+    return dx === undefined ? undefined : { dims: [n, c, h, w], data: this.col2im(dx, ctx.scratch) };
   }
 
   /** Rows (n, y, x) of C·k·k taps (channel-major, then ky, kx: w's layout); zero padding. */
-  private im2col(x: Float64Array): Float64Array {
+  private im2col(x: Float64Array, scratch: StepScratch | undefined): Float64Array {
     const { n, c, h, w } = this.shape!;
-    const cols = new Float64Array(n * h * w * c * this.k * this.k);
+    const cols = f64Of(scratch, n * h * w * c * this.k * this.k);
     this.taps(x, cols, 'gather');
     return cols;
   }
 
   /** The adjoint of im2col: each row's taps added back onto the input positions they came from. */
-  private col2im(cols: Float64Array): Float64Array {
+  private col2im(cols: Float64Array, scratch: StepScratch | undefined): Float64Array {
     const { n, c, h, w } = this.shape!;
-    const x = new Float64Array(n * c * h * w);
+    const x = f64Of(scratch, n * c * h * w);
     this.taps(x, cols, 'scatter-add');
     return x;
   }
@@ -186,15 +189,15 @@ export class Conv extends LinearModule {
 }
 
 /** [n·pos, m] rows → [n, m, pos]. */
-function rowsToNchw(y: Float64Array, n: number, m: number, pos: number): Float64Array {
-  const out = new Float64Array(y.length);
+function rowsToNchw(y: Float64Array, n: number, m: number, pos: number, scratch: StepScratch | undefined): Float64Array {
+  const out = f64Of(scratch, y.length);
   for (let b = 0; b < n; b++) for (let p = 0; p < pos; p++) for (let j = 0; j < m; j++) out[(b * m + j) * pos + p] = y[(b * pos + p) * m + j]!;
   return out;
 }
 
 /** [n, m, pos] → [n·pos, m] rows. */
-function nchwToRows(x: Float64Array, n: number, m: number, pos: number): Float64Array {
-  const out = new Float64Array(x.length);
+function nchwToRows(x: Float64Array, n: number, m: number, pos: number, scratch: StepScratch | undefined): Float64Array {
+  const out = f64Of(scratch, x.length);
   for (let b = 0; b < n; b++) for (let j = 0; j < m; j++) for (let p = 0; p < pos; p++) out[(b * pos + p) * m + j] = x[(b * m + j) * pos + p]!;
   return out;
 }
@@ -217,7 +220,7 @@ export class Dense extends LinearModule {
   async forward(x: Act, ctx: StepContext): Promise<Act> {
     if (x.dims[x.dims.length - 1] !== this.inFeatures) throw new InvalidArgumentError(`${this.name}: ${x.dims[x.dims.length - 1]} input features, expected ${this.inFeatures}`);
     const rows = x.data.length / this.inFeatures;
-    const xq = quantizeNearest(x.data, ctx.bits.activation);
+    const xq = quantizeNearest(x.data, ctx.bits.activation, f64Of(ctx.scratch, x.data.length));
     const y = await this.forwardProduct(xq, rows, this.inFeatures, transpose(this.weight.value, this.outFeatures, this.inFeatures), this.outFeatures, ctx);
     for (let r = 0; r < rows; r++) for (let j = 0; j < this.outFeatures; j++) y[r * this.outFeatures + j] += this.bias.value[j]!;
     return { dims: [...x.dims.slice(0, -1), this.outFeatures], data: y };
@@ -255,12 +258,12 @@ export class BatchNorm implements Module {
     return [this.gamma, this.beta];
   }
 
-  async forward(x: Act): Promise<Act> {
+  async forward(x: Act, ctx?: StepContext): Promise<Act> {
     const [n, c, h, w] = x.dims as [number, number, number, number];
     const pos = h * w;
     const count = n * pos;
-    const y = new Float64Array(x.data.length);
-    const xhat = new Float64Array(x.data.length);
+    const y = f64Of(ctx?.scratch, x.data.length);
+    const xhat = f64Of(ctx?.scratch, x.data.length);
     const invStd = new Float64Array(c);
     const batchMean = new Float64Array(c);
     const batchVar = new Float64Array(c);
@@ -300,12 +303,12 @@ export class BatchNorm implements Module {
     this.pending = undefined;
   }
 
-  async backward(dy: Act): Promise<Act> {
+  async backward(dy: Act, ctx?: StepContext): Promise<Act> {
     const { xhat, invStd, dims } = this.saved!;
     const [n, c, h, w] = dims as [number, number, number, number];
     const pos = h * w;
     const count = n * pos;
-    const dx = new Float64Array(dy.data.length);
+    const dx = f64Of(ctx?.scratch, dy.data.length);
     for (let ch = 0; ch < c; ch++) {
       let sumDy = 0;
       let sumDyXhat = 0;
@@ -332,16 +335,16 @@ export class Relu implements Module {
     return [];
   }
 
-  async forward(x: Act): Promise<Act> {
-    const y = new Float64Array(x.data.length);
+  async forward(x: Act, ctx?: StepContext): Promise<Act> {
+    const y = f64Of(ctx?.scratch, x.data.length);
     const mask = new Uint8Array(x.data.length);
     for (let i = 0; i < y.length; i++) if (x.data[i]! > 0) (y[i] = x.data[i]!), (mask[i] = 1);
     this.mask = mask;
     return { dims: x.dims, data: y };
   }
 
-  async backward(dy: Act): Promise<Act> {
-    const dx = new Float64Array(dy.data.length);
+  async backward(dy: Act, ctx?: StepContext): Promise<Act> {
+    const dx = f64Of(ctx?.scratch, dy.data.length);
     for (let i = 0; i < dx.length; i++) if (this.mask![i]) dx[i] = dy.data[i]!;
     return { dims: dy.dims, data: dx };
   }
@@ -357,11 +360,11 @@ export class Pool2 implements Module {
     return [];
   }
 
-  async forward(x: Act): Promise<Act> {
+  async forward(x: Act, ctx?: StepContext): Promise<Act> {
     const [n, c, h, w] = x.dims as [number, number, number, number];
     const oh = Math.floor(h / 2);
     const ow = Math.floor(w / 2);
-    const y = new Float64Array(n * c * oh * ow);
+    const y = f64Of(ctx?.scratch, n * c * oh * ow);
     const argmax = this.kind === 'max' ? new Int32Array(y.length) : undefined;
     let o = 0;
     for (let pl = 0; pl < n * c; pl++)
@@ -380,10 +383,10 @@ export class Pool2 implements Module {
     return { dims: [n, c, oh, ow], data: y };
   }
 
-  async backward(dy: Act): Promise<Act> {
+  async backward(dy: Act, ctx?: StepContext): Promise<Act> {
     const { dims, argmax } = this.saved!;
     const [n, c, h, w] = dims as [number, number, number, number];
-    const dx = new Float64Array(n * c * h * w);
+    const dx = f64Of(ctx?.scratch, n * c * h * w);
     const oh = Math.floor(h / 2);
     const ow = Math.floor(w / 2);
     let o = 0;
@@ -454,15 +457,16 @@ export class Residual implements Module {
 
   async forward(x: Act, ctx: StepContext): Promise<Act> {
     const y = await this.body.forward(x, ctx);
-    const sum = new Float64Array(y.data.length);
+    const sum = f64Of(ctx.scratch, y.data.length);
     for (let i = 0; i < sum.length; i++) sum[i] = y.data[i]! + x.data[i]!;
-    return this.relu.forward({ dims: y.dims, data: sum });
+    return this.relu.forward({ dims: y.dims, data: sum }, ctx);
   }
 
   async backward(dy: Act, ctx: StepContext): Promise<Act> {
-    const ds = await this.relu.backward(dy);
+    const ds = await this.relu.backward(dy, ctx);
     const dBody = await this.body.backward(ds, ctx);
-    const dx = Float64Array.from(ds.data);
+    const dx = f64Of(ctx.scratch, ds.data.length);
+    dx.set(ds.data);
     if (dBody !== undefined) for (let i = 0; i < dx.length; i++) dx[i] += dBody.data[i]!;
     return { dims: ds.dims, data: dx };
   }
