@@ -84,31 +84,36 @@ abstract class LinearModule implements Module {
   protected async forwardProduct(xq: QuantizedTensor, rows: number, inner: number, w: Float64Array, cols: number, ctx: StepContext): Promise<Float64Array> {
     const wq = quantizeNearest(w, ctx.bits.weight);
     this.saved = { x: xq, rows, wq };
-    const y = await ctx.products.multiply(this.site('forward'), xq.q, rows, inner, wq.q, cols, xq.maxAbs, wq.maxAbs);
-    const s = xq.scale * wq.scale;
-    for (let i = 0; i < y.length; i++) y[i] *= s;
-    return y;
+    return this.product('forward', xq, wq.q, rows, inner, cols, wq, ctx);
   }
 
   /**
-   * dX = dY·Wᵀ (rows×inner, or undefined) and the weight gradient for dY rows×cols, as dWᵀ = dYᵀ·X
-   * (cols×inner: the [out, in] layout of the weight itself, and X, the larger operand, is read in
-   * its own row-major layout rather than transposed).
+   * dX and the weight gradient for dY rows×cols, as dWᵀ = dYᵀ·X (cols×inner: the [out, in] layout of
+   * the weight itself, and X, the larger operand, is read in its own row-major layout rather than
+   * transposed). dX (or undefined where no input gradient is needed) is `inputGradient` of the
+   * quantized dY and W: dY·Wᵀ (rows×inner) unless the layer computes it otherwise.
    */
-  protected async backwardProducts(dy: Float64Array, inner: number, cols: number, ctx: StepContext): Promise<{ dx?: Float64Array; dwT: Float64Array }> {
+  protected async backwardProducts(
+    dy: Float64Array,
+    inner: number,
+    cols: number,
+    ctx: StepContext,
+    inputGradient?: (dq: QuantizedTensor, wq: QuantizedTensor) => Promise<Float64Array>,
+  ): Promise<{ dx?: Float64Array; dwT: Float64Array }> {
     const { x, rows, wq } = this.saved!;
     const dq = quantizeGradient(dy, ctx, this.index);
-    let dx: Float64Array | undefined;
-    if (this.needInputGrad) {
-      dx = await ctx.products.multiply(this.site('grad-input'), dq.q, rows, cols, transpose(wq.q, inner, cols), inner, dq.maxAbs, wq.maxAbs);
-      const s = dq.scale * wq.scale;
-      for (let i = 0; i < dx.length; i++) dx[i] *= s;
-    }
-    const dwT = await ctx.products.multiply(this.site('grad-weight'), transpose(dq.q, rows, cols, ctx.scratch), cols, rows, x.q, inner, dq.maxAbs, x.maxAbs);
-    const s = x.scale * dq.scale;
-    for (let i = 0; i < dwT.length; i++) dwT[i] *= s;
+    const dx = !this.needInputGrad ? undefined : inputGradient !== undefined ? await inputGradient(dq, wq) : await this.product('grad-input', dq, transpose(wq.q, inner, cols), rows, cols, inner, wq, ctx);
+    const dwT = await this.product('grad-weight', { ...dq, q: transpose(dq.q, rows, cols, ctx.scratch) }, x.q, cols, rows, inner, x, ctx);
     this.saved = undefined;
     return dx === undefined ? { dwT } : { dx, dwT };
+  }
+
+  /** a·b (quantized a rows×inner, b inner×cols with b's scale and bound from `bq`), scaled back to float. */
+  protected async product(kind: ProductSite['kind'], a: QuantizedTensor, b: Float64Array, rows: number, inner: number, cols: number, bq: QuantizedTensor, ctx: StepContext): Promise<Float64Array> {
+    const y = await ctx.products.multiply(this.site(kind), a.q, rows, inner, b, cols, a.maxAbs, bq.maxAbs);
+    const s = a.scale * bq.scale;
+    for (let i = 0; i < y.length; i++) y[i] *= s;
+    return y;
   }
 }
 
@@ -133,58 +138,72 @@ export class Conv extends LinearModule {
     this.shape = { n, c, h, w };
     const xq = quantizeNearest(x.data, ctx.bits.activation, f64Of(ctx.scratch, x.data.length));
     const inner = c * this.k * this.k;
-    const cols = { ...xq, q: this.im2col(xq.q, ctx.scratch) };
+    const cols = { ...xq, q: this.im2col(xq.q, 'nchw', c, ctx.scratch) };
     // W as inner×M: the transpose of the [M, C·k·k] weight.
     const y = await this.forwardProduct(cols, n * h * w, inner, transpose(this.weight.value, this.cout, inner), this.cout, ctx);
     return { dims: [n, this.cout, h, w], data: rowsToNchw(y, n, this.cout, h * w, ctx.scratch) };
   }
 
+  /**
+   * dX is itself a 'same' convolution, of dY with the kernel transposed and flipped:
+   * dX[b, c, y, x] = Σ_{m, ky, kx} dY[b, m, y + ky − pad, x + kx − pad]·W[m, c, k−1−ky, k−1−kx], so
+   * its product is im2col(dY)·W′ with rows×C outputs — the size of X, where dY·Wᵀ followed by col2im
+   * would bring back k² times as many values to accept, check and add up.
+   */
   async backward(dy: Act, ctx: StepContext): Promise<Act | undefined> {
     const { n, c, h, w } = this.shape!;
-    const inner = c * this.k * this.k;
-    const { dx, dwT } = await this.backwardProducts(nchwToRows(dy.data, n, this.cout, h * w, ctx.scratch), inner, this.cout, ctx);
+    const k2 = this.k * this.k;
+    const pos = h * w;
+    const { dx, dwT } = await this.backwardProducts(nchwToRows(dy.data, n, this.cout, pos, ctx.scratch), c * k2, this.cout, ctx, (dq, wq) =>
+      this.product('grad-input', { ...dq, q: this.im2col(dq.q, 'rows', this.cout, ctx.scratch) }, this.flippedWeight(wq.q), n * pos, this.cout * k2, c, wq, ctx),
+    );
     for (let i = 0; i < dwT.length; i++) this.weight.grad[i] += dwT[i]!;
-    return dx === undefined ? undefined : { dims: [n, c, h, w], data: this.col2im(dx, ctx.scratch) };
+    return dx === undefined ? undefined : { dims: [n, c, h, w], data: rowsToNchw(dx, n, c, pos, ctx.scratch) };
   }
 
-  /** Rows (n, y, x) of C·k·k taps (channel-major, then ky, kx: w's layout); zero padding. */
-  private im2col(x: Float64Array, scratch: StepScratch | undefined): Float64Array {
-    const { n, c, h, w } = this.shape!;
-    const cols = f64Of(scratch, n * h * w * c * this.k * this.k);
-    this.taps(x, cols, 'gather');
-    return cols;
+  /** W′ as (M·k·k)×C from the forward's W as (C·k·k)×M: W′[(m, ky, kx), c] = W[(c, k−1−ky, k−1−kx), m]. */
+  private flippedWeight(wq: Float64Array): Float64Array {
+    const { cin: c, cout: m, k } = this;
+    const k2 = k * k;
+    const out = new Float64Array(wq.length);
+    for (let o = 0; o < m; o++) for (let ch = 0; ch < c; ch++) for (let t = 0; t < k2; t++) out[(o * k2 + t) * c + ch] = wq[(ch * k2 + (k2 - 1 - t)) * m + o]!;
+    return out;
   }
 
-  /** The adjoint of im2col: each row's taps added back onto the input positions they came from. */
-  private col2im(cols: Float64Array, scratch: StepScratch | undefined): Float64Array {
-    const { n, c, h, w } = this.shape!;
-    const x = f64Of(scratch, n * c * h * w);
-    this.taps(x, cols, 'scatter-add');
-    return x;
-  }
-
-  /** The one walk over every (row, tap) in im2col's order: gather copies x into cols, scatter-add adds cols back onto x. */
-  private taps(x: Float64Array, cols: Float64Array, direction: 'gather' | 'scatter-add'): void {
-    const { n, c, h, w } = this.shape!;
+  /**
+   * Rows (n, y, x) of `channels`·k·k taps (channel-major, then ky, kx: w's layout), zero padding,
+   * from x laid out as [n, channels, h, w] ('nchw') or as rows [n·h·w, channels] ('rows').
+   */
+  private im2col(x: Float64Array, layout: 'nchw' | 'rows', channels: number, scratch: StepScratch | undefined): Float64Array {
+    const { n, h, w } = this.shape!;
     const k = this.k;
     const pad = (k - 1) / 2;
-    const gather = direction === 'gather';
+    const pos = h * w;
+    // Stride between channels and base of image b's channel 0 at position 0, per layout.
+    const channelStride = layout === 'nchw' ? pos : 1;
+    const pixelStride = layout === 'nchw' ? 1 : channels;
+    const cols = f64Of(scratch, n * pos * channels * k * k);
     let o = 0;
-    for (let b = 0; b < n; b++)
+    for (let b = 0; b < n; b++) {
+      const image = b * pos * channels;
       for (let oy = 0; oy < h; oy++)
         for (let ox = 0; ox < w; ox++)
-          for (let ch = 0; ch < c; ch++) {
-            const plane = (b * c + ch) * h * w;
+          for (let ch = 0; ch < channels; ch++) {
+            const base = image + ch * channelStride;
             for (let ky = 0; ky < k; ky++) {
               const iy = oy + ky - pad;
+              if (iy < 0 || iy >= h) {
+                o += k;
+                continue;
+              }
               for (let kx = 0; kx < k; kx++, o++) {
                 const ix = ox + kx - pad;
-                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-                if (gather) cols[o] = x[plane + iy * w + ix]!;
-                else x[plane + iy * w + ix] += cols[o]!;
+                if (ix >= 0 && ix < w) cols[o] = x[base + (iy * w + ix) * pixelStride]!;
               }
             }
           }
+    }
+    return cols;
   }
 }
 

@@ -63,13 +63,34 @@ export function chunkLength(inner: number, maxA: number, maxB: number): number {
   return Math.min(kc, Math.max(1, inner));
 }
 
+/** max_r Σ_k |a_rk| over the whole inner dimension (A rows×inner, read in its own order). */
+function wholeRowBound(a: Float64Array, rows: number, inner: number): number {
+  let peak = 0;
+  for (let r = 0, at = 0; r < rows; r++) {
+    let sum = 0;
+    for (const end = at + inner; at < end; at++) sum += Math.abs(a[at]!);
+    if (sum > peak) peak = sum;
+  }
+  return peak;
+}
+
+/** max_j Σ_k |b_kj| over the whole inner dimension (B inner×cols, read in its own order). */
+function wholeColumnBound(b: Float64Array, inner: number, cols: number): number {
+  const sums = new Float64Array(cols);
+  for (let k = 0, at = 0; k < inner; k++) for (let j = 0; j < cols; j++, at++) sums[j] += Math.abs(b[at]!);
+  let peak = 0;
+  for (let j = 0; j < cols; j++) if (sums[j]! > peak) peak = sums[j]!;
+  return peak;
+}
+
 /**
  * Where the inner dimension's chunks start (ascending from 0, then `inner`): each chunk as long as the
- * bounds of the module comment keep every entry of its product within ±(p − 1)/2. Reads A (rows×inner)
- * and B (inner×cols) once each; deterministic in the operands.
+ * bounds of the module comment keep every entry of its product within ±(p − 1)/2; one chunk without
+ * the term-by-term walk where a whole-length bound already allows it (most forward products).
+ * Deterministic in the operands.
  */
 export function chunkPlan(a: Float64Array, rows: number, inner: number, b: Float64Array, cols: number, maxA: number, maxB: number): number[] {
-  if (chunkLength(inner, maxA, maxB) === inner) return [0, inner];
+  if (chunkLength(inner, maxA, maxB) === inner || wholeRowBound(a, rows, inner) * maxB <= HALF_P || maxA * wholeColumnBound(b, inner, cols) <= HALF_P) return [0, inner];
   const rowSum = new Float64Array(rows);
   const colSum = new Float64Array(cols);
   const starts = [0];
