@@ -10,7 +10,8 @@
  * (LayerNorm, GELU, self-attention, the token plumbing, its residual) are in their own modules beside this one.
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { ProductMultiplier, ProductSite } from './products.js';
+import { P } from '../field/prime.js';
+import type { KnownOperand, ProductMultiplier, ProductSite } from './products.js';
 import { quantizeNearest, quantizeStochastic, type QuantizedTensor } from './quantize.js';
 import { f64Of, type StepScratch } from './scratch.js';
 import type { SeededStream } from './stream.js';
@@ -110,7 +111,7 @@ abstract class LinearModule implements Module {
 
   /** a·b (quantized a rows×inner, b inner×cols with b's scale and bound from `bq`), scaled back to float. */
   protected async product(kind: ProductSite['kind'], a: QuantizedTensor, b: Float64Array, rows: number, inner: number, cols: number, bq: QuantizedTensor, ctx: StepContext): Promise<Float64Array> {
-    const y = await ctx.products.multiply(this.site(kind), a.q, rows, inner, b, cols, a.maxAbs, bq.maxAbs);
+    const y = await ctx.products.multiply(this.site(kind), a.q, rows, inner, b, cols, a.maxAbs, bq.maxAbs, a.known);
     const s = a.scale * bq.scale;
     for (let i = 0; i < y.length; i++) y[i] *= s;
     return y;
@@ -138,7 +139,7 @@ export class Conv extends LinearModule {
     this.shape = { n, c, h, w };
     const xq = quantizeNearest(x.data, ctx.bits.activation, f64Of(ctx.scratch, x.data.length));
     const inner = c * this.k * this.k;
-    const cols = { ...xq, q: this.im2col(xq.q, 'nchw', c, ctx.scratch) };
+    const cols = { ...xq, ...this.im2col(xq.q, 'nchw', c, ctx.scratch) };
     // W as inner×M: the transpose of the [M, C·k·k] weight.
     const y = await this.forwardProduct(cols, n * h * w, inner, transpose(this.weight.value, this.cout, inner), this.cout, ctx);
     return { dims: [n, this.cout, h, w], data: rowsToNchw(y, n, this.cout, h * w, ctx.scratch) };
@@ -155,7 +156,7 @@ export class Conv extends LinearModule {
     const k2 = this.k * this.k;
     const pos = h * w;
     const { dx, dwT } = await this.backwardProducts(nchwToRows(dy.data, n, this.cout, pos, ctx.scratch), c * k2, this.cout, ctx, (dq, wq) =>
-      this.product('grad-input', { ...dq, q: this.im2col(dq.q, 'rows', this.cout, ctx.scratch) }, this.flippedWeight(wq.q), n * pos, this.cout * k2, c, wq, ctx),
+      this.product('grad-input', { ...dq, ...this.im2col(dq.q, 'rows', this.cout, ctx.scratch) }, this.flippedWeight(wq.q), n * pos, this.cout * k2, c, wq, ctx),
     );
     for (let i = 0; i < dwT.length; i++) this.weight.grad[i] += dwT[i]!;
     return dx === undefined ? undefined : { dims: [n, c, h, w], data: rowsToNchw(dx, n, c, pos, ctx.scratch) };
@@ -172,22 +173,27 @@ export class Conv extends LinearModule {
 
   /**
    * Rows (n, y, x) of `channels`·k·k taps (channel-major, then ky, kx: w's layout), zero padding,
-   * from x laid out as [n, channels, h, w] ('nchw') or as rows [n·h·w, channels] ('rows').
+   * from x laid out as [n, channels, h, w] ('nchw') or as rows [n·h·w, channels] ('rows'); in the same
+   * walk their residues and the largest row sum of |tap| (what the product needs of them).
    */
-  private im2col(x: Float64Array, layout: 'nchw' | 'rows', channels: number, scratch: StepScratch | undefined): Float64Array {
+  private im2col(x: Float64Array, layout: 'nchw' | 'rows', channels: number, scratch: StepScratch | undefined): { q: Float64Array; known: KnownOperand } {
     const { n, h, w } = this.shape!;
     const k = this.k;
     const pad = (k - 1) / 2;
     const pos = h * w;
-    // Stride between channels and base of image b's channel 0 at position 0, per layout.
     const channelStride = layout === 'nchw' ? pos : 1;
     const pixelStride = layout === 'nchw' ? 1 : channels;
-    const cols = f64Of(scratch, n * pos * channels * k * k);
+    const size = n * pos * channels * k * k;
+    const cols = f64Of(scratch, size);
+    // Padding taps stay 0: fill the residues first (a reused array holds the last step's).
+    const residues = (scratch?.u32(size) ?? new Uint32Array(size)).fill(0);
+    let maxRowSum = 0;
     let o = 0;
     for (let b = 0; b < n; b++) {
       const image = b * pos * channels;
       for (let oy = 0; oy < h; oy++)
-        for (let ox = 0; ox < w; ox++)
+        for (let ox = 0; ox < w; ox++) {
+          let rowSum = 0;
           for (let ch = 0; ch < channels; ch++) {
             const base = image + ch * channelStride;
             for (let ky = 0; ky < k; ky++) {
@@ -198,12 +204,18 @@ export class Conv extends LinearModule {
               }
               for (let kx = 0; kx < k; kx++, o++) {
                 const ix = ox + kx - pad;
-                if (ix >= 0 && ix < w) cols[o] = x[base + (iy * w + ix) * pixelStride]!;
+                if (ix < 0 || ix >= w) continue;
+                const v = x[base + (iy * w + ix) * pixelStride]!;
+                cols[o] = v;
+                residues[o] = v < 0 ? v + P : v;
+                rowSum += Math.abs(v);
               }
             }
           }
+          if (rowSum > maxRowSum) maxRowSum = rowSum;
+        }
     }
-    return cols;
+    return { q: cols, known: { residues, maxRowSum } };
   }
 }
 

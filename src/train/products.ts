@@ -87,10 +87,11 @@ function wholeColumnBound(b: Float64Array, inner: number, cols: number): number 
  * Where the inner dimension's chunks start (ascending from 0, then `inner`): each chunk as long as the
  * bounds of the module comment keep every entry of its product within ±(p − 1)/2; one chunk without
  * the term-by-term walk where a whole-length bound already allows it (most forward products).
- * Deterministic in the operands.
+ * `knownRowSum`, where the caller has it, is max_r Σ_k |a_rk| (saves a pass over A). Deterministic in
+ * the operands.
  */
-export function chunkPlan(a: Float64Array, rows: number, inner: number, b: Float64Array, cols: number, maxA: number, maxB: number): number[] {
-  if (chunkLength(inner, maxA, maxB) === inner || wholeRowBound(a, rows, inner) * maxB <= HALF_P || maxA * wholeColumnBound(b, inner, cols) <= HALF_P) return [0, inner];
+export function chunkPlan(a: Float64Array, rows: number, inner: number, b: Float64Array, cols: number, maxA: number, maxB: number, knownRowSum?: number): number[] {
+  if (chunkLength(inner, maxA, maxB) === inner || (knownRowSum ?? wholeRowBound(a, rows, inner)) * maxB <= HALF_P || maxA * wholeColumnBound(b, inner, cols) <= HALF_P) return [0, inner];
   const rowSum = new Float64Array(rows);
   const colSum = new Float64Array(cols);
   const starts = [0];
@@ -167,6 +168,12 @@ function trustedProduct(a: Uint32Array, w: Float64Array, rows: number, inner: nu
   return applyExactSync({ op: 'Gemm', wDims: [inner, cols], w: { dims: [inner, cols], data: w } }, [rows, inner], a);
 }
 
+/** An operand's canonical residues and max_r Σ_k |a_rk|, computed by whoever wrote it. */
+export interface KnownOperand {
+  readonly residues: Uint32Array;
+  readonly maxRowSum: number;
+}
+
 /** What a layer needs of the products: one exact integer product (VerifiedProducts, or a test's float stand-in). */
 export type ProductMultiplier = Pick<VerifiedProducts, 'multiply'>;
 
@@ -184,10 +191,11 @@ export class VerifiedProducts {
 
   /**
    * A·B exactly (integers as doubles, rows×cols), computed by the accelerator and checked chunk by
-   * chunk; `a` rows×inner and `b` inner×cols hold integers with |a| ≤ maxA, |b| ≤ maxB.
+   * chunk; `a` rows×inner and `b` inner×cols hold integers with |a| ≤ maxA, |b| ≤ maxB. `known`:
+   * what the caller computed of A while writing it (its residues, max_r Σ_k |a_rk|), not recomputed here.
    */
-  async multiply(site: ProductSite, a: Float64Array, rows: number, inner: number, b: Float64Array, cols: number, maxA: number, maxB: number): Promise<Float64Array> {
-    const starts = chunkPlan(a, rows, inner, b, cols, maxA, maxB);
+  async multiply(site: ProductSite, a: Float64Array, rows: number, inner: number, b: Float64Array, cols: number, maxA: number, maxB: number, known?: KnownOperand): Promise<Float64Array> {
+    const starts = chunkPlan(a, rows, inner, b, cols, maxA, maxB, known?.maxRowSum);
     const chunks = starts.length - 1;
     if (chunks >= 2 ** CHUNK_BITS) throw new OverflowError(`${site.layerName} ${site.kind}: ${chunks} chunks; use a smaller --batch`);
     const name = `${site.layerName} ${site.kind}`;
@@ -195,9 +203,10 @@ export class VerifiedProducts {
     for (let c = 0; c < chunks; c++) {
       const k0 = starts[c]!;
       const len = starts[c + 1]! - k0;
-      const ac = this.o.scratch?.u32(rows * len) ?? new Uint32Array(rows * len);
-      if (chunks === 1) residuesOf(a, ac);
-      else for (let r = 0; r < rows; r++) residuesOf(a.subarray(r * inner + k0, r * inner + k0 + len), ac.subarray(r * len, (r + 1) * len));
+      const ac = chunks === 1 && known !== undefined ? known.residues : (this.o.scratch?.u32(rows * len) ?? new Uint32Array(rows * len));
+      if (chunks === 1) {
+        if (known === undefined) residuesOf(a, ac);
+      } else for (let r = 0; r < rows; r++) residuesOf(a.subarray(r * inner + k0, r * inner + k0 + len), ac.subarray(r * len, (r + 1) * len));
       parts.push({ a: ac, w: chunks === 1 ? b : b.slice(k0 * cols, (k0 + len) * cols), len, id: productLayerId(site.layer, site.kind, c) });
     }
     const out = f64Of(this.o.scratch, rows * cols);

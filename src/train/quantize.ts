@@ -8,6 +8,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { P } from '../field/prime.js';
+import type { KnownOperand } from './products.js';
 
 export interface QuantizedTensor {
   /** Integers (as doubles), same layout as the float tensor. */
@@ -16,6 +17,8 @@ export interface QuantizedTensor {
   readonly scale: number;
   /** max |q|: what the product bound of train/products.ts is computed from. */
   readonly maxAbs: number;
+  /** Where a layer wrote them with q (im2col rows): q's residues and max_r Σ |q_r·| over its rows. */
+  readonly known?: KnownOperand;
 }
 
 export function qmaxOf(bits: number): number {
