@@ -193,21 +193,18 @@ export class Conv extends LinearModule {
       const image = b * pos * channels;
       for (let oy = 0; oy < h; oy++)
         for (let ox = 0; ox < w; ox++) {
+          // The taps inside the image, the same for every channel: the channel loop has no bounds tests.
+          const ky0 = Math.max(0, pad - oy), ky1 = Math.min(k, h + pad - oy);
+          const kx0 = Math.max(0, pad - ox), kx1 = Math.min(k, w + pad - ox);
           let rowSum = 0;
-          for (let ch = 0; ch < channels; ch++) {
-            const base = image + ch * channelStride;
-            for (let ky = 0; ky < k; ky++) {
-              const iy = oy + ky - pad;
-              if (iy < 0 || iy >= h) {
-                o += k;
-                continue;
-              }
-              for (let kx = 0; kx < k; kx++, o++) {
-                const ix = ox + kx - pad;
-                if (ix < 0 || ix >= w) continue;
-                const v = x[base + (iy * w + ix) * pixelStride]!;
-                cols[o] = v;
-                residues[o] = v < 0 ? v + P : v;
+          for (let ch = 0; ch < channels; ch++, o += k * k) {
+            const base = image + ch * channelStride + ((oy - pad) * w + (ox - pad)) * pixelStride;
+            for (let ky = ky0; ky < ky1; ky++) {
+              const line = base + ky * w * pixelStride;
+              for (let kx = kx0, t = o + ky * k + kx0; kx < kx1; kx++, t++) {
+                const v = x[line + kx * pixelStride]!;
+                cols[t] = v;
+                residues[t] = v < 0 ? v + P : v;
                 rowSum += Math.abs(v);
               }
             }

@@ -18,7 +18,8 @@
  *
  * The check (verify/dense-product.ts): s uniform in Z_p^cols from the OS CSPRNG, fresh for every chunk
  * and repetition (W changes every step, so the W-side vector B·s is recomputed: O(inner·cols)); accept
- * iff C·s ≡ A·(B·s) (mod p) row by row. A wrong C passes one repetition with probability ≤ 1/p
+ * iff C·s ≡ A·(B·s) (mod p) row by row, A·(B·s) from the chunk's signed integers read in place (they
+ * are congruent to the residues sent). A wrong C passes one repetition with probability ≤ 1/p
  * (one-sided), k repetitions ≤ p^−k, a step of n chunks ≤ n·p^−k (union bound).
  *
  * On a failed check or a malformed reply: `abort` throws (IntegrityError / MalformedResponseError,
@@ -31,7 +32,7 @@ import { acceptResidues } from '../boundary/accept.js';
 import { hasErrorCode, IntegrityError, OverflowError } from '../errors.js';
 import { HALF_P, P } from '../field/prime.js';
 import { applyExactSync } from '../kernels/exact-linear.js';
-import { denseProductHolds } from '../verify/dense-product.js';
+import { signedProductHolds } from '../verify/dense-product.js';
 import { residuesOf } from './quantize.js';
 import { f64Of, type StepScratch } from './scratch.js';
 
@@ -195,11 +196,13 @@ export class VerifiedProducts {
    * what the caller computed of A while writing it (its residues, max_r Σ_k |a_rk|), not recomputed here.
    */
   async multiply(site: ProductSite, a: Float64Array, rows: number, inner: number, b: Float64Array, cols: number, maxA: number, maxB: number, known?: KnownOperand): Promise<Float64Array> {
+    // The check reads A and B as signed integers of at most 16 bits (verify/dense-product.ts).
+    if (maxA > 2 ** 15 || maxB > 2 ** 15) throw new OverflowError(`${site.layerName} ${site.kind}: operands up to ${Math.max(maxA, maxB)} exceed 2^15`);
     const starts = chunkPlan(a, rows, inner, b, cols, maxA, maxB, known?.maxRowSum);
     const chunks = starts.length - 1;
     if (chunks >= 2 ** CHUNK_BITS) throw new OverflowError(`${site.layerName} ${site.kind}: ${chunks} chunks; use a smaller --batch`);
     const name = `${site.layerName} ${site.kind}`;
-    const parts: { a: Uint32Array; w: Float64Array; len: number; id: number }[] = [];
+    const parts: { a: Uint32Array; w: Float64Array; k0: number; len: number; id: number }[] = [];
     for (let c = 0; c < chunks; c++) {
       const k0 = starts[c]!;
       const len = starts[c + 1]! - k0;
@@ -207,7 +210,7 @@ export class VerifiedProducts {
       if (chunks === 1) {
         if (known === undefined) residuesOf(a, ac);
       } else for (let r = 0; r < rows; r++) residuesOf(a.subarray(r * inner + k0, r * inner + k0 + len), ac.subarray(r * len, (r + 1) * len));
-      parts.push({ a: ac, w: chunks === 1 ? b : b.slice(k0 * cols, (k0 + len) * cols), len, id: productLayerId(site.layer, site.kind, c) });
+      parts.push({ a: ac, w: chunks === 1 ? b : b.slice(k0 * cols, (k0 + len) * cols), k0, len, id: productLayerId(site.layer, site.kind, c) });
     }
     const out = f64Of(this.o.scratch, rows * cols);
     const add = (y: Uint32Array): void => addCentered(out, y);
@@ -233,7 +236,7 @@ export class VerifiedProducts {
       try {
         if (!reply.ok) throw reply.e;
         y = acceptResidues(reply.r, { requestId: ids[c]!, layerId: p.id, layerName: layers[c]!.name, dims: [rows, cols] });
-        if (!denseProductHolds(p.a, p.w, y, rows, p.len, cols, this.o.repetitions)) throw new IntegrityError(`Freivalds' check failed: the accelerator's product is wrong`, { layer: layers[c]!.name });
+        if (!signedProductHolds(a, inner, p.k0, p.w, y, rows, p.len, cols, this.o.repetitions)) throw new IntegrityError(`Freivalds' check failed: the accelerator's product is wrong`, { layer: layers[c]!.name });
       } catch (e) {
         if (this.o.onFailure === 'abort' || !hasErrorCode(e, 'SLALOM_ERR_INTEGRITY', 'SLALOM_ERR_MALFORMED', 'SLALOM_ERR_TRANSPORT')) throw e;
         backend.reportFailure?.(ids[c]!, e as Error);

@@ -52,6 +52,49 @@ function weightSide(b: Float64Array, s0: Float64Array, s1: Float64Array, inner: 
 }
 
 /**
+ * Σ a[at + i]·v0[i] and Σ a[at + i]·v1[i] mod p, in [0, p), for signed integers |a| ≤ 2^15 and
+ * v0, v1 < p: each product is below 2^39 in magnitude, so the sums are reduced only every 8192 terms.
+ */
+function dotSigned2(a: Float64Array, at: number, v0: Float64Array, v1: Float64Array, length: number, out: Float64Array): void {
+  let acc0 = 0;
+  let acc1 = 0;
+  let i = 0;
+  while (i < length) {
+    const end = Math.min(length, i + 8192);
+    for (; i < end; i++) {
+      const x = a[at + i]!;
+      acc0 += x * v0[i]!;
+      acc1 += x * v1[i]!;
+    }
+    acc0 %= P;
+    acc1 %= P;
+  }
+  out[0] = (acc0 + P) % P;
+  out[1] = (acc1 + P) % P;
+}
+
+/**
+ * The same check with A as the signed integers themselves (|a| ≤ 2^15, congruent to the residues
+ * that were sent), read in place as `rows` rows of `inner` values starting at `offset`, `stride`
+ * apart (a chunk of a wider matrix): A·(B·s) then needs no reduction inside a row's first 8192 terms.
+ */
+export function signedProductHolds(a: Float64Array, stride: number, offset: number, b: Float64Array, c: Uint32Array, rows: number, inner: number, cols: number, repetitions: number): boolean {
+  const left = new Float64Array(2);
+  const right = new Float64Array(2);
+  for (let k = 0; k < repetitions; k += 2) {
+    const s0 = randomElements(cols);
+    const s1 = k + 1 < repetitions ? randomElements(cols) : s0;
+    const [bs0, bs1] = weightSide(b, s0, s1, inner, cols);
+    for (let r = 0; r < rows; r++) {
+      dotResidues2(c, r * cols, s0, s1, cols, left);
+      dotSigned2(a, offset + r * stride, bs0, bs1, inner, right);
+      if (left[0] !== right[0] || left[1] !== right[1]) return false;
+    }
+  }
+  return true;
+}
+
+/**
  * k repetitions of C·s ≡ A·(B·s) (mod p): A as residues rows×inner, B signed integers inner×cols
  * with |b| ≤ 2^15, C the claimed residues rows×cols. Repetitions run two at a time (an odd last
  * one checks its vector twice, which changes nothing).
