@@ -91,20 +91,21 @@ abstract class LinearModule implements Module {
   /**
    * dX and the weight gradient for dY rows×cols, as dWᵀ = dYᵀ·X (cols×inner: the [out, in] layout of
    * the weight itself, and X, the larger operand, is read in its own row-major layout rather than
-   * transposed). dX (or undefined where no input gradient is needed) is `inputGradient` of the
-   * quantized dY and W: dY·Wᵀ (rows×inner) unless the layer computes it otherwise.
+   * transposed). dX (or undefined where no input gradient is needed) is dY·Wᵀ (rows×inner), and the
+   * weight gradient dYᵀ·X, unless the layer computes them otherwise (`custom`, from the quantized dY
+   * and W).
    */
   protected async backwardProducts(
     dy: Float64Array,
     inner: number,
     cols: number,
     ctx: StepContext,
-    inputGradient?: (dq: QuantizedTensor, wq: QuantizedTensor) => Promise<Float64Array>,
+    custom: { readonly inputGradient?: (dq: QuantizedTensor, wq: QuantizedTensor) => Promise<Float64Array>; readonly weightGradient?: (dq: QuantizedTensor) => Promise<Float64Array> } = {},
   ): Promise<{ dx?: Float64Array; dwT: Float64Array }> {
     const { x, rows, wq } = this.saved!;
     const dq = quantizeGradient(dy, ctx, this.index);
-    const dx = !this.needInputGrad ? undefined : inputGradient !== undefined ? await inputGradient(dq, wq) : await this.product('grad-input', dq, transpose(wq.q, inner, cols), rows, cols, inner, wq, ctx);
-    const dwT = await this.product('grad-weight', { ...dq, q: transpose(dq.q, rows, cols, ctx.scratch) }, x.q, cols, rows, inner, x, ctx);
+    const dx = !this.needInputGrad ? undefined : custom.inputGradient !== undefined ? await custom.inputGradient(dq, wq) : await this.product('grad-input', dq, transpose(wq.q, inner, cols), rows, cols, inner, wq, ctx);
+    const dwT = custom.weightGradient !== undefined ? await custom.weightGradient(dq) : await this.product('grad-weight', { ...dq, q: transpose(dq.q, rows, cols, ctx.scratch) }, x.q, cols, rows, inner, x, ctx);
     this.saved = undefined;
     return dx === undefined ? { dwT } : { dx, dwT };
   }
@@ -122,6 +123,8 @@ abstract class LinearModule implements Module {
 export class Conv extends LinearModule {
   readonly weight: Param;
   private shape?: { n: number; c: number; h: number; w: number };
+  /** The step's quantized input, [n, c, h, w]: the weight gradient's operand. */
+  private input?: QuantizedTensor;
 
   constructor(index: number, name: string, readonly cin: number, readonly cout: number, readonly k: number, needInputGrad: boolean, value?: Float64Array) {
     super(index, name, needInputGrad);
@@ -138,6 +141,7 @@ export class Conv extends LinearModule {
     if (c !== this.cin) throw new InvalidArgumentError(`${this.name}: ${c} input channels, expected ${this.cin}`);
     this.shape = { n, c, h, w };
     const xq = quantizeNearest(x.data, ctx.bits.activation, f64Of(ctx.scratch, x.data.length));
+    this.input = xq;
     const inner = c * this.k * this.k;
     const cols = { ...xq, ...this.im2col(xq.q, 'nchw', c, ctx.scratch) };
     // W as inner×M: the transpose of the [M, C·k·k] weight.
@@ -149,15 +153,20 @@ export class Conv extends LinearModule {
    * dX is itself a 'same' convolution, of dY with the kernel transposed and flipped:
    * dX[b, c, y, x] = Σ_{m, ky, kx} dY[b, m, y + ky − pad, x + kx − pad]·W[m, c, k−1−ky, k−1−kx], so
    * its product is im2col(dY)·W′ with rows×C outputs — the size of X, where dY·Wᵀ followed by col2im
-   * would bring back k² times as many values to accept, check and add up.
+   * would bring back k² times as many values to accept, check and add up. The weight gradient is
+   * dW = im2col(X)ᵀ·dY ((C·k·k)×M): the k²-times-larger operand goes as the request (residues,
+   * gathered along image rows), dY is what the accelerator registers.
    */
   async backward(dy: Act, ctx: StepContext): Promise<Act | undefined> {
     const { n, c, h, w } = this.shape!;
     const k2 = this.k * this.k;
     const pos = h * w;
-    const { dx, dwT } = await this.backwardProducts(nchwToRows(dy.data, n, this.cout, pos, ctx.scratch), c * k2, this.cout, ctx, (dq, wq) =>
-      this.product('grad-input', { ...dq, ...this.im2col(dq.q, 'rows', this.cout, ctx.scratch) }, this.flippedWeight(wq.q), n * pos, this.cout * k2, c, wq, ctx),
-    );
+    const input = this.input!;
+    const { dx, dwT } = await this.backwardProducts(nchwToRows(dy.data, n, this.cout, pos, ctx.scratch), c * k2, this.cout, ctx, {
+      inputGradient: (dq, wq) => this.product('grad-input', { ...dq, ...this.im2col(dq.q, 'rows', this.cout, ctx.scratch) }, this.flippedWeight(wq.q), n * pos, this.cout * k2, c, wq, ctx),
+      weightGradient: async (dq) => transpose(await this.product('grad-weight', { ...input, ...this.im2colTransposed(input.q, ctx.scratch) }, dq.q, c * k2, n * pos, this.cout, dq, ctx), c * k2, this.cout),
+    });
+    this.input = undefined;
     for (let i = 0; i < dwT.length; i++) this.weight.grad[i] += dwT[i]!;
     return dx === undefined ? undefined : { dims: [n, c, h, w], data: rowsToNchw(dx, n, c, pos, ctx.scratch) };
   }
@@ -169,6 +178,43 @@ export class Conv extends LinearModule {
     const out = new Float64Array(wq.length);
     for (let o = 0; o < m; o++) for (let ch = 0; ch < c; ch++) for (let t = 0; t < k2; t++) out[(o * k2 + t) * c + ch] = wq[(ch * k2 + (k2 - 1 - t)) * m + o]!;
     return out;
+  }
+
+  /**
+   * im2col(x)ᵀ for x [n, C, h, w]: rows (c, ky, kx) over the n·h·w positions, zero padding, each row
+   * copied along image rows; with its residues and largest row sum of |value|, as im2col gives them.
+   */
+  private im2colTransposed(x: Float64Array, scratch: StepScratch | undefined): { q: Float64Array; known: KnownOperand } {
+    const { n, c, h, w } = this.shape!;
+    const k = this.k;
+    const pad = (k - 1) / 2;
+    const pos = h * w;
+    const width = n * pos;
+    const size = c * k * k * width;
+    const out = f64Of(scratch, size);
+    const residues = (scratch?.u32(size) ?? new Uint32Array(size)).fill(0);
+    let maxRowSum = 0;
+    for (let ch = 0; ch < c; ch++)
+      for (let ky = 0; ky < k; ky++)
+        for (let kx = 0; kx < k; kx++) {
+          const row = ((ch * k + ky) * k + kx) * width;
+          const ox0 = Math.max(0, pad - kx), ox1 = Math.min(w, w + pad - kx);
+          let rowSum = 0;
+          for (let b = 0; b < n; b++)
+            for (let oy = 0; oy < h; oy++) {
+              const iy = oy + ky - pad;
+              if (iy < 0 || iy >= h) continue;
+              const from = ((b * c + ch) * h + iy) * w + kx - pad;
+              for (let ox = ox0, t = row + b * pos + oy * w + ox0; ox < ox1; ox++, t++) {
+                const v = x[from + ox]!;
+                out[t] = v;
+                residues[t] = v < 0 ? v + P : v;
+                rowSum += Math.abs(v);
+              }
+            }
+          if (rowSum > maxRowSum) maxRowSum = rowSum;
+        }
+    return { q: out, known: { residues, maxRowSum } };
   }
 
   /**
