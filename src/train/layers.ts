@@ -2,9 +2,9 @@
  * The layers of a trainable network (docs/design.md §8): forward and backward passes in float64 in the
  * trusted runtime, except the linear products, which go through train/products.ts — forward
  * Y = X·W, backward dX = dY·Wᵀ and dW = Xᵀ·dY (computed as its transpose dYᵀ·X), each on per-step
- * quantized operands. A convolution is a Gemm over im2col rows (its transposed convolution is dY·Wᵀ
- * followed by col2im, its weight gradient dYᵀ·im2col(X)), so every product has the one shape the
- * check handles; a Dense layer over token rows ([n, tokens, features]) is one Gemm of n·tokens rows.
+ * quantized operands. A convolution is a Gemm over im2col rows (its input gradient the convolution
+ * of dY with the flipped kernel, im2col(dY)·W′, its weight gradient im2col(X)ᵀ·dY), so every product
+ * has the one shape the check handles; a Dense layer over token rows ([n, tokens, features]) is one Gemm of n·tokens rows.
  * BatchNorm uses batch statistics (and keeps running ones for inference); ReLU, max and average
  * pooling, the residual sum and the loss never leave the trusted runtime. The transformer's layers
  * (LayerNorm, GELU, self-attention, the token plumbing, its residual) are in their own modules beside this one.
