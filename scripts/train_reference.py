@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Float reference for `slalom train` (bench/train.ts runs it): the same network (the Fashion-MNIST CNN,
-or the ViT of scripts/train_vit_fashion_mnist.py, by the plan's architecture) trained in PyTorch fp32 on
+the ViT of scripts/train_vit_fashion_mnist.py or the VGG-style VggNet below, by the plan's architecture) trained in PyTorch fp32 on
 one CPU thread from the same initial weights, on the same batches, with the same optimizer, so the only
 difference to slalom's verified run is slalom's per-step quantization.
 
@@ -31,7 +31,32 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_fashion_mnist import FashionNet, load  # noqa: E402
 from train_vit_fashion_mnist import ViT  # noqa: E402
 
-ARCHITECTURES = {"fashion-mnist-cnn": FashionNet, "vit-fashion-mnist": ViT}
+
+
+class VggNet(torch.nn.Module):
+    """slalom's vgg-fashion-mnist (src/train/vgg.ts): 3x3 convs of 32, 64, 128, 256, 256 channels, each
+    with BatchNorm and ReLU, max pools after the first, second and fifth (28 -> 14 -> 7 -> 3), Linear 2304 -> 10."""
+
+    STAGES = [(32, True), (64, True), (128, False), (256, False), (256, True)]
+
+    def __init__(self):
+        super().__init__()
+        cin = 1
+        for i, (cout, _) in enumerate(self.STAGES, 1):
+            setattr(self, f"conv{i}", torch.nn.Conv2d(cin, cout, 3, padding=1, bias=False))
+            setattr(self, f"bn{i}", torch.nn.BatchNorm2d(cout))
+            cin = cout
+        self.fc = torch.nn.Linear(cin * 3 * 3, 10)
+
+    def forward(self, x):
+        for i, (_, pool) in enumerate(self.STAGES, 1):
+            x = F.relu(getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(x)))
+            if pool:
+                x = F.max_pool2d(x, 2)
+        return self.fc(x.flatten(1))
+
+
+ARCHITECTURES = {"fashion-mnist-cnn": FashionNet, "vit-fashion-mnist": ViT, "vgg-fashion-mnist": VggNet}
 
 
 def initial_state(path):

@@ -344,7 +344,7 @@ export const VERBS: readonly VerbSpec[] = [
     description: 'verified training on Fashion-MNIST: every forward and backward product of every step on the accelerator, checked (Freivalds) before use; writes the model as ONNX and a signed training receipt',
     flags: [
       flag('--model <file>', 'initial weights: an ONNX model of --arch (as scripts/train_fashion_mnist.py or scripts/train_vit_fashion_mnist.py exports it); default: seeded from --seed'),
-      flag('--arch <name>', 'architecture: fashion-mnist-cnn or vit-fashion-mnist', 'fashion-mnist-cnn'),
+      flag('--arch <name>', 'architecture: fashion-mnist-cnn, vit-fashion-mnist or vgg-fashion-mnist', 'fashion-mnist-cnn'),
       flag('--data <name>', 'training data', 'fashion-mnist'),
       flag('--data-dir <dir>', "folder of the four *-ubyte(.gz) files (default: Debian's dataset-fashion-mnist)"),
       flag('--train-limit <n>', 'train on the first n examples only'),

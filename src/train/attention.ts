@@ -7,6 +7,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { Dense, type Act, type Module, type Param, type StepContext } from './layers.js';
+import { f64Of } from './scratch.js';
 
 export class SelfAttention implements Module {
   readonly qkv: Dense;
@@ -36,8 +37,8 @@ export class SelfAttention implements Module {
     const qkv = (await this.qkv.forward(x, ctx)).data;
     const hd = d / this.heads;
     const scale = 1 / Math.sqrt(hd);
-    const attn = new Float64Array(n * this.heads * t * t);
-    const out = new Float64Array(n * t * d);
+    const attn = f64Of(ctx.scratch, n * this.heads * t * t);
+    const out = f64Of(ctx.scratch, n * t * d);
     const row = new Float64Array(t);
     for (let b = 0; b < n; b++)
       for (let h = 0; h < this.heads; h++) {
@@ -72,7 +73,7 @@ export class SelfAttention implements Module {
     const hd = d / this.heads;
     const scale = 1 / Math.sqrt(hd);
     const dOut = (await this.proj.backward(dy, ctx))!.data;
-    const dqkv = new Float64Array(qkv.length);
+    const dqkv = f64Of(ctx.scratch, qkv.length);
     const dA = new Float64Array(t);
     for (let b = 0; b < n; b++)
       for (let h = 0; h < this.heads; h++) {

@@ -3,7 +3,8 @@
  * in the trusted runtime: per row, x̂ = (x − mean)/√(var + ε) with the biased variance, y = γ·x̂ + β.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { param, type Act, type Module, type Param } from './layers.js';
+import { param, type Act, type Module, type Param, type StepContext } from './layers.js';
+import { f64Of } from './scratch.js';
 
 export class LayerNorm implements Module {
   static readonly EPSILON = 1e-5;
@@ -20,12 +21,12 @@ export class LayerNorm implements Module {
     return [this.gamma, this.beta];
   }
 
-  async forward(x: Act): Promise<Act> {
+  async forward(x: Act, ctx?: StepContext): Promise<Act> {
     const d = this.features;
     if (x.dims[x.dims.length - 1] !== d) throw new InvalidArgumentError(`${this.name}: ${x.dims[x.dims.length - 1]} features, expected ${d}`);
     const rows = x.data.length / d;
-    const y = new Float64Array(x.data.length);
-    const xhat = new Float64Array(x.data.length);
+    const y = f64Of(ctx?.scratch, x.data.length);
+    const xhat = f64Of(ctx?.scratch, x.data.length);
     const invStd = new Float64Array(rows);
     for (let r = 0; r < rows; r++) {
       const o = r * d;
@@ -47,11 +48,11 @@ export class LayerNorm implements Module {
   }
 
   /** dx = (1/σ)·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) per row, with ĝ = γ·dy. */
-  async backward(dy: Act): Promise<Act> {
+  async backward(dy: Act, ctx?: StepContext): Promise<Act> {
     const { xhat, invStd } = this.saved!;
     const d = this.features;
     const rows = dy.data.length / d;
-    const dx = new Float64Array(dy.data.length);
+    const dx = f64Of(ctx?.scratch, dy.data.length);
     const g = new Float64Array(d);
     for (let r = 0; r < rows; r++) {
       const o = r * d;

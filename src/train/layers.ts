@@ -2,16 +2,18 @@
  * The layers of a trainable network (docs/design.md §8): forward and backward passes in float64 in the
  * trusted runtime, except the linear products, which go through train/products.ts — forward
  * Y = X·W, backward dX = dY·Wᵀ and dW = Xᵀ·dY (computed as its transpose dYᵀ·X), each on per-step
- * quantized operands. A convolution is a Gemm over im2col rows (its transposed convolution is dY·Wᵀ
- * followed by col2im, its weight gradient dYᵀ·im2col(X)), so every product has the one shape the
- * check handles; a Dense layer over token rows ([n, tokens, features]) is one Gemm of n·tokens rows.
+ * quantized operands. A convolution is a Gemm over im2col rows (its input gradient the convolution
+ * of dY with the flipped kernel, im2col(dY)·W′, its weight gradient im2col(X)ᵀ·dY), so every product
+ * has the one shape the check handles; a Dense layer over token rows ([n, tokens, features]) is one Gemm of n·tokens rows.
  * BatchNorm uses batch statistics (and keeps running ones for inference); ReLU, max and average
  * pooling, the residual sum and the loss never leave the trusted runtime. The transformer's layers
  * (LayerNorm, GELU, self-attention, the token plumbing, its residual) are in their own modules beside this one.
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { ProductMultiplier, ProductSite } from './products.js';
+import { P } from '../field/prime.js';
+import type { KnownOperand, ProductMultiplier, ProductSite } from './products.js';
 import { quantizeNearest, quantizeStochastic, type QuantizedTensor } from './quantize.js';
+import { f64Of, type StepScratch } from './scratch.js';
 import type { SeededStream } from './stream.js';
 
 /** An activation: dims (batch first) and row-major float64 values. */
@@ -33,6 +35,8 @@ export interface StepContext {
   readonly products: ProductMultiplier;
   readonly stream: SeededStream;
   readonly bits: { readonly activation: number; readonly weight: number; readonly gradient: number };
+  /** Memory for the step's large transient arrays (the trainer's, reset every step); absent: fresh arrays. */
+  readonly scratch?: StepScratch;
 }
 
 export interface Module {
@@ -48,15 +52,15 @@ export const param = (name: string, dims: number[], value?: Float64Array): Param
   return { name, dims, value: value ?? new Float64Array(size), grad: new Float64Array(size) };
 };
 
-export function transpose(a: Float64Array, rows: number, cols: number): Float64Array {
-  const t = new Float64Array(a.length);
+export function transpose(a: Float64Array, rows: number, cols: number, scratch?: StepScratch): Float64Array {
+  const t = f64Of(scratch, a.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c]!;
   return t;
 }
 
 /** The gradient's stochastic rounding: stream (gradient, step, layer). */
 function quantizeGradient(dy: Float64Array, ctx: StepContext, layer: number): QuantizedTensor {
-  return quantizeStochastic(dy, ctx.bits.gradient, ctx.stream.uniforms('gradient', ctx.step, layer, dy.length));
+  return quantizeStochastic(dy, ctx.bits.gradient, ctx.stream.words('gradient', ctx.step, layer, dy.length), f64Of(ctx.scratch, dy.length));
 }
 
 /** A linear layer's three products on quantized operands; `x` is rows×inner, w inner×cols. */
@@ -81,31 +85,37 @@ abstract class LinearModule implements Module {
   protected async forwardProduct(xq: QuantizedTensor, rows: number, inner: number, w: Float64Array, cols: number, ctx: StepContext): Promise<Float64Array> {
     const wq = quantizeNearest(w, ctx.bits.weight);
     this.saved = { x: xq, rows, wq };
-    const y = await ctx.products.multiply(this.site('forward'), xq.q, rows, inner, wq.q, cols, xq.maxAbs, wq.maxAbs);
-    const s = xq.scale * wq.scale;
-    for (let i = 0; i < y.length; i++) y[i] *= s;
-    return y;
+    return this.product('forward', xq, wq.q, rows, inner, cols, wq, ctx);
   }
 
   /**
-   * dX = dY·Wᵀ (rows×inner, or undefined) and the weight gradient for dY rows×cols, as dWᵀ = dYᵀ·X
-   * (cols×inner: the [out, in] layout of the weight itself, and X, the larger operand, is read in
-   * its own row-major layout rather than transposed).
+   * dX and the weight gradient for dY rows×cols, as dWᵀ = dYᵀ·X (cols×inner: the [out, in] layout of
+   * the weight itself, and X, the larger operand, is read in its own row-major layout rather than
+   * transposed). dX (or undefined where no input gradient is needed) is dY·Wᵀ (rows×inner), and the
+   * weight gradient dYᵀ·X, unless the layer computes them otherwise (`custom`, from the quantized dY
+   * and W).
    */
-  protected async backwardProducts(dy: Float64Array, inner: number, cols: number, ctx: StepContext): Promise<{ dx?: Float64Array; dwT: Float64Array }> {
+  protected async backwardProducts(
+    dy: Float64Array,
+    inner: number,
+    cols: number,
+    ctx: StepContext,
+    custom: { readonly inputGradient?: (dq: QuantizedTensor, wq: QuantizedTensor) => Promise<Float64Array>; readonly weightGradient?: (dq: QuantizedTensor) => Promise<Float64Array> } = {},
+  ): Promise<{ dx?: Float64Array; dwT: Float64Array }> {
     const { x, rows, wq } = this.saved!;
     const dq = quantizeGradient(dy, ctx, this.index);
-    let dx: Float64Array | undefined;
-    if (this.needInputGrad) {
-      dx = await ctx.products.multiply(this.site('grad-input'), dq.q, rows, cols, transpose(wq.q, inner, cols), inner, dq.maxAbs, wq.maxAbs);
-      const s = dq.scale * wq.scale;
-      for (let i = 0; i < dx.length; i++) dx[i] *= s;
-    }
-    const dwT = await ctx.products.multiply(this.site('grad-weight'), transpose(dq.q, rows, cols), cols, rows, x.q, inner, dq.maxAbs, x.maxAbs);
-    const s = x.scale * dq.scale;
-    for (let i = 0; i < dwT.length; i++) dwT[i] *= s;
+    const dx = !this.needInputGrad ? undefined : custom.inputGradient !== undefined ? await custom.inputGradient(dq, wq) : await this.product('grad-input', dq, transpose(wq.q, inner, cols), rows, cols, inner, wq, ctx);
+    const dwT = custom.weightGradient !== undefined ? await custom.weightGradient(dq) : await this.product('grad-weight', { ...dq, q: transpose(dq.q, rows, cols, ctx.scratch) }, x.q, cols, rows, inner, x, ctx);
     this.saved = undefined;
     return dx === undefined ? { dwT } : { dx, dwT };
+  }
+
+  /** a·b (quantized a rows×inner, b inner×cols with b's scale and bound from `bq`), scaled back to float. */
+  protected async product(kind: ProductSite['kind'], a: QuantizedTensor, b: Float64Array, rows: number, inner: number, cols: number, bq: QuantizedTensor, ctx: StepContext): Promise<Float64Array> {
+    const y = await ctx.products.multiply(this.site(kind), a.q, rows, inner, b, cols, a.maxAbs, bq.maxAbs, a.known);
+    const s = a.scale * bq.scale;
+    for (let i = 0; i < y.length; i++) y[i] *= s;
+    return y;
   }
 }
 
@@ -113,6 +123,8 @@ abstract class LinearModule implements Module {
 export class Conv extends LinearModule {
   readonly weight: Param;
   private shape?: { n: number; c: number; h: number; w: number };
+  /** The step's quantized input, [n, c, h, w]: the weight gradient's operand. */
+  private input?: QuantizedTensor;
 
   constructor(index: number, name: string, readonly cin: number, readonly cout: number, readonly k: number, needInputGrad: boolean, value?: Float64Array) {
     super(index, name, needInputGrad);
@@ -128,73 +140,138 @@ export class Conv extends LinearModule {
     const [n, c, h, w] = x.dims as [number, number, number, number];
     if (c !== this.cin) throw new InvalidArgumentError(`${this.name}: ${c} input channels, expected ${this.cin}`);
     this.shape = { n, c, h, w };
-    const xq = quantizeNearest(x.data, ctx.bits.activation);
+    const xq = quantizeNearest(x.data, ctx.bits.activation, f64Of(ctx.scratch, x.data.length));
+    this.input = xq;
     const inner = c * this.k * this.k;
-    const cols = { ...xq, q: this.im2col(xq.q) };
+    const cols = { ...xq, ...this.im2col(xq.q, 'nchw', c, ctx.scratch) };
     // W as inner×M: the transpose of the [M, C·k·k] weight.
     const y = await this.forwardProduct(cols, n * h * w, inner, transpose(this.weight.value, this.cout, inner), this.cout, ctx);
-    return { dims: [n, this.cout, h, w], data: rowsToNchw(y, n, this.cout, h * w) };
+    return { dims: [n, this.cout, h, w], data: rowsToNchw(y, n, this.cout, h * w, ctx.scratch) };
   }
 
+  /**
+   * dX is itself a 'same' convolution, of dY with the kernel transposed and flipped:
+   * dX[b, c, y, x] = Σ_{m, ky, kx} dY[b, m, y + ky − pad, x + kx − pad]·W[m, c, k−1−ky, k−1−kx], so
+   * its product is im2col(dY)·W′ with rows×C outputs — the size of X, where dY·Wᵀ followed by col2im
+   * would bring back k² times as many values to accept, check and add up. The weight gradient is
+   * dW = im2col(X)ᵀ·dY ((C·k·k)×M): the k²-times-larger operand goes as the request (residues,
+   * gathered along image rows), dY is what the accelerator registers.
+   */
   async backward(dy: Act, ctx: StepContext): Promise<Act | undefined> {
     const { n, c, h, w } = this.shape!;
-    const inner = c * this.k * this.k;
-    const { dx, dwT } = await this.backwardProducts(nchwToRows(dy.data, n, this.cout, h * w), inner, this.cout, ctx);
+    const k2 = this.k * this.k;
+    const pos = h * w;
+    const input = this.input!;
+    const { dx, dwT } = await this.backwardProducts(nchwToRows(dy.data, n, this.cout, pos, ctx.scratch), c * k2, this.cout, ctx, {
+      inputGradient: (dq, wq) => this.product('grad-input', { ...dq, ...this.im2col(dq.q, 'rows', this.cout, ctx.scratch) }, this.flippedWeight(wq.q), n * pos, this.cout * k2, c, wq, ctx),
+      weightGradient: async (dq) => transpose(await this.product('grad-weight', { ...input, ...this.im2colTransposed(input.q, ctx.scratch) }, dq.q, c * k2, n * pos, this.cout, dq, ctx), c * k2, this.cout),
+    });
+    this.input = undefined;
     for (let i = 0; i < dwT.length; i++) this.weight.grad[i] += dwT[i]!;
-    return dx === undefined ? undefined : { dims: [n, c, h, w], data: this.col2im(dx) };
+    return dx === undefined ? undefined : { dims: [n, c, h, w], data: rowsToNchw(dx, n, c, pos, ctx.scratch) };
   }
 
-  /** Rows (n, y, x) of C·k·k taps (channel-major, then ky, kx: w's layout); zero padding. */
-  private im2col(x: Float64Array): Float64Array {
-    const { n, c, h, w } = this.shape!;
-    const cols = new Float64Array(n * h * w * c * this.k * this.k);
-    this.taps(x, cols, 'gather');
-    return cols;
+  /** W′ as (M·k·k)×C from the forward's W as (C·k·k)×M: W′[(m, ky, kx), c] = W[(c, k−1−ky, k−1−kx), m]. */
+  private flippedWeight(wq: Float64Array): Float64Array {
+    const { cin: c, cout: m, k } = this;
+    const k2 = k * k;
+    const out = new Float64Array(wq.length);
+    for (let o = 0; o < m; o++) for (let ch = 0; ch < c; ch++) for (let t = 0; t < k2; t++) out[(o * k2 + t) * c + ch] = wq[(ch * k2 + (k2 - 1 - t)) * m + o]!;
+    return out;
   }
 
-  /** The adjoint of im2col: each row's taps added back onto the input positions they came from. */
-  private col2im(cols: Float64Array): Float64Array {
-    const { n, c, h, w } = this.shape!;
-    const x = new Float64Array(n * c * h * w);
-    this.taps(x, cols, 'scatter-add');
-    return x;
-  }
-
-  /** The one walk over every (row, tap) in im2col's order: gather copies x into cols, scatter-add adds cols back onto x. */
-  private taps(x: Float64Array, cols: Float64Array, direction: 'gather' | 'scatter-add'): void {
+  /**
+   * im2col(x)ᵀ for x [n, C, h, w]: rows (c, ky, kx) over the n·h·w positions, zero padding, each row
+   * copied along image rows; with its residues and largest row sum of |value|, as im2col gives them.
+   */
+  private im2colTransposed(x: Float64Array, scratch: StepScratch | undefined): { q: Float64Array; known: KnownOperand } {
     const { n, c, h, w } = this.shape!;
     const k = this.k;
     const pad = (k - 1) / 2;
-    const gather = direction === 'gather';
-    let o = 0;
-    for (let b = 0; b < n; b++)
-      for (let oy = 0; oy < h; oy++)
-        for (let ox = 0; ox < w; ox++)
-          for (let ch = 0; ch < c; ch++) {
-            const plane = (b * c + ch) * h * w;
-            for (let ky = 0; ky < k; ky++) {
+    const pos = h * w;
+    const width = n * pos;
+    const size = c * k * k * width;
+    const out = f64Of(scratch, size);
+    const residues = (scratch?.u32(size) ?? new Uint32Array(size)).fill(0);
+    let maxRowSum = 0;
+    for (let ch = 0; ch < c; ch++)
+      for (let ky = 0; ky < k; ky++)
+        for (let kx = 0; kx < k; kx++) {
+          const row = ((ch * k + ky) * k + kx) * width;
+          const ox0 = Math.max(0, pad - kx), ox1 = Math.min(w, w + pad - kx);
+          let rowSum = 0;
+          for (let b = 0; b < n; b++)
+            for (let oy = 0; oy < h; oy++) {
               const iy = oy + ky - pad;
-              for (let kx = 0; kx < k; kx++, o++) {
-                const ix = ox + kx - pad;
-                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-                if (gather) cols[o] = x[plane + iy * w + ix]!;
-                else x[plane + iy * w + ix] += cols[o]!;
+              if (iy < 0 || iy >= h) continue;
+              const from = ((b * c + ch) * h + iy) * w + kx - pad;
+              for (let ox = ox0, t = row + b * pos + oy * w + ox0; ox < ox1; ox++, t++) {
+                const v = x[from + ox]!;
+                out[t] = v;
+                residues[t] = v < 0 ? v + P : v;
+                rowSum += Math.abs(v);
+              }
+            }
+          if (rowSum > maxRowSum) maxRowSum = rowSum;
+        }
+    return { q: out, known: { residues, maxRowSum } };
+  }
+
+  /**
+   * Rows (n, y, x) of `channels`·k·k taps (channel-major, then ky, kx: w's layout), zero padding,
+   * from x laid out as [n, channels, h, w] ('nchw') or as rows [n·h·w, channels] ('rows'); in the same
+   * walk their residues and the largest row sum of |tap| (what the product needs of them).
+   */
+  private im2col(x: Float64Array, layout: 'nchw' | 'rows', channels: number, scratch: StepScratch | undefined): { q: Float64Array; known: KnownOperand } {
+    const { n, h, w } = this.shape!;
+    const k = this.k;
+    const pad = (k - 1) / 2;
+    const pos = h * w;
+    const channelStride = layout === 'nchw' ? pos : 1;
+    const pixelStride = layout === 'nchw' ? 1 : channels;
+    const size = n * pos * channels * k * k;
+    const cols = f64Of(scratch, size);
+    // Padding taps stay 0: fill the residues first (a reused array holds the last step's).
+    const residues = (scratch?.u32(size) ?? new Uint32Array(size)).fill(0);
+    let maxRowSum = 0;
+    let o = 0;
+    for (let b = 0; b < n; b++) {
+      const image = b * pos * channels;
+      for (let oy = 0; oy < h; oy++)
+        for (let ox = 0; ox < w; ox++) {
+          // The taps inside the image, the same for every channel: the channel loop has no bounds tests.
+          const ky0 = Math.max(0, pad - oy), ky1 = Math.min(k, h + pad - oy);
+          const kx0 = Math.max(0, pad - ox), kx1 = Math.min(k, w + pad - ox);
+          let rowSum = 0;
+          for (let ch = 0; ch < channels; ch++, o += k * k) {
+            const base = image + ch * channelStride + ((oy - pad) * w + (ox - pad)) * pixelStride;
+            for (let ky = ky0; ky < ky1; ky++) {
+              const line = base + ky * w * pixelStride;
+              for (let kx = kx0, t = o + ky * k + kx0; kx < kx1; kx++, t++) {
+                const v = x[line + kx * pixelStride]!;
+                cols[t] = v;
+                residues[t] = v < 0 ? v + P : v;
+                rowSum += Math.abs(v);
               }
             }
           }
+          if (rowSum > maxRowSum) maxRowSum = rowSum;
+        }
+    }
+    return { q: cols, known: { residues, maxRowSum } };
   }
 }
 
 /** [n·pos, m] rows → [n, m, pos]. */
-function rowsToNchw(y: Float64Array, n: number, m: number, pos: number): Float64Array {
-  const out = new Float64Array(y.length);
+function rowsToNchw(y: Float64Array, n: number, m: number, pos: number, scratch: StepScratch | undefined): Float64Array {
+  const out = f64Of(scratch, y.length);
   for (let b = 0; b < n; b++) for (let p = 0; p < pos; p++) for (let j = 0; j < m; j++) out[(b * m + j) * pos + p] = y[(b * pos + p) * m + j]!;
   return out;
 }
 
 /** [n, m, pos] → [n·pos, m] rows. */
-function nchwToRows(x: Float64Array, n: number, m: number, pos: number): Float64Array {
-  const out = new Float64Array(x.length);
+function nchwToRows(x: Float64Array, n: number, m: number, pos: number, scratch: StepScratch | undefined): Float64Array {
+  const out = f64Of(scratch, x.length);
   for (let b = 0; b < n; b++) for (let j = 0; j < m; j++) for (let p = 0; p < pos; p++) out[(b * pos + p) * m + j] = x[(b * m + j) * pos + p]!;
   return out;
 }
@@ -217,7 +294,7 @@ export class Dense extends LinearModule {
   async forward(x: Act, ctx: StepContext): Promise<Act> {
     if (x.dims[x.dims.length - 1] !== this.inFeatures) throw new InvalidArgumentError(`${this.name}: ${x.dims[x.dims.length - 1]} input features, expected ${this.inFeatures}`);
     const rows = x.data.length / this.inFeatures;
-    const xq = quantizeNearest(x.data, ctx.bits.activation);
+    const xq = quantizeNearest(x.data, ctx.bits.activation, f64Of(ctx.scratch, x.data.length));
     const y = await this.forwardProduct(xq, rows, this.inFeatures, transpose(this.weight.value, this.outFeatures, this.inFeatures), this.outFeatures, ctx);
     for (let r = 0; r < rows; r++) for (let j = 0; j < this.outFeatures; j++) y[r * this.outFeatures + j] += this.bias.value[j]!;
     return { dims: [...x.dims.slice(0, -1), this.outFeatures], data: y };
@@ -255,12 +332,12 @@ export class BatchNorm implements Module {
     return [this.gamma, this.beta];
   }
 
-  async forward(x: Act): Promise<Act> {
+  async forward(x: Act, ctx?: StepContext): Promise<Act> {
     const [n, c, h, w] = x.dims as [number, number, number, number];
     const pos = h * w;
     const count = n * pos;
-    const y = new Float64Array(x.data.length);
-    const xhat = new Float64Array(x.data.length);
+    const y = f64Of(ctx?.scratch, x.data.length);
+    const xhat = f64Of(ctx?.scratch, x.data.length);
     const invStd = new Float64Array(c);
     const batchMean = new Float64Array(c);
     const batchVar = new Float64Array(c);
@@ -300,12 +377,12 @@ export class BatchNorm implements Module {
     this.pending = undefined;
   }
 
-  async backward(dy: Act): Promise<Act> {
+  async backward(dy: Act, ctx?: StepContext): Promise<Act> {
     const { xhat, invStd, dims } = this.saved!;
     const [n, c, h, w] = dims as [number, number, number, number];
     const pos = h * w;
     const count = n * pos;
-    const dx = new Float64Array(dy.data.length);
+    const dx = f64Of(ctx?.scratch, dy.data.length);
     for (let ch = 0; ch < c; ch++) {
       let sumDy = 0;
       let sumDyXhat = 0;
@@ -332,16 +409,16 @@ export class Relu implements Module {
     return [];
   }
 
-  async forward(x: Act): Promise<Act> {
-    const y = new Float64Array(x.data.length);
+  async forward(x: Act, ctx?: StepContext): Promise<Act> {
+    const y = f64Of(ctx?.scratch, x.data.length);
     const mask = new Uint8Array(x.data.length);
     for (let i = 0; i < y.length; i++) if (x.data[i]! > 0) (y[i] = x.data[i]!), (mask[i] = 1);
     this.mask = mask;
     return { dims: x.dims, data: y };
   }
 
-  async backward(dy: Act): Promise<Act> {
-    const dx = new Float64Array(dy.data.length);
+  async backward(dy: Act, ctx?: StepContext): Promise<Act> {
+    const dx = f64Of(ctx?.scratch, dy.data.length);
     for (let i = 0; i < dx.length; i++) if (this.mask![i]) dx[i] = dy.data[i]!;
     return { dims: dy.dims, data: dx };
   }
@@ -357,11 +434,11 @@ export class Pool2 implements Module {
     return [];
   }
 
-  async forward(x: Act): Promise<Act> {
+  async forward(x: Act, ctx?: StepContext): Promise<Act> {
     const [n, c, h, w] = x.dims as [number, number, number, number];
     const oh = Math.floor(h / 2);
     const ow = Math.floor(w / 2);
-    const y = new Float64Array(n * c * oh * ow);
+    const y = f64Of(ctx?.scratch, n * c * oh * ow);
     const argmax = this.kind === 'max' ? new Int32Array(y.length) : undefined;
     let o = 0;
     for (let pl = 0; pl < n * c; pl++)
@@ -380,10 +457,10 @@ export class Pool2 implements Module {
     return { dims: [n, c, oh, ow], data: y };
   }
 
-  async backward(dy: Act): Promise<Act> {
+  async backward(dy: Act, ctx?: StepContext): Promise<Act> {
     const { dims, argmax } = this.saved!;
     const [n, c, h, w] = dims as [number, number, number, number];
-    const dx = new Float64Array(n * c * h * w);
+    const dx = f64Of(ctx?.scratch, n * c * h * w);
     const oh = Math.floor(h / 2);
     const ow = Math.floor(w / 2);
     let o = 0;
@@ -454,15 +531,16 @@ export class Residual implements Module {
 
   async forward(x: Act, ctx: StepContext): Promise<Act> {
     const y = await this.body.forward(x, ctx);
-    const sum = new Float64Array(y.data.length);
+    const sum = f64Of(ctx.scratch, y.data.length);
     for (let i = 0; i < sum.length; i++) sum[i] = y.data[i]! + x.data[i]!;
-    return this.relu.forward({ dims: y.dims, data: sum });
+    return this.relu.forward({ dims: y.dims, data: sum }, ctx);
   }
 
   async backward(dy: Act, ctx: StepContext): Promise<Act> {
-    const ds = await this.relu.backward(dy);
+    const ds = await this.relu.backward(dy, ctx);
     const dBody = await this.body.backward(ds, ctx);
-    const dx = Float64Array.from(ds.data);
+    const dx = f64Of(ctx.scratch, ds.data.length);
+    dx.set(ds.data);
     if (dBody !== undefined) for (let i = 0; i < dx.length; i++) dx[i] += dBody.data[i]!;
     return { dims: ds.dims, data: dx };
   }

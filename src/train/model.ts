@@ -1,7 +1,8 @@
 /**
  * The trainable architectures and their ONNX form:
  * - `fashion-mnist-cnn`: the committed Fashion-MNIST CNN (scripts/train_fashion_mnist.py; train/cnn.ts);
- * - `vit-fashion-mnist`: the committed Vision Transformer (scripts/train_vit_fashion_mnist.py; train/vit.ts).
+ * - `vit-fashion-mnist`: the committed Vision Transformer (scripts/train_vit_fashion_mnist.py; train/vit.ts);
+ * - `vgg-fashion-mnist`: a VGG-style net of five 3×3 convolutions (train/vgg.ts; its torch twin in scripts/train_reference.py).
  * Each model's parameters are named as torch exports them, so a model from its script starts a run
  * (`modelFromOnnx`), and a run's result is written back as an ONNX graph `slalom infer` loads
  * (`modelToOnnx`). From scratch, weights are drawn as torch initialises them from the run's seeded
@@ -13,10 +14,11 @@ import { parseOnnx } from '../graph/onnx/parse.js';
 import { cnnInitialFromOnnx, cnnToOnnx, fashionMnistCnn, seedCnn } from './cnn.js';
 import type { BatchNorm, Param, Sequential } from './layers.js';
 import type { SeededStream } from './stream.js';
+import { vggFashionMnist, vggToOnnx } from './vgg.js';
 import { seedVit, vitFashionMnist, vitInitialFromOnnx } from './vit.js';
 import { vitToOnnx } from './vit-onnx.js';
 
-export const ARCHITECTURES = ['fashion-mnist-cnn', 'vit-fashion-mnist'] as const;
+export const ARCHITECTURES = ['fashion-mnist-cnn', 'vit-fashion-mnist', 'vgg-fashion-mnist'] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
 export interface TrainableModel {
@@ -47,6 +49,7 @@ interface ArchitectureSpec {
 const SPECS: Record<Architecture, ArchitectureSpec> = {
   'fashion-mnist-cnn': { build: fashionMnistCnn, seed: seedCnn, initialFromOnnx: cnnInitialFromOnnx, toOnnx: cnnToOnnx, script: 'scripts/train_fashion_mnist.py' },
   'vit-fashion-mnist': { build: vitFashionMnist, seed: seedVit, initialFromOnnx: vitInitialFromOnnx, toOnnx: vitToOnnx, script: 'scripts/train_vit_fashion_mnist.py' },
+  'vgg-fashion-mnist': { build: vggFashionMnist, seed: seedCnn, initialFromOnnx: cnnInitialFromOnnx, toOnnx: vggToOnnx, script: 'scripts/train_reference.py (VggNet)' },
 };
 
 /** A fresh model of architecture `arch`, drawn from the run's seeded stream. */

@@ -8,6 +8,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { P } from '../field/prime.js';
+import type { KnownOperand } from './products.js';
 
 export interface QuantizedTensor {
   /** Integers (as doubles), same layout as the float tensor. */
@@ -16,6 +17,8 @@ export interface QuantizedTensor {
   readonly scale: number;
   /** max |q|: what the product bound of train/products.ts is computed from. */
   readonly maxAbs: number;
+  /** Where a layer wrote them with q (im2col rows): q's residues and max_r Σ |q_r·| over its rows. */
+  readonly known?: KnownOperand;
 }
 
 export function qmaxOf(bits: number): number {
@@ -31,32 +34,35 @@ function scaleOf(x: Float64Array, qmax: number): number {
   return m === 0 ? 1 : m / qmax;
 }
 
-function maxAbsOf(q: Float64Array): number {
-  let m = 0;
-  for (let i = 0; i < q.length; i++) m = Math.max(m, Math.abs(q[i]!));
-  return m;
-}
-
-/** Round to nearest (ties away from zero). */
-export function quantizeNearest(x: Float64Array, bits: number): QuantizedTensor {
+/** Round to nearest (ties away from zero), into `q` (a fresh array by default). */
+export function quantizeNearest(x: Float64Array, bits: number, q: Float64Array = new Float64Array(x.length)): QuantizedTensor {
   const qmax = qmaxOf(bits);
   const scale = scaleOf(x, qmax);
-  const q = new Float64Array(x.length);
+  let maxAbs = 0;
   for (let i = 0; i < x.length; i++) {
     const v = x[i]! / scale;
-    q[i] = Math.min(qmax, Math.max(-qmax, v < 0 ? -Math.round(-v) : Math.round(v)));
+    const r = Math.min(qmax, Math.max(-qmax, v < 0 ? -Math.round(-v) : Math.round(v)));
+    q[i] = r;
+    if (Math.abs(r) > maxAbs) maxAbs = Math.abs(r);
   }
-  return { q, scale, maxAbs: maxAbsOf(q) };
+  return { q, scale, maxAbs };
 }
 
-/** Stochastic rounding with `u[i]` ∈ [0, 1) per value. */
-export function quantizeStochastic(x: Float64Array, bits: number, u: Float64Array): QuantizedTensor {
-  if (u.length < x.length) throw new InvalidArgumentError(`stochastic rounding needs ${x.length} uniforms, got ${u.length}`);
+/**
+ * Stochastic rounding with u = words[i] / 2^32 ∈ [0, 1) per value (the stream's 32-bit draws, read
+ * in place: the same u as SeededStream.uniforms), into `q` (a fresh array by default).
+ */
+export function quantizeStochastic(x: Float64Array, bits: number, words: Uint32Array, q: Float64Array = new Float64Array(x.length)): QuantizedTensor {
+  if (words.length < x.length) throw new InvalidArgumentError(`stochastic rounding needs ${x.length} uniforms, got ${words.length}`);
   const qmax = qmaxOf(bits);
   const scale = scaleOf(x, qmax);
-  const q = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) q[i] = Math.min(qmax, Math.max(-qmax, Math.floor(x[i]! / scale + u[i]!)));
-  return { q, scale, maxAbs: maxAbsOf(q) };
+  let maxAbs = 0;
+  for (let i = 0; i < x.length; i++) {
+    const r = Math.min(qmax, Math.max(-qmax, Math.floor(x[i]! / scale + words[i]! / 4294967296)));
+    q[i] = r;
+    if (Math.abs(r) > maxAbs) maxAbs = Math.abs(r);
+  }
+  return { q, scale, maxAbs };
 }
 
 /** Canonical residues of small signed integers (|q| < p). */

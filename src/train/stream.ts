@@ -40,9 +40,17 @@ export class SeededStream {
     iv.writeUInt32BE(Math.floor(a / 2 ** 32), 4);
     iv.writeUInt32BE(a >>> 0, 8);
     const cipher = createCipheriv('aes-256-ctr', this.key, iv);
-    const out = cipher.update(Buffer.alloc(4 * n));
+    const out = cipher.update(this.zeros(4 * n));
     cipher.final();
-    return new Uint32Array(out.buffer, out.byteOffset, n).slice();
+    // The keystream itself (CTR over zeros), read in place where it is aligned.
+    return out.byteOffset % 4 === 0 ? new Uint32Array(out.buffer, out.byteOffset, n) : new Uint32Array(out.buffer.slice(out.byteOffset, out.byteOffset + 4 * n));
+  }
+
+  /** `bytes` zero bytes, the plaintext of CTR's keystream: one buffer, grown as needed and never written. */
+  private zeroBytes = Buffer.alloc(0);
+  private zeros(bytes: number): Buffer {
+    if (this.zeroBytes.length < bytes) this.zeroBytes = Buffer.alloc(bytes);
+    return this.zeroBytes.subarray(0, bytes);
   }
 
   /** `n` uniforms in [0, 1) (32 bits each). */

@@ -4,7 +4,8 @@
  * and the learned position embedding, and the class token's row picked for the head.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { param, type Act, type Module, type Param } from './layers.js';
+import { param, type Act, type Module, type Param, type StepContext } from './layers.js';
+import { f64Of } from './scratch.js';
 
 /**
  * [n, 1, H, W] → [n, (H/p)·(W/p), p·p]: patches in row-major order, each patch's pixels row-major
@@ -19,17 +20,17 @@ export class Patches implements Module {
     return [];
   }
 
-  async forward(x: Act): Promise<Act> {
+  async forward(x: Act, ctx?: StepContext): Promise<Act> {
     const [n, c, h, w] = x.dims as [number, number, number, number];
     if (c !== 1 || h % this.patch !== 0 || w % this.patch !== 0) throw new InvalidArgumentError(`patches of ${this.patch}: the input [${x.dims.join(', ')}] must be one channel of a multiple of ${this.patch} pixels`);
     this.dims = x.dims;
-    const y = new Float64Array(x.data.length);
+    const y = f64Of(ctx?.scratch, x.data.length);
     this.walk((src, dst) => (y[dst] = x.data[src]!));
     return { dims: [n, (h / this.patch) * (w / this.patch), this.patch * this.patch], data: y };
   }
 
-  async backward(dy: Act): Promise<Act> {
-    const dx = new Float64Array(dy.data.length);
+  async backward(dy: Act, ctx?: StepContext): Promise<Act> {
+    const dx = f64Of(ctx?.scratch, dy.data.length);
     this.walk((src, dst) => (dx[src] = dy.data[dst]!));
     return { dims: this.dims!, data: dx };
   }
@@ -60,11 +61,11 @@ export class ClassTokenPosition implements Module {
     return [this.cls, this.pos];
   }
 
-  async forward(x: Act): Promise<Act> {
+  async forward(x: Act, ctx?: StepContext): Promise<Act> {
     const [n, t, d] = x.dims as [number, number, number];
     if (t !== this.tokens || d !== this.features) throw new InvalidArgumentError(`class token: input [${x.dims.join(', ')}], expected [n, ${this.tokens}, ${this.features}]`);
     const per = (t + 1) * d;
-    const y = new Float64Array(n * per);
+    const y = f64Of(ctx?.scratch, n * per);
     for (let b = 0; b < n; b++) {
       for (let j = 0; j < d; j++) y[b * per + j] = this.cls.value[j]!;
       y.set(x.data.subarray(b * t * d, (b + 1) * t * d), b * per + d);
@@ -73,10 +74,10 @@ export class ClassTokenPosition implements Module {
     return { dims: [n, t + 1, d], data: y };
   }
 
-  async backward(dy: Act): Promise<Act> {
+  async backward(dy: Act, ctx?: StepContext): Promise<Act> {
     const [n, t1, d] = dy.dims as [number, number, number];
     const per = t1 * d;
-    const dx = new Float64Array(n * (t1 - 1) * d);
+    const dx = f64Of(ctx?.scratch, n * (t1 - 1) * d);
     for (let b = 0; b < n; b++) {
       for (let i = 0; i < per; i++) this.pos.grad[i] += dy.data[b * per + i]!;
       for (let j = 0; j < d; j++) this.cls.grad[j] += dy.data[b * per + j]!;
@@ -94,17 +95,17 @@ export class ClassTokenRow implements Module {
     return [];
   }
 
-  async forward(x: Act): Promise<Act> {
+  async forward(x: Act, ctx?: StepContext): Promise<Act> {
     const [n, t, d] = x.dims as [number, number, number];
     this.dims = x.dims;
-    const y = new Float64Array(n * d);
+    const y = f64Of(ctx?.scratch, n * d);
     for (let b = 0; b < n; b++) y.set(x.data.subarray(b * t * d, b * t * d + d), b * d);
     return { dims: [n, d], data: y };
   }
 
-  async backward(dy: Act): Promise<Act> {
+  async backward(dy: Act, ctx?: StepContext): Promise<Act> {
     const [n, t, d] = this.dims as [number, number, number];
-    const dx = new Float64Array(n * t * d);
+    const dx = f64Of(ctx?.scratch, n * t * d);
     for (let b = 0; b < n; b++) dx.set(dy.data.subarray(b * d, (b + 1) * d), b * t * d);
     return { dims: this.dims!, data: dx };
   }

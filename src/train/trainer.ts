@@ -25,6 +25,7 @@ import { softmaxCrossEntropy, type StepContext } from './layers.js';
 import { modelFromOnnx, seededModel, stateTensors, type Architecture, type TrainableModel } from './model.js';
 import { Optimizer, type OptimizerName } from './optimizer.js';
 import { VerifiedProducts, type FailurePolicy } from './products.js';
+import { StepScratch } from './scratch.js';
 import { SeededStream } from './stream.js';
 
 /** Labelled images, one byte per pixel, and how pixels become inputs ((v/255 − mean)/std). */
@@ -186,8 +187,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   const perEpoch = Math.ceil(o.data.count / h.batch);
   const totalSteps = Math.min(h.epochs * perEpoch, h.steps ?? Infinity);
-  const products = new VerifiedProducts(o.backend === undefined ? { backend: undefined, repetitions: h.repetitions, onFailure: 'abort' } : { backend: o.backend, repetitions: h.repetitions, onFailure: o.onFailure ?? 'abort' });
-  const ctx = (s: number): StepContext => ({ step: s, products, stream, bits: h.bits });
+  const scratch = new StepScratch();
+  const products = new VerifiedProducts(o.backend === undefined ? { backend: undefined, repetitions: h.repetitions, onFailure: 'abort', scratch } : { backend: o.backend, repetitions: h.repetitions, onFailure: o.onFailure ?? 'abort', scratch });
+  const ctx = (s: number): StepContext => ({ step: s, products, stream, bits: h.bits, scratch });
   const orders = new Map<number, Uint32Array>();
   const save = (): void => {
     if (o.checkpointDir === undefined) return;
@@ -202,6 +204,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   while (step < totalSteps) {
     o.beforeStep?.(step, model);
     const t0 = performance.now();
+    // Nothing of the previous step's activations, gradients or products is read again.
+    scratch.reset();
     const before = { ...products.stats, incidents: products.stats.incidents.length };
     const { x, labels } = inputsOf(o.data, batchIndices(stream, o.data, h.batch, step, orders));
     for (const p of model.params) p.grad.fill(0);

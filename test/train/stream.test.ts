@@ -42,7 +42,7 @@ test('quantization keeps |q| ≤ qmax; stochastic rounding is unbiased; residues
   const s = new SeededStream(key);
   const constant = new Float64Array(20_000).fill(0.3);
   constant[0] = 1; // scale 1/127: 0.3 is 38.1 steps
-  const sr = quantizeStochastic(constant, 8, s.uniforms('gradient', 0, 0, constant.length));
+  const sr = quantizeStochastic(constant, 8, s.words('gradient', 0, 0, constant.length));
   const mean = sr.q.subarray(1).reduce((a, v) => a + v, 0) / (constant.length - 1);
   assert.ok(Math.abs(mean - 38.1) < 0.02, `mean ${mean}`);
   assert.ok(sr.q.every((v) => v === 38 || v === 39 || v === 127));
