@@ -15,6 +15,7 @@ import type { KnownOperand, ProductMultiplier, ProductSite } from './products.js
 import { quantizeNearest, quantizeStochastic, type QuantizedTensor } from './quantize.js';
 import { f64Of, type StepScratch } from './scratch.js';
 import type { SeededStream } from './stream.js';
+import { Skip } from './skip.js';
 
 /** An activation: dims (batch first) and row-major float64 values. */
 export interface Act {
@@ -519,30 +520,25 @@ export class Sequential implements Module {
   }
 }
 
-/** y = relu(body(x) + x). */
+/** y = relu(body(x) + x): the CNN's residual block, a Skip (skip.ts) followed by ReLU. */
 export class Residual implements Module {
+  private readonly skip: Skip;
   private readonly relu = new Relu();
 
-  constructor(readonly body: Sequential) {}
+  constructor(readonly body: Sequential) {
+    this.skip = new Skip(body);
+  }
 
   params(): Param[] {
-    return this.body.params();
+    return this.skip.params();
   }
 
   async forward(x: Act, ctx: StepContext): Promise<Act> {
-    const y = await this.body.forward(x, ctx);
-    const sum = f64Of(ctx.scratch, y.data.length);
-    for (let i = 0; i < sum.length; i++) sum[i] = y.data[i]! + x.data[i]!;
-    return this.relu.forward({ dims: y.dims, data: sum }, ctx);
+    return this.relu.forward(await this.skip.forward(x, ctx), ctx);
   }
 
   async backward(dy: Act, ctx: StepContext): Promise<Act> {
-    const ds = await this.relu.backward(dy, ctx);
-    const dBody = await this.body.backward(ds, ctx);
-    const dx = f64Of(ctx.scratch, ds.data.length);
-    dx.set(ds.data);
-    if (dBody !== undefined) for (let i = 0; i < dx.length; i++) dx[i] += dBody.data[i]!;
-    return { dims: ds.dims, data: dx };
+    return this.skip.backward(await this.relu.backward(dy, ctx), ctx);
   }
 }
 

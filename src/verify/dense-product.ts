@@ -54,6 +54,7 @@ function weightSide(b: Float64Array, s0: Float64Array, s1: Float64Array, inner: 
 /**
  * Σ a[at + i]·v0[i] and Σ a[at + i]·v1[i] mod p, in [0, p), for signed integers |a| ≤ 2^15 and
  * v0, v1 < p: each product is below 2^39 in magnitude, so the sums are reduced only every 8192 terms.
+ * Apart from dotResidues2 on purpose: one element type per loop keeps it monomorphic for V8.
  */
 function dotSigned2(a: Float64Array, at: number, v0: Float64Array, v1: Float64Array, length: number, out: Float64Array): void {
   let acc0 = 0;
