@@ -168,14 +168,14 @@ export function acceleratedProtocol(options: AcceleratedOptions): AcceleratedPro
       const { layer } = step;
       for (let retries = 0; ; retries++) {
         const requestId = nextRequestId();
-        // The request's synchronous part (copying and posting x) is trusted-thread work; the rest is waiting.
+        // The request's synchronous part (posting x, copied first only where no request buffer holds it) is trusted-thread work; the rest is waiting.
         // The pass that wrote x wrote it into the backend's buffer too: sent as it is, once (a retry copies x).
         const wire = retries === 0 ? request.wire : undefined;
         const pending = timed(observer, 'transfer', layer.name, () => accelerator.linear({ requestId, layerId: layer.index, dims: request.x.dims, x: request.x.data, ...(wire !== undefined ? { wire } : {}) }));
         const parts = crossingPads();
         const reply = await timedAsync(observer, 'accelerator', layer.name, () => pending);
         try {
-          // Asked per attempt: secrets change after a failure. The gate copies the reply: after it, its memory may carry another.
+          // Asked per attempt: secrets change after a failure. The gate is done with the reply when it returns: after it, its memory may carry another.
           const wire = step.next === undefined ? undefined : requestBuffer(sizeOf(step.next.layer.inDims));
           const plan = assemblePlan(step, request, { requestId, pads: parts, verifier, checking: true, ...(wire !== undefined ? { wire } : {}) });
           const crossing = acceptReply(reply, plan, sink(layer.name));
