@@ -59,8 +59,9 @@ function envelope(reply: Untrusted<LinearReply>, expected: ExpectedReply): Uint3
 
 /**
  * Accepts an accelerator's reply for the layer `plan` describes: the envelope, then the one pass
- * over its values (where they arrived, or a trusted copy), then the decisions. Returns what the layer's consumers need (its float
- * outputs, the next layer's request), all resident and owned by the caller.
+ * over its values (where they arrived, or a trusted copy), then the decisions. Returns what the
+ * layer's consumers need (its float outputs, the next layer's request), all resident and owned by
+ * the caller.
  */
 export function acceptReply(reply: Untrusted<LinearReply>, plan: BoundaryPlan, time?: PhaseSink): Crossing {
   const values = envelope(reply, plan.reply);
