@@ -8,47 +8,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { conv2d } from '../../src/kernels/conv.js';
-import { BatchNorm, Conv, Dense, Pool2, Relu, Residual, Sequential, softmaxCrossEntropy, type Module, type StepContext } from '../../src/train/layers.js';
-import { VerifiedProducts } from '../../src/train/products.js';
-import { SeededStream } from '../../src/train/stream.js';
-import { Rng } from '../../src/util/seeded-rng.js';
+import { BatchNorm, Conv, Dense, Pool2, Relu, Residual, Sequential, softmaxCrossEntropy, type Module } from '../../src/train/layers.js';
+import { close, dot, layerContext, normalsFrom, numericGradient } from '../helpers/gradients.js';
 
-const ctx: StepContext = { step: 0, products: new VerifiedProducts({ backend: undefined, repetitions: 1, onFailure: 'abort' }), stream: new SeededStream(SeededStream.keyOfSeed(1)), bits: { activation: 12, weight: 12, gradient: 12 } };
-const rng = new Rng(3);
-const normals = (n: number): Float64Array => Float64Array.from({ length: n }, () => rng.normal());
-const dot = (a: Float64Array, b: Float64Array): number => a.reduce((s, v, i) => s + v * b[i]!, 0);
-const maxAbs = (a: Float64Array): number => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-
-function close(got: Float64Array, want: Float64Array, relative: number, what: string): void {
-  assert.equal(got.length, want.length, what);
-  const tol = relative * maxAbs(want) + 1e-9;
-  got.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) <= tol, `${what}[${i}]: ${v} vs ${want[i]} (tolerance ${tol})`));
-}
-
-/** ∂(Σ f(x)·r)/∂x[i] by central differences. */
-function numericGradient(f: (x: Float64Array) => Float64Array, x: Float64Array, r: Float64Array, eps: number): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const hi = Float64Array.from(x);
-    const lo = Float64Array.from(x);
-    hi[i] += eps;
-    lo[i] -= eps;
-    g[i] = (dot(f(hi), r) - dot(f(lo), r)) / (2 * eps);
-  }
-  return g;
-}
-
-async function numericGradientOf(f: (x: Float64Array) => Promise<Float64Array>, x: Float64Array, r: Float64Array, eps: number): Promise<Float64Array> {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const hi = Float64Array.from(x);
-    const lo = Float64Array.from(x);
-    hi[i] += eps;
-    lo[i] -= eps;
-    g[i] = (dot(await f(hi), r) - dot(await f(lo), r)) / (2 * eps);
-  }
-  return g;
-}
+const ctx = layerContext();
+const normals = normalsFrom(3);
 
 const attrs = { strides: [1, 1] as [number, number], pads: [1, 1, 1, 1] as [number, number, number, number], dilations: [1, 1] as [number, number], group: 1 };
 
@@ -63,8 +27,8 @@ describe('training layers', () => {
     close(y.data, floatConv(x, w), 5e-3, 'y');
     const r = normals(y.data.length);
     const dx = await conv.backward({ dims: y.dims, data: r }, ctx);
-    close(dx!.data, numericGradient((xv) => floatConv(xv, w), x, r, 1e-3), 5e-3, 'dx');
-    close(conv.weight.grad, numericGradient((wv) => floatConv(x, wv), w, r, 1e-3), 5e-3, 'dw');
+    close(dx!.data, await numericGradient((xv) => floatConv(xv, w), x, r, 1e-3), 5e-3, 'dx');
+    close(conv.weight.grad, await numericGradient((wv) => floatConv(x, wv), w, r, 1e-3), 5e-3, 'dw');
   });
 
   test('Dense: forward, input, weight and bias gradients', async () => {
@@ -81,9 +45,9 @@ describe('training layers', () => {
     close(y.data, floatDense(x, w, b), 5e-3, 'y');
     const r = normals(12);
     const dx = await dense.backward({ dims: [3, 4], data: r }, ctx);
-    close(dx!.data, numericGradient((xv) => floatDense(xv, w, b), x, r, 1e-3), 5e-3, 'dx');
-    close(dense.weight.grad, numericGradient((wv) => floatDense(x, wv, b), w, r, 1e-3), 5e-3, 'dw');
-    close(dense.bias.grad, numericGradient((bv) => floatDense(x, w, bv), b, r, 1e-3), 1e-9, 'db');
+    close(dx!.data, await numericGradient((xv) => floatDense(xv, w, b), x, r, 1e-3), 5e-3, 'dx');
+    close(dense.weight.grad, await numericGradient((wv) => floatDense(x, wv, b), w, r, 1e-3), 5e-3, 'dw');
+    close(dense.bias.grad, await numericGradient((bv) => floatDense(x, w, bv), b, r, 1e-3), 1e-9, 'db');
   });
 
   const floatModules: [string, () => Module, number[]][] = [
@@ -102,7 +66,7 @@ describe('training layers', () => {
       const dx = (await m.backward({ dims: y.dims, data: r }, ctx))!;
       // The same module's forward again (its output depends on x alone; only its saved state changes).
       const f = async (xv: Float64Array): Promise<Float64Array> => (await m.forward({ dims, data: xv }, ctx)).data;
-      close(dx.data, await numericGradientOf(f, x, r, 1e-6), 1e-5, 'dx');
+      close(dx.data, await numericGradient(f, x, r, 1e-6), 1e-5, 'dx');
     });
   }
 

@@ -5,42 +5,17 @@
  * self-attention (its qkv and proj projections on 12-bit operands through the products, so
  * quantization error stays below 0.5 %) against a float64 attention written out here.
  */
-import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SelfAttention } from '../../src/train/attention.js';
 import { Gelu } from '../../src/train/gelu.js';
 import { LayerNorm } from '../../src/train/layer-norm.js';
-import { Sequential, type Module, type StepContext } from '../../src/train/layers.js';
-import { VerifiedProducts } from '../../src/train/products.js';
+import { Sequential, type Module } from '../../src/train/layers.js';
 import { Skip } from '../../src/train/skip.js';
-import { SeededStream } from '../../src/train/stream.js';
 import { ClassTokenPosition, ClassTokenRow, Patches } from '../../src/train/tokens.js';
-import { Rng } from '../../src/util/seeded-rng.js';
+import { close, dot, layerContext, normalsFrom, numericGradient } from '../helpers/gradients.js';
 
-const ctx: StepContext = { step: 0, products: new VerifiedProducts({ backend: undefined, repetitions: 1, onFailure: 'abort' }), stream: new SeededStream(SeededStream.keyOfSeed(1)), bits: { activation: 12, weight: 12, gradient: 12 } };
-const rng = new Rng(5);
-const normals = (n: number): Float64Array => Float64Array.from({ length: n }, () => rng.normal());
-const dot = (a: Float64Array, b: Float64Array): number => a.reduce((s, v, i) => s + v * b[i]!, 0);
-const maxAbs = (a: Float64Array): number => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-
-function close(got: Float64Array, want: Float64Array, relative: number, what: string): void {
-  assert.equal(got.length, want.length, what);
-  const tol = relative * maxAbs(want) + 1e-9;
-  got.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) <= tol, `${what}[${i}]: ${v} vs ${want[i]} (tolerance ${tol})`));
-}
-
-/** ∂(Σ f(x)·r)/∂x[i] by central differences. */
-async function numericGradient(f: (x: Float64Array) => Promise<Float64Array> | Float64Array, x: Float64Array, r: Float64Array, eps: number): Promise<Float64Array> {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const hi = Float64Array.from(x);
-    const lo = Float64Array.from(x);
-    hi[i] += eps;
-    lo[i] -= eps;
-    g[i] = (dot(await f(hi), r) - dot(await f(lo), r)) / (2 * eps);
-  }
-  return g;
-}
+const ctx = layerContext();
+const normals = normalsFrom(5);
 
 /** Float64 self-attention with weights [3d, d] and [d, d], torch's layout: the reference for SelfAttention. */
 function floatAttention(x: Float64Array, n: number, t: number, d: number, heads: number, wqkv: Float64Array, bqkv: Float64Array, wp: Float64Array, bp: Float64Array): Float64Array {
