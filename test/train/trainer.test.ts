@@ -12,10 +12,11 @@ import { after, describe, test } from 'node:test';
 import { LocalBackend } from '../../src/accel/local.js';
 import type { TrainableModel } from '../../src/train/model.js';
 import { modelFromOnnx, modelToOnnx } from '../../src/train/model.js';
-import { PRODUCT_KINDS, productLayerId } from '../../src/train/products.js';
+import { PRODUCT_KINDS } from '../../src/train/products.js';
 import { stateHash, train, type Hyperparameters } from '../../src/train/trainer.js';
 import { Rng } from '../../src/util/seeded-rng.js';
-import { CheatingBackend, type Strategy } from '../accel/cheating.js';
+import type { Strategy } from '../accel/cheating.js';
+import { assertLieCaught } from '../helpers/training-lies.js';
 import { tinyImages } from '../helpers/training-data.js';
 
 const data = tinyImages(12);
@@ -63,21 +64,7 @@ describe('verified training', () => {
     const step = 1 + ((rng.nextI32() >>> 0) % 3);
     const strategy = lies[(rng.nextI32() >>> 0) % lies.length]!;
     test(`a lie (${strategy}) in layer ${layer}'s ${kind} product at step ${step} is caught and changes no weight; recompute ends at the honest weights`, async () => {
-      const target = [productLayerId(layer, kind)];
-      const cheater = new CheatingBackend(new LocalBackend(), strategy, { layers: target });
-      let model: TrainableModel | undefined;
-      const beforeStep = (s: number, m: TrainableModel): void => {
-        cheater.enabled = s === step;
-        model = m;
-      };
-      await assert.rejects(train({ hyperparameters: H, data, backend: cheater, beforeStep }), { code: strategy === 'plus-p' ? 'SLALOM_ERR_MALFORMED' : 'SLALOM_ERR_INTEGRITY' });
-      assert.ok(cheater.tampered.length >= 1);
-      assert.equal(stateHash(model!), await honestHash(step), 'the weights after the caught lie are those of the steps before it');
-
-      const again = new CheatingBackend(new LocalBackend(), strategy, { layers: target });
-      const recomputed = await train({ hyperparameters: H, data, backend: again, onFailure: 'recompute', beforeStep: (s) => (again.enabled = s === step) });
-      assert.equal(recomputed.finalStateHash, await honestHash(H.steps!));
-      assert.ok(recomputed.counters.incidents.length >= 1 && recomputed.counters.incidents.every((i) => i.startsWith(`step ${step}:`)), recomputed.counters.incidents.join('; '));
+      await assertLieCaught(H, data, { layer, kind, step, strategy }, honestHash);
     });
   }
 
